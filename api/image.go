@@ -1,0 +1,71 @@
+package api
+
+import "time"
+
+// Image is an image as GET /1.0/images/<fingerprint> reports it.
+type Image struct {
+	Aliases      []ImageAlias      `json:"aliases" yaml:"aliases"`
+	Architecture string            `json:"architecture" yaml:"architecture"`
+	AutoUpdate   bool              `json:"auto_update" yaml:"auto_update"`
+	Cached       bool              `json:"cached" yaml:"cached"`
+	Fingerprint  string            `json:"fingerprint" yaml:"fingerprint"`
+	Filename     string            `json:"filename" yaml:"filename"`
+	Properties   map[string]string `json:"properties" yaml:"properties"`
+	Public       bool              `json:"public" yaml:"public"`
+	Size         int64             `json:"size" yaml:"size"`
+	Type         string            `json:"type" yaml:"type"`
+	CreatedAt    time.Time         `json:"created_at" yaml:"created_at"`
+	ExpiresAt    time.Time         `json:"expires_at" yaml:"expires_at"`
+	LastUsedAt   time.Time         `json:"last_used_at" yaml:"last_used_at"`
+	UploadedAt   time.Time         `json:"uploaded_at" yaml:"uploaded_at"`
+	Profiles     []string          `json:"profiles" yaml:"profiles"`
+}
+
+// ImagePut is the writable part of an image.
+type ImagePut struct {
+	AutoUpdate bool              `json:"auto_update" yaml:"auto_update"`
+	Properties map[string]string `json:"properties" yaml:"properties"`
+	Public     bool              `json:"public" yaml:"public"`
+	Profiles   []string          `json:"profiles" yaml:"profiles"`
+}
+
+// ImageAlias names an image in a list of aliases.
+type ImageAlias struct {
+	Name        string `json:"name" yaml:"name"`
+	Description string `json:"description" yaml:"description"`
+}
+
+// ImageAliasesEntry is an alias as /1.0/images/aliases/<name> reports it.
+type ImageAliasesEntry struct {
+	Name        string `json:"name" yaml:"name"`
+	Description string `json:"description" yaml:"description"`
+	Target      string `json:"target" yaml:"target"`
+	Type        string `json:"type" yaml:"type"`
+}
+
+// ImageAliasesPost is the body of POST /1.0/images/aliases.
+type ImageAliasesPost struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Target      string `json:"target"`
+	Type        string `json:"type"`
+}
+
+// ImageAliasesEntryPut is the body of PUT /1.0/images/aliases/<name>.
+type ImageAliasesEntryPut struct {
+	Description string `json:"description"`
+	Target      string `json:"target"`
+}
+
+// ImageAliasesEntryPost renames an alias.
+type ImageAliasesEntryPost struct {
+	Name string `json:"name"`
+}
+
+// ImageMetadata is metadata.yaml inside an image.
+type ImageMetadata struct {
+	Architecture string            `yaml:"architecture"`
+	CreationDate int64             `yaml:"creation_date"`
+	ExpiryDate   int64             `yaml:"expiry_date"`
+	Properties   map[string]string `yaml:"properties"`
+}

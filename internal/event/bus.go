@@ -1,0 +1,70 @@
+// Package event is Lodge's event bus: operations, lifecycle changes and log
+// records go out to every /1.0/events listener that asked for their type.
+package event
+
+import (
+	"sync"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// Bus fans events out to subscribers.
+type Bus struct {
+	mu   sync.Mutex
+	subs map[*Subscription]struct{}
+}
+
+// Subscription receives the events of the types it asked for.
+type Subscription struct {
+	C     chan api.Event
+	types map[string]bool
+	bus   *Bus
+}
+
+// NewBus makes an empty bus.
+func NewBus() *Bus { return &Bus{subs: map[*Subscription]struct{}{}} }
+
+// Subscribe listens for the given types (none: all).
+func (b *Bus) Subscribe(types []string) *Subscription {
+	s := &Subscription{C: make(chan api.Event, 256), types: map[string]bool{}, bus: b}
+	for _, t := range types {
+		s.types[t] = true
+	}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// Close stops the subscription.
+func (s *Subscription) Close() {
+	s.bus.mu.Lock()
+	defer s.bus.mu.Unlock()
+	if _, ok := s.bus.subs[s]; ok {
+		delete(s.bus.subs, s)
+		close(s.C)
+	}
+}
+
+// Send publishes an event. A subscriber too slow to keep up loses it rather
+// than stalling the daemon.
+func (b *Bus) Send(typ string, metadata any) {
+	ev := api.Event{Type: typ, Timestamp: time.Now().UTC(), Metadata: metadata, Location: "none", Project: "default"}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		if len(s.types) > 0 && !s.types[typ] {
+			continue
+		}
+		select {
+		case s.C <- ev:
+		default:
+		}
+	}
+}
+
+// Lifecycle publishes a lifecycle event such as "instance-started".
+func (b *Bus) Lifecycle(action, source string, ctx map[string]any) {
+	b.Send("lifecycle", api.EventLifecycle{Action: action, Source: source, Context: ctx})
+}

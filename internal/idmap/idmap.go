@@ -1,0 +1,87 @@
+// Package idmap works out which host ids an unprivileged container's ids map
+// to, and shifts a root filesystem's ownership onto that range.
+package idmap
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Size is how many ids each container sees (0..65535), as with LXD.
+const Size = 65536
+
+// Map is a container's id mapping: container id 0 is host id HostUID/HostGID.
+type Map struct {
+	HostUID uint32 `json:"host_uid"`
+	HostGID uint32 `json:"host_gid"`
+	Size    uint32 `json:"size"`
+}
+
+// Fallback is used when /etc/subuid has no range for root; it is what LXD
+// uses on hosts without a subuid entry.
+var Fallback = Map{HostUID: 1000000, HostGID: 1000000, Size: Size}
+
+// FromSubIDFiles reads root's ranges from /etc/subuid and /etc/subgid.
+func FromSubIDFiles(subuid, subgid string) (Map, error) {
+	uid, uerr := firstRange(subuid)
+	gid, gerr := firstRange(subgid)
+	if uerr != nil || gerr != nil {
+		return Fallback, nil
+	}
+	m := Map{HostUID: uid.start, HostGID: gid.start, Size: min(uid.count, gid.count, Size)}
+	if m.Size < Size {
+		return Map{}, fmt.Errorf("root's range in %s/%s holds %d ids; containers need %d", subuid, subgid, m.Size, Size)
+	}
+	return m, nil
+}
+
+type idRange struct{ start, count uint32 }
+
+func firstRange(path string) (idRange, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return idRange{}, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		r, ok := parseLine(sc.Text(), "root")
+		if ok {
+			return r, nil
+		}
+	}
+	return idRange{}, fmt.Errorf("no range for root in %s", path)
+}
+
+func parseLine(line, user string) (idRange, bool) {
+	parts := strings.Split(strings.TrimSpace(line), ":")
+	if len(parts) != 3 || (parts[0] != user && parts[0] != "0") {
+		return idRange{}, false
+	}
+	start, err1 := strconv.ParseUint(parts[1], 10, 32)
+	count, err2 := strconv.ParseUint(parts[2], 10, 32)
+	if err1 != nil || err2 != nil {
+		return idRange{}, false
+	}
+	return idRange{uint32(start), uint32(count)}, true
+}
+
+// ShiftUID maps a container uid to the host; ids outside the range stay as
+// they are (they show as nobody inside).
+func (m Map) ShiftUID(id uint32) uint32 {
+	if id < m.Size {
+		return m.HostUID + id
+	}
+	return id
+}
+
+// ShiftGID maps a container gid to the host.
+func (m Map) ShiftGID(id uint32) uint32 {
+	if id < m.Size {
+		return m.HostGID + id
+	}
+	return id
+}

@@ -1,0 +1,89 @@
+package idmap
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ShiftTree moves every file under root from container ids to host ids by
+// adding the map's base. File capabilities are rewritten as v3 with the
+// container's root as their owner, since the kernel ignores v2 capabilities
+// inside a user namespace (and chown drops them anyway).
+func ShiftTree(root string, m Map) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("stat %s: no ownership information", path)
+		}
+		uid, gid := m.ShiftUID(st.Uid), m.ShiftGID(st.Gid)
+		if uid == st.Uid && gid == st.Gid {
+			return nil
+		}
+		var caps []byte
+		if d.Type().IsRegular() {
+			caps = readCaps(path)
+		}
+		if err := unix.Lchown(path, int(uid), int(gid)); err != nil {
+			return fmt.Errorf("shift %s: %w", path, err)
+		}
+		// chown clears setuid/setgid bits on regular files; put them back.
+		if d.Type().IsRegular() && info.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			if err := unix.Chmod(path, uint32(st.Mode&07777)); err != nil {
+				return fmt.Errorf("restore mode of %s: %w", path, err)
+			}
+		}
+		if caps != nil {
+			if err := unix.Setxattr(path, "security.capability", capsV3(caps, m.HostUID), 0); err != nil {
+				return fmt.Errorf("restore capabilities of %s: %w", path, err)
+			}
+		}
+		return nil
+	})
+}
+
+func readCaps(path string) []byte {
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(path, "security.capability", buf)
+	if err != nil {
+		return nil // no capabilities (ENODATA) or no xattr support
+	}
+	return buf[:n]
+}
+
+// VFS capability formats (linux/capability.h).
+const (
+	capRevision2 = 0x02000000
+	capRevision3 = 0x03000000
+	capRevMask   = 0xFF000000
+	capV2Size    = 20
+	capV3Size    = 24
+)
+
+// capsV3 turns a v2 or v3 capability xattr into v3 owned by rootUID.
+func capsV3(caps []byte, rootUID uint32) []byte {
+	if len(caps) < capV2Size {
+		return caps
+	}
+	magic := binary.LittleEndian.Uint32(caps[0:4])
+	rev := magic & capRevMask
+	if rev != capRevision2 && rev != capRevision3 {
+		return caps
+	}
+	out := make([]byte, capV3Size)
+	binary.LittleEndian.PutUint32(out[0:4], capRevision3|(magic&^capRevMask))
+	copy(out[4:capV2Size], caps[4:capV2Size])
+	binary.LittleEndian.PutUint32(out[capV2Size:capV3Size], rootUID)
+	return out
+}

@@ -1,0 +1,23 @@
+package dir_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/storage/dir"
+	"github.com/lodge-project/lodge/internal/storage/storagetest"
+)
+
+func TestConformance(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the storage conformance suite changes file ownership: run as root")
+	}
+	storagetest.Run(t, func(t *testing.T) storage.Driver {
+		d, err := dir.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}

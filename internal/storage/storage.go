@@ -1,0 +1,45 @@
+// Package storage holds the storage pool model and the driver interface that
+// every backend (dir, btrfs, ...) implements.
+package storage
+
+import (
+	"fmt"
+
+	"github.com/lodge-project/lodge/internal/idmap"
+)
+
+// Driver is a storage backend for one pool. Image volumes hold an image
+// unpacked once; instance volumes are made from them.
+type Driver interface {
+	// Name is the driver's registry name ("dir").
+	Name() string
+	// CreateImageVolume makes the volume of image fp, filled by unpack
+	// (which gets the volume's directory). A failure leaves nothing behind.
+	CreateImageVolume(fp string, unpack func(dir string) error) error
+	// HasImageVolume says whether fp's volume exists.
+	HasImageVolume(fp string) bool
+	// DeleteImageVolume removes image fp's volume.
+	DeleteImageVolume(fp string) error
+	// CreateInstanceFromImage makes instance name's volume from image fp,
+	// owned by the map's host ids (nil: unshifted, for privileged instances).
+	CreateInstanceFromImage(name, fp string, m *idmap.Map) error
+	// CreateEmptyInstance makes an empty volume (source type none).
+	CreateEmptyInstance(name string) error
+	// DeleteInstance removes an instance volume; a missing one is not an error.
+	DeleteInstance(name string) error
+	// RenameInstance moves a volume to a new name.
+	RenameInstance(oldName, newName string) error
+	// InstancePath is the instance volume's directory (holding rootfs/).
+	InstancePath(name string) string
+	// InstanceNames lists the instance volumes on disk, for start-up repair.
+	InstanceNames() ([]string, error)
+}
+
+// New builds the driver called name for a pool rooted at path.
+func New(name, path string) (Driver, error) {
+	ctor, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown storage driver %q", name)
+	}
+	return ctor(path)
+}

@@ -1,0 +1,102 @@
+// Package storagetest is the conformance suite every storage driver passes.
+package storagetest
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/storage"
+)
+
+// Run drives a fresh driver (from newDriver) through the shared cases.
+func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+	t.Run("ImageThenInstanceShifted", func(t *testing.T) {
+		d := newDriver(t)
+		fillImage(t, d, "abc")
+		m := idmap.Map{HostUID: 100000, HostGID: 200000, Size: idmap.Size}
+		if err := d.CreateInstanceFromImage("c1", "abc", &m); err != nil {
+			t.Fatal(err)
+		}
+		st := statOf(t, filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname"))
+		if st.Uid != 100000+5 || st.Gid != 200000+7 {
+			t.Fatalf("ownership %d:%d, want 100005:200007", st.Uid, st.Gid)
+		}
+		// The image itself stays unshifted for the next instance.
+		st = statOf(t, filepath.Join(filepath.Dir(d.InstancePath("c1")), "..", "images", "abc", "rootfs", "etc", "hostname"))
+		if st.Uid != 5 {
+			t.Fatalf("image was shifted: uid %d", st.Uid)
+		}
+	})
+	t.Run("FailedUnpackLeavesNothing", func(t *testing.T) {
+		d := newDriver(t)
+		err := d.CreateImageVolume("bad", func(dir string) error {
+			_ = os.WriteFile(filepath.Join(dir, "half"), nil, 0o644)
+			return os.ErrInvalid
+		})
+		if err == nil || d.HasImageVolume("bad") {
+			t.Fatalf("failed unpack: err %v, volume kept %v", err, d.HasImageVolume("bad"))
+		}
+	})
+	t.Run("DuplicateInstanceRefused", func(t *testing.T) {
+		d := newDriver(t)
+		fillImage(t, d, "abc")
+		if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CreateInstanceFromImage("c1", "abc", nil); err == nil {
+			t.Fatal("second volume with the same name was accepted")
+		}
+	})
+	t.Run("RenameAndDelete", func(t *testing.T) {
+		d := newDriver(t)
+		if err := d.CreateEmptyInstance("a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.RenameInstance("a", "b"); err != nil {
+			t.Fatal(err)
+		}
+		names, _ := d.InstanceNames()
+		if len(names) != 1 || names[0] != "b" {
+			t.Fatalf("names after rename: %v", names)
+		}
+		if err := d.DeleteInstance("b"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.DeleteInstance("b"); err != nil {
+			t.Fatalf("deleting a missing volume: %v", err)
+		}
+		if names, _ := d.InstanceNames(); len(names) != 0 {
+			t.Fatalf("left behind: %v", names)
+		}
+	})
+}
+
+func fillImage(t *testing.T, d storage.Driver, fp string) {
+	t.Helper()
+	err := d.CreateImageVolume(fp, func(dir string) error {
+		etc := filepath.Join(dir, "rootfs", "etc")
+		if err := os.MkdirAll(etc, 0o755); err != nil {
+			return err
+		}
+		f := filepath.Join(etc, "hostname")
+		if err := os.WriteFile(f, []byte("x\n"), 0o644); err != nil {
+			return err
+		}
+		return os.Lchown(f, 5, 7)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func statOf(t *testing.T, path string) *syscall.Stat_t {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return &st
+}

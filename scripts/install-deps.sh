@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Lodge needs to build, run and test. Idempotent:
+# packages already present are skipped, so a second run costs one dpkg query.
+set -euo pipefail
+
+packages=(
+  gcc make pkg-config libseccomp-dev   # build (cgo for libcontainer's nsexec, seccomp)
+  busybox-static                       # the local test/demo image
+  xz-utils zstd squashfs-tools          # image formats
+  debootstrap                          # the Debian test image
+  lxd-client python3-pylxd             # the reference clients
+  iproute2 procps util-linux           # host tools the tests use
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || apt-get update
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
