@@ -18,6 +18,8 @@ type Driver interface {
 	CreateImageVolume(fp string, unpack func(dir string) error) error
 	// HasImageVolume says whether fp's volume exists.
 	HasImageVolume(fp string) bool
+	// ImageVolumePath is the unpacked image's directory.
+	ImageVolumePath(fp string) string
 	// DeleteImageVolume removes image fp's volume.
 	DeleteImageVolume(fp string) error
 	// CreateInstanceFromImage makes instance name's volume from image fp,

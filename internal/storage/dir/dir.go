@@ -35,7 +35,8 @@ func New(root string) (*Driver, error) {
 // Name is "dir".
 func (d *Driver) Name() string { return "dir" }
 
-func (d *Driver) imagePath(fp string) string { return filepath.Join(d.root, "images", fp) }
+// ImageVolumePath is where image fp is unpacked.
+func (d *Driver) ImageVolumePath(fp string) string { return filepath.Join(d.root, "images", fp) }
 
 // InstancePath is where instance name's volume lives.
 func (d *Driver) InstancePath(name string) string { return filepath.Join(d.root, "containers", name) }
@@ -43,7 +44,7 @@ func (d *Driver) InstancePath(name string) string { return filepath.Join(d.root,
 // CreateImageVolume unpacks into a temporary directory and renames it into
 // place, so a crash never leaves a half-unpacked image that looks whole.
 func (d *Driver) CreateImageVolume(fp string, unpack func(dir string) error) error {
-	final := d.imagePath(fp)
+	final := d.ImageVolumePath(fp)
 	tmp := final + ".partial"
 	_ = os.RemoveAll(tmp)
 	if err := os.Mkdir(tmp, 0o711); err != nil {
@@ -62,19 +63,19 @@ func (d *Driver) CreateImageVolume(fp string, unpack func(dir string) error) err
 
 // HasImageVolume reports whether image fp is unpacked.
 func (d *Driver) HasImageVolume(fp string) bool {
-	_, err := os.Stat(d.imagePath(fp))
+	_, err := os.Stat(d.ImageVolumePath(fp))
 	return err == nil
 }
 
 // DeleteImageVolume removes image fp's unpacked tree.
 func (d *Driver) DeleteImageVolume(fp string) error {
-	return removeAll(d.imagePath(fp))
+	return removeAll(d.ImageVolumePath(fp))
 }
 
 // CreateInstanceFromImage copies the image's tree (reflinks where possible)
 // and shifts its ownership onto the instance's id range.
 func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
-	src := d.imagePath(fp)
+	src := d.ImageVolumePath(fp)
 	if !d.HasImageVolume(fp) {
 		return fmt.Errorf("image %s has no volume in the pool", fp)
 	}

@@ -1,0 +1,386 @@
+// Package image is Lodge's image store: import (unified and split
+// tarballs), lookup by fingerprint prefix or alias, properties, aliases,
+// export. Each image is unpacked once into the pool at import.
+package image
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// Record is an image as the store keeps it.
+type Record struct {
+	api.Image
+	// Split is set when the image came as metadata + rootfs files.
+	Split bool `json:"split"`
+}
+
+// Service manages images.
+type Service struct {
+	db      *store.Store
+	pool    storage.Driver
+	dir     string // $LODGE_DIR/images: the original files, for export
+	maxSize int64
+}
+
+// NewService makes the image service; dir holds the original image files.
+func NewService(db *store.Store, pool storage.Driver, dir string, maxSize int64) (*Service, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create image directory: %w", err)
+	}
+	return &Service{db: db, pool: pool, dir: dir, maxSize: maxSize}, nil
+}
+
+// Upload is one image being imported: either Unified alone, or Meta and Rootfs.
+type Upload struct {
+	Unified, Meta, Rootfs io.Reader
+	Filename              string
+	Public                bool
+	Properties            map[string]string
+}
+
+// spooled is an upload part saved to a temporary file while being hashed.
+type spooled struct {
+	path string
+	size int64
+}
+
+func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *int64) (spooled, error) {
+	f, err := os.CreateTemp(s.dir, ".upload-*")
+	if err != nil {
+		return spooled{}, err
+	}
+	defer f.Close()
+	lr := &io.LimitedReader{R: r, N: *limit + 1}
+	n, err := io.Copy(io.MultiWriter(f, h), readerWithContext{ctx, lr})
+	if err != nil {
+		os.Remove(f.Name())
+		return spooled{}, fmt.Errorf("receive image: %w", err)
+	}
+	if n > *limit {
+		os.Remove(f.Name())
+		return spooled{}, fmt.Errorf("the image is larger than the %d-byte limit (lodged --max-image-size): %w", s.maxSize, apierr.ErrTooLarge)
+	}
+	*limit -= n
+	return spooled{path: f.Name(), size: n}, nil
+}
+
+type readerWithContext struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r readerWithContext) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// Import stores an uploaded image and unpacks it into the pool. Importing an
+// image that is already there returns its fingerprint and a conflict.
+func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
+	hash := sha256.New()
+	limit := s.maxSize
+	var parts []spooled
+	defer func() {
+		for _, p := range parts {
+			os.Remove(p.path)
+		}
+	}()
+	readers := []io.Reader{up.Unified}
+	split := up.Unified == nil
+	if split {
+		if up.Meta == nil || up.Rootfs == nil {
+			return api.Image{}, apierr.BadRequest("a split image needs both a metadata and a rootfs part")
+		}
+		readers = []io.Reader{up.Meta, up.Rootfs}
+	}
+	for _, r := range readers {
+		p, err := s.spool(ctx, r, hash, &limit)
+		if err != nil {
+			return api.Image{}, err
+		}
+		parts = append(parts, p)
+	}
+	if parts[0].size == 0 {
+		return api.Image{}, apierr.BadRequest("the image upload is empty")
+	}
+	fp := hex.EncodeToString(hash.Sum(nil))
+	if _, _, err := store.Get[Record](s.db, store.Images, fp); err == nil {
+		return api.Image{Fingerprint: fp}, apierr.Conflict("image %s is already imported", fp[:12])
+	}
+
+	unpack := func(dir string) error { return unpackUnified(parts[0].path, dir) }
+	if split {
+		unpack = func(dir string) error { return unpackSplit(parts[0].path, parts[1].path, dir) }
+	}
+	if s.pool.HasImageVolume(fp) {
+		// Left by a crash between unpack and the store write: unpack again.
+		if err := s.pool.DeleteImageVolume(fp); err != nil {
+			return api.Image{}, err
+		}
+	}
+	if err := s.pool.CreateImageVolume(fp, unpack); err != nil {
+		return api.Image{}, fmt.Errorf("unpack image: %w", err)
+	}
+	md, err := readMetadataOfVolume(s.pool, fp)
+	if err != nil {
+		_ = s.pool.DeleteImageVolume(fp)
+		return api.Image{}, err
+	}
+	if err := s.keepFiles(fp, parts); err != nil {
+		_ = s.pool.DeleteImageVolume(fp)
+		return api.Image{}, err
+	}
+
+	now := time.Now().UTC()
+	props := map[string]string{}
+	for k, v := range md.Properties {
+		props[k] = v
+	}
+	for k, v := range up.Properties {
+		props[k] = v
+	}
+	var size int64
+	for _, p := range parts {
+		size += p.size
+	}
+	rec := Record{Split: split, Image: api.Image{
+		Fingerprint: fp, Filename: up.Filename, Public: up.Public, Properties: props, Size: size,
+		Architecture: md.Architecture, Type: "container", UploadedAt: now, CreatedAt: unixOr(md.CreationDate, now),
+		ExpiresAt: unixOr(md.ExpiryDate, time.Time{}), Profiles: []string{"default"}, Aliases: []api.ImageAlias{},
+	}}
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Images, fp, rec) }); err != nil {
+		s.removeFiles(fp)
+		_ = s.pool.DeleteImageVolume(fp)
+		return api.Image{}, err
+	}
+	return rec.Image, nil
+}
+
+// readMetadataOfVolume reads metadata.yaml back from the unpacked image.
+func readMetadataOfVolume(pool storage.Driver, fp string) (api.ImageMetadata, error) {
+	return readMetadata(pool.ImageVolumePath(fp))
+}
+
+func unixOr(sec int64, def time.Time) time.Time {
+	if sec <= 0 {
+		return def
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+// keepFiles moves the uploaded files to images/<fp> (and <fp>.rootfs).
+func (s *Service) keepFiles(fp string, parts []spooled) error {
+	names := []string{fp, fp + ".rootfs"}
+	for i, p := range parts {
+		if err := os.Rename(p.path, filepath.Join(s.dir, names[i])); err != nil {
+			s.removeFiles(fp)
+			return fmt.Errorf("keep image file: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) removeFiles(fp string) {
+	os.Remove(filepath.Join(s.dir, fp))
+	os.Remove(filepath.Join(s.dir, fp+".rootfs"))
+}
+
+// Files returns the paths of the original image files (rootfs is empty for unified images).
+func (s *Service) Files(fp string) (meta, rootfs string) {
+	rec, _, err := store.Get[Record](s.db, store.Images, fp)
+	if err != nil || !rec.Split {
+		return filepath.Join(s.dir, fp), ""
+	}
+	return filepath.Join(s.dir, fp), filepath.Join(s.dir, fp+".rootfs")
+}
+
+// List returns every image with its aliases.
+func (s *Service) List() ([]api.Image, error) {
+	recs, err := store.List[Record](s.db, store.Images)
+	if err != nil {
+		return nil, err
+	}
+	aliases, err := s.aliasesByTarget()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Image, 0, len(recs))
+	for _, r := range recs {
+		img := r.Image
+		img.Aliases = aliases[img.Fingerprint]
+		if img.Aliases == nil {
+			img.Aliases = []api.ImageAlias{}
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// Get finds an image by fingerprint or unique fingerprint prefix.
+func (s *Service) Get(prefix string) (api.Image, uint64, error) {
+	fp, err := s.resolvePrefix(prefix)
+	if err != nil {
+		return api.Image{}, 0, err
+	}
+	rec, rev, err := store.Get[Record](s.db, store.Images, fp)
+	if err != nil {
+		return api.Image{}, 0, err
+	}
+	aliases, err := s.aliasesByTarget()
+	if err != nil {
+		return api.Image{}, 0, err
+	}
+	rec.Aliases = aliases[fp]
+	if rec.Aliases == nil {
+		rec.Aliases = []api.ImageAlias{}
+	}
+	return rec.Image, rev, nil
+}
+
+var hexPrefix = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
+
+func (s *Service) resolvePrefix(prefix string) (string, error) {
+	if !hexPrefix.MatchString(prefix) {
+		return "", apierr.NotFound("image %q (a fingerprint is hexadecimal)", prefix)
+	}
+	var match []string
+	err := s.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.Keys(store.Images) {
+			if strings.HasPrefix(k, prefix) {
+				match = append(match, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	switch len(match) {
+	case 0:
+		return "", apierr.NotFound("image %q", prefix)
+	case 1:
+		return match[0], nil
+	}
+	return "", apierr.BadRequest("image prefix %q matches %d images; give more of the fingerprint", prefix, len(match))
+}
+
+// Resolve turns an alias or fingerprint prefix into a fingerprint.
+func (s *Service) Resolve(aliasOrPrefix string) (string, error) {
+	if a, _, err := store.Get[api.ImageAliasesEntry](s.db, store.Aliases, aliasOrPrefix); err == nil {
+		return a.Target, nil
+	}
+	fp, err := s.resolvePrefix(aliasOrPrefix)
+	if errors.Is(err, apierr.ErrNotFound) {
+		return "", apierr.NotFound("image %q: no such alias or fingerprint", aliasOrPrefix)
+	}
+	return fp, err
+}
+
+// Update replaces an image's writable fields.
+func (s *Service) Update(prefix string, put api.ImagePut, ifRev uint64) error {
+	fp, err := s.resolvePrefix(prefix)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *store.Tx) error {
+		var rec Record
+		if _, err := tx.Get(store.Images, fp, &rec); err != nil {
+			return err
+		}
+		rec.Properties = put.Properties
+		if rec.Properties == nil {
+			rec.Properties = map[string]string{}
+		}
+		rec.Public = put.Public
+		rec.AutoUpdate = put.AutoUpdate
+		if put.Profiles != nil {
+			rec.Profiles = put.Profiles
+		}
+		_, err := tx.Put(store.Images, fp, rec, ifRev)
+		return err
+	})
+}
+
+// Delete removes an image, its aliases, files and pool volume.
+func (s *Service) Delete(prefix string) error {
+	fp, err := s.resolvePrefix(prefix)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *store.Tx) error {
+		if err := tx.Delete(store.Images, fp); err != nil {
+			return err
+		}
+		var doomed []string
+		err := tx.Each(store.Aliases, func(name string, _ uint64, data json.RawMessage) error {
+			var a api.ImageAliasesEntry
+			if err := json.Unmarshal(data, &a); err != nil {
+				return err
+			}
+			if a.Target == fp {
+				doomed = append(doomed, name)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, name := range doomed {
+			if err := tx.Delete(store.Aliases, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.removeFiles(fp)
+	return s.pool.DeleteImageVolume(fp)
+}
+
+// Architecture is the host's architecture in LXD's spelling.
+func Architecture() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return runtime.GOARCH
+}
+
+func (s *Service) aliasesByTarget() (map[string][]api.ImageAlias, error) {
+	all, err := store.List[api.ImageAliasesEntry](s.db, store.Aliases)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]api.ImageAlias{}
+	for _, a := range all {
+		out[a.Target] = append(out[a.Target], api.ImageAlias{Name: a.Name, Description: a.Description})
+	}
+	for _, l := range out {
+		sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	}
+	return out, nil
+}

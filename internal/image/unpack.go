@@ -1,0 +1,120 @@
+package image
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"gopkg.in/yaml.v3"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// untar extracts a (possibly compressed) tarball into dir with GNU tar,
+// which detects gzip/xz/zstd/bzip2 by content, keeps numeric owners and
+// xattrs, refuses absolute and ".." members, and defers symlinks that point
+// outside so no later member can be written through them.
+func untar(file, dir string, members ...string) error {
+	args := []string{"-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--same-permissions",
+		"-f", file, "-C", dir}
+	args = append(args, members...)
+	out, err := exec.Command("tar", args...).CombinedOutput()
+	if err != nil {
+		return apierr.BadRequest("the image tarball is malformed or truncated (tar: %s)", firstLine(out))
+	}
+	return nil
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// isSquashfs says whether file starts with the squashfs magic.
+func isSquashfs(file string) bool {
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err != nil {
+		return false
+	}
+	return bytes.Equal(magic, []byte("hsqs"))
+}
+
+// unpackRootfs fills dir/rootfs from a split image's rootfs file.
+func unpackRootfs(file, dir string) error {
+	rootfs := filepath.Join(dir, "rootfs")
+	if isSquashfs(file) {
+		out, err := exec.Command("unsquashfs", "-f", "-n", "-d", rootfs, file).CombinedOutput()
+		if err != nil {
+			return apierr.BadRequest("the image's squashfs rootfs is malformed (unsquashfs: %s)", lastLine(out))
+		}
+		return nil
+	}
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return err
+	}
+	return untar(file, rootfs)
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+// readMetadata parses dir/metadata.yaml and checks dir/rootfs is there.
+func readMetadata(dir string) (api.ImageMetadata, error) {
+	var md api.ImageMetadata
+	raw, err := os.ReadFile(filepath.Join(dir, "metadata.yaml"))
+	if err != nil {
+		return md, apierr.BadRequest("the image has no metadata.yaml")
+	}
+	if err := yaml.Unmarshal(raw, &md); err != nil {
+		return md, apierr.BadRequest("the image's metadata.yaml is invalid: %v", err)
+	}
+	if md.Architecture == "" {
+		return md, apierr.BadRequest("the image's metadata.yaml has no architecture")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "rootfs")); err != nil || !fi.IsDir() {
+		return md, apierr.BadRequest("the image has no rootfs/ directory")
+	}
+	return md, nil
+}
+
+// unpackUnified fills dir from a unified tarball (metadata.yaml + rootfs/).
+func unpackUnified(file, dir string) error {
+	if err := untar(file, dir); err != nil {
+		return err
+	}
+	_, err := readMetadata(dir)
+	return err
+}
+
+// unpackSplit fills dir from a metadata tarball and a rootfs file.
+func unpackSplit(metaFile, rootfsFile, dir string) error {
+	if err := untar(metaFile, dir); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rootfs")); err == nil {
+		return apierr.BadRequest("a split image's metadata tarball must not hold rootfs/")
+	}
+	if err := unpackRootfs(rootfsFile, dir); err != nil {
+		return err
+	}
+	_, err := readMetadata(dir)
+	if err != nil {
+		return fmt.Errorf("split image: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+package validate
+
+import "testing"
+
+func TestInstanceName(t *testing.T) {
+	for _, good := range []string{"c1", "web-01", "A"} {
+		if err := InstanceName(good); err != nil {
+			t.Errorf("%q refused: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", "../x", "a/b", "-a", "a-", "1abc", "a_b", string(make([]byte, 64))} {
+		if err := InstanceName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestAliasName(t *testing.T) {
+	if err := AliasName("debian/12"); err == nil {
+		t.Error("alias with a slash accepted")
+	}
+	if err := AliasName("busybox"); err != nil {
+		t.Error(err)
+	}
+}
