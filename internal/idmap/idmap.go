@@ -70,18 +70,42 @@ func parseLine(line, user string) (idRange, bool) {
 }
 
 // ShiftUID maps a container uid to the host; ids outside the range stay as
-// they are (they show as nobody inside).
-func (m Map) ShiftUID(id uint32) uint32 {
-	if id < m.Size {
+// they are (they show as nobody inside). A nil map is the identity.
+func (m *Map) ShiftUID(id uint32) uint32 {
+	if m != nil && id < m.Size {
 		return m.HostUID + id
 	}
 	return id
 }
 
 // ShiftGID maps a container gid to the host.
-func (m Map) ShiftGID(id uint32) uint32 {
-	if id < m.Size {
+func (m *Map) ShiftGID(id uint32) uint32 {
+	if m != nil && id < m.Size {
 		return m.HostGID + id
 	}
 	return id
+}
+
+// UnshiftUID maps a host uid back into the container.
+func (m *Map) UnshiftUID(id uint32) uint32 {
+	if m != nil && id >= m.HostUID && id-m.HostUID < m.Size {
+		return id - m.HostUID
+	}
+	return id
+}
+
+// UnshiftGID maps a host gid back into the container.
+func (m *Map) UnshiftGID(id uint32) uint32 {
+	if m != nil && id >= m.HostGID && id-m.HostGID < m.Size {
+		return id - m.HostGID
+	}
+	return id
+}
+
+// Equal says whether two (possibly nil) maps are the same.
+func Equal(a, b *Map) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }

@@ -14,7 +14,11 @@ import (
 // adding the map's base. File capabilities are rewritten as v3 with the
 // container's root as their owner, since the kernel ignores v2 capabilities
 // inside a user namespace (and chown drops them anyway).
-func ShiftTree(root string, m Map) error {
+func ShiftTree(root string, m Map) error { return Reshift(root, nil, &m) }
+
+// Reshift moves a tree from one mapping to another; nil is the host's own
+// ids (a privileged container, or an image as unpacked).
+func Reshift(root string, from, to *Map) error {
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -27,7 +31,7 @@ func ShiftTree(root string, m Map) error {
 		if !ok {
 			return fmt.Errorf("stat %s: no ownership information", path)
 		}
-		uid, gid := m.ShiftUID(st.Uid), m.ShiftGID(st.Gid)
+		uid, gid := to.ShiftUID(from.UnshiftUID(st.Uid)), to.ShiftGID(from.UnshiftGID(st.Gid))
 		if uid == st.Uid && gid == st.Gid {
 			return nil
 		}
@@ -45,7 +49,7 @@ func ShiftTree(root string, m Map) error {
 			}
 		}
 		if caps != nil {
-			if err := unix.Setxattr(path, "security.capability", capsV3(caps, m.HostUID), 0); err != nil {
+			if err := unix.Setxattr(path, "security.capability", capsFor(caps, to), 0); err != nil {
 				return fmt.Errorf("restore capabilities of %s: %w", path, err)
 			}
 		}
@@ -70,6 +74,27 @@ const (
 	capV2Size    = 20
 	capV3Size    = 24
 )
+
+// capsFor rewrites capabilities for the target mapping: v3 owned by its
+// root, or plain v2 for the host's own ids.
+func capsFor(caps []byte, to *Map) []byte {
+	if to == nil {
+		return capsV2(caps)
+	}
+	return capsV3(caps, to.HostUID)
+}
+
+// capsV2 drops the root owner of a v3 capability xattr.
+func capsV2(caps []byte) []byte {
+	if len(caps) < capV2Size {
+		return caps
+	}
+	out := make([]byte, capV2Size)
+	copy(out, caps[:capV2Size])
+	magic := binary.LittleEndian.Uint32(out[0:4])
+	binary.LittleEndian.PutUint32(out[0:4], capRevision2|(magic&^capRevMask))
+	return out
+}
 
 // capsV3 turns a v2 or v3 capability xattr into v3 owned by rootUID.
 func capsV3(caps []byte, rootUID uint32) []byte {

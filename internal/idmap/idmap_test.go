@@ -1,0 +1,54 @@
+package idmap
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestShiftMath(t *testing.T) {
+	m := &Map{HostUID: 100000, HostGID: 200000, Size: Size}
+	if m.ShiftUID(0) != 100000 || m.ShiftGID(65535) != 265535 || m.ShiftUID(70000) != 70000 {
+		t.Fatal("shift outside expectations")
+	}
+	if m.UnshiftUID(100005) != 5 || m.UnshiftUID(5) != 5 {
+		t.Fatal("unshift outside expectations")
+	}
+	var none *Map
+	if none.ShiftUID(7) != 7 || none.UnshiftGID(7) != 7 {
+		t.Fatal("nil map is not the identity")
+	}
+}
+
+func TestSubIDFiles(t *testing.T) {
+	dir := t.TempDir()
+	u, g := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
+	os.WriteFile(u, []byte("alice:100000:65536\nroot:1000000:1000000000\n"), 0o644)
+	os.WriteFile(g, []byte("root:2000000:65536\n"), 0o644)
+	m, err := FromSubIDFiles(u, g)
+	if err != nil || m.HostUID != 1000000 || m.HostGID != 2000000 || m.Size != Size {
+		t.Fatalf("got %+v, %v", m, err)
+	}
+	os.WriteFile(g, []byte("root:2000000:100\n"), 0o644)
+	if _, err := FromSubIDFiles(u, g); err == nil {
+		t.Fatal("a 100-id range was accepted")
+	}
+	m, _ = FromSubIDFiles(filepath.Join(dir, "missing"), g)
+	if m != Fallback {
+		t.Fatalf("no files: got %+v", m)
+	}
+}
+
+func TestCapsRoundTrip(t *testing.T) {
+	v2 := make([]byte, capV2Size)
+	v2[3] = 0x02
+	v2[4] = 0x01 // a permitted bit
+	v3 := capsV3(v2, 1000000)
+	if len(v3) != capV3Size || v3[3] != 0x03 || v3[4] != 0x01 {
+		t.Fatalf("v3 = %x", v3)
+	}
+	back := capsV2(v3)
+	if len(back) != capV2Size || back[3] != 0x02 || back[4] != 0x01 {
+		t.Fatalf("v2 = %x", back)
+	}
+}

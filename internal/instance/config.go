@@ -1,0 +1,147 @@
+package instance
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/limits"
+)
+
+// keyType says how a config value is checked.
+type keyType int
+
+const (
+	typeString keyType = iota
+	typeBool
+	typeInt
+)
+
+// Key is one row of the config table.
+type Key struct {
+	Type keyType
+	// Live keys reach a running instance at once; the rest need a restart
+	// (or, for NeedsStop keys, the instance stopped).
+	Live      bool
+	NeedsStop bool
+	Check     func(v string) error
+	Doc       string
+}
+
+// Keys is the one table of instance config keys.
+var Keys = map[string]Key{
+	"limits.cpu":                 {Live: true, Check: limitsKey("limits.cpu"), Doc: "CPUs to use: a count (2) or a set (0,2-3)"},
+	"limits.cpu.allowance":       {Live: true, Check: limitsKey("limits.cpu.allowance"), Doc: "CPU share under contention (50%) or a hard quota (25ms/100ms)"},
+	"limits.memory":              {Live: true, Check: limitsKey("limits.memory"), Doc: "memory limit: a size (256MiB) or a percentage of the host's (50%)"},
+	"limits.processes":           {Live: true, Type: typeInt, Check: limitsKey("limits.processes"), Doc: "most processes the instance may run"},
+	"security.privileged":        {Type: typeBool, NeedsStop: true, Doc: "run without a user namespace (container root is host root)"},
+	"security.nesting":           {Type: typeBool, Doc: "let the instance run containers of its own"},
+	"boot.autostart":             {Type: typeBool, Live: true, Doc: "start the instance when lodged starts"},
+	"boot.host_shutdown_timeout": {Type: typeInt, Live: true, Doc: "seconds to wait for a clean stop before killing the instance"},
+}
+
+// Prefixes of free-form keys.
+var freeForm = []string{"user.", "environment.", "image."}
+
+func limitsKey(key string) func(string) error {
+	return func(v string) error {
+		_, err := limits.Resources(map[string]string{key: v}, limits.Host{CPUs: 1 << 16, MemoryBytes: 1 << 62})
+		return err
+	}
+}
+
+// ValidateConfig checks every key and value of an instance's (or a
+// profile's) own config. volatile.* keys are the daemon's and are refused
+// unless allowVolatile is set (the daemon's own writes).
+func ValidateConfig(config map[string]string, allowVolatile bool) error {
+	keys := make([]string, 0, len(config))
+	for k := range config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := validateKey(k, config[k], allowVolatile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateKey(k, v string, allowVolatile bool) error {
+	if strings.HasPrefix(k, "volatile.") {
+		if allowVolatile {
+			return nil
+		}
+		return apierr.BadRequest("config key %q is read-only: volatile.* keys belong to the daemon", k)
+	}
+	for _, p := range freeForm {
+		if strings.HasPrefix(k, p) && len(k) > len(p) {
+			return nil
+		}
+	}
+	key, ok := Keys[k]
+	if !ok {
+		return apierr.BadRequest("unknown config key %q (see `lodge config keys` for the list)", k)
+	}
+	if v == "" {
+		return nil // empty means unset
+	}
+	switch key.Type {
+	case typeBool:
+		if _, err := parseBool(v); err != nil {
+			return apierr.BadRequest("config key %q: %q is not a boolean (use true or false)", k, v)
+		}
+	case typeInt:
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return apierr.BadRequest("config key %q: %q is not an integer", k, v)
+		}
+	}
+	if key.Check != nil {
+		if err := key.Check(v); err != nil {
+			return apierr.BadRequest("config key %q: %v", k, err)
+		}
+	}
+	return nil
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "1", "yes", "on":
+		return true, nil
+	case "false", "0", "no", "off", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("not a boolean: %q", v)
+}
+
+// IsTrue reads a boolean key of an expanded config.
+func IsTrue(config map[string]string, key string) bool {
+	b, _ := parseBool(config[key])
+	return b
+}
+
+// ValidateDevices checks devices of an instance or profile.
+func ValidateDevices(devices map[string]map[string]string) error {
+	for name, d := range devices {
+		if name == "" || strings.ContainsAny(name, "/ ") {
+			return apierr.BadRequest("device name %q is invalid", name)
+		}
+		switch d["type"] {
+		case "disk":
+			if d["path"] != "/" {
+				return apierr.BadRequest("device %q: only the root disk (path /) is supported so far", name)
+			}
+			if p := d["pool"]; p != "" && p != "default" {
+				return apierr.BadRequest("device %q: storage pool %q does not exist", name, p)
+			}
+		case "none":
+		case "":
+			return apierr.BadRequest("device %q has no type", name)
+		default:
+			return apierr.BadRequest("device %q: type %q is not supported yet", name, d["type"])
+		}
+	}
+	return nil
+}

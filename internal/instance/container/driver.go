@@ -1,0 +1,329 @@
+// Package container is Lodge's system-container driver, built on runc's
+// libcontainer. Containers are not children lodged needs to keep: they run
+// on when lodged stops, and a new lodged finds them by their state files.
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/console"
+)
+
+// States a container can be in, as the instance layer names them.
+const (
+	StateStopped = "Stopped"
+	StateRunning = "Running"
+	StateFrozen  = "Frozen"
+)
+
+// sigRTMin3 is glibc's SIGRTMIN+3: systemd's "halt" request.
+const sigRTMin3 = syscall.Signal(37)
+
+// Driver runs containers.
+type Driver struct {
+	root   string // libcontainer's state directory
+	logDir func(name string) string
+	self   string // lodged's binary, for the console keeper
+	// OnExit is told when a container's init ends on its own or by Stop.
+	OnExit func(name string)
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// New makes a driver keeping libcontainer state under root.
+func New(root string, logDir func(string) string, log *slog.Logger) (*Driver, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("create runtime directory: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return &Driver{root: root, logDir: logDir, self: self, log: log, locks: map[string]*sync.Mutex{}}, nil
+}
+
+func (d *Driver) lock(name string) func() {
+	d.mu.Lock()
+	l, ok := d.locks[name]
+	if !ok {
+		l = &sync.Mutex{}
+		d.locks[name] = l
+	}
+	d.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Status reports the container's state and its init's pid (0 when stopped).
+func (d *Driver) Status(name string) (string, int) {
+	c, err := libcontainer.Load(d.root, name)
+	if err != nil {
+		return StateStopped, 0
+	}
+	st, err := c.Status()
+	if err != nil {
+		return StateStopped, 0
+	}
+	state, err := c.State()
+	if err != nil {
+		return StateStopped, 0
+	}
+	switch st {
+	case libcontainer.Running:
+		return StateRunning, state.InitProcessPid
+	case libcontainer.Paused:
+		return StateFrozen, state.InitProcessPid
+	}
+	return StateStopped, 0
+}
+
+// Start boots the container's /sbin/init on a console pty.
+func (d *Driver) Start(ctx context.Context, s Spec) error {
+	defer d.lock(s.Name)()
+	if st, _ := d.Status(s.Name); st != StateStopped {
+		return apierr.Conflict("instance %q is already running", s.Name)
+	}
+	d.destroyLeftover(s.Name)
+	cfg, err := buildConfig(s)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.logDir(s.Name), 0o700); err != nil {
+		return err
+	}
+	c, err := libcontainer.Create(d.root, s.Name, cfg)
+	if err != nil {
+		return fmt.Errorf("create container %q: %w", s.Name, err)
+	}
+	fail := func(err error) error {
+		_ = c.Destroy()
+		return err
+	}
+	parent, child, err := socketPair()
+	if err != nil {
+		return fail(err)
+	}
+	defer parent.Close()
+	defer child.Close()
+	init := &libcontainer.Process{
+		Args:          []string{"/sbin/init"},
+		Env:           []string{"container=lxc", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=linux"},
+		Cwd:           "/",
+		Init:          true,
+		ConsoleSocket: child,
+	}
+	if err := c.Run(init); err != nil {
+		return fail(fmt.Errorf("start init of %q: %w", s.Name, err))
+	}
+	master, err := recvFile(parent)
+	if err != nil {
+		_ = c.Signal(unix.SIGKILL)
+		_, _ = init.Wait()
+		return fail(fmt.Errorf("receive console of %q: %w", s.Name, err))
+	}
+	defer master.Close()
+	pid, _ := init.Pid()
+	if err := console.Spawn(d.self, master, pid, d.logDir(s.Name)); err != nil {
+		d.log.Warn("container runs without a console keeper", "instance", s.Name, "err", err)
+	}
+	go func() {
+		_, _ = init.Wait() // reap it: lodged is its parent until lodged exits
+		d.exited(s.Name)
+	}()
+	return nil
+}
+
+// Watch follows a container that was running before lodged started, so its
+// end is noticed; lodged is no longer its parent, so it uses a pidfd.
+func (d *Driver) Watch(name string) {
+	_, pid := d.Status(name)
+	if pid == 0 {
+		return
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return
+	}
+	go func() {
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if err == nil && fds[0].Revents != 0 {
+				break
+			}
+			if err != nil && err != unix.EINTR {
+				return
+			}
+		}
+		d.exited(name)
+	}()
+}
+
+// exited cleans up after init ended: libcontainer's state and cgroups go.
+func (d *Driver) exited(name string) {
+	unlock := d.lock(name)
+	c, err := libcontainer.Load(d.root, name)
+	if err == nil {
+		if st, _ := c.Status(); st == libcontainer.Stopped {
+			if err := c.Destroy(); err != nil {
+				d.log.Warn("clean up stopped container", "instance", name, "err", err)
+			}
+		}
+	}
+	unlock()
+	if d.OnExit != nil {
+		d.OnExit(name)
+	}
+}
+
+// destroyLeftover removes the state of a container whose init is gone.
+func (d *Driver) destroyLeftover(name string) {
+	if c, err := libcontainer.Load(d.root, name); err == nil {
+		_ = c.Destroy()
+	}
+}
+
+// Stop shuts the container down: a clean request to init (SIGRTMIN+3 for
+// systemd, SIGPWR otherwise), then SIGKILL once timeout passes. force
+// kills at once.
+func (d *Driver) Stop(ctx context.Context, name string, systemd, force bool, timeout time.Duration) error {
+	unlock := d.lock(name)
+	c, err := libcontainer.Load(d.root, name)
+	if err != nil {
+		unlock()
+		return apierr.Conflict("instance %q is not running", name)
+	}
+	state, err := c.State()
+	if err != nil {
+		unlock()
+		return err
+	}
+	if st, _ := c.Status(); st == libcontainer.Paused {
+		_ = c.Resume() // a frozen init cannot act on a signal
+	}
+	pidfd, err := unix.PidfdOpen(state.InitProcessPid, 0)
+	if err != nil {
+		unlock()
+		d.exited(name)
+		return nil
+	}
+	defer unix.Close(pidfd)
+	sig := syscall.Signal(unix.SIGPWR)
+	if systemd {
+		sig = sigRTMin3
+	}
+	if force {
+		sig = unix.SIGKILL
+	}
+	err = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+	unlock()
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("signal init of %q: %w", name, err)
+	}
+	if !force && !waitFd(ctx, pidfd, timeout) {
+		d.log.Info("clean stop timed out, killing", "instance", name, "timeout", timeout)
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	}
+	if !waitFd(ctx, pidfd, 30*time.Second) {
+		return fmt.Errorf("instance %q did not die after SIGKILL", name)
+	}
+	d.exited(name)
+	return nil
+}
+
+// waitFd waits for a pidfd to report its process's exit.
+func waitFd(ctx context.Context, fd int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for ctx.Err() == nil {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(min(left, 200*time.Millisecond)/time.Millisecond)+1)
+		if err == nil && n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Freeze pauses every process of the container.
+func (d *Driver) Freeze(name string) error {
+	defer d.lock(name)()
+	c, err := libcontainer.Load(d.root, name)
+	if err != nil {
+		return apierr.Conflict("instance %q is not running", name)
+	}
+	return c.Pause()
+}
+
+// Unfreeze resumes a frozen container.
+func (d *Driver) Unfreeze(name string) error {
+	defer d.lock(name)()
+	c, err := libcontainer.Load(d.root, name)
+	if err != nil {
+		return apierr.Conflict("instance %q is not running", name)
+	}
+	return c.Resume()
+}
+
+// Update applies new cgroup resources to a running container.
+func (d *Driver) Update(name string, res *cgroups.Resources) error {
+	defer d.lock(name)()
+	c, err := libcontainer.Load(d.root, name)
+	if err != nil {
+		return nil // not running: the next start applies them
+	}
+	cfg := c.Config()
+	devices := cfg.Cgroups.Resources.Devices
+	r := *res
+	r.Devices = devices
+	cfg.Cgroups.Resources = &r
+	if err := c.Set(cfg); err != nil {
+		return fmt.Errorf("apply limits to %q: %w", name, err)
+	}
+	return nil
+}
+
+// Stats reads the cgroup counters of a running container.
+func (d *Driver) Stats(name string) (*libcontainer.Stats, int, error) {
+	c, err := libcontainer.Load(d.root, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := c.Stats()
+	if err != nil {
+		return nil, 0, err
+	}
+	procs, _ := c.Processes()
+	return st, len(procs), nil
+}
+
+// CgroupPaths returns the container's cgroup directories per controller.
+func (d *Driver) CgroupPaths(name string) map[string]string {
+	c, err := libcontainer.Load(d.root, name)
+	if err != nil {
+		return nil
+	}
+	st, err := c.State()
+	if err != nil {
+		return nil
+	}
+	return st.CgroupPaths
+}

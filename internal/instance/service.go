@@ -1,0 +1,645 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/event"
+	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/image"
+	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/validate"
+)
+
+// Service creates, runs and changes instances.
+type Service struct {
+	db      *store.Store
+	pool    storage.Driver
+	images  *image.Service
+	rt      *container.Driver
+	bus     *event.Bus
+	idmap   idmap.Map
+	host    limits.Host
+	dir     string // $LODGE_DIR
+	log     *slog.Logger
+	defStop time.Duration
+
+	mu         sync.Mutex
+	locks      map[string]*sync.Mutex
+	restarting map[string]bool
+}
+
+// Deps are what the service is built from.
+type Deps struct {
+	DB      *store.Store
+	Pool    storage.Driver
+	Images  *image.Service
+	Runtime *container.Driver
+	Bus     *event.Bus
+	IDMap   idmap.Map
+	Host    limits.Host
+	Dir     string
+	Log     *slog.Logger
+}
+
+// NewService wires the service and hooks it to the runtime's exit reports.
+func NewService(d Deps) *Service {
+	s := &Service{db: d.DB, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}}
+	d.Runtime.OnExit = s.onExit
+	return s
+}
+
+// lock serialises state changes of one instance.
+func (s *Service) lock(name string) func() {
+	s.mu.Lock()
+	l, ok := s.locks[name]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[name] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// LogDir is where an instance's logs live.
+func (s *Service) LogDir(name string) string { return filepath.Join(s.dir, "logs", name) }
+
+func (s *Service) profiles(tx *store.Tx, names []string) ([]api.Profile, error) {
+	out := make([]api.Profile, 0, len(names))
+	for _, n := range names {
+		var p api.Profile
+		if _, err := tx.Get(store.Profiles, n, &p); err != nil {
+			return nil, apierr.BadRequest("profile %q does not exist", n)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// load reads an instance and expands it.
+func (s *Service) load(name string) (Expanded, uint64, error) {
+	var e Expanded
+	var rev uint64
+	err := s.db.View(func(tx *store.Tx) error {
+		var r Record
+		var err error
+		if rev, err = tx.Get(store.Instances, name, &r); err != nil {
+			return err
+		}
+		ps, err := s.profiles(tx, r.Profiles)
+		if err != nil {
+			return err
+		}
+		e = expand(r, ps)
+		return nil
+	})
+	return e, rev, err
+}
+
+// Get returns the wire form of one instance and its ETag revision.
+func (s *Service) Get(name string) (api.Instance, uint64, error) {
+	e, rev, err := s.load(name)
+	if err != nil {
+		return api.Instance{}, 0, err
+	}
+	st, _ := s.rt.Status(name)
+	return render(e, st), rev, nil
+}
+
+// Names lists instance names in order.
+func (s *Service) Names() ([]string, error) {
+	var names []string
+	err := s.db.View(func(tx *store.Tx) error {
+		names = tx.Keys(store.Instances)
+		return nil
+	})
+	return names, err
+}
+
+// List returns every instance.
+func (s *Service) List() ([]api.Instance, error) {
+	names, err := s.Names()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Instance, 0, len(names))
+	for _, n := range names {
+		inst, _, err := s.Get(n)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		out = append(out, inst)
+	}
+	return out, nil
+}
+
+// PrepareCreate validates a create request without side effects and returns
+// the work that creates the instance, to run as an operation.
+func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context) error, error) {
+	if err := validate.InstanceName(req.Name); err != nil {
+		return nil, err
+	}
+	if req.Type != "" && req.Type != "container" {
+		return nil, apierr.BadRequest("instance type %q is not supported yet (only containers)", req.Type)
+	}
+	if err := ValidateConfig(req.Config, false); err != nil {
+		return nil, err
+	}
+	if err := ValidateDevices(req.Devices); err != nil {
+		return nil, err
+	}
+	profiles := req.Profiles
+	if profiles == nil {
+		profiles = []string{"default"}
+	}
+	rec := Record{Name: req.Name, Type: "container", Architecture: image.Architecture(), Description: req.Description,
+		Config: copyMap(req.Config), Devices: req.Devices, Profiles: profiles, Ephemeral: req.Ephemeral,
+		CreatedAt: time.Now().UTC()}
+	var e Expanded
+	err := s.db.View(func(tx *store.Tx) error {
+		if tx.Exists(store.Instances, req.Name) {
+			return apierr.Conflict("instance %q already exists", req.Name)
+		}
+		ps, err := s.profiles(tx, profiles)
+		if err != nil {
+			return err
+		}
+		e = expand(rec, ps)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if root := rootDisk(e.Devices); root == "" {
+		return nil, apierr.BadRequest("instance %q has no root disk: add one (type disk, path /, pool default) or use a profile that has one", req.Name)
+	}
+	if err := ValidateConfig(e.Config, true); err != nil {
+		return nil, err
+	}
+	var fp string
+	switch req.Source.Type {
+	case "image":
+		ref := req.Source.Fingerprint
+		if ref == "" {
+			ref = req.Source.Alias
+		}
+		if req.Source.Server != "" {
+			return nil, apierr.BadRequest("images from remote servers are not supported yet; import the image first")
+		}
+		if ref == "" {
+			return nil, apierr.BadRequest("source: give an image alias or fingerprint")
+		}
+		fp, err = s.images.Resolve(ref)
+		if err != nil {
+			return nil, err
+		}
+		img, _, err := s.images.Get(fp)
+		if err != nil {
+			return nil, err
+		}
+		rec.Architecture = img.Architecture
+		if rec.Config == nil {
+			rec.Config = map[string]string{}
+		}
+		for k, v := range img.Properties {
+			rec.Config["image."+k] = v
+		}
+		rec.Config["volatile.base_image"] = fp
+	case "none":
+	case "":
+		return nil, apierr.BadRequest("source type is missing (image or none)")
+	default:
+		return nil, apierr.BadRequest("source type %q is not supported yet", req.Source.Type)
+	}
+	if !IsTrue(e.Config, "security.privileged") {
+		m := s.idmap
+		rec.IDMap = &m
+	}
+	return func(ctx context.Context) error { return s.create(rec, fp) }, nil
+}
+
+func rootDisk(devices map[string]map[string]string) string {
+	for name, d := range devices {
+		if d["type"] == "disk" && d["path"] == "/" {
+			return name
+		}
+	}
+	return ""
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// create makes the volume, then the record; a failure undoes the volume.
+func (s *Service) create(rec Record, fp string) error {
+	defer s.lock(rec.Name)()
+	var err error
+	if fp != "" {
+		err = s.pool.CreateInstanceFromImage(rec.Name, fp, rec.IDMap)
+	} else {
+		err = s.pool.CreateEmptyInstance(rec.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("create instance %q: %w", rec.Name, err)
+	}
+	if rec.IDMap != nil {
+		rec.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(rec.IDMap.HostUID), 10)
+	}
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Instances, rec.Name, rec) }); err != nil {
+		_ = s.pool.DeleteInstance(rec.Name)
+		return err
+	}
+	s.linkVolume(rec.Name)
+	s.bus.Lifecycle("instance-created", "/1.0/instances/"+rec.Name, nil)
+	return nil
+}
+
+// linkVolume keeps LXD's $DIR/containers/<name> -> pool volume symlink.
+func (s *Service) linkVolume(name string) {
+	link := filepath.Join(s.dir, "containers", name)
+	_ = os.MkdirAll(filepath.Dir(link), 0o711)
+	_ = os.Remove(link)
+	_ = os.Symlink(s.pool.InstancePath(name), link)
+}
+
+// Start boots a stopped instance.
+func (s *Service) Start(ctx context.Context, name string) error {
+	defer s.lock(name)()
+	return s.start(ctx, name)
+}
+
+func (s *Service) start(ctx context.Context, name string) error {
+	e, _, err := s.load(name)
+	if err != nil {
+		return err
+	}
+	if st, _ := s.rt.Status(name); st != container.StateStopped {
+		return apierr.BadRequest("instance %q is already running", name)
+	}
+	res, err := limits.Resources(e.Config, s.host)
+	if err != nil {
+		return apierr.BadRequest("instance %q: %v", name, err)
+	}
+	if err := s.remapIfNeeded(e); err != nil {
+		return err
+	}
+	e, _, err = s.load(name)
+	if err != nil {
+		return err
+	}
+	spec := container.Spec{Name: name, Rootfs: filepath.Join(s.pool.InstancePath(name), "rootfs"), IDMap: e.IDMap,
+		Resources: res, Nesting: IsTrue(e.Config, "security.nesting")}
+	if err := s.rt.Start(ctx, spec); err != nil {
+		return err
+	}
+	_ = s.db.Update(func(tx *store.Tx) error {
+		var r Record
+		if _, err := tx.Get(store.Instances, name, &r); err != nil {
+			return err
+		}
+		r.LastUsedAt = time.Now().UTC()
+		r.Config["volatile.last_state.power"] = "RUNNING"
+		_, err := tx.Put(store.Instances, name, r, 0)
+		return err
+	})
+	s.bus.Lifecycle("instance-started", "/1.0/instances/"+name, nil)
+	return nil
+}
+
+// remapIfNeeded shifts the rootfs when security.privileged changed while
+// the instance was stopped.
+func (s *Service) remapIfNeeded(e Expanded) error {
+	var want *idmap.Map
+	if !IsTrue(e.Config, "security.privileged") {
+		m := s.idmap
+		want = &m
+	}
+	if idmap.Equal(want, e.IDMap) {
+		return nil
+	}
+	rootfs := filepath.Join(s.pool.InstancePath(e.Name), "rootfs")
+	if err := idmap.Reshift(rootfs, e.IDMap, want); err != nil {
+		// Put back what was shifted so far; the record still names the old map.
+		_ = idmap.Reshift(rootfs, want, e.IDMap)
+		return fmt.Errorf("remap rootfs of %q: %w", e.Name, err)
+	}
+	return s.db.Update(func(tx *store.Tx) error {
+		var r Record
+		if _, err := tx.Get(store.Instances, e.Name, &r); err != nil {
+			return err
+		}
+		r.IDMap = want
+		delete(r.Config, "volatile.idmap.base")
+		if want != nil {
+			r.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(want.HostUID), 10)
+		}
+		_, err := tx.Put(store.Instances, e.Name, r, 0)
+		return err
+	})
+}
+
+// Stop shuts an instance down (see container.Driver.Stop). A negative
+// timeout means boot.host_shutdown_timeout (30 s by default).
+func (s *Service) Stop(ctx context.Context, name string, force bool, timeout time.Duration) error {
+	defer s.lock(name)()
+	return s.stop(ctx, name, force, timeout)
+}
+
+func (s *Service) stop(ctx context.Context, name string, force bool, timeout time.Duration) error {
+	e, _, err := s.load(name)
+	if err != nil {
+		return err
+	}
+	if st, _ := s.rt.Status(name); st == container.StateStopped {
+		return apierr.BadRequest("instance %q is not running", name)
+	}
+	if timeout < 0 {
+		timeout = s.defStop
+		if v, err := strconv.Atoi(e.Config["boot.host_shutdown_timeout"]); err == nil && v > 0 {
+			timeout = time.Duration(v) * time.Second
+		}
+	}
+	rootfs := filepath.Join(s.pool.InstancePath(name), "rootfs")
+	if err := s.rt.Stop(ctx, name, isSystemd(rootfs), force, timeout); err != nil {
+		return err
+	}
+	_ = s.setPower(name, "STOPPED")
+	return nil
+}
+
+func (s *Service) setPower(name, state string) error {
+	return s.db.Update(func(tx *store.Tx) error {
+		var r Record
+		if _, err := tx.Get(store.Instances, name, &r); err != nil {
+			return err
+		}
+		r.Config["volatile.last_state.power"] = state
+		_, err := tx.Put(store.Instances, name, r, 0)
+		return err
+	})
+}
+
+// Restart stops and starts an instance.
+func (s *Service) Restart(ctx context.Context, name string, force bool, timeout time.Duration) error {
+	defer s.lock(name)()
+	s.mu.Lock()
+	s.restarting[name] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.restarting, name)
+		s.mu.Unlock()
+	}()
+	if err := s.stop(ctx, name, force, timeout); err != nil {
+		return err
+	}
+	if err := s.start(ctx, name); err != nil {
+		return err
+	}
+	s.bus.Lifecycle("instance-restarted", "/1.0/instances/"+name, nil)
+	return nil
+}
+
+// Freeze pauses a running instance.
+func (s *Service) Freeze(name string) error {
+	defer s.lock(name)()
+	if _, _, err := s.load(name); err != nil {
+		return err
+	}
+	if st, _ := s.rt.Status(name); st != container.StateRunning {
+		return apierr.BadRequest("instance %q is not running", name)
+	}
+	if err := s.rt.Freeze(name); err != nil {
+		return err
+	}
+	s.bus.Lifecycle("instance-paused", "/1.0/instances/"+name, nil)
+	return nil
+}
+
+// Unfreeze resumes a frozen instance.
+func (s *Service) Unfreeze(name string) error {
+	defer s.lock(name)()
+	if _, _, err := s.load(name); err != nil {
+		return err
+	}
+	if st, _ := s.rt.Status(name); st != container.StateFrozen {
+		return apierr.BadRequest("instance %q is not frozen", name)
+	}
+	if err := s.rt.Unfreeze(name); err != nil {
+		return err
+	}
+	s.bus.Lifecycle("instance-resumed", "/1.0/instances/"+name, nil)
+	return nil
+}
+
+// onExit runs when a container's init has ended, whoever ended it.
+func (s *Service) onExit(name string) {
+	s.mu.Lock()
+	restarting := s.restarting[name]
+	s.mu.Unlock()
+	r, _, err := store.Get[Record](s.db, store.Instances, name)
+	if err != nil {
+		return
+	}
+	s.bus.Lifecycle("instance-stopped", "/1.0/instances/"+name, nil)
+	if r.Ephemeral && !restarting {
+		go func() {
+			if err := s.Delete(name); err != nil {
+				s.log.Warn("delete ephemeral instance", "instance", name, "err", err)
+			}
+		}()
+	}
+}
+
+// Delete removes a stopped instance: volume, record, logs.
+func (s *Service) Delete(name string) error {
+	defer s.lock(name)()
+	if _, _, err := s.load(name); err != nil {
+		return err
+	}
+	if st, _ := s.rt.Status(name); st != container.StateStopped {
+		return apierr.BadRequest("instance %q is running: stop it first (or delete --force)", name)
+	}
+	// The record goes first: a crash after it leaves a volume without a
+	// record, which start-up repair removes.
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Instances, name) }); err != nil {
+		return err
+	}
+	if err := s.pool.DeleteInstance(name); err != nil {
+		s.log.Warn("delete volume", "instance", name, "err", err)
+	}
+	_ = os.RemoveAll(s.LogDir(name))
+	_ = os.Remove(filepath.Join(s.dir, "containers", name))
+	s.bus.Lifecycle("instance-deleted", "/1.0/instances/"+name, nil)
+	return nil
+}
+
+// Rename renames a stopped instance.
+func (s *Service) Rename(name, newName string) error {
+	if err := validate.InstanceName(newName); err != nil {
+		return err
+	}
+	defer s.lock(name)()
+	if st, _ := s.rt.Status(name); st != container.StateStopped {
+		return apierr.BadRequest("instance %q is running: stop it before renaming", name)
+	}
+	var r Record
+	err := s.db.View(func(tx *store.Tx) error {
+		if _, err := tx.Get(store.Instances, name, &r); err != nil {
+			return err
+		}
+		if tx.Exists(store.Instances, newName) {
+			return apierr.Conflict("instance %q already exists", newName)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.pool.RenameInstance(name, newName); err != nil {
+		return err
+	}
+	r.Name = newName
+	err = s.db.Update(func(tx *store.Tx) error {
+		if err := tx.Create(store.Instances, newName, r); err != nil {
+			return err
+		}
+		return tx.Delete(store.Instances, name)
+	})
+	if err != nil {
+		_ = s.pool.RenameInstance(newName, name)
+		return err
+	}
+	_ = os.Rename(s.LogDir(name), s.LogDir(newName))
+	_ = os.Remove(filepath.Join(s.dir, "containers", name))
+	s.linkVolume(newName)
+	s.bus.Lifecycle("instance-renamed", "/1.0/instances/"+newName, map[string]any{"old_name": name})
+	return nil
+}
+
+// Update replaces an instance's writable fields (PUT). Live keys reach a
+// running instance at once; if that fails the old record comes back.
+func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
+	if err := ValidateConfig(put.Config, false); err != nil {
+		return err
+	}
+	if err := ValidateDevices(put.Devices); err != nil {
+		return err
+	}
+	defer s.lock(name)()
+	old, _, err := s.load(name)
+	if err != nil {
+		return err
+	}
+	status, _ := s.rt.Status(name)
+	running := status != container.StateStopped
+
+	newRec := old.Record
+	newRec.Config = copyMap(put.Config)
+	for k, v := range old.Record.Config {
+		if len(k) > 9 && k[:9] == "volatile." {
+			newRec.Config[k] = v // the daemon's, kept across edits
+		}
+	}
+	newRec.Devices = put.Devices
+	if put.Profiles != nil {
+		newRec.Profiles = put.Profiles
+	}
+	newRec.Description = put.Description
+	newRec.Ephemeral = put.Ephemeral
+
+	var e Expanded
+	err = s.db.View(func(tx *store.Tx) error {
+		ps, err := s.profiles(tx, newRec.Profiles)
+		if err != nil {
+			return err
+		}
+		e = expand(newRec, ps)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if rootDisk(e.Devices) == "" {
+		return apierr.BadRequest("instance %q would have no root disk", name)
+	}
+	if running {
+		for k, key := range Keys {
+			if key.NeedsStop && old.Config[k] != e.Config[k] {
+				return apierr.BadRequest("%s cannot change while instance %q runs: stop it first", k, name)
+			}
+		}
+	}
+	res, err := limits.Resources(e.Config, s.host)
+	if err != nil {
+		return apierr.BadRequest("%v", err)
+	}
+	err = s.db.Update(func(tx *store.Tx) error {
+		_, err := tx.Put(store.Instances, name, newRec, ifRev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if running {
+		if err := s.rt.Update(name, res); err != nil {
+			// Put the old record and limits back.
+			_ = s.db.Update(func(tx *store.Tx) error {
+				_, err := tx.Put(store.Instances, name, old.Record, 0)
+				return err
+			})
+			if oldRes, rerr := limits.Resources(old.Config, s.host); rerr == nil {
+				_ = s.rt.Update(name, oldRes)
+			}
+			return apierr.BadRequest("%v", err)
+		}
+	}
+	s.bus.Lifecycle("instance-updated", "/1.0/instances/"+name, nil)
+	return nil
+}
+
+// Status is the runtime state of an instance.
+func (s *Service) Status(name string) (string, int) { return s.rt.Status(name) }
+
+// Running lists running instances in name order.
+func (s *Service) Running() []string {
+	names, _ := s.Names()
+	var out []string
+	for _, n := range names {
+		if st, _ := s.rt.Status(n); st != container.StateStopped {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Expanded returns the expanded instance.
+func (s *Service) Expanded(name string) (Expanded, error) {
+	e, _, err := s.load(name)
+	return e, err
+}
+
+// Runtime exposes the driver for exec and state.
+func (s *Service) Runtime() *container.Driver { return s.rt }
+
+func isSystemd(rootfs string) bool { return container.IsSystemd(rootfs) }

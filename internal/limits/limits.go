@@ -1,0 +1,157 @@
+// Package limits turns limits.* config keys into libcontainer cgroup
+// resources. The same resources serve cgroup v1 and v2: libcontainer's fs2
+// manager converts shares to weights and quotas to cpu.max.
+package limits
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+)
+
+// Host is what percentages and CPU counts are measured against.
+type Host struct {
+	CPUs        int
+	MemoryBytes int64
+}
+
+// Resources builds the full resource set for an expanded config. Keys that
+// are unset get explicit "unlimited" values, so that applying the result to
+// a running container also lifts limits that were removed.
+func Resources(config map[string]string, host Host) (*cgroups.Resources, error) {
+	r := &cgroups.Resources{
+		Memory:     -1,
+		CpuShares:  1024,
+		CpuQuota:   -1,
+		CpuPeriod:  100000,
+		CpusetCpus: fmt.Sprintf("0-%d", host.CPUs-1),
+		PidsLimit:  ptr(int64(-1)),
+	}
+	if v := config["limits.memory"]; v != "" {
+		b, err := Memory(v, host.MemoryBytes)
+		if err != nil {
+			return nil, err
+		}
+		r.Memory = b
+	}
+	if v := config["limits.cpu"]; v != "" {
+		set, err := CPUSet(v, host.CPUs)
+		if err != nil {
+			return nil, err
+		}
+		r.CpusetCpus = set
+	}
+	if v := config["limits.cpu.allowance"]; v != "" {
+		if err := allowance(v, r); err != nil {
+			return nil, err
+		}
+	}
+	if v := config["limits.processes"]; v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("limits.processes %q: want a positive number of processes", v)
+		}
+		r.PidsLimit = &n
+	}
+	return r, nil
+}
+
+var sizeUnits = map[string]int64{
+	"": 1, "B": 1,
+	"kB": 1000, "KB": 1000, "MB": 1000 * 1000, "GB": 1000 * 1000 * 1000, "TB": 1000 * 1000 * 1000 * 1000,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+}
+
+// ParseSize reads a byte size such as "256MiB", "1GB" or "1048576".
+func ParseSize(v string) (int64, error) {
+	i := strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := v, ""
+	if i >= 0 {
+		num, unit = v[:i], v[i:]
+	}
+	mult, ok := sizeUnits[unit]
+	if num == "" || !ok {
+		return 0, fmt.Errorf("%q is not a size: use a number with an optional unit (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)", v)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 || f*float64(mult) > math.MaxInt64 {
+		return 0, fmt.Errorf("%q is not a size", v)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// Memory reads limits.memory: a size or a percentage of the host's memory.
+func Memory(v string, hostBytes int64) (int64, error) {
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		pct, err := strconv.ParseFloat(p, 64)
+		if err != nil || pct <= 0 || pct > 100 {
+			return 0, fmt.Errorf("limits.memory %q: a percentage must be above 0 and at most 100", v)
+		}
+		return int64(float64(hostBytes) * pct / 100), nil
+	}
+	b, err := ParseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("limits.memory: %w", err)
+	}
+	if b < 4<<20 {
+		return 0, fmt.Errorf("limits.memory %q: at least 4MiB is needed to run anything", v)
+	}
+	return b, nil
+}
+
+// CPUSet reads limits.cpu: a count ("2": the first CPUs) or a set ("0,2-3").
+func CPUSet(v string, hostCPUs int) (string, error) {
+	if n, err := strconv.Atoi(v); err == nil && !strings.ContainsAny(v, ",-") {
+		if n < 1 || n > hostCPUs {
+			return "", fmt.Errorf("limits.cpu %q: the host has %d CPUs", v, hostCPUs)
+		}
+		if n == 1 {
+			return "0", nil
+		}
+		return fmt.Sprintf("0-%d", n-1), nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 0 || b < a {
+			return "", fmt.Errorf("limits.cpu %q: use a count (2) or a set of CPUs (0,2-3)", v)
+		}
+		if b >= hostCPUs {
+			return "", fmt.Errorf("limits.cpu %q: CPU %d does not exist (the host has %d)", v, b, hostCPUs)
+		}
+	}
+	return v, nil
+}
+
+// allowance reads limits.cpu.allowance: "50%" (a share under contention)
+// or "25ms/100ms" (a hard quota per period).
+func allowance(v string, r *cgroups.Resources) error {
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		pct, err := strconv.Atoi(p)
+		if err != nil || pct <= 0 || pct > 100 {
+			return fmt.Errorf("limits.cpu.allowance %q: a percentage must be 1 to 100", v)
+		}
+		r.CpuShares = uint64(max(2, 1024*pct/100))
+		return nil
+	}
+	q, p, ok := strings.Cut(v, "/")
+	quota, err1 := time.ParseDuration(q)
+	period, err2 := time.ParseDuration(p)
+	if !ok || err1 != nil || err2 != nil || quota < time.Millisecond || period < time.Millisecond || period > time.Second {
+		return fmt.Errorf("limits.cpu.allowance %q: use a percentage (50%%) or quota/period (25ms/100ms, period 1ms to 1s)", v)
+	}
+	r.CpuQuota = quota.Microseconds()
+	r.CpuPeriod = uint64(period.Microseconds())
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,70 @@
+package limits
+
+import (
+	"testing"
+
+	"github.com/opencontainers/cgroups"
+)
+
+var host = Host{CPUs: 4, MemoryBytes: 8 << 30}
+
+func TestResources(t *testing.T) {
+	r, err := Resources(map[string]string{
+		"limits.memory": "256MiB", "limits.cpu": "2", "limits.cpu.allowance": "25ms/100ms", "limits.processes": "100",
+	}, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Memory != 256<<20 || r.CpusetCpus != "0-1" || r.CpuQuota != 25000 || r.CpuPeriod != 100000 || *r.PidsLimit != 100 {
+		t.Fatalf("unexpected resources %+v", r)
+	}
+	r, err = Resources(map[string]string{"limits.memory": "50%", "limits.cpu.allowance": "50%", "limits.cpu": "1,3"}, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Memory != 4<<30 || r.CpuShares != 512 || r.CpusetCpus != "1,3" || *r.PidsLimit != -1 || r.CpuQuota != -1 {
+		t.Fatalf("unexpected resources %+v", r)
+	}
+}
+
+func TestUnsetMeansUnlimited(t *testing.T) {
+	r, err := Resources(nil, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Memory != -1 || *r.PidsLimit != -1 || r.CpuQuota != -1 || r.CpusetCpus != "0-3" || r.CpuShares != 1024 {
+		t.Fatalf("defaults %+v", r)
+	}
+}
+
+func TestBadValues(t *testing.T) {
+	for k, v := range map[string]string{
+		"limits.memory": "lots", "limits.cpu": "9", "limits.cpu.allowance": "150%", "limits.processes": "-1",
+	} {
+		if _, err := Resources(map[string]string{k: v}, host); err == nil {
+			t.Errorf("%s=%s accepted", k, v)
+		}
+	}
+	if _, err := Resources(map[string]string{"limits.cpu.allowance": "5ms/2s"}, host); err == nil {
+		t.Error("a 2s period accepted")
+	}
+}
+
+// TestV2Conversion checks the values cgroup v2 hosts get from the same
+// resources: libcontainer's converters turn shares into cpu.weight.
+func TestV2Conversion(t *testing.T) {
+	r, _ := Resources(map[string]string{"limits.cpu.allowance": "50%"}, host)
+	if w := cgroups.ConvertCPUSharesToCgroupV2Value(r.CpuShares); w != 59 {
+		t.Fatalf("cpu.weight for 50%% = %d", w)
+	}
+
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1GB": 1e9, "1GiB": 1 << 30, "512": 512, "1.5MiB": 3 << 19} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}
