@@ -8,6 +8,7 @@ import (
 
 	"github.com/moby/sys/capability"
 	"github.com/opencontainers/cgroups"
+	_ "github.com/opencontainers/cgroups/devices" // the device-rule manager (v1 and eBPF for v2)
 	devconfig "github.com/opencontainers/cgroups/devices/config"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"

@@ -1,0 +1,359 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/operation"
+)
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func instanceExecPost(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	var req api.InstanceExecPost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if len(req.Command) == 0 {
+		return fail(apierr.BadRequest("exec: the command is empty"))
+	}
+	e, err := d.Instances.Expanded(name)
+	if err != nil {
+		return fail(err)
+	}
+	if st, _ := d.Instances.Status(name); st != container.StateRunning {
+		return fail(apierr.BadRequest("instance %q is not running (it is %s)", name, st))
+	}
+	spec := container.ExecSpec{Args: req.Command, UID: int(req.User), GID: int(req.Group), Cwd: req.Cwd}
+	env := map[string]string{"PATH": defaultPath, "LANG": "C.UTF-8"}
+	if req.User == 0 {
+		env["HOME"], env["USER"] = "/root", "root"
+	}
+	for k, v := range e.Config {
+		if key, ok := cutPrefix(k, "environment."); ok {
+			env[key] = v
+		}
+	}
+	for k, v := range req.Environment {
+		env[k] = v
+	}
+	if spec.Cwd == "" {
+		spec.Cwd = env["HOME"]
+		if spec.Cwd == "" {
+			spec.Cwd = "/"
+		}
+	}
+	for k, v := range env {
+		spec.Env = append(spec.Env, k+"="+v)
+	}
+	sort.Strings(spec.Env)
+
+	rt := d.Instances.Runtime()
+	if !req.WaitForWS {
+		op := d.Ops.Start("Executing command", resources(name), nil, func(ctx context.Context, op *operation.Op) error {
+			return execDetached(ctx, d, rt, name, op, spec, req.RecordOutput)
+		})
+		return asyncResp{op}
+	}
+
+	sess := &execSession{d: d, rt: rt, name: name, spec: spec, req: req, conns: map[string]*websocket.Conn{},
+		secrets: map[string]string{}, ready: make(chan struct{})}
+	fds := []string{"0", "control"}
+	if !req.Interactive {
+		fds = []string{"0", "1", "2", "control"}
+	}
+	fdMeta := map[string]string{}
+	for _, fd := range fds {
+		secret := newSecret()
+		sess.secrets[secret] = fd
+		fdMeta[fd] = secret
+	}
+	op := d.Ops.StartWebsocket("Executing command", resources(name), map[string]any{"fds": fdMeta})
+	op.Connect = sess.connect
+	sess.op = op
+	op.Run(sess.run)
+	return asyncResp{op}
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return "", false
+}
+
+func newSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// execDetached runs a command with no websockets (wait-for-websocket false);
+// its output goes to log files when record-output is set.
+func execDetached(ctx context.Context, d *Daemon, rt *container.Driver, name string, op *operation.Op, spec container.ExecSpec, record bool) error {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	spec.Stdin, spec.Stdout, spec.Stderr = devnull, devnull, devnull
+	output := map[string]string{}
+	if record {
+		for fd, suffix := range map[string]string{"1": "stdout", "2": "stderr"} {
+			file := fmt.Sprintf("exec_%s.%s", op.ID(), suffix)
+			if err := os.MkdirAll(d.Instances.LogDir(name), 0o700); err != nil {
+				return err
+			}
+			f, err := os.Create(filepath.Join(d.Instances.LogDir(name), file))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if fd == "1" {
+				spec.Stdout = f
+			} else {
+				spec.Stderr = f
+			}
+			output[fd] = instanceURL(name) + "/logs/" + file
+		}
+	}
+	proc, err := rt.Exec(name, spec)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
+	defer stop()
+	code := proc.Wait()
+	md := map[string]any{"return": code}
+	if record {
+		md["output"] = output
+	}
+	op.SetMetadata(md)
+	return nil
+}
+
+// execSession is an exec driven over websockets.
+type execSession struct {
+	d       *Daemon
+	rt      *container.Driver
+	op      *operation.Op
+	name    string
+	spec    container.ExecSpec
+	req     api.InstanceExecPost
+	mu      sync.Mutex
+	conns   map[string]*websocket.Conn
+	secrets map[string]string
+	ready   chan struct{}
+}
+
+func (s *execSession) connect(w http.ResponseWriter, r *http.Request, secret string) error {
+	s.mu.Lock()
+	fd, known := s.secrets[secret]
+	_, taken := s.conns[fd]
+	s.mu.Unlock()
+	if !known || taken {
+		return fmt.Errorf("websocket secret is not valid for this operation: %w", apierr.ErrBadRequest)
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return nil // the upgrader has answered
+	}
+	s.mu.Lock()
+	s.conns[fd] = conn
+	if len(s.conns) == len(s.secrets) {
+		close(s.ready)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *execSession) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		_ = c.Close()
+	}
+}
+
+// run waits for every websocket, runs the command and reports its exit code.
+func (s *execSession) run(ctx context.Context) error {
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		s.closeAll()
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		s.closeAll()
+		return fmt.Errorf("exec: the client did not connect its websockets within 30s")
+	}
+	defer s.closeAll()
+	var code int
+	var err error
+	if s.req.Interactive {
+		code, err = s.runPty(ctx)
+	} else {
+		code, err = s.runPipes(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	s.op.SetMetadata(map[string]any{"return": code})
+	return nil
+}
+
+// control reads window-resize and signal messages.
+func (s *execSession) control(proc *container.Proc) {
+	conn := s.conns["control"]
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		var msg api.InstanceExecControl
+		if json.Unmarshal(data, &msg) != nil {
+			continue
+		}
+		switch msg.Command {
+		case "window-resize":
+			w, _ := strconv.Atoi(msg.Args["width"])
+			h, _ := strconv.Atoi(msg.Args["height"])
+			if proc.Master != nil && w > 0 && h > 0 {
+				_ = unix.IoctlSetWinsize(int(proc.Master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: uint16(w), Row: uint16(h)})
+			}
+		case "signal":
+			if msg.Signal > 0 && msg.Signal < 65 {
+				_ = proc.Signal(syscall.Signal(msg.Signal))
+			}
+		}
+	}
+}
+
+func (s *execSession) runPty(ctx context.Context) (int, error) {
+	spec := s.spec
+	spec.TTY = true
+	spec.Width, spec.Height = uint16(max(s.req.Width, 0)), uint16(max(s.req.Height, 0))
+	proc, err := s.rt.Exec(s.name, spec)
+	if err != nil {
+		return -1, err
+	}
+	defer proc.Master.Close()
+	go s.control(proc)
+	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
+	defer stop()
+	ws := s.conns["0"]
+	out := make(chan struct{})
+	go func() { // pty -> client
+		defer close(out)
+		pump(proc.Master, ws)
+	}()
+	go func() { // client -> pty
+		for {
+			mt, data, err := ws.ReadMessage()
+			if err != nil || mt == websocket.CloseMessage {
+				return
+			}
+			if _, err := proc.Master.Write(data); err != nil {
+				return
+			}
+		}
+	}()
+	code := proc.Wait()
+	drain(out)
+	return code, nil
+}
+
+func (s *execSession) runPipes(ctx context.Context) (int, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	spec := s.spec
+	spec.Stdin, spec.Stdout, spec.Stderr = inR, outW, errW
+	proc, err := s.rt.Exec(s.name, spec)
+	inR.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		errR.Close()
+		return -1, err
+	}
+	go s.control(proc)
+	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
+	defer stop()
+	go func() { // client -> stdin; a text frame or a close is EOF
+		defer inW.Close()
+		for {
+			mt, data, err := s.conns["0"].ReadMessage()
+			if err != nil || mt != websocket.BinaryMessage {
+				return
+			}
+			if _, err := inW.Write(data); err != nil {
+				return
+			}
+		}
+	}()
+	outDone, errDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(outDone); pump(outR, s.conns["1"]); outR.Close() }()
+	go func() { defer close(errDone); pump(errR, s.conns["2"]); errR.Close() }()
+	code := proc.Wait()
+	drain(outDone)
+	drain(errDone)
+	return code, nil
+}
+
+// pump copies r to the websocket as binary frames and marks the end with
+// an empty text frame, which LXD clients read as EOF.
+func pump(r io.Reader, ws *websocket.Conn) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if werr := ws.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	_ = ws.WriteMessage(websocket.TextMessage, []byte{})
+}
+
+// drain waits for an output pump to finish after the command exited. A
+// daemon the command left behind may hold the output open: stop waiting then.
+func drain(done chan struct{}) {
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+}

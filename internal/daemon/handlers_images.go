@@ -1,0 +1,333 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/image"
+	"github.com/lodge-project/lodge/internal/operation"
+)
+
+func imagesGet(d *Daemon, r *http.Request) response {
+	imgs, err := d.Images.List()
+	if err != nil {
+		return fail(err)
+	}
+	if recursion(r) > 0 {
+		return ok(imgs)
+	}
+	urls := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		urls = append(urls, "/1.0/images/"+img.Fingerprint)
+	}
+	return ok(urls)
+}
+
+// imagesPost takes an upload as LXD clients send it: the unified tarball as
+// the body, or a multipart form with "metadata" and "rootfs" parts. The
+// upload is checked before answering, so a bad tarball is a 400.
+func imagesPost(d *Daemon, r *http.Request) response {
+	ctype, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ctype == "application/json" {
+		return fail(apierr.BadRequest("importing images from a URL or a remote server is not supported yet; upload the image file"))
+	}
+	up := image.Upload{Filename: r.Header.Get("X-LXD-filename"), Public: r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-LXD-public") == "true"}
+	if props := r.Header.Get("X-LXD-properties"); props != "" {
+		vals, err := url.ParseQuery(props)
+		if err != nil {
+			return fail(apierr.BadRequest("X-LXD-properties: %v", err))
+		}
+		up.Properties = map[string]string{}
+		for k := range vals {
+			up.Properties[k] = vals.Get(k)
+		}
+	}
+	var img api.Image
+	var err error
+	if ctype == "multipart/form-data" {
+		img, err = importMultipart(r.Context(), d, r.Body, params["boundary"], up)
+	} else {
+		up.Unified = r.Body
+		img, err = d.Images.Import(r.Context(), up)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("image-created", "/1.0/images/"+img.Fingerprint, nil)
+	md := map[string]any{"fingerprint": img.Fingerprint, "size": img.Size}
+	op := d.Ops.Start("Downloading image", map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}}, md,
+		func(context.Context, *operation.Op) error { return nil })
+	return asyncResp{op}
+}
+
+// importMultipart spools the form's parts in order: metadata, then rootfs.
+func importMultipart(ctx context.Context, d *Daemon, body io.Reader, boundary string, up image.Upload) (api.Image, error) {
+	if boundary == "" {
+		return api.Image{}, apierr.BadRequest("multipart upload without a boundary")
+	}
+	mr := multipart.NewReader(body, boundary)
+	tmp, err := os.MkdirTemp(filepath.Join(d.Dir, "images"), ".multipart-")
+	if err != nil {
+		return api.Image{}, err
+	}
+	defer os.RemoveAll(tmp)
+	files := map[string]*os.File{}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return api.Image{}, apierr.BadRequest("multipart upload: %v", err)
+		}
+		name := part.FormName()
+		if name != "metadata" && name != "rootfs" {
+			return api.Image{}, apierr.BadRequest("multipart upload: unexpected part %q (want metadata and rootfs)", name)
+		}
+		f, err := os.Create(filepath.Join(tmp, name))
+		if err != nil {
+			return api.Image{}, err
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, io.LimitReader(part, 64<<30)); err != nil {
+			return api.Image{}, apierr.BadRequest("multipart upload: %v", err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return api.Image{}, err
+		}
+		files[name] = f
+	}
+	if files["metadata"] == nil || files["rootfs"] == nil {
+		return api.Image{}, apierr.BadRequest("a split image needs a metadata and a rootfs part")
+	}
+	up.Meta, up.Rootfs = files["metadata"], files["rootfs"]
+	return d.Images.Import(ctx, up)
+}
+
+func imageGet(d *Daemon, r *http.Request) response {
+	img, rev, err := d.Images.Get(r.PathValue("fp"))
+	if err != nil {
+		return fail(err)
+	}
+	return okETag(img, rev)
+}
+
+func imagePut(d *Daemon, r *http.Request) response {
+	var put api.ImagePut
+	if err := decode(r, &put); err != nil {
+		return fail(err)
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.Images.Update(r.PathValue("fp"), put, rev); err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func imagePatch(d *Daemon, r *http.Request) response {
+	img, _, err := d.Images.Get(r.PathValue("fp"))
+	if err != nil {
+		return fail(err)
+	}
+	put := api.ImagePut{AutoUpdate: img.AutoUpdate, Properties: img.Properties, Public: img.Public, Profiles: img.Profiles}
+	var patch map[string]json.RawMessage
+	if err := decode(r, &patch); err != nil {
+		return fail(err)
+	}
+	if raw, ok := patch["properties"]; ok {
+		var props map[string]string
+		if err := json.Unmarshal(raw, &props); err != nil {
+			return fail(apierr.BadRequest("properties: %v", err))
+		}
+		for k, v := range props {
+			put.Properties[k] = v
+		}
+	}
+	for field, target := range map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles} {
+		if raw, ok := patch[field]; ok {
+			if err := json.Unmarshal(raw, target); err != nil {
+				return fail(apierr.BadRequest("%s: %v", field, err))
+			}
+		}
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.Images.Update(img.Fingerprint, put, rev); err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func imageDelete(d *Daemon, r *http.Request) response {
+	img, _, err := d.Images.Get(r.PathValue("fp"))
+	if err != nil {
+		return fail(err)
+	}
+	op := d.Ops.Start("Deleting image", map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}}, nil,
+		func(context.Context, *operation.Op) error {
+			if err := d.Images.Delete(img.Fingerprint); err != nil {
+				return err
+			}
+			d.Bus.Lifecycle("image-deleted", "/1.0/images/"+img.Fingerprint, nil)
+			return nil
+		})
+	return asyncResp{op}
+}
+
+func imageSubGet(d *Daemon, r *http.Request) response {
+	if r.PathValue("fp") == "aliases" {
+		r.SetPathValue("name", r.PathValue("sub"))
+		return aliasGet(d, r)
+	}
+	if r.PathValue("sub") == "export" {
+		return imageExport(d, r)
+	}
+	return fail(notFoundOrMethod(r))
+}
+
+// imageExport sends the image as it was imported: the unified tarball, or
+// a multipart body with its metadata and rootfs files.
+func imageExport(d *Daemon, r *http.Request) response {
+	img, _, err := d.Images.Get(r.PathValue("fp"))
+	if err != nil {
+		return fail(err)
+	}
+	meta, rootfs := d.Images.Files(img.Fingerprint)
+	return rawResp(func(w http.ResponseWriter) {
+		if rootfs == "" {
+			f, err := os.Open(meta)
+			if err != nil {
+				errResp{err}.write(w)
+				return
+			}
+			defer f.Close()
+			st, _ := f.Stat()
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%s.tar", img.Fingerprint))
+			w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+			_, _ = io.Copy(w, f)
+			return
+		}
+		mw := multipart.NewWriter(w)
+		w.Header().Set("Content-Type", mw.FormDataContentType())
+		for _, part := range []struct{ name, path string }{{"metadata", meta}, {"rootfs", rootfs}} {
+			pw, err := mw.CreateFormFile(part.name, img.Fingerprint+"."+part.name)
+			if err != nil {
+				return
+			}
+			f, err := os.Open(part.path)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(pw, f)
+			f.Close()
+		}
+		_ = mw.Close()
+	})
+}
+
+func aliasesGet(d *Daemon, r *http.Request) response {
+	all, err := d.Images.ListAliases()
+	if err != nil {
+		return fail(err)
+	}
+	if recursion(r) > 0 {
+		if all == nil {
+			all = []api.ImageAliasesEntry{}
+		}
+		return ok(all)
+	}
+	urls := []string{}
+	for _, a := range all {
+		urls = append(urls, "/1.0/images/aliases/"+a.Name)
+	}
+	return ok(urls)
+}
+
+func aliasesPost(d *Daemon, r *http.Request) response {
+	var req api.ImageAliasesPost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if err := d.Images.CreateAlias(req); err != nil {
+		return fail(err)
+	}
+	return syncResp{metadata: map[string]any{}, location: "/1.0/images/aliases/" + req.Name, status: http.StatusCreated}
+}
+
+func aliasGet(d *Daemon, r *http.Request) response {
+	a, rev, err := d.Images.GetAlias(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	return okETag(a, rev)
+}
+
+func aliasPut(d *Daemon, r *http.Request) response {
+	var put api.ImageAliasesEntryPut
+	if err := decode(r, &put); err != nil {
+		return fail(err)
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.Images.UpdateAlias(r.PathValue("name"), put, rev); err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func aliasPatch(d *Daemon, r *http.Request) response {
+	a, _, err := d.Images.GetAlias(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	put := api.ImageAliasesEntryPut{Description: a.Description, Target: a.Target}
+	if err := decode(r, &put); err != nil {
+		return fail(err)
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.Images.UpdateAlias(a.Name, put, rev); err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func aliasPost(d *Daemon, r *http.Request) response {
+	var req api.ImageAliasesEntryPost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if err := d.Images.RenameAlias(r.PathValue("name"), req.Name); err != nil {
+		return fail(err)
+	}
+	return syncResp{metadata: map[string]any{}, location: "/1.0/images/aliases/" + req.Name, status: http.StatusCreated}
+}
+
+func aliasDelete(d *Daemon, r *http.Request) response {
+	if err := d.Images.DeleteAlias(r.PathValue("name")); err != nil {
+		return fail(err)
+	}
+	return empty()
+}

@@ -1,0 +1,287 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/validate"
+)
+
+func instanceURL(name string) string { return "/1.0/instances/" + name }
+
+func resources(name string) map[string][]string {
+	return map[string][]string{"instances": {instanceURL(name)}, "containers": {"/1.0/containers/" + name}}
+}
+
+func instancesGet(d *Daemon, r *http.Request) response {
+	switch recursion(r) {
+	case 0:
+		names, err := d.Instances.Names()
+		if err != nil {
+			return fail(err)
+		}
+		urls := make([]string, 0, len(names))
+		for _, n := range names {
+			urls = append(urls, instanceURL(n))
+		}
+		return ok(urls)
+	case 1:
+		list, err := d.Instances.List()
+		if err != nil {
+			return fail(err)
+		}
+		return ok(list)
+	}
+	list, err := d.Instances.List()
+	if err != nil {
+		return fail(err)
+	}
+	full := make([]api.InstanceFull, 0, len(list))
+	for _, inst := range list {
+		st, err := d.Instances.State(inst.Name)
+		if err != nil {
+			continue
+		}
+		full = append(full, api.InstanceFull{Instance: inst, State: &st, Snapshots: []any{}, Backups: []any{}})
+	}
+	return ok(full)
+}
+
+func instancesPost(d *Daemon, r *http.Request) response {
+	var req api.InstancesPost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	create, err := d.Instances.PrepareCreate(req)
+	if err != nil {
+		return fail(err)
+	}
+	op := d.Ops.Start("Creating instance", resources(req.Name), nil, func(ctx context.Context, op *operation.Op) error {
+		if err := create(ctx); err != nil {
+			return err
+		}
+		if req.Start {
+			return d.Instances.Start(ctx, req.Name)
+		}
+		return nil
+	})
+	return asyncResp{op}
+}
+
+func instanceGet(d *Daemon, r *http.Request) response {
+	inst, rev, err := d.Instances.Get(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	return okETag(inst, rev)
+}
+
+func instancePut(d *Daemon, r *http.Request) response {
+	var put api.InstancePut
+	if err := decode(r, &put); err != nil {
+		return fail(err)
+	}
+	return updateInstance(d, r, put)
+}
+
+// instancePatch merges the body into the current instance, then updates.
+func instancePatch(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	cur, _, err := d.Instances.Get(name)
+	if err != nil {
+		return fail(err)
+	}
+	var patch map[string]json.RawMessage
+	if err := decode(r, &patch); err != nil {
+		return fail(err)
+	}
+	put := api.InstancePut{Architecture: cur.Architecture, Config: cur.Config, Devices: cur.Devices, Ephemeral: cur.Ephemeral,
+		Profiles: cur.Profiles, Stateful: cur.Stateful, Description: cur.Description}
+	if raw, ok := patch["config"]; ok {
+		var cfg map[string]string
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return fail(apierr.BadRequest("config: %v", err))
+		}
+		for k, v := range cfg {
+			put.Config[k] = v
+		}
+	}
+	if raw, ok := patch["devices"]; ok {
+		var devs map[string]map[string]string
+		if err := json.Unmarshal(raw, &devs); err != nil {
+			return fail(apierr.BadRequest("devices: %v", err))
+		}
+		for k, v := range devs {
+			put.Devices[k] = v
+		}
+	}
+	for field, target := range map[string]any{"profiles": &put.Profiles, "description": &put.Description, "ephemeral": &put.Ephemeral} {
+		if raw, ok := patch[field]; ok {
+			if err := json.Unmarshal(raw, target); err != nil {
+				return fail(apierr.BadRequest("%s: %v", field, err))
+			}
+		}
+	}
+	return updateInstance(d, r, put)
+}
+
+func updateInstance(d *Daemon, r *http.Request, put api.InstancePut) response {
+	name := r.PathValue("name")
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	// Unset keys arrive as empty strings from some clients: drop them.
+	for k, v := range put.Config {
+		if v == "" {
+			delete(put.Config, k)
+		}
+	}
+	if err := d.Instances.Update(name, put, rev); err != nil {
+		return fail(err)
+	}
+	// LXD answers PUT with an operation; clients wait on it.
+	op := d.Ops.Start("Updating instance", resources(name), nil, func(context.Context, *operation.Op) error { return nil })
+	return asyncResp{op}
+}
+
+func instancePost(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	var req api.InstancePost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if req.Migration {
+		return fail(apierr.BadRequest("migration is not supported yet"))
+	}
+	if err := validate.InstanceName(req.Name); err != nil {
+		return fail(err)
+	}
+	if _, _, err := d.Instances.Get(name); err != nil {
+		return fail(err)
+	}
+	op := d.Ops.Start("Renaming instance", resources(name), nil, func(context.Context, *operation.Op) error {
+		return d.Instances.Rename(name, req.Name)
+	})
+	return asyncResp{op}
+}
+
+func instanceDelete(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	if _, _, err := d.Instances.Get(name); err != nil {
+		return fail(err)
+	}
+	if st, _ := d.Instances.Status(name); st != "Stopped" {
+		return fail(apierr.BadRequest("instance %q is running: stop it first (or delete --force)", name))
+	}
+	op := d.Ops.Start("Deleting instance", resources(name), nil, func(context.Context, *operation.Op) error {
+		return d.Instances.Delete(name)
+	})
+	return asyncResp{op}
+}
+
+func instanceStateGet(d *Daemon, r *http.Request) response {
+	st, err := d.Instances.State(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	return ok(st)
+}
+
+func instanceStatePut(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	var req api.InstanceStatePut
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if _, _, err := d.Instances.Get(name); err != nil {
+		return fail(err)
+	}
+	timeout := time.Duration(req.Timeout) * time.Second
+	if req.Timeout < 0 {
+		timeout = -1
+	}
+	var work func(ctx context.Context) error
+	var desc string
+	switch req.Action {
+	case "start":
+		desc, work = "Starting instance", func(ctx context.Context) error { return d.Instances.Start(ctx, name) }
+	case "stop":
+		desc, work = "Stopping instance", func(ctx context.Context) error { return d.Instances.Stop(ctx, name, req.Force, timeout) }
+	case "restart":
+		desc, work = "Restarting instance", func(ctx context.Context) error { return d.Instances.Restart(ctx, name, req.Force, timeout) }
+	case "freeze":
+		desc, work = "Freezing instance", func(context.Context) error { return d.Instances.Freeze(name) }
+	case "unfreeze":
+		desc, work = "Unfreezing instance", func(context.Context) error { return d.Instances.Unfreeze(name) }
+	default:
+		return fail(apierr.BadRequest("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
+	}
+	op := d.Ops.Start(desc, resources(name), nil, func(ctx context.Context, op *operation.Op) error { return work(ctx) })
+	return asyncResp{op}
+}
+
+// Logs: files in $LODGE_DIR/logs/<name>/.
+func instanceLogsGet(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	if _, _, err := d.Instances.Get(name); err != nil {
+		return fail(err)
+	}
+	entries, _ := os.ReadDir(d.Instances.LogDir(name))
+	urls := []string{}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			urls = append(urls, instanceURL(name)+"/logs/"+e.Name())
+		}
+	}
+	sort.Strings(urls)
+	return ok(urls)
+}
+
+func logFile(d *Daemon, r *http.Request) (string, error) {
+	name, file := r.PathValue("name"), r.PathValue("file")
+	if _, _, err := d.Instances.Get(name); err != nil {
+		return "", err
+	}
+	if file == "" || strings.ContainsAny(file, "/\\") || file == "." || file == ".." || !strings.HasSuffix(file, ".log") && !strings.HasPrefix(file, "exec_") {
+		return "", apierr.BadRequest("log file %q is invalid", file)
+	}
+	return filepath.Join(d.Instances.LogDir(name), file), nil
+}
+
+func instanceLogGet(d *Daemon, r *http.Request) response {
+	path, err := logFile(d, r)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fail(apierr.NotFound("log file %q", r.PathValue("file")))
+	}
+	return rawResp(func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeFile(w, r, path)
+	})
+}
+
+func instanceLogDelete(d *Daemon, r *http.Request) response {
+	path, err := logFile(d, r)
+	if err != nil {
+		return fail(err)
+	}
+	if strings.HasSuffix(path, "console.log") {
+		return fail(apierr.BadRequest("the console log cannot be deleted while the instance exists"))
+	}
+	if err := os.Remove(path); err != nil {
+		return fail(apierr.NotFound("log file %q", r.PathValue("file")))
+	}
+	return empty()
+}

@@ -1,0 +1,129 @@
+package daemon
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+)
+
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+func operationsGet(d *Daemon, r *http.Request) response {
+	byStatus := map[string][]any{}
+	for _, op := range d.Ops.List() {
+		o := op.Render()
+		key := strings.ToLower(o.Status)
+		if recursion(r) > 0 {
+			byStatus[key] = append(byStatus[key], o)
+		} else {
+			byStatus[key] = append(byStatus[key], op.URL())
+		}
+	}
+	return ok(byStatus)
+}
+
+func operationGet(d *Daemon, r *http.Request) response {
+	op, err := d.Ops.Get(r.PathValue("id"))
+	if err != nil {
+		return fail(err)
+	}
+	return ok(op.Render())
+}
+
+func operationDelete(d *Daemon, r *http.Request) response {
+	op, err := d.Ops.Get(r.PathValue("id"))
+	if err != nil {
+		return fail(err)
+	}
+	if err := op.Cancel(); err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func operationWait(d *Daemon, r *http.Request) response {
+	op, err := d.Ops.Get(r.PathValue("id"))
+	if err != nil {
+		return fail(err)
+	}
+	timeout := time.Duration(-1)
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		secs, err := strconv.Atoi(t)
+		if err != nil {
+			return fail(apierr.BadRequest("timeout %q is not a number of seconds", t))
+		}
+		if secs >= 0 {
+			timeout = time.Duration(secs) * time.Second
+		}
+	}
+	if err := op.Wait(r.Context(), timeout); err != nil {
+		return fail(err)
+	}
+	return ok(op.Render())
+}
+
+func operationWebsocket(d *Daemon, r *http.Request) response {
+	op, err := d.Ops.Get(r.PathValue("id"))
+	if err != nil {
+		return fail(err)
+	}
+	if op.Connect == nil {
+		return fail(apierr.BadRequest("operation %s has no websockets", op.ID()))
+	}
+	return rawResp(func(w http.ResponseWriter) {
+		if err := op.Connect(w, r, r.URL.Query().Get("secret")); err != nil {
+			errResp{err}.write(w)
+		}
+	})
+}
+
+// eventsGet streams events as websocket text frames, filtered by ?type=.
+func eventsGet(d *Daemon, r *http.Request) response {
+	var types []string
+	if t := r.URL.Query().Get("type"); t != "" {
+		types = strings.Split(t, ",")
+	}
+	for _, t := range types {
+		if t != "operation" && t != "lifecycle" && t != "logging" {
+			return fail(apierr.BadRequest("unknown event type %q (operation, lifecycle or logging)", t))
+		}
+	}
+	return rawResp(func(w http.ResponseWriter) {
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		sub := d.Bus.Subscribe(types)
+		defer sub.Close()
+		gone := make(chan struct{})
+		go func() { // notice the client leaving
+			defer close(gone)
+			for {
+				if _, _, err := conn.NextReader(); err != nil {
+					return
+				}
+			}
+		}()
+		for {
+			select {
+			case ev, ok := <-sub.C:
+				if !ok {
+					return
+				}
+				if err := conn.WriteJSON(ev); err != nil {
+					return
+				}
+			case <-gone:
+				return
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,106 @@
+package daemon
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+)
+
+func profilesGet(d *Daemon, r *http.Request) response {
+	ps, err := d.Instances.Profiles()
+	if err != nil {
+		return fail(err)
+	}
+	if recursion(r) > 0 {
+		return ok(ps)
+	}
+	urls := []string{}
+	for _, p := range ps {
+		urls = append(urls, "/1.0/profiles/"+p.Name)
+	}
+	return ok(urls)
+}
+
+func profilesPost(d *Daemon, r *http.Request) response {
+	var req api.ProfilesPost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if err := d.Instances.CreateProfile(req); err != nil {
+		return fail(err)
+	}
+	return syncResp{metadata: map[string]any{}, location: "/1.0/profiles/" + req.Name, status: http.StatusCreated}
+}
+
+func profileGet(d *Daemon, r *http.Request) response {
+	p, rev, err := d.Instances.Profile(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	return okETag(p, rev)
+}
+
+func profilePut(d *Daemon, r *http.Request) response {
+	var put api.ProfilePut
+	if err := decode(r, &put); err != nil {
+		return fail(err)
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.Instances.UpdateProfile(r.PathValue("name"), put, rev); err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func profilePatch(d *Daemon, r *http.Request) response {
+	p, _, err := d.Instances.Profile(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	put := api.ProfilePut{Description: p.Description, Config: p.Config, Devices: p.Devices}
+	var patch map[string]json.RawMessage
+	if err := decode(r, &patch); err != nil {
+		return fail(err)
+	}
+	if raw, ok := patch["config"]; ok {
+		var cfg map[string]string
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return fail(apierr.BadRequest("config: %v", err))
+		}
+		for k, v := range cfg {
+			put.Config[k] = v
+		}
+	}
+	if raw, ok := patch["devices"]; ok {
+		var devs map[string]map[string]string
+		if err := json.Unmarshal(raw, &devs); err != nil {
+			return fail(apierr.BadRequest("devices: %v", err))
+		}
+		for k, v := range devs {
+			put.Devices[k] = v
+		}
+	}
+	if raw, ok := patch["description"]; ok {
+		_ = json.Unmarshal(raw, &put.Description)
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.Instances.UpdateProfile(p.Name, put, rev); err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func profileDelete(d *Daemon, r *http.Request) response {
+	if err := d.Instances.DeleteProfile(r.PathValue("name")); err != nil {
+		return fail(err)
+	}
+	return empty()
+}

@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"net/http"
+	"os"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/image"
+)
+
+func notFoundOrMethod(r *http.Request) error {
+	return apierr.NotFound("%s %s: no such endpoint", r.Method, r.URL.Path)
+}
+
+func rootGet(d *Daemon, r *http.Request) response {
+	if r.URL.Path != "/" {
+		return fail(notFoundOrMethod(r))
+	}
+	return ok([]string{"/1.0"})
+}
+
+func serverGet(d *Daemon, r *http.Request) response {
+	osName, osVersion := osRelease()
+	return okETag(api.Server{
+		APIExtensions: apiExtensions, APIStatus: "stable", APIVersion: "1.0", Auth: "trusted",
+		AuthMethods: []string{"tls"}, Public: false, Config: map[string]any{},
+		Environment: api.ServerEnvironment{
+			Addresses: []string{}, Architectures: []string{image.Architecture()}, Driver: "lodge",
+			DriverVersion: Version, Firewall: "nftables", Kernel: "Linux", KernelArchitecture: image.Architecture(),
+			KernelFeatures: map[string]string{"idmapped_mounts": "true", "seccomp_listener": "false"},
+			KernelVersion:  kernelVersion(), OSName: osName, OSVersion: osVersion, Project: "default",
+			Server: "lodge", ServerName: hostName(), ServerPid: os.Getpid(), ServerVersion: Version,
+			Storage: "dir", StorageVersion: "1",
+		},
+	}, 1)
+}
+
+func serverPut(d *Daemon, r *http.Request) response {
+	var req struct {
+		Config map[string]any `json:"config"`
+	}
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	for k := range req.Config {
+		return fail(apierr.BadRequest("server config key %q is not supported yet", k))
+	}
+	return empty()
+}
+
+func poolsGet(d *Daemon, r *http.Request) response {
+	if recursion(r) > 0 {
+		return ok([]api.StoragePool{defaultPool(d)})
+	}
+	return ok([]string{"/1.0/storage-pools/default"})
+}
+
+func poolGet(d *Daemon, r *http.Request) response {
+	if r.PathValue("name") != "default" {
+		return fail(apierr.NotFound("storage pool %q", r.PathValue("name")))
+	}
+	return okETag(defaultPool(d), 1)
+}
+
+func defaultPool(d *Daemon) api.StoragePool {
+	used := []string{}
+	if names, err := d.Instances.Names(); err == nil {
+		for _, n := range names {
+			used = append(used, "/1.0/instances/"+n)
+		}
+	}
+	return api.StoragePool{Name: "default", Driver: "dir", Status: "Created", Locations: []string{"none"},
+		Config: map[string]string{"source": d.Dir + "/storage-pools/default"}, UsedBy: used}
+}
+
+func networksGet(d *Daemon, r *http.Request) response {
+	return ok([]string{})
+}

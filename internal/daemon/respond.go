@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// maxJSONBody bounds request bodies other than image uploads.
+const maxJSONBody = 4 << 20
+
+// response is what a handler returns; the wrapper writes it.
+type response interface {
+	write(w http.ResponseWriter)
+}
+
+type syncResp struct {
+	status   int
+	metadata any
+	etag     uint64
+	location string
+}
+
+func (s syncResp) write(w http.ResponseWriter) {
+	md, err := json.Marshal(s.metadata)
+	if err != nil {
+		errResp{err}.write(w)
+		return
+	}
+	if s.etag != 0 {
+		w.Header().Set("ETag", store.ETag(s.etag))
+	}
+	if s.location != "" {
+		w.Header().Set("Location", s.location)
+	}
+	status := s.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, api.Response{Type: api.SyncResponse, Status: "Success", StatusCode: api.Success, Metadata: md})
+}
+
+// ok is a sync response.
+func ok(metadata any) response { return syncResp{metadata: metadata} }
+
+// okETag is a sync response with an ETag.
+func okETag(metadata any, rev uint64) response { return syncResp{metadata: metadata, etag: rev} }
+
+// empty is the sync response of a change that returns nothing.
+func empty() response { return syncResp{metadata: map[string]any{}} }
+
+type asyncResp struct{ op *operation.Op }
+
+func (a asyncResp) write(w http.ResponseWriter) {
+	md, _ := json.Marshal(a.op.Render())
+	w.Header().Set("Location", a.op.URL())
+	writeJSON(w, http.StatusAccepted, api.Response{Type: api.AsyncResponse, Status: "Operation created",
+		StatusCode: api.OperationCreated, Operation: a.op.URL(), Metadata: md})
+}
+
+type errResp struct{ err error }
+
+func (e errResp) write(w http.ResponseWriter) {
+	code := apierr.Status(e.err)
+	writeJSON(w, code, api.Response{Type: api.ErrorResponse, Error: e.err.Error(), ErrorCode: code, Metadata: json.RawMessage("null")})
+}
+
+func fail(err error) response { return errResp{err} }
+
+// rawResp writes a body of its own (exports, log files).
+type rawResp func(w http.ResponseWriter)
+
+func (r rawResp) write(w http.ResponseWriter) { r(w) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		slog.Debug("write response", "err", err)
+	}
+}
+
+// decode reads a JSON body into v with a size bound.
+func decode(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, maxJSONBody)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("request body is larger than %d bytes: %w", maxJSONBody, apierr.ErrTooLarge)
+		}
+		return apierr.BadRequest("read request body: %v", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return apierr.BadRequest("request body is not valid JSON for this endpoint: %v", err)
+	}
+	return nil
+}
+
+// ifMatch reads If-Match as a store revision.
+func ifMatch(r *http.Request) (uint64, error) { return store.ParseETag(r.Header.Get("If-Match")) }
+
+func recursion(r *http.Request) int {
+	n, _ := strconv.Atoi(r.URL.Query().Get("recursion"))
+	return n
+}

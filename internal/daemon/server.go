@@ -1,0 +1,201 @@
+// Package daemon is lodged's HTTP server: the LXD-compatible REST API on a
+// unix socket, with endpoints declared as data in one table.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-project/lodge/internal/event"
+	"github.com/lodge-project/lodge/internal/image"
+	"github.com/lodge-project/lodge/internal/instance"
+	"github.com/lodge-project/lodge/internal/operation"
+)
+
+// Version is lodged's version as /1.0 reports it.
+const Version = "0.1.0"
+
+// apiExtensions lists what works, so clients degrade gracefully on the rest.
+var apiExtensions = []string{
+	"etag", "patch", "container_last_used_at", "container_exec_recording", "container_exec_signal_handling",
+	"container_exec_user_group_cwd", "instances", "container_full", "image_aliases_description",
+	"operation_description", "event_lifecycle", "container_host_shutdown_timeout", "profile_usedby",
+	"resource_limits_processes", "instance_all_projects", "api_filtering",
+}
+
+// Daemon serves the API.
+type Daemon struct {
+	Dir       string
+	Instances *instance.Service
+	Images    *image.Service
+	Ops       *operation.Manager
+	Bus       *event.Bus
+	Log       *slog.Logger
+	Started   time.Time
+	server    *http.Server
+}
+
+type handlerFunc func(d *Daemon, r *http.Request) response
+
+// route is one endpoint: a Go 1.22 mux pattern and its handler.
+type route struct {
+	pattern string
+	handler handlerFunc
+}
+
+// routes is the whole API. /1.0/containers/... serves the same handlers
+// for older clients (Debian's pylxd).
+func routes() []route {
+	rs := []route{
+		{"GET /", rootGet},
+		{"GET /1.0", serverGet},
+		{"PUT /1.0", serverPut},
+		{"PATCH /1.0", serverPut},
+		{"GET /1.0/events", eventsGet},
+		{"GET /1.0/operations", operationsGet},
+		{"GET /1.0/operations/{id}", operationGet},
+		{"DELETE /1.0/operations/{id}", operationDelete},
+		{"GET /1.0/operations/{id}/wait", operationWait},
+		{"GET /1.0/operations/{id}/websocket", operationWebsocket},
+		{"GET /1.0/images", imagesGet},
+		{"POST /1.0/images", imagesPost},
+		{"GET /1.0/images/{fp}", imageGet},
+		{"PUT /1.0/images/{fp}", imagePut},
+		{"PATCH /1.0/images/{fp}", imagePatch},
+		{"DELETE /1.0/images/{fp}", imageDelete},
+		// GET /1.0/images/aliases/{name} and /1.0/images/{fp}/export overlap as mux patterns.
+		{"GET /1.0/images/{fp}/{sub}", imageSubGet},
+		{"GET /1.0/images/aliases", aliasesGet},
+		{"POST /1.0/images/aliases", aliasesPost},
+		{"PUT /1.0/images/aliases/{name}", aliasPut},
+		{"PATCH /1.0/images/aliases/{name}", aliasPatch},
+		{"POST /1.0/images/aliases/{name}", aliasPost},
+		{"DELETE /1.0/images/aliases/{name}", aliasDelete},
+		{"GET /1.0/profiles", profilesGet},
+		{"POST /1.0/profiles", profilesPost},
+		{"GET /1.0/profiles/{name}", profileGet},
+		{"PUT /1.0/profiles/{name}", profilePut},
+		{"PATCH /1.0/profiles/{name}", profilePatch},
+		{"DELETE /1.0/profiles/{name}", profileDelete},
+		{"GET /1.0/storage-pools", poolsGet},
+		{"GET /1.0/storage-pools/{name}", poolGet},
+		{"GET /1.0/networks", networksGet},
+	}
+	for _, base := range []string{"/1.0/instances", "/1.0/containers"} {
+		rs = append(rs,
+			route{"GET " + base, instancesGet},
+			route{"POST " + base, instancesPost},
+			route{"GET " + base + "/{name}", instanceGet},
+			route{"PUT " + base + "/{name}", instancePut},
+			route{"PATCH " + base + "/{name}", instancePatch},
+			route{"POST " + base + "/{name}", instancePost},
+			route{"DELETE " + base + "/{name}", instanceDelete},
+			route{"GET " + base + "/{name}/state", instanceStateGet},
+			route{"PUT " + base + "/{name}/state", instanceStatePut},
+			route{"POST " + base + "/{name}/exec", instanceExecPost},
+			route{"GET " + base + "/{name}/logs", instanceLogsGet},
+			route{"GET " + base + "/{name}/logs/{file}", instanceLogGet},
+			route{"DELETE " + base + "/{name}/logs/{file}", instanceLogDelete},
+		)
+	}
+	return rs
+}
+
+// Handler builds the HTTP handler with one wrapper for logging and errors.
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes() {
+		h := rt.handler
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			resp := h(d, r)
+			if resp == nil {
+				return // the handler took over the connection (websockets)
+			}
+			resp.write(w)
+			d.Log.Debug("request", "method", r.Method, "url", r.URL.String(), "took", time.Since(start))
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// LXD clients send paths with a trailing slash sometimes, and ?project=.
+		if len(r.URL.Path) > 1 && strings.HasSuffix(r.URL.Path, "/") {
+			r.URL.Path = strings.TrimSuffix(r.URL.Path, "/")
+		}
+		if _, pattern := mux.Handler(r); pattern == "" {
+			errResp{notFoundOrMethod(r)}.write(w)
+			return
+		}
+		mux.ServeHTTP(w, r) // it sets the path values; Handler does not
+
+	})
+}
+
+// Serve listens on the unix socket until ctx ends.
+func (d *Daemon) Serve(ctx context.Context, socket string) error {
+	_ = os.Remove(socket)
+	old := unix.Umask(0o117)
+	ln, err := net.Listen("unix", socket)
+	unix.Umask(old)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", socket, err)
+	}
+	if err := os.Chmod(socket, 0o660); err != nil {
+		return err
+	}
+	d.server = &http.Server{Handler: d.Handler(), BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.server.Shutdown(sctx)
+	}()
+	err = d.server.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func kernelVersion() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+func osRelease() (name, version string) {
+	data, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return runtime.GOOS, ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		v = strings.Trim(v, `"`)
+		switch k {
+		case "NAME":
+			name = v
+		case "VERSION_ID":
+			version = v
+		}
+	}
+	return name, version
+}
+
+func hostName() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+func (d *Daemon) socketPath() string { return filepath.Join(d.Dir, "unix.socket") }

@@ -1,0 +1,105 @@
+package instance
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/validate"
+)
+
+// EnsureDefaultProfile creates the default profile, with a root disk on the
+// default pool, the first time lodged starts.
+func (s *Service) EnsureDefaultProfile() error {
+	return s.db.Update(func(tx *store.Tx) error {
+		if tx.Exists(store.Profiles, "default") {
+			return nil
+		}
+		return tx.Create(store.Profiles, "default", api.Profile{Name: "default", Description: "Default Lodge profile",
+			Config:  map[string]string{},
+			Devices: map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default"}}})
+	})
+}
+
+// Profiles lists profiles with the instances that use them.
+func (s *Service) Profiles() ([]api.Profile, error) {
+	ps, err := store.List[api.Profile](s.db, store.Profiles)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		ps[i].UsedBy = s.usedBy(ps[i].Name)
+	}
+	return ps, nil
+}
+
+// Profile returns one profile and its revision.
+func (s *Service) Profile(name string) (api.Profile, uint64, error) {
+	p, rev, err := store.Get[api.Profile](s.db, store.Profiles, name)
+	if err != nil {
+		return p, 0, err
+	}
+	p.UsedBy = s.usedBy(name)
+	return p, rev, nil
+}
+
+func (s *Service) usedBy(profile string) []string {
+	used := []string{}
+	_ = s.db.View(func(tx *store.Tx) error {
+		return tx.Each(store.Instances, func(key string, _ uint64, data json.RawMessage) error {
+			var r Record
+			if json.Unmarshal(data, &r) == nil && slices.Contains(r.Profiles, profile) {
+				used = append(used, "/1.0/instances/"+key)
+			}
+			return nil
+		})
+	})
+	return used
+}
+
+// CreateProfile adds a profile.
+func (s *Service) CreateProfile(req api.ProfilesPost) error {
+	if err := validate.InstanceName(req.Name); err != nil {
+		return apierr.BadRequest("profile name %q is invalid", req.Name)
+	}
+	if err := ValidateConfig(req.Config, false); err != nil {
+		return err
+	}
+	if err := ValidateDevices(req.Devices); err != nil {
+		return err
+	}
+	p := api.Profile{Name: req.Name, Description: req.Description, Config: nonNil(req.Config), Devices: nonNilDevices(req.Devices)}
+	return s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Profiles, req.Name, p) })
+}
+
+// UpdateProfile replaces a profile's config and devices.
+func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) error {
+	if err := ValidateConfig(put.Config, false); err != nil {
+		return err
+	}
+	if err := ValidateDevices(put.Devices); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *store.Tx) error {
+		var p api.Profile
+		if _, err := tx.Get(store.Profiles, name, &p); err != nil {
+			return err
+		}
+		p.Description, p.Config, p.Devices = put.Description, nonNil(put.Config), nonNilDevices(put.Devices)
+		_, err := tx.Put(store.Profiles, name, p, ifRev)
+		return err
+	})
+}
+
+// DeleteProfile removes an unused profile; default stays.
+func (s *Service) DeleteProfile(name string) error {
+	if name == "default" {
+		return apierr.BadRequest("the default profile cannot be deleted")
+	}
+	if used := s.usedBy(name); len(used) > 0 {
+		return apierr.BadRequest("profile %q is in use by %d instance(s): %v", name, len(used), used)
+	}
+	return s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Profiles, name) })
+}

@@ -1,0 +1,56 @@
+package instance
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// Reconcile brings the disk in line with the store after a crash or a
+// restart, logs each repair, and follows the containers still running.
+func (s *Service) Reconcile() error {
+	names, err := s.Names()
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+	}
+	volumes, err := s.pool.InstanceNames()
+	if err != nil {
+		return err
+	}
+	for _, v := range volumes {
+		switch {
+		case strings.HasSuffix(v, ".partial"):
+			s.log.Warn("repair: removing a half-made volume", "volume", v)
+			_ = os.RemoveAll(filepath.Join(filepath.Dir(s.pool.InstancePath("x")), v))
+		case !known[v]:
+			if st, _ := s.rt.Status(v); st != container.StateStopped {
+				s.log.Warn("repair: a container runs without a record; leaving its volume", "instance", v)
+				continue
+			}
+			s.log.Warn("repair: removing a volume without a record", "instance", v)
+			_ = s.pool.DeleteInstance(v)
+		}
+	}
+	for _, n := range names {
+		if _, err := os.Stat(s.pool.InstancePath(n)); err != nil {
+			s.log.Error("instance has no volume: it cannot start until its rootfs is restored", "instance", n, "path", s.pool.InstancePath(n))
+		}
+		if st, _ := s.rt.Status(n); st != container.StateStopped {
+			s.rt.Watch(n)
+		} else if r, _, err := store.Get[Record](s.db, store.Instances, n); err == nil && r.Config["volatile.last_state.power"] == "RUNNING" {
+			s.log.Info("instance stopped while lodged was away", "instance", n)
+			_ = s.setPower(n, "STOPPED")
+			if r.Ephemeral {
+				_ = s.Delete(n)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+// Package server wires lodged together: flags, the state directory, the
+// services and the signal handling. cmd/lodged only dispatches to it.
+package server
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lodge-project/lodge/internal/daemon"
+	"github.com/lodge-project/lodge/internal/event"
+	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/image"
+	"github.com/lodge-project/lodge/internal/instance"
+	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// Main runs lodged until SIGINT/SIGTERM. Containers keep running after it.
+func Main(args []string) error {
+	fs := flag.NewFlagSet("lodged", flag.ContinueOnError)
+	defDir := os.Getenv("LODGE_DIR")
+	if defDir == "" {
+		defDir = "/var/lib/lodge"
+	}
+	dir := fs.String("dir", defDir, "state directory (also $LODGE_DIR)")
+	debug := fs.Bool("debug", false, "log every request")
+	maxImage := fs.Int64("max-image-size", 20<<30, "largest image upload accepted, in bytes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("lodged must run as root")
+	}
+
+	bus := event.NewBus()
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(event.NewLogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), bus))
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	svc, err := build(ctx, *dir, *maxImage, bus, log)
+	if err != nil {
+		return err
+	}
+	defer svc.db.Close()
+	raiseKeyQuota(log)
+	if err := svc.daemon.Instances.EnsureDefaultProfile(); err != nil {
+		return err
+	}
+	if err := svc.daemon.Instances.Reconcile(); err != nil {
+		return fmt.Errorf("reconcile state: %w", err)
+	}
+	log.Info("lodged ready", "dir", *dir, "version", daemon.Version)
+	return svc.daemon.Serve(ctx, filepath.Join(*dir, "unix.socket"))
+}
+
+type services struct {
+	db     *store.Store
+	daemon *daemon.Daemon
+}
+
+func build(ctx context.Context, dir string, maxImage int64, bus *event.Bus, log *slog.Logger) (*services, error) {
+	// 0711 down to each rootfs, so a container's mapped root can reach its own.
+	for _, sub := range []string{"", "database", "images", "containers", "logs", "storage-pools"} {
+		p := filepath.Join(dir, sub)
+		mode := os.FileMode(0o711)
+		if sub == "database" || sub == "images" || sub == "logs" {
+			mode = 0o700
+		}
+		if err := os.MkdirAll(p, mode); err != nil {
+			return nil, fmt.Errorf("create %s: %w", p, err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return nil, err
+		}
+	}
+	db, err := store.Open(filepath.Join(dir, "database", "lodge.db"))
+	if err != nil {
+		return nil, err
+	}
+	pool, err := storage.New("dir", filepath.Join(dir, "storage-pools", "default"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	images, err := image.NewService(db, pool, filepath.Join(dir, "images"), maxImage)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	m, err := idmap.FromSubIDFiles("/etc/subuid", "/etc/subgid")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	logDir := func(name string) string { return filepath.Join(dir, "logs", name) }
+	rt, err := container.New(filepath.Join(dir, "runtime"), logDir, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	inst := instance.NewService(instance.Deps{DB: db, Pool: pool, Images: images, Runtime: rt, Bus: bus, IDMap: m,
+		Host: hostLimits(), Dir: dir, Log: log})
+	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log, Started: time.Now()}
+	return &services{db: db, daemon: d}, nil
+}
+
+func hostLimits() limits.Host {
+	h := limits.Host{CPUs: runtime.NumCPU()}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				h.MemoryBytes = kb * 1024
+			}
+		}
+	}
+	return h
+}
+
+// raiseKeyQuota lifts the kernel's per-user key quota to LXD's production
+// values: each unprivileged container's root is a user with its own keyring,
+// and the default 200 keys stop container starts after a few dozen.
+func raiseKeyQuota(log *slog.Logger) {
+	for file, want := range map[string]int{"/proc/sys/kernel/keys/maxkeys": 2000, "/proc/sys/kernel/keys/maxbytes": 2000000} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		if cur, _ := strconv.Atoi(strings.TrimSpace(string(data))); cur >= want {
+			continue
+		}
+		if err := os.WriteFile(file, []byte(strconv.Itoa(want)), 0o644); err != nil {
+			log.Warn("cannot raise the kernel key quota; many containers may fail to start", "file", file, "err", err)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds a tiny LXD-format unified image from Debian's busybox-static, with
+# no network: scripts/build-busybox-image.sh OUT.tar.gz
+set -euo pipefail
+out=${1:?usage: build-busybox-image.sh OUT.tar.gz}
+bb=/bin/busybox
+[ -x "$bb" ] || { echo "busybox-static is missing: run scripts/install-deps.sh" >&2; exit 1; }
+file -L "$bb" 2>/dev/null | grep -q "statically linked" || ldd "$bb" 2>&1 | grep -q "not a dynamic" || {
+  echo "$bb is not static: install busybox-static" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+root=$work/rootfs
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,run,var/log,home}
+chmod 1777 "$root/tmp"
+chmod 700 "$root/root"
+cp "$bb" "$root/bin/busybox"
+for applet in $("$bb" --list-full); do
+  [ "$applet" = bin/busybox ] && continue
+  ln -sf /bin/busybox "$root/$applet"
+done
+cat > "$root/etc/inittab" <<'INIT'
+::sysinit:/bin/mkdir -p /run/lock
+::respawn:-/bin/sh
+::ctrlaltdel:/sbin/reboot
+::shutdown:/bin/sync
+INIT
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nuser:x:1000:1000:user:/home/user:/bin/sh\n' > "$root/etc/passwd"
+printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\nuser:x:1000:\n' > "$root/etc/group"
+mkdir -p "$root/home/user" && chown 1000:1000 "$root/home/user"
+echo "busybox" > "$root/etc/hostname"
+cat > "$work/metadata.yaml" <<META
+architecture: $(uname -m)
+creation_date: $(date +%s)
+properties:
+  os: busybox
+  release: "$("$bb" | head -1 | awk '{print $2}')"
+  description: busybox (Debian busybox-static)
+META
+tar -C "$work" --numeric-owner -czf "$out" metadata.yaml rootfs
+echo "built $out"
