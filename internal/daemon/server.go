@@ -21,10 +21,11 @@ import (
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/instance"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/version"
 )
 
 // Version is lodged's version as /1.0 reports it.
-const Version = "0.1.0"
+const Version = version.Version
 
 // apiExtensions lists what works, so clients degrade gracefully on the rest.
 var apiExtensions = []string{

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
 )
@@ -64,10 +65,10 @@ func (s *Service) CreateProfile(req api.ProfilesPost) error {
 	if err := validate.InstanceName(req.Name); err != nil {
 		return apierr.BadRequest("profile name %q is invalid", req.Name)
 	}
-	if err := ValidateConfig(req.Config, false); err != nil {
+	if err := keys.ValidateConfig(req.Config, false); err != nil {
 		return err
 	}
-	if err := ValidateDevices(req.Devices); err != nil {
+	if err := keys.ValidateDevices(req.Devices); err != nil {
 		return err
 	}
 	p := api.Profile{Name: req.Name, Description: req.Description, Config: nonNil(req.Config), Devices: nonNilDevices(req.Devices)}
@@ -76,10 +77,10 @@ func (s *Service) CreateProfile(req api.ProfilesPost) error {
 
 // UpdateProfile replaces a profile's config and devices.
 func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) error {
-	if err := ValidateConfig(put.Config, false); err != nil {
+	if err := keys.ValidateConfig(put.Config, false); err != nil {
 		return err
 	}
-	if err := ValidateDevices(put.Devices); err != nil {
+	if err := keys.ValidateDevices(put.Devices); err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *store.Tx) error {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
@@ -156,10 +158,10 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if req.Type != "" && req.Type != "container" {
 		return nil, apierr.BadRequest("instance type %q is not supported yet (only containers)", req.Type)
 	}
-	if err := ValidateConfig(req.Config, false); err != nil {
+	if err := keys.ValidateConfig(req.Config, false); err != nil {
 		return nil, err
 	}
-	if err := ValidateDevices(req.Devices); err != nil {
+	if err := keys.ValidateDevices(req.Devices); err != nil {
 		return nil, err
 	}
 	profiles := req.Profiles
@@ -187,7 +189,7 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if root := rootDisk(e.Devices); root == "" {
 		return nil, apierr.BadRequest("instance %q has no root disk: add one (type disk, path /, pool default) or use a profile that has one", req.Name)
 	}
-	if err := ValidateConfig(e.Config, true); err != nil {
+	if err := keys.ValidateConfig(e.Config, true); err != nil {
 		return nil, err
 	}
 	var fp string
@@ -225,7 +227,7 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	default:
 		return nil, apierr.BadRequest("source type %q is not supported yet", req.Source.Type)
 	}
-	if !IsTrue(e.Config, "security.privileged") {
+	if !keys.IsTrue(e.Config, "security.privileged") {
 		m := s.idmap
 		rec.IDMap = &m
 	}
@@ -239,6 +241,16 @@ func rootDisk(devices map[string]map[string]string) string {
 		}
 	}
 	return ""
+}
+
+func withoutVolatile(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if !strings.HasPrefix(k, "volatile.") {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func copyMap(m map[string]string) map[string]string {
@@ -307,7 +319,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 		return err
 	}
 	spec := container.Spec{Name: name, Rootfs: filepath.Join(s.pool.InstancePath(name), "rootfs"), IDMap: e.IDMap,
-		Resources: res, Nesting: IsTrue(e.Config, "security.nesting")}
+		Resources: res, Nesting: keys.IsTrue(e.Config, "security.nesting")}
 	if err := s.rt.Start(ctx, spec); err != nil {
 		return err
 	}
@@ -329,7 +341,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 // the instance was stopped.
 func (s *Service) remapIfNeeded(e Expanded) error {
 	var want *idmap.Map
-	if !IsTrue(e.Config, "security.privileged") {
+	if !keys.IsTrue(e.Config, "security.privileged") {
 		m := s.idmap
 		want = &m
 	}
@@ -539,10 +551,12 @@ func (s *Service) Rename(name, newName string) error {
 // Update replaces an instance's writable fields (PUT). Live keys reach a
 // running instance at once; if that fails the old record comes back.
 func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
-	if err := ValidateConfig(put.Config, false); err != nil {
+	// Clients send back the volatile.* keys they read; those stay the daemon's.
+	put.Config = withoutVolatile(put.Config)
+	if err := keys.ValidateConfig(put.Config, false); err != nil {
 		return err
 	}
-	if err := ValidateDevices(put.Devices); err != nil {
+	if err := keys.ValidateDevices(put.Devices); err != nil {
 		return err
 	}
 	defer s.lock(name)()
@@ -556,8 +570,8 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	newRec := old.Record
 	newRec.Config = copyMap(put.Config)
 	for k, v := range old.Record.Config {
-		if len(k) > 9 && k[:9] == "volatile." {
-			newRec.Config[k] = v // the daemon's, kept across edits
+		if strings.HasPrefix(k, "volatile.") {
+			newRec.Config[k] = v
 		}
 	}
 	newRec.Devices = put.Devices
@@ -583,7 +597,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 		return apierr.BadRequest("instance %q would have no root disk", name)
 	}
 	if running {
-		for k, key := range Keys {
+		for k, key := range keys.Table {
 			if key.NeedsStop && old.Config[k] != e.Config[k] {
 				return apierr.BadRequest("%s cannot change while instance %q runs: stop it first", k, name)
 			}

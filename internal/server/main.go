@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/lodge-project/lodge/internal/daemon"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
@@ -52,6 +54,9 @@ func Main(args []string) error {
 	}
 	log := slog.New(event.NewLogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), bus))
 	slog.SetDefault(log)
+	// libcontainer logs through logrus; its warnings (unserialisable Go
+	// hooks) are expected here.
+	logrus.SetLevel(logrus.ErrorLevel)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -1,4 +1,6 @@
-package instance
+// Package keys is the one table of instance config keys and the checks of
+// config and devices that instances and profiles share.
+package keys
 
 import (
 	"fmt"
@@ -31,7 +33,7 @@ type Key struct {
 }
 
 // Keys is the one table of instance config keys.
-var Keys = map[string]Key{
+var Table = map[string]Key{
 	"limits.cpu":                 {Live: true, Check: limitsKey("limits.cpu"), Doc: "CPUs to use: a count (2) or a set (0,2-3)"},
 	"limits.cpu.allowance":       {Live: true, Check: limitsKey("limits.cpu.allowance"), Doc: "CPU share under contention (50%) or a hard quota (25ms/100ms)"},
 	"limits.memory":              {Live: true, Check: limitsKey("limits.memory"), Doc: "memory limit: a size (256MiB) or a percentage of the host's (50%)"},
@@ -81,7 +83,7 @@ func validateKey(k, v string, allowVolatile bool) error {
 			return nil
 		}
 	}
-	key, ok := Keys[k]
+	key, ok := Table[k]
 	if !ok {
 		return apierr.BadRequest("unknown config key %q (see `lodge config keys` for the list)", k)
 	}

@@ -1,0 +1,158 @@
+// Package client is a small Go client for Lodge's (and LXD's) REST API over
+// the unix socket.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// Client talks to one daemon.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// New connects to the daemon's unix socket.
+func New(socket string) *Client {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: &http.Transport{DialContext: dial}}}
+}
+
+// Error is an error response from the daemon.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Raw sends a request with a body of its own and decodes the envelope.
+func (c *Client) Raw(method, path string, body io.Reader, header http.Header) (*api.Response, string, error) {
+	req, err := http.NewRequest(method, "http://lodge"+path, body)
+	if err != nil {
+		return nil, "", err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot reach lodged at %s (is it running?): %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+	var env api.Response
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return nil, "", fmt.Errorf("%s %s: unreadable response (status %d): %w", method, path, resp.StatusCode, err)
+	}
+	if env.Type == api.ErrorResponse {
+		return &env, "", &Error{Status: env.ErrorCode, Message: env.Error}
+	}
+	return &env, resp.Header.Get("ETag"), nil
+}
+
+// Query sends body as JSON; etag, when set, goes in If-Match.
+func (c *Client) Query(method, path string, body any, etag string) (*api.Response, string, error) {
+	var r io.Reader
+	h := http.Header{}
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, "", err
+		}
+		r = bytes.NewReader(data)
+		h.Set("Content-Type", "application/json")
+	}
+	if etag != "" {
+		h.Set("If-Match", etag)
+	}
+	return c.Raw(method, path, r, h)
+}
+
+// Get decodes a sync response's metadata into out and returns the ETag.
+func (c *Client) Get(path string, out any) (string, error) {
+	resp, etag, err := c.Query("GET", path, nil, "")
+	if err != nil {
+		return "", err
+	}
+	return etag, json.Unmarshal(resp.Metadata, out)
+}
+
+// Do sends a request and, when it starts an operation, waits for it.
+func (c *Client) Do(method, path string, body any, etag string) (*api.Operation, error) {
+	resp, _, err := c.Query(method, path, body, etag)
+	if err != nil {
+		return nil, err
+	}
+	return c.finish(resp)
+}
+
+func (c *Client) finish(resp *api.Response) (*api.Operation, error) {
+	if resp.Type != api.AsyncResponse {
+		return nil, nil
+	}
+	return c.Wait(resp.Operation)
+}
+
+// Wait blocks until an operation ends and returns it; a failed operation is an error.
+func (c *Client) Wait(opURL string) (*api.Operation, error) {
+	for {
+		var op api.Operation
+		if _, err := c.Get(opURL+"/wait?timeout=30", &op); err != nil {
+			return nil, err
+		}
+		switch op.StatusCode {
+		case api.Success:
+			return &op, nil
+		case api.Failure, api.Cancelled:
+			return &op, &Error{Status: 400, Message: op.Err}
+		}
+	}
+}
+
+// Websocket connects to a daemon websocket path.
+func (c *Client) Websocket(path string) (*websocket.Conn, error) {
+	d := websocket.Dialer{
+		NetDialContext:   func(ctx context.Context, _, _ string) (net.Conn, error) { return net.Dial("unix", c.socket) },
+		HandshakeTimeout: 10 * time.Second,
+	}
+	conn, _, err := d.Dial("ws://lodge"+path, nil)
+	return conn, err
+}
+
+// OperationWebsocket connects to one of an operation's websockets.
+func (c *Client) OperationWebsocket(opURL, secret string) (*websocket.Conn, error) {
+	return c.Websocket(opURL + "/websocket?secret=" + url.QueryEscape(secret))
+}
+
+// GetRaw fetches a path whose body is not an envelope (files, logs,
+// exports); an error envelope becomes an error.
+func (c *Client) GetRaw(path string) (io.ReadCloser, error) {
+	resp, err := c.http.Get("http://lodge" + path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach lodged at %s (is it running?): %w", c.socket, err)
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		var env api.Response
+		if json.NewDecoder(resp.Body).Decode(&env) == nil && env.Error != "" {
+			return nil, &Error{Status: resp.StatusCode, Message: env.Error}
+		}
+		return nil, &Error{Status: resp.StatusCode, Message: resp.Status}
+	}
+	return resp.Body, nil
+}
