@@ -1,0 +1,50 @@
+# Lodge. `make demo` and `make test` are the two commands a new machine needs.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+export HOME ?= /root
+# No VCS stamping: CI checkouts may be owned by another user than the one building.
+export GOFLAGS := -buildvcs=false
+export GOTOOLCHAIN := local
+export CGO_ENABLED := 1
+
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build deps demo test unit e2e vet lint bench clean
+
+all: build
+
+build:
+	$(GO) build -tags seccomp -o bin/lodged ./cmd/lodged
+	$(GO) build -o bin/lodge ./cmd/lodge
+
+deps:
+	./scripts/install-deps.sh
+
+# Install what is missing, start lodged, launch a busybox container, run commands in it.
+demo: deps build
+	./scripts/demo.sh
+
+# The whole suite: static checks, unit tests, end-to-end tests against real lodged.
+test: deps build lint unit e2e
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) -tags seccomp ./...
+
+vet:
+	$(GO) vet -tags seccomp ./...
+
+unit:
+	$(GO) test -tags seccomp -count=1 ./api/... ./client/... ./internal/...
+
+e2e: build
+	$(GO) test -tags seccomp -count=1 -timeout 25m -v ./test/ 2>&1 | tee test/e2e.log | grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; \
+	  exit $${PIPESTATUS[0]}
+
+bench: deps build
+	./bench/run.sh
+
+clean:
+	rm -rf bin
