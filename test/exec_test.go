@@ -1,0 +1,148 @@
+package test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/client"
+)
+
+func TestExecPipes(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("exec")
+	d.MustLodge("launch", "busybox", name, "-c", "environment.FROM_CONFIG=yes")
+
+	out, _, err := d.LodgeIn("hello from stdin\n", "exec", name, "--", "cat")
+	if err != nil || out != "hello from stdin\n" {
+		t.Fatalf("stdin round trip: %q %v", out, err)
+	}
+	out, errOut, err := d.Lodge("exec", name, "--", "sh", "-c", "echo out; echo err >&2; exit 7")
+	if out != "out\n" || errOut != "err\n" {
+		t.Fatalf("stdout %q stderr %q", out, errOut)
+	}
+	if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 7 {
+		t.Fatalf("exit code: %v", err)
+	}
+	out = d.MustLodge("exec", name, "--env", "FOO=bar", "--cwd", "/tmp", "--user", "1000", "--group", "1000", "--",
+		"sh", "-c", "echo $FOO $FROM_CONFIG $(pwd) $(id -u) $(id -g)")
+	if strings.TrimSpace(out) != "bar yes /tmp 1000 1000" {
+		t.Fatalf("env/cwd/user: %q", out)
+	}
+	// A large output arrives whole.
+	out = d.MustLodge("exec", name, "--", "sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x")
+	if len(out) != 300000 {
+		t.Fatalf("large output: %d bytes", len(out))
+	}
+}
+
+// TestExecPty drives the websocket protocol as an interactive client does:
+// a pty, window-resize, and a signal.
+func TestExecPty(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("pty")
+	d.MustLodge("launch", "busybox", name)
+	c := client.New(filepath.Join(d.Dir, "unix.socket"))
+
+	resp, _, err := c.Query("POST", "/1.0/instances/"+name+"/exec", api.InstanceExecPost{
+		Command: []string{"sh"}, WaitForWS: true, Interactive: true, Width: 100, Height: 30,
+		Environment: map[string]string{"TERM": "xterm"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op api.Operation
+	_ = json.Unmarshal(resp.Metadata, &op)
+	fds := op.Metadata["fds"].(map[string]any)
+	if len(fds) != 2 {
+		t.Fatalf("interactive exec fds: %v", fds)
+	}
+	ctl, err := c.OperationWebsocket(resp.Operation, fds["control"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	tty, err := c.OperationWebsocket(resp.Operation, fds["0"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	output := make(chan string, 100)
+	go func() {
+		for {
+			mt, data, err := tty.ReadMessage()
+			if err != nil || mt == websocket.TextMessage {
+				close(output)
+				return
+			}
+			output <- string(data)
+		}
+	}()
+	var seen strings.Builder
+	expect := func(want string) {
+		t.Helper()
+		for !strings.Contains(seen.String(), want) {
+			s, ok := <-output
+			if !ok {
+				t.Fatalf("stream ended before %q; got %q", want, seen.String())
+			}
+			seen.WriteString(s)
+		}
+	}
+	send := func(s string) {
+		if err := tty.WriteMessage(websocket.BinaryMessage, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("tty; stty size; echo marker-$((6*7))\n")
+	expect("marker-42")
+	if !strings.Contains(seen.String(), "/dev/pts/") || !strings.Contains(seen.String(), "30 100") {
+		t.Fatalf("pty session: %q", seen.String())
+	}
+	_ = ctl.WriteJSON(api.InstanceExecControl{Command: "window-resize", Args: map[string]string{"width": "132", "height": "43"}})
+	send("stty size; echo marker-$((7*7))\n")
+	expect("marker-49")
+	if !strings.Contains(seen.String(), "43 132") {
+		t.Fatalf("window-resize not applied: %q", seen.String())
+	}
+	// SIGTERM through the control socket ends the shell's foreground job.
+	send("exec sleep 100\n")
+	_ = ctl.WriteJSON(api.InstanceExecControl{Command: "signal", Signal: 9})
+	done, err := c.Wait(resp.Operation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := done.Metadata["return"].(float64); code != 137 {
+		t.Fatalf("exit code after SIGKILL: %v", code)
+	}
+}
+
+func TestExecRecordOutput(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("rec")
+	d.MustLodge("launch", "busybox", name)
+	st, env := d.API("POST", "/1.0/instances/"+name+"/exec", api.InstanceExecPost{
+		Command: []string{"sh", "-c", "echo recorded; echo oops >&2; exit 3"}, RecordOutput: true})
+	if st != 202 {
+		t.Fatalf("exec: %d %s", st, env.Error)
+	}
+	var op api.Operation
+	_ = json.Unmarshal(env.Metadata, &op)
+	if op.Metadata["return"].(float64) != 3 {
+		t.Fatalf("return: %v", op.Metadata)
+	}
+	outputs := op.Metadata["output"].(map[string]any)
+	stdoutURL := outputs["1"].(string)
+	data, err := os.ReadFile(filepath.Join(d.Dir, "logs", name, filepath.Base(stdoutURL)))
+	if err != nil || string(data) != "recorded\n" {
+		t.Fatalf("recorded stdout: %q %v", data, err)
+	}
+	_, logs := d.API("GET", "/1.0/instances/"+name+"/logs", nil)
+	if !strings.Contains(string(logs.Metadata), filepath.Base(stdoutURL)) {
+		t.Fatalf("logs list: %s", logs.Metadata)
+	}
+}

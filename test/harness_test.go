@@ -1,0 +1,337 @@
+// End-to-end tests: they start the real lodged (bin/, built by make) on a
+// scratch directory and drive it with lodge, Debian's lxc and pylxd.
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+var (
+	repoRoot, _ = filepath.Abs("..")
+	lodgedBin   = filepath.Join(repoRoot, "bin", "lodged")
+	lodgeBin    = filepath.Join(repoRoot, "bin", "lodge")
+	cacheDir    = filepath.Join(repoRoot, "test", ".cache")
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("end-to-end tests need root (containers, cgroups): skipping")
+		os.Exit(0)
+	}
+	for _, bin := range []string{lodgedBin, lodgeBin} {
+		if _, err := os.Stat(bin); err != nil {
+			fmt.Printf("%s is missing: run `make build` first\n", bin)
+			os.Exit(1)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// Daemon is one lodged under test.
+type Daemon struct {
+	t      *testing.T
+	Dir    string
+	conf   string // LXD_CONF for lxc
+	args   []string
+	cmd    *exec.Cmd
+	log    *os.File
+	http   *http.Client
+	stopMu sync.Mutex
+}
+
+// startDaemon starts lodged on a fresh directory; cleanup removes everything
+// it made, even when the test fails.
+func startDaemon(t *testing.T, extraArgs ...string) *Daemon {
+	t.Helper()
+	// Short: unix socket paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("/tmp", "lodge-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{t: t, Dir: dir, conf: filepath.Join(dir, "lxc-conf"), args: extraArgs}
+	d.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", filepath.Join(dir, "unix.socket"))
+	}}}
+	d.Start()
+	t.Cleanup(d.cleanup)
+	return d
+}
+
+// Start runs lodged (again) on the daemon's directory and waits for its API.
+func (d *Daemon) Start() {
+	d.t.Helper()
+	log, err := os.OpenFile(filepath.Join(d.Dir, "lodged.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.log = log
+	d.cmd = exec.Command(lodgedBin, append([]string{"--dir", d.Dir, "--debug"}, d.args...)...)
+	d.cmd.Stdout, d.cmd.Stderr = log, log
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	waitFor(d.t, "lodged to answer", 10*time.Second, func() bool {
+		resp, err := d.http.Get("http://lodge/1.0")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// Kill ends lodged abruptly (SIGKILL), as a crash would.
+func (d *Daemon) Kill() {
+	d.stopMu.Lock()
+	defer d.stopMu.Unlock()
+	if d.cmd != nil && d.cmd.Process != nil {
+		_ = d.cmd.Process.Kill()
+		_ = d.cmd.Wait()
+		d.cmd = nil
+	}
+	if d.log != nil {
+		d.log.Close()
+	}
+}
+
+func (d *Daemon) cleanup() {
+	if d.t.Failed() {
+		if data, err := os.ReadFile(filepath.Join(d.Dir, "lodged.log")); err == nil {
+			lines := strings.Split(string(data), "\n")
+			if len(lines) > 80 {
+				lines = lines[len(lines)-80:]
+			}
+			d.t.Logf("lodged.log (last lines):\n%s", strings.Join(lines, "\n"))
+		}
+	}
+	if d.cmd != nil {
+		// Stop every instance through the API while lodged still runs.
+		var names []string
+		if st, env := d.API("GET", "/1.0/instances", nil); st == 200 {
+			_ = json.Unmarshal(env.Metadata, &names)
+		}
+		for _, u := range names {
+			name := filepath.Base(u)
+			d.API("PUT", "/1.0/instances/"+name+"/state", api.InstanceStatePut{Action: "stop", Force: true})
+		}
+	}
+	d.Kill()
+	// Whatever is left (a test that killed lodged): kill init processes and
+	// keepers by their state, remove cgroups.
+	_ = exec.Command("pkill", "-9", "-f", "console-keeper [0-9]+ "+d.Dir).Run()
+	runtimeDir := filepath.Join(d.Dir, "runtime")
+	entries, _ := os.ReadDir(runtimeDir)
+	for _, e := range entries {
+		var st struct {
+			Pid int `json:"init_process_pid"`
+		}
+		if data, err := os.ReadFile(filepath.Join(runtimeDir, e.Name(), "state.json")); err == nil && json.Unmarshal(data, &st) == nil && st.Pid > 0 {
+			_ = exec.Command("kill", "-9", fmt.Sprint(st.Pid)).Run()
+		}
+		removeCgroups(e.Name())
+	}
+	_ = os.RemoveAll(d.Dir)
+}
+
+// removeCgroups deletes /lodge/<name> in every hierarchy, deepest first.
+func removeCgroups(name string) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/lodge/" + name)
+	if u, _ := filepath.Glob("/sys/fs/cgroup/lodge/" + name); u != nil {
+		dirs = append(dirs, u...)
+	}
+	for _, dir := range dirs {
+		var all []string
+		_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+			if err == nil && info.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			_ = os.Remove(all[i])
+		}
+	}
+}
+
+// run executes a command and returns stdout, stderr and the error.
+func run(env []string, stdin string, name string, args ...string) (string, string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		return "", "", err
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), errb.String(), err
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		return out.String(), errb.String(), fmt.Errorf("%s %v: timed out", name, args)
+	}
+}
+
+// Lodge runs the lodge CLI against this daemon.
+func (d *Daemon) Lodge(args ...string) (string, string, error) {
+	return run([]string{"LODGE_DIR=" + d.Dir}, "", lodgeBin, args...)
+}
+
+// MustLodge runs lodge and fails the test on an error.
+func (d *Daemon) MustLodge(args ...string) string {
+	d.t.Helper()
+	out, errOut, err := d.Lodge(args...)
+	if err != nil {
+		d.t.Fatalf("lodge %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// LodgeIn runs lodge with the given stdin.
+func (d *Daemon) LodgeIn(stdin string, args ...string) (string, string, error) {
+	return run([]string{"LODGE_DIR=" + d.Dir}, stdin, lodgeBin, args...)
+}
+
+// LXC runs Debian's lxc client against this daemon.
+func (d *Daemon) LXC(args ...string) (string, string, error) {
+	return run([]string{"LXD_DIR=" + d.Dir, "LXD_CONF=" + d.conf}, "", "lxc", args...)
+}
+
+// MustLXC runs lxc and fails the test on an error.
+func (d *Daemon) MustLXC(args ...string) string {
+	d.t.Helper()
+	out, errOut, err := d.LXC(args...)
+	if err != nil {
+		d.t.Fatalf("lxc %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// API sends a raw request and returns the status and envelope.
+func (d *Daemon) API(method, path string, body any) (int, api.Response) {
+	d.t.Helper()
+	var r io.Reader
+	if body != nil {
+		if b, ok := body.([]byte); ok {
+			r = bytes.NewReader(b)
+		} else {
+			data, err := json.Marshal(body)
+			if err != nil {
+				d.t.Fatal(err)
+			}
+			r = bytes.NewReader(data)
+		}
+	}
+	req, err := http.NewRequest(method, "http://lodge"+path, r)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		d.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var env api.Response
+	data, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(data, &env)
+	if resp.StatusCode == http.StatusAccepted && env.Operation != "" {
+		// Wait, so tests see the operation's outcome.
+		waitSt, waitEnv := d.API("GET", env.Operation+"/wait?timeout=60", nil)
+		var op api.Operation
+		_ = json.Unmarshal(waitEnv.Metadata, &op)
+		if waitSt != 200 || op.StatusCode != api.Success {
+			return 400, api.Response{Type: api.ErrorResponse, Error: op.Err, ErrorCode: 400, Metadata: waitEnv.Metadata}
+		}
+		env.Metadata = waitEnv.Metadata
+	}
+	return resp.StatusCode, env
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+func uniq(prefix string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+var (
+	imageOnce sync.Once
+	imageErr  error
+)
+
+// busyboxImage builds the busybox test image once per run.
+func busyboxImage(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(cacheDir, "busybox.tar.gz")
+	imageOnce.Do(func() {
+		_ = os.MkdirAll(cacheDir, 0o755)
+		_, errOut, err := run(nil, "", filepath.Join(repoRoot, "scripts", "build-busybox-image.sh"), path)
+		if err != nil {
+			imageErr = fmt.Errorf("build busybox image: %v: %s", err, errOut)
+		}
+	})
+	if imageErr != nil {
+		t.Fatal(imageErr)
+	}
+	return path
+}
+
+// withBusybox starts a daemon and imports the busybox image as "busybox".
+func withBusybox(t *testing.T, extraArgs ...string) *Daemon {
+	d := startDaemon(t, extraArgs...)
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox")
+	return d
+}
+
+// cgroupFile reads a file of an instance's cgroup in one v1 controller.
+func cgroupFile(t *testing.T, controller, name, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, "lodge", name, file))
+	if err != nil {
+		t.Fatalf("read cgroup file: %v", err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func cgroupExists(name string) bool {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/lodge/" + name)
+	return len(dirs) > 0
+}
