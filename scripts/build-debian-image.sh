@@ -37,7 +37,6 @@ properties:
   release: bookworm
   description: Debian 12 bookworm (debootstrap, systemd)
 META
-tar -C "$work" --numeric-owner -cf - metadata.yaml | cat >/dev/null
 tar --numeric-owner --xattrs --xattrs-include='*' -czf "$out" -C "$work" metadata.yaml \
   --transform 's,^\./,rootfs/,;s,^\.$,rootfs,' -C "$cache" --exclude=./.complete .
 echo "built $out"

@@ -335,3 +335,31 @@ func cgroupExists(name string) bool {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/lodge/" + name)
 	return len(dirs) > 0
 }
+
+// mustRequest sends a raw JSON body with an If-Match header and returns the status.
+func mustRequest(t *testing.T, d *Daemon, method, path, body, ifMatch string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://lodge"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// ETag returns the ETag header of a GET.
+func (d *Daemon) ETag(path string) string {
+	resp, err := d.http.Get("http://lodge" + path)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("ETag")
+}

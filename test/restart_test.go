@@ -1,0 +1,77 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDaemonRestart kills lodged while containers run: they keep running,
+// and a new lodged re-attaches (exec, state, stop, and noticing an exit).
+func TestDaemonRestart(t *testing.T) {
+	d := withBusybox(t)
+	a, b := uniq("keep"), uniq("keep")
+	d.MustLodge("launch", "busybox", a)
+	d.MustLodge("launch", "busybox", b)
+	pid := statePid(t, d, a)
+
+	d.Kill()
+	if err := syscall.Kill(int(pid), 0); err != nil {
+		t.Fatalf("container init died with lodged: %v", err)
+	}
+	d.Start()
+
+	if newPid := statePid(t, d, a); newPid != pid {
+		t.Fatalf("after restart the pid is %d, was %d", newPid, pid)
+	}
+	if out := d.MustLodge("exec", a, "--", "echo", "still here"); out != "still here\n" {
+		t.Fatalf("exec after restart: %q", out)
+	}
+	d.MustLodge("stop", "--force", a)
+	if cgroupExists(a) {
+		t.Fatal("cgroup left after stopping a re-attached container")
+	}
+	// An instance that powers off by itself is noticed by the new lodged.
+	d.MustLodge("exec", b, "--", "poweroff")
+	waitFor(t, "self-powered-off container to show as stopped", 15*time.Second, func() bool {
+		out, _, _ := d.Lodge("list", "--format", "csv")
+		return strings.Contains(out, b+",STOPPED")
+	})
+	waitFor(t, "its cgroup to go", 5*time.Second, func() bool { return !cgroupExists(b) })
+	d.MustLodge("start", b)
+	d.MustLodge("exec", b, "--", "true")
+}
+
+// TestCrashRepair leaves the debris a crash could leave and checks a
+// restart clears it and says so in the log.
+func TestCrashRepair(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("ok")
+	d.MustLodge("init", "busybox", name)
+	d.Kill()
+	pool := filepath.Join(d.Dir, "storage-pools", "default", "containers")
+	half := filepath.Join(pool, "half.partial")
+	orphan := filepath.Join(pool, "orphan")
+	for _, dir := range []string{filepath.Join(half, "rootfs"), filepath.Join(orphan, "rootfs")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Start()
+	for _, dir := range []string{half, orphan} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s survived the restart", dir)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(pool, name)); err != nil {
+		t.Fatalf("a good volume was removed: %v", err)
+	}
+	log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+	if !strings.Contains(string(log), "repair") {
+		t.Fatalf("the repairs are not logged:\n%s", log)
+	}
+	d.MustLodge("start", name)
+}
