@@ -192,6 +192,10 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if err := keys.ValidateConfig(e.Config, true); err != nil {
 		return nil, err
 	}
+	// Values that only the host can judge (CPU numbers, percentages).
+	if _, err := limits.Resources(e.Config, s.host); err != nil {
+		return nil, apierr.BadRequest("%v", err)
+	}
 	var fp string
 	switch req.Source.Type {
 	case "image":
