@@ -179,11 +179,33 @@ func (s *execSession) connect(w http.ResponseWriter, r *http.Request, secret str
 	}
 	s.mu.Lock()
 	s.conns[fd] = conn
-	if len(s.conns) == len(s.secrets) {
+	if s.streamsConnected() {
 		close(s.ready)
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+func (s *execSession) conn(fd string) *websocket.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[fd]
+}
+
+// streamsConnected says whether every data stream is connected and the
+// command can start. The control socket is optional: pylxd never opens it.
+func (s *execSession) streamsConnected() bool {
+	for _, fd := range s.secrets {
+		if _, ok := s.conns[fd]; !ok && fd != "control" {
+			return false
+		}
+	}
+	select {
+	case <-s.ready:
+		return false // already started
+	default:
+		return true
+	}
 }
 
 func (s *execSession) closeAll() {
@@ -223,7 +245,10 @@ func (s *execSession) run(ctx context.Context) error {
 
 // control reads window-resize and signal messages.
 func (s *execSession) control(proc *container.Proc) {
-	conn := s.conns["control"]
+	conn := s.conn("control")
+	if conn == nil {
+		return
+	}
 	for {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
@@ -260,7 +285,7 @@ func (s *execSession) runPty(ctx context.Context) (int, error) {
 	go s.control(proc)
 	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
 	defer stop()
-	ws := s.conns["0"]
+	ws := s.conn("0")
 	out := make(chan struct{})
 	go func() { // pty -> client
 		defer close(out)
@@ -310,10 +335,11 @@ func (s *execSession) runPipes(ctx context.Context) (int, error) {
 	go s.control(proc)
 	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
 	defer stop()
+	stdin := s.conn("0")
 	go func() { // client -> stdin; a text frame or a close is EOF
 		defer inW.Close()
 		for {
-			mt, data, err := s.conns["0"].ReadMessage()
+			mt, data, err := stdin.ReadMessage()
 			if err != nil || mt != websocket.BinaryMessage {
 				return
 			}
@@ -323,8 +349,8 @@ func (s *execSession) runPipes(ctx context.Context) (int, error) {
 		}
 	}()
 	outDone, errDone := make(chan struct{}), make(chan struct{})
-	go func() { defer close(outDone); pump(outR, s.conns["1"]); outR.Close() }()
-	go func() { defer close(errDone); pump(errR, s.conns["2"]); errR.Close() }()
+	go func() { defer close(outDone); pump(outR, s.conn("1")); outR.Close() }()
+	go func() { defer close(errDone); pump(errR, s.conn("2")); errR.Close() }()
 	code := proc.Wait()
 	drain(outDone)
 	drain(errDone)
