@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -198,5 +197,3 @@ func hostName() string {
 	h, _ := os.Hostname()
 	return h
 }
-
-func (d *Daemon) socketPath() string { return filepath.Join(d.Dir, "unix.socket") }
