@@ -40,6 +40,8 @@ type InstancePut struct {
 	Profiles     []string                     `json:"profiles" yaml:"profiles"`
 	Stateful     bool                         `json:"stateful" yaml:"stateful"`
 	Description  string                       `json:"description" yaml:"description"`
+	// Restore names a snapshot to restore (PUT only).
+	Restore string `json:"restore,omitempty" yaml:"restore,omitempty"`
 }
 
 // InstanceSource says where a new instance's root filesystem comes from.
@@ -49,7 +51,9 @@ type InstanceSource struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	Server      string `json:"server,omitempty"`
 	Protocol    string `json:"protocol,omitempty"`
-	Source      string `json:"source,omitempty"`
+	// Source is the instance (or instance/snapshot) to copy.
+	Source       string `json:"source,omitempty"`
+	InstanceOnly bool   `json:"instance_only,omitempty"`
 }
 
 // InstancesPost is the body of POST /1.0/instances.
@@ -154,4 +158,42 @@ type InstanceExecControl struct {
 	Command string            `json:"command"`
 	Args    map[string]string `json:"args"`
 	Signal  int               `json:"signal"`
+}
+
+// InstanceSnapshot is a snapshot as /1.0/instances/<name>/snapshots/<snap> reports it.
+type InstanceSnapshot struct {
+	Architecture    string                       `json:"architecture" yaml:"architecture"`
+	Config          map[string]string            `json:"config" yaml:"config"`
+	CreatedAt       time.Time                    `json:"created_at" yaml:"created_at"`
+	Devices         map[string]map[string]string `json:"devices" yaml:"devices"`
+	Ephemeral       bool                         `json:"ephemeral" yaml:"ephemeral"`
+	ExpandedConfig  map[string]string            `json:"expanded_config" yaml:"expanded_config"`
+	ExpandedDevices map[string]map[string]string `json:"expanded_devices" yaml:"expanded_devices"`
+	LastUsedAt      time.Time                    `json:"last_used_at" yaml:"last_used_at"`
+	Name            string                       `json:"name" yaml:"name"`
+	Profiles        []string                     `json:"profiles" yaml:"profiles"`
+	Stateful        bool                         `json:"stateful" yaml:"stateful"`
+	Size            int64                        `json:"size" yaml:"size"`
+	ExpiresAt       time.Time                    `json:"expires_at" yaml:"expires_at"`
+	Description     string                       `json:"description" yaml:"description"`
+}
+
+// InstanceSnapshotsPost creates a snapshot.
+type InstanceSnapshotsPost struct {
+	Name      string     `json:"name"`
+	Stateful  bool       `json:"stateful"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// InstanceSnapshotPost renames a snapshot.
+type InstanceSnapshotPost struct {
+	Name      string `json:"name"`
+	Migration bool   `json:"migration"`
+	Live      bool   `json:"live"`
+}
+
+// InstanceSnapshotPut changes a snapshot's expiry (the rest is immutable).
+type InstanceSnapshotPut struct {
+	ExpiresAt   time.Time `json:"expires_at"`
+	Description string    `json:"description"`
 }

@@ -123,13 +123,19 @@ func cmdResume() *cobra.Command {
 func cmdDelete() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:     "delete NAME...",
+		Use:     "delete NAME[/SNAPSHOT]...",
 		Aliases: []string{"rm"},
 		Short:   "Delete instances",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := connect()
 			for _, name := range args {
+				if inst, snap, ok := strings.Cut(name, "/"); ok {
+					if _, err := c.Do("DELETE", instancePath(inst)+"/snapshots/"+snap, nil, ""); err != nil {
+						return err
+					}
+					continue
+				}
 				var inst api.Instance
 				if _, err := c.Get(instancePath(name), &inst); err != nil {
 					return err
@@ -186,9 +192,9 @@ func cmdList() *cobra.Command {
 						}
 					}
 				}
-				rows = append(rows, []string{inst.Name, strings.ToUpper(inst.Status), strings.Join(v4, "\n"), strings.ToUpper(inst.Type)})
+				rows = append(rows, []string{inst.Name, strings.ToUpper(inst.Status), strings.Join(v4, "\n"), strings.ToUpper(inst.Type), fmt.Sprint(len(inst.Snapshots))})
 			}
-			return renderList(cmd.OutOrStdout(), format, []string{"NAME", "STATE", "IPV4", "TYPE"}, rows, list)
+			return renderList(cmd.OutOrStdout(), format, []string{"NAME", "STATE", "IPV4", "TYPE", "SNAPSHOTS"}, rows, list)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, csv, json or yaml")
@@ -245,6 +251,19 @@ func cmdInfo() *cobra.Command {
 						fmt.Fprintf(w, "    %s:\n      Bytes received: %s\n      Bytes sent: %s\n", n, humanBytes(ns.Counters.BytesReceived), humanBytes(ns.Counters.BytesSent))
 					}
 				}
+			}
+			var snaps []api.InstanceSnapshot
+			if _, err := c.Get(instancePath(name)+"/snapshots?recursion=1", &snaps); err == nil && len(snaps) > 0 {
+				fmt.Fprintln(w, "\nSnapshots:")
+				rows := [][]string{}
+				for _, s := range snaps {
+					exp := ""
+					if !s.ExpiresAt.IsZero() {
+						exp = s.ExpiresAt.Local().Format("2006/01/02 15:04 MST")
+					}
+					rows = append(rows, []string{s.Name, s.CreatedAt.Local().Format("2006/01/02 15:04 MST"), exp})
+				}
+				renderTable(w, []string{"NAME", "TAKEN AT", "EXPIRES AT"}, rows)
 			}
 			if showLog {
 				fmt.Fprintln(w, "\nLog:")

@@ -51,7 +51,13 @@ func instancesGet(d *Daemon, r *http.Request) response {
 		if err != nil {
 			continue
 		}
-		full = append(full, api.InstanceFull{Instance: inst, State: &st, Snapshots: []any{}, Backups: []any{}})
+		snaps := []any{}
+		if list, err := d.Instances.Snapshots(inst.Name); err == nil {
+			for _, s := range list {
+				snaps = append(snaps, s)
+			}
+		}
+		full = append(full, api.InstanceFull{Instance: inst, State: &st, Snapshots: snaps, Backups: []any{}})
 	}
 	return ok(full)
 }
@@ -89,6 +95,9 @@ func instancePut(d *Daemon, r *http.Request) response {
 	var put api.InstancePut
 	if err := decode(r, &put); err != nil {
 		return fail(err)
+	}
+	if put.Restore != "" {
+		return restoreResp(d, r.PathValue("name"), put.Restore)
 	}
 	return updateInstance(d, r, put)
 }

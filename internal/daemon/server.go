@@ -31,7 +31,8 @@ var apiExtensions = []string{
 	"etag", "patch", "container_last_used_at", "container_exec_recording", "container_exec_signal_handling",
 	"container_exec_user_group_cwd", "instances", "container_full", "image_aliases_description",
 	"operation_description", "event_lifecycle", "container_host_shutdown_timeout", "profile_usedby",
-	"resource_limits_processes", "instance_all_projects", "api_filtering",
+	"resource_limits_processes", "instance_all_projects",
+	"snapshot_expiry", "snapshot_expiry_creation", "snapshot_scheduling", "container_protection_delete", "api_filtering",
 }
 
 // Daemon serves the API.
@@ -107,6 +108,13 @@ func routes() []route {
 			route{"GET " + base + "/{name}/logs", instanceLogsGet},
 			route{"GET " + base + "/{name}/logs/{file}", instanceLogGet},
 			route{"DELETE " + base + "/{name}/logs/{file}", instanceLogDelete},
+			route{"GET " + base + "/{name}/snapshots", snapshotsGet},
+			route{"POST " + base + "/{name}/snapshots", snapshotsPost},
+			route{"GET " + base + "/{name}/snapshots/{snap}", snapshotGet},
+			route{"PUT " + base + "/{name}/snapshots/{snap}", snapshotPut},
+			route{"PATCH " + base + "/{name}/snapshots/{snap}", snapshotPut},
+			route{"POST " + base + "/{name}/snapshots/{snap}", snapshotPost},
+			route{"DELETE " + base + "/{name}/snapshots/{snap}", snapshotDelete},
 		)
 	}
 	return rs

@@ -20,12 +20,23 @@ func (s *Service) Reconcile() error {
 	for _, n := range names {
 		known[n] = true
 	}
+	for _, n := range names {
+		if what, err := s.pool.RepairInstance(n); err != nil {
+			s.log.Error("repair: volume", "instance", n, "err", err)
+		} else if what != "" {
+			s.log.Warn("repair: "+what, "instance", n)
+		}
+		s.reconcileSnapshots(n)
+	}
 	volumes, err := s.pool.InstanceNames()
 	if err != nil {
 		return err
 	}
 	for _, v := range volumes {
 		switch {
+		case strings.HasSuffix(v, ".restore") || strings.HasSuffix(v, ".old"):
+			s.log.Warn("repair: removing a restore leftover", "volume", v)
+			_ = os.RemoveAll(filepath.Join(filepath.Dir(s.pool.InstancePath("x")), v))
 		case strings.HasSuffix(v, ".partial"):
 			s.log.Warn("repair: removing a half-made volume", "volume", v)
 			_ = os.RemoveAll(filepath.Join(filepath.Dir(s.pool.InstancePath("x")), v))
@@ -53,4 +64,36 @@ func (s *Service) Reconcile() error {
 		}
 	}
 	return nil
+}
+
+// reconcileSnapshots drops snapshot records whose copy is gone and copies
+// without a record (a crash between the two writes).
+func (s *Service) reconcileSnapshots(name string) {
+	onDisk, err := s.pool.SnapshotNames(name)
+	if err != nil {
+		return
+	}
+	disk := map[string]bool{}
+	for _, snap := range onDisk {
+		disk[snap] = true
+	}
+	recorded := map[string]bool{}
+	_ = s.db.View(func(tx *store.Tx) error {
+		for _, k := range snapshotKeys(tx, name) {
+			recorded[strings.TrimPrefix(k, name+"/")] = true
+		}
+		return nil
+	})
+	for snap := range recorded {
+		if !disk[snap] {
+			s.log.Warn("repair: dropping a snapshot record whose copy is gone", "instance", name, "snapshot", snap)
+			_ = s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Snapshots, snapKey(name, snap)) })
+		}
+	}
+	for snap := range disk {
+		if !recorded[snap] {
+			s.log.Warn("repair: removing a snapshot copy without a record", "instance", name, "snapshot", snap)
+			_ = s.pool.DeleteSnapshot(name, snap)
+		}
+	}
 }

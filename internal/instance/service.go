@@ -155,6 +155,10 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if err := validate.InstanceName(req.Name); err != nil {
 		return nil, err
 	}
+	if req.Source.Type == "copy" && req.Config != nil {
+		// lxc copy sends the source's config back, volatile keys included.
+		req.Config = withoutVolatile(req.Config)
+	}
 	if req.Type != "" && req.Type != "container" {
 		return nil, apierr.BadRequest("instance type %q is not supported yet (only containers)", req.Type)
 	}
@@ -225,9 +229,11 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 			rec.Config["image."+k] = v
 		}
 		rec.Config["volatile.base_image"] = fp
+	case "copy":
+		return s.prepareCopy(req, rec)
 	case "none":
 	case "":
-		return nil, apierr.BadRequest("source type is missing (image or none)")
+		return nil, apierr.BadRequest("source type is missing (image, copy or none)")
 	default:
 		return nil, apierr.BadRequest("source type %q is not supported yet", req.Source.Type)
 	}
@@ -267,20 +273,33 @@ func copyMap(m map[string]string) map[string]string {
 
 // create makes the volume, then the record; a failure undoes the volume.
 func (s *Service) create(rec Record, fp string) error {
+	return s.createWith(rec, nil, func() error {
+		if fp != "" {
+			return s.pool.CreateInstanceFromImage(rec.Name, fp, rec.IDMap)
+		}
+		return s.pool.CreateEmptyInstance(rec.Name)
+	})
+}
+
+// createWith runs makeVolume, then writes the record and any snapshot
+// records in one transaction; a failure removes the volume again.
+func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func() error) error {
 	defer s.lock(rec.Name)()
-	var err error
-	if fp != "" {
-		err = s.pool.CreateInstanceFromImage(rec.Name, fp, rec.IDMap)
-	} else {
-		err = s.pool.CreateEmptyInstance(rec.Name)
-	}
-	if err != nil {
+	if err := makeVolume(); err != nil {
 		return fmt.Errorf("create instance %q: %w", rec.Name, err)
 	}
 	if rec.IDMap != nil {
 		rec.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(rec.IDMap.HostUID), 10)
 	}
-	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Instances, rec.Name, rec) }); err != nil {
+	err := s.db.Update(func(tx *store.Tx) error {
+		for _, snap := range snaps {
+			if err := tx.Create(store.Snapshots, snapKey(rec.Name, snap.Name), snap); err != nil {
+				return err
+			}
+		}
+		return tx.Create(store.Instances, rec.Name, rec)
+	})
+	if err != nil {
 		_ = s.pool.DeleteInstance(rec.Name)
 		return err
 	}
@@ -489,15 +508,27 @@ func (s *Service) onExit(name string) {
 // Delete removes a stopped instance: volume, record, logs.
 func (s *Service) Delete(name string) error {
 	defer s.lock(name)()
-	if _, _, err := s.load(name); err != nil {
+	e, _, err := s.load(name)
+	if err != nil {
 		return err
+	}
+	if keys.IsTrue(e.Config, "security.protection.delete") {
+		return apierr.BadRequest("instance %q is protected (security.protection.delete=true): unset it to delete", name)
 	}
 	if st, _ := s.rt.Status(name); st != container.StateStopped {
 		return apierr.BadRequest("instance %q is running: stop it first (or delete --force)", name)
 	}
-	// The record goes first: a crash after it leaves a volume without a
+	// The records go first: a crash after them leaves a volume without a
 	// record, which start-up repair removes.
-	if err := s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Instances, name) }); err != nil {
+	err = s.db.Update(func(tx *store.Tx) error {
+		for _, k := range snapshotKeys(tx, name) {
+			if err := tx.Delete(store.Snapshots, k); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(store.Instances, name)
+	})
+	if err != nil {
 		return err
 	}
 	if err := s.pool.DeleteInstance(name); err != nil {
@@ -538,6 +569,19 @@ func (s *Service) Rename(name, newName string) error {
 	err = s.db.Update(func(tx *store.Tx) error {
 		if err := tx.Create(store.Instances, newName, r); err != nil {
 			return err
+		}
+		for _, k := range snapshotKeys(tx, name) {
+			var snap SnapshotRecord
+			if _, err := tx.Get(store.Snapshots, k, &snap); err != nil {
+				return err
+			}
+			snap.Instance = newName
+			if err := tx.Create(store.Snapshots, snapKey(newName, snap.Name), snap); err != nil {
+				return err
+			}
+			if err := tx.Delete(store.Snapshots, k); err != nil {
+				return err
+			}
 		}
 		return tx.Delete(store.Instances, name)
 	})

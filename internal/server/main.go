@@ -40,6 +40,7 @@ func Main(args []string) error {
 	dir := fs.String("dir", defDir, "state directory (also $LODGE_DIR)")
 	debug := fs.Bool("debug", false, "log every request")
 	maxImage := fs.Int64("max-image-size", 20<<30, "largest image upload accepted, in bytes")
+	tick := fs.Duration("scheduler-tick", 10*time.Second, "how often scheduled and expired snapshots are looked for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +74,7 @@ func Main(args []string) error {
 	if err := svc.daemon.Instances.Reconcile(); err != nil {
 		return fmt.Errorf("reconcile state: %w", err)
 	}
+	go svc.daemon.Instances.RunScheduler(ctx, *tick)
 	log.Info("lodged ready", "dir", *dir, "version", daemon.Version)
 	return svc.daemon.Serve(ctx, filepath.Join(*dir, "unix.socket"))
 }

@@ -35,6 +35,24 @@ type Driver interface {
 	InstancePath(name string) string
 	// InstanceNames lists the instance volumes on disk, for start-up repair.
 	InstanceNames() ([]string, error)
+
+	// CopyInstance makes instance dst's volume from src's, or from src's
+	// snapshot srcSnap when that is not empty; withSnapshots copies src's
+	// snapshots too.
+	CopyInstance(src, srcSnap, dst string, withSnapshots bool) error
+	// CreateSnapshot makes an immutable copy of instance name's volume.
+	CreateSnapshot(name, snap string) error
+	// DeleteSnapshot removes a snapshot; a missing one is not an error.
+	DeleteSnapshot(name, snap string) error
+	// RenameSnapshot renames a snapshot.
+	RenameSnapshot(name, oldSnap, newSnap string) error
+	// RestoreSnapshot replaces the instance's volume with the snapshot's.
+	RestoreSnapshot(name, snap string) error
+	// SnapshotNames lists the snapshots of an instance on disk.
+	SnapshotNames(name string) ([]string, error)
+	// RepairInstance finishes or undoes an interrupted restore or rename
+	// and returns what it did ("" when nothing was needed).
+	RepairInstance(name string) (string, error)
 }
 
 // New builds the driver called name for a pool rooted at path.

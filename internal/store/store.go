@@ -3,6 +3,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,9 +22,11 @@ const (
 	Profiles  = "profiles"
 	Pools     = "storage_pools"
 	Meta      = "meta"
+	// Snapshots are keyed "<instance>/<snapshot>".
+	Snapshots = "snapshots"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots}
 
 // Store is the state database.
 type Store struct {
@@ -154,6 +157,17 @@ func (t *Tx) Each(bucket string, fn func(key string, rev uint64, data json.RawMe
 	})
 }
 
+// KeysWithPrefix lists the keys of bucket that start with prefix.
+func (t *Tx) KeysWithPrefix(bucket, prefix string) []string {
+	var keys []string
+	c := t.tx.Bucket([]byte(bucket)).Cursor()
+	p := []byte(prefix)
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		keys = append(keys, string(k))
+	}
+	return keys
+}
+
 // Keys lists the keys of bucket.
 func (t *Tx) Keys(bucket string) []string {
 	var keys []string
@@ -222,6 +236,8 @@ func singular(bucket string) string {
 		return "profile"
 	case Pools:
 		return "storage pool"
+	case Snapshots:
+		return "snapshot"
 	}
 	return bucket
 }

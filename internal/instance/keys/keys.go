@@ -7,8 +7,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/limits"
 )
 
@@ -42,6 +44,23 @@ var Table = map[string]Key{
 	"security.nesting":           {Type: typeBool, Doc: "let the instance run containers of its own"},
 	"boot.autostart":             {Type: typeBool, Live: true, Doc: "start the instance when lodged starts"},
 	"boot.host_shutdown_timeout": {Type: typeInt, Live: true, Doc: "seconds to wait for a clean stop before killing the instance"},
+	"boot.autostart.priority":    {Type: typeInt, Live: true, Doc: "instances with a higher priority start first"},
+	"boot.autostart.delay":       {Type: typeInt, Live: true, Doc: "seconds to wait after starting this instance before the next"},
+	"security.protection.delete": {Type: typeBool, Live: true, Doc: "refuse to delete the instance"},
+	"snapshots.schedule":         {Live: true, Check: checkCron, Doc: "take snapshots on a cron schedule (\"0 6 * * *\", @hourly, @daily)"},
+	"snapshots.schedule.stopped": {Type: typeBool, Live: true, Doc: "take scheduled snapshots of stopped instances too"},
+	"snapshots.expiry":           {Live: true, Check: checkExpiry, Doc: "delete snapshots after this long (1M 2H 3d 4w 5m 6y)"},
+	"snapshots.pattern":          {Live: true, Doc: "name of new snapshots: %d is a counter, {{ creation_date|date:\"2006-01-02\" }} the date"},
+}
+
+func checkCron(v string) error {
+	_, err := cron.Parse(v)
+	return err
+}
+
+func checkExpiry(v string) error {
+	_, err := ParseExpiry(v)
+	return err
 }
 
 // Prefixes of free-form keys.
@@ -146,4 +165,30 @@ func ValidateDevices(devices map[string]map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// ParseExpiry reads snapshots.expiry: "1M 2H 3d 4w 5m 6y" (minutes, hours,
+// days, weeks, months, years), as LXD spells it.
+func ParseExpiry(v string) (time.Duration, error) {
+	var total time.Duration
+	fields := strings.Fields(v)
+	if len(fields) == 0 {
+		return 0, fmt.Errorf("%q is empty", v)
+	}
+	for _, f := range fields {
+		if len(f) < 2 {
+			return 0, fmt.Errorf("%q: use numbers with M, H, d, w, m or y (1M = a minute, 2w = two weeks)", v)
+		}
+		n, err := strconv.Atoi(f[:len(f)-1])
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q: use numbers with M, H, d, w, m or y (1M = a minute, 2w = two weeks)", v)
+		}
+		unit := map[byte]time.Duration{'M': time.Minute, 'H': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour,
+			'm': 30 * 24 * time.Hour, 'y': 365 * 24 * time.Hour}[f[len(f)-1]]
+		if unit == 0 {
+			return 0, fmt.Errorf("%q: unknown unit %q (use M, H, d, w, m or y)", v, f[len(f)-1:])
+		}
+		total += time.Duration(n) * unit
+	}
+	return total, nil
 }

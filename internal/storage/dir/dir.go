@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/lodge-project/lodge/internal/idmap"
 )
@@ -20,7 +18,7 @@ type Driver struct {
 
 // New makes (or opens) a dir pool at root.
 func New(root string) (*Driver, error) {
-	for _, sub := range []string{"", "images", "containers"} {
+	for _, sub := range []string{"", "images", "containers", "containers-snapshots"} {
 		// 0711: a container's mapped root must be able to reach its rootfs.
 		if err := os.MkdirAll(filepath.Join(root, sub), 0o711); err != nil {
 			return nil, fmt.Errorf("create pool directory: %w", err)
@@ -85,11 +83,9 @@ func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
 	}
 	tmp := dst + ".partial"
 	_ = removeAll(tmp)
-	// cp is GNU coreutils: reflinks, sparse files, xattrs and hard links in one pass.
-	out, err := exec.Command("cp", "-a", "--reflink=auto", src, tmp).CombinedOutput()
-	if err != nil {
+	if err := copyTree(src, tmp); err != nil {
 		_ = removeAll(tmp)
-		return fmt.Errorf("copy image %s for %q: %v: %s", fp, name, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("copy image %s for %q: %w", fp, name, err)
 	}
 	if m != nil {
 		if err := idmap.ShiftTree(filepath.Join(tmp, "rootfs"), *m); err != nil {
@@ -121,15 +117,24 @@ func (d *Driver) CreateEmptyInstance(name string) error {
 	return nil
 }
 
-// DeleteInstance removes the instance's volume.
+// DeleteInstance removes the instance's volume and its snapshots.
 func (d *Driver) DeleteInstance(name string) error {
+	if err := removeAll(d.snapshotsDir(name)); err != nil {
+		return err
+	}
 	return removeAll(d.InstancePath(name))
 }
 
-// RenameInstance renames the volume directory.
+// RenameInstance renames the volume directory and its snapshots'.
 func (d *Driver) RenameInstance(oldName, newName string) error {
 	if err := os.Rename(d.InstancePath(oldName), d.InstancePath(newName)); err != nil {
 		return fmt.Errorf("rename volume %q to %q: %w", oldName, newName, err)
+	}
+	if _, err := os.Stat(d.snapshotsDir(oldName)); err == nil {
+		if err := os.Rename(d.snapshotsDir(oldName), d.snapshotsDir(newName)); err != nil {
+			_ = os.Rename(d.InstancePath(newName), d.InstancePath(oldName))
+			return fmt.Errorf("rename snapshots of %q: %w", oldName, err)
+		}
 	}
 	return nil
 }

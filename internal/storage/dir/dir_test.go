@@ -13,11 +13,13 @@ func TestConformance(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the storage conformance suite changes file ownership: run as root")
 	}
-	storagetest.Run(t, func(t *testing.T) storage.Driver {
+	newDriver := func(t *testing.T) storage.Driver {
 		d, err := dir.New(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return d
-	})
+	}
+	storagetest.Run(t, newDriver)
+	storagetest.RunSnapshots(t, newDriver)
 }

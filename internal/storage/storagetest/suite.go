@@ -74,6 +74,96 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	})
 }
 
+// RunSnapshots covers snapshots, copies, restores and restore repair.
+func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+	t.Run("SnapshotRestoreCopy", func(t *testing.T) {
+		d := newDriver(t)
+		fillImage(t, d, "abc")
+		if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
+		if err := d.CreateSnapshot("c1", "snap0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CopyInstance("c1", "snap0", "fromsnap", false); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, filepath.Join(d.InstancePath("fromsnap"), "rootfs", "etc", "hostname")); got != "x\n" {
+			t.Fatalf("copy from snapshot holds %q", got)
+		}
+		if err := d.CopyInstance("c1", "", "copy", true); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, filepath.Join(d.InstancePath("copy"), "rootfs", "etc", "hostname")); got != "changed\n" {
+			t.Fatalf("copy holds %q", got)
+		}
+		if names, _ := d.SnapshotNames("copy"); len(names) != 1 {
+			t.Fatalf("copy with snapshots has %v", names)
+		}
+		if names, _ := d.SnapshotNames("fromsnap"); len(names) != 0 {
+			t.Fatalf("copy without snapshots has %v", names)
+		}
+		if err := d.RestoreSnapshot("c1", "snap0"); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, file); got != "x\n" {
+			t.Fatalf("after restore: %q", got)
+		}
+		if err := d.RenameSnapshot("c1", "snap0", "first"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.RenameInstance("c1", "c2"); err != nil {
+			t.Fatal(err)
+		}
+		if names, _ := d.SnapshotNames("c2"); len(names) != 1 || names[0] != "first" {
+			t.Fatalf("snapshots after renames: %v", names)
+		}
+		if err := d.DeleteInstance("c2"); err != nil {
+			t.Fatal(err)
+		}
+		if names, _ := d.SnapshotNames("c2"); len(names) != 0 {
+			t.Fatalf("snapshots left after delete: %v", names)
+		}
+	})
+	t.Run("RepairInterruptedRestore", func(t *testing.T) {
+		d := newDriver(t)
+		if err := d.CreateEmptyInstance("c1"); err != nil {
+			t.Fatal(err)
+		}
+		vol := d.InstancePath("c1")
+		// A crash between "volume -> .old" and ".restore -> volume".
+		if err := os.Rename(vol, vol+".old"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(vol+".restore", "rootfs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		what, err := d.RepairInstance("c1")
+		if err != nil || what == "" {
+			t.Fatalf("repair: %q %v", what, err)
+		}
+		if _, err := os.Stat(filepath.Join(vol, "rootfs")); err != nil {
+			t.Fatal("volume not back after repair")
+		}
+		if what, _ := d.RepairInstance("c1"); what != "" {
+			t.Fatalf("second repair did %q", what)
+		}
+	})
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
 func fillImage(t *testing.T, d storage.Driver, fp string) {
 	t.Helper()
 	err := d.CreateImageVolume(fp, func(dir string) error {

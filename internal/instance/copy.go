@@ -1,0 +1,66 @@
+package instance
+
+import (
+	"context"
+	"strings"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// prepareCopy validates a copy (source.type=copy) and returns its work: the
+// new instance takes the source's (or snapshot's) config unless the request
+// brings its own, and the source's snapshots unless instance_only is set.
+func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx context.Context) error, error) {
+	srcName, srcSnap, fromSnap := strings.Cut(req.Source.Source, "/")
+	if srcName == "" {
+		return nil, apierr.BadRequest("copy: give the source instance (source.source)")
+	}
+	src, _, err := s.load(srcName)
+	if err != nil {
+		return nil, apierr.NotFound("copy source instance %q", srcName)
+	}
+	cfg, devices, profiles := src.Record.Config, src.Record.Devices, src.Profiles
+	var snaps []SnapshotRecord
+	err = s.db.View(func(tx *store.Tx) error {
+		if fromSnap {
+			var snap SnapshotRecord
+			if _, err := tx.Get(store.Snapshots, snapKey(srcName, srcSnap), &snap); err != nil {
+				return apierr.NotFound("copy source snapshot %q of %q", srcSnap, srcName)
+			}
+			cfg, devices, profiles = snap.Config, snap.Devices, snap.Profiles
+		} else if !req.Source.InstanceOnly {
+			for _, k := range snapshotKeys(tx, srcName) {
+				var snap SnapshotRecord
+				if _, err := tx.Get(store.Snapshots, k, &snap); err != nil {
+					return err
+				}
+				snap.Instance = req.Name
+				snaps = append(snaps, snap)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if req.Config == nil && req.Devices == nil && req.Profiles == nil {
+		rec.Config, rec.Devices, rec.Profiles = map[string]string{}, devices, profiles
+		for k, v := range cfg {
+			rec.Config[k] = v
+		}
+	}
+	// Per-instance state starts fresh; the base image and id map stay.
+	for k := range rec.Config {
+		if strings.HasPrefix(k, "volatile.") && k != "volatile.base_image" && k != "volatile.idmap.base" {
+			delete(rec.Config, k)
+		}
+	}
+	rec.Architecture, rec.IDMap = src.Architecture, src.IDMap
+	return func(ctx context.Context) error {
+		return s.createWith(rec, snaps, func() error {
+			return s.pool.CopyInstance(srcName, srcSnap, rec.Name, !fromSnap && !req.Source.InstanceOnly)
+		})
+	}, nil
+}

@@ -1,0 +1,288 @@
+package instance
+
+import (
+	"context"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// SnapshotRecord is a snapshot as the store keeps it: the instance's
+// config at the time, next to its copy of the volume.
+type SnapshotRecord struct {
+	Instance     string                       `json:"instance"`
+	Name         string                       `json:"name"`
+	Architecture string                       `json:"architecture"`
+	Description  string                       `json:"description"`
+	Config       map[string]string            `json:"config"`
+	Devices      map[string]map[string]string `json:"devices"`
+	Profiles     []string                     `json:"profiles"`
+	Ephemeral    bool                         `json:"ephemeral"`
+	CreatedAt    time.Time                    `json:"created_at"`
+	ExpiresAt    time.Time                    `json:"expires_at"`
+}
+
+func snapKey(name, snap string) string { return name + "/" + snap }
+
+var snapshotName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._:-]*$`)
+
+func validateSnapshotName(snap string) error {
+	if snap == "" || len(snap) > 63 || !snapshotName.MatchString(snap) {
+		return apierr.BadRequest("snapshot name %q is invalid: use letters, digits, '.', '_', '-' or ':' (no '/')", snap)
+	}
+	return nil
+}
+
+func (s *Service) renderSnapshot(tx *store.Tx, r SnapshotRecord) api.InstanceSnapshot {
+	ps, _ := s.profiles(tx, r.Profiles)
+	e := expand(Record{Config: r.Config, Devices: r.Devices}, ps)
+	return api.InstanceSnapshot{Architecture: r.Architecture, Config: nonNil(r.Config), CreatedAt: r.CreatedAt,
+		Devices: nonNilDevices(r.Devices), Ephemeral: r.Ephemeral, ExpandedConfig: e.Config, ExpandedDevices: e.Devices,
+		Name: r.Name, Profiles: r.Profiles, ExpiresAt: r.ExpiresAt, Description: r.Description}
+}
+
+// Snapshots lists an instance's snapshots, oldest first.
+func (s *Service) Snapshots(name string) ([]api.InstanceSnapshot, error) {
+	var out []api.InstanceSnapshot
+	err := s.db.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Instances, name) {
+			return apierr.NotFound("instance %q", name)
+		}
+		for _, k := range tx.KeysWithPrefix(store.Snapshots, name+"/") {
+			var r SnapshotRecord
+			if _, err := tx.Get(store.Snapshots, k, &r); err != nil {
+				return err
+			}
+			out = append(out, s.renderSnapshot(tx, r))
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	if out == nil {
+		out = []api.InstanceSnapshot{}
+	}
+	return out, err
+}
+
+// Snapshot returns one snapshot.
+func (s *Service) Snapshot(name, snap string) (api.InstanceSnapshot, uint64, error) {
+	var out api.InstanceSnapshot
+	var rev uint64
+	err := s.db.View(func(tx *store.Tx) error {
+		var r SnapshotRecord
+		var err error
+		if rev, err = tx.Get(store.Snapshots, snapKey(name, snap), &r); err != nil {
+			return err
+		}
+		out = s.renderSnapshot(tx, r)
+		return nil
+	})
+	return out, rev, err
+}
+
+// CreateSnapshot copies the instance's volume and records its config. An
+// empty snap name follows snapshots.pattern; a nil expiry follows
+// snapshots.expiry.
+func (s *Service) CreateSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) (string, error) {
+	defer s.lock(name)()
+	return s.createSnapshot(name, snap, expiresAt)
+}
+
+func (s *Service) createSnapshot(name, snap string, expiresAt *time.Time) (string, error) {
+	e, _, err := s.load(name)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	if snap == "" {
+		if snap, err = s.nextSnapshotName(name, e.Config["snapshots.pattern"], now); err != nil {
+			return "", err
+		}
+	}
+	if err := validateSnapshotName(snap); err != nil {
+		return "", err
+	}
+	rec := SnapshotRecord{Instance: name, Name: snap, Architecture: e.Architecture, Config: copyMap(e.Record.Config),
+		Devices: e.Record.Devices, Profiles: e.Profiles, Ephemeral: e.Ephemeral, CreatedAt: now}
+	if expiresAt != nil {
+		rec.ExpiresAt = *expiresAt
+	} else if v := e.Config["snapshots.expiry"]; v != "" {
+		d, err := keys.ParseExpiry(v)
+		if err != nil {
+			return "", apierr.BadRequest("snapshots.expiry: %v", err)
+		}
+		rec.ExpiresAt = now.Add(d)
+	}
+	exists := false
+	_ = s.db.View(func(tx *store.Tx) error { exists = tx.Exists(store.Snapshots, snapKey(name, snap)); return nil })
+	if exists {
+		return "", apierr.Conflict("snapshot %q of %q already exists", snap, name)
+	}
+	if err := s.pool.CreateSnapshot(name, snap); err != nil {
+		return "", err
+	}
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Snapshots, snapKey(name, snap), rec) }); err != nil {
+		_ = s.pool.DeleteSnapshot(name, snap)
+		return "", err
+	}
+	s.bus.Lifecycle("instance-snapshot-created", "/1.0/instances/"+name+"/snapshots/"+snap, nil)
+	return snap, nil
+}
+
+// nextSnapshotName expands snapshots.pattern: %d is the lowest free
+// number; {{ creation_date|date:"2006-01-02" }} is the date in Go layout.
+func (s *Service) nextSnapshotName(name, pattern string, now time.Time) (string, error) {
+	if pattern == "" {
+		pattern = "snap%d"
+	}
+	pattern = expandDate(pattern, now)
+	if !strings.Contains(pattern, "%d") {
+		return pattern, nil
+	}
+	taken := map[string]bool{}
+	_ = s.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.KeysWithPrefix(store.Snapshots, name+"/") {
+			taken[strings.TrimPrefix(k, name+"/")] = true
+		}
+		return nil
+	})
+	for i := 0; ; i++ {
+		candidate := strings.Replace(pattern, "%d", strconv.Itoa(i), 1)
+		if !taken[candidate] {
+			return candidate, nil
+		}
+	}
+}
+
+var dateTemplate = regexp.MustCompile(`\{\{\s*creation_date\s*\|\s*date:\s*["']([^"']*)["']\s*\}\}`)
+
+func expandDate(pattern string, now time.Time) string {
+	return dateTemplate.ReplaceAllStringFunc(pattern, func(m string) string {
+		layout := dateTemplate.FindStringSubmatch(m)[1]
+		return now.Format(layout)
+	})
+}
+
+// DeleteSnapshot removes a snapshot's record, then its copy.
+func (s *Service) DeleteSnapshot(name, snap string) error {
+	defer s.lock(name)()
+	return s.deleteSnapshot(name, snap)
+}
+
+func (s *Service) deleteSnapshot(name, snap string) error {
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Snapshots, snapKey(name, snap)) }); err != nil {
+		return err
+	}
+	if err := s.pool.DeleteSnapshot(name, snap); err != nil {
+		s.log.Warn("delete snapshot volume", "instance", name, "snapshot", snap, "err", err)
+	}
+	s.bus.Lifecycle("instance-snapshot-deleted", "/1.0/instances/"+name+"/snapshots/"+snap, nil)
+	return nil
+}
+
+// RenameSnapshot renames a snapshot.
+func (s *Service) RenameSnapshot(name, snap, newName string) error {
+	if err := validateSnapshotName(newName); err != nil {
+		return err
+	}
+	defer s.lock(name)()
+	var r SnapshotRecord
+	err := s.db.View(func(tx *store.Tx) error {
+		if _, err := tx.Get(store.Snapshots, snapKey(name, snap), &r); err != nil {
+			return err
+		}
+		if tx.Exists(store.Snapshots, snapKey(name, newName)) {
+			return apierr.Conflict("snapshot %q of %q already exists", newName, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.pool.RenameSnapshot(name, snap, newName); err != nil {
+		return err
+	}
+	r.Name = newName
+	err = s.db.Update(func(tx *store.Tx) error {
+		if err := tx.Create(store.Snapshots, snapKey(name, newName), r); err != nil {
+			return err
+		}
+		return tx.Delete(store.Snapshots, snapKey(name, snap))
+	})
+	if err != nil {
+		_ = s.pool.RenameSnapshot(name, newName, snap)
+		return err
+	}
+	s.bus.Lifecycle("instance-snapshot-renamed", "/1.0/instances/"+name+"/snapshots/"+newName, map[string]any{"old_name": snap})
+	return nil
+}
+
+// UpdateSnapshot changes a snapshot's expiry and description; the rest of
+// a snapshot is immutable.
+func (s *Service) UpdateSnapshot(name, snap string, put api.InstanceSnapshotPut, ifRev uint64) error {
+	return s.db.Update(func(tx *store.Tx) error {
+		var r SnapshotRecord
+		if _, err := tx.Get(store.Snapshots, snapKey(name, snap), &r); err != nil {
+			return err
+		}
+		r.ExpiresAt, r.Description = put.ExpiresAt, put.Description
+		_, err := tx.Put(store.Snapshots, snapKey(name, snap), r, ifRev)
+		return err
+	})
+}
+
+// RestoreSnapshot brings back a snapshot's volume and config. A running
+// instance is stopped first and started again after.
+func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error {
+	defer s.lock(name)()
+	r, _, err := store.Get[SnapshotRecord](s.db, store.Snapshots, snapKey(name, snap))
+	if err != nil {
+		return apierr.BadRequest("snapshot %q of %q does not exist", snap, name)
+	}
+	running := false
+	if st, _ := s.rt.Status(name); st != container.StateStopped {
+		running = true
+		if err := s.stop(ctx, name, false, -1); err != nil {
+			return err
+		}
+	}
+	if err := s.pool.RestoreSnapshot(name, snap); err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *store.Tx) error {
+		var cur Record
+		if _, err := tx.Get(store.Instances, name, &cur); err != nil {
+			return err
+		}
+		cfg := copyMap(r.Config)
+		for k, v := range cur.Config {
+			if strings.HasPrefix(k, "volatile.") {
+				cfg[k] = v
+			}
+		}
+		cur.Config, cur.Devices, cur.Profiles, cur.Ephemeral = cfg, r.Devices, r.Profiles, r.Ephemeral
+		_, err := tx.Put(store.Instances, name, cur, 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.bus.Lifecycle("instance-restored", "/1.0/instances/"+name, map[string]any{"snapshot": snap})
+	if running {
+		return s.start(ctx, name)
+	}
+	return nil
+}
+
+// snapshotKeys lists the store keys of an instance's snapshots.
+func snapshotKeys(tx *store.Tx, name string) []string {
+	return tx.KeysWithPrefix(store.Snapshots, name+"/")
+}

@@ -1,0 +1,164 @@
+package test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+func TestSnapshots(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("snap")
+	d.MustLodge("launch", "busybox", name, "-c", "user.phase=one")
+	d.MustLodge("exec", name, "--", "sh", "-c", "echo one > /root/state")
+	d.MustLodge("snapshot", name) // running, named by pattern: snap0
+	d.MustLodge("config", "set", name, "user.phase=two")
+	d.MustLodge("exec", name, "--", "sh", "-c", "echo two > /root/state")
+	d.MustLodge("stop", "-f", name)
+	d.MustLodge("snapshot", name, "stopped-one")
+
+	var snaps []api.InstanceSnapshot
+	_, env := d.API("GET", "/1.0/instances/"+name+"/snapshots?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &snaps)
+	if len(snaps) != 2 || snaps[0].Name != "snap0" || snaps[1].Name != "stopped-one" || snaps[0].Config["user.phase"] != "one" {
+		t.Fatalf("snapshots: %+v", snaps)
+	}
+	if info := d.MustLodge("info", name); !strings.Contains(info, "snap0") || !strings.Contains(info, "stopped-one") {
+		t.Fatalf("info does not list snapshots:\n%s", info)
+	}
+	// Snapshots are immutable: their files cannot be written through the API
+	// and a PUT changes only the expiry.
+	snapDir := filepath.Join(d.Dir, "storage-pools", "default", "containers-snapshots", name, "snap0")
+	if _, err := os.Stat(filepath.Join(snapDir, "rootfs", "root", "state")); err != nil {
+		t.Fatalf("snapshot copy missing: %v", err)
+	}
+	if st, _ := d.API("PUT", "/1.0/instances/"+name+"/snapshots/snap0", map[string]any{"expires_at": time.Now().Add(time.Hour)}); st != 202 {
+		t.Fatalf("snapshot expiry update: %d", st)
+	}
+
+	// Restore brings back files and config, on a running instance too.
+	d.MustLodge("start", name)
+	d.MustLodge("restore", name, "snap0")
+	if got := strings.TrimSpace(d.MustLodge("exec", name, "--", "cat", "/root/state")); got != "one" {
+		t.Fatalf("after restore the file says %q", got)
+	}
+	if got := strings.TrimSpace(d.MustLodge("config", "get", name, "user.phase")); got != "one" {
+		t.Fatalf("after restore user.phase=%q", got)
+	}
+	if _, stderr, err := d.Lodge("restore", name, "nope"); err == nil || !strings.Contains(stderr, "does not exist") {
+		t.Fatalf("restore of a missing snapshot: %v %q", err, stderr)
+	}
+
+	// Rename and delete.
+	d.MustLodge("move", name+"/stopped-one", name+"/renamed")
+	d.MustLodge("delete", name+"/renamed")
+	_, env = d.API("GET", "/1.0/instances/"+name+"/snapshots", nil)
+	var urls []string
+	_ = json.Unmarshal(env.Metadata, &urls)
+	if len(urls) != 1 || !strings.HasSuffix(urls[0], "/snap0") {
+		t.Fatalf("snapshots after rename+delete: %v", urls)
+	}
+	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "containers-snapshots", name, "renamed")); !os.IsNotExist(err) {
+		t.Fatal("deleted snapshot's copy is still on disk")
+	}
+	if st, env := d.API("POST", "/1.0/instances/"+name+"/snapshots", api.InstanceSnapshotsPost{Name: "a/b"}); st != 400 {
+		t.Fatalf("snapshot name with a slash: %d %s", st, env.Error)
+	}
+}
+
+func TestCopyAndRename(t *testing.T) {
+	d := withBusybox(t)
+	src := uniq("src")
+	d.MustLodge("launch", "busybox", src, "-c", "user.origin=src")
+	d.MustLodge("exec", src, "--", "sh", "-c", "echo before > /root/f")
+	d.MustLodge("snapshot", src, "s1")
+	d.MustLodge("exec", src, "--", "sh", "-c", "echo after > /root/f")
+
+	full, only, fromSnap, eph := uniq("full"), uniq("only"), uniq("fromsnap"), uniq("eph")
+	d.MustLodge("copy", src, full)
+	d.MustLodge("copy", src, only, "--instance-only")
+	d.MustLodge("copy", src+"/s1", fromSnap)
+	d.MustLodge("copy", src, eph, "--ephemeral")
+	for n, want := range map[string]string{full: "after", only: "after", fromSnap: "before"} {
+		d.MustLodge("start", n)
+		if got := strings.TrimSpace(d.MustLodge("exec", n, "--", "cat", "/root/f")); got != want {
+			t.Errorf("%s holds %q, want %q", n, got, want)
+		}
+		if got := strings.TrimSpace(d.MustLodge("config", "get", n, "user.origin")); got != "src" {
+			t.Errorf("%s lost the source's config: %q", n, got)
+		}
+	}
+	count := func(n string) int {
+		_, env := d.API("GET", "/1.0/instances/"+n+"/snapshots", nil)
+		var urls []string
+		_ = json.Unmarshal(env.Metadata, &urls)
+		return len(urls)
+	}
+	if count(full) != 1 || count(only) != 0 || count(fromSnap) != 0 {
+		t.Fatalf("snapshot counts: full %d, instance-only %d, from snapshot %d", count(full), count(only), count(fromSnap))
+	}
+	if _, stderr, err := d.Lodge("copy", src, full); err == nil || !strings.Contains(stderr, "already exists") {
+		t.Fatalf("copy onto an existing name: %v %q", err, stderr)
+	}
+	// An ephemeral copy goes away when it stops.
+	d.MustLodge("start", eph)
+	d.MustLodge("stop", "-f", eph)
+	waitFor(t, "the ephemeral copy to be deleted", 10*time.Second, func() bool {
+		st, _ := d.API("GET", "/1.0/instances/"+eph, nil)
+		return st == 404
+	})
+
+	// Rename a stopped instance; its snapshots follow.
+	renamed := uniq("renamed")
+	d.MustLodge("stop", "-f", full)
+	d.MustLodge("move", full, renamed)
+	if count(renamed) != 1 {
+		t.Fatal("snapshots did not follow the rename")
+	}
+	d.MustLodge("start", renamed)
+	if _, stderr, err := d.Lodge("move", renamed, src); err == nil || !strings.Contains(stderr, "running") {
+		t.Fatalf("renaming a running instance: %v %q", err, stderr)
+	}
+
+	// A protected instance is not deleted.
+	d.MustLodge("config", "set", only, "security.protection.delete=true")
+	if _, stderr, err := d.Lodge("delete", "-f", only); err == nil || !strings.Contains(stderr, "protected") {
+		t.Fatalf("delete of a protected instance: %v %q", err, stderr)
+	}
+}
+
+// TestSnapshotSchedule waits for a per-minute schedule to fire and for the
+// snapshot it made to expire. It runs in parallel with the other slow tests.
+func TestSnapshotSchedule(t *testing.T) {
+	t.Parallel()
+	d := withBusybox(t, "--scheduler-tick", "1s")
+	name := uniq("sched")
+	if _, stderr, err := d.Lodge("launch", "busybox", name, "-c", "snapshots.schedule=61 * * * *"); err == nil || !strings.Contains(stderr, "cron") {
+		t.Fatalf("bad cron expression: %v %q", err, stderr)
+	}
+	d.MustLodge("launch", "busybox", name, "-c", "snapshots.schedule=* * * * *", "-c", "snapshots.pattern=auto-%d", "-c", "snapshots.expiry=1M")
+	var snaps []api.InstanceSnapshot
+	waitFor(t, "a scheduled snapshot", 75*time.Second, func() bool {
+		_, env := d.API("GET", "/1.0/instances/"+name+"/snapshots?recursion=1", nil)
+		_ = json.Unmarshal(env.Metadata, &snaps)
+		return len(snaps) > 0
+	})
+	if snaps[0].Name != "auto-0" || snaps[0].ExpiresAt.IsZero() {
+		t.Fatalf("scheduled snapshot: %+v", snaps[0])
+	}
+	// Expiry: stop the schedule, then a snapshot made to expire in 2s goes.
+	d.MustLodge("config", "unset", name, "snapshots.schedule")
+	exp := time.Now().Add(2 * time.Second)
+	if st, env := d.API("POST", "/1.0/instances/"+name+"/snapshots", api.InstanceSnapshotsPost{Name: "short", ExpiresAt: &exp}); st != 202 {
+		t.Fatalf("snapshot with expiry: %d %s", st, env.Error)
+	}
+	waitFor(t, "the expired snapshot to be deleted", 15*time.Second, func() bool {
+		st, _ := d.API("GET", "/1.0/instances/"+name+"/snapshots/short", nil)
+		return st == 404
+	})
+}
