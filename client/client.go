@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -155,4 +156,58 @@ func (c *Client) GetRaw(path string) (io.ReadCloser, error) {
 		return nil, &Error{Status: resp.StatusCode, Message: resp.Status}
 	}
 	return resp.Body, nil
+}
+
+// FileInfo is what the X-LXD-* headers say about a file.
+type FileInfo struct {
+	UID, GID int64
+	Mode     uint32
+	Type     string
+	Entries  []string
+}
+
+// GetFile reads a path inside an instance: a file's body, or a directory's entries.
+func (c *Client) GetFile(instance, path string) (FileInfo, io.ReadCloser, error) {
+	resp, err := c.http.Get("http://lodge/1.0/instances/" + instance + "/files?path=" + url.QueryEscape(path))
+	if err != nil {
+		return FileInfo{}, nil, fmt.Errorf("cannot reach lodged at %s (is it running?): %w", c.socket, err)
+	}
+	info := FileInfo{Type: resp.Header.Get("X-LXD-type")}
+	info.UID, _ = strconv.ParseInt(resp.Header.Get("X-LXD-uid"), 10, 64)
+	info.GID, _ = strconv.ParseInt(resp.Header.Get("X-LXD-gid"), 10, 64)
+	mode, _ := strconv.ParseUint(resp.Header.Get("X-LXD-mode"), 8, 32)
+	info.Mode = uint32(mode)
+	if resp.StatusCode >= 400 || info.Type == "directory" {
+		defer resp.Body.Close()
+		var env api.Response
+		if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+			return info, nil, fmt.Errorf("read %s: status %d", path, resp.StatusCode)
+		}
+		if env.Type == api.ErrorResponse {
+			return info, nil, &Error{Status: env.ErrorCode, Message: env.Error}
+		}
+		return info, nil, json.Unmarshal(env.Metadata, &info.Entries)
+	}
+	return info, resp.Body, nil
+}
+
+// PutFile writes a file ("file"), makes a directory or a symlink (body is
+// the target). uid/gid -1 leave the daemon's default.
+func (c *Client) PutFile(instance, path, typ string, uid, gid int64, mode uint32, appendTo bool, body io.Reader) error {
+	h := http.Header{}
+	h.Set("X-LXD-type", typ)
+	h.Set("X-LXD-uid", strconv.FormatInt(uid, 10))
+	h.Set("X-LXD-gid", strconv.FormatInt(gid, 10))
+	if mode != 0 {
+		h.Set("X-LXD-mode", fmt.Sprintf("%04o", mode))
+	}
+	h.Set("X-LXD-write", "overwrite")
+	if appendTo {
+		h.Set("X-LXD-write", "append")
+	}
+	if body == nil {
+		body = bytes.NewReader(nil)
+	}
+	_, _, err := c.Raw("POST", "/1.0/instances/"+instance+"/files?path="+url.QueryEscape(path), body, h)
+	return err
 }
