@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/lodge-project/lodge/api"
 )
@@ -59,7 +60,32 @@ func cmdConfig() *cobra.Command {
 			return listKeys(cmd)
 		},
 	}
-	cmd.AddCommand(set, unset, get, show, keys)
+	edit := &cobra.Command{
+		Use: "edit NAME", Short: "Edit an instance's config as YAML ($EDITOR, or stdin when not a terminal)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return changeInstance(args[0], func(put *api.InstancePut) error {
+				cur, _ := yaml.Marshal(put)
+				edited, err := editText(cur)
+				if err != nil {
+					return err
+				}
+				var next api.InstancePut
+				if err := yaml.Unmarshal(edited, &next); err != nil {
+					return fmt.Errorf("the edited YAML is invalid: %w", err)
+				}
+				*put = next
+				return nil
+			})
+		},
+	}
+	device := deviceCommands("instance", func(name string, change func(devs map[string]map[string]string) error) error {
+		return changeInstance(name, func(p *api.InstancePut) error { return change(p.Devices) })
+	}, func(name string) (map[string]map[string]string, error) {
+		var inst api.Instance
+		_, err := connect().Get(instancePath(name), &inst)
+		return inst.Devices, err
+	})
+	cmd.AddCommand(set, unset, get, show, keys, edit, device)
 	return cmd
 }
 

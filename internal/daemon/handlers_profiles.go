@@ -104,3 +104,16 @@ func profileDelete(d *Daemon, r *http.Request) response {
 	}
 	return empty()
 }
+
+func profilePost(d *Daemon, r *http.Request) response {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if err := d.Instances.RenameProfile(r.PathValue("name"), req.Name); err != nil {
+		return fail(err)
+	}
+	return syncResp{metadata: map[string]any{}, location: "/1.0/profiles/" + req.Name, status: http.StatusCreated}
+}

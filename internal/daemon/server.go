@@ -88,6 +88,7 @@ func routes() []route {
 		{"GET /1.0/profiles/{name}", profileGet},
 		{"PUT /1.0/profiles/{name}", profilePut},
 		{"PATCH /1.0/profiles/{name}", profilePatch},
+		{"POST /1.0/profiles/{name}", profilePost},
 		{"DELETE /1.0/profiles/{name}", profileDelete},
 		{"GET /1.0/storage-pools", poolsGet},
 		{"GET /1.0/storage-pools/{name}", poolGet},

@@ -3,6 +3,7 @@ package instance
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -75,7 +76,9 @@ func (s *Service) CreateProfile(req api.ProfilesPost) error {
 	return s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Profiles, req.Name, p) })
 }
 
-// UpdateProfile replaces a profile's config and devices.
+// UpdateProfile replaces a profile's config and devices and applies the
+// change to the running instances that use it, as an instance edit would.
+// If any of them cannot take it, the old profile comes back everywhere.
 func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) error {
 	if err := keys.ValidateConfig(put.Config, false); err != nil {
 		return err
@@ -83,15 +86,47 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 	if err := keys.ValidateDevices(put.Devices); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *store.Tx) error {
-		var p api.Profile
-		if _, err := tx.Get(store.Profiles, name, &p); err != nil {
+	users := s.usedBy(name)
+	before := map[string]Expanded{}
+	for _, u := range users {
+		inst := strings.TrimPrefix(u, "/1.0/instances/")
+		if e, _, err := s.load(inst); err == nil {
+			before[inst] = e
+		}
+	}
+	var old api.Profile
+	err := s.db.Update(func(tx *store.Tx) error {
+		if _, err := tx.Get(store.Profiles, name, &old); err != nil {
 			return err
 		}
+		p := old
 		p.Description, p.Config, p.Devices = put.Description, nonNil(put.Config), nonNilDevices(put.Devices)
 		_, err := tx.Put(store.Profiles, name, p, ifRev)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	var applied []string
+	for _, u := range users {
+		inst := strings.TrimPrefix(u, "/1.0/instances/")
+		if err := s.applyLive(inst, before[inst], true); err != nil {
+			// Undo: the old profile, and the old limits and devices where
+			// they were changed.
+			_ = s.db.Update(func(tx *store.Tx) error {
+				_, err := tx.Put(store.Profiles, name, old, 0)
+				return err
+			})
+			for _, a := range append(applied, inst) {
+				if now, _, err := s.load(a); err == nil {
+					_ = s.applyLive(a, now, false)
+				}
+			}
+			return apierr.BadRequest("profile %q cannot apply to instance %q: %v", name, inst, err)
+		}
+		applied = append(applied, inst)
+	}
+	return nil
 }
 
 // DeleteProfile removes an unused profile; default stays.
@@ -103,4 +138,28 @@ func (s *Service) DeleteProfile(name string) error {
 		return apierr.BadRequest("profile %q is in use by %d instance(s): %v", name, len(used), used)
 	}
 	return s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Profiles, name) })
+}
+
+// RenameProfile renames an unused profile.
+func (s *Service) RenameProfile(name, newName string) error {
+	if name == "default" {
+		return apierr.BadRequest("the default profile cannot be renamed")
+	}
+	if err := validate.InstanceName(newName); err != nil {
+		return apierr.BadRequest("profile name %q is invalid", newName)
+	}
+	if used := s.usedBy(name); len(used) > 0 {
+		return apierr.BadRequest("profile %q is in use by %d instance(s): remove it from them first", name, len(used))
+	}
+	return s.db.Update(func(tx *store.Tx) error {
+		var p api.Profile
+		if _, err := tx.Get(store.Profiles, name, &p); err != nil {
+			return err
+		}
+		p.Name = newName
+		if err := tx.Create(store.Profiles, newName, p); err != nil {
+			return err
+		}
+		return tx.Delete(store.Profiles, name)
+	})
 }

@@ -196,9 +196,13 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if err := keys.ValidateConfig(e.Config, true); err != nil {
 		return nil, err
 	}
-	// Values that only the host can judge (CPU numbers, percentages).
+	// Values that only the host can judge (CPU numbers, percentages,
+	// device sources, bridges).
 	if _, err := limits.Resources(e.Config, s.host); err != nil {
 		return nil, apierr.BadRequest("%v", err)
+	}
+	if _, err := resolveDevices(e); err != nil {
+		return nil, err
 	}
 	var fp string
 	switch req.Source.Type {
@@ -337,12 +341,28 @@ func (s *Service) start(ctx context.Context, name string) error {
 	if err := s.remapIfNeeded(e); err != nil {
 		return err
 	}
+	if err := s.ensureMACs(e); err != nil {
+		return err
+	}
 	e, _, err = s.load(name)
 	if err != nil {
 		return err
 	}
+	rd, err := resolveDevices(e)
+	if err != nil {
+		return err
+	}
 	spec := container.Spec{Name: name, Rootfs: filepath.Join(s.pool.InstancePath(name), "rootfs"), IDMap: e.IDMap,
-		Resources: res, Nesting: keys.IsTrue(e.Config, "security.nesting")}
+		Resources: res, Nesting: keys.IsTrue(e.Config, "security.nesting"), Sysctls: sysctls(e.Config)}
+	for _, d := range rd.Disks {
+		spec.Disks = append(spec.Disks, d)
+	}
+	for _, u := range rd.UnixDevs {
+		spec.UnixDevs = append(spec.UnixDevs, u)
+	}
+	for _, n := range rd.NICs {
+		spec.NICs = append(spec.NICs, n)
+	}
 	if err := s.rt.Start(ctx, spec); err != nil {
 		return err
 	}
@@ -655,6 +675,9 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	if err != nil {
 		return apierr.BadRequest("%v", err)
 	}
+	if _, err := resolveDevices(e); err != nil {
+		return err
+	}
 	err = s.db.Update(func(tx *store.Tx) error {
 		_, err := tx.Put(store.Instances, name, newRec, ifRev)
 		return err
@@ -663,7 +686,15 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 		return err
 	}
 	if running {
-		if err := s.rt.Update(name, res); err != nil {
+		if err := s.ensureMACs(e); err != nil {
+			return err
+		}
+		e, _, _ = s.load(name)
+		err := s.rt.Update(name, res)
+		if err == nil {
+			err = s.hotplug(old, e)
+		}
+		if err != nil {
 			// Put the old record and limits back.
 			_ = s.db.Update(func(tx *store.Tx) error {
 				_, err := tx.Put(store.Instances, name, old.Record, 0)
@@ -677,6 +708,43 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	}
 	s.bus.Lifecycle("instance-updated", "/1.0/instances/"+name, nil)
 	return nil
+}
+
+// applyLive brings a running instance from its old expanded state to its
+// current one (limits and devices); strict makes a config that does not
+// validate an error.
+func (s *Service) applyLive(name string, old Expanded, strict bool) error {
+	defer s.lock(name)()
+	e, _, err := s.load(name)
+	if err != nil {
+		return err
+	}
+	if strict {
+		if err := keys.ValidateConfig(e.Config, true); err != nil {
+			return err
+		}
+		if rootDisk(e.Devices) == "" {
+			return fmt.Errorf("it would have no root disk")
+		}
+		if _, err := resolveDevices(e); err != nil {
+			return err
+		}
+	}
+	if st, _ := s.rt.Status(name); st == container.StateStopped {
+		return nil
+	}
+	res, err := limits.Resources(e.Config, s.host)
+	if err != nil {
+		return err
+	}
+	if err := s.rt.Update(name, res); err != nil {
+		return err
+	}
+	if err := s.ensureMACs(e); err != nil {
+		return err
+	}
+	e, _, _ = s.load(name)
+	return s.hotplug(old, e)
 }
 
 // Status is the runtime state of an instance.

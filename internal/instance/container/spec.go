@@ -25,8 +25,11 @@ type Spec struct {
 	IDMap     *idmap.Map
 	Resources *cgroups.Resources
 	// Nesting allows a container inside the container.
-	Nesting bool
-	Sysctls map[string]string
+	Nesting  bool
+	Sysctls  map[string]string
+	Disks    []Disk
+	UnixDevs []UnixDev
+	NICs     []NIC
 }
 
 // droppedCaps are the capabilities no container gets: loading kernel
@@ -84,6 +87,10 @@ func buildConfig(s Spec) (*configs.Config, error) {
 	for _, d := range devs {
 		rules = append(rules, &d.Rule)
 	}
+	for _, u := range s.UnixDevs {
+		r := u.rule()
+		rules = append(rules, &r)
+	}
 	res := *s.Resources
 	res.Devices = rules
 
@@ -114,6 +121,12 @@ func buildConfig(s Spec) (*configs.Config, error) {
 		Seccomp:         seccomp,
 		Sysctl:          s.Sysctls,
 		RootPropagation: unix.MS_SLAVE | unix.MS_REC,
+	}
+	for _, disk := range s.Disks {
+		cfg.Mounts = append(cfg.Mounts, diskMount(disk, s.IDMap))
+	}
+	for _, u := range s.UnixDevs {
+		cfg.Mounts = append(cfg.Mounts, u.mount())
 	}
 	if s.IDMap != nil {
 		m := *s.IDMap

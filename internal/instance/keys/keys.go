@@ -4,6 +4,7 @@ package keys
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,6 +98,9 @@ func validateKey(k, v string, allowVolatile bool) error {
 		}
 		return apierr.BadRequest("config key %q is read-only: volatile.* keys belong to the daemon", k)
 	}
+	if sysctl, ok := strings.CutPrefix(k, "linux.sysctl."); ok {
+		return checkSysctl(k, sysctl)
+	}
 	for _, p := range freeForm {
 		if strings.HasPrefix(k, p) && len(k) > len(p) {
 			return nil
@@ -143,28 +147,87 @@ func IsTrue(config map[string]string, key string) bool {
 	return b
 }
 
-// ValidateDevices checks devices of an instance or profile.
+// ValidateDevices checks devices of an instance or profile: types, the
+// keys each type needs, and values. Whether a source exists on the host is
+// checked when the device is used.
 func ValidateDevices(devices map[string]map[string]string) error {
 	for name, d := range devices {
 		if name == "" || strings.ContainsAny(name, "/ ") {
 			return apierr.BadRequest("device name %q is invalid", name)
 		}
+		allowed, ok := deviceKeys[d["type"]]
+		if !ok {
+			if d["type"] == "" {
+				return apierr.BadRequest("device %q has no type", name)
+			}
+			return apierr.BadRequest("device %q: unknown type %q (disk, unix-char, unix-block, nic or none)", name, d["type"])
+		}
+		for k, v := range d {
+			if !allowed[k] {
+				return apierr.BadRequest("device %q: unknown key %q for a %s device", name, k, d["type"])
+			}
+			if (k == "readonly" || k == "required") && v != "" {
+				if _, err := parseBool(v); err != nil {
+					return apierr.BadRequest("device %q: %s=%q is not a boolean", name, k, v)
+				}
+			}
+		}
 		switch d["type"] {
 		case "disk":
-			if d["path"] != "/" {
-				return apierr.BadRequest("device %q: only the root disk (path /) is supported so far", name)
+			if d["path"] == "" {
+				return apierr.BadRequest("device %q: a disk needs a path", name)
 			}
-			if p := d["pool"]; p != "" && p != "default" {
-				return apierr.BadRequest("device %q: storage pool %q does not exist", name, p)
+			if d["path"] == "/" {
+				if p := d["pool"]; p != "" && p != "default" {
+					return apierr.BadRequest("device %q: storage pool %q does not exist", name, p)
+				}
+				continue
 			}
-		case "none":
-		case "":
-			return apierr.BadRequest("device %q has no type", name)
-		default:
-			return apierr.BadRequest("device %q: type %q is not supported yet", name, d["type"])
+			if !strings.HasPrefix(d["path"], "/") {
+				return apierr.BadRequest("device %q: path %q must be absolute", name, d["path"])
+			}
+			if d["source"] == "" {
+				return apierr.BadRequest("device %q: a disk needs a source (a host path)", name)
+			}
+			if !strings.HasPrefix(d["source"], "/") {
+				return apierr.BadRequest("device %q: source %q must be an absolute host path", name, d["source"])
+			}
+		case "unix-char", "unix-block":
+			if d["source"] == "" && d["path"] == "" {
+				return apierr.BadRequest("device %q: a %s device needs a source or a path", name, d["type"])
+			}
+		case "nic":
+			switch d["nictype"] {
+			case "bridged", "":
+				if d["parent"] == "" {
+					return apierr.BadRequest("device %q: a bridged nic needs a parent (a host bridge)", name)
+				}
+			default:
+				return apierr.BadRequest("device %q: nictype %q is not supported (bridged)", name, d["nictype"])
+			}
+			if n := d["name"]; len(n) > 15 {
+				return apierr.BadRequest("device %q: interface name %q is longer than 15 characters", name, n)
+			}
 		}
 	}
 	return nil
+}
+
+func keySet(keys ...string) map[string]bool {
+	m := map[string]bool{"type": true}
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+// deviceKeys lists the keys each device type takes.
+var deviceKeys = map[string]map[string]bool{
+	"disk":       keySet("path", "source", "pool", "readonly", "required"),
+	"unix-char":  keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
+	"unix-block": keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
+	"nic":        keySet("nictype", "parent", "name", "hwaddr", "mtu"),
+	"none":       keySet(),
 }
 
 // ParseExpiry reads snapshots.expiry: "1M 2H 3d 4w 5m 6y" (minutes, hours,
@@ -191,4 +254,23 @@ func ParseExpiry(v string) (time.Duration, error) {
 		total += time.Duration(n) * unit
 	}
 	return total, nil
+}
+
+var sysctlName = regexp.MustCompile(`^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$`)
+
+// checkSysctl allows the sysctls a container's own namespaces hold, which
+// are the ones it may set without touching the host.
+func checkSysctl(key, name string) error {
+	if !sysctlName.MatchString(name) {
+		return apierr.BadRequest("config key %q: %q is not a sysctl name", key, name)
+	}
+	for _, p := range []string{"net.", "kernel.shm", "kernel.msg", "fs.mqueue."} {
+		if strings.HasPrefix(name, p) {
+			return nil
+		}
+	}
+	if name == "kernel.sem" {
+		return nil
+	}
+	return apierr.BadRequest("config key %q: %s is not namespaced; only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* can be set per container", key, name)
 }

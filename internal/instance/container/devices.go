@@ -1,0 +1,241 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	devconfig "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-project/lodge/internal/idmap"
+)
+
+// Disk is a host path bind-mounted into the container.
+type Disk struct {
+	Source, Path string
+	ReadOnly     bool
+}
+
+// UnixDev is a host device node bound into the container at Path, and
+// allowed in its device cgroup.
+type UnixDev struct {
+	Source, Path string
+	Block        bool
+	Major, Minor int64
+}
+
+func (u UnixDev) rule() devconfig.Rule {
+	t := devconfig.CharDevice
+	if u.Block {
+		t = devconfig.BlockDevice
+	}
+	return devconfig.Rule{Type: t, Major: u.Major, Minor: u.Minor, Permissions: "rwm", Allow: true}
+}
+
+func (u UnixDev) mount() *configs.Mount {
+	return &configs.Mount{Source: u.Source, Destination: u.Path, Device: "bind", Flags: unix.MS_BIND}
+}
+
+// diskMount is a disk as a libcontainer bind mount; in an unprivileged
+// container it is idmapped with the container's map, so host root's files
+// show as the container's root's.
+func diskMount(d Disk, m *idmap.Map) *configs.Mount {
+	flags := unix.MS_BIND | unix.MS_REC
+	if d.ReadOnly {
+		flags |= unix.MS_RDONLY
+	}
+	mnt := &configs.Mount{Source: d.Source, Destination: d.Path, Device: "bind", Flags: flags}
+	if m != nil {
+		mnt.IDMapping = &configs.MountIDMapping{Recursive: true,
+			UIDMappings: []configs.IDMap{{ContainerID: 0, HostID: int64(m.HostUID), Size: int64(m.Size)}},
+			GIDMappings: []configs.IDMap{{ContainerID: 0, HostID: int64(m.HostGID), Size: int64(m.Size)}}}
+	}
+	return mnt
+}
+
+// inMountNS runs fn on a thread that has joined pid's mount namespace. The
+// thread is thrown away afterwards rather than returned to Go's pool.
+func inMountNS(pid int, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			errc <- fmt.Errorf("unshare fs: %w", err)
+			return
+		}
+		fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("join mount namespace: %w", err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// cloneMount makes a detached copy of a host path's mount, idmapped and
+// read-only as asked, ready to be moved into a container.
+func cloneMount(source string, m *idmap.Map, pid int, readOnly bool) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, fmt.Errorf("clone %s: %w", source, err)
+	}
+	attr := &unix.MountAttr{}
+	if readOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if m != nil {
+		userns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		defer unix.Close(userns)
+		attr.Attr_set |= unix.MOUNT_ATTR_IDMAP
+		attr.Userns_fd = uint64(userns)
+	}
+	if attr.Attr_set != 0 {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("set mount attributes on %s: %w", source, err)
+		}
+	}
+	return fd, nil
+}
+
+// attachMount moves a cloned mount onto target inside the container,
+// making the target (a directory, or a file for a file source) first.
+func attachMount(pid int, mountFd int, target string, isDir bool, owner *idmap.Map) error {
+	return inMountNS(pid, func() error {
+		// Create what is missing as the container's root, not the host's.
+		if owner != nil {
+			unix.Setfsuid(int(owner.HostUID))
+			unix.Setfsgid(int(owner.HostGID))
+		}
+		if isDir {
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		} else {
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o644)
+			if err != nil {
+				return err
+			}
+			f.Close()
+		}
+		unix.Setfsuid(0)
+		unix.Setfsgid(0)
+		if err := unix.MoveMount(mountFd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("mount onto %s: %w", target, err)
+		}
+		return nil
+	})
+}
+
+func (d *Driver) running(name string) (*libcontainer.Container, int, error) {
+	c, err := libcontainer.Load(d.root, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := c.State()
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, st.InitProcessPid, nil
+}
+
+// AttachDisk bind-mounts a host path into a running container.
+func (d *Driver) AttachDisk(name string, disk Disk, m *idmap.Map) error {
+	defer d.lock(name)()
+	_, pid, err := d.running(name)
+	if err != nil {
+		return nil // not running: the next start mounts it
+	}
+	st, err := os.Stat(disk.Source)
+	if err != nil {
+		return fmt.Errorf("disk source: %w", err)
+	}
+	fd, err := cloneMount(disk.Source, m, pid, disk.ReadOnly)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return attachMount(pid, fd, disk.Path, st.IsDir(), m)
+}
+
+// Detach unmounts a path inside a running container.
+func (d *Driver) Detach(name, path string) error {
+	defer d.lock(name)()
+	_, pid, err := d.running(name)
+	if err != nil {
+		return nil
+	}
+	return inMountNS(pid, func() error {
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("unmount %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// AttachUnixDev allows a device in the container's device cgroup and binds
+// the host's node into it.
+func (d *Driver) AttachUnixDev(name string, dev UnixDev, m *idmap.Map) error {
+	defer d.lock(name)()
+	c, pid, err := d.running(name)
+	if err != nil {
+		return nil
+	}
+	cfg := c.Config()
+	rule := dev.rule()
+	cfg.Cgroups.Resources.Devices = append(cfg.Cgroups.Resources.Devices, &rule)
+	if err := c.Set(cfg); err != nil {
+		return fmt.Errorf("allow device %d:%d: %w", dev.Major, dev.Minor, err)
+	}
+	fd, err := cloneMount(dev.Source, nil, pid, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	// The node's mount point is made as the container's root: /dev is a
+	// tmpfs of the container's user namespace, where host root has no id.
+	return attachMount(pid, fd, dev.Path, false, m)
+}
+
+// DetachUnixDev removes a device node and its cgroup rule.
+func (d *Driver) DetachUnixDev(name string, dev UnixDev) error {
+	if err := d.Detach(name, dev.Path); err != nil {
+		return err
+	}
+	defer d.lock(name)()
+	c, pid, err := d.running(name)
+	if err != nil {
+		return nil
+	}
+	_ = inMountNS(pid, func() error { return os.Remove(dev.Path) }) // the empty mount point
+	cfg := c.Config()
+	rules := cfg.Cgroups.Resources.Devices[:0]
+	drop := dev.rule()
+	for _, r := range cfg.Cgroups.Resources.Devices {
+		if r.Type == drop.Type && r.Major == drop.Major && r.Minor == drop.Minor && r.Allow {
+			continue
+		}
+		rules = append(rules, r)
+	}
+	// Without its allow rule the device is denied again: libcontainer
+	// turns the changed list into the cgroup's rules.
+	cfg.Cgroups.Resources.Devices = rules
+	return c.Set(cfg)
+}

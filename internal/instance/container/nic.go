@@ -1,0 +1,120 @@
+package container
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// NIC is a veth pair: one end in the container, named Name, the other on
+// the host, named HostName and enslaved to the bridge Parent.
+type NIC struct {
+	Name, HostName, Parent, HWAddr string
+	MTU                            int
+}
+
+// HostVethName names the host end after the instance: up to 10 characters
+// of its name, a dash and a short hash of instance and device, so names
+// are stable, readable and fit in 15 bytes.
+func HostVethName(instance, device string) string {
+	sum := sha256.Sum256([]byte(instance + "/" + device))
+	short := instance
+	if len(short) > 10 {
+		short = short[:10]
+	}
+	return short + "-" + hex.EncodeToString(sum[:2])
+}
+
+// AttachNIC creates the veth pair and moves its inner end into the container.
+func (d *Driver) AttachNIC(name string, nic NIC) error {
+	defer d.lock(name)()
+	_, pid, err := d.running(name)
+	if err != nil {
+		return nil // not running: the next start attaches it
+	}
+	return attachNIC(pid, nic)
+}
+
+func attachNIC(pid int, nic NIC) error {
+	bridge, err := netlink.LinkByName(nic.Parent)
+	if err != nil {
+		return fmt.Errorf("nic %s: bridge %q: %w", nic.Name, nic.Parent, err)
+	}
+	peer := "lp" + nic.HostName[len(nic.HostName)-4:] + fmt.Sprint(pid%10000)
+	if len(peer) > 15 {
+		peer = peer[:15]
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: nic.HostName, MTU: nic.MTU}, PeerName: peer}
+	if old, err := netlink.LinkByName(nic.HostName); err == nil {
+		_ = netlink.LinkDel(old) // left by a crash
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("nic %s: create veth %s: %w", nic.Name, nic.HostName, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = netlink.LinkDel(veth)
+		}
+	}()
+	inner, err := netlink.LinkByName(peer)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetNsPid(inner, pid); err != nil {
+		return fmt.Errorf("nic %s: move into the container: %w", nic.Name, err)
+	}
+	if err := netlink.LinkSetMaster(veth, bridge); err != nil {
+		return fmt.Errorf("nic %s: attach to %s: %w", nic.Name, nic.Parent, err)
+	}
+	if err := netlink.LinkSetUp(veth); err != nil {
+		return err
+	}
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	link, err := h.LinkByName(peer)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetName(link, nic.Name); err != nil {
+		return fmt.Errorf("nic %s: rename inside the container: %w", nic.Name, err)
+	}
+	if nic.HWAddr != "" {
+		mac, err := net.ParseMAC(nic.HWAddr)
+		if err != nil {
+			return fmt.Errorf("nic %s: hwaddr %q: %w", nic.Name, nic.HWAddr, err)
+		}
+		if err := h.LinkSetHardwareAddr(link, mac); err != nil {
+			return err
+		}
+	}
+	if nic.MTU > 0 {
+		_ = h.LinkSetMTU(link, nic.MTU)
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// DetachNIC removes the veth pair (deleting the host end deletes both).
+func (d *Driver) DetachNIC(name string, nic NIC) error {
+	link, err := netlink.LinkByName(nic.HostName)
+	if err != nil {
+		return nil
+	}
+	return netlink.LinkDel(link)
+}

@@ -1,0 +1,110 @@
+package instance
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/keys"
+)
+
+// runtimeDevices turns expanded devices into what the driver mounts,
+// binds and plugs, checking the host side (sources, bridges) as it goes.
+// MACs come from volatile.<dev>.hwaddr (see ensureMACs).
+type runtimeDevices struct {
+	Disks    map[string]container.Disk
+	UnixDevs map[string]container.UnixDev
+	NICs     map[string]container.NIC
+}
+
+func resolveDevices(e Expanded) (runtimeDevices, error) {
+	rd := runtimeDevices{Disks: map[string]container.Disk{}, UnixDevs: map[string]container.UnixDev{}, NICs: map[string]container.NIC{}}
+	names := make([]string, 0, len(e.Devices))
+	for n := range e.Devices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d := e.Devices[name]
+		switch d["type"] {
+		case "disk":
+			if d["path"] == "/" {
+				continue
+			}
+			if _, err := os.Stat(d["source"]); err != nil {
+				if d["required"] != "" && !keys.IsTrue(d, "required") {
+					continue
+				}
+				return rd, apierr.BadRequest("device %q: source %q does not exist on the host", name, d["source"])
+			}
+			rd.Disks[name] = container.Disk{Source: d["source"], Path: filepath.Clean(d["path"]), ReadOnly: keys.IsTrue(d, "readonly")}
+		case "unix-char", "unix-block":
+			dev, skip, err := unixDevice(name, d)
+			if err != nil {
+				return rd, err
+			}
+			if !skip {
+				rd.UnixDevs[name] = dev
+			}
+		case "nic":
+			if _, err := netlink.LinkByName(d["parent"]); err != nil {
+				return rd, apierr.BadRequest("device %q: bridge %q does not exist on the host", name, d["parent"])
+			}
+			mtu, _ := strconv.Atoi(d["mtu"])
+			ifname := d["name"]
+			if ifname == "" {
+				ifname = name
+			}
+			hw := d["hwaddr"]
+			if hw == "" {
+				hw = e.Record.Config["volatile."+name+".hwaddr"]
+			}
+			rd.NICs[name] = container.NIC{Name: ifname, HostName: container.HostVethName(e.Name, name), Parent: d["parent"], HWAddr: hw, MTU: mtu}
+		}
+	}
+	return rd, nil
+}
+
+// unixDevice reads major/minor from the host node.
+func unixDevice(name string, d map[string]string) (container.UnixDev, bool, error) {
+	src := d["source"]
+	if src == "" {
+		src = d["path"]
+	}
+	path := d["path"]
+	if path == "" {
+		path = src
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(src, &st); err != nil {
+		if d["required"] != "" && !keys.IsTrue(d, "required") {
+			return container.UnixDev{}, true, nil
+		}
+		return container.UnixDev{}, false, apierr.BadRequest("device %q: source %q does not exist on the host", name, src)
+	}
+	block := d["type"] == "unix-block"
+	want := uint32(unix.S_IFCHR)
+	if block {
+		want = unix.S_IFBLK
+	}
+	if st.Mode&unix.S_IFMT != want {
+		return container.UnixDev{}, false, apierr.BadRequest("device %q: %q is not a %s device", name, src, map[bool]string{true: "block", false: "character"}[block])
+	}
+	return container.UnixDev{Source: src, Path: filepath.Clean(path), Block: block,
+		Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev))}, false, nil
+}
+
+// randomMAC is a locally administered unicast address in LXD's 00:16:3e range.
+func randomMAC() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("00:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
+}

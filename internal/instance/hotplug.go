@@ -1,0 +1,101 @@
+package instance
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// ensureMACs gives every NIC without a hwaddr a stable MAC, kept in
+// volatile.<device>.hwaddr so it survives restarts.
+func (s *Service) ensureMACs(e Expanded) error {
+	missing := []string{}
+	for name, d := range e.Devices {
+		if d["type"] == "nic" && d["hwaddr"] == "" && e.Record.Config["volatile."+name+".hwaddr"] == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *store.Tx) error {
+		var r Record
+		if _, err := tx.Get(store.Instances, e.Name, &r); err != nil {
+			return err
+		}
+		for _, name := range missing {
+			r.Config["volatile."+name+".hwaddr"] = randomMAC()
+		}
+		_, err := tx.Put(store.Instances, e.Name, r, 0)
+		return err
+	})
+}
+
+// hotplug applies device changes to a running instance: devices that went
+// away or changed are detached, new or changed ones attached.
+func (s *Service) hotplug(old, cur Expanded) error {
+	before, err := resolveDevices(old)
+	if err != nil {
+		before = runtimeDevices{} // the old state may no longer resolve; nothing to detach then
+	}
+	after, err := resolveDevices(cur)
+	if err != nil {
+		return err
+	}
+	name := cur.Name
+	for dev, d := range before.Disks {
+		if n, ok := after.Disks[dev]; !ok || n != d {
+			if err := s.rt.Detach(name, d.Path); err != nil {
+				return fmt.Errorf("detach disk %s: %w", dev, err)
+			}
+		}
+	}
+	for dev, u := range before.UnixDevs {
+		if n, ok := after.UnixDevs[dev]; !ok || n != u {
+			if err := s.rt.DetachUnixDev(name, u); err != nil {
+				return fmt.Errorf("detach %s: %w", dev, err)
+			}
+		}
+	}
+	for dev, n := range before.NICs {
+		if m, ok := after.NICs[dev]; !ok || m != n {
+			if err := s.rt.DetachNIC(name, n); err != nil {
+				return fmt.Errorf("detach nic %s: %w", dev, err)
+			}
+		}
+	}
+	for dev, d := range after.Disks {
+		if o, ok := before.Disks[dev]; !ok || o != d {
+			if err := s.rt.AttachDisk(name, d, cur.IDMap); err != nil {
+				return fmt.Errorf("attach disk %s: %w", dev, err)
+			}
+		}
+	}
+	for dev, u := range after.UnixDevs {
+		if o, ok := before.UnixDevs[dev]; !ok || o != u {
+			if err := s.rt.AttachUnixDev(name, u, cur.IDMap); err != nil {
+				return fmt.Errorf("attach %s: %w", dev, err)
+			}
+		}
+	}
+	for dev, n := range after.NICs {
+		if o, ok := before.NICs[dev]; !ok || o != n {
+			if err := s.rt.AttachNIC(name, n); err != nil {
+				return fmt.Errorf("attach nic %s: %w", dev, err)
+			}
+		}
+	}
+	return nil
+}
+
+// sysctls collects linux.sysctl.* keys for the container's namespaces.
+func sysctls(config map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range config {
+		if key, ok := strings.CutPrefix(k, "linux.sysctl."); ok {
+			out[key] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,118 @@
+package test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testBridge makes a host bridge for the test and removes it afterwards.
+func testBridge(t *testing.T) string {
+	t.Helper()
+	name := uniq("lbr")
+	if out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput(); err != nil {
+		t.Fatalf("create bridge: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", name).Run() })
+	return name
+}
+
+func TestDiskDevices(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("disk")
+	shared := t.TempDir()
+	os.Chmod(shared, 0o755)
+	os.WriteFile(filepath.Join(shared, "from-host"), []byte("host data\n"), 0o644)
+	d.MustLodge("launch", "busybox", name)
+
+	// Hot-plugged into the running container, owned by root inside.
+	d.MustLodge("config", "device", "add", name, "data", "disk", "source="+shared, "path=/mnt/data")
+	if out := d.MustLodge("exec", name, "--", "cat", "/mnt/data/from-host"); out != "host data\n" {
+		t.Fatalf("hot-plugged disk: %q", out)
+	}
+	if out := d.MustLodge("exec", name, "--", "stat", "-c", "%u:%g", "/mnt/data/from-host"); strings.TrimSpace(out) != "0:0" {
+		t.Fatalf("owner inside the idmapped mount: %q (want 0:0)", out)
+	}
+	d.MustLodge("exec", name, "--", "sh", "-c", "echo from-container > /mnt/data/new")
+	if st, err := os.Stat(filepath.Join(shared, "new")); err != nil || st.Sys() == nil {
+		t.Fatalf("file written inside is not on the host: %v", err)
+	}
+	// Read-only, changed live: detached and re-attached.
+	d.MustLodge("config", "device", "set", name, "data", "readonly=true")
+	if _, _, err := d.Lodge("exec", name, "--", "touch", "/mnt/data/nope"); err == nil {
+		t.Fatal("a read-only disk was writable")
+	}
+	// Survives a restart (cold-plugged at start).
+	d.MustLodge("restart", "-f", name)
+	if out := d.MustLodge("exec", name, "--", "cat", "/mnt/data/from-host"); out != "host data\n" {
+		t.Fatalf("disk after restart: %q", out)
+	}
+	d.MustLodge("config", "device", "remove", name, "data")
+	if out, _, _ := d.Lodge("exec", name, "--", "cat", "/proc/mounts"); strings.Contains(out, "/mnt/data") {
+		t.Fatalf("removed disk still mounted:\n%s", out)
+	}
+
+	// Bad input: a missing source, an unknown type, a missing key.
+	for _, args := range [][]string{
+		{"missing", "disk", "source=/nonexistent/dir", "path=/mnt/x"},
+		{"weird", "floppy"},
+		{"nopath", "disk", "source=" + shared},
+	} {
+		if _, stderr, err := d.Lodge(append([]string{"config", "device", "add", name}, args...)...); err == nil || !strings.Contains(stderr, "device") {
+			t.Errorf("device add %v: %v %q", args, err, stderr)
+		}
+	}
+	if out := d.MustLodge("config", "device", "list", name); strings.TrimSpace(out) != "" {
+		t.Fatalf("refused devices were kept: %q", out)
+	}
+}
+
+func TestUnixAndNICDevices(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("dev")
+	br := testBridge(t)
+	d.MustLodge("init", "busybox", name)
+	d.MustLodge("config", "device", "add", name, "mynull", "unix-char", "source=/dev/null", "path=/dev/mynull")
+	d.MustLodge("config", "device", "add", name, "eth0", "nic", "nictype=bridged", "parent="+br)
+	d.MustLodge("start", name)
+	if _, _, err := d.Lodge("exec", name, "--", "sh", "-c", "echo x > /dev/mynull"); err != nil {
+		t.Fatalf("write to a unix-char device: %v", err)
+	}
+	mac := strings.TrimSpace(d.MustLodge("config", "get", name, "volatile.eth0.hwaddr"))
+	if !strings.HasPrefix(mac, "00:16:3e:") {
+		t.Fatalf("volatile.eth0.hwaddr = %q", mac)
+	}
+	if out := d.MustLodge("exec", name, "--", "cat", "/sys/class/net/eth0/address"); strings.TrimSpace(out) != mac {
+		t.Fatalf("eth0 inside has MAC %q, want %q", out, mac)
+	}
+	out, _ := exec.Command("ip", "-o", "link", "show", "master", br).CombinedOutput()
+	if !strings.Contains(string(out), name[:10]+"-") {
+		t.Fatalf("host veth not on the bridge: %s", out)
+	}
+	// Hot-plug a second NIC and a device node; unplug them again.
+	d.MustLodge("config", "device", "add", name, "eth1", "nic", "parent="+br, "name=eth1")
+	d.MustLodge("config", "device", "add", name, "myzero", "unix-char", "source=/dev/zero", "path=/dev/myzero")
+	if out := d.MustLodge("exec", name, "--", "sh", "-c", "ls /sys/class/net; head -c 4 /dev/myzero | wc -c"); !strings.Contains(out, "eth1") || !strings.Contains(out, "4") {
+		t.Fatalf("hot-plugged devices: %q", out)
+	}
+	d.MustLodge("config", "device", "remove", name, "eth1", "myzero")
+	if out := d.MustLodge("exec", name, "--", "ls", "/sys/class/net"); strings.Contains(out, "eth1") {
+		t.Fatalf("eth1 still there: %q", out)
+	}
+	if _, _, err := d.Lodge("exec", name, "--", "head", "-c", "1", "/dev/myzero"); err == nil {
+		t.Fatal("removed device still readable")
+	}
+	// The MAC is stable across restarts.
+	d.MustLodge("restart", "-f", name)
+	if out := d.MustLodge("exec", name, "--", "cat", "/sys/class/net/eth0/address"); strings.TrimSpace(out) != mac {
+		t.Fatalf("MAC changed across restart: %q", out)
+	}
+	if _, stderr, err := d.Lodge("config", "device", "add", name, "eth2", "nic", "parent=nosuchbr0"); err == nil || !strings.Contains(stderr, "does not exist") {
+		t.Fatalf("nic on a missing bridge: %v %q", err, stderr)
+	}
+	if _, stderr, err := d.Lodge("config", "device", "add", name, "blk", "unix-block", "source=/dev/null"); err == nil || !strings.Contains(stderr, "not a block") {
+		t.Fatalf("unix-block on a char device: %v %q", err, stderr)
+	}
+}
