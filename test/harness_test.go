@@ -363,3 +363,8 @@ func (d *Daemon) ETag(path string) string {
 	resp.Body.Close()
 	return resp.Header.Get("ETag")
 }
+
+func readFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	return string(data), err
+}

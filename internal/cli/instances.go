@@ -267,7 +267,7 @@ func cmdInfo() *cobra.Command {
 			}
 			if showLog {
 				fmt.Fprintln(w, "\nLog:")
-				return copyRaw(c, w, instancePath(name)+"/logs/console.log")
+				return copyRaw(c, w, instancePath(name)+"/console")
 			}
 			return nil
 		},

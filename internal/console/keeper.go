@@ -5,6 +5,7 @@
 package console
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,9 @@ const maxLog = 1 << 20
 // Paths of a container's console files in its log directory.
 func LogPath(logDir string) string    { return filepath.Join(logDir, "console.log") }
 func SocketPath(logDir string) string { return filepath.Join(logDir, "console.socket") }
+
+// ControlPath is the keeper's control socket: "resize COLS ROWS" lines.
+func ControlPath(logDir string) string { return filepath.Join(logDir, "console.control") }
 
 // Spawn starts a keeper for master, the pty of init pid. The keeper is in a
 // session of its own so that it outlives lodged.
@@ -72,8 +76,15 @@ func RunKeeper(args []string) error {
 	if err != nil {
 		return err
 	}
+	ctl := ControlPath(logDir)
+	_ = os.Remove(ctl)
+	ctlLn, err := net.Listen("unix", ctl)
+	if err != nil {
+		return err
+	}
 	k := &keeper{master: master, log: log}
 	go k.accept(ln)
+	go k.control(ctlLn)
 	go k.pump()
 	// Wait for init to end, then go.
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
@@ -86,8 +97,30 @@ func RunKeeper(args []string) error {
 		}
 	}
 	_ = ln.Close()
+	_ = ctlLn.Close()
 	_ = os.Remove(sock)
+	_ = os.Remove(ctl)
 	return nil
+}
+
+// control applies window sizes sent by attached clients.
+func (k *keeper) control(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			sc := bufio.NewScanner(c)
+			for sc.Scan() {
+				var cols, rows uint16
+				if _, err := fmt.Sscanf(sc.Text(), "resize %d %d", &cols, &rows); err == nil && cols > 0 && rows > 0 {
+					_ = unix.IoctlSetWinsize(int(k.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: cols, Row: rows})
+				}
+			}
+		}()
+	}
 }
 
 type keeper struct {

@@ -32,7 +32,7 @@ var apiExtensions = []string{
 	"container_exec_user_group_cwd", "instances", "container_full", "image_aliases_description",
 	"operation_description", "event_lifecycle", "container_host_shutdown_timeout", "profile_usedby",
 	"resource_limits_processes", "instance_all_projects",
-	"snapshot_expiry", "snapshot_expiry_creation", "snapshot_scheduling", "container_protection_delete", "file_delete", "file_append", "file_symlinks", "directory_manipulation", "api_filtering",
+	"snapshot_expiry", "snapshot_expiry_creation", "snapshot_scheduling", "container_protection_delete", "file_delete", "file_append", "file_symlinks", "directory_manipulation", "console", "container_console_log", "api_filtering",
 }
 
 // Daemon serves the API.
@@ -109,6 +109,9 @@ func routes() []route {
 			route{"GET " + base + "/{name}/logs", instanceLogsGet},
 			route{"GET " + base + "/{name}/logs/{file}", instanceLogGet},
 			route{"DELETE " + base + "/{name}/logs/{file}", instanceLogDelete},
+			route{"GET " + base + "/{name}/console", instanceConsoleGet},
+			route{"POST " + base + "/{name}/console", instanceConsolePost},
+			route{"DELETE " + base + "/{name}/console", instanceConsoleDelete},
 			route{"GET " + base + "/{name}/files", instanceFileGet},
 			route{"POST " + base + "/{name}/files", instanceFilePost},
 			route{"DELETE " + base + "/{name}/files", instanceFileDelete},

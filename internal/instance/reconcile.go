@@ -56,8 +56,9 @@ func (s *Service) Reconcile() error {
 		if st, _ := s.rt.Status(n); st != container.StateStopped {
 			s.rt.Watch(n)
 		} else if r, _, err := store.Get[Record](s.db, store.Instances, n); err == nil && r.Config["volatile.last_state.power"] == "RUNNING" {
+			// Gone while lodged was away (a host reboot, a crash):
+			// Autostart brings it back; an ephemeral one is deleted.
 			s.log.Info("instance stopped while lodged was away", "instance", n)
-			_ = s.setPower(n, "STOPPED")
 			if r.Ephemeral {
 				_ = s.Delete(n)
 			}

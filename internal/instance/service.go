@@ -38,9 +38,10 @@ type Service struct {
 	log     *slog.Logger
 	defStop time.Duration
 
-	mu         sync.Mutex
-	locks      map[string]*sync.Mutex
-	restarting map[string]bool
+	mu           sync.Mutex
+	locks        map[string]*sync.Mutex
+	restarting   map[string]bool
+	hostShutdown bool
 }
 
 // Deps are what the service is built from.
@@ -509,11 +510,14 @@ func (s *Service) Unfreeze(name string) error {
 // onExit runs when a container's init has ended, whoever ended it.
 func (s *Service) onExit(name string) {
 	s.mu.Lock()
-	restarting := s.restarting[name]
+	restarting, shutdown := s.restarting[name], s.hostShutdown
 	s.mu.Unlock()
 	r, _, err := store.Get[Record](s.db, store.Instances, name)
 	if err != nil {
 		return
+	}
+	if !shutdown && !restarting {
+		_ = s.setPower(name, "STOPPED")
 	}
 	s.bus.Lifecycle("instance-stopped", "/1.0/instances/"+name, nil)
 	if r.Ephemeral && !restarting {

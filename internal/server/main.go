@@ -61,6 +61,10 @@ func Main(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGPWR is the host going down (what init sends): stop the instances
+	// cleanly first. SIGTERM/SIGINT leave them running.
+	hostDown := make(chan os.Signal, 1)
+	signal.Notify(hostDown, syscall.SIGPWR)
 
 	svc, err := build(ctx, *dir, *maxImage, bus, log)
 	if err != nil {
@@ -75,6 +79,16 @@ func Main(args []string) error {
 		return fmt.Errorf("reconcile state: %w", err)
 	}
 	go svc.daemon.Instances.RunScheduler(ctx, *tick)
+	go svc.daemon.Instances.Autostart(ctx)
+	go func() {
+		select {
+		case <-hostDown:
+			log.Info("host shutdown: stopping instances")
+			svc.daemon.Instances.ShutdownHost(ctx)
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	log.Info("lodged ready", "dir", *dir, "version", daemon.Version)
 	return svc.daemon.Serve(ctx, filepath.Join(*dir, "unix.socket"))
 }

@@ -1,0 +1,179 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/console"
+	"github.com/lodge-project/lodge/internal/instance/container"
+)
+
+// instanceConsoleGet returns the console log (lxc console --show-log).
+func instanceConsoleGet(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	if _, _, err := d.Instances.Get(name); err != nil {
+		return fail(err)
+	}
+	data, err := os.ReadFile(console.LogPath(d.Instances.LogDir(name)))
+	if err != nil && !os.IsNotExist(err) {
+		return fail(err)
+	}
+	return rawResp(func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(data)
+	})
+}
+
+// instanceConsoleDelete empties the console log.
+func instanceConsoleDelete(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	if _, _, err := d.Instances.Get(name); err != nil {
+		return fail(err)
+	}
+	if err := os.Truncate(console.LogPath(d.Instances.LogDir(name)), 0); err != nil && !os.IsNotExist(err) {
+		return fail(err)
+	}
+	return empty()
+}
+
+// instanceConsolePost attaches to the console: websockets "0" (the
+// terminal) and "control" (window-resize), bridged to the console keeper.
+func instanceConsolePost(d *Daemon, r *http.Request) response {
+	name := r.PathValue("name")
+	var req struct {
+		Width  int    `json:"width"`
+		Height int    `json:"height"`
+		Type   string `json:"type"`
+	}
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if req.Type != "" && req.Type != "console" {
+		return fail(apierr.BadRequest("console type %q is not supported (console)", req.Type))
+	}
+	if _, _, err := d.Instances.Get(name); err != nil {
+		return fail(err)
+	}
+	if st, _ := d.Instances.Status(name); st != container.StateRunning {
+		return fail(apierr.BadRequest("instance %q is not running", name))
+	}
+	logDir := d.Instances.LogDir(name)
+	sess := &consoleSession{secrets: map[string]string{}, conns: map[string]*websocket.Conn{}, ready: make(chan struct{})}
+	fds := map[string]string{}
+	for _, fd := range []string{"0", "control"} {
+		secret := newSecret()
+		sess.secrets[secret] = fd
+		fds[fd] = secret
+	}
+	op := d.Ops.StartWebsocket("Showing console", resources(name), map[string]any{"fds": fds})
+	op.Connect = sess.connect
+	op.Run(func(ctx context.Context) error {
+		select {
+		case <-sess.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("console: the client did not connect within 30s")
+		}
+		return sess.run(ctx, logDir, req.Width, req.Height)
+	})
+	return asyncResp{op}
+}
+
+type consoleSession struct {
+	mu      sync.Mutex
+	secrets map[string]string
+	conns   map[string]*websocket.Conn
+	ready   chan struct{}
+}
+
+func (s *consoleSession) connect(w http.ResponseWriter, r *http.Request, secret string) error {
+	s.mu.Lock()
+	fd, ok := s.secrets[secret]
+	_, taken := s.conns[fd]
+	s.mu.Unlock()
+	if !ok || taken {
+		return fmt.Errorf("websocket secret is not valid for this operation: %w", apierr.ErrBadRequest)
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	s.conns[fd] = conn
+	if len(s.conns) == len(s.secrets) {
+		close(s.ready)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *consoleSession) run(ctx context.Context, logDir string, width, height int) error {
+	term, ctl := s.conns["0"], s.conns["control"]
+	defer term.Close()
+	defer ctl.Close()
+	pty, err := net.Dial("unix", console.SocketPath(logDir))
+	if err != nil {
+		return fmt.Errorf("console keeper is not reachable: %w", err)
+	}
+	defer pty.Close()
+	resizer, err := net.Dial("unix", console.ControlPath(logDir))
+	if err == nil {
+		defer resizer.Close()
+		if width > 0 && height > 0 {
+			fmt.Fprintf(resizer, "resize %d %d\n", width, height)
+		}
+	}
+	go func() { // control: window-resize
+		for {
+			_, data, err := ctl.ReadMessage()
+			if err != nil {
+				pty.Close()
+				return
+			}
+			var msg api.InstanceExecControl
+			if json.Unmarshal(data, &msg) == nil && msg.Command == "window-resize" && resizer != nil {
+				w, _ := strconv.Atoi(msg.Args["width"])
+				h, _ := strconv.Atoi(msg.Args["height"])
+				fmt.Fprintf(resizer, "resize %d %d\n", w, h)
+			}
+		}
+	}()
+	go func() { // client -> console
+		for {
+			mt, data, err := term.ReadMessage()
+			if err != nil || mt == websocket.CloseMessage {
+				pty.Close()
+				return
+			}
+			if _, err := pty.Write(data); err != nil {
+				return
+			}
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { pty.Close() })
+	defer stop()
+	buf := make([]byte, 32*1024)
+	for { // console -> client, until either side goes
+		n, err := pty.Read(buf)
+		if n > 0 {
+			if werr := term.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
+				return nil
+			}
+		}
+		if err != nil {
+			return nil
+		}
+	}
+}

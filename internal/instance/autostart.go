@@ -1,0 +1,80 @@
+package instance
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/keys"
+)
+
+// Autostart starts, in priority order, the stopped instances that have
+// boot.autostart=true, or that were running when the host went down
+// (volatile.last_state.power=RUNNING) and do not say boot.autostart=false.
+func (s *Service) Autostart(ctx context.Context) {
+	names, _ := s.Names()
+	type candidate struct {
+		name     string
+		priority int
+		delay    time.Duration
+	}
+	var todo []candidate
+	for _, n := range names {
+		e, _, err := s.load(n)
+		if err != nil {
+			continue
+		}
+		if st, _ := s.rt.Status(n); st != container.StateStopped {
+			continue
+		}
+		auto, set := e.Config["boot.autostart"]
+		wasRunning := e.Record.Config["volatile.last_state.power"] == "RUNNING"
+		if !(set && keys.IsTrue(e.Config, "boot.autostart")) && !(wasRunning && (!set || auto == "")) {
+			continue
+		}
+		prio, _ := strconv.Atoi(e.Config["boot.autostart.priority"])
+		delay, _ := strconv.Atoi(e.Config["boot.autostart.delay"])
+		todo = append(todo, candidate{n, prio, time.Duration(delay) * time.Second})
+	}
+	sort.SliceStable(todo, func(i, j int) bool { return todo[i].priority > todo[j].priority })
+	for _, c := range todo {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := s.Start(ctx, c.name); err != nil {
+			s.log.Warn("autostart failed", "instance", c.name, "err", err)
+			continue
+		}
+		s.log.Info("autostarted", "instance", c.name)
+		select {
+		case <-time.After(c.delay):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// ShutdownHost stops every running instance cleanly (each within its
+// boot.host_shutdown_timeout) and keeps their power state as RUNNING, so
+// the next start brings them back.
+func (s *Service) ShutdownHost(ctx context.Context) {
+	s.mu.Lock()
+	s.hostShutdown = true
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, n := range s.Running() {
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			defer s.lock(name)()
+			if err := s.stop(ctx, name, false, -1); err != nil {
+				s.log.Warn("stop at host shutdown", "instance", name, "err", err)
+			}
+			_ = s.setPower(name, "RUNNING")
+		}(n)
+	}
+	wg.Wait()
+}

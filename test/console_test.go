@@ -1,0 +1,138 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/client"
+)
+
+func TestConsole(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("con")
+	d.MustLodge("launch", "busybox", name)
+	c := client.New(filepath.Join(d.Dir, "unix.socket"))
+	resp, _, err := c.Query("POST", "/1.0/instances/"+name+"/console", map[string]any{"width": 80, "height": 24}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op api.Operation
+	_ = json.Unmarshal(resp.Metadata, &op)
+	fds := op.Metadata["fds"].(map[string]any)
+	ctl, err := c.OperationWebsocket(resp.Operation, fmt.Sprint(fds["control"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	term, err := c.OperationWebsocket(resp.Operation, fmt.Sprint(fds["0"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// busybox init runs a shell on the console: talk to it.
+	out := make(chan string, 100)
+	go func() {
+		for {
+			_, data, err := term.ReadMessage()
+			if err != nil {
+				close(out)
+				return
+			}
+			out <- string(data)
+		}
+	}()
+	_ = term.WriteMessage(websocket.BinaryMessage, []byte("echo console-$((20+3))\n"))
+	var seen strings.Builder
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(seen.String(), "console-23") {
+		select {
+		case s, ok := <-out:
+			if !ok {
+				t.Fatalf("console closed; saw %q", seen.String())
+			}
+			seen.WriteString(s)
+		case <-deadline:
+			t.Fatalf("no answer on the console; saw %q", seen.String())
+		}
+	}
+	term.Close()
+
+	// The log holds it too, through lodge and lxc.
+	if log := d.MustLodge("console", name, "--show-log"); !strings.Contains(log, "console-23") {
+		t.Fatalf("lodge console --show-log:\n%s", log)
+	}
+	if log := d.MustLXC("console", name, "--show-log"); !strings.Contains(log, "console-23") {
+		t.Fatalf("lxc console --show-log:\n%s", log)
+	}
+	// The console outlives lodged.
+	d.Kill()
+	d.Start()
+	if log := d.MustLodge("console", name, "--show-log"); !strings.Contains(log, "console-23") {
+		t.Fatalf("console log after a daemon restart:\n%s", log)
+	}
+}
+
+// TestAutostartAndHostShutdown: SIGPWR stops instances cleanly and the next
+// lodged brings back the ones that ran, plus boot.autostart ones, in
+// priority order.
+func TestAutostartAndHostShutdown(t *testing.T) {
+	d := withBusybox(t)
+	auto, ran, idle := uniq("auto"), uniq("ran"), uniq("idle")
+	d.MustLodge("init", "busybox", auto, "-c", "boot.autostart=true", "-c", "boot.autostart.priority=10")
+	d.MustLodge("launch", "busybox", ran, "-c", "boot.host_shutdown_timeout=20")
+	d.MustLodge("init", "busybox", idle)
+	pid := statePid(t, d, ran)
+
+	if err := d.cmd.Process.Signal(syscall.SIGPWR); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "lodged to stop instances and exit", 30*time.Second, func() bool {
+		return syscall.Kill(int(pid), 0) != nil && d.cmd.ProcessState == nil && processGone(d)
+	})
+	d.Kill()
+	d.Start()
+	waitFor(t, "autostart", 20*time.Second, func() bool {
+		out, _, _ := d.Lodge("list", "--format", "csv")
+		return strings.Contains(out, auto+",RUNNING") && strings.Contains(out, ran+",RUNNING")
+	})
+	if out := d.MustLodge("list", "--format", "csv"); !strings.Contains(out, idle+",STOPPED") {
+		t.Fatalf("an instance that was not running was started:\n%s", out)
+	}
+	var a, r api.Instance
+	_, env := d.API("GET", "/1.0/instances/"+auto, nil)
+	_ = json.Unmarshal(env.Metadata, &a)
+	_, env = d.API("GET", "/1.0/instances/"+ran, nil)
+	_ = json.Unmarshal(env.Metadata, &r)
+	if a.LastUsedAt.After(r.LastUsedAt) {
+		t.Fatalf("priority 10 started after priority 0: %s vs %s", a.LastUsedAt, r.LastUsedAt)
+	}
+	// A clean stop by the user is remembered: not started again.
+	d.MustLodge("stop", "-f", ran)
+	d.Kill()
+	d.Start()
+	time.Sleep(time.Second)
+	if out := d.MustLodge("list", "--format", "csv"); !strings.Contains(out, ran+",STOPPED") {
+		t.Fatalf("a stopped instance came back:\n%s", out)
+	}
+}
+
+// processGone says whether lodged has exited on its own.
+func processGone(d *Daemon) bool {
+	return syscall.Kill(d.cmd.Process.Pid, 0) != nil || isZombie(d.cmd.Process.Pid)
+}
+
+func isZombie(pid int) bool {
+	data, err := readFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	fields := strings.Fields(data)
+	return len(fields) > 2 && fields[2] == "Z"
+}
