@@ -97,7 +97,9 @@ func instancePut(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	if put.Restore != "" {
-		return restoreResp(d, r.PathValue("name"), put.Restore)
+		// lxc sends "instance/snapshot", pylxd just the snapshot.
+		snap := strings.TrimPrefix(put.Restore, r.PathValue("name")+"/")
+		return restoreResp(d, r.PathValue("name"), snap)
 	}
 	return updateInstance(d, r, put)
 }
