@@ -18,11 +18,14 @@ type Map struct {
 	HostUID uint32 `json:"host_uid"`
 	HostGID uint32 `json:"host_gid"`
 	Size    uint32 `json:"size"`
+	// Total is how many host ids root's whole range holds, from which
+	// isolated instances get ranges of their own (not stored per instance).
+	Total uint32 `json:"-"`
 }
 
 // Fallback is used when /etc/subuid has no range for root; it is what LXD
 // uses on hosts without a subuid entry.
-var Fallback = Map{HostUID: 1000000, HostGID: 1000000, Size: Size}
+var Fallback = Map{HostUID: 1000000, HostGID: 1000000, Size: Size, Total: 1000000000}
 
 // FromSubIDFiles reads root's ranges from /etc/subuid and /etc/subgid.
 func FromSubIDFiles(subuid, subgid string) (Map, error) {
@@ -31,7 +34,7 @@ func FromSubIDFiles(subuid, subgid string) (Map, error) {
 	if uerr != nil || gerr != nil {
 		return Fallback, nil
 	}
-	m := Map{HostUID: uid.start, HostGID: gid.start, Size: min(uid.count, gid.count, Size)}
+	m := Map{HostUID: uid.start, HostGID: gid.start, Size: min(uid.count, gid.count, Size), Total: min(uid.count, gid.count)}
 	if m.Size < Size {
 		return Map{}, fmt.Errorf("root's range in %s/%s holds %d ids; containers need %d", subuid, subgid, m.Size, Size)
 	}
@@ -102,10 +105,20 @@ func (m *Map) UnshiftGID(id uint32) uint32 {
 	return id
 }
 
+// Isolated returns the n-th range of its own (n >= 1) within the whole
+// allocation, or false when the allocation has no room for it.
+func (m Map) Isolated(n uint32) (Map, bool) {
+	off := uint64(n) * Size
+	if off+Size > uint64(m.Total) {
+		return Map{}, false
+	}
+	return Map{HostUID: m.HostUID + uint32(off), HostGID: m.HostGID + uint32(off), Size: Size, Total: m.Total}, true
+}
+
 // Equal says whether two (possibly nil) maps are the same.
 func Equal(a, b *Map) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return *a == *b
+	return a.HostUID == b.HostUID && a.HostGID == b.HostGID && a.Size == b.Size
 }

@@ -37,6 +37,13 @@ func TestSubIDFiles(t *testing.T) {
 	if m != Fallback {
 		t.Fatalf("no files: got %+v", m)
 	}
+	iso, ok := Fallback.Isolated(2)
+	if !ok || iso.HostUID != 1000000+2*Size || iso.Size != Size {
+		t.Fatalf("isolated range 2: %+v", iso)
+	}
+	if _, ok := (Map{HostUID: 1, HostGID: 1, Size: Size, Total: 2 * Size}).Isolated(2); ok {
+		t.Fatalf("no files: got %+v", m)
+	}
 }
 
 func TestCapsRoundTrip(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencontainers/cgroups"
+
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/event"
@@ -42,6 +44,7 @@ type Service struct {
 	locks        map[string]*sync.Mutex
 	restarting   map[string]bool
 	hostShutdown bool
+	pendingMaps  map[uint32]bool // isolated ranges handed out, not yet recorded
 }
 
 // Deps are what the service is built from.
@@ -60,7 +63,7 @@ type Deps struct {
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
-		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}}
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}}
 	d.Runtime.OnExit = s.onExit
 	return s
 }
@@ -199,7 +202,7 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	}
 	// Values that only the host can judge (CPU numbers, percentages,
 	// device sources, bridges).
-	if _, err := limits.Resources(e.Config, s.host); err != nil {
+	if _, err := s.resources(e); err != nil {
 		return nil, apierr.BadRequest("%v", err)
 	}
 	if _, err := resolveDevices(e); err != nil {
@@ -242,9 +245,8 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	default:
 		return nil, apierr.BadRequest("source type %q is not supported yet", req.Source.Type)
 	}
-	if !keys.IsTrue(e.Config, "security.privileged") {
-		m := s.idmap
-		rec.IDMap = &m
+	if rec.IDMap, err = s.idmapFor(req.Name, e.Config, nil); err != nil {
+		return nil, err
 	}
 	return func(ctx context.Context) error { return s.create(rec, fp) }, nil
 }
@@ -335,7 +337,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 	if st, _ := s.rt.Status(name); st != container.StateStopped {
 		return apierr.BadRequest("instance %q is already running", name)
 	}
-	res, err := limits.Resources(e.Config, s.host)
+	res, err := s.resources(e)
 	if err != nil {
 		return apierr.BadRequest("instance %q: %v", name, err)
 	}
@@ -384,10 +386,9 @@ func (s *Service) start(ctx context.Context, name string) error {
 // remapIfNeeded shifts the rootfs when security.privileged changed while
 // the instance was stopped.
 func (s *Service) remapIfNeeded(e Expanded) error {
-	var want *idmap.Map
-	if !keys.IsTrue(e.Config, "security.privileged") {
-		m := s.idmap
-		want = &m
+	want, err := s.idmapFor(e.Name, e.Config, e.IDMap)
+	if err != nil {
+		return err
 	}
 	if idmap.Equal(want, e.IDMap) {
 		return nil
@@ -675,7 +676,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 			}
 		}
 	}
-	res, err := limits.Resources(e.Config, s.host)
+	res, err := s.resources(e)
 	if err != nil {
 		return apierr.BadRequest("%v", err)
 	}
@@ -694,6 +695,9 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 			return err
 		}
 		e, _, _ = s.load(name)
+		if oldRes, rerr := s.resources(old); rerr == nil {
+			limits.ClearDropped(res, oldRes)
+		}
 		err := s.rt.Update(name, res)
 		if err == nil {
 			err = s.hotplug(old, e)
@@ -704,7 +708,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 				_, err := tx.Put(store.Instances, name, old.Record, 0)
 				return err
 			})
-			if oldRes, rerr := limits.Resources(old.Config, s.host); rerr == nil {
+			if oldRes, rerr := s.resources(old); rerr == nil {
 				_ = s.rt.Update(name, oldRes)
 			}
 			return apierr.BadRequest("%v", err)
@@ -712,6 +716,41 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	}
 	s.bus.Lifecycle("instance-updated", "/1.0/instances/"+name, nil)
 	return nil
+}
+
+// resources is the full cgroup resource set of an expanded instance:
+// its limits.* keys and its disks' I/O limits.
+func (s *Service) resources(e Expanded) (*cgroups.Resources, error) {
+	res, err := limits.Resources(e.Config, s.host)
+	if err != nil {
+		return nil, err
+	}
+	for name, d := range e.Devices {
+		if d["type"] != "disk" {
+			continue
+		}
+		read, write := d["limits.read"], d["limits.write"]
+		if m := d["limits.max"]; m != "" {
+			read, write = m, m
+		}
+		if read == "" && write == "" {
+			continue
+		}
+		src := d["source"]
+		if d["path"] == "/" {
+			// The pool's directory: on the same device as the volume, and
+			// there before the volume is.
+			src = filepath.Dir(s.pool.InstancePath(e.Name))
+		}
+		major, minor, err := limits.BlockDevice(src)
+		if err != nil {
+			return nil, fmt.Errorf("device %q: %w", name, err)
+		}
+		if err := limits.AddThrottle(res, major, minor, read, write); err != nil {
+			return nil, fmt.Errorf("device %q: %w", name, err)
+		}
+	}
+	return res, nil
 }
 
 // applyLive brings a running instance from its old expanded state to its
@@ -737,9 +776,12 @@ func (s *Service) applyLive(name string, old Expanded, strict bool) error {
 	if st, _ := s.rt.Status(name); st == container.StateStopped {
 		return nil
 	}
-	res, err := limits.Resources(e.Config, s.host)
+	res, err := s.resources(e)
 	if err != nil {
 		return err
+	}
+	if oldRes, rerr := s.resources(old); rerr == nil {
+		limits.ClearDropped(res, oldRes)
 	}
 	if err := s.rt.Update(name, res); err != nil {
 		return err

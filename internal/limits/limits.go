@@ -13,10 +13,15 @@ import (
 	"github.com/opencontainers/cgroups"
 )
 
-// Host is what percentages and CPU counts are measured against.
+// Host is what percentages and CPU counts are measured against, and what
+// the host's cgroups can do.
 type Host struct {
 	CPUs        int
 	MemoryBytes int64
+	// SwapAccounting: the memory controller limits swap (memsw on v1).
+	SwapAccounting bool
+	// IOWeight: the I/O controller has weights (blkio.weight/bfq.weight, io.weight).
+	IOWeight bool
 }
 
 // Resources builds the full resource set for an expanded config. Keys that
@@ -49,6 +54,27 @@ func Resources(config map[string]string, host Host) (*cgroups.Resources, error) 
 		if err := allowance(v, r); err != nil {
 			return nil, err
 		}
+	}
+	if v := config["limits.cpu.priority"]; v != "" && !strings.HasSuffix(config["limits.cpu.allowance"], "%") {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 10 {
+			return nil, fmt.Errorf("limits.cpu.priority %q: want 0 (lowest) to 10 (highest)", v)
+		}
+		// 10 is the default share (1024); each step down takes a tenth off.
+		r.CpuShares = uint64(max(2, 1024*(p+1)/11))
+	}
+	if err := memoryModes(config, host, r); err != nil {
+		return nil, err
+	}
+	if v := config["limits.disk.priority"]; v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 10 {
+			return nil, fmt.Errorf("limits.disk.priority %q: want 0 (lowest) to 10 (highest)", v)
+		}
+		if !host.IOWeight {
+			return nil, fmt.Errorf("limits.disk.priority: this host's I/O scheduler has no weights (no blkio.weight or io.weight); use limits.read/limits.write on disks instead")
+		}
+		r.BlkioWeight = uint16(10 + p*99) // 10..1000
 	}
 	if v := config["limits.processes"]; v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -155,3 +181,36 @@ func allowance(v string, r *cgroups.Resources) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// memoryModes applies limits.memory.enforce (hard or soft) and
+// limits.memory.swap (true or false).
+func memoryModes(config map[string]string, host Host, r *cgroups.Resources) error {
+	switch v := config["limits.memory.enforce"]; v {
+	case "", "hard":
+	case "soft":
+		if r.Memory > 0 {
+			r.MemoryReservation = r.Memory
+			r.Memory = -1
+		}
+	default:
+		return fmt.Errorf("limits.memory.enforce %q: use hard or soft", v)
+	}
+	if host.SwapAccounting {
+		r.MemorySwap = -1
+	}
+	switch v := config["limits.memory.swap"]; v {
+	case "", "true":
+	case "false":
+		zero := uint64(0)
+		r.MemorySwappiness = &zero
+		if r.Memory > 0 {
+			if !host.SwapAccounting {
+				return fmt.Errorf("limits.memory.swap=false: this host does not account swap (boot with swapaccount=1)")
+			}
+			r.MemorySwap = r.Memory
+		}
+	default:
+		return fmt.Errorf("limits.memory.swap %q: use true or false", v)
+	}
+	return nil
+}

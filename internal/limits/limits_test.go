@@ -68,3 +68,32 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestPriorityAndMemoryModes(t *testing.T) {
+	h := Host{CPUs: 4, MemoryBytes: 8 << 30, SwapAccounting: true}
+	r, err := Resources(map[string]string{"limits.cpu.priority": "0", "limits.memory": "1GiB", "limits.memory.swap": "false"}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.CpuShares != 93 || r.MemorySwap != 1<<30 || r.MemorySwappiness == nil || *r.MemorySwappiness != 0 {
+		t.Fatalf("priority/swap: %+v", r)
+	}
+	r, err = Resources(map[string]string{"limits.memory": "1GiB", "limits.memory.enforce": "soft"}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Memory != -1 || r.MemoryReservation != 1<<30 {
+		t.Fatalf("soft: %+v", r)
+	}
+	if _, err := Resources(map[string]string{"limits.disk.priority": "5"}, h); err == nil {
+		t.Fatal("disk priority accepted on a host without I/O weights")
+	}
+	h.IOWeight = true
+	r, err = Resources(map[string]string{"limits.disk.priority": "5"}, h)
+	if err != nil || r.BlkioWeight != 505 {
+		t.Fatalf("disk priority: %+v %v", r, err)
+	}
+	if _, err := Resources(map[string]string{"limits.memory.enforce": "maybe"}, h); err == nil {
+		t.Fatal("bad enforce accepted")
+	}
+}

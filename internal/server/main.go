@@ -145,7 +145,8 @@ func build(ctx context.Context, dir string, maxImage int64, bus *event.Bus, log 
 }
 
 func hostLimits() limits.Host {
-	h := limits.Host{CPUs: runtime.NumCPU()}
+	h := limits.Host{CPUs: runtime.NumCPU(), SwapAccounting: anyExists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", "/sys/fs/cgroup/memory.swap.max", "/sys/fs/cgroup/init.scope/memory.swap.max"),
+		IOWeight: anyExists("/sys/fs/cgroup/blkio/blkio.weight", "/sys/fs/cgroup/blkio/blkio.bfq.weight", "/sys/fs/cgroup/io.weight", "/sys/fs/cgroup/io.bfq.weight")}
 	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
@@ -173,4 +174,13 @@ func raiseKeyQuota(log *slog.Logger) {
 			log.Warn("cannot raise the kernel key quota; many containers may fail to start", "file", file, "err", err)
 		}
 	}
+}
+
+func anyExists(paths ...string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }

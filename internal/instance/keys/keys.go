@@ -41,6 +41,11 @@ var Table = map[string]Key{
 	"limits.cpu.allowance":       {Live: true, Check: limitsKey("limits.cpu.allowance"), Doc: "CPU share under contention (50%) or a hard quota (25ms/100ms)"},
 	"limits.memory":              {Live: true, Check: limitsKey("limits.memory"), Doc: "memory limit: a size (256MiB) or a percentage of the host's (50%)"},
 	"limits.processes":           {Live: true, Type: typeInt, Check: limitsKey("limits.processes"), Doc: "most processes the instance may run"},
+	"limits.cpu.priority":        {Live: true, Type: typeInt, Check: limitsKey("limits.cpu.priority"), Doc: "CPU share when CPUs are contended, 0 to 10 (ignored with a percentage allowance)"},
+	"limits.memory.enforce":      {Live: true, Check: limitsKey("limits.memory.enforce"), Doc: "hard: limits.memory is a limit; soft: a reservation under pressure"},
+	"limits.memory.swap":         {Live: true, Type: typeBool, Doc: "whether the instance may swap"},
+	"limits.disk.priority":       {Live: true, Type: typeInt, Check: limitsKey("limits.disk.priority"), Doc: "I/O weight, 0 to 10 (needs an I/O scheduler with weights)"},
+	"security.idmap.isolated":    {Type: typeBool, NeedsStop: true, Doc: "give the instance a host id range of its own"},
 	"security.privileged":        {Type: typeBool, NeedsStop: true, Doc: "run without a user namespace (container root is host root)"},
 	"security.nesting":           {Type: typeBool, Doc: "let the instance run containers of its own"},
 	"boot.autostart":             {Type: typeBool, Live: true, Doc: "start the instance when lodged starts"},
@@ -69,7 +74,7 @@ var freeForm = []string{"user.", "environment.", "image."}
 
 func limitsKey(key string) func(string) error {
 	return func(v string) error {
-		_, err := limits.Resources(map[string]string{key: v}, limits.Host{CPUs: 1 << 16, MemoryBytes: 1 << 62})
+		_, err := limits.Resources(map[string]string{key: v}, limits.Host{CPUs: 1 << 16, MemoryBytes: 1 << 62, SwapAccounting: true, IOWeight: true})
 		return err
 	}
 }
@@ -172,6 +177,13 @@ func ValidateDevices(devices map[string]map[string]string) error {
 				}
 			}
 		}
+		for _, k := range []string{"limits.read", "limits.write", "limits.max"} {
+			if v := d[k]; v != "" {
+				if _, _, err := limits.ParseIORate(v); err != nil {
+					return apierr.BadRequest("device %q: %s: %v", name, k, err)
+				}
+			}
+		}
 		switch d["type"] {
 		case "disk":
 			if d["path"] == "" {
@@ -223,7 +235,7 @@ func keySet(keys ...string) map[string]bool {
 
 // deviceKeys lists the keys each device type takes.
 var deviceKeys = map[string]map[string]bool{
-	"disk":       keySet("path", "source", "pool", "readonly", "required"),
+	"disk":       keySet("path", "source", "pool", "readonly", "required", "limits.read", "limits.write", "limits.max"),
 	"unix-char":  keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
 	"unix-block": keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
 	"nic":        keySet("nictype", "parent", "name", "hwaddr", "mtu"),

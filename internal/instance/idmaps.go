@@ -1,0 +1,48 @@
+package instance
+
+import (
+	"encoding/json"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// idmapFor is the map an instance should run with: none when privileged,
+// a range of its own with security.idmap.isolated (kept once given), the
+// shared range otherwise.
+func (s *Service) idmapFor(name string, config map[string]string, current *idmap.Map) (*idmap.Map, error) {
+	if keys.IsTrue(config, "security.privileged") {
+		return nil, nil
+	}
+	shared := s.idmap
+	if !keys.IsTrue(config, "security.idmap.isolated") {
+		return &shared, nil
+	}
+	if current != nil && current.HostUID != shared.HostUID {
+		return current, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	taken := map[uint32]bool{}
+	_ = s.db.View(func(tx *store.Tx) error {
+		return tx.Each(store.Instances, func(_ string, _ uint64, data json.RawMessage) error {
+			var r Record
+			if json.Unmarshal(data, &r) == nil && r.IDMap != nil {
+				taken[r.IDMap.HostUID] = true
+			}
+			return nil
+		})
+	})
+	for n := uint32(1); ; n++ {
+		m, ok := shared.Isolated(n)
+		if !ok {
+			return nil, apierr.BadRequest("no free isolated id range is left for %q: root's range in /etc/subuid holds %d ids", name, shared.Total)
+		}
+		if !taken[m.HostUID] && !s.pendingMaps[m.HostUID] {
+			s.pendingMaps[m.HostUID] = true // until the record holds it
+			return &m, nil
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestMoreLimitKeys(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("keys")
+	d.MustLodge("launch", "busybox", name, "-c", "limits.memory=64MiB", "-c", "limits.memory.swap=false", "-c", "limits.cpu.priority=0")
+	if got := cgroupFile(t, "memory", name, "memory.memsw.limit_in_bytes"); got != "67108864" {
+		t.Fatalf("swap off: memsw limit %s", got)
+	}
+	if got := cgroupFile(t, "memory", name, "memory.swappiness"); got != "0" {
+		t.Fatalf("swap off: swappiness %s", got)
+	}
+	if got := cgroupFile(t, "cpu", name, "cpu.shares"); got != "93" {
+		t.Fatalf("cpu priority 0: shares %s", got)
+	}
+	d.MustLodge("config", "set", name, "limits.memory.enforce=soft", "limits.memory.swap=true", "limits.cpu.priority=10")
+	if got := cgroupFile(t, "memory", name, "memory.soft_limit_in_bytes"); got != "67108864" {
+		t.Fatalf("soft limit %s", got)
+	}
+	if got := cgroupFile(t, "memory", name, "memory.limit_in_bytes"); got == "67108864" {
+		t.Fatal("soft enforcement kept the hard limit")
+	}
+	if got := cgroupFile(t, "cpu", name, "cpu.shares"); got != "1024" {
+		t.Fatalf("cpu priority 10: shares %s", got)
+	}
+	// Disk throttles on the root disk, read back from blkio.
+	d.MustLodge("config", "device", "add", name, "root", "disk", "path=/", "pool=default", "limits.read=10MB", "limits.write=200iops")
+	var st unix.Stat_t
+	if err := unix.Stat(d.Dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := cgroupFile(t, "blkio", name, "blkio.throttle.read_bps_device"); !strings.HasSuffix(got, " 10000000") {
+		t.Fatalf("read_bps_device: %q", got)
+	}
+	if got := cgroupFile(t, "blkio", name, "blkio.throttle.write_iops_device"); !strings.HasSuffix(got, " 200") {
+		t.Fatalf("write_iops_device: %q", got)
+	}
+	d.MustLodge("config", "device", "remove", name, "root")
+	if got := cgroupFile(t, "blkio", name, "blkio.throttle.read_bps_device"); got != "" {
+		t.Fatalf("throttle left after removing the limit: %q", got)
+	}
+	if _, stderr, err := d.Lodge("config", "set", name, "limits.disk.priority=5"); err == nil || !strings.Contains(stderr, "weights") {
+		t.Fatalf("limits.disk.priority on a host without I/O weights: %v %q", err, stderr)
+	}
+	// Namespaced sysctls apply; host-wide ones are refused.
+	d.MustLodge("stop", "-f", name)
+	d.MustLodge("config", "set", name, "linux.sysctl.net.ipv4.ip_forward=1")
+	d.MustLodge("start", name)
+	if got := strings.TrimSpace(d.MustLodge("exec", name, "--", "cat", "/proc/sys/net/ipv4/ip_forward")); got != "1" {
+		t.Fatalf("linux.sysctl.net.ipv4.ip_forward: %q", got)
+	}
+	if _, stderr, err := d.Lodge("config", "set", name, "linux.sysctl.vm.swappiness=1"); err == nil || !strings.Contains(stderr, "namespaced") {
+		t.Fatalf("a host-wide sysctl: %v %q", err, stderr)
+	}
+}
+
+func TestIsolatedIDMap(t *testing.T) {
+	d := withBusybox(t)
+	a, b, shared := uniq("iso"), uniq("iso"), uniq("shr")
+	d.MustLodge("launch", "busybox", a, "-c", "security.idmap.isolated=true")
+	d.MustLodge("launch", "busybox", b, "-c", "security.idmap.isolated=true")
+	d.MustLodge("launch", "busybox", shared)
+	base := func(n string) string {
+		return strings.Fields(d.MustLodge("exec", n, "--", "cat", "/proc/self/uid_map"))[1]
+	}
+	if base(a) == base(b) || base(a) == base(shared) || base(b) == base(shared) {
+		t.Fatalf("isolated instances share host ids: %s %s %s", base(a), base(b), base(shared))
+	}
+	if owner := strings.Fields(d.MustLodge("exec", a, "--", "ls", "-ln", "/etc/passwd"))[2]; owner != "0" {
+		t.Fatalf("rootfs of an isolated instance not shifted to its range: owner %s", owner)
+	}
+	// Turning isolation on for a stopped shared instance moves it to a range of its own.
+	d.MustLodge("stop", "-f", shared)
+	d.MustLodge("config", "set", shared, "security.idmap.isolated=true")
+	d.MustLodge("start", shared)
+	if b2 := base(shared); b2 == base(a) || b2 == base(b) || b2 == fmt.Sprint(1000000) {
+		t.Fatalf("newly isolated instance got %s", b2)
+	}
+	if owner := strings.Fields(d.MustLodge("exec", shared, "--", "ls", "-ln", "/etc/passwd"))[2]; owner != "0" {
+		t.Fatalf("rootfs not re-shifted: owner %s", owner)
+	}
+}
