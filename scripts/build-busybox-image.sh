@@ -19,8 +19,38 @@ for applet in $("$bb" --list-full); do
   [ "$applet" = bin/busybox ] && continue
   ln -sf /bin/busybox "$root/$applet"
 done
+mkdir -p "$root/etc/udhcpc"
+cat > "$root/etc/udhcpc/default.script" <<'DHCP'
+#!/bin/sh
+# busybox udhcpc hook: configure the interface from the lease.
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    if [ -n "$router" ]; then
+      ip route del default 2>/dev/null
+      for r in $router; do ip route add default via "$r" dev "$interface"; break; done
+    fi
+    : > /etc/resolv.conf
+    [ -n "$domain" ] && echo "search $domain" >> /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done ;;
+esac
+DHCP
+chmod 755 "$root/etc/udhcpc/default.script"
+mkdir -p "$root/etc/init.d"
+cat > "$root/etc/init.d/rcS" <<'RCS'
+#!/bin/sh
+# Boot: the run directory, then DHCP on every ethernet NIC there is.
+mkdir -p /run/lock
+for i in /sys/class/net/eth*; do
+  [ -e "$i" ] && udhcpc -b -S -i "${i##*/}" -x "hostname:$(hostname)" >/dev/null 2>&1
+done
+exit 0
+RCS
+chmod 755 "$root/etc/init.d/rcS"
 cat > "$root/etc/inittab" <<'INIT'
-::sysinit:/bin/mkdir -p /run/lock
+::sysinit:/etc/init.d/rcS
 ::respawn:-/bin/sh
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/bin/sync

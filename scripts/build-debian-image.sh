@@ -5,7 +5,7 @@
 # runs only pack it.
 set -euo pipefail
 out=${1:?usage: build-debian-image.sh OUT.tar.gz}
-cache=${LODGE_IMAGE_CACHE:-/var/cache/lodge-images}/debian-bookworm
+cache=${LODGE_IMAGE_CACHE:-/var/cache/lodge-images}/debian-bookworm-v2
 mirror=${DEBIAN_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 mirror=${mirror:-http://deb.debian.org/debian}
 
@@ -18,6 +18,10 @@ if [ ! -f "$cache/.complete" ]; then
   root=$cache.partial
   echo "debian" > "$root/etc/hostname"
   : > "$root/etc/machine-id"
+  # DHCP on eth0 through systemd-networkd (part of Debian's systemd).
+  mkdir -p "$root/etc/systemd/network" "$root/etc/systemd/system/multi-user.target.wants"
+  printf '[Match]\nName=eth0\n\n[Network]\nDHCP=yes\n' > "$root/etc/systemd/network/eth0.network"
+  ln -sf /lib/systemd/system/systemd-networkd.service "$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
   # A container has no consoles or udev to wait for.
   for unit in getty@tty1.service systemd-udevd.service systemd-udev-trigger.service; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"

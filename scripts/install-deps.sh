@@ -10,6 +10,7 @@ packages=(
   debootstrap                          # the Debian test image
   lxd-client python3-pylxd             # the reference clients
   iproute2 procps util-linux           # host tools the tests use
+  dnsmasq-base nftables                # managed networks: DHCP/DNS and NAT
 )
 
 missing=()

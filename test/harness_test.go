@@ -46,10 +46,12 @@ func TestMain(m *testing.M) {
 
 // Daemon is one lodged under test.
 type Daemon struct {
-	t      *testing.T
-	Dir    string
-	conf   string // LXD_CONF for lxc
-	args   []string
+	t    *testing.T
+	Dir  string
+	conf string // LXD_CONF for lxc
+	args []string
+	// Netns, when set, is the network namespace lodged runs in.
+	Netns  string
 	cmd    *exec.Cmd
 	log    *os.File
 	http   *http.Client
@@ -60,6 +62,11 @@ type Daemon struct {
 // it made, even when the test fails.
 func startDaemon(t *testing.T, extraArgs ...string) *Daemon {
 	t.Helper()
+	return startDaemonWith(t, &Daemon{t: t, args: extraArgs})
+}
+
+func startDaemonWith(t *testing.T, d *Daemon) *Daemon {
+	t.Helper()
 	// Short: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("/tmp", "lodge-e2e-")
 	if err != nil {
@@ -68,7 +75,7 @@ func startDaemon(t *testing.T, extraArgs ...string) *Daemon {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{t: t, Dir: dir, conf: filepath.Join(dir, "lxc-conf"), args: extraArgs}
+	d.Dir, d.conf = dir, filepath.Join(dir, "lxc-conf")
 	d.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dl net.Dialer
 		return dl.DialContext(ctx, "unix", filepath.Join(dir, "unix.socket"))
@@ -86,7 +93,12 @@ func (d *Daemon) Start() {
 		d.t.Fatal(err)
 	}
 	d.log = log
-	d.cmd = exec.Command(lodgedBin, append([]string{"--dir", d.Dir, "--debug"}, d.args...)...)
+	args := append([]string{"--dir", d.Dir, "--debug"}, d.args...)
+	d.cmd = exec.Command(lodgedBin, args...)
+	if d.Netns != "" {
+		// nsenter rather than ip netns exec, which remounts /sys.
+		d.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Netns, lodgedBin}, args...)...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -136,7 +148,17 @@ func (d *Daemon) cleanup() {
 			d.API("PUT", "/1.0/instances/"+name+"/state", api.InstanceStatePut{Action: "stop", Force: true})
 		}
 	}
+	if d.cmd != nil {
+		var nets []string
+		if st, env := d.API("GET", "/1.0/networks", nil); st == 200 {
+			_ = json.Unmarshal(env.Metadata, &nets)
+		}
+		for _, u := range nets {
+			d.API("DELETE", u, nil)
+		}
+	}
 	d.Kill()
+	_ = exec.Command("pkill", "-9", "-f", "dnsmasq.*"+d.Dir).Run()
 	// Whatever is left (a test that killed lodged): kill init processes and
 	// keepers by their state, remove cgroups.
 	_ = exec.Command("pkill", "-9", "-f", "console-keeper [0-9]+ "+d.Dir).Run()

@@ -73,7 +73,3 @@ func defaultPool(d *Daemon) api.StoragePool {
 	return api.StoragePool{Name: "default", Driver: "dir", Status: "Created", Locations: []string{"none"},
 		Config: map[string]string{"source": d.Dir + "/storage-pools/default"}, UsedBy: used}
 }
-
-func networksGet(d *Daemon, r *http.Request) response {
-	return ok([]string{})
-}

@@ -19,6 +19,7 @@ import (
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/instance"
+	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/operation"
 	"github.com/lodge-project/lodge/internal/version"
 )
@@ -34,7 +35,8 @@ var apiExtensions = []string{
 	"resource_limits_processes", "instance_all_projects",
 	"snapshot_expiry", "snapshot_expiry_creation", "snapshot_scheduling", "container_protection_delete", "file_delete", "file_append", "file_symlinks", "directory_manipulation", "console", "container_console_log",
 	// lxc info needs it to list backups; creating one answers 501 until backups exist.
-	"container_backup", "api_filtering",
+	"container_backup",
+	"network", "network_state", "network_leases", "api_filtering",
 }
 
 // Daemon serves the API.
@@ -42,6 +44,7 @@ type Daemon struct {
 	Dir       string
 	Instances *instance.Service
 	Images    *image.Service
+	Networks  *network.Service
 	Ops       *operation.Manager
 	Bus       *event.Bus
 	Log       *slog.Logger
@@ -95,6 +98,14 @@ func routes() []route {
 		{"GET /1.0/storage-pools", poolsGet},
 		{"GET /1.0/storage-pools/{name}", poolGet},
 		{"GET /1.0/networks", networksGet},
+		{"POST /1.0/networks", networksPost},
+		{"GET /1.0/networks/{name}", networkGet},
+		{"PUT /1.0/networks/{name}", networkPut},
+		{"PATCH /1.0/networks/{name}", networkPatch},
+		{"POST /1.0/networks/{name}", networkPost},
+		{"DELETE /1.0/networks/{name}", networkDelete},
+		{"GET /1.0/networks/{name}/state", networkStateGet},
+		{"GET /1.0/networks/{name}/leases", networkLeasesGet},
 	}
 	for _, base := range []string{"/1.0/instances", "/1.0/containers"} {
 		rs = append(rs,

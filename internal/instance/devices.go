@@ -14,6 +14,7 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/network"
 )
 
 // runtimeDevices turns expanded devices into what the driver mounts,
@@ -25,7 +26,7 @@ type runtimeDevices struct {
 	NICs     map[string]container.NIC
 }
 
-func resolveDevices(e Expanded) (runtimeDevices, error) {
+func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 	rd := runtimeDevices{Disks: map[string]container.Disk{}, UnixDevs: map[string]container.UnixDev{}, NICs: map[string]container.NIC{}}
 	names := make([]string, 0, len(e.Devices))
 	for n := range e.Devices {
@@ -55,8 +56,22 @@ func resolveDevices(e Expanded) (runtimeDevices, error) {
 				rd.UnixDevs[name] = dev
 			}
 		case "nic":
-			if _, err := netlink.LinkByName(d["parent"]); err != nil {
-				return rd, apierr.BadRequest("device %q: bridge %q does not exist on the host", name, d["parent"])
+			parent := d["parent"]
+			if d["network"] != "" {
+				if s.networks == nil {
+					return rd, apierr.BadRequest("device %q: managed networks are not available", name)
+				}
+				br, _, err := s.networks.Bridge(d["network"])
+				if err != nil {
+					return rd, apierr.BadRequest("device %q: %v", name, err)
+				}
+				if err := s.networks.CheckNIC(d["network"], e.Name, name, d["ipv4.address"]); err != nil {
+					return rd, err
+				}
+				parent = br
+			}
+			if _, err := netlink.LinkByName(parent); err != nil {
+				return rd, apierr.BadRequest("device %q: bridge %q does not exist on the host", name, parent)
 			}
 			mtu, _ := strconv.Atoi(d["mtu"])
 			ifname := d["name"]
@@ -67,7 +82,7 @@ func resolveDevices(e Expanded) (runtimeDevices, error) {
 			if hw == "" {
 				hw = e.Record.Config["volatile."+name+".hwaddr"]
 			}
-			rd.NICs[name] = container.NIC{Name: ifname, HostName: container.HostVethName(e.Name, name), Parent: d["parent"], HWAddr: hw, MTU: mtu}
+			rd.NICs[name] = container.NIC{Name: ifname, HostName: container.HostVethName(e.Name, name), Parent: parent, HWAddr: hw, MTU: mtu}
 		}
 	}
 	return rd, nil
@@ -107,4 +122,67 @@ func randomMAC() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("00:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
+}
+
+// nicsOn lists every NIC on a managed network, for its DHCP/DNS entries.
+func (s *Service) nicsOn(netName string) []network.NIC {
+	var out []network.NIC
+	names, _ := s.Names()
+	for _, n := range names {
+		e, _, err := s.load(n)
+		if err != nil {
+			continue
+		}
+		for dev, d := range e.Devices {
+			if d["type"] == "nic" && d["network"] == netName {
+				mac := d["hwaddr"]
+				if mac == "" {
+					mac = e.Record.Config["volatile."+dev+".hwaddr"]
+				}
+				out = append(out, network.NIC{Instance: n, Device: dev, MAC: mac, IPv4: d["ipv4.address"]})
+			}
+		}
+	}
+	return out
+}
+
+// networkUsers lists the instances and profiles that use a network.
+func (s *Service) networkUsers(netName string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, nic := range s.nicsOn(netName) {
+		if !seen[nic.Instance] {
+			seen[nic.Instance] = true
+			out = append(out, "/1.0/instances/"+nic.Instance)
+		}
+	}
+	ps, _ := s.Profiles()
+	for _, p := range ps {
+		for _, d := range p.Devices {
+			if d["type"] == "nic" && d["network"] == netName {
+				out = append(out, "/1.0/profiles/"+p.Name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// refreshHosts rewrites the DHCP/DNS entries of the networks the given
+// states' NICs are on.
+func (s *Service) refreshHosts(states ...Expanded) {
+	if s.networks == nil {
+		return
+	}
+	nets := map[string]bool{}
+	for _, e := range states {
+		for _, d := range e.Devices {
+			if d["type"] == "nic" && d["network"] != "" {
+				nets[d["network"]] = true
+			}
+		}
+	}
+	for n := range nets {
+		s.networks.HostsChanged(n)
+	}
 }

@@ -35,11 +35,11 @@ func (s *Service) ensureMACs(e Expanded) error {
 // hotplug applies device changes to a running instance: devices that went
 // away or changed are detached, new or changed ones attached.
 func (s *Service) hotplug(old, cur Expanded) error {
-	before, err := resolveDevices(old)
+	before, err := s.resolveDevices(old)
 	if err != nil {
 		before = runtimeDevices{} // the old state may no longer resolve; nothing to detach then
 	}
-	after, err := resolveDevices(cur)
+	after, err := s.resolveDevices(cur)
 	if err != nil {
 		return err
 	}

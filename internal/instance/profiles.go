@@ -126,6 +126,11 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 		}
 		applied = append(applied, inst)
 	}
+	for _, inst := range applied {
+		if now, _, err := s.load(inst); err == nil {
+			s.refreshHosts(before[inst], now)
+		}
+	}
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
@@ -29,16 +30,17 @@ import (
 
 // Service creates, runs and changes instances.
 type Service struct {
-	db      *store.Store
-	pool    storage.Driver
-	images  *image.Service
-	rt      *container.Driver
-	bus     *event.Bus
-	idmap   idmap.Map
-	host    limits.Host
-	dir     string // $LODGE_DIR
-	log     *slog.Logger
-	defStop time.Duration
+	db       *store.Store
+	networks *network.Service
+	pool     storage.Driver
+	images   *image.Service
+	rt       *container.Driver
+	bus      *event.Bus
+	idmap    idmap.Map
+	host     limits.Host
+	dir      string // $LODGE_DIR
+	log      *slog.Logger
+	defStop  time.Duration
 
 	mu           sync.Mutex
 	locks        map[string]*sync.Mutex
@@ -49,22 +51,27 @@ type Service struct {
 
 // Deps are what the service is built from.
 type Deps struct {
-	DB      *store.Store
-	Pool    storage.Driver
-	Images  *image.Service
-	Runtime *container.Driver
-	Bus     *event.Bus
-	IDMap   idmap.Map
-	Host    limits.Host
-	Dir     string
-	Log     *slog.Logger
+	DB       *store.Store
+	Networks *network.Service
+	Pool     storage.Driver
+	Images   *image.Service
+	Runtime  *container.Driver
+	Bus      *event.Bus
+	IDMap    idmap.Map
+	Host     limits.Host
+	Dir      string
+	Log      *slog.Logger
 }
 
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
-	s := &Service{db: d.DB, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
+	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
 		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}}
 	d.Runtime.OnExit = s.onExit
+	if d.Networks != nil {
+		d.Networks.NICs = s.nicsOn
+		d.Networks.UsedBy = s.networkUsers
+	}
 	return s
 }
 
@@ -205,7 +212,7 @@ func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if _, err := s.resources(e); err != nil {
 		return nil, apierr.BadRequest("%v", err)
 	}
-	if _, err := resolveDevices(e); err != nil {
+	if _, err := s.resolveDevices(e); err != nil {
 		return nil, err
 	}
 	var fp string
@@ -351,10 +358,11 @@ func (s *Service) start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	rd, err := resolveDevices(e)
+	rd, err := s.resolveDevices(e)
 	if err != nil {
 		return err
 	}
+	s.refreshHosts(e)
 	spec := container.Spec{Name: name, Rootfs: filepath.Join(s.pool.InstancePath(name), "rootfs"), IDMap: e.IDMap,
 		Resources: res, Nesting: keys.IsTrue(e.Config, "security.nesting"), Sysctls: sysctls(e.Config)}
 	for _, d := range rd.Disks {
@@ -561,6 +569,7 @@ func (s *Service) Delete(name string) error {
 	}
 	_ = os.RemoveAll(s.LogDir(name))
 	_ = os.Remove(filepath.Join(s.dir, "containers", name))
+	s.refreshHosts(e)
 	s.bus.Lifecycle("instance-deleted", "/1.0/instances/"+name, nil)
 	return nil
 }
@@ -617,6 +626,9 @@ func (s *Service) Rename(name, newName string) error {
 	_ = os.Rename(s.LogDir(name), s.LogDir(newName))
 	_ = os.Remove(filepath.Join(s.dir, "containers", name))
 	s.linkVolume(newName)
+	if e, _, err := s.load(newName); err == nil {
+		s.refreshHosts(e)
+	}
 	s.bus.Lifecycle("instance-renamed", "/1.0/instances/"+newName, map[string]any{"old_name": name})
 	return nil
 }
@@ -680,7 +692,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	if err != nil {
 		return apierr.BadRequest("%v", err)
 	}
-	if _, err := resolveDevices(e); err != nil {
+	if _, err := s.resolveDevices(e); err != nil {
 		return err
 	}
 	err = s.db.Update(func(tx *store.Tx) error {
@@ -713,6 +725,9 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 			}
 			return apierr.BadRequest("%v", err)
 		}
+	}
+	if cur, _, err := s.load(name); err == nil {
+		s.refreshHosts(old, cur)
 	}
 	s.bus.Lifecycle("instance-updated", "/1.0/instances/"+name, nil)
 	return nil
@@ -769,7 +784,7 @@ func (s *Service) applyLive(name string, old Expanded, strict bool) error {
 		if rootDisk(e.Devices) == "" {
 			return fmt.Errorf("it would have no root disk")
 		}
-		if _, err := resolveDevices(e); err != nil {
+		if _, err := s.resolveDevices(e); err != nil {
 			return err
 		}
 	}

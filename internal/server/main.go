@@ -25,6 +25,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance"
 	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/operation"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
@@ -78,6 +79,7 @@ func Main(args []string) error {
 	if err := svc.daemon.Instances.Reconcile(); err != nil {
 		return fmt.Errorf("reconcile state: %w", err)
 	}
+	svc.daemon.Networks.StartAll()
 	go svc.daemon.Instances.RunScheduler(ctx, *tick)
 	go svc.daemon.Instances.Autostart(ctx)
 	go func() {
@@ -138,9 +140,10 @@ func build(ctx context.Context, dir string, maxImage int64, bus *event.Bus, log 
 		db.Close()
 		return nil, err
 	}
-	inst := instance.NewService(instance.Deps{DB: db, Pool: pool, Images: images, Runtime: rt, Bus: bus, IDMap: m,
+	nets := network.NewService(db, filepath.Join(dir, "networks"), log)
+	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pool: pool, Images: images, Runtime: rt, Bus: bus, IDMap: m,
 		Host: hostLimits(), Dir: dir, Log: log})
-	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log, Started: time.Now()}
+	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log, Started: time.Now()}
 	return &services{db: db, daemon: d}, nil
 }
 

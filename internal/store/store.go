@@ -24,9 +24,10 @@ const (
 	Meta      = "meta"
 	// Snapshots are keyed "<instance>/<snapshot>".
 	Snapshots = "snapshots"
+	Networks  = "networks"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks}
 
 // Store is the state database.
 type Store struct {
@@ -238,6 +239,8 @@ func singular(bucket string) string {
 		return "storage pool"
 	case Snapshots:
 		return "snapshot"
+	case Networks:
+		return "network"
 	}
 	return bucket
 }

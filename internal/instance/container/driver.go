@@ -137,13 +137,6 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 	}
 	defer master.Close()
 	pid, _ := init.Pid()
-	for _, nic := range s.NICs {
-		if err := attachNIC(pid, nic); err != nil {
-			_ = c.Signal(unix.SIGKILL)
-			_, _ = init.Wait()
-			return fail(err)
-		}
-	}
 	if err := console.Spawn(d.self, master, pid, d.logDir(s.Name)); err != nil {
 		d.log.Warn("container runs without a console keeper", "instance", s.Name, "err", err)
 	}

@@ -2,8 +2,11 @@ package container
 
 import (
 	"crypto/sha256"
+
 	"encoding/hex"
 	"fmt"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"net"
 
 	"github.com/vishvananda/netlink"
@@ -27,6 +30,18 @@ func HostVethName(instance, device string) string {
 		short = short[:10]
 	}
 	return short + "-" + hex.EncodeToString(sum[:2])
+}
+
+// nicHook plugs the NICs in before the container's init runs.
+func nicHook(nics []NIC) configs.Hook {
+	return configs.NewFunctionHook(func(st *specs.State) error {
+		for _, nic := range nics {
+			if err := attachNIC(st.Pid, nic); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // AttachNIC creates the veth pair and moves its inner end into the container.

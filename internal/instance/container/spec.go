@@ -143,7 +143,9 @@ func buildConfig(s Spec) (*configs.Config, error) {
 		cfg.MaskPaths = nil
 		cfg.ReadonlyPaths = nil
 	}
-	cfg.Hooks = configs.Hooks{configs.CreateRuntime: configs.HookList{delegateHook(s.IDMap)}}
+	// Both run once the namespaces and cgroups exist, before init starts:
+	// NICs are there when init's network scripts look for them.
+	cfg.Hooks = configs.Hooks{configs.CreateRuntime: configs.HookList{delegateHook(s.IDMap), nicHook(s.NICs)}}
 	return cfg, nil
 }
 

@@ -211,8 +211,11 @@ func ValidateDevices(devices map[string]map[string]string) error {
 		case "nic":
 			switch d["nictype"] {
 			case "bridged", "":
-				if d["parent"] == "" {
-					return apierr.BadRequest("device %q: a bridged nic needs a parent (a host bridge)", name)
+				if (d["parent"] == "") == (d["network"] == "") {
+					return apierr.BadRequest("device %q: a bridged nic needs either a parent (a host bridge) or a network (a managed one)", name)
+				}
+				if d["ipv4.address"] != "" && d["network"] == "" {
+					return apierr.BadRequest("device %q: ipv4.address needs a managed network (network=...)", name)
 				}
 			default:
 				return apierr.BadRequest("device %q: nictype %q is not supported (bridged)", name, d["nictype"])
@@ -238,7 +241,7 @@ var deviceKeys = map[string]map[string]bool{
 	"disk":       keySet("path", "source", "pool", "readonly", "required", "limits.read", "limits.write", "limits.max"),
 	"unix-char":  keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
 	"unix-block": keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
-	"nic":        keySet("nictype", "parent", "name", "hwaddr", "mtu"),
+	"nic":        keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address"),
 	"none":       keySet(),
 }
 

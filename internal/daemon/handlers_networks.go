@@ -1,0 +1,132 @@
+package daemon
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+)
+
+func networksGet(d *Daemon, r *http.Request) response {
+	list, err := d.Networks.List()
+	if err != nil {
+		return fail(err)
+	}
+	if recursion(r) > 0 {
+		return ok(list)
+	}
+	urls := make([]string, 0, len(list))
+	for _, n := range list {
+		urls = append(urls, "/1.0/networks/"+n.Name)
+	}
+	return ok(urls)
+}
+
+func networksPost(d *Daemon, r *http.Request) response {
+	var req api.NetworksPost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if err := d.Networks.Create(req); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("network-created", "/1.0/networks/"+req.Name, nil)
+	return syncResp{metadata: map[string]any{}, location: "/1.0/networks/" + req.Name, status: http.StatusCreated}
+}
+
+func networkGet(d *Daemon, r *http.Request) response {
+	n, rev, err := d.Networks.Get(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	return okETag(n, rev)
+}
+
+func networkPut(d *Daemon, r *http.Request) response {
+	var put api.NetworkPut
+	if err := decode(r, &put); err != nil {
+		return fail(err)
+	}
+	return updateNetwork(d, r, put)
+}
+
+func networkPatch(d *Daemon, r *http.Request) response {
+	cur, _, err := d.Networks.Get(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	var patch map[string]json.RawMessage
+	if err := decode(r, &patch); err != nil {
+		return fail(err)
+	}
+	put := api.NetworkPut{Description: cur.Description, Config: cur.Config}
+	if raw, ok := patch["config"]; ok {
+		var cfg map[string]string
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return fail(apierr.BadRequest("config: %v", err))
+		}
+		for k, v := range cfg {
+			put.Config[k] = v
+		}
+	}
+	if raw, ok := patch["description"]; ok {
+		_ = json.Unmarshal(raw, &put.Description)
+	}
+	return updateNetwork(d, r, put)
+}
+
+func updateNetwork(d *Daemon, r *http.Request, put api.NetworkPut) response {
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	for k, v := range put.Config {
+		if v == "" {
+			delete(put.Config, k)
+		}
+	}
+	if err := d.Networks.Update(r.PathValue("name"), put, rev); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("network-updated", "/1.0/networks/"+r.PathValue("name"), nil)
+	return empty()
+}
+
+func networkPost(d *Daemon, r *http.Request) response {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if err := d.Networks.Rename(r.PathValue("name"), req.Name); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("network-renamed", "/1.0/networks/"+req.Name, map[string]any{"old_name": r.PathValue("name")})
+	return syncResp{metadata: map[string]any{}, location: "/1.0/networks/" + req.Name, status: http.StatusCreated}
+}
+
+func networkDelete(d *Daemon, r *http.Request) response {
+	if err := d.Networks.Delete(r.PathValue("name")); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("network-deleted", "/1.0/networks/"+r.PathValue("name"), nil)
+	return empty()
+}
+
+func networkStateGet(d *Daemon, r *http.Request) response {
+	st, err := d.Networks.State(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	return ok(st)
+}
+
+func networkLeasesGet(d *Daemon, r *http.Request) response {
+	leases, err := d.Networks.Leases(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	return ok(leases)
+}

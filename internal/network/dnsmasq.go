@@ -1,0 +1,249 @@
+package network
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// dnsmasq supervises one dnsmasq for one network: it restarts it when it
+// dies, and replaces one left by an earlier lodged (found by its pid file).
+type dnsmasq struct {
+	dir    string // the network's state directory
+	bridge string
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	args    []string
+	stopped bool
+}
+
+func (d *dnsmasq) pidFile() string   { return filepath.Join(d.dir, "dnsmasq.pid") }
+func (d *dnsmasq) leaseFile() string { return filepath.Join(d.dir, "dnsmasq.leases") }
+func (d *dnsmasq) hostsFile() string { return filepath.Join(d.dir, "dnsmasq.hosts") }
+
+// dnsmasqArgs renders the command line for a network's settings.
+func dnsmasqArgs(d *dnsmasq, gw4, gw6 netip.Prefix, cfg map[string]string) []string {
+	domain := cfg["dns.domain"]
+	if domain == "" {
+		domain = "lodge"
+	}
+	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--strict-order", "--bind-interfaces",
+		"--except-interface=lo", "--interface=" + d.bridge, "--no-ping", "--dhcp-no-override", "--dhcp-authoritative",
+		"--pid-file=" + d.pidFile(), "--dhcp-leasefile=" + d.leaseFile(), "--dhcp-hostsfile=" + d.hostsFile(),
+		"--domain=" + domain, "--local=/" + domain + "/", "--user=root", "--group=root", "--log-facility=-", "--quiet-dhcp"}
+	if gw4.IsValid() {
+		args = append(args, "--listen-address="+gw4.Addr().String())
+		if IsTrue(cfg, "ipv4.dhcp", true) {
+			for _, r := range dhcpRanges(gw4, cfg["ipv4.dhcp.ranges"]) {
+				args = append(args, "--dhcp-range="+r+",1h")
+			}
+		}
+	}
+	if gw6.IsValid() {
+		args = append(args, "--listen-address="+gw6.Addr().String(), "--enable-ra")
+		if IsTrue(cfg, "ipv6.dhcp", true) {
+			mode := "ra-stateless,ra-names"
+			if IsTrue(cfg, "ipv6.dhcp.stateful", false) {
+				mode = "ra-names,64,1h"
+				args = append(args, "--dhcp-range=::1000,::ffff,constructor:"+d.bridge+","+mode)
+			} else {
+				args = append(args, "--dhcp-range=::,constructor:"+d.bridge+","+mode)
+			}
+		} else {
+			args = append(args, "--dhcp-range=::,constructor:"+d.bridge+",ra-only")
+		}
+	}
+	return args
+}
+
+// dhcpRanges is ipv4.dhcp.ranges, or the subnet minus the bridge's address.
+func dhcpRanges(gw netip.Prefix, ranges string) []string {
+	if ranges != "" {
+		var out []string
+		for _, r := range strings.Split(ranges, ",") {
+			a, b, _ := strings.Cut(strings.TrimSpace(r), "-")
+			out = append(out, strings.TrimSpace(a)+","+strings.TrimSpace(b))
+		}
+		return out
+	}
+	p := gw.Masked()
+	first := p.Addr().Next()
+	last := lastAddr(p).Prev()
+	if first == gw.Addr() {
+		first = first.Next()
+	}
+	return []string{first.String() + "," + last.String()}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	n |= (1 << (32 - p.Bits())) - 1
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// start (re)starts dnsmasq with args; a running one with the same args stays.
+func (d *dnsmasq) start(args []string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd != nil && !d.stopped && strings.Join(args, " ") == strings.Join(d.args, " ") {
+		return nil
+	}
+	d.stopLocked()
+	d.killLeftover()
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Stat(d.hostsFile()); err != nil {
+		if err := os.WriteFile(d.hostsFile(), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	d.args, d.stopped = args, false
+	return d.spawnLocked()
+}
+
+func (d *dnsmasq) spawnLocked() error {
+	cmd := exec.Command("dnsmasq", d.args...)
+	logf, err := os.OpenFile(filepath.Join(d.dir, "dnsmasq.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err == nil {
+		cmd.Stdout, cmd.Stderr = logf, logf
+	}
+	// A session of its own: DHCP keeps working while lodged restarts.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		if logf != nil {
+			logf.Close()
+		}
+		return fmt.Errorf("start dnsmasq for %s: %w", d.bridge, err)
+	}
+	d.cmd = cmd
+	go d.watch(cmd, logf)
+	return nil
+}
+
+// watch restarts dnsmasq if it dies while it should run.
+func (d *dnsmasq) watch(cmd *exec.Cmd, logf *os.File) {
+	err := cmd.Wait()
+	if logf != nil {
+		logf.Close()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped || d.cmd != cmd {
+		return
+	}
+	d.log.Warn("dnsmasq exited; restarting", "network", d.bridge, "err", err)
+	time.Sleep(time.Second)
+	if d.stopped || d.cmd != cmd {
+		return
+	}
+	if err := d.spawnLocked(); err != nil {
+		d.log.Error("restart dnsmasq", "network", d.bridge, "err", err)
+	}
+}
+
+// killLeftover ends a dnsmasq an earlier lodged started for this network.
+func (d *dnsmasq) killLeftover() {
+	data, err := os.ReadFile(d.pidFile())
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if !strings.Contains(string(cmdline), "--interface="+d.bridge+"\x00") {
+		return // the pid was reused by something else
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *dnsmasq) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopLocked()
+	d.killLeftover()
+}
+
+func (d *dnsmasq) stopLocked() {
+	d.stopped = true
+	if d.cmd != nil && d.cmd.Process != nil {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	d.cmd = nil
+}
+
+// reload makes dnsmasq re-read its hosts file.
+func (d *dnsmasq) reload() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd != nil && d.cmd.Process != nil {
+		_ = d.cmd.Process.Signal(syscall.SIGHUP)
+	}
+}
+
+// HostEntry pins a MAC to a name (and maybe an address) in DHCP and DNS.
+type HostEntry struct {
+	MAC, IPv4, Name string
+}
+
+// writeHosts replaces the hosts file atomically.
+func (d *dnsmasq) writeHosts(entries []HostEntry) error {
+	var b strings.Builder
+	for _, e := range entries {
+		if e.IPv4 != "" {
+			fmt.Fprintf(&b, "%s,%s,%s\n", e.MAC, e.IPv4, e.Name)
+		} else {
+			fmt.Fprintf(&b, "%s,%s\n", e.MAC, e.Name)
+		}
+	}
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return err
+	}
+	tmp := d.hostsFile() + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, d.hostsFile())
+}
+
+// leases reads dnsmasq's lease file.
+func (d *dnsmasq) leases() []api.NetworkLease {
+	f, err := os.Open(d.leaseFile())
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []api.NetworkLease
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || fields[0] == "duid" {
+			continue
+		}
+		name := fields[3]
+		if name == "*" {
+			name = ""
+		}
+		out = append(out, api.NetworkLease{Hostname: name, Hwaddr: fields[1], Address: fields[2], Type: "dynamic", Location: "none"})
+	}
+	return out
+}

@@ -1,0 +1,496 @@
+package network
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// Record is a network as the store keeps it. Config holds concrete
+// addresses: "auto" is resolved once, at create.
+type Record struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Config      map[string]string `json:"config"`
+}
+
+// NIC is an instance's NIC on a managed network, as DHCP and DNS see it.
+type NIC struct {
+	Instance, Device, MAC, IPv4 string
+}
+
+// Service manages networks.
+type Service struct {
+	db  *store.Store
+	dir string // $LODGE_DIR/networks
+	log *slog.Logger
+	// NICs lists the NICs on a network; UsedBy the instances using it.
+	NICs   func(network string) []NIC
+	UsedBy func(network string) []string
+
+	mu      sync.Mutex
+	dnsmasq map[string]*dnsmasq
+}
+
+// NewService makes the network service.
+func NewService(db *store.Store, dir string, log *slog.Logger) *Service {
+	return &Service{db: db, dir: dir, log: log, dnsmasq: map[string]*dnsmasq{},
+		NICs: func(string) []NIC { return nil }, UsedBy: func(string) []string { return nil }}
+}
+
+func (s *Service) records() ([]Record, error) { return store.List[Record](s.db, store.Networks) }
+
+func (r Record) prefix(family int) netip.Prefix {
+	key := "ipv4.address"
+	if family == 6 {
+		key = "ipv6.address"
+	}
+	p, err := netip.ParsePrefix(r.Config[key])
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p // with the bridge's address, not masked
+}
+
+func (s *Service) others(name string, family int) []netip.Prefix {
+	recs, _ := s.records()
+	var out []netip.Prefix
+	for _, r := range recs {
+		if r.Name != name {
+			if p := r.prefix(family); p.IsValid() {
+				out = append(out, p.Masked())
+			}
+		}
+	}
+	return out
+}
+
+// resolve validates config and turns "auto" addresses into free subnets.
+func (s *Service) resolve(name string, config map[string]string, creating bool) (map[string]string, error) {
+	if err := ValidateConfig(config); err != nil {
+		return nil, err
+	}
+	cfg := map[string]string{}
+	for k, v := range config {
+		cfg[k] = v
+	}
+	if creating {
+		if _, ok := cfg["ipv4.address"]; !ok {
+			cfg["ipv4.address"] = "auto"
+		}
+		if _, ok := cfg["ipv6.address"]; !ok {
+			cfg["ipv6.address"] = "none"
+		}
+	}
+	for _, family := range []int{4, 6} {
+		key := fmt.Sprintf("ipv%d.address", family)
+		natKey := fmt.Sprintf("ipv%d.nat", family)
+		switch cfg[key] {
+		case "auto":
+			sub, err := AutoSubnet(family, s.others(name, family))
+			if err != nil {
+				return nil, err
+			}
+			cfg[key] = sub
+			if _, ok := cfg[natKey]; !ok {
+				cfg[natKey] = "true"
+			}
+		case "none", "":
+		default:
+			if err := CheckOverlap(family, cfg[key], s.others(name, family), name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// Create makes a network: bridge, addresses, firewall, dnsmasq, then the
+// record. A failure takes everything down again.
+func (s *Service) Create(req api.NetworksPost) error {
+	if err := ValidateName(req.Name); err != nil {
+		return err
+	}
+	if req.Type != "" && req.Type != "bridge" {
+		return apierr.BadRequest("network type %q is not supported (bridge)", req.Type)
+	}
+	exists := false
+	_ = s.db.View(func(tx *store.Tx) error { exists = tx.Exists(store.Networks, req.Name); return nil })
+	if exists {
+		return apierr.Conflict("network %q already exists", req.Name)
+	}
+	if _, err := netlink.LinkByName(req.Name); err == nil {
+		return apierr.Conflict("an interface called %q already exists on the host", req.Name)
+	}
+	cfg, err := s.resolve(req.Name, req.Config, true)
+	if err != nil {
+		return err
+	}
+	rec := Record{Name: req.Name, Description: req.Description, Config: cfg}
+	if err := s.setup(rec); err != nil {
+		s.teardown(rec.Name)
+		return err
+	}
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Networks, rec.Name, rec) }); err != nil {
+		s.teardown(rec.Name)
+		return err
+	}
+	return nil
+}
+
+// setup brings a network to its config; it is idempotent.
+func (s *Service) setup(r Record) error {
+	mtu, _ := strconv.Atoi(r.Config["bridge.mtu"])
+	link, err := ensureBridge(r.Name, mtu)
+	if err != nil {
+		return err
+	}
+	gw4, gw6 := r.prefix(4), r.prefix(6)
+	var addrs []netip.Prefix
+	for _, p := range []netip.Prefix{gw4, gw6} {
+		if p.IsValid() {
+			addrs = append(addrs, p)
+		}
+	}
+	if err := setAddresses(link, addrs); err != nil {
+		return err
+	}
+	if err := enableForwarding(gw4.IsValid(), gw6.IsValid()); err != nil {
+		return err
+	}
+	if err := s.firewall(r); err != nil {
+		return err
+	}
+	d := s.dnsmasqFor(r.Name)
+	if err := d.writeHosts(s.hostEntries(r.Name)); err != nil {
+		return err
+	}
+	return d.start(dnsmasqArgs(d, gw4, gw6, r.Config))
+}
+
+// firewall re-renders Lodge's table from every network, with r replacing
+// the stored record of the same name.
+func (s *Service) firewall(extra ...Record) error {
+	recs, err := s.records()
+	if err != nil {
+		return err
+	}
+	byName := map[string]Record{}
+	for _, r := range recs {
+		byName[r.Name] = r
+	}
+	for _, r := range extra {
+		byName[r.Name] = r
+	}
+	var nets []fwNetwork
+	for _, r := range byName {
+		if _, err := netlink.LinkByName(r.Name); err != nil {
+			continue // not set up (being deleted)
+		}
+		nets = append(nets, fwNetwork{Bridge: r.Name, V4: r.prefix(4).Masked(), V6: r.prefix(6).Masked(),
+			NAT4: IsTrue(r.Config, "ipv4.nat", false), NAT6: IsTrue(r.Config, "ipv6.nat", false)})
+	}
+	return applyFirewall(nets)
+}
+
+func (s *Service) dnsmasqFor(name string) *dnsmasq {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.dnsmasq[name]
+	if !ok {
+		d = &dnsmasq{dir: filepath.Join(s.dir, name), bridge: name, log: s.log}
+		s.dnsmasq[name] = d
+	}
+	return d
+}
+
+// teardown removes a network's bridge, rules and dnsmasq.
+func (s *Service) teardown(name string) {
+	s.dnsmasqFor(name).stop()
+	s.mu.Lock()
+	delete(s.dnsmasq, name)
+	s.mu.Unlock()
+	if err := deleteBridge(name); err != nil {
+		s.log.Warn("delete bridge", "network", name, "err", err)
+	}
+	if err := s.firewall(); err != nil {
+		s.log.Warn("update firewall", "network", name, "err", err)
+	}
+	_ = os.RemoveAll(filepath.Join(s.dir, name))
+}
+
+// StartAll sets up every network, as after a daemon start.
+func (s *Service) StartAll() {
+	recs, err := s.records()
+	if err != nil {
+		s.log.Error("list networks", "err", err)
+		return
+	}
+	for _, r := range recs {
+		if err := s.setup(r); err != nil {
+			s.log.Error("set up network", "network", r.Name, "err", err)
+		}
+	}
+}
+
+// Get returns one network.
+func (s *Service) Get(name string) (api.Network, uint64, error) {
+	r, rev, err := store.Get[Record](s.db, store.Networks, name)
+	if err != nil {
+		return api.Network{}, 0, err
+	}
+	return s.render(r), rev, nil
+}
+
+func (s *Service) render(r Record) api.Network {
+	used := s.UsedBy(r.Name)
+	if used == nil {
+		used = []string{}
+	}
+	sort.Strings(used)
+	return api.Network{Name: r.Name, Description: r.Description, Type: "bridge", Managed: true, Status: "Created",
+		Config: r.Config, UsedBy: used, Locations: []string{"none"}}
+}
+
+// List returns every network.
+func (s *Service) List() ([]api.Network, error) {
+	recs, err := s.records()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Network, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, s.render(r))
+	}
+	return out, nil
+}
+
+// Update replaces a network's config and applies it at once; if the host
+// refuses, the old config is applied again and kept.
+func (s *Service) Update(name string, put api.NetworkPut, ifRev uint64) error {
+	old, _, err := store.Get[Record](s.db, store.Networks, name)
+	if err != nil {
+		return err
+	}
+	cfg, err := s.resolve(name, put.Config, false)
+	if err != nil {
+		return err
+	}
+	next := Record{Name: name, Description: put.Description, Config: cfg}
+	if old.prefix(4).Masked() != next.prefix(4).Masked() {
+		if err := s.checkNICsFit(name, cfg); err != nil {
+			return err
+		}
+	}
+	err = s.db.Update(func(tx *store.Tx) error {
+		_, err := tx.Put(store.Networks, name, next, ifRev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.setup(next); err != nil {
+		_ = s.db.Update(func(tx *store.Tx) error {
+			_, err := tx.Put(store.Networks, name, old, 0)
+			return err
+		})
+		_ = s.setup(old)
+		return apierr.BadRequest("network %q: %v", name, err)
+	}
+	return nil
+}
+
+// checkNICsFit refuses a new subnet that pinned NIC addresses fall outside.
+func (s *Service) checkNICsFit(name string, cfg map[string]string) error {
+	p := (Record{Config: cfg}).prefix(4)
+	for _, nic := range s.NICs(name) {
+		if nic.IPv4 == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(nic.IPv4)
+		if err != nil || !p.IsValid() || !p.Masked().Contains(a) {
+			return apierr.BadRequest("instance %q pins %s on %s, outside the new subnet %s", nic.Instance, nic.IPv4, name, cfg["ipv4.address"])
+		}
+	}
+	return nil
+}
+
+// Delete removes an unused network.
+func (s *Service) Delete(name string) error {
+	if _, _, err := store.Get[Record](s.db, store.Networks, name); err != nil {
+		return err
+	}
+	if used := s.UsedBy(name); len(used) > 0 {
+		return apierr.BadRequest("network %q is in use by %v: remove their NICs first", name, used)
+	}
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Networks, name) }); err != nil {
+		return err
+	}
+	s.teardown(name)
+	return nil
+}
+
+// Rename renames an unused network (its bridge is renamed too).
+func (s *Service) Rename(name, newName string) error {
+	if err := ValidateName(newName); err != nil {
+		return err
+	}
+	r, _, err := store.Get[Record](s.db, store.Networks, name)
+	if err != nil {
+		return err
+	}
+	if used := s.UsedBy(name); len(used) > 0 {
+		return apierr.BadRequest("network %q is in use by %v: it can only be renamed when unused", name, used)
+	}
+	if _, err := netlink.LinkByName(newName); err == nil {
+		return apierr.Conflict("an interface called %q already exists on the host", newName)
+	}
+	err = s.db.Update(func(tx *store.Tx) error {
+		r.Name = newName
+		if err := tx.Create(store.Networks, newName, r); err != nil {
+			return err
+		}
+		return tx.Delete(store.Networks, name)
+	})
+	if err != nil {
+		return err
+	}
+	s.teardown(name)
+	return s.setup(r)
+}
+
+// Bridge returns the bridge of a managed network, and its IPv4 subnet
+// with the gateway address.
+func (s *Service) Bridge(name string) (string, netip.Prefix, error) {
+	r, _, err := store.Get[Record](s.db, store.Networks, name)
+	if err != nil {
+		return "", netip.Prefix{}, apierr.BadRequest("network %q does not exist", name)
+	}
+	return r.Name, r.prefix(4), nil
+}
+
+// CheckNIC validates a NIC's pinned IPv4 address on a network: inside the
+// subnet, not the gateway or broadcast, and not another NIC's.
+func (s *Service) CheckNIC(network, instance, device, ipv4 string) error {
+	_, gw, err := s.Bridge(network)
+	if err != nil {
+		return err
+	}
+	if ipv4 == "" {
+		return nil
+	}
+	a, err := netip.ParseAddr(ipv4)
+	if err != nil || !a.Is4() {
+		return apierr.BadRequest("device %q: ipv4.address %q is not an IPv4 address", device, ipv4)
+	}
+	if !gw.IsValid() {
+		return apierr.BadRequest("device %q: network %q has no IPv4 subnet", device, network)
+	}
+	p := gw.Masked()
+	if !p.Contains(a) || a == p.Addr() || a == lastAddr(p) {
+		return apierr.BadRequest("device %q: ipv4.address %s is outside network %q's subnet %s", device, ipv4, network, p)
+	}
+	if a == gw.Addr() {
+		return apierr.BadRequest("device %q: ipv4.address %s is the network's gateway", device, ipv4)
+	}
+	for _, nic := range s.NICs(network) {
+		if nic.IPv4 == ipv4 && !(nic.Instance == instance && nic.Device == device) {
+			return apierr.Conflict("device %q: ipv4.address %s is already used by %s (device %s)", device, ipv4, nic.Instance, nic.Device)
+		}
+	}
+	return nil
+}
+
+// HostsChanged rewrites a network's DHCP/DNS host entries from its NICs.
+func (s *Service) HostsChanged(network string) {
+	d := s.dnsmasqFor(network)
+	if err := d.writeHosts(s.hostEntries(network)); err != nil {
+		s.log.Warn("write dnsmasq hosts", "network", network, "err", err)
+		return
+	}
+	d.reload()
+}
+
+func (s *Service) hostEntries(network string) []HostEntry {
+	var out []HostEntry
+	for _, nic := range s.NICs(network) {
+		if nic.MAC != "" {
+			out = append(out, HostEntry{MAC: nic.MAC, IPv4: nic.IPv4, Name: nic.Instance})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Leases lists DHCP leases plus pinned addresses.
+func (s *Service) Leases(name string) ([]api.NetworkLease, error) {
+	if _, _, err := store.Get[Record](s.db, store.Networks, name); err != nil {
+		return nil, err
+	}
+	leases := s.dnsmasqFor(name).leases()
+	seen := map[string]bool{}
+	for i := range leases {
+		seen[leases[i].Hwaddr] = true
+	}
+	for _, nic := range s.NICs(name) {
+		if nic.IPv4 != "" {
+			for i := range leases {
+				if leases[i].Hwaddr == nic.MAC {
+					leases[i].Type = "static"
+					leases[i].Hostname = nic.Instance
+				}
+			}
+			if !seen[nic.MAC] {
+				leases = append(leases, api.NetworkLease{Hostname: nic.Instance, Hwaddr: nic.MAC, Address: nic.IPv4, Type: "static", Location: "none"})
+			}
+		}
+	}
+	if leases == nil {
+		leases = []api.NetworkLease{}
+	}
+	return leases, nil
+}
+
+// State reads the bridge's state from the kernel.
+func (s *Service) State(name string) (api.NetworkState, error) {
+	if _, _, err := store.Get[Record](s.db, store.Networks, name); err != nil {
+		return api.NetworkState{}, err
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return api.NetworkState{}, fmt.Errorf("bridge %s: %w", name, err)
+	}
+	a := link.Attrs()
+	st := api.NetworkState{Hwaddr: a.HardwareAddr.String(), Mtu: a.MTU, State: "down", Type: "broadcast", Addresses: []api.NetworkStateAddress{}}
+	if a.Flags&1 != 0 {
+		st.State = "up"
+	}
+	if a.Statistics != nil {
+		st.Counters = api.NetworkStateCounters{BytesReceived: int64(a.Statistics.RxBytes), BytesSent: int64(a.Statistics.TxBytes),
+			PacketsReceived: int64(a.Statistics.RxPackets), PacketsSent: int64(a.Statistics.TxPackets)}
+	}
+	addrs, _ := netlink.AddrList(link, netlink.FAMILY_ALL)
+	for _, ad := range addrs {
+		fam, scope := "inet", "global"
+		if ad.IP.To4() == nil {
+			fam = "inet6"
+		}
+		if ad.Scope == int(netlink.SCOPE_LINK) {
+			scope = "link"
+		}
+		ones, _ := ad.Mask.Size()
+		st.Addresses = append(st.Addresses, api.NetworkStateAddress{Family: fam, Address: ad.IP.String(), Netmask: strconv.Itoa(ones), Scope: scope})
+	}
+	return st, nil
+}

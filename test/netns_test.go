@@ -1,0 +1,114 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// newNetns makes a network namespace with lo up, removed at cleanup.
+func newNetns(t *testing.T, prefix string) string {
+	t.Helper()
+	name := uniq(prefix)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	nsRun(t, name, "ip", "link", "set", "lo", "up")
+	return name
+}
+
+// nsRun runs a command in a network namespace.
+func nsRun(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v in %s: %v %s", args, ns, err, out)
+	}
+	return string(out)
+}
+
+// startDaemonInNetns runs lodged in a namespace of its own, with an
+// "outside" namespace on 198.51.100.0/30 standing in for the world:
+// lodged's side is .1, the outside is .2.
+func startDaemonInNetns(t *testing.T) (*Daemon, string) {
+	t.Helper()
+	inner, outer := newNetns(t, "lns"), newNetns(t, "out")
+	veth := uniq("vo")
+	if out, err := exec.Command("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p").CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	_ = exec.Command("ip", "link", "set", veth, "netns", inner).Run()
+	_ = exec.Command("ip", "link", "set", veth+"p", "netns", outer).Run()
+	nsRun(t, inner, "ip", "addr", "add", "198.51.100.1/30", "dev", veth)
+	nsRun(t, inner, "ip", "link", "set", veth, "up")
+	nsRun(t, inner, "ip", "route", "add", "default", "via", "198.51.100.2")
+	nsRun(t, outer, "ip", "addr", "add", "198.51.100.2/30", "dev", veth+"p")
+	nsRun(t, outer, "ip", "link", "set", veth+"p", "up")
+	d := &Daemon{t: t, Netns: inner}
+	d = startDaemonWith(t, d)
+	return d, outer
+}
+
+// listenIn serves TCP on addr inside namespace ns; each client gets back
+// the address it came from (so NAT shows).
+func listenIn(t *testing.T, ns, addr string) {
+	t.Helper()
+	lnc := make(chan net.Listener, 1)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			errc <- err
+			return
+		}
+		lnc <- ln
+	}()
+	select {
+	case err := <-errc:
+		t.Fatalf("listen in %s: %v", ns, err)
+	case ln := <-lnc:
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+					fmt.Fprintf(c, "from %s\n", host)
+					_, _ = bufio.NewReader(c).ReadString('\n')
+				}()
+			}
+		}()
+	}
+}
+
+func nftRuleset(t *testing.T, ns string) string {
+	t.Helper()
+	return nsRun(t, ns, "nft", "list", "ruleset")
+}
+
+func hasLink(t *testing.T, ns, name string) bool {
+	out, err := exec.Command("nsenter", "--net=/run/netns/"+ns, "ip", "link", "show", name).CombinedOutput()
+	return err == nil && strings.Contains(string(out), name)
+}

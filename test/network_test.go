@@ -1,0 +1,135 @@
+package test
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// ipv4Of waits for an instance's eth0 to hold an IPv4 address.
+func ipv4Of(t *testing.T, d *Daemon, name string) string {
+	t.Helper()
+	var addr string
+	waitFor(t, name+" to get a DHCP lease", 20*time.Second, func() bool {
+		out, _, _ := d.Lodge("exec", name, "--", "ip", "-4", "-o", "addr", "show", "eth0")
+		f := strings.Fields(out)
+		for i, w := range f {
+			if w == "inet" && i+1 < len(f) {
+				addr = strings.Split(f[i+1], "/")[0]
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
+
+func TestManagedNetwork(t *testing.T) {
+	d, outside := startDaemonInNetns(t)
+	// Docker's habit: FORWARD policy drop in another table.
+	nsRun(t, d.Netns, "nft", "add table ip filter")
+	nsRun(t, d.Netns, "nft", "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }")
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox")
+	br := uniq("lbr")
+	d.MustLodge("network", "create", br)
+	var n api.Network
+	_, env := d.API("GET", "/1.0/networks/"+br, nil)
+	_ = json.Unmarshal(env.Metadata, &n)
+	gw, err := netip.ParsePrefix(n.Config["ipv4.address"])
+	if err != nil || n.Config["ipv4.nat"] != "true" || !strings.HasPrefix(gw.String(), "10.") {
+		t.Fatalf("auto network config: %v (%v)", n.Config, err)
+	}
+	if !hasLink(t, d.Netns, br) {
+		t.Fatal("no bridge")
+	}
+	if rules := nftRuleset(t, d.Netns); !strings.Contains(rules, "masquerade") || !strings.Contains(rules, `comment "lodge:`+br+`"`) {
+		t.Fatalf("rules:\n%s", rules)
+	}
+	d.MustLodge("profile", "device", "add", "default", "eth0", "nic", "network="+br)
+
+	a, b := uniq("na"), uniq("nb")
+	static := gw.Masked().Addr().Next().Next().Next().Next().Next().String() // .5
+	d.MustLodge("init", "busybox", b)
+	d.MustLodge("config", "device", "add", b, "eth0", "nic", "network="+br, "ipv4.address="+static)
+	d.MustLodge("start", b)
+	d.MustLodge("launch", "busybox", a)
+	ipA, ipB := ipv4Of(t, d, a), ipv4Of(t, d, b)
+	if ipB != static {
+		t.Fatalf("static ipv4.address: got %s, want %s", ipB, static)
+	}
+	if ipA == ipB || !gw.Masked().Contains(netip.MustParseAddr(ipA)) {
+		t.Fatalf("dynamic address %s", ipA)
+	}
+	// DNS: a finds b by name.
+	var out string
+	waitFor(t, "b to resolve as "+b+".lodge", 10*time.Second, func() bool {
+		out, _, _ = d.Lodge("exec", a, "--", "nslookup", b+".lodge", gw.Addr().String())
+		return strings.Contains(out, ipB)
+	})
+	// Containers reach each other.
+	d.MustLodge("exec", a, "--", "ping", "-c", "1", "-W", "2", ipB)
+	// NAT: the outside sees the host's address, not the container's.
+	listenIn(t, outside, "198.51.100.2:9000")
+	out = d.MustLodge("exec", a, "--", "sh", "-c", "echo | nc -w 3 198.51.100.2 9000")
+	if !strings.Contains(out, "from 198.51.100.1") {
+		t.Fatalf("NAT: the outside saw %q", out)
+	}
+	// Leases.
+	leases := d.MustLodge("network", "list-leases", br)
+	if !strings.Contains(leases, a) || !strings.Contains(leases, ipB) || !strings.Contains(leases, "STATIC") {
+		t.Fatalf("leases:\n%s", leases)
+	}
+	// Bad input leaves nothing behind.
+	if _, stderr, err := d.Lodge("config", "device", "add", a, "eth1", "nic", "network="+br, "ipv4.address="+static); err == nil || !strings.Contains(stderr, "already used") {
+		t.Fatalf("duplicate static address: %v %q", err, stderr)
+	}
+	if _, stderr, err := d.Lodge("config", "device", "add", a, "eth1", "nic", "network="+br, "ipv4.address=192.168.250.9"); err == nil || !strings.Contains(stderr, "outside") {
+		t.Fatalf("address outside the subnet: %v %q", err, stderr)
+	}
+	if _, stderr, err := d.Lodge("config", "device", "add", a, "eth1", "nic", "network=nope"); err == nil || !strings.Contains(stderr, "does not exist") {
+		t.Fatalf("unknown network: %v %q", err, stderr)
+	}
+	for _, args := range [][]string{
+		{"network", "create", "waytoolongbridgename"},
+		{"network", "create", uniq("ov"), "ipv4.address=" + gw.String()},
+		{"network", "create", uniq("iv"), "ipv4.address=10.300.0.1/24"},
+		{"network", "create", uniq("hs"), "ipv4.address=198.51.100.1/30"},
+	} {
+		if _, stderr, err := d.Lodge(args...); err == nil {
+			t.Errorf("%v accepted: %s", args, stderr)
+		}
+	}
+	_, env = d.API("GET", "/1.0/networks", nil)
+	var urls []string
+	_ = json.Unmarshal(env.Metadata, &urls)
+	if len(urls) != 1 {
+		t.Fatalf("refused networks were kept: %v", urls)
+	}
+	if links := nsRun(t, d.Netns, "ip", "-o", "link", "show", "type", "bridge"); strings.Count(links, "\n") != 1 {
+		t.Fatalf("refused networks left bridges:\n%s", links)
+	}
+	// Live config change: NAT off, then on.
+	d.MustLodge("network", "set", br, "ipv4.nat=false")
+	if strings.Contains(nftRuleset(t, d.Netns), "masquerade") {
+		t.Fatal("ipv4.nat=false left the masquerade rule")
+	}
+	d.MustLodge("network", "set", br, "ipv4.nat=true")
+	// In use: cannot be deleted.
+	if _, stderr, err := d.Lodge("network", "delete", br); err == nil || !strings.Contains(stderr, "in use") {
+		t.Fatalf("deleting a network in use: %v %q", err, stderr)
+	}
+	d.MustLodge("delete", "-f", a, b)
+	d.MustLodge("profile", "device", "remove", "default", "eth0")
+	d.MustLodge("network", "delete", br)
+	if hasLink(t, d.Netns, br) || strings.Contains(nftRuleset(t, d.Netns), "lodge") {
+		t.Fatalf("network left behind: bridge %v, rules:\n%s", hasLink(t, d.Netns, br), nftRuleset(t, d.Netns))
+	}
+	if out, _ := exec.Command("pgrep", "-f", "dnsmasq.*"+br).CombinedOutput(); strings.TrimSpace(string(out)) != "" {
+		t.Fatalf("dnsmasq left running: %s", out)
+	}
+}
