@@ -46,6 +46,11 @@ func createInstance(cmd *cobra.Command, args []string, config, profiles []string
 	if _, err := c.Do("POST", "/1.0/instances", req, ""); err != nil {
 		return err
 	}
+	var inst api.Instance
+	if _, err := c.Get(instancePath(name), &inst); err == nil && !hasNIC(inst.ExpandedDevices) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "\nThe instance has no network. Set one up for all instances with: lodge init --auto\n"+
+			"(or create one with lodge network create, and attach it with lodge network attach)\n\n")
+	}
 	if !start {
 		return nil
 	}
@@ -72,15 +77,21 @@ func cmdLaunch() *cobra.Command {
 
 func cmdInit() *cobra.Command {
 	var config, profiles []string
-	var ephemeral, empty bool
+	var ephemeral, empty, auto, usePreseed, dump bool
 	cmd := &cobra.Command{
-		Use:   "init IMAGE NAME",
-		Short: "Create an instance from an image without starting it",
+		Use:   "init [IMAGE NAME]",
+		Short: "Set up the host (no arguments: questions, --auto, --preseed, --dump), or create an instance without starting it",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && !empty {
+				return hostInit(cmd, auto, usePreseed, dump)
+			}
 			return createInstance(cmd, args, config, profiles, ephemeral, empty, false)
 		},
 	}
 	createFlags(cmd, &config, &profiles, &ephemeral, &empty)
+	cmd.Flags().BoolVar(&auto, "auto", false, "set up the host with defaults: bridge "+defaultBridge+" with NAT, on the default profile")
+	cmd.Flags().BoolVar(&usePreseed, "preseed", false, "set up the host from a preseed YAML (lxd init's shape) on stdin")
+	cmd.Flags().BoolVar(&dump, "dump", false, "print the host's setup as a preseed YAML")
 	return cmd
 }
 
@@ -293,4 +304,13 @@ func yamlOut(cmd *cobra.Command, v any) error {
 	enc := yaml.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent(2)
 	return enc.Encode(v)
+}
+
+func hasNIC(devices map[string]map[string]string) bool {
+	for _, d := range devices {
+		if d["type"] == "nic" {
+			return true
+		}
+	}
+	return false
 }
