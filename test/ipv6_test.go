@@ -1,0 +1,39 @@
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIPv6Network(t *testing.T) {
+	d, _ := startDaemonInNetns(t)
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox")
+	br := uniq("v6")
+	d.MustLodge("network", "create", br, "ipv4.address=none", "ipv6.address=fd42:7:7:7::1/64", "ipv6.nat=true")
+	if rules := nftRuleset(t, d.Netns); !strings.Contains(rules, "ip6 saddr fd42:7:7:7::/64") {
+		t.Fatalf("no NAT66 rule:\n%s", rules)
+	}
+	name := uniq("six")
+	d.MustLodge("init", "busybox", name)
+	d.MustLodge("config", "device", "add", name, "eth0", "nic", "network="+br)
+	d.MustLodge("start", name)
+	waitFor(t, "a SLAAC address from the router advertisements", 20*time.Second, func() bool {
+		out, _, _ := d.Lodge("exec", name, "--", "ip", "-6", "addr", "show", "eth0")
+		return strings.Contains(out, "fd42:7:7:7:")
+	})
+	// The new address is tentative until duplicate detection is done.
+	waitFor(t, "the gateway to answer over IPv6", 15*time.Second, func() bool {
+		_, _, err := d.Lodge("exec", name, "--", "ping", "-6", "-c", "1", "-W", "1", "fd42:7:7:7::1")
+		return err == nil
+	})
+	// An auto IPv6 subnet is a ULA /64.
+	auto := uniq("v6a")
+	d.MustLodge("network", "create", auto, "ipv6.address=auto")
+	if got := strings.TrimSpace(d.MustLodge("network", "get", auto, "ipv6.address")); !strings.HasPrefix(got, "fd") || !strings.HasSuffix(got, "/64") {
+		t.Fatalf("auto IPv6 address: %q", got)
+	}
+	if _, stderr, err := d.Lodge("network", "create", uniq("bad"), "ipv6.address=fd42:7:7:7::9/64"); err == nil || !strings.Contains(stderr, "overlaps") {
+		t.Fatalf("overlapping IPv6 subnet: %v %q", err, stderr)
+	}
+}
