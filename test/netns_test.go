@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"runtime"
@@ -60,6 +61,21 @@ func startDaemonInNetns(t *testing.T) (*Daemon, string) {
 // the address it came from (so NAT shows).
 func listenIn(t *testing.T, ns, addr string) {
 	t.Helper()
+	serveIn(t, ns, addr, func(c net.Conn) {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		fmt.Fprintf(c, "from %s\n", host)
+		_, _ = bufio.NewReader(c).ReadString('\n')
+	})
+}
+
+// listenSink accepts connections in a namespace and discards what they send.
+func listenSink(t *testing.T, ns, addr string) {
+	t.Helper()
+	serveIn(t, ns, addr, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+}
+
+func serveIn(t *testing.T, ns, addr string, handle func(net.Conn)) {
+	t.Helper()
 	lnc := make(chan net.Listener, 1)
 	errc := make(chan error, 1)
 	go func() {
@@ -94,9 +110,7 @@ func listenIn(t *testing.T, ns, addr string) {
 				}
 				go func() {
 					defer c.Close()
-					host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-					fmt.Fprintf(c, "from %s\n", host)
-					_, _ = bufio.NewReader(c).ReadString('\n')
+					handle(c)
 				}()
 			}
 		}()

@@ -82,7 +82,11 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 			if hw == "" {
 				hw = e.Record.Config["volatile."+name+".hwaddr"]
 			}
-			rd.NICs[name] = container.NIC{Name: ifname, HostName: container.HostVethName(e.Name, name), Parent: parent, HWAddr: hw, MTU: mtu}
+			nic := container.NIC{Name: ifname, HostName: container.HostVethName(e.Name, name), Parent: parent, HWAddr: hw, MTU: mtu}
+			if _, err := s.nicPolicyOf(e, name, nic); err != nil {
+				return rd, err
+			}
+			rd.NICs[name] = nic
 		}
 	}
 	return rd, nil

@@ -60,6 +60,7 @@ func (s *Service) hotplug(old, cur Expanded) error {
 	}
 	for dev, n := range before.NICs {
 		if m, ok := after.NICs[dev]; !ok || m != n {
+			s.dropNICPolicy(n)
 			if err := s.rt.DetachNIC(name, n); err != nil {
 				return fmt.Errorf("detach nic %s: %w", dev, err)
 			}
@@ -84,6 +85,10 @@ func (s *Service) hotplug(old, cur Expanded) error {
 			if err := s.rt.AttachNIC(name, n); err != nil {
 				return fmt.Errorf("attach nic %s: %w", dev, err)
 			}
+		}
+		// Policies (filters, limits) may change while the NIC stays.
+		if err := s.applyNICPolicy(cur, dev, n); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -377,6 +377,10 @@ func (s *Service) start(ctx context.Context, name string) error {
 	if err := s.rt.Start(ctx, spec); err != nil {
 		return err
 	}
+	if err := s.applyNICPolicies(e, rd.NICs); err != nil {
+		_ = s.rt.Stop(ctx, name, false, true, 0)
+		return err
+	}
 	_ = s.db.Update(func(tx *store.Tx) error {
 		var r Record
 		if _, err := tx.Get(store.Instances, name, &r); err != nil {
@@ -527,6 +531,13 @@ func (s *Service) onExit(name string) {
 	}
 	if !shutdown && !restarting {
 		_ = s.setPower(name, "STOPPED")
+	}
+	if e, _, err := s.load(name); err == nil {
+		if rd, err := s.resolveDevices(e); err == nil {
+			for _, nic := range rd.NICs {
+				s.dropNICPolicy(nic)
+			}
+		}
 	}
 	s.bus.Lifecycle("instance-stopped", "/1.0/instances/"+name, nil)
 	if r.Ephemeral && !restarting {

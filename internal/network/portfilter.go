@@ -19,7 +19,13 @@ type PortFilter struct {
 	MACFilter, IPv4, IPv6 bool
 	IPv4Addr              string       // the NIC's pinned address
 	IPv6Net               netip.Prefix // the network's subnet, for the SLAAC address
+	// Bridge and ConnLimit: at most ConnLimit connections at once from
+	// this NIC through the host (limits.connections); 0 is no limit.
+	Bridge    string
+	ConnLimit int
 }
+
+func (f PortFilter) active() bool { return f.MACFilter || f.IPv4 || f.IPv6 || f.ConnLimit > 0 }
 
 // PortFilters keeps every NIC's filter and renders them as Lodge's bridge
 // table, replaced as a whole in one transaction.
@@ -35,7 +41,7 @@ func NewPortFilters() *PortFilters { return &PortFilters{ports: map[string]PortF
 func (p *PortFilters) Set(f PortFilter) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if f.MACFilter || f.IPv4 || f.IPv6 {
+	if f.active() {
 		p.ports[f.Veth] = f
 	} else {
 		delete(p.ports, f.Veth)
@@ -60,7 +66,7 @@ func (p *PortFilters) Load(filters []PortFilter) error {
 	defer p.mu.Unlock()
 	p.ports = map[string]PortFilter{}
 	for _, f := range filters {
-		if f.MACFilter || f.IPv4 || f.IPv6 {
+		if f.active() {
 			p.ports[f.Veth] = f
 		}
 	}
@@ -79,6 +85,7 @@ func eui64(prefix netip.Prefix, mac net.HardwareAddr) netip.Addr {
 func renderPortFilters(ports map[string]PortFilter) string {
 	var b bytes.Buffer
 	b.WriteString("table bridge lodge {}\ndelete table bridge lodge\n")
+	b.WriteString(renderConnLimits(ports))
 	if len(ports) == 0 {
 		return b.String()
 	}
@@ -142,5 +149,33 @@ func joinComma(s []string) string {
 		}
 		b.WriteString(x)
 	}
+	return b.String()
+}
+
+// renderConnLimits counts each limited NIC's connections where they leave
+// the bridge (forwarded or to the host), by its MAC: conntrack is not
+// available in the bridge family on every kernel.
+func renderConnLimits(ports map[string]PortFilter) string {
+	var b bytes.Buffer
+	b.WriteString("table inet lodge_conn {}\ndelete table inet lodge_conn\n")
+	var limited []PortFilter
+	for _, f := range ports {
+		if f.ConnLimit > 0 && f.Bridge != "" {
+			limited = append(limited, f)
+		}
+	}
+	if len(limited) == 0 {
+		return b.String()
+	}
+	sort.Slice(limited, func(i, j int) bool { return limited[i].Veth < limited[j].Veth })
+	b.WriteString("table inet lodge_conn {\n")
+	for _, hook := range []string{"forward", "input"} {
+		fmt.Fprintf(&b, "  chain %s {\n    type filter hook %s priority filter - 1; policy accept;\n", hook, hook)
+		for _, f := range limited {
+			fmt.Fprintf(&b, "    iifname %q ether saddr %s ct state new ct count over %d reject\n", f.Bridge, f.MAC, f.ConnLimit)
+		}
+		b.WriteString("  }\n")
+	}
+	b.WriteString("}\n")
 	return b.String()
 }

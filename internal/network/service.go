@@ -38,6 +38,8 @@ type Service struct {
 	// NICs lists the NICs on a network; UsedBy the instances using it.
 	NICs   func(network string) []NIC
 	UsedBy func(network string) []string
+	// Filters holds the NICs' anti-spoofing and connection-limit rules.
+	Filters *PortFilters
 
 	mu      sync.Mutex
 	dnsmasq map[string]*dnsmasq
@@ -45,7 +47,7 @@ type Service struct {
 
 // NewService makes the network service.
 func NewService(db *store.Store, dir string, log *slog.Logger) *Service {
-	return &Service{db: db, dir: dir, log: log, dnsmasq: map[string]*dnsmasq{},
+	return &Service{db: db, dir: dir, log: log, dnsmasq: map[string]*dnsmasq{}, Filters: NewPortFilters(),
 		NICs: func(string) []NIC { return nil }, UsedBy: func(string) []string { return nil }}
 }
 

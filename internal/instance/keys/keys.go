@@ -13,6 +13,7 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/network"
 )
 
 // keyType says how a config value is checked.
@@ -171,17 +172,22 @@ func ValidateDevices(devices map[string]map[string]string) error {
 			if !allowed[k] {
 				return apierr.BadRequest("device %q: unknown key %q for a %s device", name, k, d["type"])
 			}
-			if (k == "readonly" || k == "required") && v != "" {
+			if (k == "readonly" || k == "required" || strings.HasPrefix(k, "security.")) && v != "" {
 				if _, err := parseBool(v); err != nil {
 					return apierr.BadRequest("device %q: %s=%q is not a boolean", name, k, v)
 				}
 			}
 		}
 		for _, k := range []string{"limits.read", "limits.write", "limits.max"} {
-			if v := d[k]; v != "" {
+			if v := d[k]; v != "" && d["type"] == "disk" {
 				if _, _, err := limits.ParseIORate(v); err != nil {
 					return apierr.BadRequest("device %q: %s: %v", name, k, err)
 				}
+			}
+		}
+		if d["type"] == "nic" {
+			if err := validateNICLimits(name, d); err != nil {
+				return err
 			}
 		}
 		switch d["type"] {
@@ -241,8 +247,10 @@ var deviceKeys = map[string]map[string]bool{
 	"disk":       keySet("path", "source", "pool", "readonly", "required", "limits.read", "limits.write", "limits.max"),
 	"unix-char":  keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
 	"unix-block": keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
-	"nic":        keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address"),
-	"none":       keySet(),
+	"nic": keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address",
+		"security.mac_filtering", "security.ipv4_filtering", "security.ipv6_filtering",
+		"limits.ingress", "limits.egress", "limits.max", "limits.priority", "limits.connections"),
+	"none": keySet(),
 }
 
 // ParseExpiry reads snapshots.expiry: "1M 2H 3d 4w 5m 6y" (minutes, hours,
@@ -288,4 +296,31 @@ func checkSysctl(key, name string) error {
 		return nil
 	}
 	return apierr.BadRequest("config key %q: %s is not namespaced; only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* can be set per container", key, name)
+}
+
+func validateNICLimits(name string, d map[string]string) error {
+	for _, k := range []string{"limits.ingress", "limits.egress", "limits.max"} {
+		if v := d[k]; v != "" {
+			if _, err := network.ParseBitRate(v); err != nil {
+				return apierr.BadRequest("device %q: %s: %v", name, k, err)
+			}
+		}
+	}
+	if v := d["limits.connections"]; v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			return apierr.BadRequest("device %q: limits.connections %q: want a positive number", name, v)
+		}
+		if d["network"] == "" {
+			return apierr.BadRequest("device %q: limits.connections needs a managed network (network=...)", name)
+		}
+	}
+	if t, _ := parseBool(d["security.ipv4_filtering"]); t && d["ipv4.address"] == "" {
+		return apierr.BadRequest("device %q: security.ipv4_filtering needs the NIC's ipv4.address pinned", name)
+	}
+	if v := d["limits.priority"]; v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 4294967295 {
+			return apierr.BadRequest("device %q: limits.priority %q: want a number", name, v)
+		}
+	}
+	return nil
 }

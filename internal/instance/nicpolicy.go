@@ -1,0 +1,119 @@
+package instance
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/network"
+)
+
+// nicPolicy is what applies to a NIC on the host side once it is plugged:
+// anti-spoofing and connection limits (nftables) and bandwidth (tc).
+type nicPolicy struct {
+	filter          network.PortFilter
+	ingress, egress uint64
+}
+
+func (s *Service) nicPolicyOf(e Expanded, dev string, nic container.NIC) (nicPolicy, error) {
+	d := e.Devices[dev]
+	p := nicPolicy{filter: network.PortFilter{Veth: nic.HostName, MAC: nic.HWAddr, Bridge: nic.Parent,
+		MACFilter: keys.IsTrue(d, "security.mac_filtering"), IPv4: keys.IsTrue(d, "security.ipv4_filtering"),
+		IPv6: keys.IsTrue(d, "security.ipv6_filtering"), IPv4Addr: d["ipv4.address"]}}
+	if p.filter.IPv6 && d["network"] != "" && s.networks != nil {
+		if n, _, err := s.networks.Get(d["network"]); err == nil {
+			if pre, err := netip.ParsePrefix(n.Config["ipv6.address"]); err == nil {
+				p.filter.IPv6Net = pre.Masked()
+			}
+		}
+	}
+	p.filter.ConnLimit, _ = strconv.Atoi(d["limits.connections"])
+	rate := func(k string) uint64 {
+		r, _ := network.ParseBitRate(d[k])
+		return r
+	}
+	p.ingress, p.egress = rate("limits.ingress"), rate("limits.egress")
+	if m := rate("limits.max"); m > 0 {
+		p.ingress, p.egress = m, m
+	}
+	if d["limits.priority"] != "" {
+		if _, err := os.Stat("/sys/fs/cgroup/net_prio"); err != nil {
+			return p, apierr.BadRequest("device %q: limits.priority needs the net_prio cgroup controller, which this host does not have", dev)
+		}
+		return p, apierr.BadRequest("device %q: limits.priority is not supported yet", dev)
+	}
+	return p, nil
+}
+
+// applyNICPolicies applies every NIC's policy of a running instance.
+func (s *Service) applyNICPolicies(e Expanded, nics map[string]container.NIC) error {
+	names := make([]string, 0, len(nics))
+	for n := range nics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, dev := range names {
+		if err := s.applyNICPolicy(e, dev, nics[dev]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) applyNICPolicy(e Expanded, dev string, nic container.NIC) error {
+	p, err := s.nicPolicyOf(e, dev, nic)
+	if err != nil {
+		return err
+	}
+	if s.networks != nil {
+		if err := s.networks.Filters.Set(p.filter); err != nil {
+			return fmt.Errorf("device %q: filters: %w", dev, err)
+		}
+	}
+	if err := network.ApplyBandwidth(nic.HostName, p.ingress, p.egress); err != nil {
+		return fmt.Errorf("device %q: %w", dev, err)
+	}
+	return nil
+}
+
+// dropNICPolicy forgets a NIC's host-side policy (its veth is gone or going).
+func (s *Service) dropNICPolicy(nic container.NIC) {
+	if s.networks != nil {
+		if err := s.networks.Filters.Remove(nic.HostName); err != nil {
+			s.log.Warn("remove NIC filters", "veth", nic.HostName, "err", err)
+		}
+	}
+	network.RemoveBandwidth(nic.HostName)
+}
+
+// restoreNICPolicies rebuilds the filters of every running instance after
+// a daemon start, in one go.
+func (s *Service) restoreNICPolicies() {
+	if s.networks == nil {
+		return
+	}
+	var filters []network.PortFilter
+	for _, name := range s.Running() {
+		e, _, err := s.load(name)
+		if err != nil {
+			continue
+		}
+		rd, err := s.resolveDevices(e)
+		if err != nil {
+			continue
+		}
+		for dev, nic := range rd.NICs {
+			if p, err := s.nicPolicyOf(e, dev, nic); err == nil {
+				filters = append(filters, p.filter)
+			}
+		}
+	}
+	if err := s.networks.Filters.Load(filters); err != nil {
+		s.log.Error("restore NIC filters", "err", err)
+	}
+}
