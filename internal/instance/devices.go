@@ -24,10 +24,11 @@ type runtimeDevices struct {
 	Disks    map[string]container.Disk
 	UnixDevs map[string]container.UnixDev
 	NICs     map[string]container.NIC
+	Proxies  map[string]proxySpec
 }
 
 func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
-	rd := runtimeDevices{Disks: map[string]container.Disk{}, UnixDevs: map[string]container.UnixDev{}, NICs: map[string]container.NIC{}}
+	rd := runtimeDevices{Disks: map[string]container.Disk{}, UnixDevs: map[string]container.UnixDev{}, NICs: map[string]container.NIC{}, Proxies: map[string]proxySpec{}}
 	names := make([]string, 0, len(e.Devices))
 	for n := range e.Devices {
 		names = append(names, n)
@@ -47,6 +48,12 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 				return rd, apierr.BadRequest("device %q: source %q does not exist on the host", name, d["source"])
 			}
 			rd.Disks[name] = container.Disk{Source: d["source"], Path: filepath.Clean(d["path"]), ReadOnly: keys.IsTrue(d, "readonly")}
+		case "proxy":
+			p, err := s.resolveProxy(e, name, d)
+			if err != nil {
+				return rd, err
+			}
+			rd.Proxies[name] = p
 		case "unix-char", "unix-block":
 			dev, skip, err := unixDevice(name, d)
 			if err != nil {

@@ -66,6 +66,19 @@ func (s *Service) hotplug(old, cur Expanded) error {
 			}
 		}
 	}
+	for dev, p := range before.Proxies {
+		if n, ok := after.Proxies[dev]; !ok || n != p {
+			s.stopProxy(name, dev)
+		}
+	}
+	_, pid := s.rt.Status(name)
+	for dev, p := range after.Proxies {
+		if o, ok := before.Proxies[dev]; !ok || o != p {
+			if err := s.startProxy(name, pid, dev, p); err != nil {
+				return err
+			}
+		}
+	}
 	for dev, d := range after.Disks {
 		if o, ok := before.Disks[dev]; !ok || o != d {
 			if err := s.rt.AttachDisk(name, d, cur.IDMap); err != nil {

@@ -91,8 +91,8 @@ func (s *Service) dropNICPolicy(nic container.NIC) {
 	network.RemoveBandwidth(nic.HostName)
 }
 
-// restoreNICPolicies rebuilds the filters of every running instance after
-// a daemon start, in one go.
+// restoreNICPolicies rebuilds the filters (in one go) and the proxy
+// devices of every running instance after a daemon start.
 func (s *Service) restoreNICPolicies() {
 	if s.networks == nil {
 		return
@@ -111,6 +111,10 @@ func (s *Service) restoreNICPolicies() {
 			if p, err := s.nicPolicyOf(e, dev, nic); err == nil {
 				filters = append(filters, p.filter)
 			}
+		}
+		_, pid := s.rt.Status(name)
+		if err := s.startProxies(name, pid, rd.Proxies); err != nil {
+			s.log.Warn("restore proxy devices", "instance", name, "err", err)
 		}
 	}
 	if err := s.networks.Filters.Load(filters); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
+	"github.com/lodge-project/lodge/internal/proxy"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
@@ -47,6 +48,8 @@ type Service struct {
 	restarting   map[string]bool
 	hostShutdown bool
 	pendingMaps  map[uint32]bool // isolated ranges handed out, not yet recorded
+	proxies      map[string]*proxy.Proxy
+	proxyPorts   AllowedPorts
 }
 
 // Deps are what the service is built from.
@@ -61,12 +64,14 @@ type Deps struct {
 	Host     limits.Host
 	Dir      string
 	Log      *slog.Logger
+	// ProxyPorts limits the host ports proxy devices may listen on.
+	ProxyPorts AllowedPorts
 }
 
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
-		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}}
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts}
 	d.Runtime.OnExit = s.onExit
 	if d.Networks != nil {
 		d.Networks.NICs = s.nicsOn
@@ -381,6 +386,11 @@ func (s *Service) start(ctx context.Context, name string) error {
 		_ = s.rt.Stop(ctx, name, false, true, 0)
 		return err
 	}
+	_, pid := s.rt.Status(name)
+	if err := s.startProxies(name, pid, rd.Proxies); err != nil {
+		_ = s.rt.Stop(ctx, name, false, true, 0)
+		return err
+	}
 	_ = s.db.Update(func(tx *store.Tx) error {
 		var r Record
 		if _, err := tx.Get(store.Instances, name, &r); err != nil {
@@ -532,6 +542,7 @@ func (s *Service) onExit(name string) {
 	if !shutdown && !restarting {
 		_ = s.setPower(name, "STOPPED")
 	}
+	s.stopProxies(name)
 	if e, _, err := s.load(name); err == nil {
 		if rd, err := s.resolveDevices(e); err == nil {
 			for _, nic := range rd.NICs {

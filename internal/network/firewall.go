@@ -33,10 +33,20 @@ func nft(script string) error {
 // forwarding accepted to and from every bridge, DHCP and DNS accepted on
 // them. The whole table is replaced in one transaction, so it never holds
 // half a change.
-func rulesetFor(nets []fwNetwork) string {
+// ProxyNAT is a proxy device done with DNAT: traffic to the listen
+// address and port goes to the instance's address and port.
+type ProxyNAT struct {
+	Proto      string // tcp or udp
+	ListenAddr string // "" or 0.0.0.0 for any
+	ListenPort int
+	TargetAddr string
+	TargetPort int
+}
+
+func rulesetFor(nets []fwNetwork, nats []ProxyNAT) string {
 	var b bytes.Buffer
 	b.WriteString("table inet lodge {}\ndelete table inet lodge\n")
-	if len(nets) == 0 {
+	if len(nets) == 0 && len(nats) == 0 {
 		return b.String()
 	}
 	sort.Slice(nets, func(i, j int) bool { return nets[i].Bridge < nets[j].Bridge })
@@ -60,14 +70,37 @@ func rulesetFor(nets []fwNetwork) string {
 			fmt.Fprintf(&b, "    ip6 saddr %s ip6 daddr != %s masquerade\n", n.V6, n.V6)
 		}
 	}
-	b.WriteString("  }\n}\n")
+	b.WriteString("  }\n")
+	if len(nats) > 0 {
+		// The same DNAT for traffic from outside (prerouting) and from the
+		// host itself (output).
+		for _, hook := range []struct{ name, hook string }{{"proxy_pre", "prerouting"}, {"proxy_out", "output"}} { // priority -100: dstnat
+			fmt.Fprintf(&b, "  chain %s {\n    type nat hook %s priority -100; policy accept;\n", hook.name, hook.hook)
+			for _, n := range nats {
+				match := ""
+				if n.ListenAddr != "" && n.ListenAddr != "0.0.0.0" {
+					match = "ip daddr " + n.ListenAddr + " "
+				}
+				fmt.Fprintf(&b, "    %s%s dport %d dnat ip to %s:%d\n", match, n.Proto, n.ListenPort, n.TargetAddr, n.TargetPort)
+			}
+			b.WriteString("  }\n")
+		}
+		// Replies to the host's own connections leave through the bridge
+		// with the host's loopback source unless it is rewritten.
+		b.WriteString("  chain proxy_post {\n    type nat hook postrouting priority srcnat; policy accept;\n")
+		for _, n := range nats {
+			fmt.Fprintf(&b, "    ip saddr 127.0.0.0/8 ip daddr %s %s dport %d masquerade\n", n.TargetAddr, n.Proto, n.TargetPort)
+		}
+		b.WriteString("  }\n")
+	}
+	b.WriteString("}\n")
 	return b.String()
 }
 
 // applyFirewall replaces Lodge's table and keeps forwarding working where
 // another firewall (Docker's) set the FORWARD policy to drop.
-func applyFirewall(nets []fwNetwork) error {
-	if err := nft(rulesetFor(nets)); err != nil {
+func applyFirewall(nets []fwNetwork, nats []ProxyNAT) error {
+	if err := nft(rulesetFor(nets, nats)); err != nil {
 		return err
 	}
 	return foreignForward(nets)

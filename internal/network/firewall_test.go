@@ -10,12 +10,13 @@ func TestRuleset(t *testing.T) {
 	out := rulesetFor([]fwNetwork{
 		{Bridge: "lodgebr0", V4: netip.MustParsePrefix("10.1.2.0/24"), NAT4: true},
 		{Bridge: "quiet", V4: netip.MustParsePrefix("10.9.9.0/24"), V6: netip.MustParsePrefix("fd00:1::/64"), NAT6: true},
-	})
+	}, []ProxyNAT{{Proto: "tcp", ListenAddr: "192.0.2.2", ListenPort: 8080, TargetAddr: "10.1.2.5", TargetPort: 80}})
 	for _, want := range []string{
 		"delete table inet lodge",
 		`iifname "lodgebr0" accept`,
 		"ip saddr 10.1.2.0/24 ip daddr != 10.1.2.0/24 masquerade",
 		"ip6 saddr fd00:1::/64 ip6 daddr != fd00:1::/64 masquerade",
+		"ip daddr 192.0.2.2 tcp dport 8080 dnat ip to 10.1.2.5:80",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, out)
@@ -24,7 +25,7 @@ func TestRuleset(t *testing.T) {
 	if strings.Contains(out, "10.9.9.0/24 ip daddr") {
 		t.Errorf("NAT for a network without ipv4.nat:\n%s", out)
 	}
-	if empty := rulesetFor(nil); strings.Contains(empty, "chain") {
+	if empty := rulesetFor(nil, nil); strings.Contains(empty, "chain") {
 		t.Errorf("no networks still makes chains:\n%s", empty)
 	}
 }

@@ -43,11 +43,12 @@ type Service struct {
 
 	mu      sync.Mutex
 	dnsmasq map[string]*dnsmasq
+	nats    map[string]ProxyNAT // by "instance/device"
 }
 
 // NewService makes the network service.
 func NewService(db *store.Store, dir string, log *slog.Logger) *Service {
-	return &Service{db: db, dir: dir, log: log, dnsmasq: map[string]*dnsmasq{}, Filters: NewPortFilters(),
+	return &Service{db: db, dir: dir, log: log, dnsmasq: map[string]*dnsmasq{}, Filters: NewPortFilters(), nats: map[string]ProxyNAT{},
 		NICs: func(string) []NIC { return nil }, UsedBy: func(string) []string { return nil }}
 }
 
@@ -203,7 +204,34 @@ func (s *Service) firewall(extra ...Record) error {
 		nets = append(nets, fwNetwork{Bridge: r.Name, V4: r.prefix(4).Masked(), V6: r.prefix(6).Masked(),
 			NAT4: IsTrue(r.Config, "ipv4.nat", false), NAT6: IsTrue(r.Config, "ipv6.nat", false)})
 	}
-	return applyFirewall(nets)
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.nats))
+	for k := range s.nats {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var nats []ProxyNAT
+	for _, k := range keys {
+		nats = append(nats, s.nats[k])
+	}
+	s.mu.Unlock()
+	return applyFirewall(nets, nats)
+}
+
+// SetProxyNAT adds (or with nil removes) the DNAT of a proxy device.
+func (s *Service) SetProxyNAT(key string, n *ProxyNAT) error {
+	s.mu.Lock()
+	if n == nil {
+		if _, ok := s.nats[key]; !ok {
+			s.mu.Unlock()
+			return nil
+		}
+		delete(s.nats, key)
+	} else {
+		s.nats[key] = *n
+	}
+	s.mu.Unlock()
+	return s.firewall()
 }
 
 func (s *Service) dnsmasqFor(name string) *dnsmasq {

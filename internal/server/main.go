@@ -42,6 +42,7 @@ func Main(args []string) error {
 	debug := fs.Bool("debug", false, "log every request")
 	maxImage := fs.Int64("max-image-size", 20<<30, "largest image upload accepted, in bytes")
 	tick := fs.Duration("scheduler-tick", 10*time.Second, "how often scheduled and expired snapshots are looked for")
+	proxyPorts := fs.String("proxy-ports", "", "host ports proxy devices may listen on (80,443,8000-8100); empty: any")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +68,11 @@ func Main(args []string) error {
 	hostDown := make(chan os.Signal, 1)
 	signal.Notify(hostDown, syscall.SIGPWR)
 
-	svc, err := build(ctx, *dir, *maxImage, bus, log)
+	ports, err := instance.ParsePorts(*proxyPorts)
+	if err != nil {
+		return fmt.Errorf("--proxy-ports: %w", err)
+	}
+	svc, err := build(ctx, *dir, *maxImage, ports, bus, log)
 	if err != nil {
 		return err
 	}
@@ -100,7 +105,7 @@ type services struct {
 	daemon *daemon.Daemon
 }
 
-func build(ctx context.Context, dir string, maxImage int64, bus *event.Bus, log *slog.Logger) (*services, error) {
+func build(ctx context.Context, dir string, maxImage int64, ports instance.AllowedPorts, bus *event.Bus, log *slog.Logger) (*services, error) {
 	// 0711 down to each rootfs, so a container's mapped root can reach its own.
 	for _, sub := range []string{"", "database", "images", "containers", "logs", "storage-pools"} {
 		p := filepath.Join(dir, sub)
@@ -142,7 +147,7 @@ func build(ctx context.Context, dir string, maxImage int64, bus *event.Bus, log 
 	}
 	nets := network.NewService(db, filepath.Join(dir, "networks"), log)
 	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pool: pool, Images: images, Runtime: rt, Bus: bus, IDMap: m,
-		Host: hostLimits(), Dir: dir, Log: log})
+		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports})
 	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log, Started: time.Now()}
 	return &services{db: db, daemon: d}, nil
 }

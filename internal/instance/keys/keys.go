@@ -14,6 +14,7 @@ import (
 	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
+	"github.com/lodge-project/lodge/internal/proxy"
 )
 
 // keyType says how a config value is checked.
@@ -166,7 +167,7 @@ func ValidateDevices(devices map[string]map[string]string) error {
 			if d["type"] == "" {
 				return apierr.BadRequest("device %q has no type", name)
 			}
-			return apierr.BadRequest("device %q: unknown type %q (disk, unix-char, unix-block, nic or none)", name, d["type"])
+			return apierr.BadRequest("device %q: unknown type %q (disk, unix-char, unix-block, nic, proxy or none)", name, d["type"])
 		}
 		for k, v := range d {
 			if !allowed[k] {
@@ -187,6 +188,11 @@ func ValidateDevices(devices map[string]map[string]string) error {
 		}
 		if d["type"] == "nic" {
 			if err := validateNICLimits(name, d); err != nil {
+				return err
+			}
+		}
+		if d["type"] == "proxy" {
+			if err := validateProxy(name, d); err != nil {
 				return err
 			}
 		}
@@ -245,12 +251,13 @@ func keySet(keys ...string) map[string]bool {
 // deviceKeys lists the keys each device type takes.
 var deviceKeys = map[string]map[string]bool{
 	"disk":       keySet("path", "source", "pool", "readonly", "required", "limits.read", "limits.write", "limits.max"),
-	"unix-char":  keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
-	"unix-block": keySet("source", "path", "major", "minor", "mode", "uid", "gid", "required"),
+	"unix-char":  keySet("source", "path", "required"),
+	"unix-block": keySet("source", "path", "required"),
 	"nic": keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address",
 		"security.mac_filtering", "security.ipv4_filtering", "security.ipv6_filtering",
 		"limits.ingress", "limits.egress", "limits.max", "limits.priority", "limits.connections"),
-	"none": keySet(),
+	"proxy": keySet("listen", "connect", "bind", "nat"),
+	"none":  keySet(),
 }
 
 // ParseExpiry reads snapshots.expiry: "1M 2H 3d 4w 5m 6y" (minutes, hours,
@@ -321,6 +328,29 @@ func validateNICLimits(name string, d map[string]string) error {
 		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 4294967295 {
 			return apierr.BadRequest("device %q: limits.priority %q: want a number", name, v)
 		}
+	}
+	return nil
+}
+
+func validateProxy(name string, d map[string]string) error {
+	l, err := proxy.ParseEndpoint(d["listen"])
+	if err != nil {
+		return apierr.BadRequest("device %q: listen: %v", name, err)
+	}
+	c, err := proxy.ParseEndpoint(d["connect"])
+	if err != nil {
+		return apierr.BadRequest("device %q: connect: %v", name, err)
+	}
+	if l.Proto != c.Proto {
+		return apierr.BadRequest("device %q: listen and connect must use the same protocol", name)
+	}
+	switch d["bind"] {
+	case "", "host", "instance":
+	default:
+		return apierr.BadRequest("device %q: bind %q: use host or instance", name, d["bind"])
+	}
+	if t, _ := parseBool(d["nat"]); t && d["bind"] == "instance" {
+		return apierr.BadRequest("device %q: nat=true works with bind=host only", name)
 	}
 	return nil
 }
