@@ -36,7 +36,9 @@ var apiExtensions = []string{
 	"snapshot_expiry", "snapshot_expiry_creation", "snapshot_scheduling", "container_protection_delete", "file_delete", "file_append", "file_symlinks", "directory_manipulation", "console", "container_console_log",
 	// lxc info needs it to list backups; creating one answers 501 until backups exist.
 	"container_backup",
-	"network", "network_state", "network_leases", "api_filtering",
+	"network", "network_state", "network_leases",
+	// Lodge's own: limits.connections on NICs.
+	"lodge_nic_limits_connections", "api_filtering",
 }
 
 // Daemon serves the API.

@@ -1,0 +1,319 @@
+// lodgebench measures Lodge and LXD side by side on one machine, driving
+// both with Debian's lxc client (and raw GETs over their sockets), the
+// daemons measured alternately, medians reported. Run it with make bench.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "lodgebench:", err)
+	cleanup()
+	os.Exit(1)
+}
+
+var (
+	root     = "/tmp/lodgebench"
+	daemons  []*daemon
+	lxcfsCmd *exec.Cmd
+)
+
+func cleanup() {
+	for _, d := range daemons {
+		if d.cmd == nil {
+			continue
+		}
+		_, _ = d.lxc("stop", "--all", "--force")
+		d.stop()
+		if d.name == "Lodge" {
+			_ = exec.Command("pkill", "-9", "-f", "console-keeper [0-9]+ "+d.dir).Run()
+		}
+	}
+	if lxcfsCmd != nil {
+		_ = lxcfsCmd.Process.Kill()
+		_ = exec.Command("umount", "-l", "/var/lib/lxcfs").Run()
+	}
+}
+
+func main() {
+	lodged := flag.String("lodged", "bin/lodged", "lodged binary")
+	busybox := flag.String("busybox", "", "busybox image")
+	debian := flag.String("debian", "", "Debian image")
+	out := flag.String("out", "bench/RESULTS.md", "where to write the results")
+	quick := flag.Bool("quick", false, "fewer repetitions and no 1,000-instance figures")
+	flag.Parse()
+	abs, _ := filepath.Abs(*lodged)
+
+	_ = os.RemoveAll(root)
+	for _, sub := range []string{"lxd", "lodge"} {
+		_ = os.MkdirAll(filepath.Join(root, sub), 0o711)
+		_ = os.Chmod(filepath.Join(root, sub), 0o711)
+	}
+	startLXCFS()
+	lxd, lodge := newLXD(filepath.Join(root, "lxd")), newLodge(filepath.Join(root, "lodge"), abs)
+	daemons = []*daemon{lxd, lodge}
+	defer cleanup()
+	for _, d := range daemons {
+		d.up()
+	}
+	preseed := "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n"
+	initCmd := exec.Command("lxd", "init", "--preseed")
+	initCmd.Env, initCmd.Stdin = lxd.env(), strings.NewReader(preseed)
+	if o, err := initCmd.CombinedOutput(); err != nil {
+		fatal(fmt.Errorf("lxd init: %v: %s", err, o))
+	}
+	for _, d := range daemons {
+		d.mustLXC("image", "import", *busybox, "--alias", "bb")
+		d.mustLXC("image", "import", *debian, "--alias", "deb")
+	}
+	r := newReport()
+	reps := func(n int) int {
+		if *quick {
+			return max(1, n/2)
+		}
+		return n
+	}
+	loadAvg := func() string {
+		data, _ := os.ReadFile("/proc/loadavg")
+		return strings.Join(strings.Fields(string(data))[:3], " ")
+	}
+	fmt.Println("load average at start:", loadAvg())
+
+	measure := func(figure, target string, n int, f func(d *daemon, i int) time.Duration) {
+		fmt.Printf("%-44s", figure)
+		for i := 0; i < n; i++ {
+			for _, d := range daemons { // alternate the daemons
+				r.add(figure, target, d.name, f(d, i).Seconds())
+			}
+		}
+		fmt.Println(r.line(figure))
+	}
+	timed := func(f func()) time.Duration { t0 := time.Now(); f(); return time.Since(t0) }
+
+	measure("daemon cold start (to GET /1.0)", "0.1", reps(3), func(d *daemon, _ int) time.Duration {
+		d.stop()
+		return d.up()
+	})
+	measure("GET /1.0 (median of 100)", "", reps(3), func(d *daemon, _ int) time.Duration {
+		var ts []float64
+		for j := 0; j < 100; j++ {
+			ts = append(ts, timed(func() { _ = d.get("/1.0") }).Seconds())
+		}
+		return time.Duration(median(ts) * float64(time.Second))
+	})
+	r.mem("daemon RSS idle (MiB)", "0.33", map[string]float64{lxd.name: float64(lxd.rss()) / 1024, lodge.name: float64(lodge.rss()) / 1024})
+
+	measure("launch busybox (dir)", "0.25", reps(5), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("launch", "bb", fmt.Sprintf("b%d", i)) })
+	})
+	measure("exec c -- true", "0.5", reps(10), func(d *daemon, _ int) time.Duration {
+		return timed(func() { d.mustLXC("exec", "b0", "--", "true") })
+	})
+	measure("config set limits.memory (running)", "", reps(5), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("config", "set", "b0", "limits.memory", fmt.Sprintf("%dMiB", 128+i)) })
+	})
+	measure("stop --force (busybox)", "0.1", reps(5), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("stop", "--force", fmt.Sprintf("b%d", i)) })
+	})
+	measure("start (busybox)", "", reps(5), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("start", fmt.Sprintf("b%d", i)) })
+	})
+	measure("clean stop (busybox)", "0.2", reps(2), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("stop", fmt.Sprintf("b%d", i)) })
+	})
+	measure("delete -f of a running container", "0.2", reps(3), func(d *daemon, i int) time.Duration {
+		n := fmt.Sprintf("del%d", i)
+		d.mustLXC("launch", "bb", n)
+		return timed(func() { d.mustLXC("delete", "-f", n) })
+	})
+	measure("launch Debian (dir)", "0.25", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("launch", "deb", fmt.Sprintf("d%d", i)) })
+	})
+	measure("launch Debian to systemd running", "", reps(2), func(d *daemon, i int) time.Duration {
+		n := fmt.Sprintf("ds%d", i)
+		return timed(func() {
+			d.mustLXC("launch", "deb", n)
+			for k := 0; k < 600; k++ {
+				o, _ := d.lxc("exec", n, "--", "systemctl", "is-system-running")
+				if s := strings.TrimSpace(o); s == "running" || s == "degraded" {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	})
+	measure("clean stop (Debian, systemd)", "", reps(2), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("stop", fmt.Sprintf("ds%d", i)) })
+	})
+	measure("snapshot of Debian (dir)", "0.33", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("snapshot", "ds0", fmt.Sprintf("s%d", i)) })
+	})
+	measure("restore of Debian (dir, stopped)", "", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("restore", "ds0", fmt.Sprintf("s%d", i)) })
+	})
+	measure("copy of Debian (dir)", "0.33", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("copy", "ds0", fmt.Sprintf("cp%d", i), "--instance-only") })
+	})
+	measure("delete of a stopped Debian", "", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("delete", fmt.Sprintf("cp%d", i)) })
+	})
+	for _, d := range daemons {
+		for i := 0; i < reps(3); i++ {
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("d%d", i))
+		}
+		for i := 0; i < reps(2); i++ {
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("ds%d", i))
+		}
+	}
+
+	// Lists and memory with 1, 10 and 50 running busybox containers.
+	running := func(d *daemon, want int) {
+		out := d.mustLXC("list", "--format", "csv", "-c", "ns")
+		have := map[string]bool{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Split(l, ","); len(f) == 2 {
+				have[f[0]] = f[1] == "RUNNING"
+			}
+		}
+		for i := 0; i < want; i++ {
+			n := fmt.Sprintf("b%d", i)
+			if running, exists := have[n]; !exists {
+				d.mustLXC("launch", "bb", n)
+			} else if !running {
+				d.mustLXC("start", n)
+			}
+		}
+	}
+	var memBefore map[string]int64
+	for _, n := range []int{1, 10, 50} {
+		if *quick && n == 50 {
+			n = 20
+		}
+		for _, d := range daemons {
+			if n == 1 {
+				running(d, 5) // all of b0..b4 back up
+			}
+		}
+		if n == 10 || (n == 20) {
+			memBefore = map[string]int64{}
+			for _, d := range daemons {
+				memBefore[d.name] = memAvailable()
+				running(d, n)
+			}
+		} else {
+			for _, d := range daemons {
+				running(d, n)
+			}
+		}
+		measure(fmt.Sprintf("lxc list, %d running", n), "", reps(3), func(d *daemon, _ int) time.Duration {
+			return timed(func() { d.mustLXC("list") })
+		})
+		measure(fmt.Sprintf("GET recursion=1, %d running", n), "", reps(5), func(d *daemon, _ int) time.Duration {
+			return timed(func() { _ = d.get("/1.0/instances?recursion=1") })
+		})
+		target := ""
+		if n >= 20 {
+			target = "0.2"
+		}
+		measure(fmt.Sprintf("GET recursion=2, %d running", n), target, reps(5), func(d *daemon, _ int) time.Duration {
+			return timed(func() { _ = d.get("/1.0/instances?recursion=2") })
+		})
+		if n >= 20 {
+			r.mem(fmt.Sprintf("daemon RSS with %d running (MiB)", n), "0.33", map[string]float64{lxd.name: float64(lxd.rss()) / 1024, lodge.name: float64(lodge.rss()) / 1024})
+			perCtr := map[string]float64{}
+			var kib int64
+			for _, p := range pidsMatching("[lxc monitor]") {
+				kib += rssOf(p)
+			}
+			perCtr[lxd.name] = float64(kib) / 1024 / float64(n)
+			kib = 0
+			for _, p := range pidsMatching("console-keeper") {
+				kib += rssOf(p)
+			}
+			perCtr[lodge.name] = float64(kib) / 1024 / float64(n)
+			r.mem("manager memory per running container (MiB)", "0.1", perCtr)
+		}
+	}
+	_ = memBefore
+
+	// Launches per second with 8 parallel clients.
+	for _, d := range daemons {
+		total := reps(16)
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := w; i < total; i += 8 {
+					_, _ = d.lxc("launch", "bb", fmt.Sprintf("par%d", i))
+				}
+			}(w)
+		}
+		wg.Wait()
+		r.add("launches/s, 8 parallel clients (higher is better)", "", d.name, float64(total)/time.Since(t0).Seconds())
+	}
+	fmt.Printf("%-44s%s\n", "launches/s, 8 parallel clients", r.line("launches/s, 8 parallel clients (higher is better)"))
+	for _, d := range daemons {
+		_, _ = d.lxc("stop", "--all", "--force")
+	}
+
+	if !*quick {
+		// 1,000 defined (stopped) instances.
+		for _, d := range daemons {
+			fmt.Printf("defining 1,000 instances on %s...\n", d.name)
+			var wg sync.WaitGroup
+			for w := 0; w < 4; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := w; i < 1000; i += 4 {
+						_, _ = d.lxc("init", "--empty", fmt.Sprintf("e%d", i))
+					}
+				}(w)
+			}
+			wg.Wait()
+		}
+		measure("GET recursion=1, 1,000 defined", "< 100 ms", 5, func(d *daemon, _ int) time.Duration {
+			return timed(func() { _ = d.get("/1.0/instances?recursion=1") })
+		})
+		r.mem("daemon RSS with 1,000 defined (MiB)", "", map[string]float64{lxd.name: float64(lxd.rss()) / 1024, lodge.name: float64(lodge.rss()) / 1024})
+	}
+	fmt.Println("load average at end:", loadAvg())
+	if err := r.write(*out, loadAvg()); err != nil {
+		fatal(err)
+	}
+	fmt.Println("wrote", *out)
+}
+
+func memAvailable() int64 {
+	data, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+func startLXCFS() {
+	if len(pidsMatching("lxcfs /var/lib/lxcfs")) > 0 {
+		return
+	}
+	_ = os.MkdirAll("/var/lib/lxcfs", 0o755)
+	lxcfsCmd = exec.Command("lxcfs", "/var/lib/lxcfs")
+	if err := lxcfsCmd.Start(); err != nil {
+		fatal(fmt.Errorf("start lxcfs: %w", err))
+	}
+	time.Sleep(500 * time.Millisecond)
+}
