@@ -136,3 +136,25 @@ func TestPrivileged(t *testing.T) {
 		t.Fatalf("/etc/passwd owned by %s inside after the shift", owner[2])
 	}
 }
+
+func TestListFilter(t *testing.T) {
+	d := withBusybox(t)
+	a, b := uniq("fa"), uniq("fb")
+	d.MustLodge("init", "busybox", a, "-c", "user.team=ops")
+	d.MustLodge("launch", "busybox", b)
+	var names []string
+	_, env := d.API("GET", "/1.0/instances?filter=status+eq+Running", nil)
+	_ = json.Unmarshal(env.Metadata, &names)
+	if len(names) != 1 || !strings.HasSuffix(names[0], "/"+b) {
+		t.Fatalf("status filter: %v", names)
+	}
+	_, env = d.API("GET", "/1.0/instances?recursion=1&filter=config.user.team+eq+ops", nil)
+	var list []api.Instance
+	_ = json.Unmarshal(env.Metadata, &list)
+	if len(list) != 1 || list[0].Name != a {
+		t.Fatalf("config filter: %+v", list)
+	}
+	if st, _ := d.API("GET", "/1.0/instances?filter=name+gt+x", nil); st != 400 {
+		t.Fatalf("bad filter: %d", st)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/filter"
 	"github.com/lodge-project/lodge/internal/operation"
 	"github.com/lodge-project/lodge/internal/validate"
 )
@@ -23,8 +24,12 @@ func resources(name string) map[string][]string {
 }
 
 func instancesGet(d *Daemon, r *http.Request) response {
-	switch recursion(r) {
-	case 0:
+	f, err := filter.Parse(r.URL.Query().Get("filter"))
+	if err != nil {
+		return fail(apierr.BadRequest("%v", err))
+	}
+	filtered := r.URL.Query().Get("filter") != ""
+	if recursion(r) == 0 && !filtered {
 		names, err := d.Instances.Names()
 		if err != nil {
 			return fail(err)
@@ -34,16 +39,26 @@ func instancesGet(d *Daemon, r *http.Request) response {
 			urls = append(urls, instanceURL(n))
 		}
 		return ok(urls)
-	case 1:
-		list, err := d.Instances.List()
-		if err != nil {
-			return fail(err)
-		}
-		return ok(list)
 	}
-	list, err := d.Instances.List()
+	all, err := d.Instances.List()
 	if err != nil {
 		return fail(err)
+	}
+	list := all[:0]
+	for _, inst := range all {
+		if f.Match(inst) {
+			list = append(list, inst)
+		}
+	}
+	switch recursion(r) {
+	case 0:
+		urls := make([]string, 0, len(list))
+		for _, inst := range list {
+			urls = append(urls, instanceURL(inst.Name))
+		}
+		return ok(urls)
+	case 1:
+		return ok(list)
 	}
 	full := make([]api.InstanceFull, 0, len(list))
 	for _, inst := range list {
