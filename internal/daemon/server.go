@@ -33,7 +33,7 @@ var apiExtensions = []string{
 	"container_exec_user_group_cwd", "instances", "container_full", "image_aliases_description",
 	"operation_description", "event_lifecycle", "container_host_shutdown_timeout", "profile_usedby",
 	"resource_limits_processes", "instance_all_projects",
-	"snapshot_expiry", "snapshot_expiry_creation", "snapshot_scheduling", "container_protection_delete", "file_delete", "file_append", "file_symlinks", "directory_manipulation", "console", "container_console_log",
+	"snapshot_expiry", "snapshot_expiry_creation", "snapshot_scheduling", "container_protection_delete", "container_only_migration", "file_delete", "file_append", "file_symlinks", "directory_manipulation", "console", "container_console_log",
 	// lxc info needs it to list backups; creating one answers 501 until backups exist.
 	"container_backup",
 	"network", "network_state", "network_leases",

@@ -49,7 +49,7 @@ func Reshift(root string, from, to *Map) error {
 			}
 		}
 		if caps != nil {
-			if err := unix.Setxattr(path, "security.capability", capsFor(caps, to), 0); err != nil {
+			if err := unix.Setxattr(path, "security.capability", CapsFor(caps, to), 0); err != nil {
 				return fmt.Errorf("restore capabilities of %s: %w", path, err)
 			}
 		}
@@ -75,9 +75,9 @@ const (
 	capV3Size    = 24
 )
 
-// capsFor rewrites capabilities for the target mapping: v3 owned by its
-// root, or plain v2 for the host's own ids.
-func capsFor(caps []byte, to *Map) []byte {
+// CapsFor rewrites a security.capability value for the target mapping: v3
+// owned by its root, or plain v2 for the host's own ids.
+func CapsFor(caps []byte, to *Map) []byte {
 	if to == nil {
 		return capsV2(caps)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
 
 // Driver is a dir pool rooted at a directory.
@@ -83,15 +84,10 @@ func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
 	}
 	tmp := dst + ".partial"
 	_ = removeAll(tmp)
-	if err := copyTree(src, tmp); err != nil {
+	// One pass: copied and moved onto the instance's ids together.
+	if err := copytree.Copy(src, tmp, copytree.Options{To: m}); err != nil {
 		_ = removeAll(tmp)
 		return fmt.Errorf("copy image %s for %q: %w", fp, name, err)
-	}
-	if m != nil {
-		if err := idmap.ShiftTree(filepath.Join(tmp, "rootfs"), *m); err != nil {
-			_ = removeAll(tmp)
-			return fmt.Errorf("shift rootfs of %q: %w", name, err)
-		}
 	}
 	if err := os.Chmod(tmp, 0o711); err != nil {
 		_ = removeAll(tmp)

@@ -3,9 +3,9 @@ package dir
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
 
 func (d *Driver) snapshotsDir(name string) string {
@@ -16,15 +16,8 @@ func (d *Driver) snapshotPath(name, snap string) string {
 	return filepath.Join(d.snapshotsDir(name), snap)
 }
 
-// copyTree copies a tree with GNU cp: reflinks where the filesystem has
-// them, and ownership, modes, xattrs, sparse files and hard links kept.
-func copyTree(src, dst string) error {
-	out, err := exec.Command("cp", "-a", "--reflink=auto", src, dst).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
+// copyTree copies a tree as it is (ids unchanged).
+func copyTree(src, dst string) error { return copytree.Copy(src, dst, copytree.Options{}) }
 
 // copyInto copies src to dst through dst.partial, so a crash never leaves
 // a half copy under the final name.

@@ -1,0 +1,90 @@
+package copytree
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-project/lodge/internal/idmap"
+)
+
+func TestCopyKeepsEverything(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (ownership, device nodes)")
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(src, "bin"), 0o755))
+	bin := filepath.Join(src, "bin", "ping")
+	must(os.WriteFile(bin, []byte("binary"), 0o755))
+	must(os.Chown(bin, 0, 5))
+	caps := make([]byte, 20)
+	caps[3], caps[4] = 0x02, 0x01
+	must(unix.Setxattr(bin, "security.capability", caps, 0))
+	must(unix.Chmod(bin, 0o4755)) // after the caps: setting them clears setuid
+	must(unix.Setxattr(bin, "user.note", []byte("kept"), 0))
+	must(os.Link(bin, filepath.Join(src, "bin", "ping-link")))
+	must(os.Symlink("ping", filepath.Join(src, "bin", "p")))
+	must(unix.Mkfifo(filepath.Join(src, "fifo"), 0o600))
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	must(os.Chtimes(bin, old, old))
+	big := make([]byte, 3<<20)
+	big[len(big)-1] = 7
+	must(os.WriteFile(filepath.Join(src, "big"), big, 0o644))
+
+	dst := filepath.Join(filepath.Dir(src), "dst")
+	m := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
+	must(Copy(src, dst, Options{To: m}))
+
+	var st unix.Stat_t
+	must(unix.Lstat(filepath.Join(dst, "bin", "ping"), &st))
+	if st.Uid != 100000 || st.Gid != 100005 || st.Mode&0o7777 != 0o4755 {
+		t.Fatalf("owner/mode: %d:%d %o", st.Uid, st.Gid, st.Mode&0o7777)
+	}
+	if st.Mtim.Sec != old.Unix() {
+		t.Fatalf("mtime not kept: %d", st.Mtim.Sec)
+	}
+	var lst unix.Stat_t
+	must(unix.Lstat(filepath.Join(dst, "bin", "ping-link"), &lst))
+	if lst.Ino != st.Ino {
+		t.Fatal("hard link became a copy")
+	}
+	got := make([]byte, 64)
+	n, err := unix.Getxattr(filepath.Join(dst, "bin", "ping"), "security.capability", got)
+	if err != nil || n != 24 || got[3] != 0x03 || got[20] != 0xa0 || got[21] != 0x86 || got[22] != 0x01 {
+		t.Fatalf("caps not rewritten as v3 for root 100000: %x %v", got[:n], err)
+	}
+	n, err = unix.Getxattr(filepath.Join(dst, "bin", "ping"), "user.note", got)
+	if err != nil || string(got[:n]) != "kept" {
+		t.Fatalf("user xattr: %q %v", got[:n], err)
+	}
+	if target, err := os.Readlink(filepath.Join(dst, "bin", "p")); err != nil || target != "ping" {
+		t.Fatalf("symlink: %q %v", target, err)
+	}
+	must(unix.Lstat(filepath.Join(dst, "fifo"), &st))
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO || st.Uid != 100000 {
+		t.Fatalf("fifo: %o %d", st.Mode, st.Uid)
+	}
+	data, err := os.ReadFile(filepath.Join(dst, "big"))
+	if err != nil || len(data) != len(big) || data[len(data)-1] != 7 {
+		t.Fatalf("big file: %d bytes %v", len(data), err)
+	}
+	// And back: host ids again.
+	back := filepath.Join(filepath.Dir(src), "back")
+	must(Copy(dst, back, Options{From: m}))
+	must(unix.Lstat(filepath.Join(back, "bin", "ping"), &st))
+	if st.Uid != 0 || st.Gid != 5 {
+		t.Fatalf("unshifted owner: %d:%d", st.Uid, st.Gid)
+	}
+	if err := Copy(src, dst, Options{}); err == nil {
+		t.Fatal("copying onto an existing destination succeeded")
+	}
+}
