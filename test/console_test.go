@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -70,6 +71,12 @@ func TestConsole(t *testing.T) {
 	}
 	if log := d.MustLXC("console", name, "--show-log"); !strings.Contains(log, "console-23") {
 		t.Fatalf("lxc console --show-log:\n%s", log)
+	}
+	// One keeper serves every container of the daemon.
+	second := uniq("con")
+	d.MustLodge("launch", "busybox", second)
+	if out, _ := exec.Command("pgrep", "-f", "console-keeper "+d.Dir).Output(); len(strings.Fields(string(out))) != 1 {
+		t.Fatalf("console keepers for two containers: %q", out)
 	}
 	// The console outlives lodged.
 	d.Kill()

@@ -161,7 +161,7 @@ func (d *Daemon) cleanup() {
 	_ = exec.Command("pkill", "-9", "-f", "dnsmasq.*"+d.Dir).Run()
 	// Whatever is left (a test that killed lodged): kill init processes and
 	// keepers by their state, remove cgroups.
-	_ = exec.Command("pkill", "-9", "-f", "console-keeper [0-9]+ "+d.Dir).Run()
+	_ = exec.Command("pkill", "-9", "-f", "console-keeper "+d.Dir).Run()
 	runtimeDir := filepath.Join(d.Dir, "runtime")
 	entries, _ := os.ReadDir(runtimeDir)
 	for _, e := range entries {

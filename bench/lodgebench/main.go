@@ -34,7 +34,7 @@ func cleanup() {
 		_, _ = d.lxc("stop", "--all", "--force")
 		d.stop()
 		if d.name == "Lodge" {
-			_ = exec.Command("pkill", "-9", "-f", "console-keeper [0-9]+ "+d.dir).Run()
+			_ = exec.Command("pkill", "-9", "-f", "console-keeper "+d.dir).Run()
 		}
 	}
 	if lxcfsCmd != nil {
@@ -234,8 +234,9 @@ func main() {
 				kib += rssOf(p)
 			}
 			perCtr[lxd.name] = float64(kib) / 1024 / float64(n)
+			// Lodge keeps one console keeper for all containers of a daemon.
 			kib = 0
-			for _, p := range pidsMatching("console-keeper") {
+			for _, p := range pidsMatching("console-keeper " + lodge.dir) {
 				kib += rssOf(p)
 			}
 			perCtr[lodge.name] = float64(kib) / 1024 / float64(n)

@@ -1,11 +1,13 @@
-// Package console keeps a container's console: a small process outside
-// lodged holds the pty master of the container's init, writes what init
-// prints to console.log and lets one client at a time attach. Because it
-// is not lodged, the console survives a daemon restart.
+// Package console keeps containers' consoles. One small keeper process per
+// daemon directory (`lodged console-keeper DIR`, outside lodged, so consoles
+// survive a daemon restart) holds the pty master of every running
+// container's init, writes what init prints to logs/<name>/console.log, and
+// lets one client at a time attach through logs/<name>/console.socket.
 package console
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,135 +25,257 @@ import (
 // maxLog bounds console.log; past it the log starts over.
 const maxLog = 1 << 20
 
-// Paths of a container's console files in its log directory.
-func LogPath(logDir string) string    { return filepath.Join(logDir, "console.log") }
+// LogPath is a container's console log in its log directory.
+func LogPath(logDir string) string { return filepath.Join(logDir, "console.log") }
+
+// SocketPath is where a client attaches to a container's console.
 func SocketPath(logDir string) string { return filepath.Join(logDir, "console.socket") }
 
-// ControlPath is the keeper's control socket: "resize COLS ROWS" lines.
-func ControlPath(logDir string) string { return filepath.Join(logDir, "console.control") }
+func keeperSocket(dir string) string { return filepath.Join(dir, "console-keeper.socket") }
 
-// Spawn starts a keeper for master, the pty of init pid. The keeper is in a
-// session of its own so that it outlives lodged.
-func Spawn(self string, master *os.File, pid int, logDir string) error {
-	cmd := exec.Command(self, "console-keeper", strconv.Itoa(pid), logDir)
-	cmd.ExtraFiles = []*os.File{master}
+// request is what lodged sends the keeper; a register request carries the
+// pty master as SCM_RIGHTS.
+type request struct {
+	Op     string `json:"op"` // register or resize
+	Pid    int    `json:"pid,omitempty"`
+	LogDir string `json:"log_dir"`
+	Cols   uint16 `json:"cols,omitempty"`
+	Rows   uint16 `json:"rows,omitempty"`
+}
+
+// Register hands a container's pty master to the daemon directory's
+// keeper, starting the keeper if it is not running.
+func Register(self, dir string, master *os.File, pid int, logDir string) error {
+	return send(self, dir, request{Op: "register", Pid: pid, LogDir: logDir}, master)
+}
+
+// Resize sets a console's window size.
+func Resize(self, dir, logDir string, cols, rows uint16) error {
+	return send(self, dir, request{Op: "resize", LogDir: logDir, Cols: cols, Rows: rows}, nil)
+}
+
+func send(self, dir string, req request, fd *os.File) error {
+	conn, err := dialKeeper(self, dir)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	data, _ := json.Marshal(req)
+	var oob []byte
+	if fd != nil {
+		oob = unix.UnixRights(int(fd.Fd()))
+	}
+	if _, _, err := conn.WriteMsgUnix(data, oob, nil); err != nil {
+		return fmt.Errorf("console keeper: %w", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("console keeper: %w", err)
+	}
+	if reply != "ok\n" {
+		return fmt.Errorf("console keeper: %s", reply)
+	}
+	return nil
+}
+
+// dialKeeper connects to the keeper, starting one if none answers.
+func dialKeeper(self, dir string) (*net.UnixConn, error) {
+	addr := &net.UnixAddr{Name: keeperSocket(dir), Net: "unix"}
+	if c, err := net.DialUnix("unix", nil, addr); err == nil {
+		return c, nil
+	}
+	cmd := exec.Command(self, "console-keeper", dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start console keeper: %w", err)
+		return nil, fmt.Errorf("start console keeper: %w", err)
 	}
-	// lodged does not wait for it: reap it in the background if it ends first.
-	go func() { _ = cmd.Wait() }()
-	return nil
+	go func() { _ = cmd.Wait() }() // reap it if it ends while lodged runs
+	for i := 0; i < 200; i++ {
+		if c, err := net.DialUnix("unix", nil, addr); err == nil {
+			return c, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, errors.New("console keeper did not come up")
 }
 
-// RunKeeper is the keeper's main: fd 3 is the master, args are the init's
-// pid and the log directory.
+// RunKeeper is the keeper's main: args are the daemon directory.
 func RunKeeper(args []string) error {
-	if len(args) != 2 {
-		return errors.New("usage: console-keeper PID LOGDIR")
+	if len(args) != 1 {
+		return errors.New("usage: console-keeper DIR")
 	}
-	pid, err := strconv.Atoi(args[0])
-	if err != nil {
-		return err
+	sock := keeperSocket(args[0])
+	// Another keeper already serving this directory: leave it be.
+	if c, err := net.Dial("unix", sock); err == nil {
+		c.Close()
+		return nil
 	}
-	master := os.NewFile(3, "pty-master")
-	// Holding the slave side open keeps the pty from hanging up whenever
-	// init closes its console (systemd does, between boot steps).
-	peer, err := unix.IoctlRetInt(int(master.Fd()), unix.TIOCGPTPEER)
-	if err == nil {
-		defer unix.Close(peer)
-	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return fmt.Errorf("watch init %d: %w", pid, err)
-	}
-	logDir := args[1]
-	log, err := os.OpenFile(LogPath(logDir), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	sock := SocketPath(logDir)
 	_ = os.Remove(sock)
-	ln, err := net.Listen("unix", sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
 		return err
 	}
-	ctl := ControlPath(logDir)
-	_ = os.Remove(ctl)
-	ctlLn, err := net.Listen("unix", ctl)
-	if err != nil {
-		return err
-	}
-	k := &keeper{master: master, log: log}
-	go k.accept(ln)
-	go k.control(ctlLn)
-	go k.pump()
-	// Wait for init to end, then go.
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	_ = os.Chmod(sock, 0o600)
+	k := &keeper{consoles: map[string]*pty{}}
 	for {
-		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+		c, err := ln.AcceptUnix()
+		if err != nil {
 			return err
 		}
-		if fds[0].Revents != 0 {
-			break
-		}
-	}
-	_ = ln.Close()
-	_ = ctlLn.Close()
-	_ = os.Remove(sock)
-	_ = os.Remove(ctl)
-	return nil
-}
-
-// control applies window sizes sent by attached clients.
-func (k *keeper) control(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			sc := bufio.NewScanner(c)
-			for sc.Scan() {
-				var cols, rows uint16
-				if _, err := fmt.Sscanf(sc.Text(), "resize %d %d", &cols, &rows); err == nil && cols > 0 && rows > 0 {
-					_ = unix.IoctlSetWinsize(int(k.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: cols, Row: rows})
-				}
-			}
-		}()
+		go k.serve(c)
 	}
 }
 
 type keeper struct {
+	mu       sync.Mutex
+	consoles map[string]*pty // by log directory
+}
+
+// pty is one container's console.
+type pty struct {
 	master  *os.File
+	peer    int
 	log     *os.File
-	mu      sync.Mutex
 	written int64
 	client  net.Conn
+	ln      net.Listener
+	mu      sync.Mutex
+}
+
+func (k *keeper) serve(c *net.UnixConn) {
+	defer c.Close()
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return
+	}
+	var req request
+	if err := json.Unmarshal(buf[:n], &req); err != nil {
+		fmt.Fprintf(c, "bad request\n")
+		return
+	}
+	switch req.Op {
+	case "register":
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			fmt.Fprintf(c, "no pty received\n")
+			return
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			fmt.Fprintf(c, "no pty received\n")
+			return
+		}
+		if err := k.register(os.NewFile(uintptr(fds[0]), "pty-master"), req.Pid, req.LogDir); err != nil {
+			fmt.Fprintf(c, "%v\n", err)
+			return
+		}
+	case "resize":
+		k.mu.Lock()
+		p := k.consoles[req.LogDir]
+		k.mu.Unlock()
+		if p != nil && req.Cols > 0 && req.Rows > 0 {
+			_ = unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: req.Cols, Row: req.Rows})
+		}
+	}
+	fmt.Fprintf(c, "ok\n")
+}
+
+func (k *keeper) register(master *os.File, pid int, logDir string) error {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		master.Close()
+		return fmt.Errorf("watch init %d: %w", pid, err)
+	}
+	log, err := os.OpenFile(LogPath(logDir), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		master.Close()
+		unix.Close(pidfd)
+		return err
+	}
+	p := &pty{master: master, log: log, peer: -1}
+	// Holding the slave side open keeps the pty from hanging up whenever
+	// init closes its console (systemd does, between boot steps).
+	if peer, err := unix.IoctlRetInt(int(master.Fd()), unix.TIOCGPTPEER); err == nil {
+		p.peer = peer
+	}
+	sock := SocketPath(logDir)
+	_ = os.Remove(sock)
+	if p.ln, err = net.Listen("unix", sock); err != nil {
+		p.close()
+		unix.Close(pidfd)
+		return err
+	}
+	k.mu.Lock()
+	if old := k.consoles[logDir]; old != nil {
+		old.close()
+	}
+	k.consoles[logDir] = p
+	k.mu.Unlock()
+	go p.pump()
+	go p.accept()
+	go func() { // until init ends
+		defer unix.Close(pidfd)
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+				break
+			}
+			if fds[0].Revents != 0 {
+				break
+			}
+		}
+		k.mu.Lock()
+		if k.consoles[logDir] == p {
+			delete(k.consoles, logDir)
+			_ = os.Remove(sock)
+		}
+		k.mu.Unlock()
+		p.close()
+	}()
+	return nil
+}
+
+func (p *pty) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	if p.client != nil {
+		p.client.Close()
+	}
+	if p.peer >= 0 {
+		unix.Close(p.peer)
+		p.peer = -1
+	}
+	p.master.Close()
+	p.log.Close()
 }
 
 // pump copies init's output to the log and the attached client.
-func (k *keeper) pump() {
+func (p *pty) pump() {
 	buf := make([]byte, 32*1024)
 	for {
-		n, err := k.master.Read(buf)
+		n, err := p.master.Read(buf)
 		if n > 0 {
-			k.mu.Lock()
-			if k.written+int64(n) > maxLog {
-				_ = k.log.Truncate(0)
-				_, _ = k.log.Seek(0, io.SeekStart)
-				k.written = 0
+			p.mu.Lock()
+			if p.written+int64(n) > maxLog {
+				_ = p.log.Truncate(0)
+				_, _ = p.log.Seek(0, io.SeekStart)
+				p.written = 0
 			}
-			w, _ := k.log.Write(buf[:n])
-			k.written += int64(w)
-			if k.client != nil {
-				if _, err := k.client.Write(buf[:n]); err != nil {
-					k.client.Close()
-					k.client = nil
+			w, _ := p.log.Write(buf[:n])
+			p.written += int64(w)
+			if p.client != nil {
+				if _, err := p.client.Write(buf[:n]); err != nil {
+					p.client.Close()
+					p.client = nil
 				}
 			}
-			k.mu.Unlock()
+			p.mu.Unlock()
 		}
 		if err != nil {
 			return
@@ -160,25 +284,25 @@ func (k *keeper) pump() {
 }
 
 // accept attaches clients; a new one replaces the old, as with lxc console.
-func (k *keeper) accept(ln net.Listener) {
+func (p *pty) accept() {
 	for {
-		c, err := ln.Accept()
+		c, err := p.ln.Accept()
 		if err != nil {
 			return
 		}
-		k.mu.Lock()
-		if k.client != nil {
-			k.client.Close()
+		p.mu.Lock()
+		if p.client != nil {
+			p.client.Close()
 		}
-		k.client = c
-		k.mu.Unlock()
+		p.client = c
+		p.mu.Unlock()
 		go func() {
-			_, _ = io.Copy(k.master, c)
-			k.mu.Lock()
-			if k.client == c {
-				k.client = nil
+			_, _ = io.Copy(p.master, c)
+			p.mu.Lock()
+			if p.client == c {
+				p.client = nil
 			}
-			k.mu.Unlock()
+			p.mu.Unlock()
 			c.Close()
 		}()
 	}

@@ -86,7 +86,7 @@ func instanceConsolePost(d *Daemon, r *http.Request) response {
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("console: the client did not connect within 30s")
 		}
-		return sess.run(ctx, logDir, req.Width, req.Height)
+		return sess.run(ctx, d, name, logDir, req.Width, req.Height)
 	})
 	return asyncResp{op}
 }
@@ -119,7 +119,7 @@ func (s *consoleSession) connect(w http.ResponseWriter, r *http.Request, secret 
 	return nil
 }
 
-func (s *consoleSession) run(ctx context.Context, logDir string, width, height int) error {
+func (s *consoleSession) run(ctx context.Context, d *Daemon, name, logDir string, width, height int) error {
 	term, ctl := s.conns["0"], s.conns["control"]
 	defer term.Close()
 	defer ctl.Close()
@@ -128,13 +128,12 @@ func (s *consoleSession) run(ctx context.Context, logDir string, width, height i
 		return fmt.Errorf("console keeper is not reachable: %w", err)
 	}
 	defer pty.Close()
-	resizer, err := net.Dial("unix", console.ControlPath(logDir))
-	if err == nil {
-		defer resizer.Close()
-		if width > 0 && height > 0 {
-			fmt.Fprintf(resizer, "resize %d %d\n", width, height)
+	resize := func(w, h int) {
+		if w > 0 && h > 0 {
+			_ = d.Instances.Runtime().ResizeConsole(name, uint16(w), uint16(h))
 		}
 	}
+	resize(width, height)
 	go func() { // control: window-resize
 		for {
 			_, data, err := ctl.ReadMessage()
@@ -143,10 +142,10 @@ func (s *consoleSession) run(ctx context.Context, logDir string, width, height i
 				return
 			}
 			var msg api.InstanceExecControl
-			if json.Unmarshal(data, &msg) == nil && msg.Command == "window-resize" && resizer != nil {
+			if json.Unmarshal(data, &msg) == nil && msg.Command == "window-resize" {
 				w, _ := strconv.Atoi(msg.Args["width"])
 				h, _ := strconv.Atoi(msg.Args["height"])
-				fmt.Fprintf(resizer, "resize %d %d\n", w, h)
+				resize(w, h)
 			}
 		}
 	}()

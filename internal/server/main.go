@@ -140,7 +140,7 @@ func build(ctx context.Context, dir string, maxImage int64, ports instance.Allow
 		return nil, err
 	}
 	logDir := func(name string) string { return filepath.Join(dir, "logs", name) }
-	rt, err := container.New(filepath.Join(dir, "runtime"), logDir, log)
+	rt, err := container.New(filepath.Join(dir, "runtime"), dir, logDir, log)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -36,6 +36,8 @@ type Driver struct {
 	root   string // libcontainer's state directory
 	logDir func(name string) string
 	self   string // lodged's binary, for the console keeper
+	// stateDir is $LODGE_DIR, where the console keeper listens.
+	stateDir string
 	// OnExit is told when a container's init ends on its own or by Stop.
 	OnExit func(name string)
 	log    *slog.Logger
@@ -45,7 +47,7 @@ type Driver struct {
 }
 
 // New makes a driver keeping libcontainer state under root.
-func New(root string, logDir func(string) string, log *slog.Logger) (*Driver, error) {
+func New(root, stateDir string, logDir func(string) string, log *slog.Logger) (*Driver, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("create runtime directory: %w", err)
 	}
@@ -53,7 +55,7 @@ func New(root string, logDir func(string) string, log *slog.Logger) (*Driver, er
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{root: root, logDir: logDir, self: self, log: log, locks: map[string]*sync.Mutex{}}, nil
+	return &Driver{root: root, stateDir: stateDir, logDir: logDir, self: self, log: log, locks: map[string]*sync.Mutex{}}, nil
 }
 
 func (d *Driver) lock(name string) func() {
@@ -137,7 +139,7 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 	}
 	defer master.Close()
 	pid, _ := init.Pid()
-	if err := console.Spawn(d.self, master, pid, d.logDir(s.Name)); err != nil {
+	if err := console.Register(d.self, d.stateDir, master, pid, d.logDir(s.Name)); err != nil {
 		d.log.Warn("container runs without a console keeper", "instance", s.Name, "err", err)
 	}
 	go func() {
@@ -326,4 +328,9 @@ func (d *Driver) CgroupPaths(name string) map[string]string {
 		return nil
 	}
 	return st.CgroupPaths
+}
+
+// ResizeConsole sets the window size of a container's console.
+func (d *Driver) ResizeConsole(name string, cols, rows uint16) error {
+	return console.Resize(d.self, d.stateDir, d.logDir(name), cols, rows)
 }
