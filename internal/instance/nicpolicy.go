@@ -91,9 +91,9 @@ func (s *Service) dropNICPolicy(nic container.NIC) {
 	network.RemoveBandwidth(nic.HostName)
 }
 
-// restoreNICPolicies rebuilds the filters (in one go) and the proxy
+// RestoreNICPolicies rebuilds the filters (in one go) and the proxy
 // devices of every running instance after a daemon start.
-func (s *Service) restoreNICPolicies() {
+func (s *Service) RestoreNICPolicies() {
 	if s.networks == nil {
 		return
 	}

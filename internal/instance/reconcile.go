@@ -49,7 +49,6 @@ func (s *Service) Reconcile() error {
 			_ = s.pool.DeleteInstance(v)
 		}
 	}
-	defer s.restoreNICPolicies()
 	for _, n := range names {
 		if _, err := os.Stat(s.pool.InstancePath(n)); err != nil {
 			s.log.Error("instance has no volume: it cannot start until its rootfs is restored", "instance", n, "path", s.pool.InstancePath(n))

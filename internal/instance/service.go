@@ -50,6 +50,9 @@ type Service struct {
 	pendingMaps  map[uint32]bool // isolated ranges handed out, not yet recorded
 	proxies      map[string]*proxy.Proxy
 	proxyPorts   AllowedPorts
+	// netReady is closed once lodged has set its networks up after a start;
+	// instance starts wait for it, since their NICs need the bridges.
+	netReady chan struct{}
 }
 
 // Deps are what the service is built from.
@@ -71,7 +74,7 @@ type Deps struct {
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
-		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts}
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
 	d.Runtime.OnExit = s.onExit
 	if d.Networks != nil {
 		d.Networks.NICs = s.nicsOn
@@ -335,8 +338,16 @@ func (s *Service) linkVolume(name string) {
 	_ = os.Symlink(s.pool.InstancePath(name), link)
 }
 
+// NetworksReady lets instance starts proceed (see netReady).
+func (s *Service) NetworksReady() { close(s.netReady) }
+
 // Start boots a stopped instance.
 func (s *Service) Start(ctx context.Context, name string) error {
+	select {
+	case <-s.netReady:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	defer s.lock(name)()
 	return s.start(ctx, name)
 }

@@ -84,9 +84,16 @@ func Main(args []string) error {
 	if err := svc.daemon.Instances.Reconcile(); err != nil {
 		return fmt.Errorf("reconcile state: %w", err)
 	}
-	svc.daemon.Networks.StartAll()
+
 	go svc.daemon.Instances.RunScheduler(ctx, *tick)
-	go svc.daemon.Instances.Autostart(ctx)
+	// Networks, NIC policies and autostart come up while the API already
+	// answers: none of them holds up a client, and instances wait for them.
+	go func() {
+		svc.daemon.Networks.StartAll()
+		svc.daemon.Instances.NetworksReady()
+		svc.daemon.Instances.RestoreNICPolicies()
+		svc.daemon.Instances.Autostart(ctx)
+	}()
 	go func() {
 		select {
 		case <-hostDown:

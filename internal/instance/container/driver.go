@@ -72,6 +72,9 @@ func (d *Driver) lock(name string) func() {
 
 // Status reports the container's state and its init's pid (0 when stopped).
 func (d *Driver) Status(name string) (string, int) {
+	if st, pid, ok := d.fastStatus(name); ok {
+		return st, pid
+	}
 	c, err := libcontainer.Load(d.root, name)
 	if err != nil {
 		return StateStopped, 0
@@ -139,6 +142,7 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 	}
 	defer master.Close()
 	pid, _ := init.Pid()
+	d.writeStatus(c, pid)
 	if err := console.Register(d.self, d.stateDir, master, pid, d.logDir(s.Name)); err != nil {
 		d.log.Warn("container runs without a console keeper", "instance", s.Name, "err", err)
 	}
