@@ -14,7 +14,7 @@ func TestNICFilteringAndLimits(t *testing.T) {
 	guarded, open := uniq("grd"), uniq("opn")
 	d.MustLodge("init", "busybox", guarded)
 	d.MustLodge("config", "device", "add", guarded, "eth0", "nic", "network="+br, "ipv4.address=10.66.0.10",
-		"security.mac_filtering=true", "security.ipv4_filtering=true", "limits.ingress=2Mbit", "limits.egress=1Mbit", "limits.connections=2")
+		"security.mac_filtering=true", "security.ipv4_filtering=true", "limits.ingress=2Mbit", "limits.egress=1Mbit", "limits.connections=2", "limits.priority=5")
 	d.MustLodge("init", "busybox", open)
 	d.MustLodge("config", "device", "add", open, "eth0", "nic", "network="+br, "ipv4.address=10.66.0.20")
 	d.MustLodge("start", guarded, open)
@@ -43,6 +43,10 @@ func TestNICFilteringAndLimits(t *testing.T) {
 	d.MustLodge("exec", guarded, "--", "ip", "link", "set", "eth0", "address", mac)
 	waitFor(t, "the guarded instance back with its own MAC", 10*time.Second, func() bool { return ping(guarded, "10.66.0.1") })
 
+	// limits.priority marks the NIC's packets for the host's qdiscs.
+	if rules := nftRuleset(t, d.Netns); !strings.Contains(rules, "meta priority set 0:5") {
+		t.Fatalf("no priority rule:\n%s", rules)
+	}
 	// Bandwidth: token buckets on the host side, both directions.
 	veth := hostVeth(t, d, guarded)
 	qd := nsRun(t, d.Netns, "tc", "-s", "qdisc", "show", "dev", veth)

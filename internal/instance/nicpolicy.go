@@ -3,7 +3,6 @@ package instance
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"sort"
 	"strconv"
 
@@ -41,11 +40,12 @@ func (s *Service) nicPolicyOf(e Expanded, dev string, nic container.NIC) (nicPol
 	if m := rate("limits.max"); m > 0 {
 		p.ingress, p.egress = m, m
 	}
-	if d["limits.priority"] != "" {
-		if _, err := os.Stat("/sys/fs/cgroup/net_prio"); err != nil {
-			return p, apierr.BadRequest("device %q: limits.priority needs the net_prio cgroup controller, which this host does not have", dev)
+	if v := d["limits.priority"]; v != "" {
+		prio, err := strconv.ParseUint(v, 10, 16)
+		if err != nil {
+			return p, apierr.BadRequest("device %q: limits.priority %q: want 0 to 65535", dev, v)
 		}
-		return p, apierr.BadRequest("device %q: limits.priority is not supported yet", dev)
+		p.filter.Priority = uint32(prio)
 	}
 	return p, nil
 }

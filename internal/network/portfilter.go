@@ -23,9 +23,14 @@ type PortFilter struct {
 	// this NIC through the host (limits.connections); 0 is no limit.
 	Bridge    string
 	ConnLimit int
+	// Priority is the skb priority given to the NIC's outgoing packets
+	// (limits.priority), which priority-aware qdiscs on the host act on.
+	Priority uint32
 }
 
-func (f PortFilter) active() bool { return f.MACFilter || f.IPv4 || f.IPv6 || f.ConnLimit > 0 }
+func (f PortFilter) active() bool {
+	return f.MACFilter || f.IPv4 || f.IPv6 || f.ConnLimit > 0 || f.Priority > 0
+}
 
 // PortFilters keeps every NIC's filter and renders them as Lodge's bridge
 // table, replaced as a whole in one transaction.
@@ -99,6 +104,9 @@ func renderPortFilters(ports map[string]PortFilter) string {
 		f := ports[n]
 		mac, _ := net.ParseMAC(f.MAC)
 		fmt.Fprintf(&b, "  chain port_%s {\n", chainName(n))
+		if f.Priority > 0 {
+			fmt.Fprintf(&b, "    meta priority set 0:%x\n", f.Priority)
+		}
 		if f.MACFilter || f.IPv4 || f.IPv6 {
 			fmt.Fprintf(&b, "    ether saddr != %s drop\n", f.MAC)
 			fmt.Fprintf(&b, "    ether type arp arp saddr ether != %s drop\n", f.MAC)

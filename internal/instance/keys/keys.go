@@ -325,8 +325,8 @@ func validateNICLimits(name string, d map[string]string) error {
 		return apierr.BadRequest("device %q: security.ipv4_filtering needs the NIC's ipv4.address pinned", name)
 	}
 	if v := d["limits.priority"]; v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 4294967295 {
-			return apierr.BadRequest("device %q: limits.priority %q: want a number", name, v)
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 65535 {
+			return apierr.BadRequest("device %q: limits.priority %q: want 0 to 65535", name, v)
 		}
 	}
 	return nil
