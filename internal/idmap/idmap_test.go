@@ -34,7 +34,7 @@ func TestSubIDFiles(t *testing.T) {
 		t.Fatal("a 100-id range was accepted")
 	}
 	m, _ = FromSubIDFiles(filepath.Join(dir, "missing"), g)
-	if m != Fallback {
+	if !Equal(&m, &Fallback) {
 		t.Fatalf("no files: got %+v", m)
 	}
 	iso, ok := Fallback.Isolated(2)
@@ -57,5 +57,31 @@ func TestCapsRoundTrip(t *testing.T) {
 	back := capsV2(v3)
 	if len(back) != capV2Size || back[3] != 0x02 || back[4] != 0x01 {
 		t.Fatalf("v2 = %x", back)
+	}
+}
+
+func TestRawRanges(t *testing.T) {
+	raw, err := ParseRaw("both 1000 1000\nuid 50-59 500-509")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Map{HostUID: 100000, HostGID: 200000, Size: Size, Raw: raw}
+	if m.ShiftUID(1000) != 1000 || m.ShiftGID(1000) != 1000 || m.ShiftUID(505) != 55 || m.ShiftUID(0) != 100000 || m.ShiftUID(1001) != 101001 {
+		t.Fatalf("shift with raw entries: %d %d %d %d", m.ShiftUID(1000), m.ShiftUID(505), m.ShiftUID(0), m.ShiftUID(1001))
+	}
+	if m.UnshiftUID(1000) != 1000 || m.UnshiftUID(55) != 505 || m.UnshiftUID(101001) != 1001 {
+		t.Fatal("unshift with raw entries")
+	}
+	var total uint32
+	for _, r := range m.Ranges(false) {
+		total += r.Size
+	}
+	if total != Size || len(m.Ranges(false)) != 5 || len(m.Ranges(true)) != 3 {
+		t.Fatalf("uid ranges %+v (total %d), gid ranges %+v", m.Ranges(false), total, m.Ranges(true))
+	}
+	for _, bad := range []string{"both 1000", "all 1 1", "uid 1-5 1-3", "both 1 70000", "uid x 1"} {
+		if _, err := ParseRaw(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -81,7 +81,7 @@ func CapsFor(caps []byte, to *Map) []byte {
 	if to == nil {
 		return capsV2(caps)
 	}
-	return capsV3(caps, to.HostUID)
+	return capsV3(caps, to.ShiftUID(0))
 }
 
 // capsV2 drops the root owner of a v3 capability xattr.

@@ -16,12 +16,19 @@ func (s *Service) idmapFor(name string, config map[string]string, current *idmap
 	if keys.IsTrue(config, "security.privileged") {
 		return nil, nil
 	}
+	raw, err := idmap.ParseRaw(config["raw.idmap"])
+	if err != nil {
+		return nil, apierr.BadRequest("raw.idmap: %v", err)
+	}
 	shared := s.idmap
+	shared.Raw = raw
 	if !keys.IsTrue(config, "security.idmap.isolated") {
 		return &shared, nil
 	}
 	if current != nil && current.HostUID != shared.HostUID {
-		return current, nil
+		m := *current
+		m.Raw = raw
+		return &m, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -37,6 +44,7 @@ func (s *Service) idmapFor(name string, config map[string]string, current *idmap
 	})
 	for n := uint32(1); ; n++ {
 		m, ok := shared.Isolated(n)
+		m.Raw = raw
 		if !ok {
 			return nil, apierr.BadRequest("no free isolated id range is left for %q: root's range in /etc/subuid holds %d ids", name, shared.Total)
 		}

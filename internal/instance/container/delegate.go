@@ -31,7 +31,7 @@ func delegateHook(m *idmap.Map) configs.Hook {
 		}
 		for _, dir := range dirs {
 			for _, f := range delegatedFiles {
-				err := os.Lchown(filepath.Join(dir, f), int(m.HostUID), int(m.HostGID))
+				err := os.Lchown(filepath.Join(dir, f), int(m.ShiftUID(0)), int(m.ShiftGID(0)))
 				if err != nil && !os.IsNotExist(err) {
 					return fmt.Errorf("delegate cgroup %s: %w", dir, err)
 				}

@@ -50,9 +50,8 @@ func diskMount(d Disk, m *idmap.Map) *configs.Mount {
 	}
 	mnt := &configs.Mount{Source: d.Source, Destination: d.Path, Device: "bind", Flags: flags}
 	if m != nil {
-		mnt.IDMapping = &configs.MountIDMapping{Recursive: true,
-			UIDMappings: []configs.IDMap{{ContainerID: 0, HostID: int64(m.HostUID), Size: int64(m.Size)}},
-			GIDMappings: []configs.IDMap{{ContainerID: 0, HostID: int64(m.HostGID), Size: int64(m.Size)}}}
+		uids, gids := idMappings(m)
+		mnt.IDMapping = &configs.MountIDMapping{Recursive: true, UIDMappings: uids, GIDMappings: gids}
 	}
 	return mnt
 }
@@ -118,8 +117,8 @@ func attachMount(pid int, mountFd int, target string, isDir bool, owner *idmap.M
 	return inMountNS(pid, func() error {
 		// Create what is missing as the container's root, not the host's.
 		if owner != nil {
-			unix.Setfsuid(int(owner.HostUID))
-			unix.Setfsgid(int(owner.HostGID))
+			unix.Setfsuid(int(owner.ShiftUID(0)))
+			unix.Setfsgid(int(owner.ShiftGID(0)))
 		}
 		if isDir {
 			if err := os.MkdirAll(target, 0o755); err != nil {

@@ -129,10 +129,8 @@ func buildConfig(s Spec) (*configs.Config, error) {
 		cfg.Mounts = append(cfg.Mounts, u.mount())
 	}
 	if s.IDMap != nil {
-		m := *s.IDMap
 		cfg.Namespaces = append(cfg.Namespaces, configs.Namespace{Type: configs.NEWUSER})
-		cfg.UIDMappings = []configs.IDMap{{ContainerID: 0, HostID: int64(m.HostUID), Size: int64(m.Size)}}
-		cfg.GIDMappings = []configs.IDMap{{ContainerID: 0, HostID: int64(m.HostGID), Size: int64(m.Size)}}
+		cfg.UIDMappings, cfg.GIDMappings = idMappings(s.IDMap)
 	} else {
 		// A privileged container shares the host's ids: keep its hands off
 		// the host's kernel tunables.
@@ -176,4 +174,16 @@ func IsSystemd(rootfs string) bool {
 		target, err = os.Readlink(filepath.Join(rootfs, "usr", "sbin", "init"))
 	}
 	return err == nil && strings.Contains(target, "systemd")
+}
+
+// idMappings turns a map (with its raw.idmap holes) into uid_map and
+// gid_map lines.
+func idMappings(m *idmap.Map) (uids, gids []configs.IDMap) {
+	for _, r := range m.Ranges(false) {
+		uids = append(uids, configs.IDMap{ContainerID: int64(r.Container), HostID: int64(r.Host), Size: int64(r.Size)})
+	}
+	for _, r := range m.Ranges(true) {
+		gids = append(gids, configs.IDMap{ContainerID: int64(r.Container), HostID: int64(r.Host), Size: int64(r.Size)})
+	}
+	return uids, gids
 }

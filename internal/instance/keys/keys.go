@@ -12,6 +12,7 @@ import (
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/cron"
+	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/proxy"
@@ -48,6 +49,7 @@ var Table = map[string]Key{
 	"limits.memory.swap":         {Live: true, Type: typeBool, Doc: "whether the instance may swap"},
 	"limits.disk.priority":       {Live: true, Type: typeInt, Check: limitsKey("limits.disk.priority"), Doc: "I/O weight, 0 to 10 (needs an I/O scheduler with weights)"},
 	"security.idmap.isolated":    {Type: typeBool, NeedsStop: true, Doc: "give the instance a host id range of its own"},
+	"raw.idmap":                  {NeedsStop: true, Check: checkRawIDMap, Doc: "host ids mapped straight into the instance: lines of \"both|uid|gid HOST[-HOST] CONTAINER[-CONTAINER]\""},
 	"security.privileged":        {Type: typeBool, NeedsStop: true, Doc: "run without a user namespace (container root is host root)"},
 	"security.nesting":           {Type: typeBool, Doc: "let the instance run containers of its own"},
 	"boot.autostart":             {Type: typeBool, Live: true, Doc: "start the instance when lodged starts"},
@@ -59,6 +61,11 @@ var Table = map[string]Key{
 	"snapshots.schedule.stopped": {Type: typeBool, Live: true, Doc: "take scheduled snapshots of stopped instances too"},
 	"snapshots.expiry":           {Live: true, Check: checkExpiry, Doc: "delete snapshots after this long (1M 2H 3d 4w 5m 6y)"},
 	"snapshots.pattern":          {Live: true, Doc: "name of new snapshots: %d is a counter, {{ creation_date|date:\"2006-01-02\" }} the date"},
+}
+
+func checkRawIDMap(v string) error {
+	_, err := idmap.ParseRaw(v)
+	return err
 }
 
 func checkCron(v string) error {
