@@ -15,14 +15,13 @@ import (
 
 // daemon is one manager under test, driven through Debian's lxc.
 type daemon struct {
-	name   string // "LXD" or "Lodge"
-	dir    string
-	conf   string
-	start  func() (*exec.Cmd, error)
-	stop   func()
-	cmd    *exec.Cmd
-	http   *http.Client
-	procRE string // how to find its process for RSS
+	name  string // "LXD" or "Lodge"
+	dir   string
+	conf  string
+	start func() (*exec.Cmd, error)
+	stop  func()
+	cmd   *exec.Cmd
+	http  *http.Client
 }
 
 func (d *daemon) socket() string { return filepath.Join(d.dir, "unix.socket") }

@@ -10,14 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ShiftTree moves every file under root from container ids to host ids by
-// adding the map's base. File capabilities are rewritten as v3 with the
-// container's root as their owner, since the kernel ignores v2 capabilities
-// inside a user namespace (and chown drops them anyway).
-func ShiftTree(root string, m Map) error { return Reshift(root, nil, &m) }
-
-// Reshift moves a tree from one mapping to another; nil is the host's own
-// ids (a privileged container, or an image as unpacked).
+// Reshift moves a tree in place from one mapping to another; nil is the
+// host's own ids (a privileged container). File capabilities are
+// rewritten as v3 with the container's root as their owner, since the
+// kernel ignores v2 capabilities inside a user namespace (and chown drops
+// them anyway).
 func Reshift(root string, from, to *Map) error {
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

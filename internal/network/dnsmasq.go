@@ -55,12 +55,11 @@ func dnsmasqArgs(d *dnsmasq, gw4, gw6 netip.Prefix, cfg map[string]string) []str
 	if gw6.IsValid() {
 		args = append(args, "--listen-address="+gw6.Addr().String(), "--enable-ra")
 		if IsTrue(cfg, "ipv6.dhcp", true) {
-			mode := "ra-stateless,ra-names"
 			if IsTrue(cfg, "ipv6.dhcp.stateful", false) {
-				mode = "ra-names,64,1h"
-				args = append(args, "--dhcp-range=::1000,::ffff,constructor:"+d.bridge+","+mode)
+				// Addresses from DHCPv6 (the RA's managed flag), not SLAAC.
+				args = append(args, "--dhcp-range=::1000,::ffff,constructor:"+d.bridge+",64,1h")
 			} else {
-				args = append(args, "--dhcp-range=::,constructor:"+d.bridge+","+mode)
+				args = append(args, "--dhcp-range=::,constructor:"+d.bridge+",ra-stateless,ra-names")
 			}
 		} else {
 			args = append(args, "--dhcp-range=::,constructor:"+d.bridge+",ra-only")
@@ -209,11 +208,12 @@ type HostEntry struct {
 func (d *dnsmasq) writeHosts(entries []HostEntry) error {
 	var b strings.Builder
 	for _, e := range entries {
+		fields := []string{e.MAC}
 		if e.IPv4 != "" {
-			fmt.Fprintf(&b, "%s,%s,%s\n", e.MAC, e.IPv4, e.Name)
-		} else {
-			fmt.Fprintf(&b, "%s,%s\n", e.MAC, e.Name)
+			fields = append(fields, e.IPv4)
 		}
+		fields = append(fields, e.Name)
+		fmt.Fprintf(&b, "%s\n", strings.Join(fields, ","))
 	}
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return err
