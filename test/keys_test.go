@@ -88,3 +88,22 @@ func TestIsolatedIDMap(t *testing.T) {
 		t.Fatalf("rootfs not re-shifted: owner %s", owner)
 	}
 }
+
+// TestNesting: a nesting container may mount its own proc (what a
+// container manager inside needs); without nesting the masked paths make
+// the kernel refuse it.
+func TestNesting(t *testing.T) {
+	d := withBusybox(t)
+	plain, nested := uniq("flat"), uniq("nest")
+	d.MustLodge("launch", "busybox", plain)
+	d.MustLodge("launch", "busybox", nested, "-c", "security.nesting=true")
+	mountProc := []string{"exec", "", "--", "sh", "-c", "mkdir -p /tmp/p && mount -t proc proc /tmp/p && ls /tmp/p/self >/dev/null"}
+	mountProc[1] = plain
+	if _, _, err := d.Lodge(mountProc...); err == nil {
+		t.Fatal("a container without nesting mounted a new proc")
+	}
+	mountProc[1] = nested
+	if _, stderr, err := d.Lodge(mountProc...); err != nil {
+		t.Fatalf("a nesting container could not mount proc: %v %s", err, stderr)
+	}
+}

@@ -114,16 +114,23 @@ func patchConfig(name string, set map[string]string, unset []string) error {
 }
 
 func listKeys(cmd *cobra.Command) error {
-	names := make([]string, 0, len(instanceKeys()))
-	docs := instanceKeys()
-	for k := range docs {
+	table := instanceKeys()
+	names := make([]string, 0, len(table))
+	for k := range table {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	rows := [][]string{}
 	for _, k := range names {
-		rows = append(rows, []string{k, docs[k]})
+		live := "restart"
+		switch {
+		case table[k].Live:
+			live = "live"
+		case table[k].NeedsStop:
+			live = "when stopped"
+		}
+		rows = append(rows, []string{k, table[k].Default, live, table[k].Doc})
 	}
-	renderTable(cmd.OutOrStdout(), []string{"KEY", "DESCRIPTION"}, rows)
+	renderTable(cmd.OutOrStdout(), []string{"KEY", "DEFAULT", "APPLIES", "DESCRIPTION"}, rows)
 	return nil
 }

@@ -13,13 +13,7 @@ import (
 	"github.com/lodge-project/lodge/internal/version"
 )
 
-func instanceKeys() map[string]string {
-	out := map[string]string{}
-	for k, v := range keys.Table {
-		out[k] = v.Doc
-	}
-	return out
-}
+func instanceKeys() map[string]keys.Key { return keys.Table }
 
 func cmdOperation() *cobra.Command {
 	cmd := &cobra.Command{Use: "operation", Short: "List and show background operations"}

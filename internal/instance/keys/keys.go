@@ -35,32 +35,34 @@ type Key struct {
 	Live      bool
 	NeedsStop bool
 	Check     func(v string) error
-	Doc       string
+	// Default is what an unset key means ("" where unset is "no limit").
+	Default string
+	Doc     string
 }
 
 // Keys is the one table of instance config keys.
 var Table = map[string]Key{
 	"limits.cpu":                 {Live: true, Check: limitsKey("limits.cpu"), Doc: "CPUs to use: a count (2) or a set (0,2-3)"},
-	"limits.cpu.allowance":       {Live: true, Check: limitsKey("limits.cpu.allowance"), Doc: "CPU share under contention (50%) or a hard quota (25ms/100ms)"},
+	"limits.cpu.allowance":       {Live: true, Check: limitsKey("limits.cpu.allowance"), Default: "100%", Doc: "CPU share under contention (50%) or a hard quota (25ms/100ms)"},
 	"limits.memory":              {Live: true, Check: limitsKey("limits.memory"), Doc: "memory limit: a size (256MiB) or a percentage of the host's (50%)"},
 	"limits.processes":           {Live: true, Type: typeInt, Check: limitsKey("limits.processes"), Doc: "most processes the instance may run"},
-	"limits.cpu.priority":        {Live: true, Type: typeInt, Check: limitsKey("limits.cpu.priority"), Doc: "CPU share when CPUs are contended, 0 to 10 (ignored with a percentage allowance)"},
-	"limits.memory.enforce":      {Live: true, Check: limitsKey("limits.memory.enforce"), Doc: "hard: limits.memory is a limit; soft: a reservation under pressure"},
-	"limits.memory.swap":         {Live: true, Type: typeBool, Doc: "whether the instance may swap"},
+	"limits.cpu.priority":        {Live: true, Type: typeInt, Check: limitsKey("limits.cpu.priority"), Default: "10", Doc: "CPU share when CPUs are contended, 0 to 10 (ignored with a percentage allowance)"},
+	"limits.memory.enforce":      {Live: true, Check: limitsKey("limits.memory.enforce"), Default: "hard", Doc: "hard: limits.memory is a limit; soft: a reservation under pressure"},
+	"limits.memory.swap":         {Live: true, Type: typeBool, Default: "true", Doc: "whether the instance may swap"},
 	"limits.disk.priority":       {Live: true, Type: typeInt, Check: limitsKey("limits.disk.priority"), Doc: "I/O weight, 0 to 10 (needs an I/O scheduler with weights)"},
-	"security.idmap.isolated":    {Type: typeBool, NeedsStop: true, Doc: "give the instance a host id range of its own"},
+	"security.idmap.isolated":    {Type: typeBool, NeedsStop: true, Default: "false", Doc: "give the instance a host id range of its own"},
 	"raw.idmap":                  {NeedsStop: true, Check: checkRawIDMap, Doc: "host ids mapped straight into the instance: lines of \"both|uid|gid HOST[-HOST] CONTAINER[-CONTAINER]\""},
-	"security.privileged":        {Type: typeBool, NeedsStop: true, Doc: "run without a user namespace (container root is host root)"},
-	"security.nesting":           {Type: typeBool, Doc: "let the instance run containers of its own"},
-	"boot.autostart":             {Type: typeBool, Live: true, Doc: "start the instance when lodged starts"},
-	"boot.host_shutdown_timeout": {Type: typeInt, Live: true, Doc: "seconds to wait for a clean stop before killing the instance"},
-	"boot.autostart.priority":    {Type: typeInt, Live: true, Doc: "instances with a higher priority start first"},
-	"boot.autostart.delay":       {Type: typeInt, Live: true, Doc: "seconds to wait after starting this instance before the next"},
-	"security.protection.delete": {Type: typeBool, Live: true, Doc: "refuse to delete the instance"},
+	"security.privileged":        {Type: typeBool, NeedsStop: true, Default: "false", Doc: "run without a user namespace (container root is host root)"},
+	"security.nesting":           {Type: typeBool, Default: "false", Doc: "let the instance run containers of its own"},
+	"boot.autostart":             {Type: typeBool, Live: true, Doc: "start the instance when lodged starts (unset: start it if it was running when the host went down)"},
+	"boot.host_shutdown_timeout": {Type: typeInt, Live: true, Default: "30", Doc: "seconds to wait for a clean stop before killing the instance"},
+	"boot.autostart.priority":    {Type: typeInt, Live: true, Default: "0", Doc: "instances with a higher priority start first"},
+	"boot.autostart.delay":       {Type: typeInt, Live: true, Default: "0", Doc: "seconds to wait after starting this instance before the next"},
+	"security.protection.delete": {Type: typeBool, Live: true, Default: "false", Doc: "refuse to delete the instance"},
 	"snapshots.schedule":         {Live: true, Check: checkCron, Doc: "take snapshots on a cron schedule (\"0 6 * * *\", @hourly, @daily)"},
-	"snapshots.schedule.stopped": {Type: typeBool, Live: true, Doc: "take scheduled snapshots of stopped instances too"},
+	"snapshots.schedule.stopped": {Type: typeBool, Live: true, Default: "false", Doc: "take scheduled snapshots of stopped instances too"},
 	"snapshots.expiry":           {Live: true, Check: checkExpiry, Doc: "delete snapshots after this long (1M 2H 3d 4w 5m 6y)"},
-	"snapshots.pattern":          {Live: true, Doc: "name of new snapshots: %d is a counter, {{ creation_date|date:\"2006-01-02\" }} the date"},
+	"snapshots.pattern":          {Live: true, Default: "snap%d", Doc: "name of new snapshots: %d is a counter, {{ creation_date|date:\"2006-01-02\" }} the date"},
 }
 
 func checkRawIDMap(v string) error {
