@@ -37,3 +37,29 @@ func TestIPv6Network(t *testing.T) {
 		t.Fatalf("overlapping IPv6 subnet: %v %q", err, stderr)
 	}
 }
+
+// TestIPv6Pinned gives a Debian instance (systemd-networkd asks for
+// DHCPv6 when the router advertises it) a pinned IPv6 address, and its
+// IPv4 lease too.
+func TestIPv6Pinned(t *testing.T) {
+	t.Parallel()
+	d, _ := startDaemonInNetns(t)
+	d.MustLodge("image", "import", debianImage(t), "--alias", "debian")
+	br := uniq("v6p")
+	d.MustLodge("network", "create", br, "ipv4.address=10.61.0.1/24", "ipv6.address=fd42:8:8:8::1/64", "ipv6.dhcp.stateful=true")
+	name := uniq("deb6")
+	d.MustLodge("init", "debian", name)
+	d.MustLodge("config", "device", "add", name, "eth0", "nic", "network="+br, "ipv4.address=10.61.0.40",
+		"ipv6.address=fd42:8:8:8::50", "security.ipv6_filtering=true")
+	if _, stderr, err := d.Lodge("config", "device", "add", name, "eth1", "nic", "network="+br, "ipv6.address=fd42:8:8:8::50"); err == nil || !strings.Contains(stderr, "already used") {
+		t.Fatalf("duplicate pinned IPv6: %v %q", err, stderr)
+	}
+	d.MustLodge("start", name)
+	waitFor(t, "the pinned addresses by DHCP and DHCPv6", 60*time.Second, func() bool {
+		out, _, _ := d.Lodge("exec", name, "--", "ip", "addr", "show", "eth0")
+		return strings.Contains(out, "fd42:8:8:8::50") && strings.Contains(out, "10.61.0.40")
+	})
+	if leases := d.MustLodge("network", "list-leases", br); !strings.Contains(leases, "10.61.0.40") {
+		t.Fatalf("leases:\n%s", leases)
+	}
+}

@@ -72,7 +72,7 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 				if err != nil {
 					return rd, apierr.BadRequest("device %q: %v", name, err)
 				}
-				if err := s.networks.CheckNIC(d["network"], e.Name, name, d["ipv4.address"]); err != nil {
+				if err := s.networks.CheckNIC(d["network"], e.Name, name, d["ipv4.address"], d["ipv6.address"]); err != nil {
 					return rd, err
 				}
 				parent = br
@@ -150,7 +150,7 @@ func (s *Service) nicsOn(netName string) []network.NIC {
 				if mac == "" {
 					mac = e.Record.Config["volatile."+dev+".hwaddr"]
 				}
-				out = append(out, network.NIC{Instance: n, Device: dev, MAC: mac, IPv4: d["ipv4.address"]})
+				out = append(out, network.NIC{Instance: n, Device: dev, MAC: mac, IPv4: d["ipv4.address"], IPv6: d["ipv6.address"]})
 			}
 		}
 	}

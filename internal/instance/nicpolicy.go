@@ -23,7 +23,7 @@ func (s *Service) nicPolicyOf(e Expanded, dev string, nic container.NIC) (nicPol
 	d := e.Devices[dev]
 	p := nicPolicy{filter: network.PortFilter{Veth: nic.HostName, MAC: nic.HWAddr, Bridge: nic.Parent,
 		MACFilter: keys.IsTrue(d, "security.mac_filtering"), IPv4: keys.IsTrue(d, "security.ipv4_filtering"),
-		IPv6: keys.IsTrue(d, "security.ipv6_filtering"), IPv4Addr: d["ipv4.address"]}}
+		IPv6: keys.IsTrue(d, "security.ipv6_filtering"), IPv4Addr: d["ipv4.address"], IPv6Addr: d["ipv6.address"]}}
 	if p.filter.IPv6 && d["network"] != "" && s.networks != nil {
 		if n, _, err := s.networks.Get(d["network"]); err == nil {
 			if pre, err := netip.ParsePrefix(n.Config["ipv6.address"]); err == nil {

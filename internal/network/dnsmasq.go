@@ -201,7 +201,7 @@ func (d *dnsmasq) reload() {
 
 // HostEntry pins a MAC to a name (and maybe an address) in DHCP and DNS.
 type HostEntry struct {
-	MAC, IPv4, Name string
+	MAC, IPv4, IPv6, Name string
 }
 
 // writeHosts replaces the hosts file atomically.
@@ -211,6 +211,9 @@ func (d *dnsmasq) writeHosts(entries []HostEntry) error {
 		fields := []string{e.MAC}
 		if e.IPv4 != "" {
 			fields = append(fields, e.IPv4)
+		}
+		if e.IPv6 != "" {
+			fields = append(fields, "["+e.IPv6+"]")
 		}
 		fields = append(fields, e.Name)
 		fmt.Fprintf(&b, "%s\n", strings.Join(fields, ","))

@@ -18,6 +18,7 @@ type PortFilter struct {
 	// (and ARP/ND) claiming any source address but the allowed ones.
 	MACFilter, IPv4, IPv6 bool
 	IPv4Addr              string       // the NIC's pinned address
+	IPv6Addr              string       // the NIC's pinned IPv6 address
 	IPv6Net               netip.Prefix // the network's subnet, for the SLAAC address
 	// Bridge and ConnLimit: at most ConnLimit connections at once from
 	// this NIC through the host (limits.connections); 0 is no limit.
@@ -124,6 +125,9 @@ func renderPortFilters(ports map[string]PortFilter) string {
 			allowed := []string{"::", eui64(netip.MustParsePrefix("fe80::/64"), mac).String()}
 			if f.IPv6Net.IsValid() {
 				allowed = append(allowed, eui64(f.IPv6Net, mac).String())
+			}
+			if f.IPv6Addr != "" {
+				allowed = append(allowed, f.IPv6Addr)
 			}
 			fmt.Fprintf(&b, "    ip6 saddr != { %s } drop\n", joinComma(allowed))
 			// Router advertisements come from routers, not instances.

@@ -27,7 +27,7 @@ type Record struct {
 
 // NIC is an instance's NIC on a managed network, as DHCP and DNS see it.
 type NIC struct {
-	Instance, Device, MAC, IPv4 string
+	Instance, Device, MAC, IPv4, IPv6 string
 }
 
 // Service manages networks.
@@ -412,10 +412,15 @@ func (s *Service) Bridge(name string) (string, netip.Prefix, error) {
 
 // CheckNIC validates a NIC's pinned IPv4 address on a network: inside the
 // subnet, not the gateway or broadcast, and not another NIC's.
-func (s *Service) CheckNIC(network, instance, device, ipv4 string) error {
+func (s *Service) CheckNIC(network, instance, device, ipv4, ipv6 string) error {
 	_, gw, err := s.Bridge(network)
 	if err != nil {
 		return err
+	}
+	if ipv6 != "" {
+		if err := s.checkNICv6(network, instance, device, ipv6); err != nil {
+			return err
+		}
 	}
 	if ipv4 == "" {
 		return nil
@@ -442,6 +447,35 @@ func (s *Service) CheckNIC(network, instance, device, ipv4 string) error {
 	return nil
 }
 
+// checkNICv6 validates a pinned IPv6 address: in the network's subnet
+// (which must hand out addresses by stateful DHCPv6), not the gateway, unused.
+func (s *Service) checkNICv6(network, instance, device, ipv6 string) error {
+	r, _, err := store.Get[Record](s.db, store.Networks, network)
+	if err != nil {
+		return apierr.BadRequest("network %q does not exist", network)
+	}
+	a, err := netip.ParseAddr(ipv6)
+	if err != nil || !a.Is6() {
+		return apierr.BadRequest("device %q: ipv6.address %q is not an IPv6 address", device, ipv6)
+	}
+	gw := r.prefix(6)
+	if !gw.IsValid() || !gw.Masked().Contains(a) {
+		return apierr.BadRequest("device %q: ipv6.address %s is outside network %q's IPv6 subnet", device, ipv6, network)
+	}
+	if a == gw.Addr() {
+		return apierr.BadRequest("device %q: ipv6.address %s is the network's gateway", device, ipv6)
+	}
+	if !IsTrue(r.Config, "ipv6.dhcp.stateful", false) {
+		return apierr.BadRequest("device %q: ipv6.address needs ipv6.dhcp.stateful=true on network %q", device, network)
+	}
+	for _, nic := range s.NICs(network) {
+		if nic.IPv6 == ipv6 && !(nic.Instance == instance && nic.Device == device) {
+			return apierr.Conflict("device %q: ipv6.address %s is already used by %s (device %s)", device, ipv6, nic.Instance, nic.Device)
+		}
+	}
+	return nil
+}
+
 // HostsChanged rewrites a network's DHCP/DNS host entries from its NICs.
 func (s *Service) HostsChanged(network string) {
 	d := s.dnsmasqFor(network)
@@ -456,7 +490,7 @@ func (s *Service) hostEntries(network string) []HostEntry {
 	var out []HostEntry
 	for _, nic := range s.NICs(network) {
 		if nic.MAC != "" {
-			out = append(out, HostEntry{MAC: nic.MAC, IPv4: nic.IPv4, Name: nic.Instance})
+			out = append(out, HostEntry{MAC: nic.MAC, IPv4: nic.IPv4, IPv6: nic.IPv6, Name: nic.Instance})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -108,7 +108,10 @@ func buildConfig(s Spec) (*configs.Config, error) {
 		Devices: devs,
 		Mounts: []*configs.Mount{
 			{Source: "proc", Destination: "/proc", Device: "proc", Flags: noExecSuidDev},
-			{Source: "sysfs", Destination: "/sys", Device: "sysfs", Flags: noExecSuidDev},
+			// Read-only, as LXC does: a container manages no devices, and
+			// systemd-networkd (like other tools) takes a read-only /sys as
+			// "in a container" and stops waiting for udev.
+			{Source: "sysfs", Destination: "/sys", Device: "sysfs", Flags: noExecSuidDev | unix.MS_RDONLY},
 			{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME, Data: "mode=755,size=65536k"},
 			{Source: "devpts", Destination: "/dev/pts", Device: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "newinstance,ptmxmode=0666,mode=0620,gid=5"},
 			{Source: "shm", Destination: "/dev/shm", Device: "tmpfs", Flags: noExecSuidDev, Data: "mode=1777,size=65536k"},
@@ -140,6 +143,11 @@ func buildConfig(s Spec) (*configs.Config, error) {
 		// Nested container managers need to mount their own proc and sysfs.
 		cfg.MaskPaths = nil
 		cfg.ReadonlyPaths = nil
+		for _, m := range cfg.Mounts {
+			if m.Destination == "/sys" {
+				m.Flags &^= unix.MS_RDONLY
+			}
+		}
 	}
 	// Both run once the namespaces and cgroups exist, before init starts:
 	// NICs are there when init's network scripts look for them.

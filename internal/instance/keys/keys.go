@@ -235,8 +235,8 @@ func ValidateDevices(devices map[string]map[string]string) error {
 				if (d["parent"] == "") == (d["network"] == "") {
 					return apierr.BadRequest("device %q: a bridged nic needs either a parent (a host bridge) or a network (a managed one)", name)
 				}
-				if d["ipv4.address"] != "" && d["network"] == "" {
-					return apierr.BadRequest("device %q: ipv4.address needs a managed network (network=...)", name)
+				if (d["ipv4.address"] != "" || d["ipv6.address"] != "") && d["network"] == "" {
+					return apierr.BadRequest("device %q: ipv4.address and ipv6.address need a managed network (network=...)", name)
 				}
 			default:
 				return apierr.BadRequest("device %q: nictype %q is not supported (bridged)", name, d["nictype"])
@@ -262,7 +262,7 @@ var deviceKeys = map[string]map[string]bool{
 	"disk":       keySet("path", "source", "pool", "readonly", "required", "limits.read", "limits.write", "limits.max"),
 	"unix-char":  keySet("source", "path", "required"),
 	"unix-block": keySet("source", "path", "required"),
-	"nic": keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address",
+	"nic": keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address", "ipv6.address",
 		"security.mac_filtering", "security.ipv4_filtering", "security.ipv6_filtering",
 		"limits.ingress", "limits.egress", "limits.max", "limits.priority", "limits.connections"),
 	"proxy": keySet("listen", "connect", "bind", "nat"),
