@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -69,22 +67,13 @@ func instanceConsolePost(d *Daemon, r *http.Request) response {
 		return fail(apierr.BadRequest("instance %q is not running", name))
 	}
 	logDir := d.Instances.LogDir(name)
-	sess := &consoleSession{secrets: map[string]string{}, conns: map[string]*websocket.Conn{}, ready: make(chan struct{})}
-	fds := map[string]string{}
-	for _, fd := range []string{"0", "control"} {
-		secret := newSecret()
-		sess.secrets[secret] = fd
-		fds[fd] = secret
-	}
+	set, fds := newWSSet([]string{"0", "control"})
+	sess := &consoleSession{wsSet: set}
 	op := d.Ops.StartWebsocket("Showing console", resources(name), map[string]any{"fds": fds})
 	op.Connect = sess.connect
 	op.Run(func(ctx context.Context) error {
-		select {
-		case <-sess.ready:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("console: the client did not connect within 30s")
+		if err := sess.wait(ctx, "console"); err != nil {
+			return err
 		}
 		return sess.run(ctx, d, name, logDir, req.Width, req.Height)
 	})
@@ -92,31 +81,7 @@ func instanceConsolePost(d *Daemon, r *http.Request) response {
 }
 
 type consoleSession struct {
-	mu      sync.Mutex
-	secrets map[string]string
-	conns   map[string]*websocket.Conn
-	ready   chan struct{}
-}
-
-func (s *consoleSession) connect(w http.ResponseWriter, r *http.Request, secret string) error {
-	s.mu.Lock()
-	fd, ok := s.secrets[secret]
-	_, taken := s.conns[fd]
-	s.mu.Unlock()
-	if !ok || taken {
-		return fmt.Errorf("websocket secret is not valid for this operation: %w", apierr.ErrBadRequest)
-	}
-	conn, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return nil
-	}
-	s.mu.Lock()
-	s.conns[fd] = conn
-	if len(s.conns) == len(s.secrets) {
-		close(s.ready)
-	}
-	s.mu.Unlock()
-	return nil
+	*wsSet
 }
 
 func (s *consoleSession) run(ctx context.Context, d *Daemon, name, logDir string, width, height int) error {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -75,18 +74,13 @@ func instanceExecPost(d *Daemon, r *http.Request) response {
 		return asyncResp{op}
 	}
 
-	sess := &execSession{d: d, rt: rt, name: name, spec: spec, req: req, conns: map[string]*websocket.Conn{},
-		secrets: map[string]string{}, ready: make(chan struct{})}
 	fds := []string{"0", "control"}
 	if !req.Interactive {
 		fds = []string{"0", "1", "2", "control"}
 	}
-	fdMeta := map[string]string{}
-	for _, fd := range fds {
-		secret := newSecret()
-		sess.secrets[secret] = fd
-		fdMeta[fd] = secret
-	}
+	// The control socket is optional: pylxd never opens it.
+	set, fdMeta := newWSSet(fds, "control")
+	sess := &execSession{wsSet: set, rt: rt, name: name, spec: spec, req: req}
 	op := d.Ops.StartWebsocket("Executing command", resources(name), map[string]any{"fds": fdMeta})
 	op.Connect = sess.connect
 	sess.op = op
@@ -153,80 +147,18 @@ func execDetached(ctx context.Context, d *Daemon, rt *container.Driver, name str
 
 // execSession is an exec driven over websockets.
 type execSession struct {
-	d       *Daemon
-	rt      *container.Driver
-	op      *operation.Op
-	name    string
-	spec    container.ExecSpec
-	req     api.InstanceExecPost
-	mu      sync.Mutex
-	conns   map[string]*websocket.Conn
-	secrets map[string]string
-	ready   chan struct{}
-}
-
-func (s *execSession) connect(w http.ResponseWriter, r *http.Request, secret string) error {
-	s.mu.Lock()
-	fd, known := s.secrets[secret]
-	_, taken := s.conns[fd]
-	s.mu.Unlock()
-	if !known || taken {
-		return fmt.Errorf("websocket secret is not valid for this operation: %w", apierr.ErrBadRequest)
-	}
-	conn, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return nil // the upgrader has answered
-	}
-	s.mu.Lock()
-	s.conns[fd] = conn
-	if s.streamsConnected() {
-		close(s.ready)
-	}
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *execSession) conn(fd string) *websocket.Conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conns[fd]
-}
-
-// streamsConnected says whether every data stream is connected and the
-// command can start. The control socket is optional: pylxd never opens it.
-func (s *execSession) streamsConnected() bool {
-	for _, fd := range s.secrets {
-		if _, ok := s.conns[fd]; !ok && fd != "control" {
-			return false
-		}
-	}
-	select {
-	case <-s.ready:
-		return false // already started
-	default:
-		return true
-	}
-}
-
-func (s *execSession) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.conns {
-		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		_ = c.Close()
-	}
+	*wsSet
+	rt   *container.Driver
+	op   *operation.Op
+	name string
+	spec container.ExecSpec
+	req  api.InstanceExecPost
 }
 
 // run waits for every websocket, runs the command and reports its exit code.
 func (s *execSession) run(ctx context.Context) error {
-	select {
-	case <-s.ready:
-	case <-ctx.Done():
-		s.closeAll()
-		return ctx.Err()
-	case <-time.After(30 * time.Second):
-		s.closeAll()
-		return fmt.Errorf("exec: the client did not connect its websockets within 30s")
+	if err := s.wait(ctx, "exec"); err != nil {
+		return err
 	}
 	defer s.closeAll()
 	var code int

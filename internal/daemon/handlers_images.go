@@ -149,21 +149,12 @@ func imagePatch(d *Daemon, r *http.Request) response {
 	if err := decode(r, &patch); err != nil {
 		return fail(err)
 	}
-	if raw, ok := patch["properties"]; ok {
-		var props map[string]string
-		if err := json.Unmarshal(raw, &props); err != nil {
-			return fail(apierr.BadRequest("properties: %v", err))
-		}
-		for k, v := range props {
-			put.Properties[k] = v
-		}
+	if put.Properties == nil {
+		put.Properties = map[string]string{}
 	}
-	for field, target := range map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles} {
-		if raw, ok := patch[field]; ok {
-			if err := json.Unmarshal(raw, target); err != nil {
-				return fail(apierr.BadRequest("%s: %v", field, err))
-			}
-		}
+	if err := errors.Join(mergePatch(patch, "properties", put.Properties),
+		replacePatch(patch, map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles})); err != nil {
+		return fail(err)
 	}
 	rev, err := ifMatch(r)
 	if err != nil {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -132,30 +133,9 @@ func instancePatch(d *Daemon, r *http.Request) response {
 	}
 	put := api.InstancePut{Architecture: cur.Architecture, Config: cur.Config, Devices: cur.Devices, Ephemeral: cur.Ephemeral,
 		Profiles: cur.Profiles, Stateful: cur.Stateful, Description: cur.Description}
-	if raw, ok := patch["config"]; ok {
-		var cfg map[string]string
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return fail(apierr.BadRequest("config: %v", err))
-		}
-		for k, v := range cfg {
-			put.Config[k] = v
-		}
-	}
-	if raw, ok := patch["devices"]; ok {
-		var devs map[string]map[string]string
-		if err := json.Unmarshal(raw, &devs); err != nil {
-			return fail(apierr.BadRequest("devices: %v", err))
-		}
-		for k, v := range devs {
-			put.Devices[k] = v
-		}
-	}
-	for field, target := range map[string]any{"profiles": &put.Profiles, "description": &put.Description, "ephemeral": &put.Ephemeral} {
-		if raw, ok := patch[field]; ok {
-			if err := json.Unmarshal(raw, target); err != nil {
-				return fail(apierr.BadRequest("%s: %v", field, err))
-			}
-		}
+	if err := errors.Join(mergePatch(patch, "config", put.Config), mergePatch(patch, "devices", put.Devices),
+		replacePatch(patch, map[string]any{"profiles": &put.Profiles, "description": &put.Description, "ephemeral": &put.Ephemeral})); err != nil {
+		return fail(err)
 	}
 	return updateInstance(d, r, put)
 }

@@ -2,10 +2,10 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/lodge-project/lodge/api"
-	"github.com/lodge-project/lodge/internal/apierr"
 )
 
 func networksGet(d *Daemon, r *http.Request) response {
@@ -61,17 +61,8 @@ func networkPatch(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	put := api.NetworkPut{Description: cur.Description, Config: cur.Config}
-	if raw, ok := patch["config"]; ok {
-		var cfg map[string]string
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return fail(apierr.BadRequest("config: %v", err))
-		}
-		for k, v := range cfg {
-			put.Config[k] = v
-		}
-	}
-	if raw, ok := patch["description"]; ok {
-		_ = json.Unmarshal(raw, &put.Description)
+	if err := errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description})); err != nil {
+		return fail(err)
 	}
 	return updateNetwork(d, r, put)
 }

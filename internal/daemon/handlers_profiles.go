@@ -2,10 +2,10 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/lodge-project/lodge/api"
-	"github.com/lodge-project/lodge/internal/apierr"
 )
 
 func profilesGet(d *Daemon, r *http.Request) response {
@@ -67,26 +67,9 @@ func profilePatch(d *Daemon, r *http.Request) response {
 	if err := decode(r, &patch); err != nil {
 		return fail(err)
 	}
-	if raw, ok := patch["config"]; ok {
-		var cfg map[string]string
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return fail(apierr.BadRequest("config: %v", err))
-		}
-		for k, v := range cfg {
-			put.Config[k] = v
-		}
-	}
-	if raw, ok := patch["devices"]; ok {
-		var devs map[string]map[string]string
-		if err := json.Unmarshal(raw, &devs); err != nil {
-			return fail(apierr.BadRequest("devices: %v", err))
-		}
-		for k, v := range devs {
-			put.Devices[k] = v
-		}
-	}
-	if raw, ok := patch["description"]; ok {
-		_ = json.Unmarshal(raw, &put.Description)
+	if err := errors.Join(mergePatch(patch, "config", put.Config), mergePatch(patch, "devices", put.Devices),
+		replacePatch(patch, map[string]any{"description": &put.Description})); err != nil {
+		return fail(err)
 	}
 	rev, err := ifMatch(r)
 	if err != nil {

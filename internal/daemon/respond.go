@@ -113,3 +113,32 @@ func recursion(r *http.Request) int {
 	n, _ := strconv.Atoi(r.URL.Query().Get("recursion"))
 	return n
 }
+
+// mergePatch adds the entries of patch[key] (when the PATCH body has it)
+// to into: PATCH merges maps such as config and devices key by key.
+func mergePatch[T any](patch map[string]json.RawMessage, key string, into map[string]T) error {
+	raw, ok := patch[key]
+	if !ok {
+		return nil
+	}
+	var m map[string]T
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return apierr.BadRequest("%s: %v", key, err)
+	}
+	for k, v := range m {
+		into[k] = v
+	}
+	return nil
+}
+
+// replacePatch sets the fields the PATCH body names (targets are pointers).
+func replacePatch(patch map[string]json.RawMessage, fields map[string]any) error {
+	for field, target := range fields {
+		if raw, ok := patch[field]; ok {
+			if err := json.Unmarshal(raw, target); err != nil {
+				return apierr.BadRequest("%s: %v", field, err)
+			}
+		}
+	}
+	return nil
+}
