@@ -103,6 +103,7 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 		return apierr.Conflict("instance %q is already running", s.Name)
 	}
 	d.destroyLeftover(s.Name)
+	t0 := time.Now()
 	cfg, err := buildConfig(s)
 	if err != nil {
 		return err
@@ -131,9 +132,11 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 		Init:          true,
 		ConsoleSocket: child,
 	}
+	t1 := time.Now()
 	if err := c.Run(init); err != nil {
 		return fail(fmt.Errorf("start init of %q: %w", s.Name, err))
 	}
+	t2 := time.Now()
 	master, err := recvFile(parent)
 	if err != nil {
 		_ = c.Signal(unix.SIGKILL)
@@ -150,6 +153,7 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 		_, _ = init.Wait() // reap it: lodged is its parent until lodged exits
 		d.exited(s.Name)
 	}()
+	d.log.Debug("container started", "instance", s.Name, "prepare", t1.Sub(t0), "run", t2.Sub(t1), "console", time.Since(t2))
 	return nil
 }
 
