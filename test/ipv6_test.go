@@ -63,3 +63,44 @@ func TestIPv6Pinned(t *testing.T) {
 		t.Fatalf("leases:\n%s", leases)
 	}
 }
+
+// TestIPv6Filtering: with security.ipv6_filtering a NIC may use its
+// SLAAC address, not another one.
+func TestIPv6Filtering(t *testing.T) {
+	t.Parallel()
+	d, _ := startDaemonInNetns(t)
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox")
+	br := uniq("v6f")
+	d.MustLodge("network", "create", br, "ipv4.address=none", "ipv6.address=fd42:6:6:6::1/64")
+	name := uniq("f6")
+	d.MustLodge("init", "busybox", name)
+	d.MustLodge("config", "device", "add", name, "eth0", "nic", "network="+br, "security.ipv6_filtering=true")
+	d.MustLodge("start", name)
+	var slaac string
+	waitFor(t, "a SLAAC address", 20*time.Second, func() bool {
+		out, _, _ := d.Lodge("exec", name, "--", "ip", "-6", "-o", "addr", "show", "eth0", "scope", "global")
+		for _, f := range strings.Fields(out) {
+			if strings.HasPrefix(f, "fd42:6:6:6:") {
+				slaac = strings.Split(f, "/")[0]
+				return !strings.Contains(out, "tentative")
+			}
+		}
+		return false
+	})
+	ping := func(src string) bool {
+		_, _, err := d.Lodge("exec", name, "--", "ping", "-6", "-c", "1", "-W", "1", "-I", src, "fd42:6:6:6::1")
+		return err == nil
+	}
+	waitFor(t, "the gateway from the SLAAC address", 15*time.Second, func() bool { return ping(slaac) })
+	d.MustLodge("exec", name, "--", "ip", "-6", "addr", "add", "fd42:6:6:6::99/64", "dev", "eth0")
+	waitFor(t, "duplicate address detection of the spoofed address", 10*time.Second, func() bool {
+		out, _, _ := d.Lodge("exec", name, "--", "ip", "-6", "addr", "show", "eth0")
+		return strings.Contains(out, "fd42:6:6:6::99") && !strings.Contains(out, "tentative")
+	})
+	if ping("fd42:6:6:6::99") {
+		t.Fatal("a spoofed IPv6 source got through")
+	}
+	if !ping(slaac) {
+		t.Fatal("the NIC's own address stopped working")
+	}
+}

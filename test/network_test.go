@@ -79,6 +79,16 @@ func TestManagedNetwork(t *testing.T) {
 	if !strings.Contains(out, "from 198.51.100.1") {
 		t.Fatalf("NAT: the outside saw %q", out)
 	}
+	// A pinned address changed on a running instance is the one its next
+	// DHCP exchange gets.
+	moved := gw.Masked().Addr().Next().Next().Next().Next().Next().Next().String() // .6
+	d.MustLodge("config", "device", "set", b, "eth0", "ipv4.address="+moved)
+	d.MustLodge("exec", b, "--", "udhcpc", "-n", "-q", "-i", "eth0")
+	if out := d.MustLodge("exec", b, "--", "ip", "-4", "addr", "show", "eth0"); !strings.Contains(out, moved+"/") {
+		t.Fatalf("after moving the pinned address: %s", out)
+	}
+	d.MustLodge("config", "device", "set", b, "eth0", "ipv4.address="+static)
+	d.MustLodge("exec", b, "--", "udhcpc", "-n", "-q", "-i", "eth0")
 	// Leases.
 	leases := d.MustLodge("network", "list-leases", br)
 	if !strings.Contains(leases, a) || !strings.Contains(leases, ipB) || !strings.Contains(leases, "STATIC") {
@@ -119,6 +129,26 @@ func TestManagedNetwork(t *testing.T) {
 		t.Fatal("ipv4.nat=false left the masquerade rule")
 	}
 	d.MustLodge("network", "set", br, "ipv4.nat=true")
+	// bridge.mtu applies live.
+	d.MustLodge("network", "set", br, "bridge.mtu=1400")
+	if out := nsRun(t, d.Netns, "ip", "link", "show", br); !strings.Contains(out, "mtu 1400") {
+		t.Fatalf("bridge.mtu: %s", out)
+	}
+	// dnsmasq is supervised: killed, it comes back; a new lodged replaces it.
+	dnsmasqPid := func() string {
+		out, _ := exec.Command("pgrep", "-f", "dnsmasq.*--interface="+br).Output()
+		return strings.TrimSpace(string(out))
+	}
+	first := dnsmasqPid()
+	_ = exec.Command("kill", "-9", first).Run()
+	waitFor(t, "dnsmasq to be restarted", 10*time.Second, func() bool { p := dnsmasqPid(); return p != "" && p != first })
+	second := dnsmasqPid()
+	d.Kill()
+	d.Start()
+	waitFor(t, "a new lodged to replace dnsmasq", 10*time.Second, func() bool {
+		p := dnsmasqPid()
+		return p != "" && p != second && !strings.Contains(p, "\n")
+	})
 	// In use: cannot be deleted.
 	if _, stderr, err := d.Lodge("network", "delete", br); err == nil || !strings.Contains(stderr, "in use") {
 		t.Fatalf("deleting a network in use: %v %q", err, stderr)
