@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 
@@ -50,9 +51,11 @@ func (d *Driver) Exec(name string, s ExecSpec) (*Proc, error) {
 	} else {
 		p.Stdin, p.Stdout, p.Stderr = s.Stdin, s.Stdout, s.Stderr
 	}
+	t0 := time.Now()
 	if err := c.Run(p); err != nil {
 		return nil, fmt.Errorf("exec in %q: %w", name, err)
 	}
+	d.log.Debug("exec started", "instance", name, "run", time.Since(t0))
 	proc := &Proc{p: p}
 	if s.TTY {
 		master, err := recvFile(parent)
