@@ -127,3 +127,37 @@ func TestProxyNAT(t *testing.T) {
 		t.Fatalf("DNAT left after removal:\n%s", rules)
 	}
 }
+
+// TestProxyUDP forwards UDP from inside the instance to the host: busybox
+// nslookup's query reaches a listener in the test through the proxy.
+func TestProxyUDP(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("udp")
+	d.MustLodge("launch", "busybox", name)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 1500)
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		got <- string(buf[:n])
+		_, _ = pc.WriteTo(buf[:n], from) // echoed back: not a valid answer, but it travels back
+	}()
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	d.MustLodge("config", "device", "add", name, "dns", "proxy", "bind=instance", "listen=udp:127.0.0.1:53", fmt.Sprintf("connect=udp:127.0.0.1:%d", port))
+	_, _, _ = d.Lodge("exec", name, "--", "nslookup", "-timeout=2", "proxy-test.example", "127.0.0.1")
+	select {
+	case q := <-got:
+		if !strings.Contains(q, "proxy-test") {
+			t.Fatalf("the proxied datagram: %q", q)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no datagram came through the UDP proxy")
+	}
+}
