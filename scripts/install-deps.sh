@@ -11,6 +11,7 @@ packages=(
   lxd-client python3-pylxd             # the reference clients
   iproute2 procps util-linux           # host tools the tests use
   dnsmasq-base nftables                # managed networks: DHCP/DNS and NAT
+  xfsprogs                             # reflink-capable scratch filesystems for storage tests
 )
 
 missing=()

@@ -21,7 +21,7 @@ func fatal(err error) {
 }
 
 var (
-	root     = "/tmp/lodgebench"
+	root     string
 	daemons  []*daemon
 	lxcfsCmd *exec.Cmd
 )
@@ -49,6 +49,9 @@ func main() {
 	debian := flag.String("debian", "", "Debian image")
 	out := flag.String("out", "bench/RESULTS.md", "where to write the results")
 	quick := flag.Bool("quick", false, "fewer repetitions and no 1,000-instance figures")
+	flag.StringVar(&root, "root", "/tmp/lodgebench", "scratch directory for both daemons (its filesystem is the pools')")
+	label := flag.String("label", "", "what the scratch filesystem is, for the report")
+	appendOut := flag.Bool("append", false, "append to -out instead of replacing it")
 	flag.Parse()
 	abs, _ := filepath.Abs(*lodged)
 
@@ -289,7 +292,7 @@ func main() {
 		r.mem("daemon RSS with 1,000 defined (MiB)", "", map[string]float64{lxd.name: float64(lxd.rss()) / 1024, lodge.name: float64(lodge.rss()) / 1024})
 	}
 	fmt.Println("load average at end:", loadAvg())
-	if err := r.write(*out, loadAvg()); err != nil {
+	if err := r.write(*out, loadAvg(), *label, *appendOut); err != nil {
 		fatal(err)
 	}
 	fmt.Println("wrote", *out)

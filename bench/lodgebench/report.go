@@ -113,20 +113,33 @@ func version(pkg string) string {
 	return string(out)
 }
 
-func (r *report) write(path, load string) error {
+func (r *report) write(path, load, label string, appendTo bool) error {
 	var b strings.Builder
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	cg := "v1 (hybrid)"
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		cg = "v2"
 	}
-	fmt.Fprintf(&b, "# Lodge vs LXD\n\nMeasured %s by `make bench` on this project's test machine (2 cores): kernel %s, cgroup %s, LXD %s (Debian `lxd`), lxc %s (Debian `lxd-client`), both driven by the same lxc client, the two daemons alternated, each on a fresh scratch directory with a `dir` pool on the same filesystem. Load average at the end: %s.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(kernel)), cg, version("lxd"), version("lxd-client"), load)
+	if !appendTo {
+		b.WriteString("# Lodge vs LXD\n\n")
+	}
+	fmt.Fprintf(&b, "## Pools on %s\n\nMeasured %s by `make bench` on this project's test machine (2 cores): kernel %s, cgroup %s, LXD %s (Debian `lxd`), lxc %s (Debian `lxd-client`), both driven by the same lxc client, the two daemons alternated, each on a fresh scratch directory with a `dir` pool on the same filesystem (%s). Load average at the end: %s.\n\n",
+		label, time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(kernel)), cg, version("lxd"), version("lxd-client"), label, load)
 	b.WriteString("Times are median (min–max). Ratio is Lodge/LXD (lower is better for times and memory).\n\n")
 	b.WriteString("| figure | LXD | Lodge | ratio | target |\n|---|---|---|---|---|\n")
 	for _, f := range r.order {
 		s := r.samples[f]
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f, s.cell("LXD"), s.cell("Lodge"), s.ratio(), s.target)
+	}
+	b.WriteString("\n")
+	if appendTo {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.WriteString(b.String())
+		return err
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
