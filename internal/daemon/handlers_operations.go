@@ -94,13 +94,15 @@ func eventsGet(d *Daemon, r *http.Request) response {
 		}
 	}
 	return rawResp(func(w http.ResponseWriter) {
+		// Subscribe before the upgrade answers: a client that checks an
+		// operation right after connecting must not miss its last event.
+		sub := d.Bus.Subscribe(types)
+		defer sub.Close()
 		conn, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
 		defer conn.Close()
-		sub := d.Bus.Subscribe(types)
-		defer sub.Close()
 		gone := make(chan struct{})
 		go func() { // notice the client leaving
 			defer close(gone)

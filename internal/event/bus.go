@@ -27,7 +27,7 @@ func NewBus() *Bus { return &Bus{subs: map[*Subscription]struct{}{}} }
 
 // Subscribe listens for the given types (none: all).
 func (b *Bus) Subscribe(types []string) *Subscription {
-	s := &Subscription{C: make(chan api.Event, 256), types: map[string]bool{}, bus: b}
+	s := &Subscription{C: make(chan api.Event, 4096), types: map[string]bool{}, bus: b}
 	for _, t := range types {
 		s.types[t] = true
 	}
@@ -47,8 +47,9 @@ func (s *Subscription) Close() {
 	}
 }
 
-// Send publishes an event. A subscriber too slow to keep up loses it rather
-// than stalling the daemon.
+// Send publishes an event. A subscriber too slow to keep up is cut off
+// (its channel closed) rather than stalling the daemon or silently missing
+// events: its client sees the disconnect instead of waiting forever.
 func (b *Bus) Send(typ string, metadata any) {
 	ev := api.Event{Type: typ, Timestamp: time.Now().UTC(), Metadata: metadata, Location: "none", Project: "default"}
 	b.mu.Lock()
@@ -60,6 +61,8 @@ func (b *Bus) Send(typ string, metadata any) {
 		select {
 		case s.C <- ev:
 		default:
+			delete(b.subs, s)
+			close(s.C)
 		}
 	}
 }
