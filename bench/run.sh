@@ -19,7 +19,7 @@ go build -tags seccomp -o bin/lodgebench ./bench/lodgebench
 images=(-lodged bin/lodged -busybox test/.cache/busybox.tar.gz -debian test/.cache/debian.tar.gz -out bench/RESULTS.md)
 
 # Once on the machine's own filesystem (ext4 here: every copy writes data)...
-fs=$(stat -f -c %T /tmp)
+fs=$(findmnt -n -o FSTYPE -T /tmp 2>/dev/null || stat -f -c %T /tmp)
 ./bin/lodgebench "${images[@]}" -root /tmp/lodgebench -label "$fs (/tmp)" "$@"
 
 # ...and once on XFS on a loop file, where the dir pool's copies are
