@@ -4,31 +4,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-var (
-	debianOnce sync.Once
-	debianErr  error
-)
-
 func debianImage(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(cacheDir, "debian.tar.gz")
-	debianOnce.Do(func() {
-		_ = os.MkdirAll(cacheDir, 0o755)
-		_, errOut, err := run(nil, "", filepath.Join(repoRoot, "scripts", "build-debian-image.sh"), path)
-		if err != nil {
-			debianErr = err
-			t.Logf("build-debian-image: %s", errOut)
-		}
-	})
-	if debianErr != nil {
-		t.Fatalf("build Debian image: %v", debianErr)
-	}
-	return path
+	return cachedImage(t, "debian.tar.gz", "build-debian-image.sh")
 }
 
 // TestDebianSystemd boots Debian 12 with systemd as PID 1, unprivileged.

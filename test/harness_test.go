@@ -315,25 +315,35 @@ func uniq(prefix string) string {
 }
 
 var (
-	imageOnce sync.Once
-	imageErr  error
+	imagesMu sync.Mutex
+	images   = map[string]error{} // built this run, and how that went
 )
+
+// cachedImage builds a test image with one of the project's scripts, once
+// per run, into test/.cache.
+func cachedImage(t *testing.T, file, script string) string {
+	t.Helper()
+	path := filepath.Join(cacheDir, file)
+	imagesMu.Lock()
+	defer imagesMu.Unlock()
+	err, built := images[file]
+	if !built {
+		_ = os.MkdirAll(cacheDir, 0o755)
+		if _, errOut, rerr := run(nil, "", filepath.Join(repoRoot, "scripts", script), path); rerr != nil {
+			err = fmt.Errorf("%s: %v: %s", script, rerr, errOut)
+		}
+		images[file] = err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // busyboxImage builds the busybox test image once per run.
 func busyboxImage(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(cacheDir, "busybox.tar.gz")
-	imageOnce.Do(func() {
-		_ = os.MkdirAll(cacheDir, 0o755)
-		_, errOut, err := run(nil, "", filepath.Join(repoRoot, "scripts", "build-busybox-image.sh"), path)
-		if err != nil {
-			imageErr = fmt.Errorf("build busybox image: %v: %s", err, errOut)
-		}
-	})
-	if imageErr != nil {
-		t.Fatal(imageErr)
-	}
-	return path
+	return cachedImage(t, "busybox.tar.gz", "build-busybox-image.sh")
 }
 
 // withBusybox starts a daemon and imports the busybox image as "busybox".

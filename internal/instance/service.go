@@ -21,6 +21,7 @@ import (
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/proxy"
@@ -44,7 +45,7 @@ type Service struct {
 	defStop  time.Duration
 
 	mu           sync.Mutex
-	locks        map[string]*sync.Mutex
+	locks        keyedlock.Locks
 	restarting   map[string]bool
 	hostShutdown bool
 	pendingMaps  map[uint32]bool // isolated ranges handed out, not yet recorded
@@ -74,7 +75,7 @@ type Deps struct {
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
-		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, locks: map[string]*sync.Mutex{}, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
 	d.Runtime.OnExit = s.onExit
 	if d.Networks != nil {
 		d.Networks.NICs = s.nicsOn
@@ -84,17 +85,7 @@ func NewService(d Deps) *Service {
 }
 
 // lock serialises state changes of one instance.
-func (s *Service) lock(name string) func() {
-	s.mu.Lock()
-	l, ok := s.locks[name]
-	if !ok {
-		l = &sync.Mutex{}
-		s.locks[name] = l
-	}
-	s.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
+func (s *Service) lock(name string) func() { return s.locks.Lock(name) }
 
 // LogDir is where an instance's logs live.
 func (s *Service) LogDir(name string) string { return filepath.Join(s.dir, "logs", name) }

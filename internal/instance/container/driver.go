@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/console"
+	"github.com/lodge-project/lodge/internal/keyedlock"
 )
 
 // States a container can be in, as the instance layer names them.
@@ -42,8 +42,7 @@ type Driver struct {
 	OnExit func(name string)
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks keyedlock.Locks
 }
 
 // New makes a driver keeping libcontainer state under root.
@@ -55,20 +54,10 @@ func New(root, stateDir string, logDir func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{root: root, stateDir: stateDir, logDir: logDir, self: self, log: log, locks: map[string]*sync.Mutex{}}, nil
+	return &Driver{root: root, stateDir: stateDir, logDir: logDir, self: self, log: log}, nil
 }
 
-func (d *Driver) lock(name string) func() {
-	d.mu.Lock()
-	l, ok := d.locks[name]
-	if !ok {
-		l = &sync.Mutex{}
-		d.locks[name] = l
-	}
-	d.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
+func (d *Driver) lock(name string) func() { return d.locks.Lock(name) }
 
 // Status reports the container's state and its init's pid (0 when stopped).
 func (d *Driver) Status(name string) (string, int) {
