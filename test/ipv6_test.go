@@ -18,7 +18,7 @@ func TestIPv6Network(t *testing.T) {
 	d.MustLodge("init", "busybox", name)
 	d.MustLodge("config", "device", "add", name, "eth0", "nic", "network="+br)
 	d.MustLodge("start", name)
-	waitFor(t, "a SLAAC address from the router advertisements", 20*time.Second, func() bool {
+	waitFor(t, "a SLAAC address from the router advertisements", 90*time.Second, func() bool {
 		out, _, _ := d.Lodge("exec", name, "--", "ip", "-6", "addr", "show", "eth0")
 		return strings.Contains(out, "fd42:7:7:7:")
 	})
@@ -77,7 +77,9 @@ func TestIPv6Filtering(t *testing.T) {
 	d.MustLodge("config", "device", "add", name, "eth0", "nic", "network="+br, "security.ipv6_filtering=true")
 	d.MustLodge("start", name)
 	var slaac string
-	waitFor(t, "a SLAAC address", 20*time.Second, func() bool {
+	// Generous: if the instance's router solicitations go out before
+	// dnsmasq listens, it waits for the next unsolicited advertisement.
+	waitFor(t, "a SLAAC address", 90*time.Second, func() bool {
 		out, _, _ := d.Lodge("exec", name, "--", "ip", "-6", "-o", "addr", "show", "eth0", "scope", "global")
 		for _, f := range strings.Fields(out) {
 			if strings.HasPrefix(f, "fd42:6:6:6:") {

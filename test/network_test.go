@@ -15,7 +15,7 @@ import (
 func ipv4Of(t *testing.T, d *Daemon, name string) string {
 	t.Helper()
 	var addr string
-	waitFor(t, name+" to get a DHCP lease", 20*time.Second, func() bool {
+	waitFor(t, name+" to get a DHCP lease", 60*time.Second, func() bool {
 		out, _, _ := d.Lodge("exec", name, "--", "ip", "-4", "-o", "addr", "show", "eth0")
 		f := strings.Fields(out)
 		for i, w := range f {
@@ -89,6 +89,13 @@ func TestManagedNetwork(t *testing.T) {
 	}
 	d.MustLodge("config", "device", "set", b, "eth0", "ipv4.address="+static)
 	d.MustLodge("exec", b, "--", "udhcpc", "-n", "-q", "-i", "eth0")
+	// Addresses show in lists, through lodge and lxc.
+	if out := d.MustLodge("list", "--format", "csv"); !strings.Contains(out, ipA+" (eth0)") {
+		t.Fatalf("lodge list lacks %s:\n%s", ipA, out)
+	}
+	if out := d.MustLXC("list", a, "--format", "csv", "-c", "n4"); !strings.Contains(out, ipA) {
+		t.Fatalf("lxc list lacks %s:\n%s", ipA, out)
+	}
 	// Leases.
 	leases := d.MustLodge("network", "list-leases", br)
 	if !strings.Contains(leases, a) || !strings.Contains(leases, ipB) || !strings.Contains(leases, "STATIC") {

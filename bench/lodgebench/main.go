@@ -195,27 +195,30 @@ func main() {
 			}
 		}
 	}
-	var memBefore map[string]int64
+	prev := 0
 	for _, n := range []int{1, 10, 50} {
 		if *quick && n == 50 {
 			n = 20
 		}
+		if n == 1 {
+			for _, d := range daemons {
+				running(d, 5) // b0..b4 back up after the stop figures
+			}
+		}
+		// Host memory each new busybox container costs, per manager: what
+		// MemAvailable loses while one daemon brings its containers up.
+		hostMem := map[string]float64{}
 		for _, d := range daemons {
-			if n == 1 {
-				running(d, 5) // all of b0..b4 back up
+			before := memAvailable()
+			running(d, n)
+			if n > prev && n >= 10 {
+				hostMem[d.name] = float64(before-memAvailable()) / 1024 / float64(n-max(prev, 5))
 			}
 		}
-		if n == 10 || (n == 20) {
-			memBefore = map[string]int64{}
-			for _, d := range daemons {
-				memBefore[d.name] = memAvailable()
-				running(d, n)
-			}
-		} else {
-			for _, d := range daemons {
-				running(d, n)
-			}
+		if len(hostMem) > 0 && n >= 20 {
+			r.mem("host memory per running busybox container (MiB)", "", hostMem)
 		}
+		prev = n
 		measure(fmt.Sprintf("lxc list, %d running", n), "", reps(3), func(d *daemon, _ int) time.Duration {
 			return timed(func() { d.mustLXC("list") })
 		})
@@ -246,7 +249,6 @@ func main() {
 			r.mem("manager memory per running container (MiB)", "0.1", perCtr)
 		}
 	}
-	_ = memBefore
 
 	// Launches per second with 8 parallel clients.
 	for _, d := range daemons {

@@ -50,7 +50,6 @@ type Daemon struct {
 	Ops       *operation.Manager
 	Bus       *event.Bus
 	Log       *slog.Logger
-	Started   time.Time
 	server    *http.Server
 }
 

@@ -19,10 +19,9 @@ import (
 // which detects gzip/xz/zstd/bzip2 by content, keeps numeric owners and
 // xattrs, refuses absolute and ".." members, and defers symlinks that point
 // outside so no later member can be written through them.
-func untar(file, dir string, members ...string) error {
+func untar(file, dir string) error {
 	args := []string{"-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--same-permissions",
 		"-f", file, "-C", dir}
-	args = append(args, members...)
 	out, err := exec.Command("tar", args...).CombinedOutput()
 	if err != nil {
 		return apierr.BadRequest("the image tarball is malformed or truncated (tar: %s)", firstLine(out))

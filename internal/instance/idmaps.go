@@ -49,8 +49,19 @@ func (s *Service) idmapFor(name string, config map[string]string, current *idmap
 			return nil, apierr.BadRequest("no free isolated id range is left for %q: root's range in /etc/subuid holds %d ids", name, shared.Total)
 		}
 		if !taken[m.HostUID] && !s.pendingMaps[m.HostUID] {
-			s.pendingMaps[m.HostUID] = true // until the record holds it
+			s.pendingMaps[m.HostUID] = true // until the record holds it (releasePending)
 			return &m, nil
 		}
 	}
+}
+
+// releasePending forgets a range handed out by idmapFor: once the record
+// holds it (or the change that wanted it failed), the records decide.
+func (s *Service) releasePending(m *idmap.Map) {
+	if m == nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.pendingMaps, m.HostUID)
+	s.mu.Unlock()
 }

@@ -2,7 +2,6 @@ package instance
 
 import (
 	"fmt"
-	"net/netip"
 	"sort"
 	"strconv"
 
@@ -25,11 +24,7 @@ func (s *Service) nicPolicyOf(e Expanded, dev string, nic container.NIC) (nicPol
 		MACFilter: keys.IsTrue(d, "security.mac_filtering"), IPv4: keys.IsTrue(d, "security.ipv4_filtering"),
 		IPv6: keys.IsTrue(d, "security.ipv6_filtering"), IPv4Addr: d["ipv4.address"], IPv6Addr: d["ipv6.address"]}}
 	if p.filter.IPv6 && d["network"] != "" && s.networks != nil {
-		if n, _, err := s.networks.Get(d["network"]); err == nil {
-			if pre, err := netip.ParsePrefix(n.Config["ipv6.address"]); err == nil {
-				p.filter.IPv6Net = pre.Masked()
-			}
-		}
+		p.filter.IPv6Net = s.networks.Subnet6(d["network"])
 	}
 	p.filter.ConnLimit, _ = strconv.Atoi(d["limits.connections"])
 	rate := func(k string) uint64 {

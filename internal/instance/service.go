@@ -298,6 +298,7 @@ func (s *Service) create(rec Record, fp string) error {
 // records in one transaction; a failure removes the volume again.
 func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func() error) error {
 	defer s.lock(rec.Name)()
+	defer s.releasePending(rec.IDMap)
 	if err := makeVolume(); err != nil {
 		return fmt.Errorf("create instance %q: %w", rec.Name, err)
 	}
@@ -385,12 +386,12 @@ func (s *Service) start(ctx context.Context, name string) error {
 		return err
 	}
 	if err := s.applyNICPolicies(e, rd.NICs); err != nil {
-		_ = s.rt.Stop(ctx, name, false, true, 0)
+		_ = s.rt.Stop(ctx, name, true, 0)
 		return err
 	}
 	_, pid := s.rt.Status(name)
 	if err := s.startProxies(name, pid, rd.Proxies); err != nil {
-		_ = s.rt.Stop(ctx, name, false, true, 0)
+		_ = s.rt.Stop(ctx, name, true, 0)
 		return err
 	}
 	_ = s.db.Update(func(tx *store.Tx) error {
@@ -414,6 +415,7 @@ func (s *Service) remapIfNeeded(e Expanded) error {
 	if err != nil {
 		return err
 	}
+	defer s.releasePending(want)
 	if idmap.Equal(want, e.IDMap) {
 		return nil
 	}
@@ -459,8 +461,7 @@ func (s *Service) stop(ctx context.Context, name string, force bool, timeout tim
 			timeout = time.Duration(v) * time.Second
 		}
 	}
-	rootfs := filepath.Join(s.pool.InstancePath(name), "rootfs")
-	if err := s.rt.Stop(ctx, name, isSystemd(rootfs), force, timeout); err != nil {
+	if err := s.rt.Stop(ctx, name, force, timeout); err != nil {
 		return err
 	}
 	_ = s.setPower(name, "STOPPED")
@@ -856,5 +857,3 @@ func (s *Service) Expanded(name string) (Expanded, error) {
 
 // Runtime exposes the driver for exec and state.
 func (s *Service) Runtime() *container.Driver { return s.rt }
-
-func isSystemd(rootfs string) bool { return container.IsSystemd(rootfs) }

@@ -1,12 +1,11 @@
 package instance
 
 import (
-	"bufio"
-	"fmt"
 	"net"
-	"os"
 	"strconv"
-	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/instance/container"
@@ -14,7 +13,8 @@ import (
 
 // State reports an instance's runtime state and usage counters.
 func (s *Service) State(name string) (api.InstanceState, error) {
-	if _, _, err := s.load(name); err != nil {
+	e, _, err := s.load(name)
+	if err != nil {
 		return api.InstanceState{}, err
 	}
 	status, pid := s.rt.Status(name)
@@ -35,40 +35,70 @@ func (s *Service) State(name string) (api.InstanceState, error) {
 			st.Memory.Total = int64(l)
 		}
 	}
-	st.Network = netState(pid)
+	// Derived from the config alone: state is on the list's hot path.
+	hostNames := map[string]string{}
+	for dev, d := range e.Devices {
+		if d["type"] == "nic" {
+			ifname := d["name"]
+			if ifname == "" {
+				ifname = dev
+			}
+			hostNames[ifname] = container.HostVethName(e.Name, dev)
+		}
+	}
+	st.Network = netState(pid, hostNames)
 	return st, nil
 }
 
-// netState reads the interfaces of pid's network namespace.
-func netState(pid int) map[string]api.InstanceStateNetwork {
+// netState reads the interfaces of pid's network namespace through
+// netlink: addresses, counters, MAC, MTU; hostNames maps an interface to
+// its host-side veth.
+func netState(pid int, hostNames map[string]string) map[string]api.InstanceStateNetwork {
 	out := map[string]api.InstanceStateNetwork{}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/net/dev", pid))
+	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return out
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return out
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return out
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		entry := api.InstanceStateNetwork{Addresses: []api.InstanceStateNetworkAddress{}, Hwaddr: a.HardwareAddr.String(),
+			HostName: hostNames[a.Name], Mtu: a.MTU, State: "down", Type: "broadcast"}
+		if a.Flags&net.FlagUp != 0 {
+			entry.State = "up"
 		}
-		fields := strings.Fields(rest)
-		if len(fields) < 10 {
-			continue
-		}
-		n := func(i int) int64 { v, _ := strconv.ParseInt(fields[i], 10, 64); return v }
-		iface := strings.TrimSpace(name)
-		entry := api.InstanceStateNetwork{
-			Counters:  api.InstanceStateNetworkCounters{BytesReceived: n(0), PacketsReceived: n(1), BytesSent: n(8), PacketsSent: n(9)},
-			Addresses: []api.InstanceStateNetworkAddress{}, State: "up", Type: "broadcast",
-		}
-		if iface == "lo" {
+		if a.Flags&net.FlagLoopback != 0 {
 			entry.Type = "loopback"
-			entry.Addresses = append(entry.Addresses,
-				api.InstanceStateNetworkAddress{Family: "inet", Address: net.IPv4(127, 0, 0, 1).String(), Netmask: "8", Scope: "local"})
 		}
-		out[iface] = entry
+		if st := a.Statistics; st != nil {
+			entry.Counters = api.InstanceStateNetworkCounters{BytesReceived: int64(st.RxBytes), BytesSent: int64(st.TxBytes),
+				PacketsReceived: int64(st.RxPackets), PacketsSent: int64(st.TxPackets)}
+		}
+		addrs, _ := h.AddrList(l, netlink.FAMILY_ALL)
+		for _, ad := range addrs {
+			fam, scope := "inet", "global"
+			if ad.IP.To4() == nil {
+				fam = "inet6"
+			}
+			switch ad.Scope {
+			case int(netlink.SCOPE_LINK):
+				scope = "link"
+			case int(netlink.SCOPE_HOST):
+				scope = "local"
+			}
+			ones, _ := ad.Mask.Size()
+			entry.Addresses = append(entry.Addresses, api.InstanceStateNetworkAddress{Family: fam, Address: ad.IP.String(), Netmask: strconv.Itoa(ones), Scope: scope})
+		}
+		out[a.Name] = entry
 	}
 	return out
 }

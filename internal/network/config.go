@@ -117,9 +117,6 @@ func checkAddress(family int) func(string) error {
 		if family == 4 && p.Bits() > 30 {
 			return fmt.Errorf("%q leaves no room for instances (use /30 or larger)", v)
 		}
-		if family == 6 && p.Bits() > 64 && p.Bits() != 128 {
-			return nil
-		}
 		return nil
 	}
 }

@@ -410,6 +410,15 @@ func (s *Service) Bridge(name string) (string, netip.Prefix, error) {
 	return r.Name, r.prefix(4), nil
 }
 
+// Subnet6 is a managed network's IPv6 subnet (invalid when it has none).
+func (s *Service) Subnet6(name string) netip.Prefix {
+	r, _, err := store.Get[Record](s.db, store.Networks, name)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return r.prefix(6).Masked()
+}
+
 // CheckNIC validates a NIC's pinned IPv4 address on a network: inside the
 // subnet, not the gateway or broadcast, and not another NIC's.
 func (s *Service) CheckNIC(network, instance, device, ipv4, ipv6 string) error {

@@ -79,8 +79,8 @@ func (m *Manager) Start(desc string, resources map[string][]string, metadata map
 	return op
 }
 
-// StartWebsocket registers a websocket operation; run starts once the
-// client has connected the sockets it needs (connect calls Begin).
+// StartWebsocket registers a websocket operation. Its owner sets Connect
+// to serve the client's websockets and calls Run for the work.
 func (m *Manager) StartWebsocket(desc string, resources map[string][]string, metadata map[string]any) *Op {
 	op := m.add(ClassWebsocket, desc, resources, metadata)
 	return op

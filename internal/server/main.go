@@ -155,7 +155,7 @@ func build(ctx context.Context, dir string, maxImage int64, ports instance.Allow
 	nets := network.NewService(db, filepath.Join(dir, "networks"), log)
 	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pool: pool, Images: images, Runtime: rt, Bus: bus, IDMap: m,
 		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports})
-	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log, Started: time.Now()}
+	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log}
 	return &services{db: db, daemon: d}, nil
 }
 

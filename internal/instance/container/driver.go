@@ -200,7 +200,7 @@ func (d *Driver) destroyLeftover(name string) {
 // Stop shuts the container down: a clean request to init (SIGRTMIN+3 for
 // systemd, SIGPWR otherwise), then SIGKILL once timeout passes. force
 // kills at once.
-func (d *Driver) Stop(ctx context.Context, name string, systemd, force bool, timeout time.Duration) error {
+func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time.Duration) error {
 	unlock := d.lock(name)
 	c, err := libcontainer.Load(d.root, name)
 	if err != nil {
@@ -223,7 +223,7 @@ func (d *Driver) Stop(ctx context.Context, name string, systemd, force bool, tim
 	}
 	defer unix.Close(pidfd)
 	sig := syscall.Signal(unix.SIGPWR)
-	if systemd {
+	if isSystemd(c.Config().Rootfs) {
 		sig = sigRTMin3
 	}
 	if force {
@@ -312,19 +312,6 @@ func (d *Driver) Stats(name string) (*libcontainer.Stats, int, error) {
 	}
 	procs, _ := c.Processes()
 	return st, len(procs), nil
-}
-
-// CgroupPaths returns the container's cgroup directories per controller.
-func (d *Driver) CgroupPaths(name string) map[string]string {
-	c, err := libcontainer.Load(d.root, name)
-	if err != nil {
-		return nil
-	}
-	st, err := c.State()
-	if err != nil {
-		return nil
-	}
-	return st.CgroupPaths
 }
 
 // ResizeConsole sets the window size of a container's console.

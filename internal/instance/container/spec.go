@@ -174,9 +174,9 @@ func extraDevices() []*devconfig.Device {
 	return out
 }
 
-// IsSystemd says whether the rootfs boots systemd, which wants SIGRTMIN+3
+// isSystemd says whether the rootfs boots systemd, which wants SIGRTMIN+3
 // to shut down instead of SIGPWR.
-func IsSystemd(rootfs string) bool {
+func isSystemd(rootfs string) bool {
 	target, err := os.Readlink(filepath.Join(rootfs, "sbin", "init"))
 	if err != nil {
 		target, err = os.Readlink(filepath.Join(rootfs, "usr", "sbin", "init"))
