@@ -195,7 +195,6 @@ func main() {
 			}
 		}
 	}
-	prev := 0
 	for _, n := range []int{1, 10, 50} {
 		if *quick && n == 50 {
 			n = 20
@@ -205,20 +204,23 @@ func main() {
 				running(d, 5) // b0..b4 back up after the stop figures
 			}
 		}
-		// Host memory each new busybox container costs, per manager: what
-		// MemAvailable loses while one daemon brings its containers up.
-		hostMem := map[string]float64{}
 		for _, d := range daemons {
-			before := memAvailable()
 			running(d, n)
-			if n > prev && n >= 10 {
-				hostMem[d.name] = float64(before-memAvailable()) / 1024 / float64(n-max(prev, 5))
+		}
+		if n >= 20 {
+			// Host memory per container charged to its own memory cgroup
+			// (its processes and the page cache they use); what the manager
+			// keeps for it outside the cgroup is the next figure.
+			hostMem := map[string]float64{}
+			for _, d := range daemons {
+				var total int64
+				for i := 0; i < n; i++ {
+					total += cgroupMemory(d, fmt.Sprintf("b%d", i))
+				}
+				hostMem[d.name] = float64(total) / 1024 / 1024 / float64(n)
 			}
+			r.mem("host memory per running busybox container, own cgroup (MiB)", "", hostMem)
 		}
-		if len(hostMem) > 0 && n >= 20 {
-			r.mem("host memory per running busybox container (MiB)", "", hostMem)
-		}
-		prev = n
 		measure(fmt.Sprintf("lxc list, %d running", n), "", reps(3), func(d *daemon, _ int) time.Duration {
 			return timed(func() { d.mustLXC("list") })
 		})
@@ -300,13 +302,18 @@ func main() {
 	fmt.Println("wrote", *out)
 }
 
-func memAvailable() int64 {
-	data, _ := os.ReadFile("/proc/meminfo")
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
-			return kb
+// cgroupMemory reads a container's memory cgroup usage in bytes (v1 or v2),
+// wherever its manager puts it.
+func cgroupMemory(d *daemon, name string) int64 {
+	dirs := map[string][]string{
+		"LXD":   {"/sys/fs/cgroup/memory/lxc.payload." + name + "/memory.usage_in_bytes", "/sys/fs/cgroup/lxc.payload." + name + "/memory.current"},
+		"Lodge": {"/sys/fs/cgroup/memory/lodge/" + name + "/memory.usage_in_bytes", "/sys/fs/cgroup/lodge/" + name + "/memory.current"},
+	}[d.name]
+	for _, p := range dirs {
+		if data, err := os.ReadFile(p); err == nil {
+			var v int64
+			fmt.Sscanf(strings.TrimSpace(string(data)), "%d", &v)
+			return v
 		}
 	}
 	return 0
