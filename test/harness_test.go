@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 
 var (
@@ -173,6 +174,7 @@ func (d *Daemon) cleanup() {
 		}
 		removeCgroups(e.Name())
 	}
+	_ = storagetest.UnmountBelow(d.Dir)
 	_ = os.RemoveAll(d.Dir)
 }
 

@@ -109,3 +109,53 @@ func TestSplitImage(t *testing.T) {
 	d.MustLodge("image", "import", meta, tarRootfs, "--alias", "split-zstd")
 	d.MustLodge("launch", "split-zstd", uniq("zstd"))
 }
+
+// TestImageDeletedWhileInUse: instances layered on an image keep working
+// after the image is deleted; its unpacked tree goes with its last user.
+func TestImageDeletedWhileInUse(t *testing.T) {
+	d := startDaemon(t)
+	path := busyboxImage(t)
+	data, _ := os.ReadFile(path)
+	sum := sha256.Sum256(data)
+	fp := hex.EncodeToString(sum[:])
+	poolImage := filepath.Join(d.Dir, "storage-pools", "default", "images", fp)
+
+	d.MustLodge("image", "import", path, "--alias", "bb")
+	name := uniq("orphan")
+	d.MustLodge("launch", "bb", name)
+	d.MustLodge("exec", name, "--", "sh", "-c", "echo kept > /root/mark")
+	d.MustLodge("snapshot", name, "s0")
+	d.MustLodge("image", "delete", "bb")
+	if _, stderr, err := d.Lodge("launch", fp[:12], uniq("late")); err == nil || !strings.Contains(stderr, "not found") {
+		t.Fatalf("launch from a deleted image: %v %q", err, stderr)
+	}
+	d.MustLodge("restart", "-f", name)
+	if got := strings.TrimSpace(d.MustLodge("exec", name, "--", "cat", "/root/mark", "/etc/hostname")); !strings.HasPrefix(got, "kept") {
+		t.Fatalf("instance of a deleted image reads %q", got)
+	}
+	copyName := uniq("copy")
+	d.MustLodge("copy", name+"/s0", copyName)
+	d.MustLodge("start", copyName)
+	if got := strings.TrimSpace(d.MustLodge("exec", copyName, "--", "cat", "/root/mark")); got != "kept" {
+		t.Fatalf("copy of a snapshot of a deleted image reads %q", got)
+	}
+
+	// Imported again, the image is usable at once; deleted again, its tree
+	// stays until the last instance using it is gone.
+	d.MustLodge("image", "import", path, "--alias", "bb")
+	d.MustLodge("launch", "bb", uniq("again"))
+	d.MustLodge("image", "delete", "bb")
+	d.MustLodge("delete", "-f", copyName)
+	if _, err := os.Stat(poolImage); err != nil {
+		t.Fatalf("the image's tree went while instances use it: %v", err)
+	}
+	var names []string
+	_, env := d.API("GET", "/1.0/instances", nil)
+	_ = json.Unmarshal(env.Metadata, &names)
+	for _, u := range names {
+		d.MustLodge("delete", "-f", filepath.Base(u))
+	}
+	if _, err := os.Stat(poolImage); !os.IsNotExist(err) {
+		t.Fatalf("the deleted image's tree outlived its instances: %v", err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 
 // TestDaemonRestart kills lodged while containers run: they keep running,
@@ -60,6 +62,10 @@ func TestCrashRepair(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// As after a host reboot, the layered volume's overlay is gone too.
+	if err := storagetest.UnmountBelow(d.Dir); err != nil {
+		t.Fatal(err)
+	}
 	d.Start()
 	for _, dir := range []string{half, orphan} {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -74,4 +80,7 @@ func TestCrashRepair(t *testing.T) {
 		t.Fatalf("the repairs are not logged:\n%s", log)
 	}
 	d.MustLodge("start", name)
+	if out := d.MustLodge("exec", name, "--", "ls", "/bin/busybox"); !strings.Contains(out, "busybox") {
+		t.Fatalf("the remounted rootfs lacks the image's files: %q", out)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 
 func fatal(err error) {
@@ -37,6 +39,8 @@ func cleanup() {
 			_ = exec.Command("pkill", "-9", "-f", "console-keeper "+d.dir).Run()
 		}
 	}
+	// Lodge's layered volumes stay mounted after it stops.
+	_ = storagetest.UnmountBelow(root)
 	if lxcfsCmd != nil {
 		_ = lxcfsCmd.Process.Kill()
 		_ = exec.Command("umount", "-l", "/var/lib/lxcfs").Run()
@@ -55,6 +59,7 @@ func main() {
 	flag.Parse()
 	abs, _ := filepath.Abs(*lodged)
 
+	_ = storagetest.UnmountBelow(root)
 	_ = os.RemoveAll(root)
 	for _, sub := range []string{"lxd", "lodge"} {
 		_ = os.MkdirAll(filepath.Join(root, sub), 0o711)

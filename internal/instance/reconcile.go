@@ -2,7 +2,6 @@ package instance
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/lodge-project/lodge/internal/instance/container"
@@ -36,10 +35,10 @@ func (s *Service) Reconcile() error {
 		switch {
 		case strings.HasSuffix(v, ".restore") || strings.HasSuffix(v, ".old"):
 			s.log.Warn("repair: removing a restore leftover", "volume", v)
-			_ = os.RemoveAll(filepath.Join(filepath.Dir(s.pool.InstancePath("x")), v))
+			_ = s.pool.DeleteInstance(v)
 		case strings.HasSuffix(v, ".partial"):
 			s.log.Warn("repair: removing a half-made volume", "volume", v)
-			_ = os.RemoveAll(filepath.Join(filepath.Dir(s.pool.InstancePath("x")), v))
+			_ = s.pool.DeleteInstance(v)
 		case !known[v]:
 			if st, _ := s.rt.Status(v); st != container.StateStopped {
 				s.log.Warn("repair: a container runs without a record; leaving its volume", "instance", v)

@@ -419,11 +419,8 @@ func (s *Service) remapIfNeeded(e Expanded) error {
 	if idmap.Equal(want, e.IDMap) {
 		return nil
 	}
-	rootfs := filepath.Join(s.pool.InstancePath(e.Name), "rootfs")
-	if err := idmap.Reshift(rootfs, e.IDMap, want); err != nil {
-		// Put back what was shifted so far; the record still names the old map.
-		_ = idmap.Reshift(rootfs, want, e.IDMap)
-		return fmt.Errorf("remap rootfs of %q: %w", e.Name, err)
+	if err := s.pool.RemapInstance(e.Name, e.IDMap, want); err != nil {
+		return err
 	}
 	return s.db.Update(func(tx *store.Tx) error {
 		var r Record

@@ -29,6 +29,9 @@ type Driver interface {
 	CreateEmptyInstance(name string) error
 	// DeleteInstance removes an instance volume; a missing one is not an error.
 	DeleteInstance(name string) error
+	// RemapInstance moves a volume's file ownership from one id map to
+	// another (nil: host ids, a privileged instance).
+	RemapInstance(name string, from, to *idmap.Map) error
 	// RenameInstance moves a volume to a new name.
 	RenameInstance(oldName, newName string) error
 	// InstancePath is the instance volume's directory (holding rootfs/).

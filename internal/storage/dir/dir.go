@@ -1,5 +1,6 @@
-// Package dir is the plain-directory storage driver: volumes are directories,
-// copies use reflinks where the filesystem has them.
+// Package dir is the plain-directory storage driver: volumes are directories
+// (layered over their image with overlayfs where the kernel allows, see
+// layered.go), copies use reflinks where the filesystem has them.
 package dir
 
 import (
@@ -7,6 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
@@ -14,7 +18,22 @@ import (
 
 // Driver is a dir pool rooted at a directory.
 type Driver struct {
-	root string
+	root      string
+	probeOnce sync.Once
+	layered   bool // instances from images get layered volumes
+	userns    usernsCache
+	// imageMu orders image volume deletion against new references to it.
+	imageMu sync.Mutex
+}
+
+// NewFlat opens a dir pool whose new volumes are always flat copies, as on
+// kernels without overlayfs fd layers.
+func NewFlat(root string) (*Driver, error) {
+	d, err := New(root)
+	if err == nil {
+		d.probeOnce.Do(func() {})
+	}
+	return d, err
 }
 
 // New makes (or opens) a dir pool at root.
@@ -34,47 +53,15 @@ func New(root string) (*Driver, error) {
 // Name is "dir".
 func (d *Driver) Name() string { return "dir" }
 
-// ImageVolumePath is where image fp is unpacked.
-func (d *Driver) ImageVolumePath(fp string) string { return filepath.Join(d.root, "images", fp) }
-
 // InstancePath is where instance name's volume lives.
 func (d *Driver) InstancePath(name string) string { return filepath.Join(d.root, "containers", name) }
 
-// CreateImageVolume unpacks into a temporary directory and renames it into
-// place, so a crash never leaves a half-unpacked image that looks whole.
-func (d *Driver) CreateImageVolume(fp string, unpack func(dir string) error) error {
-	final := d.ImageVolumePath(fp)
-	tmp := final + ".partial"
-	_ = os.RemoveAll(tmp)
-	if err := os.Mkdir(tmp, 0o711); err != nil {
-		return fmt.Errorf("create image volume %s: %w", fp, err)
-	}
-	if err := unpack(tmp); err != nil {
-		_ = os.RemoveAll(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		_ = os.RemoveAll(tmp)
-		return fmt.Errorf("create image volume %s: %w", fp, err)
-	}
-	return nil
-}
-
-// HasImageVolume reports whether image fp is unpacked.
-func (d *Driver) HasImageVolume(fp string) bool {
-	_, err := os.Stat(d.ImageVolumePath(fp))
-	return err == nil
-}
-
-// DeleteImageVolume removes image fp's unpacked tree.
-func (d *Driver) DeleteImageVolume(fp string) error {
-	return removeAll(d.ImageVolumePath(fp))
-}
-
-// CreateInstanceFromImage copies the image's tree (reflinks where possible)
-// and shifts its ownership onto the instance's id range.
+// CreateInstanceFromImage makes the instance's volume from image fp on the
+// map's ids: layered over the image where the kernel allows, else a copy
+// (reflinks where possible) moved onto the ids in the same pass.
 func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
-	src := d.ImageVolumePath(fp)
+	d.imageMu.Lock()
+	defer d.imageMu.Unlock()
 	if !d.HasImageVolume(fp) {
 		return fmt.Errorf("image %s has no volume in the pool", fp)
 	}
@@ -84,20 +71,52 @@ func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
 	}
 	tmp := dst + ".partial"
 	_ = removeAll(tmp)
-	// One pass: copied and moved onto the instance's ids together.
-	if err := copytree.Copy(src, tmp, copytree.Options{To: m}); err != nil {
-		_ = removeAll(tmp)
-		return fmt.Errorf("copy image %s for %q: %w", fp, name, err)
+	fill := d.fillFlat
+	if d.canLayer() {
+		fill = d.fillLayered
 	}
-	if err := os.Chmod(tmp, 0o711); err != nil {
+	if err := fill(fp, tmp, m); err != nil {
 		_ = removeAll(tmp)
-		return err
+		return fmt.Errorf("create volume of %q from image %s: %w", name, fp, err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		_ = removeAll(tmp)
 		return fmt.Errorf("create volume of %q: %w", name, err)
 	}
+	if err := d.ensureMounted(dst); err != nil {
+		_ = removeAll(dst)
+		return err
+	}
 	return nil
+}
+
+// fillFlat copies the image's tree into vol, shifted onto m in one pass.
+func (d *Driver) fillFlat(fp, vol string, m *idmap.Map) error {
+	if err := copytree.Copy(d.imageDir(fp), vol, copytree.Options{To: m}); err != nil {
+		return err
+	}
+	return os.Chmod(vol, 0o711)
+}
+
+// fillLayered makes an empty upper layer whose root looks like the image's.
+func (d *Driver) fillLayered(fp, vol string, m *idmap.Map) error {
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(d.imageDir(fp), "rootfs"), &st); err != nil {
+		return err
+	}
+	for _, sub := range []string{"", "rootfs", "upper"} {
+		if err := os.Mkdir(filepath.Join(vol, sub), 0o711); err != nil {
+			return err
+		}
+	}
+	upper := filepath.Join(vol, "upper")
+	if err := os.Lchown(upper, int(m.ShiftUID(st.Uid)), int(m.ShiftGID(st.Gid))); err != nil {
+		return err
+	}
+	if err := os.Chmod(upper, os.FileMode(st.Mode&0o777)); err != nil {
+		return err
+	}
+	return writeLayer(vol, layer{Image: fp, IDMap: m})
 }
 
 // CreateEmptyInstance makes a volume with an empty rootfs.
@@ -115,10 +134,26 @@ func (d *Driver) CreateEmptyInstance(name string) error {
 
 // DeleteInstance removes the instance's volume and its snapshots.
 func (d *Driver) DeleteInstance(name string) error {
-	if err := removeAll(d.snapshotsDir(name)); err != nil {
+	if err := d.removeSnapshots(name); err != nil {
 		return err
 	}
-	return removeAll(d.InstancePath(name))
+	return d.removeVolume(d.InstancePath(name))
+}
+
+// removeVolume unmounts and deletes an instance volume or a snapshot, then
+// the image it was layered on if that was deleted and this was its last user.
+func (d *Driver) removeVolume(vol string) error {
+	l, _ := readLayer(vol)
+	if err := unmountRootfs(vol); err != nil {
+		return err
+	}
+	if err := removeAll(vol); err != nil {
+		return err
+	}
+	if l != nil {
+		return d.collectImage(l.Image)
+	}
+	return nil
 }
 
 // RenameInstance renames the volume directory and its snapshots'.
@@ -165,4 +200,32 @@ func removeAll(path string) error {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
 	return nil
+}
+
+// RemapInstance moves the volume's files from one id map to another (nil:
+// host ids); a layered volume shifts its upper layer and sees the image
+// through the new map. A failure puts back what was shifted.
+func (d *Driver) RemapInstance(name string, from, to *idmap.Map) error {
+	vol := d.InstancePath(name)
+	l, err := readLayer(vol)
+	if err != nil {
+		return err
+	}
+	tree := filepath.Join(vol, "rootfs")
+	if l != nil {
+		if err := unmountRootfs(vol); err != nil {
+			return err
+		}
+		tree = filepath.Join(vol, "upper")
+	}
+	err = idmap.Reshift(tree, from, to)
+	if err == nil && l != nil {
+		err = writeLayer(vol, layer{Image: l.Image, IDMap: to})
+	}
+	if err != nil {
+		_ = idmap.Reshift(tree, to, from)
+		_ = d.ensureMounted(vol)
+		return fmt.Errorf("remap volume of %q: %w", name, err)
+	}
+	return d.ensureMounted(vol)
 }

@@ -9,17 +9,31 @@ import (
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 
+// newPool makes a pool on a fresh directory below parent (a temporary one
+// when empty) whose mounts go when the test ends.
+func newPool(t *testing.T, open func(string) (*dir.Driver, error), root string) *dir.Driver {
+	t.Helper()
+	if root == "" {
+		root = t.TempDir()
+	}
+	d, err := open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = storagetest.UnmountBelow(root) })
+	return d
+}
+
 func TestConformance(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the storage conformance suite changes file ownership: run as root")
 	}
-	newDriver := func(t *testing.T) storage.Driver {
-		d, err := dir.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+	for name, open := range map[string]func(string) (*dir.Driver, error){"layered": dir.New, "flat": dir.NewFlat} {
+		t.Run(name, func(t *testing.T) {
+			newDriver := func(t *testing.T) storage.Driver { return newPool(t, open, "") }
+			storagetest.Run(t, newDriver)
+			storagetest.RunSnapshots(t, newDriver)
+			storagetest.RunLifecycle(t, newDriver)
+		})
 	}
-	storagetest.Run(t, newDriver)
-	storagetest.RunSnapshots(t, newDriver)
 }

@@ -16,23 +16,45 @@ func (d *Driver) snapshotPath(name, snap string) string {
 	return filepath.Join(d.snapshotsDir(name), snap)
 }
 
-// copyTree copies a tree as it is (ids unchanged).
-func copyTree(src, dst string) error { return copytree.Copy(src, dst, copytree.Options{}) }
-
-// copyInto copies src to dst through dst.partial, so a crash never leaves
-// a half copy under the final name.
-func copyInto(src, dst string) error {
-	tmp := dst + ".partial"
-	_ = removeAll(tmp)
-	if err := copyTree(src, tmp); err != nil {
-		_ = removeAll(tmp)
+// copyVolume copies a volume or a snapshot (src) to dst through
+// dst.partial, so a crash never leaves a half copy under the final name.
+// A layered one copies its upper layer and layer.json only; asInstance
+// gives the copy the rootfs/ its overlay is mounted on.
+func (d *Driver) copyVolume(src, dst string, asInstance bool) error {
+	l, err := readLayer(src)
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	tmp := dst + ".partial"
+	_ = removeAll(tmp)
+	if l == nil {
+		err = copytree.Copy(src, tmp, copytree.Options{})
+	} else {
+		err = copyLayers(src, tmp, *l, asInstance)
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
 		_ = removeAll(tmp)
 		return err
 	}
 	return nil
+}
+
+func copyLayers(src, dst string, l layer, asInstance bool) error {
+	if err := os.Mkdir(dst, 0o711); err != nil {
+		return err
+	}
+	if err := copytree.Copy(filepath.Join(src, "upper"), filepath.Join(dst, "upper"), copytree.Options{}); err != nil {
+		return err
+	}
+	if asInstance {
+		if err := os.Mkdir(filepath.Join(dst, "rootfs"), 0o711); err != nil {
+			return err
+		}
+	}
+	return writeLayer(dst, l)
 }
 
 // CopyInstance copies a volume (or one of its snapshots) to a new instance.
@@ -44,22 +66,44 @@ func (d *Driver) CopyInstance(src, srcSnap, dst string, withSnapshots bool) erro
 	if _, err := os.Stat(from); err != nil {
 		return fmt.Errorf("copy source %s: %w", from, err)
 	}
-	if _, err := os.Lstat(d.InstancePath(dst)); err == nil {
+	to := d.InstancePath(dst)
+	if _, err := os.Lstat(to); err == nil {
 		return fmt.Errorf("volume of instance %q already exists", dst)
 	}
-	if err := copyInto(from, d.InstancePath(dst)); err != nil {
+	if err := d.copyVolume(from, to, true); err != nil {
 		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
 	}
+	if err := d.ensureMounted(to); err != nil {
+		_ = d.removeVolume(to)
+		return err
+	}
 	if _, err := os.Stat(d.snapshotsDir(src)); withSnapshots && err == nil {
-		if err := copyInto(d.snapshotsDir(src), d.snapshotsDir(dst)); err != nil {
-			_ = removeAll(d.InstancePath(dst))
+		// Snapshots are never mounted: their directories copy as they are.
+		if err := copyTreeInto(d.snapshotsDir(src), d.snapshotsDir(dst)); err != nil {
+			_ = d.removeVolume(to)
 			return fmt.Errorf("copy snapshots of %q to %q: %w", src, dst, err)
 		}
 	}
 	return nil
 }
 
-// CreateSnapshot copies the instance's volume into containers-snapshots/.
+// copyTreeInto copies a tree as it is through dst.partial.
+func copyTreeInto(src, dst string) error {
+	tmp := dst + ".partial"
+	_ = removeAll(tmp)
+	if err := copytree.Copy(src, tmp, copytree.Options{}); err != nil {
+		_ = removeAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = removeAll(tmp)
+		return err
+	}
+	return nil
+}
+
+// CreateSnapshot copies the instance's volume (its upper layer, when
+// layered) into containers-snapshots/.
 func (d *Driver) CreateSnapshot(name, snap string) error {
 	if err := os.MkdirAll(d.snapshotsDir(name), 0o711); err != nil {
 		return err
@@ -67,7 +111,7 @@ func (d *Driver) CreateSnapshot(name, snap string) error {
 	if _, err := os.Lstat(d.snapshotPath(name, snap)); err == nil {
 		return fmt.Errorf("snapshot %s/%s already exists on disk", name, snap)
 	}
-	if err := copyInto(d.InstancePath(name), d.snapshotPath(name, snap)); err != nil {
+	if err := d.copyVolume(d.InstancePath(name), d.snapshotPath(name, snap), false); err != nil {
 		return fmt.Errorf("snapshot %s/%s: %w", name, snap, err)
 	}
 	return nil
@@ -75,7 +119,21 @@ func (d *Driver) CreateSnapshot(name, snap string) error {
 
 // DeleteSnapshot removes a snapshot's copy.
 func (d *Driver) DeleteSnapshot(name, snap string) error {
-	return removeAll(d.snapshotPath(name, snap))
+	return d.removeVolume(d.snapshotPath(name, snap))
+}
+
+// removeSnapshots removes all of an instance's snapshots.
+func (d *Driver) removeSnapshots(name string) error {
+	snaps, err := d.SnapshotNames(name)
+	if err != nil {
+		return err
+	}
+	for _, snap := range snaps {
+		if err := d.DeleteSnapshot(name, snap); err != nil {
+			return err
+		}
+	}
+	return removeAll(d.snapshotsDir(name))
 }
 
 // RenameSnapshot renames a snapshot's directory.
@@ -92,20 +150,29 @@ func (d *Driver) RenameSnapshot(name, oldSnap, newSnap string) error {
 func (d *Driver) RestoreSnapshot(name, snap string) error {
 	vol := d.InstancePath(name)
 	fresh := vol + ".restore"
-	_ = removeAll(fresh)
-	if err := copyInto(d.snapshotPath(name, snap), fresh); err != nil {
+	_ = d.removeVolume(fresh)
+	if err := d.copyVolume(d.snapshotPath(name, snap), fresh, true); err != nil {
+		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
+	}
+	if err := unmountRootfs(vol); err != nil {
+		_ = d.removeVolume(fresh)
 		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
 	}
 	old := vol + ".old"
 	if err := os.Rename(vol, old); err != nil {
-		_ = removeAll(fresh)
+		_ = d.removeVolume(fresh)
+		_ = d.ensureMounted(vol)
 		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
 	}
 	if err := os.Rename(fresh, vol); err != nil {
 		_ = os.Rename(old, vol)
+		_ = d.ensureMounted(vol)
 		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
 	}
-	return removeAll(old)
+	if err := d.ensureMounted(vol); err != nil {
+		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
+	}
+	return d.removeVolume(old)
 }
 
 // SnapshotNames lists an instance's snapshot directories.
@@ -124,9 +191,18 @@ func (d *Driver) SnapshotNames(name string) ([]string, error) {
 	return out, nil
 }
 
-// RepairInstance completes an interrupted restore: if the volume is gone
-// but the restored copy is whole, it takes the volume's place; leftovers go.
+// RepairInstance completes an interrupted restore (if the volume is gone
+// but the restored copy is whole, it takes the volume's place; leftovers
+// go) and mounts a layered volume's overlay again after a host reboot.
 func (d *Driver) RepairInstance(name string) (string, error) {
+	what, err := d.repairRestore(name)
+	if err != nil {
+		return what, err
+	}
+	return what, d.ensureMounted(d.InstancePath(name))
+}
+
+func (d *Driver) repairRestore(name string) (string, error) {
 	vol := d.InstancePath(name)
 	fresh, old := vol+".restore", vol+".old"
 	_, errVol := os.Stat(vol)
@@ -137,7 +213,7 @@ func (d *Driver) RepairInstance(name string) (string, error) {
 		if err := os.Rename(fresh, vol); err != nil {
 			return "", err
 		}
-		_ = removeAll(old)
+		_ = d.removeVolume(old)
 		return "finished an interrupted snapshot restore", nil
 	case errVol != nil && errOld == nil:
 		if err := os.Rename(old, vol); err != nil {
@@ -145,8 +221,8 @@ func (d *Driver) RepairInstance(name string) (string, error) {
 		}
 		return "undid an interrupted snapshot restore", nil
 	case errFresh == nil || errOld == nil:
-		_ = removeAll(fresh)
-		_ = removeAll(old)
+		_ = d.removeVolume(fresh)
+		_ = d.removeVolume(old)
 		return "removed the leftovers of a snapshot restore", nil
 	}
 	return "", nil

@@ -1,6 +1,7 @@
 package dir_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,10 @@ func xfsMount(t *testing.T) string {
 	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
 		t.Fatalf("mount: %v %s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	t.Cleanup(func() {
+		_ = storagetest.UnmountBelow(mnt)
+		_ = exec.Command("umount", mnt).Run()
+	})
 	return mnt
 }
 
@@ -49,27 +53,25 @@ func xfsMount(t *testing.T) string {
 func TestConformanceOnXFS(t *testing.T) {
 	mnt := xfsMount(t)
 	n := 0
-	newDriver := func(t *testing.T) storage.Driver {
-		n++
-		d, err := dir.New(filepath.Join(mnt, "pool", string(rune('a'+n))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+	for name, open := range map[string]func(string) (*dir.Driver, error){"layered": dir.New, "flat": dir.NewFlat} {
+		t.Run(name, func(t *testing.T) {
+			newDriver := func(t *testing.T) storage.Driver {
+				n++
+				return newPool(t, open, filepath.Join(mnt, "pool", fmt.Sprint(n)))
+			}
+			storagetest.Run(t, newDriver)
+			storagetest.RunSnapshots(t, newDriver)
+			storagetest.RunLifecycle(t, newDriver)
+		})
 	}
-	storagetest.Run(t, newDriver)
-	storagetest.RunSnapshots(t, newDriver)
 }
 
-// TestLaunchIsAReflink: on XFS a 64 MiB image file costs (almost) no new
-// space when an instance is made from it.
-func TestLaunchIsAReflink(t *testing.T) {
+// TestFlatLaunchIsAReflink: on XFS a 64 MiB image file costs (almost) no
+// new space when a flat volume is made from it.
+func TestFlatLaunchIsAReflink(t *testing.T) {
 	mnt := xfsMount(t)
-	d, err := dir.New(filepath.Join(mnt, "pool"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = d.CreateImageVolume("big", func(dir string) error {
+	d := newPool(t, dir.NewFlat, filepath.Join(mnt, "pool"))
+	err := d.CreateImageVolume("big", func(dir string) error {
 		if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
 			return err
 		}

@@ -74,6 +74,110 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	})
 }
 
+// RunLifecycle covers what the volume of an instance outlives: its image's
+// deletion, a change of id map, and its mount going away (a host reboot).
+func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+	t.Run("ImageDeletedWhileUsed", func(t *testing.T) {
+		d := newDriver(t)
+		fillImage(t, d, "abc")
+		m := idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
+		if err := d.CreateInstanceFromImage("c1", "abc", &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CreateSnapshot("c1", "s0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.DeleteImageVolume("abc"); err != nil {
+			t.Fatal(err)
+		}
+		if d.HasImageVolume("abc") {
+			t.Fatal("the deleted image still has a volume")
+		}
+		if err := d.CreateInstanceFromImage("c2", "abc", &m); err == nil {
+			t.Fatal("an instance was made from a deleted image")
+		}
+		hostname := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
+		if got := read(t, hostname); got != "x\n" {
+			t.Fatalf("instance of a deleted image reads %q", got)
+		}
+		// The same image added again is usable at once.
+		fillImage(t, d, "abc")
+		if err := d.CreateInstanceFromImage("c2", "abc", &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []func() error{
+			func() error { return d.DeleteImageVolume("abc") },
+			func() error { return d.DeleteInstance("c2") },
+			func() error { return d.DeleteSnapshot("c1", "s0") },
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, hostname); got != "x\n" {
+				t.Fatalf("c1 reads %q", got)
+			}
+		}
+		if err := d.DeleteInstance("c1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(d.ImageVolumePath("abc")); !os.IsNotExist(err) {
+			t.Fatalf("the deleted image's tree outlived its last user: %v", err)
+		}
+	})
+	t.Run("Remap", func(t *testing.T) {
+		d := newDriver(t)
+		fillImage(t, d, "abc")
+		from := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
+		to := &idmap.Map{HostUID: 300000, HostGID: 300000, Size: idmap.Size}
+		if err := d.CreateInstanceFromImage("c1", "abc", from); err != nil {
+			t.Fatal(err)
+		}
+		rootfs := filepath.Join(d.InstancePath("c1"), "rootfs")
+		if err := os.WriteFile(filepath.Join(rootfs, "etc", "new"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(filepath.Join(rootfs, "etc", "new"), 100000+9, 100000+9); err != nil {
+			t.Fatal(err)
+		}
+		for _, to := range []*idmap.Map{to, nil} {
+			if err := d.RemapInstance("c1", from, to); err != nil {
+				t.Fatal(err)
+			}
+			for file, want := range map[string][2]uint32{"hostname": {5, 7}, "new": {9, 9}} {
+				st := statOf(t, filepath.Join(rootfs, "etc", file))
+				if st.Uid != to.ShiftUID(want[0]) || st.Gid != to.ShiftGID(want[1]) {
+					t.Fatalf("after remap to %v, %s is owned by %d:%d", to, file, st.Uid, st.Gid)
+				}
+			}
+			from = to
+		}
+	})
+	t.Run("RemountAfterReboot", func(t *testing.T) {
+		d := newDriver(t)
+		fillImage(t, d, "abc")
+		m := idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
+		if err := d.CreateInstanceFromImage("c1", "abc", &m); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
+		if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := UnmountBelow(d.InstancePath("c1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.RepairInstance("c1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, file); got != "changed\n" {
+			t.Fatalf("after a remount the instance reads %q", got)
+		}
+		if st := statOf(t, file); st.Uid != 100005 {
+			t.Fatalf("after a remount the file is owned by %d", st.Uid)
+		}
+	})
+}
+
 // RunSnapshots covers snapshots, copies, restores and restore repair.
 func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	t.Run("SnapshotRestoreCopy", func(t *testing.T) {

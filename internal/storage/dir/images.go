@@ -1,0 +1,118 @@
+package dir
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// An image volume is images/<fp>, unpacked once. Layered volumes read it
+// for as long as they exist, so deleting an image that one still uses
+// only marks it retired (images/<fp>.retired); the tree goes with its
+// last user, or comes back into use if the same image is added again.
+
+// ImageVolumePath is where image fp is unpacked.
+func (d *Driver) ImageVolumePath(fp string) string { return d.imageDir(fp) }
+
+func (d *Driver) imageDir(fp string) string { return filepath.Join(d.root, "images", fp) }
+
+func (d *Driver) retiredMarker(fp string) string { return d.imageDir(fp) + ".retired" }
+
+// CreateImageVolume unpacks into a temporary directory and renames it into
+// place, so a crash never leaves a half-unpacked image that looks whole.
+func (d *Driver) CreateImageVolume(fp string, unpack func(dir string) error) error {
+	d.imageMu.Lock()
+	defer d.imageMu.Unlock()
+	final := d.imageDir(fp)
+	if _, err := os.Stat(d.retiredMarker(fp)); err == nil {
+		// Still unpacked for the instances layered on it: the same
+		// fingerprint is the same content.
+		return os.Remove(d.retiredMarker(fp))
+	}
+	tmp := final + ".partial"
+	_ = os.RemoveAll(tmp)
+	if err := os.Mkdir(tmp, 0o711); err != nil {
+		return fmt.Errorf("create image volume %s: %w", fp, err)
+	}
+	if err := unpack(tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("create image volume %s: %w", fp, err)
+	}
+	return nil
+}
+
+// HasImageVolume reports whether image fp is unpacked and not retired.
+func (d *Driver) HasImageVolume(fp string) bool {
+	if _, err := os.Stat(d.retiredMarker(fp)); err == nil {
+		return false
+	}
+	_, err := os.Stat(d.imageDir(fp))
+	return err == nil
+}
+
+// DeleteImageVolume removes image fp's unpacked tree, or retires it while
+// layered volumes still use it.
+func (d *Driver) DeleteImageVolume(fp string) error {
+	d.imageMu.Lock()
+	defer d.imageMu.Unlock()
+	users, err := d.imageUsers()
+	if err != nil {
+		return fmt.Errorf("delete image volume %s: %w", fp, err)
+	}
+	if users[fp] {
+		f, err := os.Create(d.retiredMarker(fp))
+		if err != nil {
+			return fmt.Errorf("retire image volume %s: %w", fp, err)
+		}
+		return f.Close()
+	}
+	return removeAll(d.imageDir(fp))
+}
+
+// collectImage removes a retired image once no volume uses it.
+func (d *Driver) collectImage(fp string) error {
+	d.imageMu.Lock()
+	defer d.imageMu.Unlock()
+	if _, err := os.Stat(d.retiredMarker(fp)); err != nil {
+		return nil
+	}
+	users, err := d.imageUsers()
+	if err != nil || users[fp] {
+		return err
+	}
+	if err := removeAll(d.imageDir(fp)); err != nil {
+		return err
+	}
+	return os.Remove(d.retiredMarker(fp))
+}
+
+// imageUsers lists the images layered volumes and snapshots are made on.
+func (d *Driver) imageUsers() (map[string]bool, error) {
+	var layers []string
+	for _, pattern := range []string{"containers/*/" + layerFile, "containers-snapshots/*/*/" + layerFile} {
+		found, err := filepath.Glob(filepath.Join(d.root, pattern))
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, found...)
+	}
+	users := map[string]bool{}
+	for _, f := range layers {
+		l, err := readLayer(filepath.Dir(f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if l != nil {
+			users[l.Image] = true
+		}
+	}
+	return users, nil
+}
