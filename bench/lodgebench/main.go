@@ -78,10 +78,6 @@ func main() {
 	if o, err := initCmd.CombinedOutput(); err != nil {
 		fatal(fmt.Errorf("lxd init: %v: %s", err, o))
 	}
-	for _, d := range daemons {
-		d.mustLXC("image", "import", *busybox, "--alias", "bb")
-		d.mustLXC("image", "import", *debian, "--alias", "deb")
-	}
 	r := newReport()
 	reps := func(n int) int {
 		if *quick {
@@ -118,6 +114,40 @@ func main() {
 		return time.Duration(median(ts) * float64(time.Second))
 	})
 	r.mem("daemon RSS idle (MiB)", "0.33", map[string]float64{lxd.name: float64(lxd.rss()) / 1024, lodge.name: float64(lodge.rss()) / 1024})
+
+	// Each daemon's first launch of an image: fresh fingerprints (variants
+	// of the same tarball), imported and then launched.
+	for _, img := range []struct {
+		name, path string
+		n          int
+	}{{"busybox", *busybox, reps(3)}, {"Debian", *debian, reps(2)}} {
+		var variants []string
+		for i := 0; i < img.n; i++ {
+			v, err := imageVariant(img.path, i)
+			if err != nil {
+				fatal(err)
+			}
+			variants = append(variants, v)
+		}
+		measure("image import, "+img.name, "", img.n, func(d *daemon, i int) time.Duration {
+			return timed(func() { d.mustLXC("image", "import", variants[i], "--alias", fmt.Sprintf("%s-v%d", img.name, i)) })
+		})
+		measure("first launch of an image, "+img.name+" (dir)", "", img.n, func(d *daemon, i int) time.Duration {
+			return timed(func() { d.mustLXC("launch", fmt.Sprintf("%s-v%d", img.name, i), fmt.Sprintf("first-%s-%d", img.name, i)) })
+		})
+		for _, d := range daemons {
+			for i := range variants {
+				_, _ = d.lxc("delete", "-f", fmt.Sprintf("first-%s-%d", img.name, i))
+				_, _ = d.lxc("image", "delete", fmt.Sprintf("%s-v%d", img.name, i))
+			}
+		}
+	}
+	for _, d := range daemons {
+		d.mustLXC("image", "import", *busybox, "--alias", "bb")
+		d.mustLXC("image", "import", *debian, "--alias", "deb")
+		d.mustLXC("launch", "bb", "warm") // later launches are measured below
+		d.mustLXC("delete", "-f", "warm")
+	}
 
 	measure("launch busybox (dir)", "0.25", reps(5), func(d *daemon, i int) time.Duration {
 		return timed(func() { d.mustLXC("launch", "bb", fmt.Sprintf("b%d", i)) })
@@ -279,6 +309,35 @@ func main() {
 		_, _ = d.lxc("stop", "--all", "--force")
 	}
 
+	// Density: busybox containers launched one by one, with every other
+	// container stopped, until the host's memory in use has grown by the
+	// budget (or the cap is reached).
+	budget, limit := 256.0, 400
+	if *quick {
+		budget, limit = 64, 100
+	}
+	densityFigure := fmt.Sprintf("density: busybox containers running in %.0f MiB of host memory (higher is better, cap %d)", budget, limit)
+	density := map[string]float64{}
+	for _, d := range daemons {
+		dropCaches()
+		base := memUsedMiB()
+		n := 0
+		for ; n < limit; n++ {
+			if n%5 == 0 && memUsedMiB()-base >= budget {
+				break
+			}
+			if _, err := d.lxc("launch", "bb", fmt.Sprintf("dens%d", n)); err != nil {
+				fmt.Printf("%s: launch %d failed: %v\n", d.name, n, err)
+				break
+			}
+		}
+		density[d.name] = float64(n)
+		for i := 0; i < n; i++ {
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("dens%d", i))
+		}
+	}
+	r.mem(densityFigure, "", density)
+
 	if !*quick {
 		// 1,000 defined (stopped) instances.
 		for _, d := range daemons {
@@ -297,6 +356,12 @@ func main() {
 		}
 		measure("GET recursion=1, 1,000 defined", "< 100 ms", 5, func(d *daemon, _ int) time.Duration {
 			return timed(func() { _ = d.get("/1.0/instances?recursion=1") })
+		})
+		measure("GET recursion=2, 1,000 defined", "", 3, func(d *daemon, _ int) time.Duration {
+			return timed(func() { _ = d.get("/1.0/instances?recursion=2") })
+		})
+		measure("lxc list, 1,000 defined", "", 3, func(d *daemon, _ int) time.Duration {
+			return timed(func() { d.mustLXC("list") })
 		})
 		r.mem("daemon RSS with 1,000 defined (MiB)", "", map[string]float64{lxd.name: float64(lxd.rss()) / 1024, lodge.name: float64(lodge.rss()) / 1024})
 	}
