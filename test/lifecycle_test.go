@@ -158,3 +158,29 @@ func TestListFilter(t *testing.T) {
 		t.Fatalf("bad filter: %d", st)
 	}
 }
+
+// TestCleanStopEndsWhenInitIsAlone: busybox init's clean stop sends
+// SIGTERM to every process, then only pauses; lodged ends the stop once
+// init is alone and idle, after the processes got their SIGTERM.
+func TestCleanStopEndsWhenInitIsAlone(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("clean")
+	d.MustLodge("launch", "busybox", name)
+	d.MustLodge("exec", name, "--", "sh", "-c",
+		`setsid sh -c 'trap "echo got-term > /root/term; exit 0" TERM; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &`)
+	waitFor(t, "the background shell", 5*time.Second, func() bool {
+		out, _, _ := d.Lodge("exec", name, "--", "ps")
+		return strings.Count(out, "while") > 0 || strings.Count(out, "sleep 1") > 0
+	})
+	d.MustLodge("stop", name)
+	out, _, err := d.Lodge("file", "pull", name+"/root/term", "-")
+	if err != nil || strings.TrimSpace(out) != "got-term" {
+		t.Fatalf("the container's process did not get its SIGTERM: %q %v", out, err)
+	}
+	log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+	if !strings.Contains(string(log), "init is alone and idle") {
+		t.Fatal("the stop waited for init's own pause instead of ending when init was alone")
+	}
+	d.MustLodge("start", name)
+	d.MustLodge("exec", name, "--", "true")
+}

@@ -133,7 +133,9 @@ func main() {
 			return timed(func() { d.mustLXC("image", "import", variants[i], "--alias", fmt.Sprintf("%s-v%d", img.name, i)) })
 		})
 		measure("first launch of an image, "+img.name+" (dir)", "", img.n, func(d *daemon, i int) time.Duration {
-			return timed(func() { d.mustLXC("launch", fmt.Sprintf("%s-v%d", img.name, i), fmt.Sprintf("first-%s-%d", img.name, i)) })
+			return timed(func() {
+				d.mustLXC("launch", fmt.Sprintf("%s-v%d", img.name, i), fmt.Sprintf("first-%s-%d", img.name, i))
+			})
 		})
 		for _, d := range daemons {
 			for i := range variants {

@@ -43,6 +43,7 @@ func Main(args []string) error {
 	maxImage := fs.Int64("max-image-size", 20<<30, "largest image upload accepted, in bytes")
 	tick := fs.Duration("scheduler-tick", 10*time.Second, "how often scheduled and expired snapshots are looked for")
 	proxyPorts := fs.String("proxy-ports", "", "host ports proxy devices may listen on (80,443,8000-8100); empty: any")
+	favorMoves := fs.Bool("cgroup-favordynmods", true, "turn on the host cgroup2 mount's favordynmods, so container starts and execs do not wait for an RCU grace period")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,6 +79,16 @@ func Main(args []string) error {
 	}
 	defer svc.db.Close()
 	raiseKeyQuota(log)
+	if *favorMoves {
+		// In the background: a remount can wait for a grace period itself.
+		go func() {
+			if target, err := limits.FavorCgroupMoves(); err != nil {
+				log.Warn("cgroup favordynmods not set: container starts and execs are slower", "err", err)
+			} else if target != "" {
+				log.Info("cgroup favordynmods turned on (--cgroup-favordynmods=false leaves it)", "mount", target)
+			}
+		}()
+	}
 	if err := svc.daemon.Instances.EnsureDefaultProfile(); err != nil {
 		return err
 	}

@@ -229,14 +229,25 @@ func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time
 	if force {
 		sig = unix.SIGKILL
 	}
+	watch := newShutdownWatch(state.InitProcessPid, state.CgroupPaths)
 	err = unix.PidfdSendSignal(pidfd, sig, nil, 0)
 	unlock()
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("signal init of %q: %w", name, err)
 	}
-	if !force && !waitFd(ctx, pidfd, timeout) {
-		d.log.Info("clean stop timed out, killing", "instance", name, "timeout", timeout)
-		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	if !force {
+		exited, idle := waitShutdown(ctx, pidfd, watch, timeout)
+		switch {
+		case idle:
+			d.log.Debug("init is alone and idle after the stop signal: shut down", "instance", name)
+			if err := syncRootfs(c.Config().Rootfs); err != nil {
+				d.log.Warn("sync the stopped instance's filesystem", "instance", name, "err", err)
+			}
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		case !exited:
+			d.log.Info("clean stop timed out, killing", "instance", name, "timeout", timeout)
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		}
 	}
 	if !waitFd(ctx, pidfd, 30*time.Second) {
 		return fmt.Errorf("instance %q did not die after SIGKILL", name)
