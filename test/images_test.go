@@ -17,9 +17,7 @@ import (
 func TestImages(t *testing.T) {
 	d := startDaemon(t)
 	path := busyboxImage(t)
-	data, _ := os.ReadFile(path)
-	sum := sha256.Sum256(data)
-	fp := hex.EncodeToString(sum[:])
+	fp := fingerprint(t, path)
 
 	out := d.MustLodge("image", "import", path, "--alias", "bb", "--alias", "bb2")
 	if !strings.Contains(out, fp) {
@@ -115,9 +113,7 @@ func TestSplitImage(t *testing.T) {
 func TestImageDeletedWhileInUse(t *testing.T) {
 	d := startDaemon(t)
 	path := busyboxImage(t)
-	data, _ := os.ReadFile(path)
-	sum := sha256.Sum256(data)
-	fp := hex.EncodeToString(sum[:])
+	fp := fingerprint(t, path)
 	poolImage := filepath.Join(d.Dir, "storage-pools", "default", "images", fp)
 
 	d.MustLodge("image", "import", path, "--alias", "bb")
@@ -158,4 +154,15 @@ func TestImageDeletedWhileInUse(t *testing.T) {
 	if _, err := os.Stat(poolImage); !os.IsNotExist(err) {
 		t.Fatalf("the deleted image's tree outlived its instances: %v", err)
 	}
+}
+
+// fingerprint is an image file's sha256, as lodged names it.
+func fingerprint(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
