@@ -20,7 +20,8 @@ type Driver interface {
 	HasImageVolume(fp string) bool
 	// ImageVolumePath is the unpacked image's directory.
 	ImageVolumePath(fp string) string
-	// DeleteImageVolume removes image fp's volume.
+	// DeleteImageVolume removes image fp's volume; while instances or
+	// snapshots still depend on it, it is only no longer offered.
 	DeleteImageVolume(fp string) error
 	// CreateInstanceFromImage makes instance name's volume from image fp,
 	// owned by the map's host ids (nil: unshifted, for privileged instances).

@@ -26,16 +26,6 @@ type Driver struct {
 	imageMu sync.Mutex
 }
 
-// NewFlat opens a dir pool whose new volumes are always flat copies, as on
-// kernels without overlayfs fd layers.
-func NewFlat(root string) (*Driver, error) {
-	d, err := New(root)
-	if err == nil {
-		d.probeOnce.Do(func() {})
-	}
-	return d, err
-}
-
 // New makes (or opens) a dir pool at root.
 func New(root string) (*Driver, error) {
 	for _, sub := range []string{"", "images", "containers", "containers-snapshots"} {
