@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -130,7 +129,11 @@ func (s *Service) openWalker(name, path string) (*walker, []string, Expanded, er
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path // lxc sends paths relative to the root when recursing
 	}
-	root, err := unix.Open(filepath.Join(s.pool.InstancePath(name), "rootfs"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	rootfs, err := s.rootfs(name)
+	if err != nil {
+		return nil, nil, e, err
+	}
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, e, fmt.Errorf("open rootfs of %q: %w", name, err)
 	}

@@ -371,7 +371,11 @@ func (s *Service) start(ctx context.Context, name string) error {
 		return err
 	}
 	s.refreshHosts(e)
-	spec := container.Spec{Name: name, Rootfs: filepath.Join(s.pool.InstancePath(name), "rootfs"), IDMap: e.IDMap,
+	rootfs, err := s.rootfs(name)
+	if err != nil {
+		return err
+	}
+	spec := container.Spec{Name: name, Rootfs: rootfs, IDMap: e.IDMap,
 		Resources: res, Nesting: keys.IsTrue(e.Config, "security.nesting"), Sysctls: sysctls(e.Config)}
 	for _, d := range rd.Disks {
 		spec.Disks = append(spec.Disks, d)
@@ -406,6 +410,14 @@ func (s *Service) start(ctx context.Context, name string) error {
 	})
 	s.bus.Lifecycle("instance-started", "/1.0/instances/"+name, nil)
 	return nil
+}
+
+// rootfs is the instance's root filesystem, mounted.
+func (s *Service) rootfs(name string) (string, error) {
+	if err := s.pool.MountInstance(name); err != nil {
+		return "", fmt.Errorf("mount the volume of %q: %w", name, err)
+	}
+	return filepath.Join(s.pool.InstancePath(name), "rootfs"), nil
 }
 
 // remapIfNeeded shifts the rootfs when security.privileged changed while

@@ -30,6 +30,9 @@ type Driver interface {
 	CreateEmptyInstance(name string) error
 	// DeleteInstance removes an instance volume; a missing one is not an error.
 	DeleteInstance(name string) error
+	// MountInstance makes the volume's rootfs/ usable (a layered volume's
+	// overlay mounted); it does nothing when it already is.
+	MountInstance(name string) error
 	// RemapInstance moves a volume's file ownership from one id map to
 	// another (nil: host ids, a privileged instance).
 	RemapInstance(name string, from, to *idmap.Map) error

@@ -236,7 +236,7 @@ func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time
 		return fmt.Errorf("signal init of %q: %w", name, err)
 	}
 	if !force {
-		exited, idle := waitShutdown(ctx, pidfd, watch, timeout)
+		exited, idle := waitFd(ctx, pidfd, timeout, func() bool { return watch.done(time.Now()) })
 		switch {
 		case idle:
 			d.log.Debug("init is alone and idle after the stop signal: shut down", "instance", name)
@@ -249,28 +249,32 @@ func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time
 			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
 		}
 	}
-	if !waitFd(ctx, pidfd, 30*time.Second) {
+	if exited, _ := waitFd(ctx, pidfd, 30*time.Second, nil); !exited {
 		return fmt.Errorf("instance %q did not die after SIGKILL", name)
 	}
 	d.exited(name)
 	return nil
 }
 
-// waitFd waits for a pidfd to report its process's exit.
-func waitFd(ctx context.Context, fd int, timeout time.Duration) bool {
+// waitFd waits up to timeout for a pidfd to report its process's exit,
+// asking done (when not nil) between polls whether to stop waiting. It
+// says whether the process exited and whether done ended the wait.
+func waitFd(ctx context.Context, fd int, timeout time.Duration, done func() bool) (exited, stopped bool) {
 	deadline := time.Now().Add(timeout)
 	for ctx.Err() == nil {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return false
+			return false, false
 		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, int(min(left, 200*time.Millisecond)/time.Millisecond)+1)
-		if err == nil && n > 0 {
-			return true
+		if n, err := unix.Poll(fds, int(min(left, 20*time.Millisecond)/time.Millisecond)+1); err == nil && n > 0 {
+			return true, false
+		}
+		if done != nil && done() {
+			return false, true
 		}
 	}
-	return false
+	return false, false
 }
 
 // Freeze pauses every process of the container.

@@ -1,7 +1,6 @@
 package container
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -23,8 +22,7 @@ import (
 // container) is always waited for.
 
 const (
-	loneIdle  = 150 * time.Millisecond
-	pollEvery = 20 * time.Millisecond
+	loneIdle = 150 * time.Millisecond
 )
 
 // shutdownWatch reads what a stop needs to see of a container.
@@ -108,27 +106,6 @@ func (w *shutdownWatch) done(now time.Time) bool {
 		return false
 	}
 	return now.Sub(w.idleSince) >= loneIdle
-}
-
-// waitShutdown waits up to timeout for init (pidfd) to exit after a stop
-// signal; it reports whether init exited and whether it was found alone
-// and idle instead.
-func waitShutdown(ctx context.Context, pidfd int, w *shutdownWatch, timeout time.Duration) (exited, idle bool) {
-	deadline := time.Now().Add(timeout)
-	for ctx.Err() == nil {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, false
-		}
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-		if n, err := unix.Poll(fds, int(min(left, pollEvery)/time.Millisecond)+1); err == nil && n > 0 {
-			return true, false
-		}
-		if w.done(time.Now()) {
-			return false, true
-		}
-	}
-	return false, false
 }
 
 // syncRootfs writes back the filesystem holding a container's rootfs.

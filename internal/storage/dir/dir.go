@@ -50,31 +50,46 @@ func (d *Driver) InstancePath(name string) string { return filepath.Join(d.root,
 // map's ids: layered over the image where the kernel allows, else a copy
 // (reflinks where possible) moved onto the ids in the same pass.
 func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
-	d.imageMu.Lock()
-	defer d.imageMu.Unlock()
-	if !d.HasImageVolume(fp) {
-		return fmt.Errorf("image %s has no volume in the pool", fp)
-	}
 	dst := d.InstancePath(name)
 	if _, err := os.Lstat(dst); err == nil {
 		return fmt.Errorf("volume of instance %q already exists", name)
 	}
-	tmp := dst + ".partial"
-	_ = removeAll(tmp)
-	fill := d.fillFlat
+	// A layered volume depends on the image from its first file on, so
+	// it is made while the image cannot be deleted; a copy is on its own.
+	d.imageMu.Lock()
+	if !d.HasImageVolume(fp) {
+		d.imageMu.Unlock()
+		return fmt.Errorf("image %s has no volume in the pool", fp)
+	}
+	var err error
 	if d.canLayer() {
-		fill = d.fillLayered
+		err = buildInPlace(dst, func(tmp string) error { return d.fillLayered(fp, tmp, m) })
+		d.imageMu.Unlock()
+	} else {
+		d.imageMu.Unlock()
+		err = buildInPlace(dst, func(tmp string) error { return d.fillFlat(fp, tmp, m) })
 	}
-	if err := fill(fp, tmp, m); err != nil {
-		_ = removeAll(tmp)
+	if err != nil {
 		return fmt.Errorf("create volume of %q from image %s: %w", name, fp, err)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		_ = removeAll(tmp)
-		return fmt.Errorf("create volume of %q: %w", name, err)
 	}
 	if err := d.ensureMounted(dst); err != nil {
 		_ = removeAll(dst)
+		return err
+	}
+	return nil
+}
+
+// buildInPlace makes dst by fill(dst+".partial") and a rename, so a crash
+// or a failure never leaves a half-made tree under the final name.
+func buildInPlace(dst string, fill func(tmp string) error) error {
+	tmp := dst + ".partial"
+	_ = removeAll(tmp)
+	if err := fill(tmp); err != nil {
+		_ = removeAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = removeAll(tmp)
 		return err
 	}
 	return nil
@@ -190,6 +205,12 @@ func removeAll(path string) error {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
 	return nil
+}
+
+// MountInstance makes sure a layered volume's overlay is mounted, so that
+// nothing starts on, or writes into, its bare mount point.
+func (d *Driver) MountInstance(name string) error {
+	return d.ensureMounted(d.InstancePath(name))
 }
 
 // RemapInstance moves the volume's files from one id map to another (nil:

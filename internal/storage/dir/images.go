@@ -23,24 +23,25 @@ func (d *Driver) retiredMarker(fp string) string { return d.imageDir(fp) + ".ret
 // place, so a crash never leaves a half-unpacked image that looks whole.
 func (d *Driver) CreateImageVolume(fp string, unpack func(dir string) error) error {
 	d.imageMu.Lock()
-	defer d.imageMu.Unlock()
-	final := d.imageDir(fp)
 	if _, err := os.Stat(d.retiredMarker(fp)); err == nil {
 		// Still unpacked for the instances layered on it: the same
 		// fingerprint is the same content.
+		defer d.imageMu.Unlock()
 		return os.Remove(d.retiredMarker(fp))
 	}
-	tmp := final + ".partial"
-	_ = os.RemoveAll(tmp)
-	if err := os.Mkdir(tmp, 0o711); err != nil {
-		return fmt.Errorf("create image volume %s: %w", fp, err)
+	d.imageMu.Unlock()
+	var unpackErr error // the image's own fault, reported as it is
+	err := buildInPlace(d.imageDir(fp), func(tmp string) error {
+		if err := os.Mkdir(tmp, 0o711); err != nil {
+			return err
+		}
+		unpackErr = unpack(tmp)
+		return unpackErr
+	})
+	if unpackErr != nil {
+		return unpackErr
 	}
-	if err := unpack(tmp); err != nil {
-		_ = os.RemoveAll(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		_ = os.RemoveAll(tmp)
+	if err != nil {
 		return fmt.Errorf("create image volume %s: %w", fp, err)
 	}
 	return nil

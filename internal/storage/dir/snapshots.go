@@ -17,29 +17,19 @@ func (d *Driver) snapshotPath(name, snap string) string {
 }
 
 // copyVolume copies a volume or a snapshot (src) to dst through
-// dst.partial, so a crash never leaves a half copy under the final name.
-// A layered one copies its upper layer and layer.json only; asInstance
-// gives the copy the rootfs/ its overlay is mounted on.
+// dst.partial. A layered one copies its upper layer and layer.json only;
+// asInstance gives the copy the rootfs/ its overlay is mounted on.
 func (d *Driver) copyVolume(src, dst string, asInstance bool) error {
 	l, err := readLayer(src)
 	if err != nil {
 		return err
 	}
-	tmp := dst + ".partial"
-	_ = removeAll(tmp)
-	if l == nil {
-		err = copytree.Copy(src, tmp, copytree.Options{})
-	} else {
-		err = copyLayers(src, tmp, *l, asInstance)
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		_ = removeAll(tmp)
-		return err
-	}
-	return nil
+	return buildInPlace(dst, func(tmp string) error {
+		if l == nil {
+			return copytree.Copy(src, tmp, copytree.Options{})
+		}
+		return copyLayers(src, tmp, *l, asInstance)
+	})
 }
 
 func copyLayers(src, dst string, l layer, asInstance bool) error {
@@ -79,25 +69,13 @@ func (d *Driver) CopyInstance(src, srcSnap, dst string, withSnapshots bool) erro
 	}
 	if _, err := os.Stat(d.snapshotsDir(src)); withSnapshots && err == nil {
 		// Snapshots are never mounted: their directories copy as they are.
-		if err := copyTreeInto(d.snapshotsDir(src), d.snapshotsDir(dst)); err != nil {
+		err := buildInPlace(d.snapshotsDir(dst), func(tmp string) error {
+			return copytree.Copy(d.snapshotsDir(src), tmp, copytree.Options{})
+		})
+		if err != nil {
 			_ = d.removeVolume(to)
 			return fmt.Errorf("copy snapshots of %q to %q: %w", src, dst, err)
 		}
-	}
-	return nil
-}
-
-// copyTreeInto copies a tree as it is through dst.partial.
-func copyTreeInto(src, dst string) error {
-	tmp := dst + ".partial"
-	_ = removeAll(tmp)
-	if err := copytree.Copy(src, tmp, copytree.Options{}); err != nil {
-		_ = removeAll(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		_ = removeAll(tmp)
-		return err
 	}
 	return nil
 }
@@ -170,6 +148,11 @@ func (d *Driver) RestoreSnapshot(name, snap string) error {
 		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
 	}
 	if err := d.ensureMounted(vol); err != nil {
+		// Put the instance's own volume back rather than leave it unusable.
+		if os.Rename(vol, fresh) == nil && os.Rename(old, vol) == nil {
+			_ = d.ensureMounted(vol)
+			_ = d.removeVolume(fresh)
+		}
 		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
 	}
 	return d.removeVolume(old)

@@ -163,17 +163,25 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := UnmountBelow(d.InstancePath("c1")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.RepairInstance("c1"); err != nil {
-			t.Fatal(err)
-		}
-		if got := read(t, file); got != "changed\n" {
-			t.Fatalf("after a remount the instance reads %q", got)
-		}
-		if st := statOf(t, file); st.Uid != 100005 {
-			t.Fatalf("after a remount the file is owned by %d", st.Uid)
+		for what, remount := range map[string]func() error{
+			"repair": func() error { _, err := d.RepairInstance("c1"); return err },
+			"mount":  func() error { return d.MountInstance("c1") },
+		} {
+			if err := UnmountBelow(d.InstancePath("c1")); err != nil {
+				t.Fatal(err)
+			}
+			if err := remount(); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if err := remount(); err != nil {
+				t.Fatalf("%s again: %v", what, err)
+			}
+			if got := read(t, file); got != "changed\n" {
+				t.Fatalf("after %s the instance reads %q", what, got)
+			}
+			if st := statOf(t, file); st.Uid != 100005 {
+				t.Fatalf("after %s the file is owned by %d", what, st.Uid)
+			}
 		}
 	})
 }
