@@ -12,18 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A clean stop waits for init to exit. Some inits (busybox's) pause for a
-// fixed time after they have killed every other process, before they
-// exit: two seconds in which nothing is left to shut down. So the wait
-// also ends when init, which had company when asked to stop, is the
-// container's only task and has not run at all for loneIdle; the
-// container's filesystem is then synced (what such an init does next) and
-// init killed. An init that is alone from the start (a single-process
-// container) is always waited for.
-
-const (
-	loneIdle = 150 * time.Millisecond
-)
+// A clean stop waits for init to exit. Some inits pause for fixed times
+// while shutting down: busybox's waits a second after its SIGTERM to
+// everyone and another after its SIGKILL. Once every other process is gone
+// those pauses wait for nothing. So the wait also ends when init, which
+// had company when asked to stop, is the container's only live process
+// and has not run at all for loneIdle; the container's filesystem is then
+// synced (what such an init does next) and init killed. An init that is
+// alone from the start (a single-process container) is always waited for.
+const loneIdle = 150 * time.Millisecond
 
 // shutdownWatch reads what a stop needs to see of a container.
 type shutdownWatch struct {
