@@ -88,12 +88,14 @@ func TestConsole(t *testing.T) {
 
 // TestAutostartAndHostShutdown: SIGPWR stops instances cleanly and the next
 // lodged brings back the ones that ran, plus boot.autostart ones, in
-// priority order.
+// priority order; what a user does to an instance while autostart is under
+// way wins.
 func TestAutostartAndHostShutdown(t *testing.T) {
 	d := withBusybox(t)
-	auto, ran, idle := uniq("auto"), uniq("ran"), uniq("idle")
-	d.MustLodge("init", "busybox", auto, "-c", "boot.autostart=true", "-c", "boot.autostart.priority=10")
+	auto, ran, late, idle := uniq("auto"), uniq("ran"), uniq("late"), uniq("idle")
+	d.MustLodge("init", "busybox", auto, "-c", "boot.autostart=true", "-c", "boot.autostart.priority=10", "-c", "boot.autostart.delay=2")
 	d.MustLodge("launch", "busybox", ran, "-c", "boot.host_shutdown_timeout=20")
+	d.MustLodge("launch", "busybox", late, "-c", "boot.autostart.priority=-1")
 	d.MustLodge("init", "busybox", idle)
 	pid := statePid(t, d, ran)
 
@@ -105,26 +107,44 @@ func TestAutostartAndHostShutdown(t *testing.T) {
 	})
 	d.Kill()
 	d.Start()
-	waitFor(t, "autostart", 20*time.Second, func() bool {
+	waitFor(t, "autostart of the first", 20*time.Second, func() bool {
 		out, _, _ := d.Lodge("list", "--format", "csv")
-		return strings.Contains(out, auto+",RUNNING") && strings.Contains(out, ran+",RUNNING")
+		return strings.Contains(out, auto+",RUNNING")
 	})
-	if out := d.MustLodge("list", "--format", "csv"); !strings.Contains(out, idle+",STOPPED") {
+	// Within auto's delay: the user starts and stops ran (the start fails
+	// if autostart got there first; the stop must hold either way).
+	_, _, _ = d.Lodge("start", ran)
+	d.MustLodge("stop", "-f", ran)
+	waitFor(t, "autostart of the last", 20*time.Second, func() bool {
+		out, _, _ := d.Lodge("list", "--format", "csv")
+		return strings.Contains(out, late+",RUNNING")
+	})
+	out := d.MustLodge("list", "--format", "csv")
+	if !strings.Contains(out, idle+",STOPPED") {
 		t.Fatalf("an instance that was not running was started:\n%s", out)
 	}
-	var a, r api.Instance
+	if !strings.Contains(out, ran+",STOPPED") {
+		t.Fatalf("autostart started an instance its user had stopped meanwhile:\n%s", out)
+	}
+	var a, l api.Instance
 	_, env := d.API("GET", "/1.0/instances/"+auto, nil)
 	_ = json.Unmarshal(env.Metadata, &a)
-	_, env = d.API("GET", "/1.0/instances/"+ran, nil)
-	_ = json.Unmarshal(env.Metadata, &r)
-	if a.LastUsedAt.After(r.LastUsedAt) {
-		t.Fatalf("priority 10 started after priority 0: %s vs %s", a.LastUsedAt, r.LastUsedAt)
+	_, env = d.API("GET", "/1.0/instances/"+late, nil)
+	_ = json.Unmarshal(env.Metadata, &l)
+	if a.LastUsedAt.After(l.LastUsedAt) {
+		t.Fatalf("priority 10 started after priority -1: %s vs %s", a.LastUsedAt, l.LastUsedAt)
 	}
-	// A clean stop by the user is remembered: not started again.
-	d.MustLodge("stop", "-f", ran)
+	// A clean stop by the user is remembered: not started again, while one
+	// that died with lodged away is.
+	latePid := statePid(t, d, late)
 	d.Kill()
+	_ = syscall.Kill(int(latePid), syscall.SIGKILL)
+	waitFor(t, late+" to die", 10*time.Second, func() bool { return syscall.Kill(int(latePid), 0) != nil })
 	d.Start()
-	time.Sleep(time.Second)
+	waitFor(t, "autostart", 20*time.Second, func() bool {
+		out, _, _ := d.Lodge("list", "--format", "csv")
+		return strings.Contains(out, late+",RUNNING")
+	})
 	if out := d.MustLodge("list", "--format", "csv"); !strings.Contains(out, ran+",STOPPED") {
 		t.Fatalf("a stopped instance came back:\n%s", out)
 	}

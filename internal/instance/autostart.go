@@ -24,15 +24,10 @@ func (s *Service) Autostart(ctx context.Context) {
 	var todo []candidate
 	for _, n := range names {
 		e, _, err := s.load(n)
-		if err != nil {
+		if err != nil || !wantsAutostart(e) {
 			continue
 		}
 		if st, _ := s.rt.Status(n); st != container.StateStopped {
-			continue
-		}
-		auto, set := e.Config["boot.autostart"]
-		wasRunning := e.Record.Config["volatile.last_state.power"] == "RUNNING"
-		if !(set && keys.IsTrue(e.Config, "boot.autostart")) && !(wasRunning && (!set || auto == "")) {
 			continue
 		}
 		prio, _ := strconv.Atoi(e.Config["boot.autostart.priority"])
@@ -44,8 +39,12 @@ func (s *Service) Autostart(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.Start(ctx, c.name); err != nil {
+		started, err := s.autostart(ctx, c.name)
+		if err != nil {
 			s.log.Warn("autostart failed", "instance", c.name, "err", err)
+			continue
+		}
+		if !started {
 			continue
 		}
 		s.log.Info("autostarted", "instance", c.name)
@@ -55,6 +54,36 @@ func (s *Service) Autostart(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// autostart starts one instance if it still wants it once its lock is
+// held: clients are served while autostart runs, and an instance stopped,
+// started or deleted since the scan is left as its user put it.
+func (s *Service) autostart(ctx context.Context, name string) (bool, error) {
+	select {
+	case <-s.netReady:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer s.lock(name)()
+	e, _, err := s.load(name)
+	if err != nil || !wantsAutostart(e) {
+		return false, nil
+	}
+	if st, _ := s.rt.Status(name); st != container.StateStopped {
+		return false, nil
+	}
+	return true, s.start(ctx, name)
+}
+
+// wantsAutostart: boot.autostart=true, or running when the host went down
+// and boot.autostart unset.
+func wantsAutostart(e Expanded) bool {
+	auto, set := e.Config["boot.autostart"]
+	if set && auto != "" {
+		return keys.IsTrue(e.Config, "boot.autostart")
+	}
+	return e.Record.Config["volatile.last_state.power"] == "RUNNING"
 }
 
 // ShutdownHost stops every running instance cleanly (each within its
