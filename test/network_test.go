@@ -81,10 +81,14 @@ func TestManagedNetwork(t *testing.T) {
 	}
 	// A pinned address changed on a running instance is the one its next
 	// DHCP exchange gets.
-	moved := gw.Masked().Addr().Next().Next().Next().Next().Next().Next().String() // .6
-	d.MustLodge("config", "device", "set", b, "eth0", "ipv4.address="+moved)
+	// (Not a's: dnsmasq does not hand out an address leased to another.)
+	moved := netip.MustParseAddr(static).Next()
+	if moved.String() == ipA {
+		moved = moved.Next()
+	}
+	d.MustLodge("config", "device", "set", b, "eth0", "ipv4.address="+moved.String())
 	d.MustLodge("exec", b, "--", "udhcpc", "-n", "-q", "-i", "eth0")
-	if out := d.MustLodge("exec", b, "--", "ip", "-4", "addr", "show", "eth0"); !strings.Contains(out, moved+"/") {
+	if out := d.MustLodge("exec", b, "--", "ip", "-4", "addr", "show", "eth0"); !strings.Contains(out, moved.String()+"/") {
 		t.Fatalf("after moving the pinned address: %s", out)
 	}
 	d.MustLodge("config", "device", "set", b, "eth0", "ipv4.address="+static)

@@ -33,6 +33,7 @@ type dnsmasq struct {
 func (d *dnsmasq) pidFile() string   { return filepath.Join(d.dir, "dnsmasq.pid") }
 func (d *dnsmasq) leaseFile() string { return filepath.Join(d.dir, "dnsmasq.leases") }
 func (d *dnsmasq) hostsFile() string { return filepath.Join(d.dir, "dnsmasq.hosts") }
+func (d *dnsmasq) logFile() string   { return filepath.Join(d.dir, "dnsmasq.log") }
 
 // dnsmasqArgs renders the command line for a network's settings.
 func dnsmasqArgs(d *dnsmasq, gw4, gw6 netip.Prefix, cfg map[string]string) []string {
@@ -117,7 +118,7 @@ func (d *dnsmasq) start(args []string) error {
 
 func (d *dnsmasq) spawnLocked() error {
 	cmd := exec.Command("dnsmasq", d.args...)
-	logf, err := os.OpenFile(filepath.Join(d.dir, "dnsmasq.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(d.logFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err == nil {
 		cmd.Stdout, cmd.Stderr = logf, logf
 	}
@@ -190,13 +191,45 @@ func (d *dnsmasq) stopLocked() {
 	d.cmd = nil
 }
 
-// reload makes dnsmasq re-read its hosts file.
-func (d *dnsmasq) reload() {
+// reloadWait bounds how long reload waits for dnsmasq to say it re-read
+// its hosts file.
+const reloadWait = 3 * time.Second
+
+// reload makes dnsmasq re-read its hosts file and waits until its log says
+// it has: SIGHUP is handled in dnsmasq's main loop, and a DHCP exchange that
+// follows the API call that changed an entry must get the new one.
+func (d *dnsmasq) reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cmd != nil && d.cmd.Process != nil {
-		_ = d.cmd.Process.Signal(syscall.SIGHUP)
+	if d.cmd == nil || d.cmd.Process == nil {
+		return nil
 	}
+	var from int64
+	if st, err := os.Stat(d.logFile()); err == nil {
+		from = st.Size()
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		return fmt.Errorf("signal dnsmasq: %w", err)
+	}
+	done := "read " + d.hostsFile() + "\n"
+	for deadline := time.Now().Add(reloadWait); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if logSince(d.logFile(), from, done) {
+			return nil
+		}
+	}
+	return fmt.Errorf("dnsmasq did not re-read %s within %s", d.hostsFile(), reloadWait)
+}
+
+// logSince says whether the file holds text past offset from.
+func logSince(path string, from int64, text string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	n, _ := f.ReadAt(buf, from)
+	return strings.Contains(string(buf[:n]), text)
 }
 
 // HostEntry pins a MAC to a name (and maybe an address) in DHCP and DNS.

@@ -492,7 +492,9 @@ func (s *Service) HostsChanged(network string) {
 		s.log.Warn("write dnsmasq hosts", "network", network, "err", err)
 		return
 	}
-	d.reload()
+	if err := d.reload(); err != nil {
+		s.log.Warn("reload dnsmasq hosts", "network", network, "err", err)
+	}
 }
 
 func (s *Service) hostEntries(network string) []HostEntry {
