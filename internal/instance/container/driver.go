@@ -120,6 +120,7 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 		Cwd:           "/",
 		Init:          true,
 		ConsoleSocket: child,
+		LogLevel:      childLogLevel,
 	}
 	t1 := time.Now()
 	if err := c.Run(init); err != nil {

@@ -37,7 +37,7 @@ func (d *Driver) Exec(name string, s ExecSpec) (*Proc, error) {
 	if err != nil {
 		return nil, apierr.BadRequest("instance %q is not running", name)
 	}
-	p := &libcontainer.Process{Args: s.Args, Env: s.Env, Cwd: s.Cwd, UID: s.UID, GID: s.GID, Init: false}
+	p := &libcontainer.Process{Args: s.Args, Env: s.Env, Cwd: s.Cwd, UID: s.UID, GID: s.GID, Init: false, LogLevel: childLogLevel}
 	var parent, child *os.File
 	if s.TTY {
 		parent, child, err = socketPair()
