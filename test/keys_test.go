@@ -1,7 +1,6 @@
 package test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -77,15 +76,43 @@ func TestIsolatedIDMap(t *testing.T) {
 	if owner := strings.Fields(d.MustLodge("exec", a, "--", "ls", "-ln", "/etc/passwd"))[2]; owner != "0" {
 		t.Fatalf("rootfs of an isolated instance not shifted to its range: owner %s", owner)
 	}
-	// Turning isolation on for a stopped shared instance moves it to a range of its own.
+	owner := func(n, path string) string {
+		t.Helper()
+		return strings.Fields(d.MustLodge("exec", n, "--", "ls", "-lnd", path))[2]
+	}
+	// Turning isolation on for a stopped shared instance moves it to a range
+	// of its own; a snapshot from before keeps the files of the shared one.
+	sharedBase := base(shared)
+	d.MustLodge("exec", shared, "--", "sh", "-c", "echo before > /root/mark && chown 1000:1000 /home/user")
+	d.MustLodge("snapshot", shared, "onshared")
 	d.MustLodge("stop", "-f", shared)
 	d.MustLodge("config", "set", shared, "security.idmap.isolated=true")
 	d.MustLodge("start", shared)
-	if b2 := base(shared); b2 == base(a) || b2 == base(b) || b2 == fmt.Sprint(1000000) {
+	if b2 := base(shared); b2 == base(a) || b2 == base(b) || b2 == sharedBase {
 		t.Fatalf("newly isolated instance got %s", b2)
 	}
-	if owner := strings.Fields(d.MustLodge("exec", shared, "--", "ls", "-ln", "/etc/passwd"))[2]; owner != "0" {
-		t.Fatalf("rootfs not re-shifted: owner %s", owner)
+	if o := owner(shared, "/etc/passwd"); o != "0" {
+		t.Fatalf("rootfs not re-shifted: owner %s", o)
+	}
+	// A copy of an isolated instance gets a range of its own too.
+	a2 := uniq("iso")
+	d.MustLodge("copy", a, a2)
+	d.MustLodge("start", a2)
+	if base(a2) == base(a) || owner(a2, "/etc/passwd") != "0" {
+		t.Fatalf("copy of an isolated instance: base %s (source %s), owner %s", base(a2), base(a), owner(a2, "/etc/passwd"))
+	}
+	// Restoring the snapshot from before the remap, and copying it, give
+	// files on the map their instance runs with.
+	for _, c := range []struct{ what, name string }{{"restore", shared}, {"copy of the snapshot", uniq("cps")}} {
+		if c.name == shared {
+			d.MustLodge("restore", shared, "onshared")
+		} else {
+			d.MustLodge("copy", shared+"/onshared", c.name)
+			d.MustLodge("start", c.name)
+		}
+		if o, u, m := owner(c.name, "/etc/passwd"), owner(c.name, "/home/user"), owner(c.name, "/root/mark"); o != "0" || u != "1000" || m != "0" {
+			t.Fatalf("%s of a snapshot taken before a remap: /etc/passwd %s, /home/user %s, /root/mark %s (want 0, 1000, 0)", c.what, o, u, m)
+		}
 	}
 }
 

@@ -22,6 +22,7 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 		return nil, apierr.NotFound("copy source instance %q", srcName)
 	}
 	cfg, devices, profiles := src.Record.Config, src.Record.Devices, src.Profiles
+	filesMap := src.IDMap
 	var snaps []SnapshotRecord
 	err = s.db.View(func(tx *store.Tx) error {
 		if fromSnap {
@@ -30,6 +31,7 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 				return apierr.NotFound("copy source snapshot %q of %q", srcSnap, srcName)
 			}
 			cfg, devices, profiles = snap.Config, snap.Devices, snap.Profiles
+			filesMap = snap.filesIDMap(src.IDMap)
 		} else if !req.Source.InstanceOnly {
 			for _, k := range snapshotKeys(tx, srcName) {
 				var snap SnapshotRecord
@@ -57,7 +59,9 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 			delete(rec.Config, k)
 		}
 	}
-	rec.Architecture, rec.IDMap = src.Architecture, src.IDMap
+	// The record names the map the copied files are on; the first start
+	// shifts them if the copy wants another (an isolated range of its own).
+	rec.Architecture, rec.IDMap = src.Architecture, filesMap
 	return func(ctx context.Context) error {
 		return s.createWith(rec, snaps, func() error {
 			return s.pool.CopyInstance(srcName, srcSnap, rec.Name, !fromSnap && !req.Source.InstanceOnly)

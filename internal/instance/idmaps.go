@@ -25,23 +25,25 @@ func (s *Service) idmapFor(name string, config map[string]string, current *idmap
 	if !keys.IsTrue(config, "security.idmap.isolated") {
 		return &shared, nil
 	}
-	if current != nil && current.HostUID != shared.HostUID {
-		m := *current
-		m.Raw = raw
-		return &m, nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	taken := map[uint32]bool{}
 	_ = s.db.View(func(tx *store.Tx) error {
-		return tx.Each(store.Instances, func(_ string, _ uint64, data json.RawMessage) error {
+		return tx.Each(store.Instances, func(key string, _ uint64, data json.RawMessage) error {
 			var r Record
-			if json.Unmarshal(data, &r) == nil && r.IDMap != nil {
+			if key != name && json.Unmarshal(data, &r) == nil && r.IDMap != nil {
 				taken[r.IDMap.HostUID] = true
 			}
 			return nil
 		})
 	})
+	// An instance keeps its own range, unless another holds it too (a
+	// copy starts on its source's).
+	if current != nil && current.HostUID != shared.HostUID && !taken[current.HostUID] {
+		m := *current
+		m.Raw = raw
+		return &m, nil
+	}
 	for n := uint32(1); ; n++ {
 		m, ok := shared.Isolated(n)
 		m.Raw = raw

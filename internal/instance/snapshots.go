@@ -10,6 +10,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/store"
@@ -28,6 +29,24 @@ type SnapshotRecord struct {
 	Ephemeral    bool                         `json:"ephemeral"`
 	CreatedAt    time.Time                    `json:"created_at"`
 	ExpiresAt    time.Time                    `json:"expires_at"`
+	// Files says which id map the snapshot's files are on; nil in records
+	// written before it was kept.
+	Files *SnapshotFiles `json:"files,omitempty"`
+}
+
+// SnapshotFiles is the id map a snapshot's files are shifted to (nil:
+// privileged, unshifted).
+type SnapshotFiles struct {
+	IDMap *idmap.Map `json:"idmap"`
+}
+
+// filesIDMap is the id map the snapshot's files are on: the recorded one,
+// or else the instance's, the only one older records knew of.
+func (r SnapshotRecord) filesIDMap(instance *idmap.Map) *idmap.Map {
+	if r.Files == nil {
+		return instance
+	}
+	return r.Files.IDMap
 }
 
 func snapKey(name, snap string) string { return name + "/" + snap }
@@ -111,7 +130,7 @@ func (s *Service) createSnapshot(name, snap string, expiresAt *time.Time) (strin
 		return "", err
 	}
 	rec := SnapshotRecord{Instance: name, Name: snap, Architecture: e.Architecture, Config: copyMap(e.Record.Config),
-		Devices: e.Record.Devices, Profiles: e.Profiles, Ephemeral: e.Ephemeral, CreatedAt: now}
+		Devices: e.Record.Devices, Profiles: e.Profiles, Ephemeral: e.Ephemeral, CreatedAt: now, Files: &SnapshotFiles{IDMap: e.IDMap}}
 	if expiresAt != nil {
 		rec.ExpiresAt = *expiresAt
 	} else if v := e.Config["snapshots.expiry"]; v != "" {
@@ -257,11 +276,27 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 	if err := s.pool.RestoreSnapshot(name, snap); err != nil {
 		return err
 	}
+	// The restored files are on the map of the snapshot's day; the record
+	// says the volume is on the instance's. Shift them to it, or, if that
+	// fails, record the map they are on so the next start shifts them.
+	inst, _, err := store.Get[Record](s.db, store.Instances, name)
+	if err != nil {
+		return err
+	}
+	onDisk := r.filesIDMap(inst.IDMap)
+	if !idmap.Equal(onDisk, inst.IDMap) {
+		if err := s.pool.RemapInstance(name, onDisk, inst.IDMap); err != nil {
+			s.log.Warn("restore: shifting the snapshot's files to the instance's id map failed; the next start retries", "instance", name, "snapshot", snap, "err", err)
+		} else {
+			onDisk = inst.IDMap
+		}
+	}
 	err = s.db.Update(func(tx *store.Tx) error {
 		var cur Record
 		if _, err := tx.Get(store.Instances, name, &cur); err != nil {
 			return err
 		}
+		cur.IDMap = onDisk
 		cfg := copyMap(r.Config)
 		for k, v := range cur.Config {
 			if strings.HasPrefix(k, "volatile.") {
