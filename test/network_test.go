@@ -109,6 +109,9 @@ func TestManagedNetwork(t *testing.T) {
 	if _, stderr, err := d.Lodge("config", "device", "add", a, "eth1", "nic", "network="+br, "ipv4.address="+static); err == nil || !strings.Contains(stderr, "already used") {
 		t.Fatalf("duplicate static address: %v %q", err, stderr)
 	}
+	if _, stderr, err := d.Lodge("config", "device", "add", b, "eth1", "nic", "network="+br, "ipv4.address="+ipA); err == nil || !strings.Contains(stderr, "leased to "+a) {
+		t.Fatalf("pinning another instance's leased address: %v %q", err, stderr)
+	}
 	if _, stderr, err := d.Lodge("config", "device", "add", a, "eth1", "nic", "network="+br, "ipv4.address=192.168.250.9"); err == nil || !strings.Contains(stderr, "outside") {
 		t.Fatalf("address outside the subnet: %v %q", err, stderr)
 	}
@@ -165,6 +168,19 @@ func TestManagedNetwork(t *testing.T) {
 		t.Fatalf("deleting a network in use: %v %q", err, stderr)
 	}
 	d.MustLodge("delete", "-f", a, b)
+	// Deleted instances give their leases back: a's address can be pinned
+	// to another at once.
+	if leases := d.MustLodge("network", "list-leases", br); strings.Contains(leases, ipA+" ") || strings.Contains(leases, a) {
+		t.Fatalf("a deleted instance keeps its lease:\n%s", leases)
+	}
+	c := uniq("nc")
+	d.MustLodge("init", "busybox", c)
+	d.MustLodge("config", "device", "add", c, "eth0", "nic", "network="+br, "ipv4.address="+ipA)
+	d.MustLodge("start", c)
+	if ipC := ipv4Of(t, d, c); ipC != ipA {
+		t.Fatalf("pinned to a deleted instance's address, got %s, want %s", ipC, ipA)
+	}
+	d.MustLodge("delete", "-f", c)
 	d.MustLodge("profile", "device", "remove", "default", "eth0")
 	d.MustLodge("network", "delete", br)
 	if hasLink(t, d.Netns, br) || strings.Contains(nftRuleset(t, d.Netns), "lodge") {

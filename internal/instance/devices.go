@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -85,11 +86,7 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 			if ifname == "" {
 				ifname = name
 			}
-			hw := d["hwaddr"]
-			if hw == "" {
-				hw = e.Record.Config["volatile."+name+".hwaddr"]
-			}
-			nic := container.NIC{Name: ifname, HostName: container.HostVethName(e.Name, name), Parent: parent, HWAddr: hw, MTU: mtu}
+			nic := container.NIC{Name: ifname, HostName: container.HostVethName(e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu}
 			if _, err := s.nicPolicyOf(e, name, nic); err != nil {
 				return rd, err
 			}
@@ -146,11 +143,7 @@ func (s *Service) nicsOn(netName string) []network.NIC {
 		}
 		for dev, d := range e.Devices {
 			if d["type"] == "nic" && d["network"] == netName {
-				mac := d["hwaddr"]
-				if mac == "" {
-					mac = e.Record.Config["volatile."+dev+".hwaddr"]
-				}
-				out = append(out, network.NIC{Instance: n, Device: dev, MAC: mac, IPv4: d["ipv4.address"], IPv6: d["ipv6.address"]})
+				out = append(out, network.NIC{Instance: n, Device: dev, MAC: nicMAC(e, dev), IPv4: d["ipv4.address"], IPv6: d["ipv6.address"]})
 			}
 		}
 	}
@@ -177,6 +170,44 @@ func (s *Service) networkUsers(netName string) []string {
 		}
 	}
 	return out
+}
+
+// managedNICs maps an instance's NICs on managed networks to "network mac".
+func managedNICs(e Expanded) map[string]string {
+	out := map[string]string{}
+	for dev, d := range e.Devices {
+		if d["type"] != "nic" || d["network"] == "" {
+			continue
+		}
+		if mac := nicMAC(e, dev); mac != "" {
+			out[dev] = d["network"] + " " + mac
+		}
+	}
+	return out
+}
+
+// nicMAC is a NIC's hwaddr, or the one lodged gave it (volatile).
+func nicMAC(e Expanded, dev string) string {
+	if mac := e.Devices[dev]["hwaddr"]; mac != "" {
+		return mac
+	}
+	return e.Record.Config["volatile."+dev+".hwaddr"]
+}
+
+// releaseLeases gives back the DHCP leases of the NICs before has and
+// after lacks (removed, or moved to another network or MAC); after is the
+// zero Expanded when the instance is gone.
+func (s *Service) releaseLeases(before, after Expanded) {
+	if s.networks == nil {
+		return
+	}
+	kept := managedNICs(after)
+	for dev, nic := range managedNICs(before) {
+		if kept[dev] != nic {
+			network, mac, _ := strings.Cut(nic, " ")
+			s.networks.ReleaseLeases(network, mac)
+		}
+	}
 }
 
 // refreshHosts rewrites the DHCP/DNS entries of the networks the given

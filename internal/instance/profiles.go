@@ -129,6 +129,7 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 	for _, inst := range applied {
 		if now, _, err := s.load(inst); err == nil {
 			s.refreshHosts(before[inst], now)
+			s.releaseLeases(before[inst], now)
 		}
 	}
 	return nil

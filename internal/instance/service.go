@@ -604,6 +604,7 @@ func (s *Service) Delete(name string) error {
 	_ = os.RemoveAll(s.LogDir(name))
 	_ = os.Remove(filepath.Join(s.dir, "containers", name))
 	s.refreshHosts(e)
+	s.releaseLeases(e, Expanded{})
 	s.bus.Lifecycle("instance-deleted", "/1.0/instances/"+name, nil)
 	return nil
 }
@@ -762,6 +763,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	}
 	if cur, _, err := s.load(name); err == nil {
 		s.refreshHosts(old, cur)
+		s.releaseLeases(old, cur)
 	}
 	s.bus.Lifecycle("instance-updated", "/1.0/instances/"+name, nil)
 	return nil

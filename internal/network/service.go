@@ -448,9 +448,21 @@ func (s *Service) CheckNIC(network, instance, device, ipv4, ipv6 string) error {
 	if a == gw.Addr() {
 		return apierr.BadRequest("device %q: ipv4.address %s is the network's gateway", device, ipv4)
 	}
-	for _, nic := range s.NICs(network) {
+	nics := s.NICs(network)
+	for _, nic := range nics {
 		if nic.IPv4 == ipv4 && !(nic.Instance == instance && nic.Device == device) {
 			return apierr.Conflict("device %q: ipv4.address %s is already used by %s (device %s)", device, ipv4, nic.Instance, nic.Device)
+		}
+	}
+	// dnsmasq would not hand the pin an address another NIC leases.
+	for _, l := range s.dnsmasqFor(network).leases() {
+		if l.Address != ipv4 {
+			continue
+		}
+		for _, nic := range nics {
+			if nic.MAC == l.Hwaddr && !(nic.Instance == instance && nic.Device == device) {
+				return apierr.Conflict("device %q: ipv4.address %s is leased to %s (device %s): pin another, or free it by removing that NIC", device, ipv4, nic.Instance, nic.Device)
+			}
 		}
 	}
 	return nil
