@@ -240,7 +240,7 @@ func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time
 		exited, idle := waitFd(ctx, pidfd, timeout, func() bool { return watch.done(time.Now()) })
 		switch {
 		case idle:
-			d.log.Debug("init is alone and idle after the stop signal: shut down", "instance", name)
+			d.log.Debug("nothing left acts on the stop signal and all is idle: shut down", "instance", name, "ignoring_sigterm", watch.ignoring)
 			if err := syncRootfs(c.Config().Rootfs); err != nil {
 				d.log.Warn("sync the stopped instance's filesystem", "instance", name, "err", err)
 			}

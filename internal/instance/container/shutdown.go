@@ -13,22 +13,28 @@ import (
 )
 
 // A clean stop waits for init to exit. Some inits pause for fixed times
-// while shutting down: busybox's waits a second after its SIGTERM to
-// everyone and another after its SIGKILL. Once every other process is gone
-// those pauses wait for nothing. So the wait also ends when init, which
-// had company when asked to stop, is the container's only live process
-// and has not run at all for loneIdle; the container's filesystem is then
-// synced (what such an init does next) and init killed. An init that is
-// alone from the start (a single-process container) is always waited for.
+// while shutting down: busybox's sends SIGTERM to everyone, waits a
+// second, sends SIGKILL, waits another. Those pauses wait for nothing once
+// nothing left can act on the SIGTERM. So the wait also ends when init,
+// which had company when asked to stop, and everything else in the
+// container have not run at all for loneIdle, and either init is alone or
+// it is visibly shutting down (its signal masks or handlers changed since
+// the stop signal) and every other process ignores SIGTERM (an interactive
+// shell does): init would only SIGKILL those after its pause. The
+// container's filesystem is then synced (what such an init does next) and
+// init killed. A single-process container is always waited for.
 const loneIdle = 150 * time.Millisecond
 
 // shutdownWatch reads what a stop needs to see of a container.
 type shutdownWatch struct {
-	pid       int
-	cgroup    string // the container's cgroup directory, with its children
-	company   bool   // init was not alone when the stop began
-	lastRun   uint64
-	idleSince time.Time
+	pid          int
+	cgroup       string // the container's cgroup directory, with its children
+	company      bool   // init was not alone when the stop began
+	initSignals  string // init's blocked, ignored and caught signals then
+	shuttingDown bool
+	lastRun      string
+	idleSince    time.Time
+	ignoring     int // processes besides init, all ignoring SIGTERM, when done
 }
 
 func newShutdownWatch(pid int, cgroupPaths map[string]string) *shutdownWatch {
@@ -38,19 +44,20 @@ func newShutdownWatch(pid int, cgroupPaths map[string]string) *shutdownWatch {
 	} else if p, ok := cgroupPaths[""]; ok {
 		w.cgroup = p
 	}
-	if n, err := w.liveProcesses(); err == nil && n > 1 {
+	if procs, err := w.liveProcesses(); err == nil && len(procs) > 1 {
 		w.company = true
 	}
+	w.initSignals = signalMasks(pid)
 	return w
 }
 
-// liveProcesses counts the container's processes that are not zombies
-// (an init pausing has not reaped the children it killed yet).
-func (w *shutdownWatch) liveProcesses() (int, error) {
+// liveProcesses lists the container's processes that are not zombies (an
+// init pausing has not reaped the children it killed yet).
+func (w *shutdownWatch) liveProcesses() ([]int, error) {
 	if w.cgroup == "" {
-		return 0, fmt.Errorf("no cgroup to count processes in")
+		return nil, fmt.Errorf("no cgroup to count processes in")
 	}
-	n := 0
+	var live []int
 	err := filepath.WalkDir(w.cgroup, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return err
@@ -59,42 +66,107 @@ func (w *shutdownWatch) liveProcesses() (int, error) {
 		if err != nil {
 			return err
 		}
-		for _, pid := range strings.Fields(string(data)) {
-			if _, zombie, err := procStartTime(atoi(pid)); err == nil && !zombie {
-				n++
+		for _, field := range strings.Fields(string(data)) {
+			pid := atoi(field)
+			if _, zombie, err := procStartTime(pid); err == nil && !zombie {
+				live = append(live, pid)
 			}
 		}
 		return nil
 	})
-	return n, err
+	return live, err
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
-// runTime is the nanoseconds init has run (first field of schedstat).
-func (w *shutdownWatch) runTime() (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", w.pid))
+// procStatus reads the named fields of /proc/<pid>/status.
+func procStatus(pid int, names ...string) map[string]string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return nil
 	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0, fmt.Errorf("empty schedstat")
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		for _, n := range names {
+			if k == n {
+				out[k] = strings.TrimSpace(v)
+			}
+		}
 	}
-	return strconv.ParseUint(f[0], 10, 64)
+	return out
 }
 
-// done says whether init is alone and idle long enough to count as shut down.
+// signalMasks is a process's blocked, ignored and caught signal sets.
+func signalMasks(pid int) string {
+	st := procStatus(pid, "SigBlk", "SigIgn", "SigCgt")
+	if st == nil {
+		return ""
+	}
+	return st["SigBlk"] + " " + st["SigIgn"] + " " + st["SigCgt"]
+}
+
+// ignoresTerm says whether a process has SIGTERM set to be ignored.
+func ignoresTerm(pid int) bool {
+	mask, err := strconv.ParseUint(procStatus(pid, "SigIgn")["SigIgn"], 16, 64)
+	return err == nil && mask&(1<<(unix.SIGTERM-1)) != 0
+}
+
+// runTimes is the nanoseconds each process has run (first field of
+// schedstat), as one string to compare between polls.
+func runTimes(pids []int) (string, error) {
+	var b strings.Builder
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			return "", err
+		}
+		f := strings.Fields(string(data))
+		if len(f) == 0 {
+			return "", fmt.Errorf("empty schedstat of %d", pid)
+		}
+		fmt.Fprintf(&b, "%d:%s ", pid, f[0])
+	}
+	return b.String(), nil
+}
+
+// settled says whether nothing but init is left that could still act on
+// the stop: init is alone, or it is shutting down and the others ignore
+// SIGTERM.
+func (w *shutdownWatch) settled(live []int) bool {
+	if len(live) == 1 && live[0] == w.pid {
+		return true
+	}
+	if !w.shuttingDown {
+		now := signalMasks(w.pid)
+		w.shuttingDown = now != "" && w.initSignals != "" && now != w.initSignals
+	}
+	if !w.shuttingDown {
+		return false
+	}
+	for _, pid := range live {
+		if pid != w.pid && !ignoresTerm(pid) {
+			return false
+		}
+	}
+	return true
+}
+
+// done says whether the container is settled and idle long enough to
+// count as shut down.
 func (w *shutdownWatch) done(now time.Time) bool {
 	if !w.company {
 		return false
 	}
-	n, err := w.liveProcesses()
-	if err != nil || n != 1 {
+	live, err := w.liveProcesses()
+	if err != nil || !w.settled(live) {
 		w.idleSince = time.Time{}
 		return false
 	}
-	run, err := w.runTime()
+	run, err := runTimes(live)
 	if err != nil {
 		return false
 	}
@@ -102,6 +174,7 @@ func (w *shutdownWatch) done(now time.Time) bool {
 		w.lastRun, w.idleSince = run, now
 		return false
 	}
+	w.ignoring = len(live) - 1
 	return now.Sub(w.idleSince) >= loneIdle
 }
 
