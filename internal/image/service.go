@@ -21,6 +21,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -77,6 +78,11 @@ func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *in
 	if n > *limit {
 		os.Remove(f.Name())
 		return spooled{}, fmt.Errorf("the image is larger than the %d-byte limit (lodged --max-image-size): %w", s.maxSize, apierr.ErrTooLarge)
+	}
+	// Kept as the image's file once unpacked: on disk before its record.
+	if err := f.Sync(); err != nil {
+		os.Remove(f.Name())
+		return spooled{}, fmt.Errorf("receive image: %w", err)
 	}
 	*limit -= n
 	return spooled{path: f.Name(), size: n}, nil
@@ -196,6 +202,10 @@ func (s *Service) keepFiles(fp string, parts []spooled) error {
 			s.removeFiles(fp)
 			return fmt.Errorf("keep image file: %w", err)
 		}
+	}
+	if err := durable.Dir(s.dir); err != nil {
+		s.removeFiles(fp)
+		return fmt.Errorf("keep image file: %w", err)
 	}
 	return nil
 }

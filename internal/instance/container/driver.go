@@ -18,6 +18,7 @@ import (
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/console"
+	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/keyedlock"
 )
 
@@ -241,7 +242,7 @@ func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time
 		switch {
 		case idle:
 			d.log.Debug("nothing left acts on the stop signal and all is idle: shut down", "instance", name, "ignoring_sigterm", watch.ignoring)
-			if err := syncRootfs(c.Config().Rootfs); err != nil {
+			if err := durable.Filesystem(c.Config().Rootfs); err != nil {
 				d.log.Warn("sync the stopped instance's filesystem", "instance", name, "err", err)
 			}
 			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)

@@ -177,13 +177,3 @@ func (w *shutdownWatch) done(now time.Time) bool {
 	w.ignoring = len(live) - 1
 	return now.Sub(w.idleSince) >= loneIdle
 }
-
-// syncRootfs writes back the filesystem holding a container's rootfs.
-func syncRootfs(rootfs string) error {
-	fd, err := unix.Open(rootfs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return unix.Syncfs(fd)
-}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
@@ -80,15 +81,25 @@ func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
 }
 
 // buildInPlace makes dst by fill(dst+".partial") and a rename, so a crash
-// or a failure never leaves a half-made tree under the final name.
+// or a failure never leaves a half-made tree under the final name. The
+// tree is on disk before the rename, and the rename before it returns: the
+// store's record of the volume comes next, and must not outlive its files
+// (a host crash would otherwise leave an image, snapshot or copy whose
+// files never reached the disk).
 func buildInPlace(dst string, fill func(tmp string) error) error {
 	tmp := dst + ".partial"
 	_ = removeAll(tmp)
-	if err := fill(tmp); err != nil {
-		_ = removeAll(tmp)
-		return err
+	err := fill(tmp)
+	if err == nil {
+		err = durable.Filesystem(tmp)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err == nil {
+		err = durable.Dir(filepath.Dir(dst))
+	}
+	if err != nil {
 		_ = removeAll(tmp)
 		return err
 	}
