@@ -91,7 +91,7 @@ func buildInPlace(dst string, fill func(tmp string) error) error {
 	_ = removeAll(tmp)
 	err := fill(tmp)
 	if err == nil {
-		err = durable.Filesystem(tmp)
+		err = durable.Tree(tmp)
 	}
 	if err == nil {
 		err = os.Rename(tmp, dst)
