@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,7 +29,7 @@ func (s *Service) ReleaseLeases(network, mac string) {
 	d := s.dnsmasqFor(network)
 	for _, l := range d.leases() {
 		client, err := netip.ParseAddr(l.Address)
-		if l.Hwaddr != mac || err != nil || !client.Is4() {
+		if !strings.EqualFold(l.Hwaddr, mac) || err != nil || !client.Is4() {
 			continue
 		}
 		if err := sendDHCPRelease(network, server, client, hw); err != nil {
@@ -45,7 +46,7 @@ func (d *dnsmasq) waitLeaseGone(mac, addr string) {
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		held := false
 		for _, l := range d.leases() {
-			held = held || (l.Hwaddr == mac && l.Address == addr)
+			held = held || (strings.EqualFold(l.Hwaddr, mac) && l.Address == addr)
 		}
 		if !held {
 			return

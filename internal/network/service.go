@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -460,7 +461,7 @@ func (s *Service) CheckNIC(network, instance, device, ipv4, ipv6 string) error {
 			continue
 		}
 		for _, nic := range nics {
-			if nic.MAC == l.Hwaddr && !(nic.Instance == instance && nic.Device == device) {
+			if strings.EqualFold(nic.MAC, l.Hwaddr) && !(nic.Instance == instance && nic.Device == device) {
 				return apierr.Conflict("device %q: ipv4.address %s is leased to %s (device %s): pin another, or free it by removing that NIC", device, ipv4, nic.Instance, nic.Device)
 			}
 		}
@@ -528,17 +529,17 @@ func (s *Service) Leases(name string) ([]api.NetworkLease, error) {
 	leases := s.dnsmasqFor(name).leases()
 	seen := map[string]bool{}
 	for i := range leases {
-		seen[leases[i].Hwaddr] = true
+		seen[strings.ToLower(leases[i].Hwaddr)] = true
 	}
 	for _, nic := range s.NICs(name) {
 		if nic.IPv4 != "" {
 			for i := range leases {
-				if leases[i].Hwaddr == nic.MAC {
+				if strings.EqualFold(leases[i].Hwaddr, nic.MAC) {
 					leases[i].Type = "static"
 					leases[i].Hostname = nic.Instance
 				}
 			}
-			if !seen[nic.MAC] {
+			if !seen[strings.ToLower(nic.MAC)] {
 				leases = append(leases, api.NetworkLease{Hostname: nic.Instance, Hwaddr: nic.MAC, Address: nic.IPv4, Type: "static", Location: "none"})
 			}
 		}
