@@ -9,33 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Filesystem writes back everything dirty on the filesystem holding
-// path: one call for a whole unpacked or copied tree, where an fsync per
-// file would cost a journal commit each.
-func Filesystem(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Syncfs(fd); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return nil
-}
+// Filesystem writes back everything dirty on the filesystem holding path
+// (what an init does before it powers off).
+func Filesystem(path string) error { return onFD(path, 0, unix.Syncfs) }
 
 // Dir makes a directory's entries (a rename into it) durable.
-func Dir(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Fsync(fd); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
+func Dir(dir string) error { return onFD(dir, unix.O_DIRECTORY, unix.Fsync) }
 
 // Tree writes back the files and directories under root, and no one
 // else's: on a busy host a syncfs would also wait for every other writer's
@@ -54,10 +33,7 @@ func Tree(root string) error {
 			dirs = append(dirs, path)
 		case d.Type().IsRegular():
 			files = append(files, path)
-			if fd, err := openForSync(path, 0); err == nil {
-				_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-				unix.Close(fd)
-			}
+			_ = onFD(path, 0, func(fd int) error { return unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE) })
 		}
 		return nil
 	})
@@ -65,29 +41,27 @@ func Tree(root string) error {
 		return fmt.Errorf("sync %s: %w", root, err)
 	}
 	for _, p := range files {
-		if err := syncOne(p, 0); err != nil {
+		if err := onFD(p, 0, unix.Fsync); err != nil {
 			return err
 		}
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := syncOne(dirs[i], unix.O_DIRECTORY); err != nil {
+		if err := Dir(dirs[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func openForSync(path string, flags int) (int, error) {
-	return unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOATIME|flags, 0)
-}
-
-func syncOne(path string, flags int) error {
-	fd, err := openForSync(path, flags)
+// onFD runs op on a read-only descriptor of path, never following a
+// symlink (a volume's links may point anywhere).
+func onFD(path string, flags int, op func(fd int) error) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOATIME|flags, 0)
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	defer unix.Close(fd)
-	if err := unix.Fsync(fd); err != nil {
+	if err := op(fd); err != nil {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	return nil
