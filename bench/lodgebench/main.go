@@ -157,6 +157,11 @@ func main() {
 	measure("exec c -- true", "0.5", reps(10), func(d *daemon, _ int) time.Duration {
 		return timed(func() { d.mustLXC("exec", "b0", "--", "true") })
 	})
+	// The client's own floor under every lxc figure: exec's target sits
+	// near it.
+	measure("lxc start-up alone (lxc --version, no request)", "", reps(10), func(d *daemon, _ int) time.Duration {
+		return timed(func() { d.mustLXC("--version") })
+	})
 	measure("config set limits.memory (running)", "", reps(5), func(d *daemon, i int) time.Duration {
 		return timed(func() { d.mustLXC("config", "set", "b0", "limits.memory", fmt.Sprintf("%dMiB", 128+i)) })
 	})
