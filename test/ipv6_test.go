@@ -15,9 +15,7 @@ func TestIPv6Network(t *testing.T) {
 		t.Fatalf("no NAT66 rule:\n%s", rules)
 	}
 	name := uniq("six")
-	d.MustLodge("init", "busybox", name)
-	d.MustLodge("config", "device", "add", name, "eth0", "nic", "network="+br)
-	d.MustLodge("start", name)
+	launchOnNetwork(t, d, "busybox", name, br)
 	waitFor(t, "a SLAAC address from the router advertisements", 90*time.Second, func() bool {
 		out, _, _ := d.Lodge("exec", name, "--", "ip", "-6", "addr", "show", "eth0")
 		return strings.Contains(out, "fd42:7:7:7:")
@@ -73,9 +71,7 @@ func TestIPv6Filtering(t *testing.T) {
 	br := uniq("v6f")
 	d.MustLodge("network", "create", br, "ipv4.address=none", "ipv6.address=fd42:6:6:6::1/64")
 	name := uniq("f6")
-	d.MustLodge("init", "busybox", name)
-	d.MustLodge("config", "device", "add", name, "eth0", "nic", "network="+br, "security.ipv6_filtering=true")
-	d.MustLodge("start", name)
+	launchOnNetwork(t, d, "busybox", name, br, "security.ipv6_filtering=true")
 	var slaac string
 	// Generous: if the instance's router solicitations go out before
 	// dnsmasq listens, it waits for the next unsolicited advertisement.

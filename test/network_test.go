@@ -29,6 +29,15 @@ func ipv4Of(t *testing.T, d *Daemon, name string) string {
 	return addr
 }
 
+// launchOnNetwork makes an instance of image with eth0 on a managed
+// network (nicKeys are more NIC keys) and starts it.
+func launchOnNetwork(t *testing.T, d *Daemon, image, name, network string, nicKeys ...string) {
+	t.Helper()
+	d.MustLodge("init", image, name)
+	d.MustLodge(append([]string{"config", "device", "add", name, "eth0", "nic", "network=" + network}, nicKeys...)...)
+	d.MustLodge("start", name)
+}
+
 func TestManagedNetwork(t *testing.T) {
 	d, outside := startDaemonInNetns(t)
 	// Docker's habit: FORWARD policy drop in another table.
@@ -54,9 +63,7 @@ func TestManagedNetwork(t *testing.T) {
 
 	a, b := uniq("na"), uniq("nb")
 	static := gw.Masked().Addr().Next().Next().Next().Next().Next().String() // .5
-	d.MustLodge("init", "busybox", b)
-	d.MustLodge("config", "device", "add", b, "eth0", "nic", "network="+br, "ipv4.address="+static)
-	d.MustLodge("start", b)
+	launchOnNetwork(t, d, "busybox", b, br, "ipv4.address="+static)
 	d.MustLodge("launch", "busybox", a)
 	ipA, ipB := ipv4Of(t, d, a), ipv4Of(t, d, b)
 	if ipB != static {
@@ -174,9 +181,7 @@ func TestManagedNetwork(t *testing.T) {
 		t.Fatalf("a deleted instance keeps its lease:\n%s", leases)
 	}
 	c := uniq("nc")
-	d.MustLodge("init", "busybox", c)
-	d.MustLodge("config", "device", "add", c, "eth0", "nic", "network="+br, "ipv4.address="+ipA)
-	d.MustLodge("start", c)
+	launchOnNetwork(t, d, "busybox", c, br, "ipv4.address="+ipA)
 	if ipC := ipv4Of(t, d, c); ipC != ipA {
 		t.Fatalf("pinned to a deleted instance's address, got %s, want %s", ipC, ipA)
 	}

@@ -105,9 +105,7 @@ func TestProxyNAT(t *testing.T) {
 	br := uniq("pbr")
 	d.MustLodge("network", "create", br, "ipv4.address=10.55.0.1/24", "ipv4.nat=true")
 	name := uniq("pnat")
-	d.MustLodge("init", "busybox", name)
-	d.MustLodge("config", "device", "add", name, "eth0", "nic", "network="+br, "ipv4.address=10.55.0.7")
-	d.MustLodge("start", name)
+	launchOnNetwork(t, d, "busybox", name, br, "ipv4.address=10.55.0.7")
 	ipv4Of(t, d, name)
 	serveInInstance(t, d, name, 80)
 	if _, stderr, err := d.Lodge("config", "device", "add", name, "bad", "proxy", "listen=tcp:198.51.100.1:8080", "connect=tcp:127.0.0.1:80", "nat=true"); err == nil || !strings.Contains(stderr, "pinned") {
