@@ -34,6 +34,32 @@ func TestExecPipes(t *testing.T) {
 	if strings.TrimSpace(out) != "bar yes /tmp 1000 1000" {
 		t.Fatalf("env/cwd/user: %q", out)
 	}
+	// The command is the container's: its init's cgroups (the container's
+	// cgroup namespace root), bounding set and seccomp filter. Root keeps
+	// the container's capabilities; another user has none, as after a login.
+	out = d.MustLodge("exec", name, "--", "sh", "-c",
+		"cat /proc/self/cgroup | cut -d: -f3 | sort -u; grep -E '^(CapBnd|CapEff|Seccomp):' /proc/self/status; grep -E '^(CapBnd|CapEff|Seccomp):' /proc/1/status")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 7 || lines[0] != "/" || lines[1] != lines[4] || lines[2] != lines[5] || lines[3] != lines[6] || lines[3] != "Seccomp:\t2" {
+		t.Fatalf("root exec's cgroups, capabilities and seccomp differ from init's:\n%s", out)
+	}
+	out = d.MustLodge("exec", name, "--user", "1000", "--", "grep", "-E", "^Cap(Eff|Prm|Amb):", "/proc/self/status")
+	if strings.Count(out, "0000000000000000") != 3 {
+		t.Fatalf("a non-root exec kept capabilities:\n%s", out)
+	}
+	// Only stdio reaches the command: no descriptor of lodged's.
+	out = d.MustLodge("exec", name, "--", "ls", "/proc/self/fd")
+	if strings.Join(strings.Fields(out), " ") != "0 1 2 3" { // 3: ls's own directory
+		t.Fatalf("descriptors leaked into the command: %q", out)
+	}
+	_, errOut, err = d.Lodge("exec", name, "--", "no-such-command")
+	if err == nil || !strings.Contains(errOut, "no-such-command") || !strings.Contains(errOut, "No such file") {
+		t.Fatalf("missing command: %v %q", err, errOut)
+	}
+	_, errOut, err = d.Lodge("exec", name, "--cwd", "/no/such/dir", "--", "true")
+	if err == nil || !strings.Contains(errOut, "/no/such/dir") {
+		t.Fatalf("missing working directory: %v %q", err, errOut)
+	}
 	// A large output arrives whole.
 	out = d.MustLodge("exec", name, "--", "sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x")
 	if len(out) != 300000 {
@@ -103,6 +129,12 @@ func TestExecPty(t *testing.T) {
 	if !strings.Contains(seen.String(), "/dev/pts/") || !strings.Contains(seen.String(), "30 100") {
 		t.Fatalf("pty session: %q", seen.String())
 	}
+	// The pty is the container's own, the user's and devpts' tty group's.
+	send("ls -ln $(tty); echo marker-$((5*5))\n")
+	expect("marker-25")
+	if !strings.Contains(seen.String(), "crw--w----    1 0        5 ") {
+		t.Fatalf("pty owner: %q", seen.String())
+	}
 	_ = ctl.WriteJSON(api.InstanceExecControl{Command: "window-resize", Args: map[string]string{"width": "132", "height": "43"}})
 	send("stty size; echo marker-$((7*7))\n")
 	expect("marker-49")
@@ -118,6 +150,64 @@ func TestExecPty(t *testing.T) {
 	}
 	if code := done.Metadata["return"].(float64); code != 137 {
 		t.Fatalf("exit code after SIGKILL: %v", code)
+	}
+}
+
+// TestExecWaitsForItsClient: a command runs only once every websocket
+// is connected (lodged readies it meanwhile), and never if the client
+// goes away first.
+func TestExecWaitsForItsClient(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("wait")
+	d.MustLodge("launch", "busybox", name)
+	c := client.New(filepath.Join(d.Dir, "unix.socket"))
+	start := func(marker string) (string, map[string]any) {
+		resp, _, err := c.Query("POST", "/1.0/instances/"+name+"/exec", api.InstanceExecPost{
+			Command: []string{"touch", "/tmp/" + marker}, WaitForWS: true}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var op api.Operation
+		_ = json.Unmarshal(resp.Metadata, &op)
+		return resp.Operation, op.Metadata["fds"].(map[string]any)
+	}
+	ran := func(marker string) bool {
+		_, _, err := d.Lodge("exec", name, "--", "test", "-e", "/tmp/"+marker)
+		return err == nil
+	}
+
+	opURL, fds := start("connected")
+	var conns []*websocket.Conn
+	for _, fd := range []string{"0", "1", "2"} {
+		if ran("connected") {
+			t.Fatalf("the command ran before websocket %s was connected", fd)
+		}
+		ws, err := c.OperationWebsocket(opURL, fds[fd].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		conns = append(conns, ws)
+	}
+	_ = conns[0].WriteMessage(websocket.TextMessage, nil) // stdin EOF
+	done, err := c.Wait(opURL)
+	if err != nil || done.Metadata["return"].(float64) != 0 || !ran("connected") {
+		t.Fatalf("exec with its websockets: %v %v", done, err)
+	}
+
+	opURL, _ = start("abandoned")
+	if st, env := d.API("DELETE", opURL, nil); st != 200 {
+		t.Fatalf("cancel exec: %d %s", st, env.Error)
+	}
+	if _, err := c.Wait(opURL); err == nil {
+		t.Fatal("a cancelled exec succeeded")
+	}
+	if ran("abandoned") {
+		t.Fatal("a cancelled exec ran its command")
+	}
+	out := d.MustLodge("exec", name, "--", "ps", "-o", "args")
+	if strings.Contains(out, "lodge-attach") || strings.Contains(out, "abandoned") {
+		t.Fatalf("an abandoned command is left in the container:\n%s", out)
 	}
 }
 

@@ -155,24 +155,91 @@ type execSession struct {
 	req  api.InstanceExecPost
 }
 
-// run waits for every websocket, runs the command and reports its exit code.
+// run readies the command while the client connects its websockets, runs
+// it once they are all there, and reports its exit code.
 func (s *execSession) run(ctx context.Context) error {
-	if err := s.wait(ctx, "exec"); err != nil {
-		return err
-	}
-	defer s.closeAll()
-	var code int
-	var err error
-	if s.req.Interactive {
-		code, err = s.runPty(ctx)
-	} else {
-		code, err = s.runPipes(ctx)
-	}
+	cmd, err := s.prepare()
 	if err != nil {
 		return err
 	}
+	if err := s.wait(ctx, "exec"); err != nil {
+		cmd.abandon()
+		return err
+	}
+	defer s.closeAll()
+	if err := cmd.proc.Release(); err != nil {
+		cmd.abandon()
+		return err
+	}
+	var code int
+	if s.req.Interactive {
+		code = s.runPty(ctx, cmd.proc)
+	} else {
+		code = s.runPipes(ctx, cmd)
+	}
 	s.op.SetMetadata(map[string]any{"return": code})
 	return nil
+}
+
+// preparedExec is a held command and lodged's ends of its pipes.
+type preparedExec struct {
+	proc           *container.Proc
+	stdin          *os.File // written by lodged
+	stdout, stderr *os.File // read by lodged
+}
+
+// abandon ends a command that will not run.
+func (c *preparedExec) abandon() {
+	c.proc.Abandon()
+	c.proc.Wait()
+	for _, f := range []*os.File{c.proc.Master, c.stdin, c.stdout, c.stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (s *execSession) prepare() (*preparedExec, error) {
+	spec := s.spec
+	spec.Hold = true
+	if s.req.Interactive {
+		spec.TTY = true
+		spec.Width, spec.Height = uint16(max(s.req.Width, 0)), uint16(max(s.req.Height, 0))
+		proc, err := s.rt.Exec(s.name, spec)
+		if err != nil {
+			return nil, err
+		}
+		return &preparedExec{proc: proc}, nil
+	}
+	var mine, theirs []*os.File
+	defer func() {
+		for _, f := range theirs {
+			f.Close()
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, f := range mine {
+				f.Close()
+			}
+			return nil, err
+		}
+		if i == 0 {
+			mine, theirs = append(mine, w), append(theirs, r)
+		} else {
+			mine, theirs = append(mine, r), append(theirs, w)
+		}
+	}
+	spec.Stdin, spec.Stdout, spec.Stderr = theirs[0], theirs[1], theirs[2]
+	proc, err := s.rt.Exec(s.name, spec)
+	if err != nil {
+		for _, f := range mine {
+			f.Close()
+		}
+		return nil, err
+	}
+	return &preparedExec{proc: proc, stdin: mine[0], stdout: mine[1], stderr: mine[2]}, nil
 }
 
 // control reads window-resize and signal messages.
@@ -205,14 +272,7 @@ func (s *execSession) control(proc *container.Proc) {
 	}
 }
 
-func (s *execSession) runPty(ctx context.Context) (int, error) {
-	spec := s.spec
-	spec.TTY = true
-	spec.Width, spec.Height = uint16(max(s.req.Width, 0)), uint16(max(s.req.Height, 0))
-	proc, err := s.rt.Exec(s.name, spec)
-	if err != nil {
-		return -1, err
-	}
+func (s *execSession) runPty(ctx context.Context, proc *container.Proc) int {
 	defer proc.Master.Close()
 	go s.control(proc)
 	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
@@ -236,57 +296,34 @@ func (s *execSession) runPty(ctx context.Context) (int, error) {
 	}()
 	code := proc.Wait()
 	drain(out)
-	return code, nil
+	return code
 }
 
-func (s *execSession) runPipes(ctx context.Context) (int, error) {
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return -1, err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return -1, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return -1, err
-	}
-	spec := s.spec
-	spec.Stdin, spec.Stdout, spec.Stderr = inR, outW, errW
-	proc, err := s.rt.Exec(s.name, spec)
-	inR.Close()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		inW.Close()
-		outR.Close()
-		errR.Close()
-		return -1, err
-	}
+func (s *execSession) runPipes(ctx context.Context, cmd *preparedExec) int {
+	proc := cmd.proc
 	go s.control(proc)
 	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
 	defer stop()
 	stdin := s.conn("0")
 	go func() { // client -> stdin; a text frame or a close is EOF
-		defer inW.Close()
+		defer cmd.stdin.Close()
 		for {
 			mt, data, err := stdin.ReadMessage()
 			if err != nil || mt != websocket.BinaryMessage {
 				return
 			}
-			if _, err := inW.Write(data); err != nil {
+			if _, err := cmd.stdin.Write(data); err != nil {
 				return
 			}
 		}
 	}()
 	outDone, errDone := make(chan struct{}), make(chan struct{})
-	go func() { defer close(outDone); pump(outR, s.conn("1")); outR.Close() }()
-	go func() { defer close(errDone); pump(errR, s.conn("2")); errR.Close() }()
+	go func() { defer close(outDone); pump(cmd.stdout, s.conn("1")); cmd.stdout.Close() }()
+	go func() { defer close(errDone); pump(cmd.stderr, s.conn("2")); cmd.stderr.Close() }()
 	code := proc.Wait()
 	drain(outDone)
 	drain(errDone)
-	return code, nil
+	return code
 }
 
 // pump copies r to the websocket as binary frames and marks the end with

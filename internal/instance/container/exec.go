@@ -1,14 +1,22 @@
 package container
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/capability"
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/container/attach"
 )
 
 // ExecSpec describes a command to run in a container.
@@ -22,68 +30,149 @@ type ExecSpec struct {
 	Width, Height uint16
 	// Stdin, Stdout, Stderr are used when TTY is false.
 	Stdin, Stdout, Stderr *os.File
+	// Hold readies the command and leaves its exec to Proc.Release.
+	Hold bool
 }
 
 // Proc is a command running in a container.
 type Proc struct {
-	p *libcontainer.Process
+	p *attach.Process
 	// Master is the pty master of a TTY command.
 	Master *os.File
 }
 
-// Exec starts a command inside a running container.
+// Exec starts a command inside a running container. The attach helper
+// (package attach) joins the container the way libcontainer's setns init
+// would, with the container's own cgroups, namespaces, seccomp filter and
+// capabilities, at a fraction of the cost.
 func (d *Driver) Exec(name string, s ExecSpec) (*Proc, error) {
 	c, err := libcontainer.Load(d.root, name)
 	if err != nil {
 		return nil, apierr.BadRequest("instance %q is not running", name)
 	}
-	p := &libcontainer.Process{Args: s.Args, Env: s.Env, Cwd: s.Cwd, UID: s.UID, GID: s.GID, Init: false, LogLevel: childLogLevel}
-	var parent, child *os.File
-	if s.TTY {
-		parent, child, err = socketPair()
-		if err != nil {
-			return nil, err
-		}
-		defer parent.Close()
-		defer child.Close()
-		p.ConsoleSocket = child
-		p.ConsoleWidth, p.ConsoleHeight = s.Width, s.Height
-	} else {
-		p.Stdin, p.Stdout, p.Stderr = s.Stdin, s.Stdout, s.Stderr
-	}
-	t0 := time.Now()
-	if err := c.Run(p); err != nil {
+	st, err := c.State()
+	if err != nil {
 		return nil, fmt.Errorf("exec in %q: %w", name, err)
 	}
-	d.log.Debug("exec started", "instance", name, "run", time.Since(t0))
-	proc := &Proc{p: p}
-	if s.TTY {
-		master, err := recvFile(parent)
-		if err != nil {
-			_ = p.Signal(syscall.SIGKILL)
-			_, _ = p.Wait()
-			return nil, fmt.Errorf("receive pty of exec: %w", err)
-		}
-		proc.Master = master
+	job, err := attachJob(st)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %q: %w", name, err)
 	}
-	return proc, nil
+	job.Args, job.Env, job.Cwd = s.Args, s.Env, s.Cwd
+	job.UID, job.GID = uint32(s.UID), uint32(s.GID)
+	job.TTY, job.Width, job.Height = s.TTY, s.Width, s.Height
+	job.Stdin, job.Stdout, job.Stderr = s.Stdin, s.Stdout, s.Stderr
+	job.Hold = s.Hold
+	t0 := time.Now()
+	p, err := attach.Start(job)
+	d.log.Debug("exec started", "instance", name, "took", time.Since(t0))
+	if errors.Is(err, attach.ErrInitGone) {
+		return nil, apierr.BadRequest("instance %q is not running", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("exec in %q: %w", name, err)
+	}
+	return &Proc{p: p, Master: p.Master}, nil
+}
+
+// attachJob is the part of an exec that comes from the container: its
+// init, cgroups, namespaces and security settings.
+func attachJob(st *libcontainer.State) (attach.Job, error) {
+	cfg := &st.Config
+	job := attach.Job{InitPid: st.InitProcessPid, InitStartTime: st.InitProcessStartTime, NoNewPrivs: cfg.NoNewPrivileges}
+	if cfg.AppArmorProfile != "" || cfg.ProcessLabel != "" || len(cfg.Rlimits) > 0 || cfg.OomScoreAdj != nil || cfg.Personality != nil {
+		return job, errors.New("the container's configuration has settings exec does not apply")
+	}
+	seen := map[string]bool{}
+	for _, dir := range st.CgroupPaths {
+		if !seen[dir] {
+			seen[dir] = true
+			job.CgroupDirs = append(job.CgroupDirs, dir)
+		}
+	}
+	sort.Strings(job.CgroupDirs)
+	for _, ns := range cfg.Namespaces {
+		job.Namespaces |= uint32(ns.Syscall())
+	}
+	var err error
+	if job.Caps, err = capMasks(cfg.Capabilities); err != nil {
+		return job, err
+	}
+	if job.Seccomp, err = cachedSeccompProgram(cfg.Seccomp); err != nil {
+		return job, err
+	}
+	return job, nil
+}
+
+var capNumbers = sync.OnceValue(func() map[string]uint {
+	m := map[string]uint{}
+	for _, c := range capability.ListKnown() {
+		m["CAP_"+strings.ToUpper(c.String())] = uint(c)
+	}
+	return m
+})
+
+func capMasks(c *configs.Capabilities) (attach.Caps, error) {
+	var out attach.Caps
+	if c == nil {
+		return out, nil
+	}
+	for _, set := range []struct {
+		names []string
+		mask  *uint64
+	}{{c.Bounding, &out.Bounding}, {c.Effective, &out.Effective}, {c.Permitted, &out.Permitted}, {c.Inheritable, &out.Inheritable}, {c.Ambient, &out.Ambient}} {
+		for _, name := range set.names {
+			n, ok := capNumbers()[name]
+			if !ok {
+				return out, fmt.Errorf("unknown capability %q", name)
+			}
+			*set.mask |= 1 << n
+		}
+	}
+	return out, nil
+}
+
+// seccompPrograms caches compiled policies: every container has the same
+// few, and an exec should not pay for compiling one.
+var seccompPrograms sync.Map // policy fingerprint -> []byte
+
+func cachedSeccompProgram(cfg *configs.Seccomp) ([]byte, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	policy, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	key := string(policy)
+	if prog, ok := seccompPrograms.Load(key); ok {
+		return prog.([]byte), nil
+	}
+	prog, err := seccompProgram(cfg)
+	if err != nil {
+		return nil, err
+	}
+	seccompPrograms.Store(key, prog)
+	return prog, nil
 }
 
 // Wait waits for the command and returns its exit code (128+signal when killed).
 func (p *Proc) Wait() int {
-	st, err := p.p.Wait()
-	if st == nil {
-		if err != nil {
-			return -1
-		}
-		return 0
+	ws, err := p.p.Wait()
+	if err != nil {
+		return -1
 	}
-	ws, ok := st.Sys().(syscall.WaitStatus)
-	if ok && ws.Signaled() {
+	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
-	return st.ExitCode()
+	return ws.ExitStatus()
 }
+
+// Release runs a held command.
+func (p *Proc) Release() error { return p.p.Release() }
+
+// Abandon ends a held command without running it; Wait still reaps it.
+func (p *Proc) Abandon() { p.p.Abandon() }
 
 // Signal sends sig to the command.
 func (p *Proc) Signal(sig syscall.Signal) error { return p.p.Signal(sig) }
