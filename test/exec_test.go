@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -193,6 +194,14 @@ func TestExecWaitsForItsClient(t *testing.T) {
 	done, err := c.Wait(opURL)
 	if err != nil || done.Metadata["return"].(float64) != 0 || !ran("connected") {
 		t.Fatalf("exec with its websockets: %v %v", done, err)
+	}
+	// A client may answer lodged's close frames only once it has seen the
+	// operation end (pylxd does): the connections are still there for it.
+	for i, ws := range conns {
+		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "")
+		if err := ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+			t.Fatalf("close frame on websocket %d after the exec ended: %v", i, err)
+		}
 	}
 
 	opURL, _ = start("abandoned")

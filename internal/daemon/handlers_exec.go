@@ -244,18 +244,10 @@ func (s *execSession) prepare() (*preparedExec, error) {
 
 // control reads window-resize and signal messages.
 func (s *execSession) control(proc *container.Proc) {
-	conn := s.conn("control")
-	if conn == nil {
-		return
-	}
-	for {
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			return
-		}
+	s.readLoop("control", func(_ int, data []byte) bool {
 		var msg api.InstanceExecControl
 		if json.Unmarshal(data, &msg) != nil {
-			continue
+			return true
 		}
 		switch msg.Command {
 		case "window-resize":
@@ -269,7 +261,8 @@ func (s *execSession) control(proc *container.Proc) {
 				_ = proc.Signal(syscall.Signal(msg.Signal))
 			}
 		}
-	}
+		return true
+	})
 }
 
 func (s *execSession) runPty(ctx context.Context, proc *container.Proc) int {
@@ -283,17 +276,10 @@ func (s *execSession) runPty(ctx context.Context, proc *container.Proc) int {
 		defer close(out)
 		pump(proc.Master, ws)
 	}()
-	go func() { // client -> pty
-		for {
-			mt, data, err := ws.ReadMessage()
-			if err != nil || mt == websocket.CloseMessage {
-				return
-			}
-			if _, err := proc.Master.Write(data); err != nil {
-				return
-			}
-		}
-	}()
+	go s.readLoop("0", func(_ int, data []byte) bool { // client -> pty
+		_, err := proc.Master.Write(data)
+		return err == nil
+	})
 	code := proc.Wait()
 	drain(out)
 	return code
@@ -304,18 +290,15 @@ func (s *execSession) runPipes(ctx context.Context, cmd *preparedExec) int {
 	go s.control(proc)
 	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
 	defer stop()
-	stdin := s.conn("0")
 	go func() { // client -> stdin; a text frame or a close is EOF
 		defer cmd.stdin.Close()
-		for {
-			mt, data, err := stdin.ReadMessage()
-			if err != nil || mt != websocket.BinaryMessage {
-				return
+		s.readLoop("0", func(mt int, data []byte) bool {
+			if mt != websocket.BinaryMessage {
+				return false
 			}
-			if _, err := cmd.stdin.Write(data); err != nil {
-				return
-			}
-		}
+			_, err := cmd.stdin.Write(data)
+			return err == nil
+		})
 	}()
 	outDone, errDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(outDone); pump(cmd.stdout, s.conn("1")); cmd.stdout.Close() }()

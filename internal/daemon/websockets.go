@@ -21,12 +21,21 @@ type wsSet struct {
 	conns    map[string]*websocket.Conn
 	optional map[string]bool
 	ready    chan struct{}
+	reading  map[string]bool // fds a readLoop reads
+	closing  bool
 }
+
+// closeLinger is how long a closed set's connections wait for the
+// client's close frames. Closing the sockets at once broke clients that
+// send theirs once they see the operation end (pylxd's exec wrote to a
+// closed socket); the lxc client just goes, which ends the wait too.
+const closeLinger = 5 * time.Second
 
 // newWSSet makes secrets for fds and returns the set and the operation's
 // "fds" metadata (fd -> secret).
 func newWSSet(fds []string, optional ...string) (*wsSet, map[string]string) {
-	s := &wsSet{secrets: map[string]string{}, conns: map[string]*websocket.Conn{}, optional: map[string]bool{}, ready: make(chan struct{})}
+	s := &wsSet{secrets: map[string]string{}, conns: map[string]*websocket.Conn{}, optional: map[string]bool{},
+		ready: make(chan struct{}), reading: map[string]bool{}}
 	for _, fd := range optional {
 		s.optional[fd] = true
 	}
@@ -54,6 +63,10 @@ func (s *wsSet) connect(w http.ResponseWriter, r *http.Request, secret string) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closing { // the session is over: a late optional fd
+		_ = conn.Close()
+		return nil
+	}
 	s.conns[fd] = conn
 	for _, want := range s.secrets {
 		if _, ok := s.conns[want]; !ok && !s.optional[want] {
@@ -88,11 +101,57 @@ func (s *wsSet) wait(ctx context.Context, what string) error {
 	}
 }
 
+// closeAll sends every connection a close frame; each is closed once the
+// client answers (or leaves, or closeLinger passes).
 func (s *wsSet) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range s.conns {
-		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		_ = c.Close()
+	if s.closing {
+		return
 	}
+	s.closing = true
+	for fd, c := range s.conns {
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(closeLinger))
+		if !s.reading[fd] {
+			go lingerClose(c)
+		}
+	}
+}
+
+// readLoop hands the fd's messages to handle until it returns false or the
+// connection ends; only it reads the connection meanwhile.
+func (s *wsSet) readLoop(fd string, handle func(messageType int, data []byte) bool) {
+	s.mu.Lock()
+	conn := s.conns[fd]
+	if conn == nil || s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.reading[fd] = true
+	s.mu.Unlock()
+	for {
+		mt, data, err := conn.ReadMessage()
+		if err != nil || !handle(mt, data) {
+			break
+		}
+	}
+	s.mu.Lock()
+	delete(s.reading, fd)
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		lingerClose(conn)
+	}
+}
+
+// lingerClose reads (and drops) what the client still sends until its
+// close frame, then closes.
+func lingerClose(c *websocket.Conn) {
+	for {
+		if _, _, err := c.NextReader(); err != nil {
+			break
+		}
+	}
+	_ = c.Close()
 }
