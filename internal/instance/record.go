@@ -4,6 +4,7 @@
 package instance
 
 import (
+	"maps"
 	"time"
 
 	"github.com/lodge-project/lodge/api"
@@ -43,7 +44,7 @@ func expand(r Record, profiles []api.Profile) Expanded {
 			e.Config[k] = v
 		}
 		for k, v := range p.Devices {
-			e.Devices[k] = v
+			e.Devices[k] = maps.Clone(v) // profiles' own maps stay theirs
 		}
 	}
 	for k, v := range r.Config {

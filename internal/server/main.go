@@ -43,6 +43,7 @@ func Main(args []string) error {
 	maxImage := fs.Int64("max-image-size", 20<<30, "largest image upload accepted, in bytes")
 	tick := fs.Duration("scheduler-tick", 10*time.Second, "how often scheduled and expired snapshots are looked for")
 	proxyPorts := fs.String("proxy-ports", "", "host ports proxy devices may listen on (80,443,8000-8100); empty: any")
+	debugAddr := fs.String("debug-address", "", "serve Go's profiles (pprof) at http://ADDR/debug/pprof/, e.g. 127.0.0.1:8444")
 	favorMoves := fs.Bool("cgroup-favordynmods", true, "turn on the host cgroup2 mount's favordynmods, so container starts and execs do not wait for an RCU grace period")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,6 +70,11 @@ func Main(args []string) error {
 	hostDown := make(chan os.Signal, 1)
 	signal.Notify(hostDown, syscall.SIGPWR)
 
+	if *debugAddr != "" {
+		if err := serveDebug(ctx, *debugAddr, log); err != nil {
+			return err
+		}
+	}
 	ports, err := instance.ParsePorts(*proxyPorts)
 	if err != nil {
 		return fmt.Errorf("--proxy-ports: %w", err)

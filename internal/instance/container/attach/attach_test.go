@@ -16,7 +16,7 @@ import (
 
 // target starts a process in new user, mount, uts, ipc, net and pid
 // namespaces (unshare(1)) and returns its pid and start time.
-func target(t *testing.T) (int, uint64) {
+func target(t testing.TB) (int, uint64) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -163,5 +163,22 @@ func TestHeldCommandRunsOnlyWhenReleased(t *testing.T) {
 	}
 	if err := p.Signal(syscall.SIGKILL); !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("signal after wait: %v", err)
+	}
+}
+
+// BenchmarkStart is exec's spawn: from Start to the command exec'd and
+// reaped (`true` in a user, mount, uts, ipc, net and pid namespace).
+func BenchmarkStart(b *testing.B) {
+	pid, start := target(b)
+	job := Job{InitPid: pid, InitStartTime: start, Namespaces: allNamespaces, Cwd: "/", Args: []string{"true"}, Env: []string{"PATH=/usr/bin:/bin"}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p, err := Start(job)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ws, err := p.Wait(); err != nil || ws.ExitStatus() != 0 {
+			b.Fatalf("true: %v %v", ws, err)
+		}
 	}
 }
