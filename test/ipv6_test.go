@@ -1,9 +1,12 @@
 package test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lodge-project/lodge/api"
 )
 
 func TestIPv6Network(t *testing.T) {
@@ -59,6 +62,31 @@ func TestIPv6Pinned(t *testing.T) {
 	})
 	if leases := d.MustLodge("network", "list-leases", br); !strings.Contains(leases, "10.61.0.40") {
 		t.Fatalf("leases:\n%s", leases)
+	}
+	// The DHCPv6 lease is the NIC's: its MAC (systemd-networkd's DUID has
+	// none; dnsmasq's file has the IAID in that column) and a static type.
+	mac := strings.TrimSpace(d.MustLodge("config", "get", name, "volatile.eth0.hwaddr"))
+	leaseOfPin := func() (api.NetworkLease, string) {
+		_, env := d.API("GET", "/1.0/networks/"+br+"/leases", nil)
+		var leases []api.NetworkLease
+		_ = json.Unmarshal(env.Metadata, &leases)
+		for _, l := range leases {
+			if l.Address == "fd42:8:8:8::50" {
+				return l, string(env.Metadata)
+			}
+		}
+		return api.NetworkLease{}, string(env.Metadata)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, all := leaseOfPin()
+		if strings.EqualFold(l.Hwaddr, mac) && l.Hostname == name && l.Type == "static" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the DHCPv6 lease of %s (MAC %s) is not listed as its NIC's: %s", name, mac, all)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -2,8 +2,11 @@ package network
 
 import (
 	"bufio"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -261,7 +264,10 @@ func (d *dnsmasq) writeHosts(entries []HostEntry) error {
 	return os.Rename(tmp, d.hostsFile())
 }
 
-// leases reads dnsmasq's lease file.
+// leases reads dnsmasq's lease file: IPv4 lines are "expiry MAC address
+// hostname client-id"; IPv6 ones (after a "duid" line) "expiry IAID
+// address hostname client-DUID", whose MAC is known only when the DUID is
+// link-layer based.
 func (d *dnsmasq) leases() []api.NetworkLease {
 	f, err := os.Open(d.leaseFile())
 	if err != nil {
@@ -279,7 +285,30 @@ func (d *dnsmasq) leases() []api.NetworkLease {
 		if name == "*" {
 			name = ""
 		}
-		out = append(out, api.NetworkLease{Hostname: name, Hwaddr: fields[1], Address: fields[2], Type: "dynamic", Location: "none"})
+		l := api.NetworkLease{Hostname: name, Hwaddr: fields[1], Address: fields[2], Type: "dynamic", Location: "none"}
+		if strings.Contains(l.Address, ":") {
+			l.Hwaddr = ""
+			if len(fields) > 4 {
+				l.Hwaddr = macFromDUID(fields[4])
+			}
+		}
+		out = append(out, l)
 	}
 	return out
+}
+
+// macFromDUID is the MAC in an Ethernet DUID-LLT or DUID-LL (RFC 8415),
+// or "" for other DUIDs (systemd-networkd's default, DUID-EN, has none).
+func macFromDUID(duid string) string {
+	b, err := hex.DecodeString(strings.ReplaceAll(duid, ":", ""))
+	if err != nil || len(b) < 4 || binary.BigEndian.Uint16(b[2:]) != 1 {
+		return ""
+	}
+	switch typ := binary.BigEndian.Uint16(b); {
+	case typ == 1 && len(b) == 14:
+		return net.HardwareAddr(b[8:]).String()
+	case typ == 3 && len(b) == 10:
+		return net.HardwareAddr(b[4:]).String()
+	}
+	return ""
 }

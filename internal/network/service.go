@@ -527,21 +527,33 @@ func (s *Service) Leases(name string) ([]api.NetworkLease, error) {
 		return nil, err
 	}
 	leases := s.dnsmasqFor(name).leases()
-	seen := map[string]bool{}
-	for i := range leases {
-		seen[strings.ToLower(leases[i].Hwaddr)] = true
+	nics := s.NICs(name)
+	perInstance := map[string]int{}
+	for _, nic := range nics {
+		perInstance[nic.Instance]++
 	}
-	for _, nic := range s.NICs(name) {
-		if nic.IPv4 != "" {
-			for i := range leases {
-				if strings.EqualFold(leases[i].Hwaddr, nic.MAC) {
-					leases[i].Type = "static"
-					leases[i].Hostname = nic.Instance
-				}
+	for _, nic := range nics {
+		leasedV4 := false
+		for i := range leases {
+			l := &leases[i]
+			v6 := strings.Contains(l.Address, ":")
+			// A DHCPv6 lease names its client by DUID, most often without
+			// a MAC: the hostname tells whose it is, when that instance has
+			// one NIC here.
+			if v6 && l.Hwaddr == "" && l.Hostname == nic.Instance && perInstance[nic.Instance] == 1 {
+				l.Hwaddr = nic.MAC
 			}
-			if !seen[strings.ToLower(nic.MAC)] {
-				leases = append(leases, api.NetworkLease{Hostname: nic.Instance, Hwaddr: nic.MAC, Address: nic.IPv4, Type: "static", Location: "none"})
+			if !strings.EqualFold(l.Hwaddr, nic.MAC) {
+				continue
 			}
+			leasedV4 = leasedV4 || !v6
+			if (!v6 && nic.IPv4 != "") || (v6 && nic.IPv6 != "" && l.Address == nic.IPv6) {
+				l.Type = "static"
+				l.Hostname = nic.Instance
+			}
+		}
+		if nic.IPv4 != "" && !leasedV4 {
+			leases = append(leases, api.NetworkLease{Hostname: nic.Instance, Hwaddr: nic.MAC, Address: nic.IPv4, Type: "static", Location: "none"})
 		}
 	}
 	if leases == nil {
