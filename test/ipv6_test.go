@@ -88,6 +88,12 @@ func TestIPv6Pinned(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Deleting the instance gives the lease back (a DHCPv6 RELEASE), so the
+	// address can be pinned to another instance at once.
+	d.MustLodge("delete", "-f", name)
+	if l, all := leaseOfPin(); l.Address != "" {
+		t.Fatalf("a deleted instance keeps its DHCPv6 lease: %s", all)
+	}
 }
 
 // TestIPv6Filtering: with security.ipv6_filtering a NIC may use its

@@ -202,10 +202,19 @@ func (s *Service) releaseLeases(before, after Expanded) {
 		return
 	}
 	kept := managedNICs(after)
+	stays := map[string]bool{} // networks the instance keeps a NIC on
+	for _, nic := range kept {
+		network, _, _ := strings.Cut(nic, " ")
+		stays[network] = true
+	}
 	for dev, nic := range managedNICs(before) {
 		if kept[dev] != nic {
 			network, mac, _ := strings.Cut(nic, " ")
-			s.networks.ReleaseLeases(network, mac)
+			owner := before.Name // its DHCPv6 leases are known by its hostname
+			if stays[network] {
+				owner = ""
+			}
+			s.networks.ReleaseLeases(network, mac, owner)
 		}
 	}
 }

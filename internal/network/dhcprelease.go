@@ -12,21 +12,29 @@ import (
 	"github.com/lodge-project/lodge/internal/store"
 )
 
-// ReleaseLeases drops the IPv4 leases a NIC's MAC holds on a network, the
-// way the client itself would (a DHCPRELEASE to dnsmasq), so a deleted
-// instance's address is free at once rather than when its lease runs out:
-// dnsmasq never hands a leased address to a pin of another instance.
-func (s *Service) ReleaseLeases(network, mac string) {
+// ReleaseLeases drops the leases a NIC holds on a network, the way the
+// client itself would (a DHCPRELEASE, a DHCPv6 RELEASE), so a deleted
+// instance's addresses are free at once rather than when its leases run
+// out: dnsmasq never hands a leased address to a pin of another instance.
+// IPv4 leases are the MAC's; DHCPv6 ones are the MAC's when the client's
+// DUID holds it, and instance's (their hostname) when it is given: when
+// the instance keeps no NIC on the network.
+func (s *Service) ReleaseLeases(network, mac, instance string) {
 	r, _, err := store.Get[Record](s.db, store.Networks, network)
 	if err != nil {
 		return
+	}
+	d := s.dnsmasqFor(network)
+	if r.prefix(6).IsValid() {
+		if err := d.releaseV6(network, mac, instance); err != nil {
+			s.log.Warn("release DHCPv6 lease", "network", network, "err", err)
+		}
 	}
 	server := r.prefix(4).Addr()
 	hw, err := net.ParseMAC(mac)
 	if !server.IsValid() || err != nil {
 		return
 	}
-	d := s.dnsmasqFor(network)
 	for _, l := range d.leases() {
 		client, err := netip.ParseAddr(l.Address)
 		if !strings.EqualFold(l.Hwaddr, mac) || err != nil || !client.Is4() {
@@ -46,7 +54,7 @@ func (d *dnsmasq) waitLeaseGone(mac, addr string) {
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		held := false
 		for _, l := range d.leases() {
-			held = held || (strings.EqualFold(l.Hwaddr, mac) && l.Address == addr)
+			held = held || (l.Address == addr && (mac == "" || strings.EqualFold(l.Hwaddr, mac)))
 		}
 		if !held {
 			return

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,5 +36,30 @@ duid 00:01:00:01:30:6c:1a:2b:52:54:00:12:34:56
 		if got[i].Address != w.addr || got[i].Hwaddr != w.mac || got[i].Hostname != w.host || got[i].Type != "dynamic" {
 			t.Errorf("lease %d: %+v, want %+v", i, got[i], w)
 		}
+	}
+}
+
+// TestDHCPv6ReleaseNamesTheLease: the RELEASE carries the client's and the
+// server's DUIDs and an IA_NA with the lease's IAID and address.
+func TestDHCPv6ReleaseNamesTheLease(t *testing.T) {
+	dir := t.TempDir()
+	file := "duid 00:01:00:01:30:6c:1a:2b:52:54:00:12:34:56\n" +
+		"1795716002 1045311233 fd42:8:8:8::50 deb6 00:02:00:00:ab:11:6d:d3\n" +
+		"1795716003 T7 fd42:8:8:8::51 deb6 00:02:00:00:ab:11:6d:d3\n"
+	if err := os.WriteFile(filepath.Join(dir, "dnsmasq.leases"), []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	server, leases := (&dnsmasq{dir: dir}).v6Leases()
+	if len(server) != 14 || len(leases) != 1 || leases[0].iaid != 1045311233 || leases[0].hostname != "deb6" {
+		t.Fatalf("server DUID %x, leases %+v (the temporary address is left out)", server, leases)
+	}
+	msg := dhcpv6Release(server, leases[0])
+	want := "0001000800020000ab116dd3" + // client id
+		"0002000e00010001306c1a2b525400123456" + // server id
+		"000800020000" + // elapsed time
+		"000300283e4e2f010000000000000000" + // IA_NA: IAID, T1, T2
+		"00050018fd420008000800080000000000000050" + "0000000000000000" // IA address, lifetimes 0
+	if msg[0] != 8 || hex.EncodeToString(msg[4:]) != want {
+		t.Fatalf("RELEASE %x", msg)
 	}
 }
