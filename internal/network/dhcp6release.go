@@ -87,16 +87,8 @@ func sendDHCPv6(bridge string, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	fd, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
-	if err != nil {
-		return err
-	}
-	defer syscall.Close(fd)
-	if err := syscall.SetsockoptString(fd, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, bridge); err != nil {
-		return fmt.Errorf("bind to %s: %w", bridge, err)
-	}
 	dst := &syscall.SockaddrInet6{Port: 547, ZoneId: uint32(ifi.Index), Addr: netip.MustParseAddr("ff02::1:2").As16()}
-	return syscall.Sendto(fd, msg, 0, dst)
+	return sendOnBridge(bridge, syscall.AF_INET6, msg, dst)
 }
 
 // dhcpv6Release builds a RELEASE (RFC 8415 18.2.7): the client's and the

@@ -65,7 +65,12 @@ func (d *dnsmasq) waitLeaseGone(mac, addr string) {
 // sendDHCPRelease sends a DHCPRELEASE for client (RFC 2131 4.4.4) to the
 // server's port 67 out of the bridge: dnsmasq takes it as from that link.
 func sendDHCPRelease(bridge string, server, client netip.Addr, mac net.HardwareAddr) error {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
+	return sendOnBridge(bridge, syscall.AF_INET, dhcpRelease(server, client, mac), &syscall.SockaddrInet4{Port: 67, Addr: server.As4()})
+}
+
+// sendOnBridge sends one UDP datagram out of the bridge.
+func sendOnBridge(bridge string, family int, msg []byte, to syscall.Sockaddr) error {
+	fd, err := syscall.Socket(family, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
 	if err != nil {
 		return err
 	}
@@ -73,7 +78,7 @@ func sendDHCPRelease(bridge string, server, client netip.Addr, mac net.HardwareA
 	if err := syscall.SetsockoptString(fd, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, bridge); err != nil {
 		return fmt.Errorf("bind to %s: %w", bridge, err)
 	}
-	return syscall.Sendto(fd, dhcpRelease(server, client, mac), 0, &syscall.SockaddrInet4{Port: 67, Addr: server.As4()})
+	return syscall.Sendto(fd, msg, 0, to)
 }
 
 // dhcpRelease builds the BOOTREQUEST: ciaddr and chaddr name the lease,
