@@ -128,7 +128,7 @@ func Start(j Job) (*Process, error) {
 
 	pid, master, failure, rerr := readReports(reports, j.Hold)
 	hst, herr := helper.Wait()
-	if failure == "" && pid > 0 && (werr != nil || rerr != nil) {
+	if failure == "" && (werr != nil || rerr != nil) {
 		failure = fmt.Sprint("attach: ", errors.Join(werr, rerr))
 	}
 	if failure == "" && (herr != nil || !hst.Success()) {
