@@ -25,7 +25,7 @@ func assertNothingLeft(t *testing.T, d *Daemon, what string) {
 	if len(vols) != 0 {
 		t.Fatalf("%s: volumes left: %v", what, vols)
 	}
-	if cg, _ := filepath.Glob("/sys/fs/cgroup/memory/lodge/bad*"); len(cg) != 0 {
+	if cg, _ := filepath.Glob("/sys/fs/cgroup/memory/lodge*/bad*"); len(cg) != 0 {
 		t.Fatalf("%s: cgroups left: %v", what, cg)
 	}
 }

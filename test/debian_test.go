@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lodge-project/lodge/internal/instance/container"
 )
 
 func debianImage(t *testing.T) string {
@@ -36,7 +38,7 @@ func TestDebianSystemd(t *testing.T) {
 		t.Fatalf("uid_map %v: not unprivileged", m)
 	}
 	// systemd made its own sub-cgroups in the tree delegated to it.
-	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/systemd/lodge", name, "system.slice")); err != nil {
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/systemd", container.CgroupParent(d.Dir), name, "system.slice")); err != nil {
 		t.Fatalf("systemd has no system.slice in its delegated cgroup: %v", err)
 	}
 	start := time.Now()

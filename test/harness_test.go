@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 
@@ -174,16 +175,30 @@ func (d *Daemon) cleanup() {
 		}
 		removeCgroups(e.Name())
 	}
+	// The daemon's own parent cgroup, in every hierarchy.
+	parent := container.CgroupParent(d.Dir)
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*" + parent)
+	for _, p := range append(parents, "/sys/fs/cgroup"+parent) {
+		_ = os.Remove(p) // only if empty
+	}
 	_ = storagetest.UnmountBelow(d.Dir)
 	_ = os.RemoveAll(d.Dir)
 }
 
-// removeCgroups deletes /lodge/<name> in every hierarchy, deepest first.
-func removeCgroups(name string) {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/lodge/" + name)
-	if u, _ := filepath.Glob("/sys/fs/cgroup/lodge/" + name); u != nil {
+// instanceCgroups are an instance's cgroup directories in every hierarchy:
+// <parent>/<name>, where each daemon has a parent of its own (lodge, or
+// lodge-<hash of its directory>); test instance names are unique.
+func instanceCgroups(name string) []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/lodge*/" + name)
+	if u, _ := filepath.Glob("/sys/fs/cgroup/lodge*/" + name); u != nil {
 		dirs = append(dirs, u...)
 	}
+	return dirs
+}
+
+// removeCgroups deletes an instance's cgroups, deepest first.
+func removeCgroups(name string) {
+	dirs := instanceCgroups(name)
 	for _, dir := range dirs {
 		var all []string
 		_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
@@ -358,17 +373,18 @@ func withBusybox(t *testing.T, extraArgs ...string) *Daemon {
 // cgroupFile reads a file of an instance's cgroup in one v1 controller.
 func cgroupFile(t *testing.T, controller, name, file string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, "lodge", name, file))
+	files, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", controller, "lodge*", name, file))
+	if len(files) != 1 {
+		t.Fatalf("cgroup file %s of %s in %s: found %v", file, name, controller, files)
+	}
+	data, err := os.ReadFile(files[0])
 	if err != nil {
 		t.Fatalf("read cgroup file: %v", err)
 	}
 	return strings.TrimSpace(string(data))
 }
 
-func cgroupExists(name string) bool {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/lodge/" + name)
-	return len(dirs) > 0
-}
+func cgroupExists(name string) bool { return len(instanceCgroups(name)) > 0 }
 
 // mustRequest sends a raw JSON body with an If-Match header and returns the status.
 func mustRequest(t *testing.T, d *Daemon, method, path, body, ifMatch string) int {

@@ -1,6 +1,8 @@
 package test
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 
@@ -82,5 +85,37 @@ func TestCrashRepair(t *testing.T) {
 	d.MustLodge("start", name)
 	if out := d.MustLodge("exec", name, "--", "ls", "/bin/busybox"); !strings.Contains(out, "busybox") {
 		t.Fatalf("the remounted rootfs lacks the image's files: %q", out)
+	}
+}
+
+// TestTwoDaemonsOneInstanceName: two lodged daemons on one host (other
+// state directories) each run an instance of the same name, in cgroups of
+// their own.
+func TestTwoDaemonsOneInstanceName(t *testing.T) {
+	a, b := withBusybox(t), withBusybox(t)
+	name := uniq("twin")
+	a.MustLodge("launch", "busybox", name)
+	b.MustLodge("launch", "busybox", name)
+	var cgroups []string
+	for _, d := range []*Daemon{a, b} {
+		out := d.MustLodge("exec", name, "--", "cat", "/proc/1/cgroup")
+		if !strings.Contains(out, ":/") {
+			t.Fatalf("cgroups seen inside: %q", out)
+		}
+		_, env := d.API("GET", "/1.0/instances/"+name+"/state", nil)
+		var st api.InstanceState
+		_ = json.Unmarshal(env.Metadata, &st)
+		host, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", st.Pid))
+		if err != nil || st.Status != "Running" {
+			t.Fatalf("instance %s: %+v %v", name, st, err)
+		}
+		cgroups = append(cgroups, string(host))
+	}
+	if cgroups[0] == cgroups[1] || !strings.Contains(cgroups[0], "/"+name+"\n") {
+		t.Fatalf("the two instances' cgroups:\n%s\n%s", cgroups[0], cgroups[1])
+	}
+	a.MustLodge("delete", "-f", name)
+	if out := b.MustLodge("exec", name, "--", "echo", "alive"); out != "alive\n" {
+		t.Fatalf("the other daemon's instance after a delete: %q", out)
 	}
 }

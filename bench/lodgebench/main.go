@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 
@@ -382,9 +383,10 @@ func main() {
 // cgroupMemory reads a container's memory cgroup usage in bytes (v1 or v2),
 // wherever its manager puts it.
 func cgroupMemory(d *daemon, name string) int64 {
+	lodge := container.CgroupParent(d.dir) + "/" + name
 	dirs := map[string][]string{
 		"LXD":   {"/sys/fs/cgroup/memory/lxc.payload." + name + "/memory.usage_in_bytes", "/sys/fs/cgroup/lxc.payload." + name + "/memory.current"},
-		"Lodge": {"/sys/fs/cgroup/memory/lodge/" + name + "/memory.usage_in_bytes", "/sys/fs/cgroup/lodge/" + name + "/memory.current"},
+		"Lodge": {"/sys/fs/cgroup/memory" + lodge + "/memory.usage_in_bytes", "/sys/fs/cgroup" + lodge + "/memory.current"},
 	}[d.name]
 	for _, p := range dirs {
 		if data, err := os.ReadFile(p); err == nil {

@@ -36,7 +36,7 @@ func Main(args []string) error {
 	fs := flag.NewFlagSet("lodged", flag.ContinueOnError)
 	defDir := os.Getenv("LODGE_DIR")
 	if defDir == "" {
-		defDir = "/var/lib/lodge"
+		defDir = container.DefaultDir
 	}
 	dir := fs.String("dir", defDir, "state directory (also $LODGE_DIR)")
 	debug := fs.Bool("debug", false, "log every request")

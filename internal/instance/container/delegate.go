@@ -20,12 +20,12 @@ var delegatedFiles = []string{"", "cgroup.procs", "tasks", "cgroup.clone_childre
 // delegateHook hands the container's own cgroups to its root, so that
 // systemd inside an unprivileged container can make its sub-cgroups. It
 // runs after libcontainer made the cgroups and before the container's init.
-func delegateHook(m *idmap.Map) configs.Hook {
+func delegateHook(m *idmap.Map, cgroupParent string) configs.Hook {
 	return configs.NewFunctionHook(func(st *specs.State) error {
 		if m == nil {
 			return nil
 		}
-		dirs, err := ownCgroupDirs(st.Pid)
+		dirs, err := ownCgroupDirs(st.Pid, cgroupParent)
 		if err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func delegateHook(m *idmap.Map) configs.Hook {
 
 // ownCgroupDirs lists pid's cgroup directories that belong to a Lodge
 // container (never a parent's or the root: those stay the host's).
-func ownCgroupDirs(pid int) ([]string, error) {
+func ownCgroupDirs(pid int, cgroupParent string) ([]string, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func ownCgroupDirs(pid int) ([]string, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 || !strings.HasPrefix(parts[2], "/lodge/") {
+		if len(parts) != 3 || !strings.HasPrefix(parts[2], cgroupParent+"/") {
 			continue
 		}
 		var base string

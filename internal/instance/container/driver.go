@@ -39,6 +39,8 @@ type Driver struct {
 	self   string // lodged's binary, for the console keeper
 	// stateDir is $LODGE_DIR, where the console keeper listens.
 	stateDir string
+	// cgroupParent holds this daemon's containers' cgroups.
+	cgroupParent string
 	// OnExit is told when a container's init ends on its own or by Stop.
 	OnExit func(name string)
 	log    *slog.Logger
@@ -55,7 +57,7 @@ func New(root, stateDir string, logDir func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{root: root, stateDir: stateDir, logDir: logDir, self: self, log: log}, nil
+	return &Driver{root: root, stateDir: stateDir, cgroupParent: CgroupParent(stateDir), logDir: logDir, self: self, log: log}, nil
 }
 
 func (d *Driver) lock(name string) func() { return d.locks.Lock(name) }
@@ -94,7 +96,7 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 	}
 	d.destroyLeftover(s.Name)
 	t0 := time.Now()
-	cfg, err := buildConfig(s)
+	cfg, err := buildConfig(s, d.cgroupParent)
 	if err != nil {
 		return err
 	}

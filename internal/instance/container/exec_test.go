@@ -17,7 +17,7 @@ import (
 // the attach helper does not apply are refused rather than dropped.
 func TestAttachJobCoversWhatBuildConfigWrites(t *testing.T) {
 	m := &idmap.Map{HostUID: 1000000, HostGID: 1000000, Size: idmap.Size}
-	cfg, err := buildConfig(Spec{Name: "c", Rootfs: "/nonexistent", IDMap: m, Resources: &cgroups.Resources{}})
+	cfg, err := buildConfig(Spec{Name: "c", Rootfs: "/nonexistent", IDMap: m, Resources: &cgroups.Resources{}}, "/lodge")
 	if err != nil {
 		t.Fatal(err)
 	}

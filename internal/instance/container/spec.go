@@ -1,6 +1,8 @@
 package container
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,11 +67,27 @@ func capabilities() ([]string, error) {
 	return caps, nil
 }
 
-// CgroupPath is the container's cgroup below each hierarchy's root.
-func CgroupPath(name string) string { return "/lodge/" + name }
+// DefaultDir is lodged's state directory unless told otherwise.
+const DefaultDir = "/var/lib/lodge"
+
+// CgroupParent is the cgroup (below each hierarchy's root) that holds the
+// containers of the daemon whose state directory is stateDir: /lodge for
+// the default one, /lodge-<hash of the directory> for any other, so that
+// two daemons on one host never share a container's cgroup.
+func CgroupParent(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	if abs == DefaultDir {
+		return "/lodge"
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "/lodge-" + hex.EncodeToString(sum[:4])
+}
 
 // buildConfig turns a Spec into libcontainer's configuration.
-func buildConfig(s Spec) (*configs.Config, error) {
+func buildConfig(s Spec, cgroupParent string) (*configs.Config, error) {
 	caps, err := capabilities()
 	if err != nil {
 		return nil, fmt.Errorf("read capability bounding set: %w", err)
@@ -104,7 +122,7 @@ func buildConfig(s Spec) (*configs.Config, error) {
 			{Type: configs.NEWNS}, {Type: configs.NEWUTS}, {Type: configs.NEWIPC},
 			{Type: configs.NEWPID}, {Type: configs.NEWNET}, {Type: configs.NEWCGROUP},
 		},
-		Cgroups: &cgroups.Cgroup{Path: CgroupPath(s.Name), Resources: &res},
+		Cgroups: &cgroups.Cgroup{Path: cgroupParent + "/" + s.Name, Resources: &res},
 		Devices: devs,
 		Mounts: []*configs.Mount{
 			{Source: "proc", Destination: "/proc", Device: "proc", Flags: noExecSuidDev},
@@ -151,7 +169,7 @@ func buildConfig(s Spec) (*configs.Config, error) {
 	}
 	// Both run once the namespaces and cgroups exist, before init starts:
 	// NICs are there when init's network scripts look for them.
-	cfg.Hooks = configs.Hooks{configs.CreateRuntime: configs.HookList{delegateHook(s.IDMap), nicHook(s.NICs)}}
+	cfg.Hooks = configs.Hooks{configs.CreateRuntime: configs.HookList{delegateHook(s.IDMap, cgroupParent), nicHook(s.NICs)}}
 	return cfg, nil
 }
 
