@@ -74,6 +74,9 @@ ct.start(wait=True)
 ct.sync()
 assert ct.status == "Running", ct.status
 res = ct.execute(["sh", "-c", "echo pylxd-$((40+2)); echo to-stderr >&2; exit 3"])
+for i in range(10):  # pylxd's websocket thread once raised now and then
+    again = ct.execute(["echo", str(i)])
+    assert again.exit_code == 0 and again.stdout == "%d\n" % i, again
 print("exit", res.exit_code)
 print("stdout", res.stdout.strip())
 print("stderr", res.stderr.strip())
@@ -100,6 +103,9 @@ func TestPylxd(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("pylxd output lacks %q:\n%s\n%s", want, out, errOut)
 		}
+	}
+	if strings.Contains(errOut, "Traceback") {
+		t.Fatalf("pylxd raised:\n%s", errOut)
 	}
 	_, env := d.API("GET", "/1.0/instances", nil)
 	var left []string

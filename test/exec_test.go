@@ -195,7 +195,7 @@ func TestExecWaitsForItsClient(t *testing.T) {
 	if err != nil || done.Metadata["return"].(float64) != 0 || !ran("connected") {
 		t.Fatalf("exec with its websockets: %v %v", done, err)
 	}
-	// A client may answer lodged's close frames only once it has seen the
+	// A client may close its websockets only once it has seen the
 	// operation end (pylxd does): the connections are still there for it.
 	for i, ws := range conns {
 		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "")

@@ -25,10 +25,12 @@ type wsSet struct {
 	closing  bool
 }
 
-// closeLinger is how long a closed set's connections wait for the
-// client's close frames. Closing the sockets at once broke clients that
-// send theirs once they see the operation end (pylxd's exec wrote to a
-// closed socket); the lxc client just goes, which ends the wait too.
+// closeLinger is how long a finished session's connections wait for the
+// client to close them. lodged closes no exec websocket first: closing
+// at once broke pylxd, which sends its close frames once it sees the
+// operation end (a write to a closed socket), and any close frame or
+// close from lodged could reach pylxd's websocket thread after pylxd had
+// stopped it (it raised). The lxc client closes its end as it exits.
 const closeLinger = 5 * time.Second
 
 // newWSSet makes secrets for fds and returns the set and the operation's
@@ -61,6 +63,8 @@ func (s *wsSet) connect(w http.ResponseWriter, r *http.Request, secret string) e
 	if err != nil {
 		return nil // the upgrader has answered
 	}
+	// No close frame in answer to the client's (see closeLinger).
+	conn.SetCloseHandler(func(int, string) error { return nil })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing { // the session is over: a late optional fd
@@ -101,8 +105,9 @@ func (s *wsSet) wait(ctx context.Context, what string) error {
 	}
 }
 
-// closeAll sends every connection a close frame; each is closed once the
-// client answers (or leaves, or closeLinger passes).
+// closeAll ends the session's connections: each is closed once the client
+// has closed its end (or closeLinger passed). The data websockets' ends
+// were marked already (an empty text frame, as LXD clients expect).
 func (s *wsSet) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,7 +116,6 @@ func (s *wsSet) closeAll() {
 	}
 	s.closing = true
 	for fd, c := range s.conns {
-		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		_ = c.SetReadDeadline(time.Now().Add(closeLinger))
 		if !s.reading[fd] {
 			go lingerClose(c)
@@ -145,11 +149,18 @@ func (s *wsSet) readLoop(fd string, handle func(messageType int, data []byte) bo
 	}
 }
 
-// lingerClose reads (and drops) what the client still sends until its
-// close frame, then closes.
+// lingerClose reads (and drops) what the client still sends, its close
+// frame included, until the client closes the connection (or closeLinger
+// passes), then closes it.
 func lingerClose(c *websocket.Conn) {
 	for {
 		if _, _, err := c.NextReader(); err != nil {
+			break
+		}
+	}
+	buf := make([]byte, 512)
+	for {
+		if _, err := c.UnderlyingConn().Read(buf); err != nil {
 			break
 		}
 	}
