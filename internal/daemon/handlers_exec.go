@@ -158,6 +158,7 @@ type execSession struct {
 // run readies the command while the client connects its websockets, runs
 // it once they are all there, and reports its exit code.
 func (s *execSession) run(ctx context.Context) error {
+	defer s.closeAll() // also the websockets of an exec that failed early
 	cmd, err := s.prepare()
 	if err != nil {
 		return err
@@ -166,7 +167,6 @@ func (s *execSession) run(ctx context.Context) error {
 		cmd.abandon()
 		return err
 	}
-	defer s.closeAll()
 	if err := cmd.proc.Release(); err != nil {
 		cmd.abandon()
 		return err
@@ -192,7 +192,11 @@ type preparedExec struct {
 func (c *preparedExec) abandon() {
 	c.proc.Abandon()
 	c.proc.Wait()
-	for _, f := range []*os.File{c.proc.Master, c.stdin, c.stdout, c.stderr} {
+	closeFiles(c.proc.Master, c.stdin, c.stdout, c.stderr)
+}
+
+func closeFiles(files ...*os.File) {
+	for _, f := range files {
 		if f != nil {
 			f.Close()
 		}
@@ -211,34 +215,32 @@ func (s *execSession) prepare() (*preparedExec, error) {
 		}
 		return &preparedExec{proc: proc}, nil
 	}
-	var mine, theirs []*os.File
+	// The command's ends of its stdio pipes, and lodged's.
+	var theirs, mine [3]*os.File
+	ready := false
 	defer func() {
-		for _, f := range theirs {
-			f.Close()
+		closeFiles(theirs[:]...) // the command has them now, or never will
+		if !ready {
+			closeFiles(mine[:]...)
 		}
 	}()
-	for i := 0; i < 3; i++ {
+	for i := range 3 {
 		r, w, err := os.Pipe()
 		if err != nil {
-			for _, f := range mine {
-				f.Close()
-			}
 			return nil, err
 		}
 		if i == 0 {
-			mine, theirs = append(mine, w), append(theirs, r)
+			theirs[i], mine[i] = r, w
 		} else {
-			mine, theirs = append(mine, r), append(theirs, w)
+			theirs[i], mine[i] = w, r
 		}
 	}
 	spec.Stdin, spec.Stdout, spec.Stderr = theirs[0], theirs[1], theirs[2]
 	proc, err := s.rt.Exec(s.name, spec)
 	if err != nil {
-		for _, f := range mine {
-			f.Close()
-		}
 		return nil, err
 	}
+	ready = true
 	return &preparedExec{proc: proc, stdin: mine[0], stdout: mine[1], stderr: mine[2]}, nil
 }
 

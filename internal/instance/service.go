@@ -91,11 +91,22 @@ func (s *Service) lock(name string) func() { return s.locks.Lock(name) }
 func (s *Service) LogDir(name string) string { return filepath.Join(s.dir, "logs", name) }
 
 func (s *Service) profiles(tx *store.Tx, names []string) ([]api.Profile, error) {
+	return readProfiles(tx, names, nil)
+}
+
+// readProfiles reads the named profiles, through decoded (when not nil):
+// a list of many instances decodes each profile once.
+func readProfiles(tx *store.Tx, names []string, decoded map[string]api.Profile) ([]api.Profile, error) {
 	out := make([]api.Profile, 0, len(names))
 	for _, n := range names {
-		var p api.Profile
-		if _, err := tx.Get(store.Profiles, n, &p); err != nil {
-			return nil, apierr.BadRequest("profile %q does not exist", n)
+		p, ok := decoded[n]
+		if !ok {
+			if _, err := tx.Get(store.Profiles, n, &p); err != nil {
+				return nil, apierr.BadRequest("profile %q does not exist", n)
+			}
+			if decoded != nil {
+				decoded[n] = p
+			}
 		}
 		out = append(out, p)
 	}
@@ -155,18 +166,7 @@ func (s *Service) List() ([]api.Instance, error) {
 			if _, err := tx.Get(store.Instances, name, &r); err != nil {
 				return err
 			}
-			ps := make([]api.Profile, 0, len(r.Profiles))
-			for _, pn := range r.Profiles {
-				p, ok := decoded[pn]
-				if !ok {
-					if _, err := tx.Get(store.Profiles, pn, &p); err != nil {
-						break // as Get, which fails on it: left out
-					}
-					decoded[pn] = p
-				}
-				ps = append(ps, p)
-			}
-			if len(ps) == len(r.Profiles) {
+			if ps, err := readProfiles(tx, r.Profiles, decoded); err == nil { // else left out, as Get fails on it
 				all = append(all, expand(r, ps))
 			}
 		}

@@ -264,44 +264,78 @@ func (d *dnsmasq) writeHosts(entries []HostEntry) error {
 	return os.Rename(tmp, d.hostsFile())
 }
 
-// leases reads dnsmasq's lease file: IPv4 lines are "expiry MAC address
-// hostname client-id"; IPv6 ones (after a "duid" line) "expiry IAID
-// address hostname client-DUID", whose MAC is known only when the DUID is
-// link-layer based.
-func (d *dnsmasq) leases() []api.NetworkLease {
+// leaseLine is one lease of dnsmasq's lease file.
+type leaseLine struct {
+	api.NetworkLease
+	// iaid and clientDUID name a DHCPv6 lease in a RELEASE; iaid is -1 for
+	// IPv4 leases and temporary (IA_TA) addresses, which are left to expire.
+	iaid       int64
+	clientDUID []byte
+}
+
+// readLeases reads dnsmasq's lease file: IPv4 lines are "expiry MAC
+// address hostname client-id"; a "duid SERVER-DUID" line precedes the IPv6
+// ones, "expiry IAID address hostname client-DUID", whose MAC is known only
+// when the DUID is link-layer based.
+func (d *dnsmasq) readLeases() (serverDUID []byte, out []leaseLine) {
 	f, err := os.Open(d.leaseFile())
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	defer f.Close()
-	var out []api.NetworkLease
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 4 || fields[0] == "duid" {
+		if len(fields) == 2 && fields[0] == "duid" {
+			serverDUID = parseDUID(fields[1])
+			continue
+		}
+		if len(fields) < 4 {
 			continue
 		}
 		name := fields[3]
 		if name == "*" {
 			name = ""
 		}
-		l := api.NetworkLease{Hostname: name, Hwaddr: fields[1], Address: fields[2], Type: "dynamic", Location: "none"}
+		l := leaseLine{NetworkLease: api.NetworkLease{Hostname: name, Hwaddr: fields[1], Address: fields[2], Type: "dynamic", Location: "none"}, iaid: -1}
 		if strings.Contains(l.Address, ":") {
 			l.Hwaddr = ""
 			if len(fields) > 4 {
-				l.Hwaddr = macFromDUID(fields[4])
+				l.clientDUID = parseDUID(fields[4])
+				l.Hwaddr = macFromDUID(l.clientDUID)
+			}
+			if iaid, err := strconv.ParseUint(fields[1], 10, 32); err == nil {
+				l.iaid = int64(iaid)
 			}
 		}
 		out = append(out, l)
 	}
+	return serverDUID, out
+}
+
+// leases lists the leases of dnsmasq's lease file.
+func (d *dnsmasq) leases() []api.NetworkLease {
+	_, lines := d.readLeases()
+	var out []api.NetworkLease
+	for _, l := range lines {
+		out = append(out, l.NetworkLease)
+	}
 	return out
+}
+
+// parseDUID reads a DUID written as colon-separated hex bytes.
+func parseDUID(s string) []byte {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, ":", ""))
+	if err != nil || len(b) < 2 {
+		return nil
+	}
+	return b
 }
 
 // macFromDUID is the MAC in an Ethernet DUID-LLT or DUID-LL (RFC 8415),
 // or "" for other DUIDs (systemd-networkd's default, DUID-EN, has none).
-func macFromDUID(duid string) string {
-	b, err := hex.DecodeString(strings.ReplaceAll(duid, ":", ""))
-	if err != nil || len(b) < 4 || binary.BigEndian.Uint16(b[2:]) != 1 {
+func macFromDUID(b []byte) string {
+	if len(b) < 4 || binary.BigEndian.Uint16(b[2:]) != 1 {
 		return ""
 	}
 	switch typ := binary.BigEndian.Uint16(b); {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"encoding/hex"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,11 +50,11 @@ func TestDHCPv6ReleaseNamesTheLease(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "dnsmasq.leases"), []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	server, leases := (&dnsmasq{dir: dir}).v6Leases()
-	if len(server) != 14 || len(leases) != 1 || leases[0].iaid != 1045311233 || leases[0].hostname != "deb6" {
-		t.Fatalf("server DUID %x, leases %+v (the temporary address is left out)", server, leases)
+	server, leases := (&dnsmasq{dir: dir}).readLeases()
+	if len(server) != 14 || len(leases) != 2 || leases[0].iaid != 1045311233 || leases[1].iaid != -1 || leases[0].Hostname != "deb6" {
+		t.Fatalf("server DUID %x, leases %+v (the temporary address has no IAID to release)", server, leases)
 	}
-	msg := dhcpv6Release(server, leases[0])
+	msg := dhcpv6Release(server, leases[0].clientDUID, uint32(leases[0].iaid), netip.MustParseAddr(leases[0].Address))
 	want := "0001000800020000ab116dd3" + // client id
 		"0002000e00010001306c1a2b525400123456" + // server id
 		"000800020000" + // elapsed time

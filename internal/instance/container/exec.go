@@ -65,13 +65,13 @@ func (d *Driver) Exec(name string, s ExecSpec) (*Proc, error) {
 	job.Hold = s.Hold
 	t0 := time.Now()
 	p, err := attach.Start(job)
-	d.log.Debug("exec started", "instance", name, "took", time.Since(t0))
 	if errors.Is(err, attach.ErrInitGone) {
 		return nil, apierr.BadRequest("instance %q is not running", name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("exec in %q: %w", name, err)
 	}
+	d.log.Debug("exec started", "instance", name, "took", time.Since(t0))
 	return &Proc{p: p, Master: p.Master}, nil
 }
 
@@ -80,8 +80,12 @@ func (d *Driver) Exec(name string, s ExecSpec) (*Proc, error) {
 func attachJob(st *libcontainer.State) (attach.Job, error) {
 	cfg := &st.Config
 	job := attach.Job{InitPid: st.InitProcessPid, InitStartTime: st.InitProcessStartTime, NoNewPrivs: cfg.NoNewPrivileges}
-	if cfg.AppArmorProfile != "" || cfg.ProcessLabel != "" || len(cfg.Rlimits) > 0 || cfg.OomScoreAdj != nil || cfg.Personality != nil {
-		return job, errors.New("the container's configuration has settings exec does not apply")
+	for setting, set := range map[string]bool{"an AppArmor profile": cfg.AppArmorProfile != "", "a process label": cfg.ProcessLabel != "",
+		"rlimits": len(cfg.Rlimits) > 0, "an OOM score": cfg.OomScoreAdj != nil, "a personality": cfg.Personality != nil} {
+		if set {
+			// lodged never writes these; a state file that has them was not made by this lodged.
+			return job, fmt.Errorf("its runtime state sets %s, which exec cannot apply: restart the instance", setting)
+		}
 	}
 	seen := map[string]bool{}
 	for _, dir := range st.CgroupPaths {

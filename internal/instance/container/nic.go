@@ -5,9 +5,10 @@ import (
 
 	"encoding/hex"
 	"fmt"
+	"net"
+
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runtime-spec/specs-go"
-	"net"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"

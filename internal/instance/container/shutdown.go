@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lodge-project/lodge/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,7 +69,7 @@ func (w *shutdownWatch) liveProcesses() ([]int, error) {
 		}
 		for _, field := range strings.Fields(string(data)) {
 			pid := atoi(field)
-			if _, zombie, err := procStartTime(pid); err == nil && !zombie {
+			if _, zombie, err := procfs.StartTime(pid); err == nil && !zombie {
 				live = append(live, pid)
 			}
 		}

@@ -2,11 +2,11 @@ package container
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/lodge-project/lodge/internal/procfs"
 	"github.com/opencontainers/runc/libcontainer"
 )
 
@@ -24,31 +24,13 @@ func (d *Driver) statusPath(name string) string {
 	return filepath.Join(d.root, name, "lodge-status.json")
 }
 
-// procStartTime is field 22 of /proc/<pid>/stat, and whether it is a zombie.
-func procStartTime(pid int) (string, bool, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", false, err
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", false, fmt.Errorf("malformed stat of %d", pid)
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return "", false, fmt.Errorf("malformed stat of %d", pid)
-	}
-	return fields[19], fields[0] == "Z", nil
-}
-
 // writeStatus records a just-started container (atomically).
 func (d *Driver) writeStatus(c *libcontainer.Container, pid int) {
 	st, err := c.State()
 	if err != nil {
 		return
 	}
-	start, _, err := procStartTime(pid)
+	start, _, err := procfs.StartTime(pid)
 	if err != nil {
 		return
 	}
@@ -81,7 +63,7 @@ func (d *Driver) fastStatus(name string) (state string, pid int, ok bool) {
 	if json.Unmarshal(data, &sf) != nil {
 		return "", 0, false
 	}
-	start, zombie, err := procStartTime(sf.Pid)
+	start, zombie, err := procfs.StartTime(sf.Pid)
 	if err != nil || zombie || start != sf.StartTime {
 		return StateStopped, 0, true
 	}

@@ -14,10 +14,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/lodge-project/lodge/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -198,26 +198,12 @@ func openInit(pid int, startTime uint64) (*os.File, error) {
 	f := os.NewFile(uintptr(fd), "init-pidfd")
 	// The pidfd holds on to whichever process has the pid now: check it
 	// is the init that started then.
-	got, err := processStartTime(pid)
-	if err != nil || got != startTime {
+	got, _, err := procfs.StartTime(pid)
+	if err != nil || got != strconv.FormatUint(startTime, 10) {
 		f.Close()
 		return nil, fmt.Errorf("%w (pid %d)", ErrInitGone, pid)
 	}
 	return f, nil
-}
-
-func processStartTime(pid int) (uint64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which may hold spaces and ')'.
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	return strconv.ParseUint(fields[19], 10, 64)
 }
 
 // readReports reads the helper's reports until every holder of the socket

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lodge-project/lodge/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,10 +31,11 @@ func target(t testing.TB) (int, uint64) {
 	for i := 0; i < 200; i++ {
 		data, _ := os.ReadFile(children)
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-			start, err := processStartTime(pid)
+			started, _, err := procfs.StartTime(pid)
 			if err != nil {
 				t.Fatal(err)
 			}
+			start, _ := strconv.ParseUint(started, 10, 64)
 			// unshare execs sleep in the child: wait until it has.
 			if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); strings.HasSuffix(exe, "sleep") {
 				return pid, start
