@@ -20,12 +20,20 @@ all: build
 # keep user and DNS lookups out of glibc's NSS, which a static binary lacks.
 LODGED_TAGS := seccomp osusergo netgo
 
-build:
+build: build-deps-present
 	$(GO) build -tags '$(LODGED_TAGS)' -ldflags '-extldflags "-static"' -o bin/lodged ./cmd/lodged
 	$(GO) build -o bin/lodge ./cmd/lodge
 
 deps:
 	./scripts/install-deps.sh
+
+# A machine without the build packages gets one line saying what to run,
+# not cgo's pkg-config error about libseccomp.
+.PHONY: build-deps-present
+build-deps-present:
+	@command -v gcc >/dev/null && command -v pkg-config >/dev/null && pkg-config --exists libseccomp \
+	  && [ -e "$$(gcc -print-file-name=libc.a)" ] \
+	  || { echo "make build: the build packages (gcc, libc6-dev, pkg-config, libseccomp-dev) are missing: run 'make deps' as root first" >&2; exit 1; }
 
 # Install what is missing, start lodged, launch a busybox container, run commands in it.
 demo: deps build
@@ -43,7 +51,7 @@ vet:
 	$(GO) vet -tags seccomp ./...
 
 unit:
-	$(GO) test -tags seccomp -count=1 ./api/... ./client/... ./internal/...
+	$(GO) test -race -tags seccomp -count=1 ./api/... ./client/... ./internal/...
 
 e2e: build
 	$(GO) test -tags seccomp -count=1 -timeout 25m -v ./test/ 2>&1 | tee test/e2e.log | grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; \

@@ -5,8 +5,14 @@ set -euo pipefail
 out=${1:?usage: build-busybox-image.sh OUT.tar.gz}
 bb=/bin/busybox
 [ -x "$bb" ] || { echo "busybox-static is missing: run scripts/install-deps.sh" >&2; exit 1; }
-file -L "$bb" 2>/dev/null | grep -q "statically linked" || ldd "$bb" 2>&1 | grep -q "not a dynamic" || {
-  echo "$bb is not static: install busybox-static" >&2; exit 1; }
+# ldd (libc-bin, on every Debian) says "not a dynamic executable" of a static
+# binary and exits 1: read its words, not its status, which pipefail would
+# turn into a failure of the whole check.
+linkage=$(ldd "$bb" 2>&1 || true)
+case "$linkage" in
+  *"not a dynamic executable"*) ;;
+  *) echo "$bb is not static: install busybox-static (scripts/install-deps.sh)" >&2; exit 1 ;;
+esac
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

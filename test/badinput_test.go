@@ -40,7 +40,6 @@ func TestBadInstanceInput(t *testing.T) {
 		msg    string
 	}{
 		{"path name", api.InstancesPost{Name: "../x", Source: img}, 400, "instance name"},
-		{"empty name", api.InstancesPost{Name: "", Source: img}, 400, "empty"},
 		{"long name", api.InstancesPost{Name: strings.Repeat("a", 64), Source: img}, 400, "63"},
 		{"slash", api.InstancesPost{Name: "a/b", Source: img}, 400, "instance name"},
 		{"unknown key", api.InstancesPost{Name: "bad1", Source: img, InstancePut: api.InstancePut{Config: map[string]string{"limits.nonsense": "1"}}}, 400, "unknown config key"},

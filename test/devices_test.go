@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -27,17 +29,50 @@ func TestDiskDevices(t *testing.T) {
 	os.WriteFile(filepath.Join(shared, "from-host"), []byte("host data\n"), 0o644)
 	d.MustLodge("launch", "busybox", name)
 
-	// Hot-plugged into the running container, owned by root inside.
+	// Hot-plugged into the running container. Not shifted (LXD's default):
+	// host root's files show as nobody inside, and container root writes as
+	// its own host id, so a setuid binary made inside is not host root's.
 	d.MustLodge("config", "device", "add", name, "data", "disk", "source="+shared, "path=/mnt/data")
 	if out := d.MustLodge("exec", name, "--", "cat", "/mnt/data/from-host"); out != "host data\n" {
 		t.Fatalf("hot-plugged disk: %q", out)
 	}
-	if out := d.MustLodge("exec", name, "--", "stat", "-c", "%u:%g", "/mnt/data/from-host"); strings.TrimSpace(out) != "0:0" {
-		t.Fatalf("owner inside the idmapped mount: %q (want 0:0)", out)
+	if out := d.MustLodge("exec", name, "--", "stat", "-c", "%u:%g", "/mnt/data/from-host"); strings.TrimSpace(out) != "65534:65534" {
+		t.Fatalf("owner of a host root file inside an unshifted disk: %q (want 65534:65534, nobody)", out)
 	}
-	d.MustLodge("exec", name, "--", "sh", "-c", "echo from-container > /mnt/data/new")
-	if st, err := os.Stat(filepath.Join(shared, "new")); err != nil || st.Sys() == nil {
-		t.Fatalf("file written inside is not on the host: %v", err)
+	if _, _, err := d.Lodge("exec", name, "--", "touch", "/mnt/data/as-root"); err == nil {
+		t.Fatal("container root wrote into a host root directory through an unshifted disk")
+	}
+	base := strings.TrimSpace(d.MustLodge("config", "get", name, "volatile.idmap.base"))
+	hostRoot, _ := strconv.Atoi(base)
+	if err := os.Chown(shared, hostRoot, hostRoot); err != nil {
+		t.Fatal(err)
+	}
+	d.MustLodge("exec", name, "--", "sh", "-c", "echo from-container > /mnt/data/new && cp /bin/busybox /mnt/data/suid && chmod 4755 /mnt/data/suid")
+	for _, f := range []string{"new", "suid"} {
+		st, err := os.Stat(filepath.Join(shared, f))
+		if err != nil {
+			t.Fatalf("file written inside is not on the host: %v", err)
+		}
+		if uid := st.Sys().(*syscall.Stat_t).Uid; int(uid) != hostRoot {
+			t.Fatalf("%s written by container root is owned by host uid %d, want %d (the instance's root)", f, uid, hostRoot)
+		}
+	}
+	// Every shared mount is nosuid and nodev.
+	if out := d.MustLodge("exec", name, "--", "grep", " /mnt/data ", "/proc/mounts"); !strings.Contains(out, "nosuid") || !strings.Contains(out, "nodev") {
+		t.Fatalf("disk mount options: %q (want nosuid and nodev)", out)
+	}
+	// shift=true (opt-in): idmapped, host root's files are root's inside.
+	d.MustLodge("config", "device", "add", name, "shifted", "disk", "source="+shared, "path=/mnt/shifted", "shift=true")
+	if out := d.MustLodge("exec", name, "--", "stat", "-c", "%u:%g", "/mnt/shifted/from-host", "/mnt/shifted/new"); strings.Fields(out)[0] != "0:0" || strings.Fields(out)[1] != "65534:65534" {
+		t.Fatalf("owners inside a shifted disk: %q (want 0:0 for host root's file, nobody for the instance root's)", out)
+	}
+	if out := d.MustLodge("exec", name, "--", "grep", " /mnt/shifted ", "/proc/mounts"); !strings.Contains(out, "nosuid") || !strings.Contains(out, "nodev") {
+		t.Fatalf("shifted disk mount options: %q (want nosuid and nodev)", out)
+	}
+	d.MustLodge("config", "device", "remove", name, "shifted")
+	// A root disk takes no source.
+	if _, stderr, err := d.Lodge("config", "device", "add", name, "root2", "disk", "path=/", "pool=default", "source="+shared); err == nil || !strings.Contains(stderr, "takes no source") {
+		t.Fatalf("root disk with a source: %v %q", err, stderr)
 	}
 	// Read-only, changed live: detached and re-attached.
 	d.MustLodge("config", "device", "set", name, "data", "readonly=true")

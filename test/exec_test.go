@@ -2,7 +2,9 @@ package test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,9 +55,17 @@ func TestExecPipes(t *testing.T) {
 	if strings.Join(strings.Fields(out), " ") != "0 1 2 3" { // 3: ls's own directory
 		t.Fatalf("descriptors leaked into the command: %q", out)
 	}
+	// A command that cannot run: LXD's exec succeeds with return 127 (no
+	// such command) or 126 (not executable), and so do lodge and lxc.
 	_, errOut, err = d.Lodge("exec", name, "--", "no-such-command")
-	if err == nil || !strings.Contains(errOut, "no-such-command") || !strings.Contains(errOut, "No such file") {
-		t.Fatalf("missing command: %v %q", err, errOut)
+	if exitCode(err) != 127 || !strings.Contains(errOut, "no-such-command") || !strings.Contains(errOut, "No such file") {
+		t.Fatalf("missing command: %v %q (want exit status 127)", err, errOut)
+	}
+	if _, _, err := d.LXC("exec", name, "--", "/etc/passwd"); exitCode(err) != 126 {
+		t.Fatalf("lxc exec of a file that is not executable: %v (want exit status 126)", err)
+	}
+	if _, _, err := d.LXC("exec", name, "--", "no-such-command"); exitCode(err) != 127 {
+		t.Fatalf("lxc exec of a missing command: %v (want exit status 127)", err)
 	}
 	_, errOut, err = d.Lodge("exec", name, "--cwd", "/no/such/dir", "--", "true")
 	if err == nil || !strings.Contains(errOut, "/no/such/dir") {
@@ -244,4 +254,17 @@ func TestExecRecordOutput(t *testing.T) {
 	if !strings.Contains(string(logs.Metadata), filepath.Base(stdoutURL)) {
 		t.Fatalf("logs list: %s", logs.Metadata)
 	}
+}
+
+// exitCode is a command's exit status from its error (0 for none, -1 when
+// it did not run or exit).
+func exitCode(err error) int {
+	var exitErr *exec.ExitError
+	if err == nil {
+		return 0
+	}
+	if errors.As(err, &exitErr) {
+		return exitErr.ExitCode()
+	}
+	return -1
 }

@@ -144,23 +144,20 @@ func imagePatch(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	put := api.ImagePut{AutoUpdate: img.AutoUpdate, Properties: img.Properties, Public: img.Public, Profiles: img.Profiles}
-	var patch map[string]json.RawMessage
-	if err := decode(r, &patch); err != nil {
-		return fail(err)
-	}
-	if put.Properties == nil {
-		put.Properties = map[string]string{}
-	}
-	if err := errors.Join(mergePatch(patch, "properties", put.Properties),
-		replacePatch(patch, map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles})); err != nil {
-		return fail(err)
-	}
-	rev, err := ifMatch(r)
+	err = patchRecord(r, func() (api.ImagePut, uint64, error) {
+		cur, rev, err := d.Images.Get(img.Fingerprint)
+		put := api.ImagePut{AutoUpdate: cur.AutoUpdate, Properties: cur.Properties, Public: cur.Public, Profiles: cur.Profiles}
+		if put.Properties == nil {
+			put.Properties = map[string]string{}
+		}
+		return put, rev, err
+	}, func(put *api.ImagePut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "properties", put.Properties),
+			replacePatch(patch, map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles}))
+	}, func(put api.ImagePut, rev uint64) error {
+		return d.Images.Update(img.Fingerprint, put, rev)
+	})
 	if err != nil {
-		return fail(err)
-	}
-	if err := d.Images.Update(img.Fingerprint, put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()

@@ -83,7 +83,7 @@ func instancesPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	create, err := d.Instances.PrepareCreate(req)
+	create, err := d.Instances.PrepareCreate(&req)
 	if err != nil {
 		return fail(err)
 	}
@@ -120,24 +120,23 @@ func instancePut(d *Daemon, r *http.Request) response {
 	return updateInstance(d, r, put)
 }
 
-// instancePatch merges the body into the current instance, then updates.
+// instancePatch merges the body into the instance as stored, then updates.
 func instancePatch(d *Daemon, r *http.Request) response {
 	name := r.PathValue("name")
-	cur, _, err := d.Instances.Get(name)
+	err := patchRecord(r, func() (api.InstancePut, uint64, error) {
+		cur, rev, err := d.Instances.Get(name)
+		return api.InstancePut{Architecture: cur.Architecture, Config: cur.Config, Devices: cur.Devices, Ephemeral: cur.Ephemeral,
+			Profiles: cur.Profiles, Stateful: cur.Stateful, Description: cur.Description}, rev, err
+	}, func(put *api.InstancePut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config), mergePatch(patch, "devices", put.Devices),
+			replacePatch(patch, map[string]any{"profiles": &put.Profiles, "description": &put.Description, "ephemeral": &put.Ephemeral}))
+	}, func(put api.InstancePut, rev uint64) error {
+		return d.Instances.Update(name, withoutEmptyKeys(put), rev)
+	})
 	if err != nil {
 		return fail(err)
 	}
-	var patch map[string]json.RawMessage
-	if err := decode(r, &patch); err != nil {
-		return fail(err)
-	}
-	put := api.InstancePut{Architecture: cur.Architecture, Config: cur.Config, Devices: cur.Devices, Ephemeral: cur.Ephemeral,
-		Profiles: cur.Profiles, Stateful: cur.Stateful, Description: cur.Description}
-	if err := errors.Join(mergePatch(patch, "config", put.Config), mergePatch(patch, "devices", put.Devices),
-		replacePatch(patch, map[string]any{"profiles": &put.Profiles, "description": &put.Description, "ephemeral": &put.Ephemeral})); err != nil {
-		return fail(err)
-	}
-	return updateInstance(d, r, put)
+	return instanceUpdated(d, name)
 }
 
 func updateInstance(d *Daemon, r *http.Request, put api.InstancePut) response {
@@ -146,16 +145,20 @@ func updateInstance(d *Daemon, r *http.Request, put api.InstancePut) response {
 	if err != nil {
 		return fail(err)
 	}
-	// Unset keys arrive as empty strings from some clients: drop them.
-	for k, v := range put.Config {
-		if v == "" {
-			delete(put.Config, k)
-		}
-	}
-	if err := d.Instances.Update(name, put, rev); err != nil {
+	if err := d.Instances.Update(name, withoutEmptyKeys(put), rev); err != nil {
 		return fail(err)
 	}
-	// LXD answers PUT with an operation; clients wait on it.
+	return instanceUpdated(d, name)
+}
+
+func withoutEmptyKeys(put api.InstancePut) api.InstancePut {
+	dropEmptyValues(put.Config)
+	return put
+}
+
+// instanceUpdated answers a PUT or PATCH: LXD answers with an operation,
+// and clients wait on it.
+func instanceUpdated(d *Daemon, name string) response {
 	op := d.Ops.Start("Updating instance", resources(name), nil, func(context.Context, *operation.Op) error { return nil })
 	return asyncResp{op}
 }

@@ -52,19 +52,21 @@ func networkPut(d *Daemon, r *http.Request) response {
 }
 
 func networkPatch(d *Daemon, r *http.Request) response {
-	cur, _, err := d.Networks.Get(r.PathValue("name"))
+	name := r.PathValue("name")
+	err := patchRecord(r, func() (api.NetworkPut, uint64, error) {
+		cur, rev, err := d.Networks.Get(name)
+		return api.NetworkPut{Description: cur.Description, Config: cur.Config}, rev, err
+	}, func(put *api.NetworkPut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description}))
+	}, func(put api.NetworkPut, rev uint64) error {
+		dropEmptyValues(put.Config)
+		return d.Networks.Update(name, put, rev)
+	})
 	if err != nil {
 		return fail(err)
 	}
-	var patch map[string]json.RawMessage
-	if err := decode(r, &patch); err != nil {
-		return fail(err)
-	}
-	put := api.NetworkPut{Description: cur.Description, Config: cur.Config}
-	if err := errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description})); err != nil {
-		return fail(err)
-	}
-	return updateNetwork(d, r, put)
+	d.Bus.Lifecycle("network-updated", "/1.0/networks/"+name, nil)
+	return empty()
 }
 
 func updateNetwork(d *Daemon, r *http.Request, put api.NetworkPut) response {
@@ -72,11 +74,7 @@ func updateNetwork(d *Daemon, r *http.Request, put api.NetworkPut) response {
 	if err != nil {
 		return fail(err)
 	}
-	for k, v := range put.Config {
-		if v == "" {
-			delete(put.Config, k)
-		}
-	}
+	dropEmptyValues(put.Config)
 	if err := d.Networks.Update(r.PathValue("name"), put, rev); err != nil {
 		return fail(err)
 	}

@@ -58,24 +58,17 @@ func profilePut(d *Daemon, r *http.Request) response {
 }
 
 func profilePatch(d *Daemon, r *http.Request) response {
-	p, _, err := d.Instances.Profile(r.PathValue("name"))
+	name := r.PathValue("name")
+	err := patchRecord(r, func() (api.ProfilePut, uint64, error) {
+		p, rev, err := d.Instances.Profile(name)
+		return api.ProfilePut{Description: p.Description, Config: p.Config, Devices: p.Devices}, rev, err
+	}, func(put *api.ProfilePut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config), mergePatch(patch, "devices", put.Devices),
+			replacePatch(patch, map[string]any{"description": &put.Description}))
+	}, func(put api.ProfilePut, rev uint64) error {
+		return d.Instances.UpdateProfile(name, put, rev)
+	})
 	if err != nil {
-		return fail(err)
-	}
-	put := api.ProfilePut{Description: p.Description, Config: p.Config, Devices: p.Devices}
-	var patch map[string]json.RawMessage
-	if err := decode(r, &patch); err != nil {
-		return fail(err)
-	}
-	if err := errors.Join(mergePatch(patch, "config", put.Config), mergePatch(patch, "devices", put.Devices),
-		replacePatch(patch, map[string]any{"description": &put.Description})); err != nil {
-		return fail(err)
-	}
-	rev, err := ifMatch(r)
-	if err != nil {
-		return fail(err)
-	}
-	if err := d.Instances.UpdateProfile(p.Name, put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()

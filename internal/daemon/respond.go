@@ -131,6 +131,54 @@ func mergePatch[T any](patch map[string]json.RawMessage, key string, into map[st
 	return nil
 }
 
+// patchRecord applies a PATCH body to a record as stored. It reads the
+// record and its revision, lets merge fold the body into it, and writes it
+// back only at that revision; when another request changed the record
+// meanwhile it reads and merges again, so concurrent PATCHes of different
+// keys all land. A client's If-Match pins the revision instead: a change
+// since the client read is its 412, as with PUT.
+func patchRecord[T any](r *http.Request, get func() (T, uint64, error), merge func(*T, map[string]json.RawMessage) error, put func(T, uint64) error) error {
+	var patch map[string]json.RawMessage
+	if err := decode(r, &patch); err != nil {
+		return err
+	}
+	pinned, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		cur, rev, err := get()
+		if err != nil {
+			return err
+		}
+		if pinned != 0 {
+			rev = pinned
+		}
+		if err := merge(&cur, patch); err != nil {
+			return err
+		}
+		err = put(cur, rev)
+		if pinned != 0 || attempt == maxPatchAttempts || !errors.Is(err, apierr.ErrPreconditionFailed) {
+			return err
+		}
+	}
+}
+
+// maxPatchAttempts bounds patchRecord's retries: each one means another
+// writer's change landed, so only a record rewritten without pause runs
+// out, and then the PATCH fails with the 412 rather than spin.
+const maxPatchAttempts = 100
+
+// dropEmptyValues removes the config keys that some clients send empty to
+// unset them.
+func dropEmptyValues(config map[string]string) {
+	for k, v := range config {
+		if v == "" {
+			delete(config, k)
+		}
+	}
+}
+
 // replacePatch sets the fields the PATCH body names (targets are pointers).
 func replacePatch(patch map[string]json.RawMessage, fields map[string]any) error {
 	for field, target := range fields {

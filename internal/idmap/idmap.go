@@ -245,3 +245,24 @@ func Equal(a, b *Map) bool {
 	}
 	return a.HostUID == b.HostUID && a.HostGID == b.HostGID && a.Size == b.Size && slices.Equal(a.Raw, b.Raw)
 }
+
+// HasUID says whether a container uid is one the map gives a host id, so a
+// file given that owner stays inside the instance's range. A nil map (a
+// privileged instance) has every id but (uid_t)-1, which chown reads as
+// "leave unchanged".
+func (m *Map) HasUID(id uint32) bool { return m.has(id, false) }
+
+// HasGID is HasUID for group ids.
+func (m *Map) HasGID(id uint32) bool { return m.has(id, true) }
+
+func (m *Map) has(id uint32, gid bool) bool {
+	if m == nil {
+		return id != ^uint32(0)
+	}
+	for _, r := range m.Ranges(gid) {
+		if id >= r.Container && id-r.Container < r.Size {
+			return true
+		}
+	}
+	return false
+}

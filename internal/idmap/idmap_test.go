@@ -85,3 +85,23 @@ func TestRawRanges(t *testing.T) {
 		}
 	}
 }
+
+func TestHasIDs(t *testing.T) {
+	m := &Map{HostUID: 1000000, HostGID: 2000000, Size: Size}
+	for id, want := range map[uint32]bool{0: true, 65535: true, 65536: false, 70000: false, ^uint32(0): false} {
+		if got := m.HasUID(id); got != want {
+			t.Errorf("HasUID(%d) = %v, want %v", id, got, want)
+		}
+		if got := m.HasGID(id); got != want {
+			t.Errorf("HasGID(%d) = %v, want %v", id, got, want)
+		}
+	}
+	raw := &Map{HostUID: 1000000, HostGID: 1000000, Size: Size, Raw: []Raw{{UID: true, Host: 1000, Container: 70000, Count: 1}}}
+	if !raw.HasUID(70000) || raw.HasGID(70000) {
+		t.Errorf("a raw uid entry maps 70000 for uids only: HasUID %v HasGID %v", raw.HasUID(70000), raw.HasGID(70000))
+	}
+	var privileged *Map
+	if !privileged.HasUID(70000) || privileged.HasUID(^uint32(0)) {
+		t.Errorf("a privileged map has every id but -1")
+	}
+}

@@ -2,8 +2,10 @@ package image
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,8 +98,53 @@ func unpackUnified(file, dir string) error {
 	if err := untar(file, dir); err != nil {
 		return err
 	}
+	if err := checkImageTree(dir); err != nil {
+		return err
+	}
 	_, err := readMetadata(dir)
 	return err
+}
+
+// checkImageTree makes an unpacked image safe to use. Its top level must
+// hold no links: a rootfs that is a link to a host directory would become a
+// container's root, and a metadata.yaml that is one would make lodged read
+// a host file. Device nodes in the rootfs are removed: the device cgroup
+// keeps the container from opening them, but lodged, as host root, would
+// reach the host device through one (LXD's unprivileged unpack cannot make
+// them either; the container's /dev is made at start).
+func checkImageTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			return apierr.BadRequest("the image's top level holds a symbolic link (%s): images must hold metadata.yaml, rootfs/ and templates/ themselves", e.Name())
+		case e.Name() == "metadata.yaml" && !e.Type().IsRegular():
+			return apierr.BadRequest("the image's metadata.yaml is not a regular file")
+		case (e.Name() == "rootfs" || e.Name() == "templates") && !e.IsDir():
+			return apierr.BadRequest("the image's %s is not a directory", e.Name())
+		}
+	}
+	return dropDeviceNodes(filepath.Join(dir, "rootfs"))
+}
+
+// dropDeviceNodes removes character and block device nodes under root
+// (WalkDir follows no links, so nothing outside root is visited).
+func dropDeviceNodes(root string) error {
+	if _, err := os.Lstat(root); errors.Is(err, fs.ErrNotExist) {
+		return nil // readMetadata says what is missing
+	}
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeDevice != 0 {
+			return os.Remove(path)
+		}
+		return nil
+	})
 }
 
 // unpackSplit fills dir from a metadata tarball and a rootfs file.
@@ -109,6 +156,9 @@ func unpackSplit(metaFile, rootfsFile, dir string) error {
 		return apierr.BadRequest("a split image's metadata tarball must not hold rootfs/")
 	}
 	if err := unpackRootfs(rootfsFile, dir); err != nil {
+		return err
+	}
+	if err := checkImageTree(dir); err != nil {
 		return err
 	}
 	_, err := readMetadata(dir)

@@ -48,7 +48,7 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 				}
 				return rd, apierr.BadRequest("device %q: source %q does not exist on the host", name, d["source"])
 			}
-			rd.Disks[name] = container.Disk{Source: d["source"], Path: filepath.Clean(d["path"]), ReadOnly: keys.IsTrue(d, "readonly")}
+			rd.Disks[name] = container.Disk{Source: d["source"], Path: filepath.Clean(d["path"]), ReadOnly: keys.IsTrue(d, "readonly"), Shift: keys.IsTrue(d, "shift")}
 		case "proxy":
 			p, err := s.resolveProxy(e, name, d)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 
@@ -111,10 +112,65 @@ func readlinkat(dirfd int, name string) (string, error) {
 }
 
 func fileErr(name string, err error) error {
-	if errors.Is(err, unix.ENOENT) {
+	switch {
+	case errors.Is(err, unix.ENOENT):
 		return apierr.NotFound("%q does not exist", name)
+	case errors.Is(err, unix.ELOOP), errors.Is(err, errLinkInWay):
+		// O_NOFOLLOW met a link: one was there, or was put there meanwhile.
+		return apierr.BadRequest("%q is a symbolic link: give the path it points to, or remove the link", name)
+	case errors.Is(err, unix.ENOTDIR):
+		return apierr.BadRequest("a component of %q is not a directory", name)
+	case errors.Is(err, unix.EEXIST):
+		return apierr.Conflict("%q appeared while it was being written: try again", name)
+	case errors.Is(err, errNotRegular):
+		return apierr.BadRequest("%q is not a regular file, directory or symlink (a device node, FIFO or socket): the files API does not open those", name)
 	}
 	return fmt.Errorf("%s: %w", name, err)
+}
+
+var (
+	errLinkInWay  = errors.New("a symbolic link is in the way")
+	errNotRegular = errors.New("not a regular file")
+)
+
+// openRegular opens dir/name only if it is a regular file. The entry is
+// pinned first with O_PATH, which opens nothing (no FIFO blocks, no device
+// driver runs), checked, and reopened through /proc/self/fd: the same
+// inode, so a device node, FIFO or link swapped in meanwhile is never
+// opened. An instance's tree is hostile: an image may ship a node for a host
+// device, which lodged, as host root, must never write through.
+func openRegular(dir int, name string, flags int) (*os.File, error) {
+	pfd, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, err
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFLNK:
+		return nil, errLinkInWay
+	default:
+		return nil, errNotRegular
+	}
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), flags|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// createRegular makes a new regular file; O_EXCL fails rather than open
+// whatever another writer put there meanwhile.
+func createRegular(dir int, name string, mode uint32) (*os.File, error) {
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // openWalker starts at the instance's rootfs.
@@ -125,6 +181,9 @@ func (s *Service) openWalker(name, path string) (*walker, []string, Expanded, er
 	}
 	if path == "" {
 		return nil, nil, e, apierr.BadRequest("give a path (?path=)")
+	}
+	if strings.ContainsRune(path, 0) {
+		return nil, nil, e, apierr.BadRequest("the path holds a NUL byte")
 	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path // lxc sends paths relative to the root when recursing
@@ -173,17 +232,17 @@ func (s *Service) GetFile(name, path string) (FileInfo, io.ReadCloser, error) {
 		return info, nil, err
 	case unix.S_IFREG:
 		info.Type = "file"
-		fd, err := unix.Openat(w.top(), target, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		f, err := openRegular(w.top(), target, unix.O_RDONLY)
 		if err != nil {
 			return info, nil, fileErr(path, err)
 		}
-		return info, os.NewFile(uintptr(fd), path), nil
+		return info, f, nil
 	case unix.S_IFLNK:
 		info.Type = "symlink"
 		info.Target, err = readlinkat(w.top(), target)
 		return info, io.NopCloser(strings.NewReader(info.Target)), err
 	}
-	return info, nil, apierr.BadRequest("%q is not a file, directory or symlink", path)
+	return info, nil, fileErr(path, errNotRegular)
 }
 
 // PutFile writes a file, makes a directory or a symlink. Ids are the
@@ -202,11 +261,20 @@ func (s *Service) PutFile(name, path, typ string, uid, gid int64, mode uint32, a
 	if final == "" {
 		return apierr.BadRequest("cannot write the instance's root directory")
 	}
-	if uid < 0 {
+	if uid == -1 {
 		uid = 0
 	}
-	if gid < 0 {
+	if gid == -1 {
 		gid = 0
+	}
+	// Ids are the instance's own: one its map does not cover would give the
+	// file a host owner outside the instance's range (70000 stays 70000,
+	// and (uid_t)-1 became host root through the shift's wrap-around).
+	if uid < 0 || uid > math.MaxUint32 || !e.IDMap.HasUID(uint32(uid)) {
+		return apierr.BadRequest("uid %d is not an id of instance %q (its ids are 0 to %d)", uid, name, idCount(e)-1)
+	}
+	if gid < 0 || gid > math.MaxUint32 || !e.IDMap.HasGID(uint32(gid)) {
+		return apierr.BadRequest("gid %d is not an id of instance %q (its ids are 0 to %d)", gid, name, idCount(e)-1)
 	}
 	hostUID, hostGID := int(e.IDMap.ShiftUID(uint32(uid))), int(e.IDMap.ShiftGID(uint32(gid)))
 	dir := w.top()
@@ -234,6 +302,9 @@ func (s *Service) PutFile(name, path, typ string, uid, gid int64, mode uint32, a
 		if err != nil {
 			return err
 		}
+		if len(target) == 0 || strings.ContainsRune(string(target), 0) {
+			return apierr.BadRequest("a symlink's target (the body) must be non-empty and hold no NUL byte")
+		}
 		_ = unix.Unlinkat(dir, final, 0)
 		if err := unix.Symlinkat(string(target), dir, final); err != nil {
 			return fileErr(path, err)
@@ -243,17 +314,22 @@ func (s *Service) PutFile(name, path, typ string, uid, gid int64, mode uint32, a
 		if mode == 0 {
 			mode = 0o644
 		}
-		flags := unix.O_WRONLY | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		flags := unix.O_WRONLY
 		if appendTo {
 			flags |= unix.O_APPEND
-		} else {
-			flags |= unix.O_TRUNC
 		}
-		fd, err := unix.Openat(dir, final, flags, mode&0o777)
+		f, err := openRegular(dir, final, flags)
+		if errors.Is(err, unix.ENOENT) {
+			f, err = createRegular(dir, final, mode&0o777)
+		} else if err == nil && !appendTo {
+			err = f.Truncate(0)
+		}
 		if err != nil {
+			if f != nil {
+				f.Close()
+			}
 			return fileErr(path, err)
 		}
-		f := os.NewFile(uintptr(fd), path)
 		defer f.Close()
 		if _, err := io.Copy(f, body); err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
@@ -288,4 +364,12 @@ func (s *Service) DeleteFile(name, path string) error {
 		return fileErr(path, err)
 	}
 	return nil
+}
+
+// idCount is how many ids an instance has (all of them when privileged).
+func idCount(e Expanded) int64 {
+	if e.IDMap == nil {
+		return math.MaxUint32
+	}
+	return int64(e.IDMap.Size)
 }

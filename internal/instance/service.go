@@ -47,6 +47,7 @@ type Service struct {
 	mu           sync.Mutex
 	locks        keyedlock.Locks
 	restarting   map[string]bool
+	reserved     map[string]bool // names of instances being created
 	hostShutdown bool
 	pendingMaps  map[uint32]bool // isolated ranges handed out, not yet recorded
 	proxies      map[string]*proxy.Proxy
@@ -75,7 +76,7 @@ type Deps struct {
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
-		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
 	d.Runtime.OnExit = s.onExit
 	if d.Networks != nil {
 		d.Networks.NICs = s.nicsOn
@@ -183,12 +184,38 @@ func (s *Service) List() ([]api.Instance, error) {
 	return out, nil
 }
 
-// PrepareCreate validates a create request without side effects and returns
-// the work that creates the instance, to run as an operation.
-func (s *Service) PrepareCreate(req api.InstancesPost) (func(ctx context.Context) error, error) {
+// PrepareCreate validates a create request and returns the work that
+// creates the instance, to run as an operation. The name is reserved until
+// that work ends, so of concurrent creates of one name all but the first
+// are refused here, with a 409, before any operation starts. A request
+// without a name gets one made up (req.Name is set), as LXD does.
+func (s *Service) PrepareCreate(req *api.InstancesPost) (func(ctx context.Context) error, error) {
+	if req.Name == "" {
+		name, err := s.freeName()
+		if err != nil {
+			return nil, err
+		}
+		req.Name = name
+	}
 	if err := validate.InstanceName(req.Name); err != nil {
 		return nil, err
 	}
+	release, err := s.reserveName(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	work, err := s.prepareCreate(*req)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		defer release()
+		return work(ctx)
+	}, nil
+}
+
+func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context) error, error) {
 	if req.Source.Type == "copy" && req.Config != nil {
 		// lxc copy sends the source's config back, volatile keys included.
 		req.Config = withoutVolatile(req.Config)
@@ -647,7 +674,7 @@ func (s *Service) Rename(name, newName string) error {
 		if _, err := tx.Get(store.Instances, name, &r); err != nil {
 			return err
 		}
-		if tx.Exists(store.Instances, newName) {
+		if tx.Exists(store.Instances, newName) || s.isReserved(newName) {
 			return apierr.Conflict("instance %q already exists", newName)
 		}
 		return nil

@@ -14,10 +14,14 @@ import (
 	"github.com/lodge-project/lodge/internal/idmap"
 )
 
-// Disk is a host path bind-mounted into the container.
+// Disk is a host path bind-mounted into the container. Shift makes the
+// mount idmapped on the container's map, so host root's files show as the
+// container's root's and the container's root writes as host root: opt-in
+// (shift=true), as in LXD, for directories only trusted users reach.
 type Disk struct {
 	Source, Path string
 	ReadOnly     bool
+	Shift        bool
 }
 
 // UnixDev is a host device node bound into the container at Path, and
@@ -40,16 +44,17 @@ func (u UnixDev) mount() *configs.Mount {
 	return &configs.Mount{Source: u.Source, Destination: u.Path, Device: "bind", Flags: unix.MS_BIND}
 }
 
-// diskMount is a disk as a libcontainer bind mount; in an unprivileged
-// container it is idmapped with the container's map, so host root's files
-// show as the container's root's.
+// diskMount is a disk as a libcontainer bind mount: nosuid and nodev
+// always, so nothing the container makes in a shared directory is a setuid
+// binary or a device node to whoever on the host reaches it; idmapped with
+// the container's map when the disk asks for shift.
 func diskMount(d Disk, m *idmap.Map) *configs.Mount {
-	flags := unix.MS_BIND | unix.MS_REC
+	flags := unix.MS_BIND | unix.MS_REC | unix.MS_NOSUID | unix.MS_NODEV
 	if d.ReadOnly {
 		flags |= unix.MS_RDONLY
 	}
 	mnt := &configs.Mount{Source: d.Source, Destination: d.Path, Device: "bind", Flags: flags}
-	if m != nil {
+	if m != nil && d.Shift {
 		uids, gids := idMappings(m)
 		mnt.IDMapping = &configs.MountIDMapping{Recursive: true, UIDMappings: uids, GIDMappings: gids}
 	}
@@ -81,18 +86,15 @@ func inMountNS(pid int, fn func() error) error {
 	return <-errc
 }
 
-// cloneMount makes a detached copy of a host path's mount, idmapped and
-// read-only as asked, ready to be moved into a container.
-func cloneMount(source string, m *idmap.Map, pid int, readOnly bool) (int, error) {
+// cloneMount makes a detached copy of a host path's mount with attr set
+// on it (idmapped on pid's user namespace when idmapped is set), ready to
+// be moved into a container.
+func cloneMount(source string, attr unix.MountAttr, idmapped bool, pid int) (int, error) {
 	fd, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return -1, fmt.Errorf("clone %s: %w", source, err)
 	}
-	attr := &unix.MountAttr{}
-	if readOnly {
-		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
-	}
-	if m != nil {
+	if idmapped {
 		userns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			unix.Close(fd)
@@ -103,12 +105,21 @@ func cloneMount(source string, m *idmap.Map, pid int, readOnly bool) (int, error
 		attr.Userns_fd = uint64(userns)
 	}
 	if attr.Attr_set != 0 {
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("set mount attributes on %s: %w", source, err)
 		}
 	}
 	return fd, nil
+}
+
+// diskAttr is diskMount's flags as mount attributes, for hot-plug.
+func diskAttr(d Disk) unix.MountAttr {
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if d.ReadOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	return attr
 }
 
 // attachMount moves a cloned mount onto target inside the container,
@@ -166,7 +177,7 @@ func (d *Driver) AttachDisk(name string, disk Disk, m *idmap.Map) error {
 	if err != nil {
 		return fmt.Errorf("disk source: %w", err)
 	}
-	fd, err := cloneMount(disk.Source, m, pid, disk.ReadOnly)
+	fd, err := cloneMount(disk.Source, diskAttr(disk), m != nil && disk.Shift, pid)
 	if err != nil {
 		return err
 	}
@@ -203,7 +214,7 @@ func (d *Driver) AttachUnixDev(name string, dev UnixDev, m *idmap.Map) error {
 	if err := c.Set(cfg); err != nil {
 		return fmt.Errorf("allow device %d:%d: %w", dev.Major, dev.Minor, err)
 	}
-	fd, err := cloneMount(dev.Source, nil, pid, false)
+	fd, err := cloneMount(dev.Source, unix.MountAttr{}, false, pid)
 	if err != nil {
 		return err
 	}

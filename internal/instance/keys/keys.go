@@ -182,7 +182,7 @@ func ValidateDevices(devices map[string]map[string]string) error {
 			if !allowed[k] {
 				return apierr.BadRequest("device %q: unknown key %q for a %s device", name, k, d["type"])
 			}
-			if (k == "readonly" || k == "required" || strings.HasPrefix(k, "security.")) && v != "" {
+			if (k == "readonly" || k == "required" || k == "shift" || strings.HasPrefix(k, "security.")) && v != "" {
 				if _, err := parseBool(v); err != nil {
 					return apierr.BadRequest("device %q: %s=%q is not a boolean", name, k, v)
 				}
@@ -213,6 +213,9 @@ func ValidateDevices(devices map[string]map[string]string) error {
 			if d["path"] == "/" {
 				if p := d["pool"]; p != "" && p != "default" {
 					return apierr.BadRequest("device %q: storage pool %q does not exist", name, p)
+				}
+				if d["source"] != "" {
+					return apierr.BadRequest("device %q: the root disk (path /) comes from a storage pool and takes no source; remove source=%s", name, d["source"])
 				}
 				continue
 			}
@@ -259,7 +262,7 @@ func keySet(keys ...string) map[string]bool {
 
 // deviceKeys lists the keys each device type takes.
 var deviceKeys = map[string]map[string]bool{
-	"disk":       keySet("path", "source", "pool", "readonly", "required", "limits.read", "limits.write", "limits.max"),
+	"disk":       keySet("path", "source", "pool", "readonly", "required", "shift", "limits.read", "limits.write", "limits.max"),
 	"unix-char":  keySet("source", "path", "required"),
 	"unix-block": keySet("source", "path", "required"),
 	"nic": keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address", "ipv6.address",

@@ -341,6 +341,20 @@ static const char *env_path(const struct job *j)
 	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
 
+/* exec_failed ends a command that could not be exec'd the way a shell
+ * does, and LXD's exec API reports: a message on its own stderr and exit
+ * status 127 when there is no such command, 126 when there is one that
+ * cannot run. The exec then succeeds with that return code. */
+static void exec_failed(const char *what, int err)
+{
+	char msg[600];
+	int n = snprintf(msg, sizeof(msg), "%s: %s\n", what, strerror(err));
+	if (n > (int)sizeof(msg) - 1)
+		n = sizeof(msg) - 1;
+	(void)!write(STDERR_FILENO, msg, n);
+	_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
 /* exec_command runs the command, looking it up in the job's own PATH (the
  * container's, not lodged's), as execvpe would with that environment. */
 static void exec_command(const struct job *j)
@@ -348,7 +362,7 @@ static void exec_command(const struct job *j)
 	const char *file = j->argv[0];
 	if (strchr(file, '/')) {
 		execve(file, j->argv, j->envp);
-		fail(file, errno);
+		exec_failed(file, errno);
 	}
 	const char *path = env_path(j);
 	int err = ENOENT;
@@ -363,13 +377,13 @@ static void exec_command(const struct job *j)
 			if (errno == EACCES)
 				err = EACCES;
 			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ELOOP && errno != ENAMETOOLONG)
-				fail(file, errno);
+				exec_failed(file, errno);
 		}
 		path = *end ? end + 1 : end;
 	}
 	char what[512];
 	snprintf(what, sizeof(what), "%s (PATH %s)", file, env_path(j));
-	fail(what, err);
+	exec_failed(what, err);
 }
 
 /* wait_for_go tells lodged the command is ready and waits for its word:

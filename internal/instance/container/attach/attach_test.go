@@ -51,7 +51,14 @@ const allNamespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWUTS 
 
 // run starts j with its stdout on a pipe and returns the output and the
 // exit status.
-func run(t *testing.T, j Job) (string, syscall.WaitStatus, error) {
+func run(t *testing.T, j Job) (string, syscall.WaitStatus, error) { return capture(t, j, false) }
+
+// runWithStderr is run with the command's stderr on the same pipe.
+func runWithStderr(t *testing.T, j Job) (string, syscall.WaitStatus, error) {
+	return capture(t, j, true)
+}
+
+func capture(t *testing.T, j Job, withStderr bool) (string, syscall.WaitStatus, error) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -59,6 +66,9 @@ func run(t *testing.T, j Job) (string, syscall.WaitStatus, error) {
 	}
 	defer r.Close()
 	j.Stdout = w
+	if withStderr {
+		j.Stderr = w
+	}
 	p, err := Start(j)
 	w.Close()
 	if err != nil {
@@ -113,9 +123,15 @@ func TestStartReportsWhatFailed(t *testing.T) {
 	pid, start := target(t)
 	job := Job{InitPid: pid, InitStartTime: start, Namespaces: allNamespaces, Cwd: "/", Env: []string{"PATH=/usr/bin:/bin"}}
 
+	// A command that cannot be exec'd ends as a shell's would: its message
+	// on its own stderr, exit status 127 (missing) or 126 (not executable).
 	job.Args = []string{"no-such-command"}
-	if _, _, err := run(t, job); err == nil || !strings.Contains(err.Error(), "no-such-command") || !strings.Contains(err.Error(), "No such file") {
-		t.Errorf("missing command: %v", err)
+	if out, ws, err := runWithStderr(t, job); err != nil || ws.ExitStatus() != 127 || !strings.Contains(out, "no-such-command") || !strings.Contains(out, "No such file") {
+		t.Errorf("missing command: %v, status %d, stderr %q", err, ws.ExitStatus(), out)
+	}
+	job.Args = []string{"/etc/passwd"}
+	if out, ws, err := runWithStderr(t, job); err != nil || ws.ExitStatus() != 126 || !strings.Contains(out, "Permission denied") {
+		t.Errorf("command that is not executable: %v, status %d, stderr %q", err, ws.ExitStatus(), out)
 	}
 	job.Args, job.Cwd = []string{"true"}, "/no/such/dir"
 	if _, _, err := run(t, job); err == nil || !strings.Contains(err.Error(), "/no/such/dir") {
