@@ -135,11 +135,17 @@ func TestManagedNetwork(t *testing.T) {
 			t.Errorf("%v accepted: %s", args, stderr)
 		}
 	}
-	_, env = d.API("GET", "/1.0/networks", nil)
-	var urls []string
-	_ = json.Unmarshal(env.Metadata, &urls)
-	if len(urls) != 1 {
-		t.Fatalf("refused networks were kept: %v", urls)
+	_, env = d.API("GET", "/1.0/networks?recursion=1", nil)
+	var nets []api.Network
+	_ = json.Unmarshal(env.Metadata, &nets)
+	var managed []string
+	for _, n := range nets {
+		if n.Managed {
+			managed = append(managed, n.Name)
+		}
+	}
+	if len(managed) != 1 {
+		t.Fatalf("refused networks were kept: %v", managed)
 	}
 	if links := nsRun(t, d.Netns, "ip", "-o", "link", "show", "type", "bridge"); strings.Count(links, "\n") != 1 {
 		t.Fatalf("refused networks left bridges:\n%s", links)

@@ -263,6 +263,9 @@ func currentPreseed(c *client.Client) (preseed, error) {
 		return p, err
 	}
 	for _, n := range nets {
+		if !n.Managed {
+			continue // the host's own interfaces are not Lodge's to recreate
+		}
 		p.Networks = append(p.Networks, preseedNetwork{Name: n.Name, Type: n.Type, Description: n.Description, Config: n.Config})
 	}
 	var profiles []api.Profile

@@ -141,3 +141,44 @@ func (s *Schedule) dayMatches(t time.Time) bool {
 	}
 	return dom || dow
 }
+
+// Triggers is a whole snapshots.schedule value, as LXD reads it: cron
+// expressions and aliases separated by ", " (a bare comma belongs to a cron
+// field), where @startup also fires when the instance starts and @never
+// never fires.
+type Triggers struct {
+	schedules []*Schedule
+	// OnStartup is set by @startup.
+	OnStartup bool
+}
+
+// ParseTriggers reads a snapshots.schedule value.
+func ParseTriggers(spec string) (*Triggers, error) {
+	t := &Triggers{}
+	for _, part := range strings.Split(strings.ToLower(strings.TrimSpace(spec)), ", ") {
+		switch part = strings.TrimSpace(part); part {
+		case "@startup":
+			t.OnStartup = true
+		case "@never", "":
+		default:
+			s, err := Parse(part)
+			if err != nil {
+				return nil, fmt.Errorf("%w (or @startup, @never; several separated by \", \")", err)
+			}
+			t.schedules = append(t.schedules, s)
+		}
+	}
+	return t, nil
+}
+
+// Next returns the earliest firing of any schedule strictly after t, or the
+// zero time when none fires.
+func (t *Triggers) Next(after time.Time) time.Time {
+	var next time.Time
+	for _, s := range t.schedules {
+		if n := s.Next(after); !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
+	}
+	return next
+}

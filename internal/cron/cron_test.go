@@ -35,3 +35,30 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTriggers(t *testing.T) {
+	from := time.Date(2026, 3, 1, 10, 30, 0, 0, time.UTC)
+	tr, err := ParseTriggers("@startup, @daily, 0 12 * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.OnStartup {
+		t.Error("@startup not seen")
+	}
+	if got, want := tr.Next(from), time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("next of @daily and noon after 10:30: %v, want %v", got, want)
+	}
+	never, err := ParseTriggers("@never")
+	if err != nil || !never.Next(from).IsZero() || never.OnStartup {
+		t.Errorf("@never: %v %v %v", err, never.Next(from), never.OnStartup)
+	}
+	// A bare comma is part of a cron field, not a separator.
+	if tr, err := ParseTriggers("0 6,18 * * *"); err != nil || !tr.Next(from).Equal(time.Date(2026, 3, 1, 18, 0, 0, 0, time.UTC)) {
+		t.Errorf("0 6,18 * * *: %v", err)
+	}
+	for _, bad := range []string{"@sometimes", "@daily, 1 2 3", "@daily,@hourly"} {
+		if _, err := ParseTriggers(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

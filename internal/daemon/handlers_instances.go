@@ -63,19 +63,28 @@ func instancesGet(d *Daemon, r *http.Request) response {
 	}
 	full := make([]api.InstanceFull, 0, len(list))
 	for _, inst := range list {
-		st, err := d.Instances.State(inst.Name)
-		if err != nil {
-			continue
+		if f, err := instanceFull(d, inst); err == nil {
+			full = append(full, f)
 		}
-		snaps := []any{}
-		if list, err := d.Instances.Snapshots(inst.Name); err == nil {
-			for _, s := range list {
-				snaps = append(snaps, s)
-			}
-		}
-		full = append(full, api.InstanceFull{Instance: inst, State: &st, Snapshots: snaps, Backups: []any{}})
 	}
 	return ok(full)
+}
+
+// instanceFull is an instance with its state, snapshots and backups (none
+// yet), as recursion lists it and as lxc info asks for it
+// (instance_get_full).
+func instanceFull(d *Daemon, inst api.Instance) (api.InstanceFull, error) {
+	st, err := d.Instances.State(inst.Name)
+	if err != nil {
+		return api.InstanceFull{}, err
+	}
+	snaps := []any{}
+	if list, err := d.Instances.Snapshots(inst.Name); err == nil {
+		for _, s := range list {
+			snaps = append(snaps, s)
+		}
+	}
+	return api.InstanceFull{Instance: inst, State: &st, Snapshots: snaps, Backups: []any{}}, nil
 }
 
 func instancesPost(d *Daemon, r *http.Request) response {
@@ -103,6 +112,13 @@ func instanceGet(d *Daemon, r *http.Request) response {
 	inst, rev, err := d.Instances.Get(r.PathValue("name"))
 	if err != nil {
 		return fail(err)
+	}
+	if recursion(r) > 0 {
+		full, err := instanceFull(d, inst)
+		if err != nil {
+			return fail(err)
+		}
+		return okETag(full, rev)
 	}
 	return okETag(inst, rev)
 }

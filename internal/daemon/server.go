@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/instance"
@@ -27,19 +28,8 @@ import (
 // Version is lodged's version as /1.0 reports it.
 const Version = version.Version
 
-// apiExtensions lists what works, so clients degrade gracefully on the rest.
-var apiExtensions = []string{
-	"etag", "patch", "container_last_used_at", "container_exec_recording", "container_exec_signal_handling",
-	"container_exec_user_group_cwd", "instances", "container_full", "image_aliases_description",
-	"operation_description", "event_lifecycle", "container_host_shutdown_timeout", "profile_usedby",
-	"resource_limits_processes", "instance_all_projects",
-	"snapshot_expiry", "snapshot_expiry_creation", "snapshot_scheduling", "container_protection_delete", "container_only_migration", "file_delete", "file_append", "file_symlinks", "directory_manipulation", "console", "container_console_log",
-	// lxc info needs it to list backups; creating one answers 501 until backups exist.
-	"container_backup",
-	"network", "network_state", "network_leases",
-	// Lodge's own: limits.connections on NICs.
-	"lodge_nic_limits_connections", "api_filtering",
-}
+// defaultProject is the one project there is.
+const defaultProject = "default"
 
 // Daemon serves the API.
 type Daemon struct {
@@ -165,6 +155,12 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		if _, pattern := mux.Handler(r); pattern == "" {
 			errResp{notFoundOrMethod(r)}.write(w)
+			return
+		}
+		// Only the default project exists until projects do: a request
+		// for another acts on nothing, rather than on the default one.
+		if p := r.URL.Query().Get("project"); p != "" && p != defaultProject {
+			errResp{apierr.NotFound("Project not found")}.write(w)
 			return
 		}
 		mux.ServeHTTP(w, r) // it sets the path values; Handler does not

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/network"
@@ -65,18 +66,19 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 			}
 		case "nic":
 			parent := d["parent"]
-			if d["network"] != "" {
-				if s.networks == nil {
-					return rd, apierr.BadRequest("device %q: managed networks are not available", name)
-				}
-				br, _, err := s.networks.Bridge(d["network"])
+			if net := s.nicNetwork(d); net != "" {
+				br, _, err := s.networks.Bridge(net)
 				if err != nil {
 					return rd, apierr.BadRequest("device %q: %v", name, err)
 				}
-				if err := s.networks.CheckNIC(d["network"], e.Name, name, d["ipv4.address"], d["ipv6.address"]); err != nil {
+				if err := s.networks.CheckNIC(net, e.Name, name, d["ipv4.address"], d["ipv6.address"]); err != nil {
 					return rd, err
 				}
 				parent = br
+			} else if d["network"] != "" {
+				return rd, apierr.BadRequest("device %q: network %q does not exist (lodge network list shows the managed ones)", name, d["network"])
+			} else if d["ipv4.address"] != "" || d["ipv6.address"] != "" || d["limits.connections"] != "" {
+				return rd, apierr.BadRequest("device %q: ipv4.address, ipv6.address and limits.connections need a managed network (network=..., or a parent that is one); %q is not", name, parent)
 			}
 			if _, err := netlink.LinkByName(parent); err != nil {
 				return rd, apierr.BadRequest("device %q: bridge %q does not exist on the host", name, parent)
@@ -96,8 +98,14 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 	return rd, nil
 }
 
-// unixDevice reads major/minor from the host node.
+// unixDevice resolves a unix-char or unix-block device as LXD does: major
+// and minor from the keys, or else from the host node (source, or path);
+// the node the instance gets is owned by uid/gid inside (0 by default) with
+// mode (0660 by default). A missing host node skips the device when
+// required=false.
 func unixDevice(name string, d map[string]string) (container.UnixDev, bool, error) {
+	block := d["type"] == "unix-block"
+	kind := map[bool]string{true: "block", false: "character"}[block]
 	src := d["source"]
 	if src == "" {
 		src = d["path"]
@@ -106,23 +114,52 @@ func unixDevice(name string, d map[string]string) (container.UnixDev, bool, erro
 	if path == "" {
 		path = src
 	}
+	dev := container.UnixDev{Path: filepath.Clean(path), Block: block, Mode: 0o660}
+	if v := d["mode"]; v != "" {
+		mode, err := strconv.ParseUint(v, 8, 32)
+		if err != nil || mode > 0o777 {
+			return dev, false, apierr.BadRequest("device %q: mode %q: want octal permission bits such as 0660", name, v)
+		}
+		dev.Mode = uint32(mode)
+	}
+	for key, into := range map[string]*uint32{"uid": &dev.UID, "gid": &dev.GID} {
+		if v := d[key]; v != "" {
+			id, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || id >= idmap.Size {
+				return dev, false, apierr.BadRequest("device %q: %s %q: want an id of the instance (0 to %d)", name, key, v, idmap.Size-1)
+			}
+			*into = uint32(id)
+		}
+	}
+	major, minor := d["major"], d["minor"]
+	if (major == "") != (minor == "") {
+		return dev, false, apierr.BadRequest("device %q: give both major and minor, or neither (they are read from the host node)", name)
+	}
+	if major != "" {
+		ma, err1 := strconv.ParseUint(major, 10, 32)
+		mi, err2 := strconv.ParseUint(minor, 10, 32)
+		if err1 != nil || err2 != nil {
+			return dev, false, apierr.BadRequest("device %q: major %q and minor %q must be numbers", name, major, minor)
+		}
+		dev.Major, dev.Minor = int64(ma), int64(mi)
+		return dev, false, nil
+	}
 	var st unix.Stat_t
 	if err := unix.Stat(src, &st); err != nil {
 		if d["required"] != "" && !keys.IsTrue(d, "required") {
-			return container.UnixDev{}, true, nil
+			return dev, true, nil
 		}
-		return container.UnixDev{}, false, apierr.BadRequest("device %q: source %q does not exist on the host", name, src)
+		return dev, false, apierr.BadRequest("device %q: source %q does not exist on the host (or give major and minor)", name, src)
 	}
-	block := d["type"] == "unix-block"
 	want := uint32(unix.S_IFCHR)
 	if block {
 		want = unix.S_IFBLK
 	}
 	if st.Mode&unix.S_IFMT != want {
-		return container.UnixDev{}, false, apierr.BadRequest("device %q: %q is not a %s device", name, src, map[bool]string{true: "block", false: "character"}[block])
+		return dev, false, apierr.BadRequest("device %q: %q is not a %s device", name, src, kind)
 	}
-	return container.UnixDev{Source: src, Path: filepath.Clean(path), Block: block,
-		Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev))}, false, nil
+	dev.Major, dev.Minor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	return dev, false, nil
 }
 
 // randomMAC is a locally administered unicast address in LXD's 00:16:3e range.
@@ -142,7 +179,7 @@ func (s *Service) nicsOn(netName string) []network.NIC {
 			continue
 		}
 		for dev, d := range e.Devices {
-			if d["type"] == "nic" && d["network"] == netName {
+			if s.nicNetwork(d) == netName {
 				out = append(out, network.NIC{Instance: n, Device: dev, MAC: nicMAC(e, dev), IPv4: d["ipv4.address"], IPv6: d["ipv6.address"]})
 			}
 		}
@@ -163,7 +200,7 @@ func (s *Service) networkUsers(netName string) []string {
 	ps, _ := s.Profiles()
 	for _, p := range ps {
 		for _, d := range p.Devices {
-			if d["type"] == "nic" && d["network"] == netName {
+			if s.nicNetwork(d) == netName {
 				out = append(out, "/1.0/profiles/"+p.Name)
 				break
 			}
@@ -173,14 +210,15 @@ func (s *Service) networkUsers(netName string) []string {
 }
 
 // managedNICs maps an instance's NICs on managed networks to "network mac".
-func managedNICs(e Expanded) map[string]string {
+func (s *Service) managedNICs(e Expanded) map[string]string {
 	out := map[string]string{}
 	for dev, d := range e.Devices {
-		if d["type"] != "nic" || d["network"] == "" {
+		net := s.nicNetwork(d)
+		if net == "" {
 			continue
 		}
 		if mac := nicMAC(e, dev); mac != "" {
-			out[dev] = d["network"] + " " + mac
+			out[dev] = net + " " + mac
 		}
 	}
 	return out
@@ -201,13 +239,13 @@ func (s *Service) releaseLeases(before, after Expanded) {
 	if s.networks == nil {
 		return
 	}
-	kept := managedNICs(after)
+	kept := s.managedNICs(after)
 	stays := map[string]bool{} // networks the instance keeps a NIC on
 	for _, nic := range kept {
 		network, _, _ := strings.Cut(nic, " ")
 		stays[network] = true
 	}
-	for dev, nic := range managedNICs(before) {
+	for dev, nic := range s.managedNICs(before) {
 		if kept[dev] != nic {
 			network, mac, _ := strings.Cut(nic, " ")
 			owner := before.Name // its DHCPv6 leases are known by its hostname
@@ -228,12 +266,44 @@ func (s *Service) refreshHosts(states ...Expanded) {
 	nets := map[string]bool{}
 	for _, e := range states {
 		for _, d := range e.Devices {
-			if d["type"] == "nic" && d["network"] != "" {
-				nets[d["network"]] = true
+			if net := s.nicNetwork(d); net != "" {
+				nets[net] = true
 			}
 		}
 	}
 	for n := range nets {
 		s.networks.HostsChanged(n)
 	}
+}
+
+// nicNetwork names the managed network a device is on ("" for none): a
+// NIC's network key, or its parent when that names a managed network. LXD
+// reads such a bridged NIC as one with network=, and lxc 5.0.2 makes them
+// (nictype=bridged, parent=NET) for `lxc launch -n` and `lxc network attach`.
+func (s *Service) nicNetwork(d map[string]string) string {
+	if d["type"] != "nic" || s.networks == nil {
+		return ""
+	}
+	if n := d["network"]; n != "" {
+		if s.networks.IsManaged(n) {
+			return n
+		}
+		return ""
+	}
+	if (d["nictype"] == "" || d["nictype"] == "bridged") && d["parent"] != "" && s.networks.IsManaged(d["parent"]) {
+		return d["parent"]
+	}
+	return ""
+}
+
+// devicesDir holds the device nodes made for an instance (LXD's devices/).
+func (s *Service) devicesDir(name string) string { return filepath.Join(s.dir, "devices", name) }
+
+// unixNode makes the node an instance's unix device is bound from.
+func (s *Service) unixNode(e Expanded, dev string, u container.UnixDev) (container.UnixDev, error) {
+	u, err := container.MakeUnixNode(u, filepath.Join(s.devicesDir(e.Name), "unix."+dev), e.IDMap)
+	if err != nil {
+		return u, fmt.Errorf("device %q: %w", dev, err)
+	}
+	return u, nil
 }

@@ -88,6 +88,10 @@ func (s *Service) hotplug(old, cur Expanded) error {
 	}
 	for dev, u := range after.UnixDevs {
 		if o, ok := before.UnixDevs[dev]; !ok || o != u {
+			u, err := s.unixNode(cur, dev, u)
+			if err != nil {
+				return fmt.Errorf("attach %s: %w", dev, err)
+			}
 			if err := s.rt.AttachUnixDev(name, u, cur.IDMap); err != nil {
 				return fmt.Errorf("attach %s: %w", dev, err)
 			}

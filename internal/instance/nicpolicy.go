@@ -23,8 +23,8 @@ func (s *Service) nicPolicyOf(e Expanded, dev string, nic container.NIC) (nicPol
 	p := nicPolicy{filter: network.PortFilter{Veth: nic.HostName, MAC: nic.HWAddr, Bridge: nic.Parent,
 		MACFilter: keys.IsTrue(d, "security.mac_filtering"), IPv4: keys.IsTrue(d, "security.ipv4_filtering"),
 		IPv6: keys.IsTrue(d, "security.ipv6_filtering"), IPv4Addr: d["ipv4.address"], IPv6Addr: d["ipv6.address"]}}
-	if p.filter.IPv6 && d["network"] != "" && s.networks != nil {
-		p.filter.IPv6Net = s.networks.Subnet6(d["network"])
+	if net := s.nicNetwork(d); p.filter.IPv6 && net != "" {
+		p.filter.IPv6Net = s.networks.Subnet6(net)
 	}
 	p.filter.ConnLimit, _ = strconv.Atoi(d["limits.connections"])
 	rate := func(k string) uint64 {

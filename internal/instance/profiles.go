@@ -95,13 +95,15 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 		}
 	}
 	var old api.Profile
+	var written uint64 // the revision this change wrote
 	err := s.db.Update(func(tx *store.Tx) error {
 		if _, err := tx.Get(store.Profiles, name, &old); err != nil {
 			return err
 		}
 		p := old
 		p.Description, p.Config, p.Devices = put.Description, nonNil(put.Config), nonNilDevices(put.Devices)
-		_, err := tx.Put(store.Profiles, name, p, ifRev)
+		var err error
+		written, err = tx.Put(store.Profiles, name, p, ifRev)
 		return err
 	})
 	if err != nil {
@@ -111,12 +113,15 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 	for _, u := range users {
 		inst := strings.TrimPrefix(u, "/1.0/instances/")
 		if err := s.applyLive(inst, before[inst], true); err != nil {
-			// Undo: the old profile, and the old limits and devices where
-			// they were changed.
-			_ = s.db.Update(func(tx *store.Tx) error {
-				_, err := tx.Put(store.Profiles, name, old, 0)
+			// Undo: the old profile, unless another request changed it
+			// since (its change stands), then each instance's limits and
+			// devices as the profile now says.
+			if err := s.db.Update(func(tx *store.Tx) error {
+				_, err := tx.Put(store.Profiles, name, old, written)
 				return err
-			})
+			}); err != nil {
+				s.log.Warn("profile changed again meanwhile: its rollback is skipped", "profile", name, "err", err)
+			}
 			for _, a := range append(applied, inst) {
 				if now, _, err := s.load(a); err == nil {
 					_ = s.applyLive(a, now, false)

@@ -67,7 +67,7 @@ func (s *Service) resolveProxy(e Expanded, dev string, d map[string]string) (pro
 	if p.NAT {
 		found := false
 		for _, nd := range e.Devices {
-			if nd["type"] == "nic" && nd["network"] != "" && nd["ipv4.address"] == c.Host() {
+			if s.nicNetwork(nd) != "" && nd["ipv4.address"] == c.Host() {
 				found = true
 			}
 		}

@@ -11,6 +11,7 @@ import (
 // Reconcile brings the disk in line with the store after a crash or a
 // restart, logs each repair, and follows the containers still running.
 func (s *Service) Reconcile() error {
+	s.settleIntents()
 	names, err := s.Names()
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ func (s *Service) scheduledSnapshots(from, to time.Time) {
 		if err != nil || e.Config["snapshots.schedule"] == "" {
 			continue
 		}
-		sched, err := cron.Parse(e.Config["snapshots.schedule"])
+		sched, err := cron.ParseTriggers(e.Config["snapshots.schedule"])
 		if err != nil {
 			continue
 		}

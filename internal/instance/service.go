@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
@@ -77,6 +79,7 @@ type Deps struct {
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
 		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
+	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	d.Runtime.OnExit = s.onExit
 	if d.Networks != nil {
 		d.Networks.NICs = s.nicsOn
@@ -369,6 +372,10 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func
 		return err
 	}
 	s.linkVolume(rec.Name)
+	// The runtime log (lxc.log) has a place from the start, so even a
+	// first start that fails is recorded.
+	_ = os.MkdirAll(s.LogDir(rec.Name), 0o700)
+	s.log.Info("created", "instance", rec.Name)
 	s.bus.Lifecycle("instance-created", "/1.0/instances/"+rec.Name, nil)
 	return nil
 }
@@ -422,6 +429,14 @@ func (s *Service) start(ctx context.Context, name string) error {
 		return err
 	}
 	s.refreshHosts(e)
+	if t, err := cron.ParseTriggers(e.Config["snapshots.schedule"]); err == nil && t.OnStartup {
+		// @startup: a snapshot of the stopped instance, as LXD takes it.
+		snap, err := s.createSnapshot(name, "", nil)
+		if err != nil {
+			return fmt.Errorf("snapshots.schedule @startup: %w", err)
+		}
+		s.log.Info("startup snapshot taken", "instance", name, "snapshot", snap)
+	}
 	rootfs, err := s.rootfs(name)
 	if err != nil {
 		return err
@@ -431,13 +446,18 @@ func (s *Service) start(ctx context.Context, name string) error {
 	for _, d := range rd.Disks {
 		spec.Disks = append(spec.Disks, d)
 	}
-	for _, u := range rd.UnixDevs {
+	for dev, u := range rd.UnixDevs {
+		u, err := s.unixNode(e, dev, u)
+		if err != nil {
+			return err
+		}
 		spec.UnixDevs = append(spec.UnixDevs, u)
 	}
 	for _, n := range rd.NICs {
 		spec.NICs = append(spec.NICs, n)
 	}
 	if err := s.rt.Start(ctx, spec); err != nil {
+		s.log.Error("start failed", "instance", name, "err", err)
 		return err
 	}
 	if err := s.applyNICPolicies(e, rd.NICs); err != nil {
@@ -459,6 +479,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 		_, err := tx.Put(store.Instances, name, r, 0)
 		return err
 	})
+	s.log.Info("started", "instance", name, "init_pid", pid)
 	s.bus.Lifecycle("instance-started", "/1.0/instances/"+name, nil)
 	return nil
 }
@@ -521,7 +542,9 @@ func (s *Service) stop(ctx context.Context, name string, force bool, timeout tim
 			timeout = time.Duration(v) * time.Second
 		}
 	}
+	s.log.Info("stopping", "instance", name, "force", force, "timeout", timeout)
 	if err := s.rt.Stop(ctx, name, force, timeout); err != nil {
+		s.log.Error("stop failed", "instance", name, "err", err)
 		return err
 	}
 	_ = s.setPower(name, "STOPPED")
@@ -613,10 +636,12 @@ func (s *Service) onExit(name string) {
 			}
 		}
 	}
+	s.log.Info("stopped: init exited", "instance", name)
 	s.bus.Lifecycle("instance-stopped", "/1.0/instances/"+name, nil)
 	if r.Ephemeral && !restarting {
 		go func() {
-			if err := s.Delete(name); err != nil {
+			// A delete --force of the ephemeral instance may have won.
+			if err := s.Delete(name); err != nil && !errors.Is(err, apierr.ErrNotFound) {
 				s.log.Warn("delete ephemeral instance", "instance", name, "err", err)
 			}
 		}()
@@ -653,6 +678,7 @@ func (s *Service) Delete(name string) error {
 		s.log.Warn("delete volume", "instance", name, "err", err)
 	}
 	_ = os.RemoveAll(s.LogDir(name))
+	_ = os.RemoveAll(s.devicesDir(name))
 	_ = os.Remove(filepath.Join(s.dir, "containers", name))
 	s.refreshHosts(e)
 	s.releaseLeases(e, Expanded{})
@@ -682,11 +708,21 @@ func (s *Service) Rename(name, newName string) error {
 	if err != nil {
 		return err
 	}
+	// The intent goes first: a crash after the volume moved and before
+	// the records did makes start-up move the volume back (see intent).
+	in := intent{Op: intentRename, Instance: name, NewName: newName}
+	if err := s.db.Update(func(tx *store.Tx) error { return putIntent(tx, in) }); err != nil {
+		return err
+	}
 	if err := s.pool.RenameInstance(name, newName); err != nil {
+		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
 	r.Name = newName
 	err = s.db.Update(func(tx *store.Tx) error {
+		if err := dropIntent(tx, name); err != nil {
+			return err
+		}
 		if err := tx.Create(store.Instances, newName, r); err != nil {
 			return err
 		}
@@ -706,10 +742,13 @@ func (s *Service) Rename(name, newName string) error {
 		return tx.Delete(store.Instances, name)
 	})
 	if err != nil {
-		_ = s.pool.RenameInstance(newName, name)
+		if uerr := s.pool.UndoRename(name, newName); uerr == nil {
+			_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
+		}
 		return err
 	}
 	_ = os.Rename(s.LogDir(name), s.LogDir(newName))
+	_ = os.RemoveAll(s.devicesDir(name))
 	_ = os.Remove(filepath.Join(s.dir, "containers", name))
 	s.linkVolume(newName)
 	if e, _, err := s.load(newName); err == nil {
@@ -798,7 +837,12 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 		}
 		err := s.rt.Update(name, res)
 		if err == nil {
-			err = s.hotplug(old, e)
+			if err = s.hotplug(old, e); err != nil {
+				// Take back what the hot-plug did before it failed.
+				if rerr := s.hotplug(e, old); rerr != nil {
+					s.log.Warn("undo a failed hot-plug", "instance", name, "err", rerr)
+				}
+			}
 		}
 		if err != nil {
 			// Put the old record and limits back.

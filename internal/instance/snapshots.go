@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"fmt"
 	"context"
 	"regexp"
 	"sort"
@@ -259,7 +260,10 @@ func (s *Service) UpdateSnapshot(name, snap string, put api.InstanceSnapshotPut,
 }
 
 // RestoreSnapshot brings back a snapshot's volume and config. A running
-// instance is stopped first and started again after.
+// instance is stopped first and started again after. The snapshot's copy is
+// made first; the records and the intent to swap it in are committed
+// together; then the copy is swapped in. A crash at any point leaves either
+// the instance as it was or, at the next start-up, as restored (see intent).
 func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error {
 	defer s.lock(name)()
 	r, _, err := store.Get[SnapshotRecord](s.db, store.Snapshots, snapKey(name, snap))
@@ -273,42 +277,62 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 			return err
 		}
 	}
-	if err := s.pool.RestoreSnapshot(name, snap); err != nil {
+	in := intent{Op: intentRestore, Instance: name, Snapshot: snap, Phase: phaseCopy}
+	if err := s.db.Update(func(tx *store.Tx) error { return putIntent(tx, in) }); err != nil {
 		return err
 	}
-	// The restored files are on the map of the snapshot's day; the record
-	// says the volume is on the instance's. Shift them to it, or, if that
-	// fails, record the map they are on so the next start shifts them.
-	inst, _, err := store.Get[Record](s.db, store.Instances, name)
-	if err != nil {
+	if err := s.pool.PrepareRestore(name, snap); err != nil {
+		_ = s.pool.CancelRestore(name)
+		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
-	onDisk := r.filesIDMap(inst.IDMap)
-	if !idmap.Equal(onDisk, inst.IDMap) {
-		if err := s.pool.RemapInstance(name, onDisk, inst.IDMap); err != nil {
-			s.log.Warn("restore: shifting the snapshot's files to the instance's id map failed; the next start retries", "instance", name, "snapshot", snap, "err", err)
-		} else {
-			onDisk = inst.IDMap
-		}
-	}
+	var inst Record
 	err = s.db.Update(func(tx *store.Tx) error {
-		var cur Record
-		if _, err := tx.Get(store.Instances, name, &cur); err != nil {
+		if _, err := tx.Get(store.Instances, name, &inst); err != nil {
 			return err
 		}
-		cur.IDMap = onDisk
+		cur := inst
+		// The restored files are on the map of the snapshot's day.
+		cur.IDMap = r.filesIDMap(inst.IDMap)
 		cfg := copyMap(r.Config)
-		for k, v := range cur.Config {
+		for k, v := range inst.Config {
 			if strings.HasPrefix(k, "volatile.") {
 				cfg[k] = v
 			}
 		}
 		cur.Config, cur.Devices, cur.Profiles, cur.Ephemeral = cfg, r.Devices, r.Profiles, r.Ephemeral
-		_, err := tx.Put(store.Instances, name, cur, 0)
-		return err
+		if _, err := tx.Put(store.Instances, name, cur, 0); err != nil {
+			return err
+		}
+		in.Phase = phaseSwap
+		return putIntent(tx, in)
 	})
 	if err != nil {
+		_ = s.pool.CancelRestore(name)
+		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
+	}
+	if err := s.pool.FinishRestore(name); err != nil {
+		return fmt.Errorf("%w (the restore is recorded: lodged finishes it at its next start)", err)
+	}
+	_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
+	// Shift the restored files to the instance's map now; if that fails,
+	// the record says which map they are on, and the next start shifts them.
+	onDisk := r.filesIDMap(inst.IDMap)
+	if !idmap.Equal(onDisk, inst.IDMap) {
+		if err := s.pool.RemapInstance(name, onDisk, inst.IDMap); err != nil {
+			s.log.Warn("restore: shifting the snapshot's files to the instance's id map failed; the next start retries", "instance", name, "snapshot", snap, "err", err)
+		} else {
+			_ = s.db.Update(func(tx *store.Tx) error {
+				var cur Record
+				if _, err := tx.Get(store.Instances, name, &cur); err != nil {
+					return err
+				}
+				cur.IDMap = inst.IDMap
+				_, err := tx.Put(store.Instances, name, cur, 0)
+				return err
+			})
+		}
 	}
 	s.bus.Lifecycle("instance-restored", "/1.0/instances/"+name, map[string]any{"snapshot": snap})
 	if running {

@@ -159,9 +159,16 @@ func checkMTU(v string) error {
 	return nil
 }
 
+// UsedPrefix is a subnet something already uses, and what uses it (to
+// name in an error).
+type UsedPrefix struct {
+	Prefix netip.Prefix
+	Owner  string
+}
+
 // usedPrefixes lists the prefixes on the host (addresses and routes) and
-// of other networks, so a new subnet overlaps none of them.
-func usedPrefixes(family int, others []netip.Prefix, self string) []netip.Prefix {
+// those of other networks (others); self's own bridge does not count.
+func usedPrefixes(family int, others []UsedPrefix, self string) []UsedPrefix {
 	skip := -1
 	if link, err := netlink.LinkByName(self); err == nil && self != "" {
 		skip = link.Attrs().Index // the network's own bridge does not count
@@ -170,12 +177,12 @@ func usedPrefixes(family int, others []netip.Prefix, self string) []netip.Prefix
 	if family == 6 {
 		fam = netlink.FAMILY_V6
 	}
-	used := append([]netip.Prefix{}, others...)
+	used := append([]UsedPrefix{}, others...)
 	if routes, err := netlink.RouteList(nil, fam); err == nil {
 		for _, r := range routes {
 			if r.Dst != nil && r.LinkIndex != skip {
 				if p, ok := toPrefix(r.Dst); ok {
-					used = append(used, p)
+					used = append(used, UsedPrefix{p, fmt.Sprintf("the host route to %s (dev %s)", p, linkName(r.LinkIndex))})
 				}
 			}
 		}
@@ -186,11 +193,18 @@ func usedPrefixes(family int, others []netip.Prefix, self string) []netip.Prefix
 				continue
 			}
 			if p, ok := toPrefix(a.IPNet); ok {
-				used = append(used, p.Masked())
+				used = append(used, UsedPrefix{p.Masked(), fmt.Sprintf("the host address %s (dev %s)", p, linkName(a.LinkIndex))})
 			}
 		}
 	}
 	return used
+}
+
+func linkName(index int) string {
+	if l, err := netlink.LinkByIndex(index); err == nil {
+		return l.Attrs().Name
+	}
+	return strconv.Itoa(index)
 }
 
 func toPrefix(n *net.IPNet) (netip.Prefix, bool) {
@@ -202,34 +216,32 @@ func toPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(addr.Unmap(), ones), true
 }
 
-func overlaps(p netip.Prefix, used []netip.Prefix) bool {
-	for _, u := range used {
-		if u.Bits() == 0 {
-			continue // a default route overlaps everything
-		}
-		if p.Overlaps(u) {
-			return true
-		}
-	}
-	return false
-}
-
-// CheckOverlap refuses a subnet that collides with the host or another network.
-func CheckOverlap(family int, cidr string, others []netip.Prefix, self string) error {
-	_, p, err := parseCIDR(cidr)
-	if err != nil {
-		return err
-	}
-	for _, u := range usedPrefixes(family, others, self) {
-		if u.Bits() > 0 && p.Overlaps(u) {
-			return apierr.BadRequest("subnet %s overlaps %s, which the host or another network uses", p, u)
+// overlapping returns what in used overlaps p (nil for nothing). A default
+// route overlaps everything and does not count.
+func overlapping(p netip.Prefix, used []UsedPrefix) *UsedPrefix {
+	for i, u := range used {
+		if u.Prefix.Bits() > 0 && p.Overlaps(u.Prefix) {
+			return &used[i]
 		}
 	}
 	return nil
 }
 
+// CheckOverlap refuses a subnet that collides with the host or another
+// network, naming which.
+func CheckOverlap(family int, cidr string, others []UsedPrefix, self string) error {
+	_, p, err := parseCIDR(cidr)
+	if err != nil {
+		return err
+	}
+	if u := overlapping(p, usedPrefixes(family, others, self)); u != nil {
+		return apierr.BadRequest("subnet %s overlaps %s: pick another subnet (or auto)", p, u.Owner)
+	}
+	return nil
+}
+
 // AutoSubnet picks a free 10.x.y.1/24 (IPv4) or fdxx:...::1/64 (IPv6).
-func AutoSubnet(family int, others []netip.Prefix) (string, error) {
+func AutoSubnet(family int, others []UsedPrefix) (string, error) {
 	used := usedPrefixes(family, others, "")
 	for i := 0; i < 1000; i++ {
 		var b [8]byte
@@ -243,7 +255,7 @@ func AutoSubnet(family int, others []netip.Prefix) (string, error) {
 			copy(a[1:8], b[:7])
 			p = netip.PrefixFrom(netip.AddrFrom16(a), 64)
 		}
-		if !overlaps(p, used) {
+		if overlapping(p, used) == nil {
 			return netip.PrefixFrom(p.Addr().Next(), p.Bits()).String(), nil
 		}
 	}

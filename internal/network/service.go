@@ -1,6 +1,7 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -67,13 +68,13 @@ func (r Record) prefix(family int) netip.Prefix {
 	return p // with the bridge's address, not masked
 }
 
-func (s *Service) others(name string, family int) []netip.Prefix {
+func (s *Service) others(name string, family int) []UsedPrefix {
 	recs, _ := s.records()
-	var out []netip.Prefix
+	var out []UsedPrefix
 	for _, r := range recs {
 		if r.Name != name {
 			if p := r.prefix(family); p.IsValid() {
-				out = append(out, p.Masked())
+				out = append(out, UsedPrefix{p.Masked(), "network " + r.Name})
 			}
 		}
 	}
@@ -276,8 +277,14 @@ func (s *Service) StartAll() {
 }
 
 // Get returns one network.
+// A host interface that is not a managed network answers as an unmanaged one.
 func (s *Service) Get(name string) (api.Network, uint64, error) {
 	r, rev, err := store.Get[Record](s.db, store.Networks, name)
+	if errors.Is(err, apierr.ErrNotFound) {
+		if n, ok := s.hostInterface(name); ok {
+			return n, 0, nil
+		}
+	}
 	if err != nil {
 		return api.Network{}, 0, err
 	}
@@ -301,10 +308,12 @@ func (s *Service) List() ([]api.Network, error) {
 		return nil, err
 	}
 	out := make([]api.Network, 0, len(recs))
+	managed := map[string]bool{}
 	for _, r := range recs {
 		out = append(out, s.render(r))
+		managed[r.Name] = true
 	}
-	return out, nil
+	return append(out, s.hostInterfaces(managed)...), nil
 }
 
 // Update replaces a network's config and applies it at once; if the host
@@ -324,19 +333,28 @@ func (s *Service) Update(name string, put api.NetworkPut, ifRev uint64) error {
 			return err
 		}
 	}
+	var written uint64 // the revision this change wrote
 	err = s.db.Update(func(tx *store.Tx) error {
-		_, err := tx.Put(store.Networks, name, next, ifRev)
+		var err error
+		written, err = tx.Put(store.Networks, name, next, ifRev)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	if err := s.setup(next); err != nil {
-		_ = s.db.Update(func(tx *store.Tx) error {
-			_, err := tx.Put(store.Networks, name, old, 0)
+		// Undo, unless another request changed the network since: then
+		// its change stands and is what the host gets.
+		back := old
+		if rerr := s.db.Update(func(tx *store.Tx) error {
+			_, err := tx.Put(store.Networks, name, old, written)
 			return err
-		})
-		_ = s.setup(old)
+		}); rerr != nil {
+			if cur, _, gerr := store.Get[Record](s.db, store.Networks, name); gerr == nil {
+				back = cur
+			}
+		}
+		_ = s.setup(back)
 		return apierr.BadRequest("network %q: %v", name, err)
 	}
 	return nil
@@ -399,6 +417,16 @@ func (s *Service) Rename(name, newName string) error {
 	}
 	s.teardown(name)
 	return s.setup(r)
+}
+
+// IsManaged says whether name is a managed network.
+func (s *Service) IsManaged(name string) bool {
+	found := false
+	_ = s.db.View(func(tx *store.Tx) error {
+		found = tx.Exists(store.Networks, name)
+		return nil
+	})
+	return found
 }
 
 // Bridge returns the bridge of a managed network, and its IPv4 subnet
@@ -565,7 +593,9 @@ func (s *Service) Leases(name string) ([]api.NetworkLease, error) {
 // State reads the bridge's state from the kernel.
 func (s *Service) State(name string) (api.NetworkState, error) {
 	if _, _, err := store.Get[Record](s.db, store.Networks, name); err != nil {
-		return api.NetworkState{}, err
+		if _, host := s.hostInterface(name); !host {
+			return api.NetworkState{}, err
+		}
 	}
 	link, err := netlink.LinkByName(name)
 	if err != nil {

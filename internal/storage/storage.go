@@ -53,12 +53,21 @@ type Driver interface {
 	DeleteSnapshot(name, snap string) error
 	// RenameSnapshot renames a snapshot.
 	RenameSnapshot(name, oldSnap, newSnap string) error
-	// RestoreSnapshot replaces the instance's volume with the snapshot's.
-	RestoreSnapshot(name, snap string) error
+	// PrepareRestore makes a copy of the snapshot beside the instance's
+	// volume, which it leaves as it is.
+	PrepareRestore(name, snap string) error
+	// FinishRestore swaps the prepared copy in for the volume; it
+	// completes a swap a crash cut short, from any point.
+	FinishRestore(name string) error
+	// CancelRestore drops a prepared copy that was not swapped in.
+	CancelRestore(name string) error
+	// UndoRename moves back what an interrupted RenameInstance moved.
+	UndoRename(oldName, newName string) error
 	// SnapshotNames lists the snapshots of an instance on disk.
 	SnapshotNames(name string) ([]string, error)
-	// RepairInstance finishes or undoes an interrupted restore or rename
-	// and returns what it did ("" when nothing was needed).
+	// RepairInstance undoes a restore that a crash cut short without an
+	// intent to finish it, mounts the volume, and returns what it did (""
+	// when nothing was needed).
 	RepairInstance(name string) (string, error)
 }
 

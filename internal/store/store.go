@@ -25,9 +25,12 @@ const (
 	// Snapshots are keyed "<instance>/<snapshot>".
 	Snapshots = "snapshots"
 	Networks  = "networks"
+	// Intents record multi-step changes under way (a rename, a restore),
+	// so that start-up after a crash can finish or undo them.
+	Intents = "intents"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents}
 
 // Store is the state database.
 type Store struct {

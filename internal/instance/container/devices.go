@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,12 +25,45 @@ type Disk struct {
 	Shift        bool
 }
 
-// UnixDev is a host device node bound into the container at Path, and
-// allowed in its device cgroup.
+// UnixDev is a device node the container gets at Path, allowed in its
+// device cgroup: a node of its own (Source, made by MakeUnixNode with the
+// instance's ids and mode) bind-mounted in, as LXD does, since a user
+// namespace cannot mknod. UID and GID are the instance's own ids.
 type UnixDev struct {
 	Source, Path string
 	Block        bool
 	Major, Minor int64
+	UID, GID     uint32
+	Mode         uint32
+}
+
+// MakeUnixNode makes dev's node at path, owned by its ids shifted onto m
+// (host root's for a nil map) with its mode, and returns dev with that node
+// as its source. A node there already is replaced.
+func MakeUnixNode(dev UnixDev, path string, m *idmap.Map) (UnixDev, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return dev, err
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return dev, err
+	}
+	typ := uint32(unix.S_IFCHR)
+	if dev.Block {
+		typ = unix.S_IFBLK
+	}
+	if err := unix.Mknod(path, typ|0o600, int(unix.Mkdev(uint32(dev.Major), uint32(dev.Minor)))); err != nil {
+		return dev, fmt.Errorf("make node %d:%d for %s: %w", dev.Major, dev.Minor, dev.Path, err)
+	}
+	if err := unix.Lchown(path, int(m.ShiftUID(dev.UID)), int(m.ShiftGID(dev.GID))); err != nil {
+		os.Remove(path)
+		return dev, err
+	}
+	if err := unix.Chmod(path, dev.Mode&0o777); err != nil {
+		os.Remove(path)
+		return dev, err
+	}
+	dev.Source = path
+	return dev, nil
 }
 
 func (u UnixDev) rule() devconfig.Rule {
@@ -215,13 +249,23 @@ func (d *Driver) AttachUnixDev(name string, dev UnixDev, m *idmap.Map) error {
 		return fmt.Errorf("allow device %d:%d: %w", dev.Major, dev.Minor, err)
 	}
 	fd, err := cloneMount(dev.Source, unix.MountAttr{}, false, pid)
+	if err == nil {
+		defer unix.Close(fd)
+		// The node's mount point is made as the container's root: /dev is a
+		// tmpfs of the container's user namespace, where host root has no id.
+		err = attachMount(pid, fd, dev.Path, false, m)
+	}
 	if err != nil {
+		// Nothing of a failed hot-plug stays: the mount point made for
+		// it, then the cgroup rule.
+		_ = inMountNS(pid, func() error { return removeMountPoint(dev.Path) })
+		cfg.Cgroups.Resources.Devices = cfg.Cgroups.Resources.Devices[:len(cfg.Cgroups.Resources.Devices)-1]
+		if rerr := c.Set(cfg); rerr != nil {
+			return errors.Join(err, fmt.Errorf("take back the cgroup rule for %d:%d: %w", dev.Major, dev.Minor, rerr))
+		}
 		return err
 	}
-	defer unix.Close(fd)
-	// The node's mount point is made as the container's root: /dev is a
-	// tmpfs of the container's user namespace, where host root has no id.
-	return attachMount(pid, fd, dev.Path, false, m)
+	return nil
 }
 
 // DetachUnixDev removes a device node and its cgroup rule.
@@ -234,7 +278,7 @@ func (d *Driver) DetachUnixDev(name string, dev UnixDev) error {
 	if err != nil {
 		return nil
 	}
-	_ = inMountNS(pid, func() error { return os.Remove(dev.Path) }) // the empty mount point
+	_ = inMountNS(pid, func() error { return removeMountPoint(dev.Path) })
 	cfg := c.Config()
 	rules := cfg.Cgroups.Resources.Devices[:0]
 	drop := dev.rule()
@@ -248,4 +292,14 @@ func (d *Driver) DetachUnixDev(name string, dev UnixDev) error {
 	// turns the changed list into the cgroup's rules.
 	cfg.Cgroups.Resources.Devices = rules
 	return c.Set(cfg)
+}
+
+// removeMountPoint removes the empty file a node was mounted on, and
+// nothing else (not a node the container had there before).
+func removeMountPoint(path string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != 0 {
+		return err
+	}
+	return os.Remove(path)
 }

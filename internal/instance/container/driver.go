@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
@@ -198,7 +200,38 @@ func (d *Driver) exited(name string) {
 func (d *Driver) destroyLeftover(name string) {
 	if c, err := libcontainer.Load(d.root, name); err == nil {
 		_ = c.Destroy()
+		return
 	}
+	// A start killed before libcontainer wrote its state leaves the
+	// container's directory (exec.fifo, no state.json), and maybe a runc
+	// init waiting on that fifo in the container's cgroup: Create refuses
+	// the name while either is there.
+	dir := filepath.Join(d.root, name)
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	d.log.Warn("repair: removing the state of a start that did not finish", "instance", name)
+	killCgroup(d.cgroupParent + "/" + name)
+	_ = os.RemoveAll(dir)
+}
+
+// killCgroup kills what runs in a cgroup and removes it.
+func killCgroup(path string) {
+	m, err := manager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{}})
+	if err != nil {
+		return
+	}
+	for range 50 {
+		pids, _ := m.GetAllPids()
+		if len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = m.Destroy()
 }
 
 // Stop shuts the container down: a clean request to init (SIGRTMIN+3 for

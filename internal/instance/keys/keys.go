@@ -59,7 +59,7 @@ var Table = map[string]Key{
 	"boot.autostart.priority":    {Type: typeInt, Live: true, Default: "0", Doc: "instances with a higher priority start first"},
 	"boot.autostart.delay":       {Type: typeInt, Live: true, Default: "0", Doc: "seconds to wait after starting this instance before the next"},
 	"security.protection.delete": {Type: typeBool, Live: true, Default: "false", Doc: "refuse to delete the instance"},
-	"snapshots.schedule":         {Live: true, Check: checkCron, Doc: "take snapshots on a cron schedule (\"0 6 * * *\", @hourly, @daily)"},
+	"snapshots.schedule":         {Live: true, Check: checkCron, Doc: "take snapshots on a cron schedule (\"0 6 * * *\", @hourly, @daily), at each start (@startup) or not (@never); several separated by \", \""},
 	"snapshots.schedule.stopped": {Type: typeBool, Live: true, Default: "false", Doc: "take scheduled snapshots of stopped instances too"},
 	"snapshots.expiry":           {Live: true, Check: checkExpiry, Doc: "delete snapshots after this long (1M 2H 3d 4w 5m 6y)"},
 	"snapshots.pattern":          {Live: true, Default: "snap%d", Doc: "name of new snapshots: %d is a counter, {{ creation_date|date:\"2006-01-02\" }} the date"},
@@ -71,7 +71,7 @@ func checkRawIDMap(v string) error {
 }
 
 func checkCron(v string) error {
-	_, err := cron.Parse(v)
+	_, err := cron.ParseTriggers(v)
 	return err
 }
 
@@ -232,14 +232,14 @@ func ValidateDevices(devices map[string]map[string]string) error {
 			if d["source"] == "" && d["path"] == "" {
 				return apierr.BadRequest("device %q: a %s device needs a source or a path", name, d["type"])
 			}
+			if p := d["path"]; p != "" && !strings.HasPrefix(p, "/") {
+				return apierr.BadRequest("device %q: path %q must be absolute", name, p)
+			}
 		case "nic":
 			switch d["nictype"] {
 			case "bridged", "":
 				if (d["parent"] == "") == (d["network"] == "") {
 					return apierr.BadRequest("device %q: a bridged nic needs either a parent (a host bridge) or a network (a managed one)", name)
-				}
-				if (d["ipv4.address"] != "" || d["ipv6.address"] != "") && d["network"] == "" {
-					return apierr.BadRequest("device %q: ipv4.address and ipv6.address need a managed network (network=...)", name)
 				}
 			default:
 				return apierr.BadRequest("device %q: nictype %q is not supported (bridged)", name, d["nictype"])
@@ -263,8 +263,8 @@ func keySet(keys ...string) map[string]bool {
 // deviceKeys lists the keys each device type takes.
 var deviceKeys = map[string]map[string]bool{
 	"disk":       keySet("path", "source", "pool", "readonly", "required", "shift", "limits.read", "limits.write", "limits.max"),
-	"unix-char":  keySet("source", "path", "required"),
-	"unix-block": keySet("source", "path", "required"),
+	"unix-char":  keySet("source", "path", "required", "major", "minor", "uid", "gid", "mode"),
+	"unix-block": keySet("source", "path", "required", "major", "minor", "uid", "gid", "mode"),
 	"nic": keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address", "ipv6.address",
 		"security.mac_filtering", "security.ipv4_filtering", "security.ipv6_filtering",
 		"limits.ingress", "limits.egress", "limits.max", "limits.priority", "limits.connections"),
@@ -328,9 +328,6 @@ func validateNICLimits(name string, d map[string]string) error {
 	if v := d["limits.connections"]; v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 {
 			return apierr.BadRequest("device %q: limits.connections %q: want a positive number", name, v)
-		}
-		if d["network"] == "" {
-			return apierr.BadRequest("device %q: limits.connections needs a managed network (network=...)", name)
 		}
 	}
 	if t, _ := parseBool(d["security.ipv4_filtering"]); t && d["ipv4.address"] == "" {

@@ -186,6 +186,19 @@ func (d *Driver) RenameInstance(oldName, newName string) error {
 	return nil
 }
 
+// UndoRename moves back what a rename cut short moved: the volume and the
+// snapshots, each where it is at the new name and not at the old.
+func (d *Driver) UndoRename(oldName, newName string) error {
+	for _, p := range [][2]string{{d.InstancePath(oldName), d.InstancePath(newName)}, {d.snapshotsDir(oldName), d.snapshotsDir(newName)}} {
+		if !exists(p[0]) && exists(p[1]) {
+			if err := os.Rename(p[1], p[0]); err != nil {
+				return fmt.Errorf("undo the rename of %q to %q: %w", oldName, newName, err)
+			}
+		}
+	}
+	return nil
+}
+
 // InstanceNames lists volume directories, including half-made ones (".partial").
 func (d *Driver) InstanceNames() ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(d.root, "containers"))

@@ -33,6 +33,7 @@ func TestConformance(t *testing.T) {
 			newDriver := func(t *testing.T) storage.Driver { return newPool(t, open, "") }
 			storagetest.Run(t, newDriver)
 			storagetest.RunSnapshots(t, newDriver)
+			storagetest.RunCrashPoints(t, newDriver)
 			storagetest.RunLifecycle(t, newDriver)
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
 
@@ -122,40 +123,59 @@ func (d *Driver) RenameSnapshot(name, oldSnap, newSnap string) error {
 	return nil
 }
 
-// RestoreSnapshot copies the snapshot next to the volume, then swaps them:
-// volume -> <name>.old, copy -> <name>, then removes <name>.old.
-// RepairInstance finishes the swap if a crash interrupts it.
-func (d *Driver) RestoreSnapshot(name, snap string) error {
-	vol := d.InstancePath(name)
-	fresh := vol + ".restore"
+// A restore is two steps around the caller's commit of its records:
+// PrepareRestore copies the snapshot next to the volume (<name>.restore),
+// leaving the volume as it is; FinishRestore swaps the copy in (volume ->
+// <name>.old, copy -> <name>, <name>.old removed) and completes a swap
+// that a crash cut short from any point; CancelRestore drops the copy.
+
+// PrepareRestore copies the snapshot to <name>.restore.
+func (d *Driver) PrepareRestore(name, snap string) error {
+	fresh := d.InstancePath(name) + ".restore"
 	_ = d.removeVolume(fresh)
 	if err := d.copyVolume(d.snapshotPath(name, snap), fresh, true); err != nil {
 		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
 	}
-	if err := unmountRootfs(vol); err != nil {
-		_ = d.removeVolume(fresh)
-		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
-	}
-	old := vol + ".old"
-	if err := os.Rename(vol, old); err != nil {
-		_ = d.removeVolume(fresh)
-		_ = d.ensureMounted(vol)
-		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
-	}
-	if err := os.Rename(fresh, vol); err != nil {
-		_ = os.Rename(old, vol)
-		_ = d.ensureMounted(vol)
-		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
+	return nil
+}
+
+// FinishRestore swaps the prepared copy in.
+func (d *Driver) FinishRestore(name string) error {
+	vol := d.InstancePath(name)
+	fresh, old := vol+".restore", vol+".old"
+	if exists(fresh) {
+		if exists(vol) {
+			if err := unmountRootfs(vol); err != nil {
+				return fmt.Errorf("restore %s: %w", name, err)
+			}
+			if err := d.removeVolume(old); err != nil {
+				return err
+			}
+			if err := os.Rename(vol, old); err != nil {
+				return fmt.Errorf("restore %s: %w", name, err)
+			}
+		}
+		if err := os.Rename(fresh, vol); err != nil {
+			return fmt.Errorf("restore %s: %w", name, err)
+		}
+		if err := durable.Dir(filepath.Dir(vol)); err != nil {
+			return err
+		}
 	}
 	if err := d.ensureMounted(vol); err != nil {
-		// Put the instance's own volume back rather than leave it unusable.
-		if os.Rename(vol, fresh) == nil && os.Rename(old, vol) == nil {
-			_ = d.ensureMounted(vol)
-			_ = d.removeVolume(fresh)
-		}
-		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
+		return fmt.Errorf("restore %s: %w", name, err)
 	}
 	return d.removeVolume(old)
+}
+
+// CancelRestore drops a prepared copy that was not swapped in.
+func (d *Driver) CancelRestore(name string) error {
+	return d.removeVolume(d.InstancePath(name) + ".restore")
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // SnapshotNames lists an instance's snapshot directories.
@@ -188,25 +208,20 @@ func (d *Driver) RepairInstance(name string) (string, error) {
 func (d *Driver) repairRestore(name string) (string, error) {
 	vol := d.InstancePath(name)
 	fresh, old := vol+".restore", vol+".old"
-	_, errVol := os.Stat(vol)
-	_, errFresh := os.Stat(fresh)
-	_, errOld := os.Stat(old)
 	switch {
-	case errVol != nil && errFresh == nil:
-		if err := os.Rename(fresh, vol); err != nil {
-			return "", err
-		}
-		_ = d.removeVolume(old)
-		return "finished an interrupted snapshot restore", nil
-	case errVol != nil && errOld == nil:
+	case !exists(vol) && exists(old):
+		// Swapped halfway with no intent to finish it (the caller
+		// settles restores it committed): the volume as it was comes back.
 		if err := os.Rename(old, vol); err != nil {
 			return "", err
 		}
-		return "undid an interrupted snapshot restore", nil
-	case errFresh == nil || errOld == nil:
 		_ = d.removeVolume(fresh)
-		_ = d.removeVolume(old)
-		return "removed the leftovers of a snapshot restore", nil
+		return "undid an interrupted snapshot restore", nil
+	case !exists(vol) && exists(fresh):
+		if err := os.Rename(fresh, vol); err != nil {
+			return "", err
+		}
+		return "kept the only copy of a volume, left by a snapshot restore", nil
 	}
 	return "", nil
 }

@@ -61,6 +61,7 @@ func TestConformanceOnXFS(t *testing.T) {
 			}
 			storagetest.Run(t, newDriver)
 			storagetest.RunSnapshots(t, newDriver)
+			storagetest.RunCrashPoints(t, newDriver)
 			storagetest.RunLifecycle(t, newDriver)
 		})
 	}

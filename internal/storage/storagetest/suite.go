@@ -4,6 +4,7 @@ package storagetest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -219,7 +220,13 @@ func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		if names, _ := d.SnapshotNames("fromsnap"); len(names) != 0 {
 			t.Fatalf("copy without snapshots has %v", names)
 		}
-		if err := d.RestoreSnapshot("c1", "snap0"); err != nil {
+		if err := d.PrepareRestore("c1", "snap0"); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, file); got != "changed\n" {
+			t.Fatalf("a prepared restore changed the volume: %q", got)
+		}
+		if err := d.FinishRestore("c1"); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, file); got != "x\n" {
@@ -263,6 +270,116 @@ func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		}
 		if what, _ := d.RepairInstance("c1"); what != "" {
 			t.Fatalf("second repair did %q", what)
+		}
+	})
+}
+
+// RunCrashPoints covers the steps start-up takes after a crash in the
+// middle of a restore or a rename.
+func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+	// Each state a crash can leave a committed restore in: FinishRestore
+	// ends with the snapshot's files in the volume and nothing beside it.
+	for _, point := range []string{"prepared", "volume moved aside", "swapped"} {
+		t.Run("FinishRestoreWhen"+strings.ReplaceAll(point, " ", ""), func(t *testing.T) {
+			d := newDriver(t)
+			fillImage(t, d, "abc")
+			if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
+			if err := d.CreateSnapshot("c1", "snap0"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.PrepareRestore("c1", "snap0"); err != nil {
+				t.Fatal(err)
+			}
+			vol := d.InstancePath("c1")
+			switch point {
+			case "volume moved aside":
+				if err := UnmountBelow(vol); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(vol, vol+".old"); err != nil {
+					t.Fatal(err)
+				}
+			case "swapped":
+				if err := d.FinishRestore("c1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := d.FinishRestore("c1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, file); got != "x\n" {
+				t.Fatalf("after finishing from %q: %q", point, got)
+			}
+			for _, left := range []string{vol + ".old", vol + ".restore"} {
+				if _, err := os.Lstat(left); err == nil {
+					t.Fatalf("%s is left", left)
+				}
+			}
+		})
+	}
+	t.Run("CancelRestoreLeavesTheVolume", func(t *testing.T) {
+		d := newDriver(t)
+		fillImage(t, d, "abc")
+		if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
+		if err := d.CreateSnapshot("c1", "snap0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.PrepareRestore("c1", "snap0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CancelRestore("c1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, file); got != "changed\n" {
+			t.Fatalf("after a cancelled restore: %q", got)
+		}
+		if names, _ := d.InstanceNames(); len(names) != 1 {
+			t.Fatalf("volumes after a cancelled restore: %v", names)
+		}
+	})
+	// A rename cut short after the volume moved but before its snapshots
+	// did: UndoRename puts both back under the old name.
+	t.Run("UndoRename", func(t *testing.T) {
+		d := newDriver(t)
+		fillImage(t, d, "abc")
+		if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CreateSnapshot("c1", "snap0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := UnmountBelow(d.InstancePath("c1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(d.InstancePath("c1"), d.InstancePath("c2")); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.UndoRename("c1", "c2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.MountInstance("c1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")); got != "x\n" {
+			t.Fatalf("after undoing a rename: %q", got)
+		}
+		if names, _ := d.SnapshotNames("c1"); len(names) != 1 {
+			t.Fatalf("snapshots after undoing a rename: %v", names)
+		}
+		if names, _ := d.InstanceNames(); len(names) != 1 || names[0] != "c1" {
+			t.Fatalf("volumes after undoing a rename: %v", names)
 		}
 	})
 }

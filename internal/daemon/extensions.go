@@ -1,0 +1,53 @@
+package daemon
+
+// extension is one API extension lodged advertises: clients decide what to
+// send from this list, so it holds only what works. LXD's names mean LXD's
+// behaviour; Lodge's own carry the lodge_ prefix. Test names the test that
+// shows the promise kept (TestExtensionTable checks it exists).
+type extension struct {
+	Name    string
+	Promise string
+	Test    string
+}
+
+var extensions = []extension{
+	{"etag", "GET answers carry an ETag; PUT and PATCH with If-Match refuse a stale one (412)", "TestETag"},
+	{"patch", "PATCH merges into instances, profiles, networks and images as stored", "TestConcurrentWritesLoseNothing"},
+	{"container_last_used_at", "instances report last_used_at, set at each start", "TestAdvertisedExtensions"},
+	{"container_exec_recording", "exec with record-output keeps the output in the instance's logs", "TestExecRecordOutput"},
+	{"container_exec_signal_handling", "exec's control websocket forwards signals", "TestExecPty"},
+	{"container_exec_user_group_cwd", "exec takes user, group and cwd", "TestExecPipes"},
+	{"instances", "the /1.0/instances endpoints (and /1.0/containers)", "TestLXCClient"},
+	{"container_full", "recursion=2 lists instances with state, snapshots and backups", "TestLXCClient"},
+	{"instance_get_full", "GET of an instance with recursion=1 adds its state, snapshots and backups (lxc info)", "TestDailyLXC"},
+	{"operation_description", "operations carry a description", "TestAdvertisedExtensions"},
+	{"event_lifecycle", "lifecycle events on /1.0/events", "TestEventsAndOperations"},
+	{"container_host_shutdown_timeout", "boot.host_shutdown_timeout", "TestAutostartAndHostShutdown"},
+	{"profile_usedby", "profiles list the instances that use them (used_by)", "TestAdvertisedExtensions"},
+	{"instance_all_projects", "?all-projects=true lists the instances of every project", "TestAdvertisedExtensions"},
+	{"snapshot_expiry", "snapshots.expiry and a snapshot's expires_at", "TestSnapshotSchedule"},
+	{"snapshot_expiry_creation", "a snapshot create takes expires_at", "TestAdvertisedExtensions"},
+	{"snapshot_scheduling", "snapshots.schedule, snapshots.schedule.stopped, snapshots.pattern", "TestSnapshotSchedule"},
+	{"container_protection_delete", "security.protection.delete", "TestCopyAndRename"},
+	{"container_only_migration", "copy with instance_only leaves the snapshots out", "TestCopyAndRename"},
+	{"file_delete", "DELETE on the files endpoint", "TestFiles"},
+	{"file_append", "X-LXD-write: append", "TestAdvertisedExtensions"},
+	{"file_symlinks", "the files API reads and writes symlinks", "TestFiles"},
+	{"directory_manipulation", "the files API makes and lists directories", "TestFiles"},
+	{"console", "the console websocket and the console log", "TestConsole"},
+	{"network", "the /1.0/networks endpoints, managed bridges", "TestManagedNetwork"},
+	{"network_state", "GET /1.0/networks/NAME/state", "TestAutoInitAndLXCNetworks"},
+	{"network_leases", "GET /1.0/networks/NAME/leases", "TestManagedNetwork"},
+	{"api_filtering", "?filter= on instance lists", "TestListFilter"},
+	{"storage", "the /1.0/storage-pools endpoints; a root disk names its pool", "TestAdvertisedExtensions"},
+	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
+}
+
+// apiExtensions is what GET /1.0 lists, in the table's order.
+var apiExtensions = func() []string {
+	names := make([]string, len(extensions))
+	for i, e := range extensions {
+		names[i] = e.Name
+	}
+	return names
+}()
