@@ -53,7 +53,9 @@ type Daemon struct {
 	conf string // LXD_CONF for lxc
 	args []string
 	// Netns, when set, is the network namespace lodged runs in.
-	Netns  string
+	Netns string
+	// Env is added to lodged's environment at each Start.
+	Env    []string
 	cmd    *exec.Cmd
 	log    *os.File
 	http   *http.Client
@@ -102,6 +104,7 @@ func (d *Daemon) Start() {
 		d.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Netns, lodgedBin}, args...)...)
 	}
 	d.cmd.Stdout, d.cmd.Stderr = log, log
+	d.cmd.Env = append(os.Environ(), d.Env...)
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}

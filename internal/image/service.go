@@ -21,6 +21,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
@@ -147,6 +148,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 	if err := s.pool.CreateImageVolume(fp, unpack); err != nil {
 		return api.Image{}, fmt.Errorf("unpack image: %w", err)
 	}
+	crashpoint.Hit("import.unpacked")
 	md, err := readMetadataOfVolume(s.pool, fp)
 	if err != nil {
 		_ = s.pool.DeleteImageVolume(fp)

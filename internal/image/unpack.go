@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"gopkg.in/yaml.v3"
@@ -24,11 +25,19 @@ import (
 func untar(file, dir string) error {
 	args := []string{"-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--same-permissions",
 		"-f", file, "-C", dir}
-	out, err := exec.Command("tar", args...).CombinedOutput()
+	out, err := helper("tar", args...).CombinedOutput()
 	if err != nil {
 		return apierr.BadRequest("the image tarball is malformed or truncated (tar: %s)", firstLine(out))
 	}
 	return nil
+}
+
+// helper is an unpacking command that dies with lodged: a crash must not
+// leave it writing into a volume that start-up repair removes.
+func helper(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 func firstLine(b []byte) string {
@@ -57,7 +66,7 @@ func isSquashfs(file string) bool {
 func unpackRootfs(file, dir string) error {
 	rootfs := filepath.Join(dir, "rootfs")
 	if isSquashfs(file) {
-		out, err := exec.Command("unsquashfs", "-f", "-n", "-d", rootfs, file).CombinedOutput()
+		out, err := helper("unsquashfs", "-f", "-n", "-d", rootfs, file).CombinedOutput()
 		if err != nil {
 			return apierr.BadRequest("the image's squashfs rootfs is malformed (unsquashfs: %s)", lastLine(out))
 		}

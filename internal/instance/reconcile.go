@@ -2,6 +2,7 @@ package instance
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/lodge-project/lodge/internal/instance/container"
@@ -49,6 +50,7 @@ func (s *Service) Reconcile() error {
 			_ = s.pool.DeleteInstance(v)
 		}
 	}
+	s.removeLeftovers(known)
 	for _, n := range names {
 		if _, err := os.Stat(s.pool.InstancePath(n)); err != nil {
 			s.log.Error("instance has no volume: it cannot start until its rootfs is restored", "instance", n, "path", s.pool.InstancePath(n))
@@ -95,6 +97,27 @@ func (s *Service) reconcileSnapshots(name string) {
 		if !recorded[snap] {
 			s.log.Warn("repair: removing a snapshot copy without a record", "instance", name, "snapshot", snap)
 			_ = s.pool.DeleteSnapshot(name, snap)
+		}
+	}
+}
+
+// removeLeftovers removes the per-instance entries of instances that have
+// no record (a delete or a rename that a crash cut short): the
+// containers/<name> link, logs/<name> and devices/<name>. The links of
+// instances that have one are made again.
+func (s *Service) removeLeftovers(known map[string]bool) {
+	for _, sub := range []string{"containers", "logs", "devices"} {
+		entries, _ := os.ReadDir(filepath.Join(s.dir, sub))
+		for _, e := range entries {
+			if !known[e.Name()] {
+				s.log.Warn("repair: removing what a deleted instance left", "path", filepath.Join(sub, e.Name()))
+				_ = os.RemoveAll(filepath.Join(s.dir, sub, e.Name()))
+			}
+		}
+	}
+	for n := range known {
+		if target, err := os.Readlink(filepath.Join(s.dir, "containers", n)); err != nil || target != s.pool.InstancePath(n) {
+			s.linkVolume(n)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
@@ -674,6 +675,7 @@ func (s *Service) Delete(name string) error {
 	if err != nil {
 		return err
 	}
+	crashpoint.Hit("delete.records-gone")
 	if err := s.pool.DeleteInstance(name); err != nil {
 		s.log.Warn("delete volume", "instance", name, "err", err)
 	}
@@ -718,6 +720,7 @@ func (s *Service) Rename(name, newName string) error {
 		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
+	crashpoint.Hit("rename.volume-moved")
 	r.Name = newName
 	err = s.db.Update(func(tx *store.Tx) error {
 		if err := dropIntent(tx, name); err != nil {

@@ -1,8 +1,8 @@
 package instance
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
@@ -286,6 +287,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
+	crashpoint.Hit("restore.prepared")
 	var inst Record
 	err = s.db.Update(func(tx *store.Tx) error {
 		if _, err := tx.Get(store.Instances, name, &inst); err != nil {
@@ -312,6 +314,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
+	crashpoint.Hit("restore.committed")
 	if err := s.pool.FinishRestore(name); err != nil {
 		return fmt.Errorf("%w (the restore is recorded: lodged finishes it at its next start)", err)
 	}

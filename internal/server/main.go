@@ -101,6 +101,9 @@ func Main(args []string) error {
 	if err := svc.daemon.Instances.Reconcile(); err != nil {
 		return fmt.Errorf("reconcile state: %w", err)
 	}
+	// After the instances: a volume an instance is layered on is retired,
+	// not removed.
+	svc.daemon.Images.Repair(svc.daemon.Log)
 
 	go svc.daemon.Instances.RunScheduler(ctx, *tick)
 	// Networks, NIC policies and autostart come up while the API already

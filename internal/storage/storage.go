@@ -20,6 +20,9 @@ type Driver interface {
 	HasImageVolume(fp string) bool
 	// ImageVolumePath is the unpacked image's directory.
 	ImageVolumePath(fp string) string
+	// ImageVolumeNames lists the image volumes on disk, half-made ones
+	// included and retired ones not, for start-up repair.
+	ImageVolumeNames() ([]string, error)
 	// DeleteImageVolume removes image fp's volume; while instances or
 	// snapshots still depend on it, it is only no longer offered.
 	DeleteImageVolume(fp string) error

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/console"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/keyedlock"
 )
@@ -109,6 +110,7 @@ func (d *Driver) Start(ctx context.Context, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("create container %q: %w", s.Name, err)
 	}
+	crashpoint.Hit("start.created")
 	fail := func(err error) error {
 		_ = c.Destroy()
 		return err

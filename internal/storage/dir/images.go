@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // An image volume is images/<fp>, unpacked once. Layered volumes read it
@@ -54,6 +55,27 @@ func (d *Driver) HasImageVolume(fp string) bool {
 	}
 	_, err := os.Stat(d.imageDir(fp))
 	return err == nil
+}
+
+// ImageVolumeNames lists images/: unpacked images and half-made ones
+// (".partial"), not retired ones.
+func (d *Driver) ImageVolumeNames() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(d.root, "images"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, ".retired") || exists(d.retiredMarker(name)) {
+			continue
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 // DeleteImageVolume removes image fp's unpacked tree, or retires it while

@@ -1,0 +1,50 @@
+package image
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// Repair removes what imports cut short by a crash left: upload spools,
+// half-unpacked volumes, and unpacked volumes or kept files without a
+// record (a crash before the record was written). A volume that layered
+// instances still use is only retired, as a delete would.
+func (s *Service) Repair(log *slog.Logger) {
+	recorded := map[string]bool{}
+	_ = s.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.Keys(store.Images) {
+			recorded[k] = true
+		}
+		return nil
+	})
+	spools, _ := filepath.Glob(filepath.Join(s.dir, ".upload-*"))
+	for _, f := range spools {
+		log.Warn("repair: removing an upload cut short", "file", f)
+		_ = os.Remove(f)
+	}
+	files, _ := os.ReadDir(s.dir)
+	for _, f := range files {
+		if fp := strings.TrimSuffix(f.Name(), ".rootfs"); !strings.HasPrefix(f.Name(), ".") && !recorded[fp] {
+			log.Warn("repair: removing an image file without a record", "file", f.Name())
+			_ = os.Remove(filepath.Join(s.dir, f.Name()))
+		}
+	}
+	volumes, err := s.pool.ImageVolumeNames()
+	if err != nil {
+		log.Error("repair: list image volumes", "err", err)
+		return
+	}
+	for _, v := range volumes {
+		if recorded[v] {
+			continue
+		}
+		log.Warn("repair: removing an image volume without a record", "volume", v)
+		if err := s.pool.DeleteImageVolume(v); err != nil {
+			log.Error("repair: remove image volume", "volume", v, "err", err)
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package test
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// crashAt restarts lodged with a crash point armed (internal/crashpoint),
+// runs op until lodged stops there, kills lodged (SIGKILL, as a crash), and
+// starts it again unarmed: what start-up makes of the state is what a
+// crash at that point leaves.
+func (d *Daemon) crashAt(point string, op func()) {
+	d.t.Helper()
+	d.Kill()
+	d.Env = []string{"LODGE_CRASHPOINT=" + point}
+	d.Start()
+	go op()
+	waitFor(d.t, "lodged to reach crash point "+point, 30*time.Second, func() bool {
+		log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+		return strings.Contains(string(log), "crashpoint "+point+" reached")
+	})
+	d.Kill()
+	d.Env = nil
+	d.Start()
+}
+
+// assertConsistent checks the state directory holds exactly what the
+// records say: a volume for every instance and none without one, no
+// half-made volume, link, log or upload, and an image volume and file only
+// for recorded images.
+func assertConsistent(t *testing.T, d *Daemon) {
+	t.Helper()
+	_, env := d.API("GET", "/1.0/instances", nil)
+	var urls []string
+	_ = json.Unmarshal(env.Metadata, &urls)
+	known := map[string]bool{}
+	for _, u := range urls {
+		known[strings.TrimPrefix(u, "/1.0/instances/")] = true
+	}
+	pool := filepath.Join(d.Dir, "storage-pools", "default")
+	vols, _ := os.ReadDir(filepath.Join(pool, "containers"))
+	for _, v := range vols {
+		if !known[v.Name()] {
+			t.Errorf("volume %s has no record", v.Name())
+		}
+	}
+	for n := range known {
+		if _, err := os.Stat(filepath.Join(pool, "containers", n, "rootfs")); err != nil {
+			t.Errorf("instance %s has no rootfs: %v", n, err)
+		}
+	}
+	for _, sub := range []string{"containers", "logs", "devices"} {
+		entries, _ := os.ReadDir(filepath.Join(d.Dir, sub))
+		for _, e := range entries {
+			if !known[e.Name()] {
+				t.Errorf("%s/%s is left of an instance with no record", sub, e.Name())
+			}
+		}
+	}
+	_, env = d.API("GET", "/1.0/images", nil)
+	var imgs []string
+	_ = json.Unmarshal(env.Metadata, &imgs)
+	images := map[string]bool{}
+	for _, u := range imgs {
+		images[strings.TrimPrefix(u, "/1.0/images/")] = true
+	}
+	files, _ := os.ReadDir(filepath.Join(d.Dir, "images"))
+	for _, f := range files {
+		if !images[strings.TrimSuffix(f.Name(), ".rootfs")] {
+			t.Errorf("images/%s is left of an import with no record", f.Name())
+		}
+	}
+	unpacked, _ := os.ReadDir(filepath.Join(pool, "images"))
+	for _, f := range unpacked {
+		if !images[strings.TrimSuffix(f.Name(), ".retired")] {
+			t.Errorf("image volume %s has no record", f.Name())
+		}
+	}
+}
+
+func TestCrashAtEachStep(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("crash")
+	d.MustLodge("init", "busybox", name, "-c", "user.when=before")
+	write := func(content string) {
+		t.Helper()
+		if st, body := d.raw("POST", filesPath(name, "/root/v"), nil, []byte(content)); st != 200 {
+			t.Fatalf("push: %d %s", st, body)
+		}
+	}
+	read := func(n string) string {
+		t.Helper()
+		out, stderr, err := d.Lodge("file", "pull", n+"/root/v", "-")
+		if err != nil {
+			t.Fatalf("pull from %s: %v %s", n, err, stderr)
+		}
+		return out
+	}
+	write("v1")
+	d.MustLodge("snapshot", name, "s1")
+	write("v2")
+	d.MustLodge("config", "set", name, "user.when=after")
+
+	// A rename killed after the volume moved and before the records did:
+	// the instance is back under its old name, files and snapshot too.
+	d.crashAt("rename.volume-moved", func() { _, _, _ = d.Lodge("move", name, name+"x") })
+	assertConsistent(t, d)
+	if got := read(name); got != "v2" {
+		t.Fatalf("after a crash in a rename: %q", got)
+	}
+	if st, _ := d.API("GET", "/1.0/instances/"+name+"/snapshots/s1", nil); st != 200 {
+		t.Fatalf("the snapshot is gone after a crash in a rename: %d", st)
+	}
+	d.MustLodge("move", name, name+"x")
+	d.MustLodge("move", name+"x", name)
+
+	// A restore killed with its copy made but nothing committed: as before.
+	d.crashAt("restore.prepared", func() { _, _, _ = d.Lodge("restore", name, "s1") })
+	assertConsistent(t, d)
+	if got, when := read(name), strings.TrimSpace(d.MustLodge("config", "get", name, "user.when")); got != "v2" || when != "after" {
+		t.Fatalf("after a crash before a restore's commit: files %q, config %q (want v2, after)", got, when)
+	}
+	// Killed once the records say restored: start-up swaps the files in.
+	d.crashAt("restore.committed", func() { _, _, _ = d.Lodge("restore", name, "s1") })
+	assertConsistent(t, d)
+	if got, when := read(name), strings.TrimSpace(d.MustLodge("config", "get", name, "user.when")); got != "v1" || when != "before" {
+		t.Fatalf("after a crash after a restore's commit: files %q, config %q (want v1, before)", got, when)
+	}
+
+	// A start killed before init ran: the name is not poisoned.
+	d.crashAt("start.created", func() { _, _, _ = d.Lodge("start", name) })
+	assertConsistent(t, d)
+	d.MustLodge("start", name)
+	if out := d.MustLodge("exec", name, "--", "cat", "/root/v"); out != "v1" {
+		t.Fatalf("after a crash in a start: %q", out)
+	}
+	d.MustLodge("stop", "-f", name)
+
+	// A delete killed with its records gone and its files not yet: start-up
+	// removes the files, the link and the logs, and the name is free.
+	d.crashAt("delete.records-gone", func() { _, _, _ = d.Lodge("delete", name) })
+	assertConsistent(t, d)
+	d.MustLodge("launch", "busybox", name)
+	d.MustLodge("delete", "-f", name)
+
+	// An import killed with the image unpacked and not recorded.
+	img := busyboxImage(t)
+	variant := filepath.Join(t.TempDir(), "variant.tar.gz")
+	writeVariant(t, img, variant, "crash")
+	d.crashAt("import.unpacked", func() { _, _, _ = d.Lodge("image", "import", variant) })
+	assertConsistent(t, d)
+	if _, stderr, err := d.Lodge("image", "import", variant, "--alias", "variant"); err != nil {
+		t.Fatalf("the image after a crash in its import: %v %s", err, stderr)
+	}
+	assertConsistent(t, d)
+}
+
+// writeVariant writes the gzipped tarball src again under another gzip
+// header name: the same image with another fingerprint.
+func writeVariant(t *testing.T, src, dst, label string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	zw := gzip.NewWriter(out)
+	zw.Name = label
+	if _, err := io.Copy(zw, zr); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
