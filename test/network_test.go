@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -56,7 +57,7 @@ func TestManagedNetwork(t *testing.T) {
 	if !hasLink(t, d.Netns, br) {
 		t.Fatal("no bridge")
 	}
-	if rules := nftRuleset(t, d.Netns); !strings.Contains(rules, "masquerade") || !strings.Contains(rules, `comment "lodge:`+br+`"`) {
+	if rules := nftRuleset(t, d.Netns); !strings.Contains(rules, "masquerade") || !strings.Contains(rules, `comment "lodge_`) || !strings.Contains(rules, `:`+br+`"`) {
 		t.Fatalf("rules:\n%s", rules)
 	}
 	d.MustLodge("profile", "device", "add", "default", "eth0", "nic", "network="+br)
@@ -199,5 +200,55 @@ func TestManagedNetwork(t *testing.T) {
 	}
 	if out, _ := exec.Command("pgrep", "-f", "dnsmasq.*"+br).CombinedOutput(); strings.TrimSpace(string(out)) != "" {
 		t.Fatalf("dnsmasq left running: %s", out)
+	}
+}
+
+// TestTwoDaemonsOnManagedNetworks: two lodged daemons on one host (here,
+// one network namespace), each with an instance of the same name on a
+// managed network with port filters: host veth names, nftables tables and
+// cgroups do not collide, and one daemon's changes leave the other's rules.
+func TestTwoDaemonsOnManagedNetworks(t *testing.T) {
+	ns := newNetns(t, "two")
+	a := startDaemonWith(t, &Daemon{t: t, Netns: ns})
+	b := startDaemonWith(t, &Daemon{t: t, Netns: ns})
+	name := uniq("twin")
+	bridges := map[*Daemon]string{}
+	for i, d := range []*Daemon{a, b} {
+		d.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox")
+		br := uniq("tw")
+		bridges[d] = br
+		d.MustLodge("network", "create", br, fmt.Sprintf("ipv4.address=10.61.%d.1/24", i+1), "ipv6.address=none")
+		launchOnNetwork(t, d, "busybox", name, br, "security.mac_filtering=true", "limits.connections=50")
+	}
+	veths := map[*Daemon]string{}
+	for _, d := range []*Daemon{a, b} {
+		out := nsRun(t, ns, "ip", "-o", "link", "show", "master", bridges[d])
+		f := strings.Fields(out)
+		if len(f) < 2 {
+			t.Fatalf("no veth on %s: %q", bridges[d], out)
+		}
+		veths[d] = strings.TrimSuffix(strings.SplitN(f[1], "@", 2)[0], ":")
+	}
+	if veths[a] == veths[b] {
+		t.Fatalf("both daemons named the host veth %s", veths[a])
+	}
+	rules := nftRuleset(t, ns)
+	for _, d := range []*Daemon{a, b} {
+		if !strings.Contains(rules, veths[d]) {
+			t.Fatalf("the port filter of %s is missing:\n%s", veths[d], rules)
+		}
+	}
+	if strings.Count(rules, "table inet lodge_") < 2 || strings.Count(rules, "table bridge lodge_") < 2 {
+		t.Fatalf("the two daemons do not have tables of their own:\n%s", rules)
+	}
+	// b takes its instance and network down; a's rules stay.
+	b.MustLodge("delete", "-f", name)
+	b.MustLodge("network", "delete", bridges[b])
+	rules = nftRuleset(t, ns)
+	if !strings.Contains(rules, veths[a]) || !strings.Contains(rules, bridges[a]) {
+		t.Fatalf("b's changes removed a's rules:\n%s", rules)
+	}
+	if out := a.MustLodge("exec", name, "--", "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "UP") {
+		t.Fatalf("a's instance lost its NIC: %q", out)
 	}
 }

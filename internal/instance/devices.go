@@ -88,7 +88,7 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 			if ifname == "" {
 				ifname = name
 			}
-			nic := container.NIC{Name: ifname, HostName: container.HostVethName(e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu}
+			nic := container.NIC{Name: ifname, HostName: container.HostVethName(s.daemonID, e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu}
 			if _, err := s.nicPolicyOf(e, name, nic); err != nil {
 				return rd, err
 			}

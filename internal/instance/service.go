@@ -19,6 +19,7 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/cron"
+	"github.com/lodge-project/lodge/internal/daemonid"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
@@ -44,6 +45,7 @@ type Service struct {
 	idmap    idmap.Map
 	host     limits.Host
 	dir      string // $LODGE_DIR
+	daemonID string // tells this daemon's host names from another's (daemonid)
 	log      *slog.Logger
 	defStop  time.Duration
 
@@ -81,6 +83,7 @@ func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
 		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
+	s.daemonID = daemonid.Of(d.Dir)
 	d.Runtime.OnExit = s.onExit
 	if d.Networks != nil {
 		d.Networks.NICs = s.nicsOn

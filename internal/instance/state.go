@@ -43,7 +43,7 @@ func (s *Service) State(name string) (api.InstanceState, error) {
 			if ifname == "" {
 				ifname = dev
 			}
-			hostNames[ifname] = container.HostVethName(e.Name, dev)
+			hostNames[ifname] = container.HostVethName(s.daemonID, e.Name, dev)
 		}
 	}
 	st.Network = netState(pid, hostNames)

@@ -43,14 +43,14 @@ type ProxyNAT struct {
 	TargetPort int
 }
 
-func rulesetFor(nets []fwNetwork, nats []ProxyNAT) string {
+func rulesetFor(table string, nets []fwNetwork, nats []ProxyNAT) string {
 	var b bytes.Buffer
-	b.WriteString("table inet lodge {}\ndelete table inet lodge\n")
+	fmt.Fprintf(&b, "table inet %s {}\ndelete table inet %s\n", table, table)
 	if len(nets) == 0 && len(nats) == 0 {
 		return b.String()
 	}
 	sort.Slice(nets, func(i, j int) bool { return nets[i].Bridge < nets[j].Bridge })
-	b.WriteString("table inet lodge {\n")
+	fmt.Fprintf(&b, "table inet %s {\n", table)
 	b.WriteString("  chain forward {\n    type filter hook forward priority filter; policy accept;\n")
 	for _, n := range nets {
 		fmt.Fprintf(&b, "    iifname %q accept\n    oifname %q accept\n", n.Bridge, n.Bridge)
@@ -99,21 +99,25 @@ func rulesetFor(nets []fwNetwork, nats []ProxyNAT) string {
 
 // applyFirewall replaces Lodge's table and keeps forwarding working where
 // another firewall (Docker's) set the FORWARD policy to drop.
-func applyFirewall(nets []fwNetwork, nats []ProxyNAT) error {
-	if err := nft(rulesetFor(nets, nats)); err != nil {
+func applyFirewall(table string, nets []fwNetwork, nats []ProxyNAT) error {
+	if err := nft(rulesetFor(table, nets, nats)); err != nil {
 		return err
 	}
-	return foreignForward(nets)
+	return foreignForward(table, nets)
 }
 
-var lodgeComment = regexp.MustCompile(`comment "lodge:([^"]+)" # handle (\d+)`)
+// forwardComment matches the marks of one daemon's rules: its table's
+// name, so that two daemons on a host never remove each other's.
+func forwardComment(table string) *regexp.Regexp {
+	return regexp.MustCompile(`comment "` + regexp.QuoteMeta(table) + `:([^"]+)" # handle (\d+)`)
+}
 
 // foreignForward handles `ip filter FORWARD` with policy drop (what Docker
 // and iptables-nft leave): an accept in our own table cannot overrule a
 // drop in another table's chain on the same hook, so two marked accept
 // rules per bridge go at the top of that chain, and go again with the
 // network. It is the one place Lodge touches a table it does not own.
-func foreignForward(nets []fwNetwork) error {
+func foreignForward(table string, nets []fwNetwork) error {
 	out, err := exec.Command("nft", "-a", "list", "chain", "ip", "filter", "FORWARD").CombinedOutput()
 	if err != nil {
 		return nil // no such chain: nothing to coexist with
@@ -124,7 +128,7 @@ func foreignForward(nets []fwNetwork) error {
 	}
 	have := map[string]bool{}
 	var script bytes.Buffer
-	for _, m := range lodgeComment.FindAllStringSubmatch(string(out), -1) {
+	for _, m := range forwardComment(table).FindAllStringSubmatch(string(out), -1) {
 		if !want[m[1]] {
 			fmt.Fprintf(&script, "delete rule ip filter FORWARD handle %s\n", m[2])
 		}
@@ -133,8 +137,8 @@ func foreignForward(nets []fwNetwork) error {
 	dropPolicy := strings.Contains(string(out), "policy drop")
 	for br := range want {
 		if !have[br] && dropPolicy {
-			fmt.Fprintf(&script, "insert rule ip filter FORWARD iifname %q accept comment \"lodge:%s\"\n", br, br)
-			fmt.Fprintf(&script, "insert rule ip filter FORWARD oifname %q accept comment \"lodge:%s\"\n", br, br)
+			fmt.Fprintf(&script, "insert rule ip filter FORWARD iifname %q accept comment \"%s:%s\"\n", br, table, br)
+			fmt.Fprintf(&script, "insert rule ip filter FORWARD oifname %q accept comment \"%s:%s\"\n", br, table, br)
 		}
 	}
 	if script.Len() == 0 {

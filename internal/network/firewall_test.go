@@ -7,7 +7,7 @@ import (
 )
 
 func TestRuleset(t *testing.T) {
-	out := rulesetFor([]fwNetwork{
+	out := rulesetFor("lodge", []fwNetwork{
 		{Bridge: "lodgebr0", V4: netip.MustParsePrefix("10.1.2.0/24"), NAT4: true},
 		{Bridge: "quiet", V4: netip.MustParsePrefix("10.9.9.0/24"), V6: netip.MustParsePrefix("fd00:1::/64"), NAT6: true},
 	}, []ProxyNAT{{Proto: "tcp", ListenAddr: "192.0.2.2", ListenPort: 8080, TargetAddr: "10.1.2.5", TargetPort: 80}})
@@ -25,7 +25,7 @@ func TestRuleset(t *testing.T) {
 	if strings.Contains(out, "10.9.9.0/24 ip daddr") {
 		t.Errorf("NAT for a network without ipv4.nat:\n%s", out)
 	}
-	if empty := rulesetFor(nil, nil); strings.Contains(empty, "chain") {
+	if empty := rulesetFor("lodge", nil, nil); strings.Contains(empty, "chain") {
 		t.Errorf("no networks still makes chains:\n%s", empty)
 	}
 }

@@ -36,12 +36,15 @@ func (f PortFilter) active() bool {
 // PortFilters keeps every NIC's filter and renders them as Lodge's bridge
 // table, replaced as a whole in one transaction.
 type PortFilters struct {
+	table string // the bridge table's name (and, with _conn, the inet one's)
 	mu    sync.Mutex
 	ports map[string]PortFilter
 }
 
-// NewPortFilters makes an empty set.
-func NewPortFilters() *PortFilters { return &PortFilters{ports: map[string]PortFilter{}} }
+// NewPortFilters makes an empty set kept in the named tables.
+func NewPortFilters(table string) *PortFilters {
+	return &PortFilters{table: table, ports: map[string]PortFilter{}}
+}
 
 // Set adds or replaces a port's filter (a filter with nothing on removes it).
 func (p *PortFilters) Set(f PortFilter) error {
@@ -52,7 +55,7 @@ func (p *PortFilters) Set(f PortFilter) error {
 	} else {
 		delete(p.ports, f.Veth)
 	}
-	return nft(renderPortFilters(p.ports))
+	return nft(renderPortFilters(p.table, p.ports))
 }
 
 // Remove drops a port's filter.
@@ -63,7 +66,7 @@ func (p *PortFilters) Remove(veth string) error {
 		return nil
 	}
 	delete(p.ports, veth)
-	return nft(renderPortFilters(p.ports))
+	return nft(renderPortFilters(p.table, p.ports))
 }
 
 // Load replaces every filter at once (daemon start).
@@ -76,7 +79,7 @@ func (p *PortFilters) Load(filters []PortFilter) error {
 			p.ports[f.Veth] = f
 		}
 	}
-	return nft(renderPortFilters(p.ports))
+	return nft(renderPortFilters(p.table, p.ports))
 }
 
 // eui64 is the SLAAC address a MAC gets in a /64.
@@ -88,10 +91,10 @@ func eui64(prefix netip.Prefix, mac net.HardwareAddr) netip.Addr {
 	return netip.AddrFrom16(a)
 }
 
-func renderPortFilters(ports map[string]PortFilter) string {
+func renderPortFilters(table string, ports map[string]PortFilter) string {
 	var b bytes.Buffer
-	b.WriteString("table bridge lodge {}\ndelete table bridge lodge\n")
-	b.WriteString(renderConnLimits(ports))
+	fmt.Fprintf(&b, "table bridge %s {}\ndelete table bridge %s\n", table, table)
+	b.WriteString(renderConnLimits(table+"_conn", ports))
 	if len(ports) == 0 {
 		return b.String()
 	}
@@ -100,7 +103,7 @@ func renderPortFilters(ports map[string]PortFilter) string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	b.WriteString("table bridge lodge {\n")
+	fmt.Fprintf(&b, "table bridge %s {\n", table)
 	for _, n := range names {
 		f := ports[n]
 		mac, _ := net.ParseMAC(f.MAC)
@@ -167,9 +170,9 @@ func joinComma(s []string) string {
 // renderConnLimits counts each limited NIC's connections where they leave
 // the bridge (forwarded or to the host), by its MAC: conntrack is not
 // available in the bridge family on every kernel.
-func renderConnLimits(ports map[string]PortFilter) string {
+func renderConnLimits(table string, ports map[string]PortFilter) string {
 	var b bytes.Buffer
-	b.WriteString("table inet lodge_conn {}\ndelete table inet lodge_conn\n")
+	fmt.Fprintf(&b, "table inet %s {}\ndelete table inet %s\n", table, table)
 	var limited []PortFilter
 	for _, f := range ports {
 		if f.ConnLimit > 0 && f.Bridge != "" {
@@ -180,7 +183,7 @@ func renderConnLimits(ports map[string]PortFilter) string {
 		return b.String()
 	}
 	sort.Slice(limited, func(i, j int) bool { return limited[i].Veth < limited[j].Veth })
-	b.WriteString("table inet lodge_conn {\n")
+	fmt.Fprintf(&b, "table inet %s {\n", table)
 	for _, hook := range []string{"forward", "input"} {
 		fmt.Fprintf(&b, "  chain %s {\n    type filter hook %s priority filter - 1; policy accept;\n", hook, hook)
 		for _, f := range limited {

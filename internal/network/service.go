@@ -36,7 +36,9 @@ type NIC struct {
 type Service struct {
 	db  *store.Store
 	dir string // $LODGE_DIR/networks
-	log *slog.Logger
+	// table names this daemon's nftables tables.
+	table string
+	log   *slog.Logger
 	// NICs lists the NICs on a network; UsedBy the instances using it.
 	NICs   func(network string) []NIC
 	UsedBy func(network string) []string
@@ -48,9 +50,10 @@ type Service struct {
 	nats    map[string]ProxyNAT // by "instance/device"
 }
 
-// NewService makes the network service.
-func NewService(db *store.Store, dir string, log *slog.Logger) *Service {
-	return &Service{db: db, dir: dir, log: log, dnsmasq: map[string]*dnsmasq{}, Filters: NewPortFilters(), nats: map[string]ProxyNAT{},
+// NewService makes the network service; table names its nftables tables
+// (lodge for the default daemon, lodge_<id> for another: see daemonid).
+func NewService(db *store.Store, dir, table string, log *slog.Logger) *Service {
+	return &Service{db: db, dir: dir, table: table, log: log, dnsmasq: map[string]*dnsmasq{}, Filters: NewPortFilters(table), nats: map[string]ProxyNAT{},
 		NICs: func(string) []NIC { return nil }, UsedBy: func(string) []string { return nil }}
 }
 
@@ -217,7 +220,7 @@ func (s *Service) firewall(extra ...Record) error {
 		nats = append(nats, s.nats[k])
 	}
 	s.mu.Unlock()
-	return applyFirewall(nets, nats)
+	return applyFirewall(s.table, nets, nats)
 }
 
 // SetProxyNAT adds (or with nil removes) the DNAT of a proxy device.

@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/lodge-project/lodge/internal/daemon"
+	"github.com/lodge-project/lodge/internal/daemonid"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
@@ -172,7 +173,7 @@ func build(ctx context.Context, dir string, maxImage int64, ports instance.Allow
 		db.Close()
 		return nil, err
 	}
-	nets := network.NewService(db, filepath.Join(dir, "networks"), log)
+	nets := network.NewService(db, filepath.Join(dir, "networks"), daemonid.Name(daemonid.Of(dir), "lodge", "_"), log)
 	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pool: pool, Images: images, Runtime: rt, Bus: bus, IDMap: m,
 		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports})
 	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log}

@@ -1,9 +1,8 @@
 package container
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"github.com/lodge-project/lodge/internal/daemonid"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,22 +67,14 @@ func capabilities() ([]string, error) {
 }
 
 // DefaultDir is lodged's state directory unless told otherwise.
-const DefaultDir = "/var/lib/lodge"
+const DefaultDir = daemonid.DefaultDir
 
 // CgroupParent is the cgroup (below each hierarchy's root) that holds the
 // containers of the daemon whose state directory is stateDir: /lodge for
 // the default one, /lodge-<hash of the directory> for any other, so that
 // two daemons on one host never share a container's cgroup.
 func CgroupParent(stateDir string) string {
-	abs, err := filepath.Abs(stateDir)
-	if err != nil {
-		abs = stateDir
-	}
-	if abs == DefaultDir {
-		return "/lodge"
-	}
-	sum := sha256.Sum256([]byte(abs))
-	return "/lodge-" + hex.EncodeToString(sum[:4])
+	return "/" + daemonid.Name(daemonid.Of(stateDir), "lodge", "-")
 }
 
 // buildConfig turns a Spec into libcontainer's configuration.
