@@ -84,6 +84,24 @@ func TestConsole(t *testing.T) {
 	if log := d.MustLodge("console", name, "--show-log"); !strings.Contains(log, "console-23") {
 		t.Fatalf("console log after a daemon restart:\n%s", log)
 	}
+	// With no console left to hold, the keeper exits (even with lodged
+	// stopped); the next start brings a keeper back.
+	keepers := func() int {
+		out, _ := exec.Command("pgrep", "-f", "console-keeper "+d.Dir).Output()
+		return len(strings.Fields(string(out)))
+	}
+	d.MustLodge("stop", "-f", name, second)
+	d.Kill()
+	waitFor(t, "the console keeper to exit", 10*time.Second, func() bool { return keepers() == 0 })
+	d.Start()
+	d.MustLodge("start", name)
+	if keepers() != 1 {
+		t.Fatalf("no console keeper after a start")
+	}
+	waitFor(t, "the restarted console's log", 10*time.Second, func() bool {
+		log, _, _ := d.Lodge("console", name, "--show-log")
+		return strings.TrimSpace(log) != ""
+	})
 }
 
 // TestAutostartAndHostShutdown: SIGPWR stops instances cleanly and the next

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,6 +133,40 @@ func (d *Daemon) Kill() {
 	}
 }
 
+// Stop ends lodged as a service manager does (SIGTERM) and waits for it:
+// instances keep running, stopped ones' volumes are unmounted.
+func (d *Daemon) Stop() {
+	d.stopMu.Lock()
+	defer d.stopMu.Unlock()
+	if d.cmd != nil && d.cmd.Process != nil {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = d.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-done
+		}
+		d.cmd = nil
+	}
+	if d.log != nil {
+		d.log.Close()
+	}
+}
+
+// mountsBelow lists the mount points under dir.
+func mountsBelow(dir string) []string {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
 func (d *Daemon) cleanup() {
 	if d.t.Failed() {
 		if data, err := os.ReadFile(filepath.Join(d.Dir, "lodged.log")); err == nil {
@@ -162,7 +197,7 @@ func (d *Daemon) cleanup() {
 			d.API("DELETE", u, nil)
 		}
 	}
-	d.Kill()
+	d.Stop()
 	_ = exec.Command("pkill", "-9", "-f", "dnsmasq.*"+d.Dir).Run()
 	// Whatever is left (a test that killed lodged): kill init processes and
 	// keepers by their state, remove cgroups.

@@ -119,3 +119,24 @@ func TestTwoDaemonsOneInstanceName(t *testing.T) {
 		t.Fatalf("the other daemon's instance after a delete: %q", out)
 	}
 }
+
+// TestCleanStopLeavesNoMounts: stopped instances' volumes are unmounted when
+// lodged stops (SIGTERM), so the state directory can be removed by hand;
+// the next start mounts them again.
+func TestCleanStopLeavesNoMounts(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("mnt")
+	d.MustLodge("launch", "busybox", name)
+	d.MustLodge("exec", name, "--", "touch", "/root/kept")
+	d.MustLodge("stop", "-f", name)
+	if len(mountsBelow(d.Dir)) == 0 {
+		t.Fatal("a layered instance's volume is not mounted while lodged runs (the test needs one)")
+	}
+	d.Stop()
+	if left := mountsBelow(d.Dir); len(left) != 0 {
+		t.Fatalf("mounts left after lodged stopped: %v", left)
+	}
+	d.Start()
+	d.MustLodge("start", name)
+	d.MustLodge("exec", name, "--", "test", "-e", "/root/kept")
+}

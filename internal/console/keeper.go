@@ -44,18 +44,34 @@ type request struct {
 }
 
 // Register hands a container's pty master to the daemon directory's
-// keeper, starting the keeper if it is not running.
+// keeper, starting the keeper if it is not running. A keeper that was
+// exiting (it had no console left) when it got the request answers
+// nothing; the request then goes to a new one.
 func Register(self, dir string, master *os.File, pid int, logDir string) error {
-	return send(self, dir, request{Op: "register", Pid: pid, LogDir: logDir}, master)
+	req := request{Op: "register", Pid: pid, LogDir: logDir}
+	err := send(self, dir, req, master, true)
+	if errors.Is(err, errKeeperGone) {
+		err = send(self, dir, req, master, true)
+	}
+	return err
 }
 
-// Resize sets a console's window size.
+// Resize sets a console's window size. With no keeper running there is no
+// console to resize, and none is started.
 func Resize(self, dir, logDir string, cols, rows uint16) error {
-	return send(self, dir, request{Op: "resize", LogDir: logDir, Cols: cols, Rows: rows}, nil)
+	return send(self, dir, request{Op: "resize", LogDir: logDir, Cols: cols, Rows: rows}, nil, false)
 }
 
-func send(self, dir string, req request, fd *os.File) error {
-	conn, err := dialKeeper(self, dir)
+var errKeeperGone = errors.New("console keeper went away")
+
+func send(self, dir string, req request, fd *os.File, start bool) error {
+	var conn *net.UnixConn
+	var err error
+	if start {
+		conn, err = dialKeeper(self, dir)
+	} else {
+		conn, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: keeperSocket(dir), Net: "unix"})
+	}
 	if err != nil {
 		return err
 	}
@@ -70,6 +86,9 @@ func send(self, dir string, req request, fd *os.File) error {
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if errors.Is(err, io.EOF) && reply == "" {
+		return errKeeperGone
+	}
 	if err != nil {
 		return fmt.Errorf("console keeper: %w", err)
 	}
@@ -116,14 +135,50 @@ func RunKeeper(args []string) error {
 	if err != nil {
 		return err
 	}
+	ln.SetUnlinkOnClose(false) // exitWhenIdle removes the path itself
 	_ = os.Chmod(sock, 0o600)
 	k := &keeper{consoles: map[string]*pty{}}
+	go k.exitWhenIdle(ln, sock)
 	for {
 		c, err := ln.AcceptUnix()
 		if err != nil {
 			return err
 		}
 		go k.serve(c)
+	}
+}
+
+// idleChecks is how many checks, idleEvery apart, find the keeper holding
+// no console before it exits: it outlives no instance by more than that,
+// and the next start of an instance starts a keeper again.
+const (
+	idleChecks = 2
+	idleEvery  = time.Second
+)
+
+// exitWhenIdle ends the keeper once it has held no console for a while.
+// The decision is taken under the lock register takes, so a register
+// either lands before it (and the keeper stays) or finds the keeper gone
+// (and its client starts another).
+func (k *keeper) exitWhenIdle(ln *net.UnixListener, sock string) {
+	idle := 0
+	for range time.Tick(idleEvery) {
+		k.mu.Lock()
+		if len(k.consoles) > 0 {
+			idle = 0
+			k.mu.Unlock()
+			continue
+		}
+		if idle++; idle < idleChecks {
+			k.mu.Unlock()
+			continue
+		}
+		// The path goes first, while the listener still holds it: a
+		// keeper started meanwhile binds a path of its own, which this
+		// one must not then remove.
+		_ = os.Remove(sock)
+		ln.Close()
+		os.Exit(0)
 	}
 }
 

@@ -121,3 +121,21 @@ func (s *Service) removeLeftovers(known map[string]bool) {
 		}
 	}
 }
+
+// UnmountStopped unmounts the volumes of stopped instances, as lodged
+// stops: the state directory then holds no mount of Lodge's but those of
+// running instances, and can be removed once they are stopped too. The
+// next start-up mounts them again.
+func (s *Service) UnmountStopped() {
+	names, _ := s.Names()
+	for _, n := range names {
+		if st, _ := s.rt.Status(n); st != container.StateStopped {
+			continue
+		}
+		unlock := s.lock(n)
+		if err := s.pool.UnmountInstance(n); err != nil {
+			s.log.Warn("unmount a stopped instance's volume", "instance", n, "err", err)
+		}
+		unlock()
+	}
+}

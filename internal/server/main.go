@@ -125,7 +125,10 @@ func Main(args []string) error {
 		}
 	}()
 	log.Info("lodged ready", "dir", *dir, "version", daemon.Version)
-	return svc.daemon.Serve(ctx, filepath.Join(*dir, "unix.socket"))
+	err = svc.daemon.Serve(ctx, filepath.Join(*dir, "unix.socket"))
+	svc.daemon.Instances.UnmountStopped()
+	log.Info("lodged stopped")
+	return err
 }
 
 type services struct {

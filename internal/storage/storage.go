@@ -36,6 +36,9 @@ type Driver interface {
 	// MountInstance makes the volume's rootfs/ usable (a layered volume's
 	// overlay mounted); it does nothing when it already is.
 	MountInstance(name string) error
+	// UnmountInstance undoes MountInstance (for a stopped instance, when
+	// lodged stops), so the state directory can be removed.
+	UnmountInstance(name string) error
 	// RemapInstance moves a volume's file ownership from one id map to
 	// another (nil: host ids, a privileged instance).
 	RemapInstance(name string, from, to *idmap.Map) error

@@ -237,6 +237,12 @@ func (d *Driver) MountInstance(name string) error {
 	return d.ensureMounted(d.InstancePath(name))
 }
 
+// UnmountInstance unmounts a layered volume's overlay (a flat volume has
+// none); MountInstance or RepairInstance mounts it again.
+func (d *Driver) UnmountInstance(name string) error {
+	return unmountRootfs(d.InstancePath(name))
+}
+
 // RemapInstance moves the volume's files from one id map to another (nil:
 // host ids); a layered volume shifts its upper layer and sees the image
 // through the new map. A failure puts back what was shifted.
