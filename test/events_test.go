@@ -66,7 +66,8 @@ func TestEventsAndOperations(t *testing.T) {
 		t.Fatalf("async response without an operation: %+v", resp)
 	}
 	var op api.Operation
-	if _, err := c.Get(resp.Operation+"/wait?timeout=30", &op); err != nil || op.StatusCode != api.Success {
+	// The wait outlasts the stop's own timeout, which ends with a kill.
+	if _, err := c.Get(resp.Operation+"/wait?timeout=60", &op); err != nil || op.StatusCode != api.Success {
 		t.Fatalf("wait: %+v %v", op, err)
 	}
 	if out := d.MustLodge("operation", "show", op.ID); !strings.Contains(out, "Success") {

@@ -106,6 +106,76 @@ func TestSplitImage(t *testing.T) {
 	}
 	d.MustLodge("image", "import", meta, tarRootfs, "--alias", "split-zstd")
 	d.MustLodge("launch", "split-zstd", uniq("zstd"))
+
+	// lxc image export writes LXD's names: meta-<fp>.tar.xz and
+	// <fp>.squashfs for the split image, <fp>.tar.gz for a unified one;
+	// both re-import unchanged.
+	fp := fingerprintOf(t, meta, squash)
+	out := t.TempDir()
+	d.MustLXC("image", "export", "split", out+"/")
+	for _, f := range []string{"meta-" + fp + ".tar.xz", fp + ".squashfs"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatalf("lxc image export did not write %s: %v", f, err)
+		}
+	}
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "unified")
+	d.MustLXC("image", "export", "unified", out+"/")
+	unified := filepath.Join(out, fingerprint(t, busyboxImage(t))+".tar.gz")
+	if _, err := os.Stat(unified); err != nil {
+		t.Fatalf("lxc image export of a unified image: %v", err)
+	}
+	d.MustLXC("delete", "-f", name)
+	for _, alias := range []string{"split", "split-zstd", "unified"} {
+		d.MustLXC("image", "delete", alias)
+	}
+	d.MustLXC("image", "import", filepath.Join(out, "meta-"+fp+".tar.xz"), filepath.Join(out, fp+".squashfs"), "--alias", "again")
+	if info := d.MustLXC("image", "info", "again"); !strings.Contains(info, fp) {
+		t.Fatalf("the re-imported split image has another fingerprint:\n%s", info)
+	}
+	d.MustLXC("image", "import", unified, "--alias", "unified-again")
+	if info := d.MustLXC("image", "info", "unified-again"); !strings.Contains(info, fingerprint(t, busyboxImage(t))) {
+		t.Fatalf("the re-imported unified image has another fingerprint:\n%s", info)
+	}
+
+	// An unpacked image directory, through lxc (which packs it) and lodge.
+	dir := filepath.Join(work, "unpacked")
+	for _, sub := range []string{"rootfs", "templates"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("cp", "-a", filepath.Join(work, "rootfs", "."), filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := exec.Command("cp", filepath.Join(work, "metadata.yaml"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	d.MustLXC("image", "import", dir, "--alias", "from-dir")
+	d.MustLXC("launch", "from-dir", uniq("dir"))
+	if err := os.WriteFile(filepath.Join(dir, "rootfs", "etc", "marker"), []byte("2\n"), 0o644); err != nil {
+		t.Fatal(err) // another image, so another fingerprint
+	}
+	d.MustLodge("image", "import", dir, "--alias", "from-dir-lodge")
+	fromDir := uniq("dir")
+	d.MustLodge("launch", "from-dir-lodge", fromDir)
+	if out := d.MustLodge("exec", fromDir, "--", "cat", "/etc/marker"); out != "2\n" {
+		t.Fatalf("image imported from a directory by lodge: %q", out)
+	}
+}
+
+// fingerprintOf is LXD's fingerprint of a split image: the sha256 of its
+// metadata file followed by its rootfs file.
+func fingerprintOf(t *testing.T, files ...string) string {
+	t.Helper()
+	h := sha256.New()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // TestImageDeletedWhileInUse: instances layered on an image keep working
@@ -159,10 +229,5 @@ func TestImageDeletedWhileInUse(t *testing.T) {
 // fingerprint is an image file's sha256, as lodged names it.
 func fingerprint(t *testing.T, path string) string {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	return fingerprintOf(t, path)
 }

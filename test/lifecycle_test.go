@@ -200,3 +200,32 @@ func linesWith(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestStopBeforeInitHandlesIt: a stop signal sent before the real init
+// runs (a stop right after a start, which can reach runc's init before it
+// execs /sbin/init) is not lost: it goes again once init has exec'd, and
+// the stop is clean rather than a kill at the end of its timeout. Here a
+// shell that drops the signal execs busybox's init a second late.
+func TestStopBeforeInitHandlesIt(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("late")
+	d.MustLodge("init", "busybox", name)
+	d.MustLodge("file", "delete", name+"/sbin/init")
+	slow := filepath.Join(t.TempDir(), "init")
+	// read -t waits with no signal blocked (sleep would have the shell
+	// block them while it waits, and the signal would stay pending).
+	script := "#!/bin/sh\nmkfifo /run/slow\nread -t 1 x <> /run/slow\nexec /bin/busybox init\n"
+	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.MustLodge("file", "push", slow, name+"/sbin/init", "--mode", "0755")
+	d.MustLodge("start", name)
+	d.MustLodge("stop", name, "--timeout", "30")
+	log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+	if strings.Contains(string(log), "clean stop timed out") {
+		t.Fatalf("the stop signal sent before init handled it was lost:\n%s", log)
+	}
+	if !strings.Contains(string(log), "sending it again") {
+		t.Fatalf("the stop signal was not sent again once init exec'd")
+	}
+}

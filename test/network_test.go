@@ -252,3 +252,61 @@ func TestTwoDaemonsOnManagedNetworks(t *testing.T) {
 		t.Fatalf("a's instance lost its NIC: %q", out)
 	}
 }
+
+// TestP2PAndMacvlanNICs: a p2p NIC is a veth pair whose host end is on its
+// own; a macvlan NIC hangs off a host interface. Both carry traffic, come
+// and go live, and refuse keys that need a managed bridge.
+func TestP2PAndMacvlanNICs(t *testing.T) {
+	d, _ := startDaemonInNetns(t)
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox")
+	name := uniq("p2p")
+	d.MustLodge("init", "busybox", name)
+	d.MustLodge("config", "device", "add", name, "eth0", "nic", "nictype=p2p")
+	d.MustLodge("start", name)
+	host := strings.TrimSpace(d.MustLodge("exec", name, "--", "cat", "/sys/class/net/eth0/iflink"))
+	links := nsRun(t, d.Netns, "ip", "-o", "link")
+	var hostEnd string
+	for _, l := range strings.Split(links, "\n") {
+		if strings.HasPrefix(l, host+": ") {
+			hostEnd = strings.SplitN(strings.Fields(l)[1], "@", 2)[0]
+		}
+	}
+	if hostEnd == "" || strings.Contains(nsRun(t, d.Netns, "ip", "-o", "link", "show", hostEnd), "master") {
+		t.Fatalf("p2p host end %q (ifindex %s) missing or on a bridge:\n%s", hostEnd, host, links)
+	}
+	nsRun(t, d.Netns, "ip", "addr", "add", "10.63.0.1/30", "dev", hostEnd)
+	d.MustLodge("exec", name, "--", "ip", "addr", "add", "10.63.0.2/30", "dev", "eth0")
+	if out, _, err := d.Lodge("exec", name, "--", "ping", "-c", "1", "-W", "2", "10.63.0.1"); err != nil {
+		t.Fatalf("ping over the p2p NIC: %v %s", err, out)
+	}
+
+	// A macvlan on an interface of lodged's namespace, whose other side is
+	// a namespace of the test's.
+	far := newNetns(t, "mvo")
+	parent := uniq("mv")
+	if out, err := exec.Command("ip", "link", "add", parent, "netns", d.Netns, "type", "veth", "peer", "name", parent+"p", "netns", far).CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	nsRun(t, d.Netns, "ip", "link", "set", parent, "up")
+	nsRun(t, far, "ip", "addr", "add", "10.62.0.1/24", "dev", parent+"p")
+	nsRun(t, far, "ip", "link", "set", parent+"p", "up")
+	d.MustLodge("config", "device", "add", name, "eth1", "nic", "nictype=macvlan", "parent="+parent)
+	d.MustLodge("exec", name, "--", "ip", "addr", "add", "10.62.0.2/24", "dev", "eth1")
+	if out, _, err := d.Lodge("exec", name, "--", "ping", "-c", "1", "-W", "2", "10.62.0.1"); err != nil {
+		t.Fatalf("ping over the macvlan NIC: %v %s", err, out)
+	}
+	d.MustLodge("config", "device", "remove", name, "eth1")
+	if out := d.MustLodge("exec", name, "--", "ls", "/sys/class/net"); strings.Contains(out, "eth1") {
+		t.Fatalf("a removed macvlan NIC is still there: %q", out)
+	}
+	for _, args := range [][]string{
+		{"bad1", "nic", "nictype=macvlan"},
+		{"bad2", "nic", "nictype=p2p", "security.mac_filtering=true"},
+		{"bad3", "nic", "nictype=macvlan", "parent=" + parent, "limits.max=10Mbit"},
+		{"bad4", "nic", "nictype=macvlan", "parent=nosuchif0"},
+	} {
+		if _, stderr, err := d.Lodge(append([]string{"config", "device", "add", name}, args...)...); err == nil || !strings.Contains(stderr, "device") {
+			t.Errorf("device add %v: %v %q", args, err, stderr)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -28,8 +29,8 @@ func cmdImageImport() *cobra.Command {
 	var aliases []string
 	var public bool
 	cmd := &cobra.Command{
-		Use:   "import TARBALL [ROOTFS]",
-		Short: "Import an image: a unified tarball, or a metadata tarball and a rootfs (squashfs or tarball)",
+		Use:   "import TARBALL|DIRECTORY [ROOTFS]",
+		Short: "Import an image: a unified tarball, an unpacked image directory, or a metadata tarball and a rootfs (squashfs or tarball)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := connect()
@@ -51,6 +52,31 @@ func cmdImageImport() *cobra.Command {
 	return cmd
 }
 
+// packImageDir streams an unpacked image directory (metadata.yaml, rootfs/
+// and, if there, templates/) as a tarball, ids kept as numbers.
+func packImageDir(dir string) (io.Reader, func(), error) {
+	members := []string{"metadata.yaml", "rootfs"}
+	if _, err := os.Stat(filepath.Join(dir, "templates")); err == nil {
+		members = append(members, "templates")
+	}
+	for _, m := range members[:2] {
+		if _, err := os.Stat(filepath.Join(dir, m)); err != nil {
+			return nil, nil, fmt.Errorf("%s is not an unpacked image: it has no %s", dir, m)
+		}
+	}
+	cmd := exec.Command("tar", append([]string{"-C", dir, "--numeric-owner", "--xattrs", "-c"}, members...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("pack %s: %w", dir, err)
+	}
+	// Closing our end first ends a tar whose upload stopped early.
+	return out, func() { out.Close(); _ = cmd.Wait() }, nil
+}
+
 func uploadImage(c *client.Client, files []string, public bool) (string, error) {
 	h := http.Header{}
 	h.Set("X-LXD-filename", filepath.Base(files[0]))
@@ -58,7 +84,16 @@ func uploadImage(c *client.Client, files []string, public bool) (string, error) 
 		h.Set("X-LXD-public", "1")
 	}
 	var body io.Reader
-	if len(files) == 1 {
+	if st, err := os.Stat(files[0]); err == nil && st.IsDir() && len(files) == 1 {
+		// An unpacked image: sent as the unified tarball it would be.
+		packed, wait, err := packImageDir(files[0])
+		if err != nil {
+			return "", err
+		}
+		defer wait()
+		h.Set("Content-Type", "application/octet-stream")
+		body = packed
+	} else if len(files) == 1 {
 		f, err := os.Open(files[0])
 		if err != nil {
 			return "", err

@@ -208,15 +208,19 @@ func imageExport(d *Daemon, r *http.Request) response {
 			defer f.Close()
 			st, _ := f.Stat()
 			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%s.tar", img.Fingerprint))
+			w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%s%s", img.Fingerprint, image.Extension(meta)))
 			w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
 			_, _ = io.Copy(w, f)
 			return
 		}
 		mw := multipart.NewWriter(w)
 		w.Header().Set("Content-Type", mw.FormDataContentType())
-		for _, part := range []struct{ name, path string }{{"metadata", meta}, {"rootfs", rootfs}} {
-			pw, err := mw.CreateFormFile(part.name, img.Fingerprint+"."+part.name)
+		// LXD's names: meta-<fp><ext> and <fp><ext>, each with its own format's extension.
+		for _, part := range []struct{ name, path, file string }{
+			{"metadata", meta, "meta-" + img.Fingerprint + image.Extension(meta)},
+			{"rootfs", rootfs, img.Fingerprint + image.Extension(rootfs)},
+		} {
+			pw, err := mw.CreateFormFile(part.name, part.file)
 			if err != nil {
 				return
 			}

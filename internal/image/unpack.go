@@ -48,6 +48,38 @@ func firstLine(b []byte) string {
 	return s
 }
 
+// Extension names a stored image file's format as LXD's export does
+// (".tar.gz", ".tar.xz", ".squashfs", ...; "" when unknown), from its first
+// bytes: an exported image keeps the extension of what it is.
+func Extension(file string) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := make([]byte, 263)
+	n, _ := io.ReadFull(f, h)
+	h = h[:n]
+	has := func(off int, magic ...byte) bool {
+		return len(h) >= off+len(magic) && bytes.Equal(h[off:off+len(magic)], magic)
+	}
+	switch {
+	case has(0, 'B', 'Z'):
+		return ".tar.bz2"
+	case has(0, 0x1f, 0x8b):
+		return ".tar.gz"
+	case has(0, 0xfd, '7', 'z', 'X', 'Z'):
+		return ".tar.xz"
+	case has(0, 0x28, 0xb5, 0x2f, 0xfd):
+		return ".tar.zst"
+	case has(0, 'h', 's', 'q', 's'):
+		return ".squashfs"
+	case has(257, 'u', 's', 't', 'a', 'r'):
+		return ".tar"
+	}
+	return ""
+}
+
 // isSquashfs says whether file starts with the squashfs magic.
 func isSquashfs(file string) bool {
 	f, err := os.Open(file)

@@ -80,15 +80,20 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 			} else if d["ipv4.address"] != "" || d["ipv6.address"] != "" || d["limits.connections"] != "" {
 				return rd, apierr.BadRequest("device %q: ipv4.address, ipv6.address and limits.connections need a managed network (network=..., or a parent that is one); %q is not", name, parent)
 			}
-			if _, err := netlink.LinkByName(parent); err != nil {
-				return rd, apierr.BadRequest("device %q: bridge %q does not exist on the host", name, parent)
+			typ := d["nictype"]
+			if typ == "bridged" {
+				typ = ""
+			}
+			if _, err := netlink.LinkByName(parent); err != nil && typ != container.NICP2P {
+				what := map[bool]string{true: "host interface", false: "bridge"}[typ == container.NICMacvlan]
+				return rd, apierr.BadRequest("device %q: %s %q does not exist on the host", name, what, parent)
 			}
 			mtu, _ := strconv.Atoi(d["mtu"])
 			ifname := d["name"]
 			if ifname == "" {
 				ifname = name
 			}
-			nic := container.NIC{Name: ifname, HostName: container.HostVethName(s.daemonID, e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu}
+			nic := container.NIC{Name: ifname, HostName: container.HostVethName(s.daemonID, e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu, Type: typ}
 			if _, err := s.nicPolicyOf(e, name, nic); err != nil {
 				return rd, err
 			}

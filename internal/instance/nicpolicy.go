@@ -61,6 +61,9 @@ func (s *Service) applyNICPolicies(e Expanded, nics map[string]container.NIC) er
 }
 
 func (s *Service) applyNICPolicy(e Expanded, dev string, nic container.NIC) error {
+	if !nic.HasHostEnd() {
+		return nil // nowhere on the host to apply it (validation refuses the keys)
+	}
 	p, err := s.nicPolicyOf(e, dev, nic)
 	if err != nil {
 		return err
@@ -78,6 +81,9 @@ func (s *Service) applyNICPolicy(e Expanded, dev string, nic container.NIC) erro
 
 // dropNICPolicy forgets a NIC's host-side policy (its veth is gone or going).
 func (s *Service) dropNICPolicy(nic container.NIC) {
+	if !nic.HasHostEnd() {
+		return
+	}
 	if s.networks != nil {
 		if err := s.networks.Filters.Remove(nic.HostName); err != nil {
 			s.log.Warn("remove NIC filters", "veth", nic.HostName, "err", err)
@@ -103,6 +109,9 @@ func (s *Service) RestoreNICPolicies() {
 			continue
 		}
 		for dev, nic := range rd.NICs {
+			if !nic.HasHostEnd() {
+				continue
+			}
 			if p, err := s.nicPolicyOf(e, dev, nic); err == nil {
 				filters = append(filters, p.filter)
 			}

@@ -184,16 +184,20 @@ func (d *Driver) Watch(name string) {
 // exited cleans up after init ended: libcontainer's state and cgroups go.
 func (d *Driver) exited(name string) {
 	unlock := d.lock(name)
+	// Both the exit watcher and a stop get here for one exit: the one
+	// that cleans the container up reports it, once.
+	report := false
 	c, err := libcontainer.Load(d.root, name)
 	if err == nil {
 		if st, _ := c.Status(); st == libcontainer.Stopped {
 			if err := c.Destroy(); err != nil {
 				d.log.Warn("clean up stopped container", "instance", name, "err", err)
 			}
+			report = true
 		}
 	}
 	unlock()
-	if d.OnExit != nil {
+	if report && d.OnExit != nil {
 		d.OnExit(name)
 	}
 }
@@ -269,13 +273,29 @@ func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time
 		sig = unix.SIGKILL
 	}
 	watch := newShutdownWatch(state.InitProcessPid, state.CgroupPaths)
+	// A stop right after a start can reach init before it is the program
+	// that acts on the signal: runc's init (Go, which drops signals it was
+	// not asked for) before it execs /sbin/init, or a script that execs
+	// the real init later. The signal is lost then, and the stop would
+	// wait out its whole timeout. So it goes again whenever init has
+	// exec'd another program since it was sent.
+	exe := executable(state.InitProcessPid)
 	err = unix.PidfdSendSignal(pidfd, sig, nil, 0)
 	unlock()
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("signal init of %q: %w", name, err)
 	}
 	if !force {
-		exited, idle := waitFd(ctx, pidfd, timeout, func() bool { return watch.done(time.Now()) })
+		exited, idle := waitFd(ctx, pidfd, timeout, func() bool {
+			if now := executable(state.InitProcessPid); now != "" && now != exe {
+				exe = now
+				watch.initSignals = signalMasks(state.InitProcessPid)
+				d.log.Debug("init exec'd another program since the stop signal: sending it again", "instance", name)
+				_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+				return false
+			}
+			return watch.done(time.Now())
+		})
 		switch {
 		case idle:
 			d.log.Debug("nothing left acts on the stop signal and all is idle: shut down", "instance", name, "ignoring_sigterm", watch.ignoring)

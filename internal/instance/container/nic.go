@@ -2,25 +2,37 @@ package container
 
 import (
 	"crypto/sha256"
-	"github.com/lodge-project/lodge/internal/daemonid"
-
 	"encoding/hex"
 	"fmt"
 	"net"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/lodge-project/lodge/internal/daemonid"
 )
 
-// NIC is a veth pair: one end in the container, named Name, the other on
-// the host, named HostName and enslaved to the bridge Parent.
+// NIC is one network interface of the container, named Name inside. Of
+// Type bridged (""), a veth pair whose host end, HostName, is enslaved to
+// the bridge Parent; p2p, a veth pair whose host end stays on its own;
+// macvlan, a macvlan of the host interface Parent, with no host end.
 type NIC struct {
 	Name, HostName, Parent, HWAddr string
 	MTU                            int
+	Type                           string
 }
+
+// NIC types besides bridged.
+const (
+	NICP2P     = "p2p"
+	NICMacvlan = "macvlan"
+)
+
+// HasHostEnd says whether the NIC has a host-side interface (HostName)
+// where filters and bandwidth limits go.
+func (n NIC) HasHostEnd() bool { return n.Type != NICMacvlan }
 
 // HostVethName names the host end after the instance: up to 10 characters
 // of its name, a dash and a short hash of instance and device, so names
@@ -59,27 +71,40 @@ func (d *Driver) AttachNIC(name string, nic NIC) error {
 }
 
 func attachNIC(pid int, nic NIC) error {
-	bridge, err := netlink.LinkByName(nic.Parent)
-	if err != nil {
-		return fmt.Errorf("nic %s: bridge %q: %w", nic.Name, nic.Parent, err)
-	}
 	peer := "lp" + nic.HostName[len(nic.HostName)-4:] + fmt.Sprint(pid%10000)
 	if len(peer) > 15 {
 		peer = peer[:15]
 	}
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: nic.HostName, MTU: nic.MTU}, PeerName: peer}
-	if old, err := netlink.LinkByName(nic.HostName); err == nil {
-		_ = netlink.LinkDel(old) // left by a crash
+	var parent netlink.Link
+	if nic.Type != NICP2P {
+		var err error
+		if parent, err = netlink.LinkByName(nic.Parent); err != nil {
+			return fmt.Errorf("nic %s: parent %q: %w", nic.Name, nic.Parent, err)
+		}
 	}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return fmt.Errorf("nic %s: create veth %s: %w", nic.Name, nic.HostName, err)
-	}
+	var host netlink.Link // what to delete if the attach fails
 	ok := false
 	defer func() {
-		if !ok {
-			_ = netlink.LinkDel(veth)
+		if !ok && host != nil {
+			_ = netlink.LinkDel(host)
 		}
 	}()
+	if nic.Type == NICMacvlan {
+		mv := &netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: peer, ParentIndex: parent.Attrs().Index, MTU: nic.MTU}, Mode: netlink.MACVLAN_MODE_BRIDGE}
+		if err := netlink.LinkAdd(mv); err != nil {
+			return fmt.Errorf("nic %s: create macvlan on %s: %w", nic.Name, nic.Parent, err)
+		}
+		host = mv
+	} else {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: nic.HostName, MTU: nic.MTU}, PeerName: peer}
+		if old, err := netlink.LinkByName(nic.HostName); err == nil {
+			_ = netlink.LinkDel(old) // left by a crash
+		}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return fmt.Errorf("nic %s: create veth %s: %w", nic.Name, nic.HostName, err)
+		}
+		host = veth
+	}
 	inner, err := netlink.LinkByName(peer)
 	if err != nil {
 		return err
@@ -87,11 +112,17 @@ func attachNIC(pid int, nic NIC) error {
 	if err := netlink.LinkSetNsPid(inner, pid); err != nil {
 		return fmt.Errorf("nic %s: move into the container: %w", nic.Name, err)
 	}
-	if err := netlink.LinkSetMaster(veth, bridge); err != nil {
-		return fmt.Errorf("nic %s: attach to %s: %w", nic.Name, nic.Parent, err)
-	}
-	if err := netlink.LinkSetUp(veth); err != nil {
-		return err
+	if nic.Type == NICMacvlan {
+		host = nil // gone into the container, and goes with its namespace
+	} else {
+		if nic.Type != NICP2P {
+			if err := netlink.LinkSetMaster(host, parent); err != nil {
+				return fmt.Errorf("nic %s: attach to %s: %w", nic.Name, nic.Parent, err)
+			}
+		}
+		if err := netlink.LinkSetUp(host); err != nil {
+			return err
+		}
 	}
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
@@ -129,8 +160,30 @@ func attachNIC(pid int, nic NIC) error {
 	return nil
 }
 
-// DetachNIC removes the veth pair (deleting the host end deletes both).
+// DetachNIC removes the veth pair (deleting the host end deletes both), or
+// a macvlan inside the container.
 func (d *Driver) DetachNIC(name string, nic NIC) error {
+	if nic.Type == NICMacvlan {
+		_, pid, err := d.running(name)
+		if err != nil {
+			return nil // not running: nothing is attached
+		}
+		ns, err := netns.GetFromPid(pid)
+		if err != nil {
+			return nil
+		}
+		defer ns.Close()
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		link, err := h.LinkByName(nic.Name)
+		if err != nil {
+			return nil
+		}
+		return h.LinkDel(link)
+	}
 	link, err := netlink.LinkByName(nic.HostName)
 	if err != nil {
 		return nil

@@ -110,6 +110,22 @@ func signalMasks(pid int) string {
 	return st["SigBlk"] + " " + st["SigIgn"] + " " + st["SigCgt"]
 }
 
+// executable names the program a process runs: the device and inode of
+// its /proc/PID/exe and its comm, which an exec sets to the file's name (a
+// script and what it execs may share an interpreter: busybox's sh and
+// init). "" when it cannot be read.
+func executable(pid int) string {
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/exe", pid), &st); err != nil {
+		return ""
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d:%s", st.Dev, st.Ino, strings.TrimSpace(string(comm)))
+}
+
 // ignoresTerm says whether a process has SIGTERM set to be ignored.
 func ignoresTerm(pid int) bool {
 	mask, err := strconv.ParseUint(procStatus(pid, "SigIgn")["SigIgn"], 16, 64)

@@ -241,8 +241,24 @@ func ValidateDevices(devices map[string]map[string]string) error {
 				if (d["parent"] == "") == (d["network"] == "") {
 					return apierr.BadRequest("device %q: a bridged nic needs either a parent (a host bridge) or a network (a managed one)", name)
 				}
+			case "p2p", "macvlan":
+				if d["network"] != "" {
+					return apierr.BadRequest("device %q: a %s nic takes no network (managed networks are bridges: use nictype=bridged)", name, d["nictype"])
+				}
+				if d["nictype"] == "macvlan" && d["parent"] == "" {
+					return apierr.BadRequest("device %q: a macvlan nic needs a parent (a host interface)", name)
+				}
+				if d["nictype"] == "p2p" && d["parent"] != "" {
+					return apierr.BadRequest("device %q: a p2p nic takes no parent (its host end stands alone)", name)
+				}
+				for k, v := range d {
+					hostSide := strings.HasPrefix(k, "limits.") && d["nictype"] == "macvlan"
+					if v != "" && (strings.HasPrefix(k, "security.") || k == "ipv4.address" || k == "ipv6.address" || hostSide) {
+						return apierr.BadRequest("device %q: a %s nic does not take %s (it is not on a managed bridge)", name, d["nictype"], k)
+					}
+				}
 			default:
-				return apierr.BadRequest("device %q: nictype %q is not supported (bridged)", name, d["nictype"])
+				return apierr.BadRequest("device %q: nictype %q is not supported (bridged, p2p or macvlan)", name, d["nictype"])
 			}
 			if n := d["name"]; len(n) > 15 {
 				return apierr.BadRequest("device %q: interface name %q is longer than 15 characters", name, n)
