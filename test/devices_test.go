@@ -151,3 +151,51 @@ func TestUnixAndNICDevices(t *testing.T) {
 		t.Fatalf("unix-block on a char device: %v %q", err, stderr)
 	}
 }
+
+// TestUnixDeviceNodesOfTheirOwn: a unix-char device whose host node only
+// host root may open (0600, like /dev/fuse on some hosts) works inside an
+// unprivileged container, which gets a node of its own with the uid, gid
+// and mode asked for (LXD's defaults: 0, 0, 0660); major and minor can be
+// given without a host node; a hot-plug that fails leaves nothing.
+func TestUnixDeviceNodesOfTheirOwn(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("node")
+	hostNode := filepath.Join(t.TempDir(), "null0600")
+	if err := syscall.Mknod(hostNode, syscall.S_IFCHR|0o600, int(1<<8|3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(hostNode, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.MustLXC("init", "busybox", name)
+	d.MustLXC("config", "device", "add", name, "cold", "unix-char", "source="+hostNode, "path=/dev/cold")
+	d.MustLXC("start", name)
+	d.MustLXC("exec", name, "--", "sh", "-c", "echo x > /dev/cold")
+	if out := d.MustLXC("exec", name, "--", "stat", "-c", "%u %g %a", "/dev/cold"); strings.TrimSpace(out) != "0 0 660" {
+		t.Fatalf("cold-plugged node: %q (want 0 0 660)", out)
+	}
+	// Hot-plugged, with ids and a mode, and by major/minor alone.
+	d.MustLXC("config", "device", "add", name, "hot", "unix-char", "source="+hostNode, "path=/dev/hot", "uid=1000", "gid=1000", "mode=0640")
+	if out := d.MustLXC("exec", name, "--", "stat", "-c", "%u %g %a", "/dev/hot"); strings.TrimSpace(out) != "1000 1000 640" {
+		t.Fatalf("hot-plugged node: %q (want 1000 1000 640)", out)
+	}
+	d.MustLXC("config", "device", "add", name, "bynum", "unix-char", "path=/dev/bynum", "major=1", "minor=5")
+	if out := d.MustLXC("exec", name, "--", "sh", "-c", "head -c 3 /dev/bynum | wc -c"); strings.TrimSpace(out) != "3" {
+		t.Fatalf("node by major/minor (1:5, zero): %q", out)
+	}
+	// A hot-plug that fails (a node cannot go over a directory) is undone.
+	if _, stderr, err := d.LXC("config", "device", "add", name, "bad", "unix-char", "source="+hostNode, "path=/etc"); err == nil {
+		t.Fatalf("a node over /etc was accepted: %q", stderr)
+	}
+	if out := d.MustLXC("config", "device", "list", name); strings.Contains(out, "bad") {
+		t.Fatalf("the failed device was kept:\n%s", out)
+	}
+	if out := d.MustLXC("exec", name, "--", "stat", "-c", "%F", "/etc"); !strings.Contains(out, "directory") {
+		t.Fatalf("/etc after a failed hot-plug: %q", out)
+	}
+	// A required=false device whose node is missing is skipped.
+	d.MustLXC("config", "device", "add", name, "opt", "unix-char", "source=/nonexistent/node", "required=false")
+	if _, stderr, err := d.LXC("config", "device", "add", name, "req", "unix-char", "source=/nonexistent/node"); err == nil || !strings.Contains(stderr, "does not exist") {
+		t.Fatalf("a required missing node: %v %q", err, stderr)
+	}
+}

@@ -144,7 +144,7 @@ func TestSplitImage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := exec.Command("cp", "-a", filepath.Join(work, "rootfs", "."), filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "-a", filepath.Join(work, "rootfs")+"/.", filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if out, err := exec.Command("cp", filepath.Join(work, "metadata.yaml"), dir).CombinedOutput(); err != nil {

@@ -310,3 +310,44 @@ func TestP2PAndMacvlanNICs(t *testing.T) {
 		}
 	}
 }
+
+// TestBothNICForms: a NIC on a managed network as lxc 5.0.2 makes it with
+// instance_nic_network (network=NET, from lxc launch -n) and as older
+// clients make it (nictype=bridged, parent=NET) behave alike: pinned
+// addresses, filters, used_by, and no delete of a network in use.
+func TestBothNICForms(t *testing.T) {
+	d, _ := startDaemonInNetns(t)
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox")
+	br := uniq("nf")
+	d.MustLodge("network", "create", br, "ipv4.address=10.64.0.1/24", "ipv6.address=none")
+	viaLXC, viaParent := uniq("lxcn"), uniq("parn")
+	d.MustLXC("launch", "busybox", viaLXC, "-n", br)
+	if out := d.MustLXC("config", "device", "show", viaLXC); !strings.Contains(out, "network: "+br) {
+		t.Fatalf("lxc launch -n made:\n%s", out)
+	}
+	d.MustLodge("init", "busybox", viaParent)
+	d.MustLodge("config", "device", "add", viaParent, "eth0", "nic", "nictype=bridged", "parent="+br,
+		"ipv4.address=10.64.0.77", "security.ipv4_filtering=true", "security.mac_filtering=true")
+	d.MustLodge("start", viaParent)
+	if ip := ipv4Of(t, d, viaParent); ip != "10.64.0.77" {
+		t.Fatalf("a parent=%s NIC with a pinned address got %q", br, ip)
+	}
+	if rules := nftRuleset(t, d.Netns); !strings.Contains(rules, "10.64.0.77") {
+		t.Fatalf("the parent= NIC's ipv4 filter is missing:\n%s", rules)
+	}
+	_, env := d.API("GET", "/1.0/networks/"+br, nil)
+	for _, n := range []string{viaLXC, viaParent} {
+		if !strings.Contains(string(env.Metadata), `"/1.0/instances/`+n+`"`) {
+			t.Errorf("used_by lacks %s: %s", n, env.Metadata)
+		}
+	}
+	// A subnet another network uses is refused, naming that network.
+	if _, stderr, err := d.LXC("network", "create", uniq("ov"), "ipv4.address=10.64.0.1/24"); err == nil || !strings.Contains(stderr, "network "+br) {
+		t.Fatalf("an overlapping network: %v %q", err, stderr)
+	}
+	if _, stderr, err := d.LXC("network", "delete", br); err == nil || !strings.Contains(stderr, "in use") {
+		t.Fatalf("a network in use was deleted: %v %q", err, stderr)
+	}
+	d.MustLodge("delete", "-f", viaLXC, viaParent)
+	d.MustLXC("network", "delete", br)
+}

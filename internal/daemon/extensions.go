@@ -38,6 +38,7 @@ var extensions = []extension{
 	{"network", "the /1.0/networks endpoints, managed bridges", "TestManagedNetwork"},
 	{"network_state", "GET /1.0/networks/NAME/state", "TestAutoInitAndLXCNetworks"},
 	{"network_leases", "GET /1.0/networks/NAME/leases", "TestManagedNetwork"},
+	{"instance_nic_network", "NICs with network=NET on a managed network (and bridged parent=NET NICs alike)", "TestBothNICForms"},
 	{"api_filtering", "?filter= on instance lists", "TestListFilter"},
 	{"storage", "the /1.0/storage-pools endpoints; a root disk names its pool", "TestAdvertisedExtensions"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},

@@ -43,8 +43,13 @@ func serverPut(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	for k := range req.Config {
-		return fail(apierr.BadRequest("server config key %q is not supported yet", k))
+	// No server key is honoured yet: setting one is refused by name.
+	// Unsetting one (an empty value, as clients send back the config they
+	// read) changes nothing and is accepted.
+	for k, v := range req.Config {
+		if v != nil && v != "" {
+			return fail(apierr.BadRequest("server config key %q is not supported by this release", k))
+		}
 	}
 	return empty()
 }

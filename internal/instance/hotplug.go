@@ -33,10 +33,12 @@ func (s *Service) ensureMACs(e Expanded) error {
 }
 
 // hotplug applies device changes to a running instance: devices that went
-// away or changed are detached, new or changed ones attached.
-func (s *Service) hotplug(old, cur Expanded) error {
-	before, err := s.resolveDevices(old)
-	if err != nil {
+// away or changed are detached, new or changed ones attached. A failure
+// takes back what this call did, and only that: what it attached is
+// detached, what it detached is attached again.
+func (s *Service) hotplug(old, cur Expanded) (err error) {
+	before, rerr := s.resolveDevices(old)
+	if rerr != nil {
 		before = runtimeDevices{} // the old state may no longer resolve; nothing to detach then
 	}
 	after, err := s.resolveDevices(cur)
@@ -44,11 +46,23 @@ func (s *Service) hotplug(old, cur Expanded) error {
 		return err
 	}
 	name := cur.Name
+	var undo []func() error
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](); uerr != nil {
+				s.log.Warn("undo a failed hot-plug", "instance", name, "err", uerr)
+			}
+		}
+	}()
 	for dev, d := range before.Disks {
 		if n, ok := after.Disks[dev]; !ok || n != d {
 			if err := s.rt.Detach(name, d.Path); err != nil {
 				return fmt.Errorf("detach disk %s: %w", dev, err)
 			}
+			undo = append(undo, func() error { return s.rt.AttachDisk(name, d, old.IDMap) })
 		}
 	}
 	for dev, u := range before.UnixDevs {
@@ -56,6 +70,13 @@ func (s *Service) hotplug(old, cur Expanded) error {
 			if err := s.rt.DetachUnixDev(name, u); err != nil {
 				return fmt.Errorf("detach %s: %w", dev, err)
 			}
+			undo = append(undo, func() error {
+				u, err := s.unixNode(old, dev, u)
+				if err != nil {
+					return err
+				}
+				return s.rt.AttachUnixDev(name, u, old.IDMap)
+			})
 		}
 	}
 	for dev, n := range before.NICs {
@@ -64,11 +85,21 @@ func (s *Service) hotplug(old, cur Expanded) error {
 			if err := s.rt.DetachNIC(name, n); err != nil {
 				return fmt.Errorf("detach nic %s: %w", dev, err)
 			}
+			undo = append(undo, func() error {
+				if err := s.rt.AttachNIC(name, n); err != nil {
+					return err
+				}
+				return s.applyNICPolicy(old, dev, n)
+			})
 		}
 	}
 	for dev, p := range before.Proxies {
 		if n, ok := after.Proxies[dev]; !ok || n != p {
 			s.stopProxy(name, dev)
+			undo = append(undo, func() error {
+				_, pid := s.rt.Status(name)
+				return s.startProxy(name, pid, dev, p)
+			})
 		}
 	}
 	_, pid := s.rt.Status(name)
@@ -77,6 +108,7 @@ func (s *Service) hotplug(old, cur Expanded) error {
 			if err := s.startProxy(name, pid, dev, p); err != nil {
 				return err
 			}
+			undo = append(undo, func() error { s.stopProxy(name, dev); return nil })
 		}
 	}
 	for dev, d := range after.Disks {
@@ -84,6 +116,7 @@ func (s *Service) hotplug(old, cur Expanded) error {
 			if err := s.rt.AttachDisk(name, d, cur.IDMap); err != nil {
 				return fmt.Errorf("attach disk %s: %w", dev, err)
 			}
+			undo = append(undo, func() error { return s.rt.Detach(name, d.Path) })
 		}
 	}
 	for dev, u := range after.UnixDevs {
@@ -95,6 +128,7 @@ func (s *Service) hotplug(old, cur Expanded) error {
 			if err := s.rt.AttachUnixDev(name, u, cur.IDMap); err != nil {
 				return fmt.Errorf("attach %s: %w", dev, err)
 			}
+			undo = append(undo, func() error { return s.rt.DetachUnixDev(name, u) })
 		}
 	}
 	for dev, n := range after.NICs {
@@ -102,6 +136,7 @@ func (s *Service) hotplug(old, cur Expanded) error {
 			if err := s.rt.AttachNIC(name, n); err != nil {
 				return fmt.Errorf("attach nic %s: %w", dev, err)
 			}
+			undo = append(undo, func() error { s.dropNICPolicy(n); return s.rt.DetachNIC(name, n) })
 		}
 		// Policies (filters, limits) may change while the NIC stays.
 		if err := s.applyNICPolicy(cur, dev, n); err != nil {

@@ -843,12 +843,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 		}
 		err := s.rt.Update(name, res)
 		if err == nil {
-			if err = s.hotplug(old, e); err != nil {
-				// Take back what the hot-plug did before it failed.
-				if rerr := s.hotplug(e, old); rerr != nil {
-					s.log.Warn("undo a failed hot-plug", "instance", name, "err", rerr)
-				}
-			}
+			err = s.hotplug(old, e) // takes back its own steps when it fails
 		}
 		if err != nil {
 			// Put the old record and limits back.
