@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/instance/container"
@@ -55,19 +54,17 @@ func (s *Service) State(name string) (api.InstanceState, error) {
 // its host-side veth.
 func netState(pid int, hostNames map[string]string) map[string]api.InstanceStateNetwork {
 	out := map[string]api.InstanceStateNetwork{}
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		return out
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return out
-	}
-	defer h.Close()
+	_ = container.InNetns(pid, func(h *netlink.Handle) error {
+		readNetState(h, hostNames, out)
+		return nil
+	})
+	return out
+}
+
+func readNetState(h *netlink.Handle, hostNames map[string]string, out map[string]api.InstanceStateNetwork) {
 	links, err := h.LinkList()
 	if err != nil {
-		return out
+		return
 	}
 	for _, l := range links {
 		a := l.Attrs()
@@ -100,5 +97,4 @@ func netState(pid int, hostNames map[string]string) map[string]api.InstanceState
 		}
 		out[a.Name] = entry
 	}
-	return out
 }

@@ -124,6 +124,25 @@ func attachNIC(pid int, nic NIC) error {
 			return err
 		}
 	}
+	if err := InNetns(pid, func(h *netlink.Handle) error { return setUpInside(h, nic, peer) }); err != nil {
+		if nic.Type == NICMacvlan { // inside already: taken out there
+			_ = InNetns(pid, func(h *netlink.Handle) error {
+				for _, n := range []string{peer, nic.Name} {
+					if l, err := h.LinkByName(n); err == nil && l.Type() == "macvlan" {
+						_ = h.LinkDel(l)
+					}
+				}
+				return nil
+			})
+		}
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// InNetns runs fn with a netlink handle in pid's network namespace.
+func InNetns(pid int, fn func(h *netlink.Handle) error) error {
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return err
@@ -134,6 +153,12 @@ func attachNIC(pid int, nic NIC) error {
 		return err
 	}
 	defer h.Close()
+	return fn(h)
+}
+
+// setUpInside names, addresses and brings up a NIC moved into the
+// container (called peer until renamed).
+func setUpInside(h *netlink.Handle, nic NIC, peer string) error {
 	link, err := h.LinkByName(peer)
 	if err != nil {
 		return err
@@ -153,11 +178,7 @@ func attachNIC(pid int, nic NIC) error {
 	if nic.MTU > 0 {
 		_ = h.LinkSetMTU(link, nic.MTU)
 	}
-	if err := h.LinkSetUp(link); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+	return h.LinkSetUp(link)
 }
 
 // DetachNIC removes the veth pair (deleting the host end deletes both), or
@@ -168,21 +189,13 @@ func (d *Driver) DetachNIC(name string, nic NIC) error {
 		if err != nil {
 			return nil // not running: nothing is attached
 		}
-		ns, err := netns.GetFromPid(pid)
-		if err != nil {
-			return nil
-		}
-		defer ns.Close()
-		h, err := netlink.NewHandleAt(ns)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		link, err := h.LinkByName(nic.Name)
-		if err != nil {
-			return nil
-		}
-		return h.LinkDel(link)
+		return InNetns(pid, func(h *netlink.Handle) error {
+			link, err := h.LinkByName(nic.Name)
+			if err != nil {
+				return nil
+			}
+			return h.LinkDel(link)
+		})
 	}
 	link, err := netlink.LinkByName(nic.HostName)
 	if err != nil {

@@ -191,17 +191,7 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	t.Run("SnapshotRestoreCopy", func(t *testing.T) {
 		d := newDriver(t)
-		fillImage(t, d, "abc")
-		if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
-			t.Fatal(err)
-		}
-		file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
-		if err := d.CreateSnapshot("c1", "snap0"); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		file := changedSinceSnapshot(t, d)
 		if err := d.CopyInstance("c1", "snap0", "fromsnap", false); err != nil {
 			t.Fatal(err)
 		}
@@ -282,20 +272,7 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	for _, point := range []string{"prepared", "volume moved aside", "swapped"} {
 		t.Run("FinishRestoreWhen"+strings.ReplaceAll(point, " ", ""), func(t *testing.T) {
 			d := newDriver(t)
-			fillImage(t, d, "abc")
-			if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
-				t.Fatal(err)
-			}
-			file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
-			if err := d.CreateSnapshot("c1", "snap0"); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.PrepareRestore("c1", "snap0"); err != nil {
-				t.Fatal(err)
-			}
+			file := preparedRestore(t, d)
 			vol := d.InstancePath("c1")
 			switch point {
 			case "volume moved aside":
@@ -325,20 +302,7 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	}
 	t.Run("CancelRestoreLeavesTheVolume", func(t *testing.T) {
 		d := newDriver(t)
-		fillImage(t, d, "abc")
-		if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
-			t.Fatal(err)
-		}
-		file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
-		if err := d.CreateSnapshot("c1", "snap0"); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.PrepareRestore("c1", "snap0"); err != nil {
-			t.Fatal(err)
-		}
+		file := preparedRestore(t, d)
 		if err := d.CancelRestore("c1"); err != nil {
 			t.Fatal(err)
 		}
@@ -382,6 +346,34 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 			t.Fatalf("volumes after undoing a rename: %v", names)
 		}
 	})
+}
+
+// preparedRestore is changedSinceSnapshot with a restore of snap0 prepared.
+func preparedRestore(t *testing.T, d storage.Driver) string {
+	t.Helper()
+	file := changedSinceSnapshot(t, d)
+	if err := d.PrepareRestore("c1", "snap0"); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// changedSinceSnapshot makes instance c1 with snapshot snap0 (its hostname
+// file "x"), then changes the file to "changed"; it returns the file's path.
+func changedSinceSnapshot(t *testing.T, d storage.Driver) string {
+	t.Helper()
+	fillImage(t, d, "abc")
+	if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
+	if err := d.CreateSnapshot("c1", "snap0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 func read(t *testing.T, path string) string {
