@@ -188,3 +188,54 @@ func writeVariant(t *testing.T, src, dst, label string) {
 		t.Fatal(err)
 	}
 }
+
+// TestProfileChangesDoNotInterleave: a profile change that cannot apply to
+// a running instance is rolled back, and another change of the profile
+// made while it is under way (held there with a pause point) waits for it
+// rather than land in between and be rolled back with it.
+func TestProfileChangesDoNotInterleave(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("rb")
+	d.MustLodge("launch", "busybox", name)
+	pauseFile := filepath.Join(t.TempDir(), "hold")
+	if err := os.WriteFile(pauseFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Kill()
+	d.Env = []string{"LODGE_PAUSEPOINT=profile.committed", "LODGE_PAUSEFILE=" + pauseFile}
+	d.Start()
+	defer func() { d.Env = nil }()
+	failed := make(chan string, 1)
+	go func() {
+		// A disk whose source is not there: committed, then refused by
+		// the running instance, then rolled back.
+		_, stderr, _ := d.Lodge("profile", "device", "add", "default", "gone", "disk", "source=/nonexistent/dir", "path=/mnt/gone")
+		failed <- stderr
+	}()
+	waitFor(t, "the profile change to pause after its commit", 10*time.Second, func() bool {
+		log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+		return strings.Contains(string(log), "pausepoint profile.committed reached")
+	})
+	// Another change meanwhile: it waits for the first to end.
+	patched := make(chan int, 1)
+	go func() {
+		st, _ := d.raw("PATCH", "/1.0/profiles/default", nil, []byte(`{"description":"changed meanwhile"}`))
+		patched <- st
+	}()
+	select {
+	case st := <-patched:
+		t.Fatalf("a change of the profile landed in the middle of another (%d)", st)
+	case <-time.After(300 * time.Millisecond):
+	}
+	os.Remove(pauseFile)
+	if stderr := <-failed; !strings.Contains(stderr, "gone") {
+		t.Fatalf("the bad profile change did not fail as it should: %q", stderr)
+	}
+	if st := <-patched; st != 200 {
+		t.Fatalf("the waiting PATCH: %d", st)
+	}
+	_, env := d.API("GET", "/1.0/profiles/default", nil)
+	if !strings.Contains(string(env.Metadata), "changed meanwhile") || strings.Contains(string(env.Metadata), "nonexistent") {
+		t.Fatalf("the profile after both changes: %s", env.Metadata)
+	}
+}

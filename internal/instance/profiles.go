@@ -7,6 +7,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
@@ -80,6 +81,9 @@ func (s *Service) CreateProfile(req api.ProfilesPost) error {
 // change to the running instances that use it, as an instance edit would.
 // If any of them cannot take it, the old profile comes back everywhere.
 func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) error {
+	// One change of a profile at a time: it commits, applies to the
+	// instances, and rolls back if one refuses; none may land in between.
+	defer s.lockProfile(name)()
 	if err := keys.ValidateConfig(put.Config, false); err != nil {
 		return err
 	}
@@ -109,6 +113,7 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 	if err != nil {
 		return err
 	}
+	crashpoint.Hit("profile.committed")
 	var applied []string
 	for _, u := range users {
 		inst := strings.TrimPrefix(u, "/1.0/instances/")
@@ -142,6 +147,7 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 
 // DeleteProfile removes an unused profile; default stays.
 func (s *Service) DeleteProfile(name string) error {
+	defer s.lockProfile(name)()
 	if name == "default" {
 		return apierr.BadRequest("the default profile cannot be deleted")
 	}
@@ -153,6 +159,7 @@ func (s *Service) DeleteProfile(name string) error {
 
 // RenameProfile renames an unused profile.
 func (s *Service) RenameProfile(name, newName string) error {
+	defer s.lockProfile(name)()
 	if name == "default" {
 		return apierr.BadRequest("the default profile cannot be renamed")
 	}
@@ -174,3 +181,7 @@ func (s *Service) RenameProfile(name, newName string) error {
 		return tx.Delete(store.Profiles, name)
 	})
 }
+
+// lockProfile serialises the changes of one profile (instance names, the
+// other keys of the same locks, cannot hold a "/").
+func (s *Service) lockProfile(name string) func() { return s.locks.Lock("profile/" + name) }

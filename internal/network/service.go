@@ -16,6 +16,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -45,6 +46,10 @@ type Service struct {
 	// Filters holds the NICs' anti-spoofing and connection-limit rules.
 	Filters *PortFilters
 
+	// locks serialises the changes of one network: a change commits, then
+	// applies, then rolls back if the host refused it, and no other change
+	// of that network may land in between.
+	locks   keyedlock.Locks
 	mu      sync.Mutex
 	dnsmasq map[string]*dnsmasq
 	nats    map[string]ProxyNAT // by "instance/device"
@@ -322,6 +327,7 @@ func (s *Service) List() ([]api.Network, error) {
 // Update replaces a network's config and applies it at once; if the host
 // refuses, the old config is applied again and kept.
 func (s *Service) Update(name string, put api.NetworkPut, ifRev uint64) error {
+	defer s.locks.Lock(name)()
 	old, _, err := store.Get[Record](s.db, store.Networks, name)
 	if err != nil {
 		return err
@@ -380,6 +386,7 @@ func (s *Service) checkNICsFit(name string, cfg map[string]string) error {
 
 // Delete removes an unused network.
 func (s *Service) Delete(name string) error {
+	defer s.locks.Lock(name)()
 	if _, _, err := store.Get[Record](s.db, store.Networks, name); err != nil {
 		return err
 	}
@@ -395,6 +402,7 @@ func (s *Service) Delete(name string) error {
 
 // Rename renames an unused network (its bridge is renamed too).
 func (s *Service) Rename(name, newName string) error {
+	defer s.locks.Lock(name)()
 	if err := ValidateName(newName); err != nil {
 		return err
 	}
