@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,10 @@ type Driver struct {
 	self   string // lodged's binary, for the console keeper
 	// stateDir is $LODGE_DIR, where the console keeper listens.
 	stateDir string
+	// reporting holds, per instance, the exit report under way (closed
+	// when done), for exited's second caller to wait on.
+	reportMu  sync.Mutex
+	reporting map[string]chan struct{}
 	// cgroupParent holds this daemon's containers' cgroups.
 	cgroupParent string
 	// OnExit is told when a container's init ends on its own or by Stop.
@@ -185,7 +190,9 @@ func (d *Driver) Watch(name string) {
 func (d *Driver) exited(name string) {
 	unlock := d.lock(name)
 	// Both the exit watcher and a stop get here for one exit: the one
-	// that cleans the container up reports it, once.
+	// that cleans the container up reports it, once, and the other waits
+	// until that report is done (a stop returns only once its exit has
+	// been acted on: NIC filters dropped, power state written).
 	report := false
 	c, err := libcontainer.Load(d.root, name)
 	if err == nil {
@@ -196,8 +203,31 @@ func (d *Driver) exited(name string) {
 			report = true
 		}
 	}
+	d.reportMu.Lock()
+	if d.reporting == nil {
+		d.reporting = map[string]chan struct{}{}
+	}
+	wait := d.reporting[name]
+	var done chan struct{}
+	if report {
+		done = make(chan struct{})
+		d.reporting[name] = done
+	}
+	d.reportMu.Unlock()
 	unlock()
-	if report && d.OnExit != nil {
+	if !report {
+		if wait != nil {
+			<-wait
+		}
+		return
+	}
+	defer func() {
+		d.reportMu.Lock()
+		delete(d.reporting, name)
+		d.reportMu.Unlock()
+		close(done)
+	}()
+	if d.OnExit != nil {
 		d.OnExit(name)
 	}
 }
