@@ -93,7 +93,7 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 			if ifname == "" {
 				ifname = name
 			}
-			nic := container.NIC{Name: ifname, HostName: container.HostVethName(s.daemonID, e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu, Type: typ}
+			nic := container.NIC{Name: ifname, HostName: s.hostVethName(e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu, Type: typ}
 			if _, err := s.nicPolicyOf(e, name, nic); err != nil {
 				return rd, err
 			}
@@ -311,4 +311,23 @@ func (s *Service) unixNode(e Expanded, dev string, u container.UnixDev) (contain
 		return u, fmt.Errorf("device %q: %w", dev, err)
 	}
 	return u, nil
+}
+
+// hostVethName is the host end of an instance's NIC. An instance that was
+// started by a release before daemon ids (see daemonid) and still runs
+// keeps the name that release gave it, so its filters and limits stay on
+// its veth after an upgrade; the next start names it anew.
+func (s *Service) hostVethName(instance, device string) string {
+	name := container.HostVethName(s.daemonID, instance, device)
+	if s.daemonID == "" {
+		return name
+	}
+	if _, err := netlink.LinkByName(name); err != nil {
+		if legacy := container.HostVethName("", instance, device); legacy != name {
+			if _, err := netlink.LinkByName(legacy); err == nil {
+				return legacy
+			}
+		}
+	}
+	return name
 }

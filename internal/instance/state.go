@@ -42,7 +42,7 @@ func (s *Service) State(name string) (api.InstanceState, error) {
 			if ifname == "" {
 				ifname = dev
 			}
-			hostNames[ifname] = container.HostVethName(s.daemonID, e.Name, dev)
+			hostNames[ifname] = s.hostVethName(e.Name, dev)
 		}
 	}
 	st.Network = netState(pid, hostNames)

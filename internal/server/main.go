@@ -155,6 +155,9 @@ func build(ctx context.Context, dir string, maxImage int64, ports instance.Allow
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range db.Migrations() {
+		log.Info("database migrated", "migration", m)
+	}
 	pool, err := storage.New("dir", filepath.Join(dir, "storage-pools", "default"))
 	if err != nil {
 		db.Close()

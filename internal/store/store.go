@@ -34,7 +34,8 @@ var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Sna
 
 // Store is the state database.
 type Store struct {
-	db *bolt.DB
+	db       *bolt.DB
+	migrated []string // what Open's migrations did
 }
 
 // envelope wraps a record with its revision.
@@ -49,19 +50,17 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	var applied []string
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		applied, err = migrate(tx)
+		return err
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("initialise database: %w", err)
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, migrated: applied}, nil
 }
 
 // Close closes the database.

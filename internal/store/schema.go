@@ -1,0 +1,77 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The database records the version of its layout (meta/schema_version).
+// Each change of layout is a migration with the next number; Open applies
+// those a database lacks, all in one transaction with the new version, so
+// a crash leaves it at the old layout or the new, never between. A
+// database from before versions were kept is version 0.
+
+// schemaKey holds the version in the meta bucket (8 bytes, big endian).
+const schemaKey = "schema_version"
+
+// migration changes a database from version Version-1 to Version.
+type migration struct {
+	Version int
+	What    string
+	Up      func(tx *bolt.Tx) error
+}
+
+// migrations, in order; the last one's version is the current one.
+var migrations = []migration{
+	{1, "add the intents bucket (multi-step changes start-up settles)", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(Intents))
+		return err
+	}},
+}
+
+// SchemaVersion is the layout this release writes.
+func SchemaVersion() int { return migrations[len(migrations)-1].Version }
+
+// migrate brings tx's database to SchemaVersion. A fresh database gets
+// every bucket and the current version; one written by a newer release is
+// refused rather than misread.
+func migrate(tx *bolt.Tx) (applied []string, err error) {
+	meta := tx.Bucket([]byte(Meta))
+	fresh := meta == nil
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+			return nil, err
+		}
+	}
+	meta = tx.Bucket([]byte(Meta))
+	version := 0
+	if raw := meta.Get([]byte(schemaKey)); raw != nil {
+		if len(raw) != 8 {
+			return nil, fmt.Errorf("schema version %x is malformed", raw)
+		}
+		version = int(binary.BigEndian.Uint64(raw))
+	}
+	if fresh {
+		version = SchemaVersion()
+	}
+	if version > SchemaVersion() {
+		return nil, fmt.Errorf("the database is at schema version %d, written by a newer lodged; this one knows up to %d", version, SchemaVersion())
+	}
+	for _, m := range migrations {
+		if m.Version <= version {
+			continue
+		}
+		if err := m.Up(tx); err != nil {
+			return applied, fmt.Errorf("migration %d (%s): %w", m.Version, m.What, err)
+		}
+		applied = append(applied, fmt.Sprintf("%d: %s", m.Version, m.What))
+	}
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(SchemaVersion()))
+	return applied, meta.Put([]byte(schemaKey), buf[:])
+}
+
+// Migrations lists what the last Open changed ("N: what"), for the log.
+func (s *Store) Migrations() []string { return s.migrated }
