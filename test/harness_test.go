@@ -56,7 +56,9 @@ type Daemon struct {
 	// Netns, when set, is the network namespace lodged runs in.
 	Netns string
 	// Env is added to lodged's environment at each Start.
-	Env    []string
+	Env []string
+	// Bin, when set, is the lodged binary to run instead of bin/lodged.
+	Bin    string
 	cmd    *exec.Cmd
 	log    *os.File
 	http   *http.Client
@@ -99,10 +101,14 @@ func (d *Daemon) Start() {
 	}
 	d.log = log
 	args := append([]string{"--dir", d.Dir, "--debug"}, d.args...)
-	d.cmd = exec.Command(lodgedBin, args...)
+	bin := lodgedBin
+	if d.Bin != "" {
+		bin = d.Bin
+	}
+	d.cmd = exec.Command(bin, args...)
 	if d.Netns != "" {
 		// nsenter rather than ip netns exec, which remounts /sys.
-		d.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Netns, lodgedBin}, args...)...)
+		d.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.Netns, bin}, args...)...)
 	}
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.Env = append(os.Environ(), d.Env...)
