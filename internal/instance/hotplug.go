@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -46,23 +47,14 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 		return err
 	}
 	name := cur.Name
-	var undo []func() error
-	defer func() {
-		if err == nil {
-			return
-		}
-		for i := len(undo) - 1; i >= 0; i-- {
-			if uerr := undo[i](); uerr != nil {
-				s.log.Warn("undo a failed hot-plug", "instance", name, "err", uerr)
-			}
-		}
-	}()
+	var r revert.Reverter
+	defer func() { err = r.Fail(err) }()
 	for dev, d := range before.Disks {
 		if n, ok := after.Disks[dev]; !ok || n != d {
 			if err := s.rt.Detach(name, d.Path); err != nil {
 				return fmt.Errorf("detach disk %s: %w", dev, err)
 			}
-			undo = append(undo, func() error { return s.rt.AttachDisk(name, d, old.IDMap) })
+			r.Add("detach of disk "+dev, func() error { return s.rt.AttachDisk(name, d, old.IDMap) })
 		}
 	}
 	for dev, u := range before.UnixDevs {
@@ -70,7 +62,7 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 			if err := s.rt.DetachUnixDev(name, u); err != nil {
 				return fmt.Errorf("detach %s: %w", dev, err)
 			}
-			undo = append(undo, func() error {
+			r.Add("detach of "+dev, func() error {
 				u, err := s.unixNode(old, dev, u)
 				if err != nil {
 					return err
@@ -85,7 +77,7 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 			if err := s.rt.DetachNIC(name, n); err != nil {
 				return fmt.Errorf("detach nic %s: %w", dev, err)
 			}
-			undo = append(undo, func() error {
+			r.Add("detach of nic "+dev, func() error {
 				if err := s.rt.AttachNIC(name, n); err != nil {
 					return err
 				}
@@ -96,7 +88,7 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 	for dev, p := range before.Proxies {
 		if n, ok := after.Proxies[dev]; !ok || n != p {
 			s.stopProxy(name, dev)
-			undo = append(undo, func() error {
+			r.Add("stop of proxy "+dev, func() error {
 				_, pid := s.rt.Status(name)
 				return s.startProxy(name, pid, dev, p)
 			})
@@ -108,7 +100,7 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 			if err := s.startProxy(name, pid, dev, p); err != nil {
 				return err
 			}
-			undo = append(undo, func() error { s.stopProxy(name, dev); return nil })
+			r.Add("start of proxy "+dev, func() error { s.stopProxy(name, dev); return nil })
 		}
 	}
 	for dev, d := range after.Disks {
@@ -116,7 +108,7 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 			if err := s.rt.AttachDisk(name, d, cur.IDMap); err != nil {
 				return fmt.Errorf("attach disk %s: %w", dev, err)
 			}
-			undo = append(undo, func() error { return s.rt.Detach(name, d.Path) })
+			r.Add("attach of disk "+dev, func() error { return s.rt.Detach(name, d.Path) })
 		}
 	}
 	for dev, u := range after.UnixDevs {
@@ -128,7 +120,7 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 			if err := s.rt.AttachUnixDev(name, u, cur.IDMap); err != nil {
 				return fmt.Errorf("attach %s: %w", dev, err)
 			}
-			undo = append(undo, func() error { return s.rt.DetachUnixDev(name, u) })
+			r.Add("attach of "+dev, func() error { return s.rt.DetachUnixDev(name, u) })
 		}
 	}
 	for dev, n := range after.NICs {
@@ -136,7 +128,7 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 			if err := s.rt.AttachNIC(name, n); err != nil {
 				return fmt.Errorf("attach nic %s: %w", dev, err)
 			}
-			undo = append(undo, func() error { s.dropNICPolicy(n); return s.rt.DetachNIC(name, n) })
+			r.Add("attach of nic "+dev, func() error { s.dropNICPolicy(n); return s.rt.DetachNIC(name, n) })
 		}
 		// Policies (filters, limits) may change while the NIC stays.
 		if err := s.applyNICPolicy(cur, dev, n); err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/proxy"
+	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
@@ -354,16 +355,19 @@ func (s *Service) create(rec Record, fp string) error {
 
 // createWith runs makeVolume, then writes the record and any snapshot
 // records in one transaction; a failure removes the volume again.
-func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func() error) error {
+func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func() error) (err error) {
 	defer s.lock(rec.Name)()
 	defer s.releasePending(rec.IDMap)
+	var r revert.Reverter
+	defer func() { err = r.Fail(err) }()
 	if err := makeVolume(); err != nil {
 		return fmt.Errorf("create instance %q: %w", rec.Name, err)
 	}
+	r.Add("the new volume", func() error { return s.pool.DeleteInstance(rec.Name) })
 	if rec.IDMap != nil {
 		rec.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(rec.IDMap.HostUID), 10)
 	}
-	err := s.db.Update(func(tx *store.Tx) error {
+	err = s.db.Update(func(tx *store.Tx) error {
 		for _, snap := range snaps {
 			if err := tx.Create(store.Snapshots, snapKey(rec.Name, snap.Name), snap); err != nil {
 				return err
@@ -372,9 +376,9 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func
 		return tx.Create(store.Instances, rec.Name, rec)
 	})
 	if err != nil {
-		_ = s.pool.DeleteInstance(rec.Name)
 		return err
 	}
+	r.Success()
 	s.linkVolume(rec.Name)
 	// The runtime log (lxc.log) has a place from the start, so even a
 	// first start that fails is recorded.
@@ -464,15 +468,17 @@ func (s *Service) start(ctx context.Context, name string) error {
 		s.log.Error("start failed", "instance", name, "err", err)
 		return err
 	}
+	var r revert.Reverter
+	// Not the request's context: a cancelled start still stops what it began.
+	r.Add("the started container", func() error { return s.rt.Stop(context.Background(), name, true, 0) })
 	if err := s.applyNICPolicies(e, rd.NICs); err != nil {
-		_ = s.rt.Stop(ctx, name, true, 0)
-		return err
+		return r.Fail(err)
 	}
 	_, pid := s.rt.Status(name)
 	if err := s.startProxies(name, pid, rd.Proxies); err != nil {
-		_ = s.rt.Stop(ctx, name, true, 0)
-		return err
+		return r.Fail(err)
 	}
+	r.Success()
 	_ = s.db.Update(func(tx *store.Tx) error {
 		var r Record
 		if _, err := tx.Get(store.Instances, name, &r); err != nil {

@@ -33,6 +33,9 @@ const (
 	StateFrozen  = "Frozen"
 )
 
+// resendEvery is how often a clean stop repeats its signal while init runs.
+const resendEvery = time.Second
+
 // sigRTMin3 is glibc's SIGRTMIN+3: systemd's "halt" request.
 const sigRTMin3 = syscall.Signal(37)
 
@@ -304,12 +307,17 @@ func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time
 	}
 	watch := newShutdownWatch(state.InitProcessPid, state.CgroupPaths)
 	// A stop right after a start can reach init before it is the program
-	// that acts on the signal: runc's init (Go, which drops signals it was
-	// not asked for) before it execs /sbin/init, or a script that execs
-	// the real init later. The signal is lost then, and the stop would
-	// wait out its whole timeout. So it goes again whenever init has
-	// exec'd another program since it was sent.
+	// that acts on the signal, or before that program has set up its
+	// handling: runc's init (Go, which drops signals it was not asked
+	// for) before it execs /sbin/init, a script that execs the real init
+	// later, busybox's init in its first instants. The signal is lost
+	// then, and the stop would wait out its whole timeout. So it goes
+	// again at once when init has exec'd another program, and then every
+	// resendEvery while init runs: the inits Lodge stops take a repeat as
+	// the same request (busybox resets its handlers on the first; systemd
+	// has its halt job queued already).
 	exe := executable(state.InitProcessPid)
+	lastSent := time.Now()
 	err = unix.PidfdSendSignal(pidfd, sig, nil, 0)
 	unlock()
 	if err != nil && !errors.Is(err, unix.ESRCH) {
@@ -318,11 +326,15 @@ func (d *Driver) Stop(ctx context.Context, name string, force bool, timeout time
 	if !force {
 		exited, idle := waitFd(ctx, pidfd, timeout, func() bool {
 			if now := executable(state.InitProcessPid); now != "" && now != exe {
-				exe = now
+				exe, lastSent = now, time.Now()
 				watch.initSignals = signalMasks(state.InitProcessPid)
 				d.log.Debug("init exec'd another program since the stop signal: sending it again", "instance", name)
 				_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
 				return false
+			}
+			if time.Since(lastSent) >= resendEvery {
+				lastSent = time.Now()
+				_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
 			}
 			return watch.done(time.Now())
 		})
