@@ -122,6 +122,8 @@ func fileErr(name string, err error) error {
 		return apierr.BadRequest("a component of %q is not a directory", name)
 	case errors.Is(err, unix.EEXIST):
 		return apierr.Conflict("%q appeared while it was being written: try again", name)
+	case errors.Is(err, errIsDir):
+		return apierr.BadRequest("%q is a directory", name)
 	case errors.Is(err, errNotRegular):
 		return apierr.BadRequest("%q is not a regular file, directory or symlink (a device node, FIFO or socket): the files API does not open those", name)
 	}
@@ -131,6 +133,7 @@ func fileErr(name string, err error) error {
 var (
 	errLinkInWay  = errors.New("a symbolic link is in the way")
 	errNotRegular = errors.New("not a regular file")
+	errIsDir      = errors.New("a directory")
 )
 
 // openRegular opens dir/name only if it is a regular file. The entry is
@@ -153,6 +156,8 @@ func openRegular(dir int, name string, flags int) (*os.File, error) {
 	case unix.S_IFREG:
 	case unix.S_IFLNK:
 		return nil, errLinkInWay
+	case unix.S_IFDIR:
+		return nil, errIsDir
 	default:
 		return nil, errNotRegular
 	}
