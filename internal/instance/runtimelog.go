@@ -75,9 +75,15 @@ func (h *runtimeLogHandler) record(r slog.Record) {
 	if err != nil {
 		return
 	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > maxRuntimeLog {
+		_ = f.Truncate(0) // starts over, as console.log does
+	}
 	_, _ = f.WriteString(line)
-	f.Close()
 }
+
+// maxRuntimeLog bounds lxc.log; past it the log starts over.
+const maxRuntimeLog = 1 << 20
 
 func (h *runtimeLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	c := *h
