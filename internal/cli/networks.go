@@ -22,10 +22,15 @@ func cmdNetwork() *cobra.Command {
 				return err
 			}
 			rows := [][]string{}
+			shown := []api.Network{}
 			for _, n := range nets {
+				if !n.Managed && (n.Type == "loopback" || n.Type == "unknown") {
+					continue // as lxc lists them: veths and lo are not networks to pick
+				}
+				shown = append(shown, n)
 				rows = append(rows, []string{n.Name, strings.ToUpper(n.Type), fmt.Sprint(n.Managed), n.Config["ipv4.address"], n.Config["ipv6.address"], n.Description, fmt.Sprint(len(n.UsedBy))})
 			}
-			return renderList(cmd.OutOrStdout(), format, []string{"NAME", "TYPE", "MANAGED", "IPV4", "IPV6", "DESCRIPTION", "USED BY"}, rows, nets)
+			return renderList(cmd.OutOrStdout(), format, []string{"NAME", "TYPE", "MANAGED", "IPV4", "IPV6", "DESCRIPTION", "USED BY"}, rows, shown)
 		},
 	}
 	list.Flags().StringVarP(&format, "format", "f", "table", "output format: table, csv, json or yaml")
