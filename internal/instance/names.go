@@ -31,14 +31,7 @@ func (s *Service) isReserved(name string) bool {
 	return s.reserved[name]
 }
 
-func (s *Service) exists(name string) bool {
-	found := false
-	_ = s.db.View(func(tx *store.Tx) error {
-		found = tx.Exists(store.Instances, name)
-		return nil
-	})
-	return found
-}
+func (s *Service) exists(name string) bool { return s.db.Has(store.Instances, name) }
 
 // Names for instances created without one: an adjective and an animal,
 // as LXD makes them up. The lists are Lodge's own.

@@ -138,9 +138,7 @@ func (s *Service) Create(req api.NetworksPost) error {
 	if req.Type != "" && req.Type != "bridge" {
 		return apierr.BadRequest("network type %q is not supported (bridge)", req.Type)
 	}
-	exists := false
-	_ = s.db.View(func(tx *store.Tx) error { exists = tx.Exists(store.Networks, req.Name); return nil })
-	if exists {
+	if s.IsManaged(req.Name) {
 		return apierr.Conflict("network %q already exists", req.Name)
 	}
 	if _, err := netlink.LinkByName(req.Name); err == nil {
@@ -431,14 +429,7 @@ func (s *Service) Rename(name, newName string) error {
 }
 
 // IsManaged says whether name is a managed network.
-func (s *Service) IsManaged(name string) bool {
-	found := false
-	_ = s.db.View(func(tx *store.Tx) error {
-		found = tx.Exists(store.Networks, name)
-		return nil
-	})
-	return found
-}
+func (s *Service) IsManaged(name string) bool { return s.db.Has(store.Networks, name) }
 
 // Bridge returns the bridge of a managed network, and its IPv4 subnet
 // with the gateway address.

@@ -71,6 +71,16 @@ type Tx struct {
 	tx *bolt.Tx
 }
 
+// Has says whether bucket holds key (in a transaction of its own).
+func (s *Store) Has(bucket, key string) bool {
+	found := false
+	_ = s.View(func(tx *Tx) error {
+		found = tx.Exists(bucket, key)
+		return nil
+	})
+	return found
+}
+
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx}) })
