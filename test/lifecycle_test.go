@@ -205,7 +205,7 @@ func linesWith(text, sub string) string {
 // runs (a stop right after a start, which can reach runc's init before it
 // execs /sbin/init) is not lost: it goes again once init has exec'd, and
 // the stop is clean rather than a kill at the end of its timeout. Here a
-// shell that drops the signal execs busybox's init a second late.
+// shell that drops the signal execs busybox's init two seconds late.
 func TestStopBeforeInitHandlesIt(t *testing.T) {
 	d := withBusybox(t)
 	name := uniq("late")
@@ -214,7 +214,7 @@ func TestStopBeforeInitHandlesIt(t *testing.T) {
 	slow := filepath.Join(t.TempDir(), "init")
 	// read -t waits with no signal blocked (sleep would have the shell
 	// block them while it waits, and the signal would stay pending).
-	script := "#!/bin/sh\nmkfifo /run/slow\nread -t 1 x <> /run/slow\nexec /bin/busybox init\n"
+	script := "#!/bin/sh\nmkfifo /run/slow\nread -t 2 x <> /run/slow\nexec /bin/busybox init\n"
 	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
