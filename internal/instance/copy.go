@@ -64,7 +64,7 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 	rec.Architecture, rec.IDMap = src.Architecture, filesMap
 	return func(ctx context.Context) error {
 		return s.createWith(rec, snaps, func() error {
-			return s.pool.CopyInstance(srcName, srcSnap, rec.Name, !fromSnap && !req.Source.InstanceOnly)
+			return s.pool.CopyInstance(ctx, srcName, srcSnap, rec.Name, !fromSnap && !req.Source.InstanceOnly)
 		})
 	}, nil
 }

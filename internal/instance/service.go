@@ -313,7 +313,7 @@ func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if rec.IDMap, err = s.idmapFor(req.Name, e.Config, nil); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error { return s.create(rec, fp) }, nil
+	return func(ctx context.Context) error { return s.create(ctx, rec, fp) }, nil
 }
 
 func rootDisk(devices map[string]map[string]string) string {
@@ -344,10 +344,10 @@ func copyMap(m map[string]string) map[string]string {
 }
 
 // create makes the volume, then the record; a failure undoes the volume.
-func (s *Service) create(rec Record, fp string) error {
+func (s *Service) create(ctx context.Context, rec Record, fp string) error {
 	return s.createWith(rec, nil, func() error {
 		if fp != "" {
-			return s.pool.CreateInstanceFromImage(rec.Name, fp, rec.IDMap)
+			return s.pool.CreateInstanceFromImage(ctx, rec.Name, fp, rec.IDMap)
 		}
 		return s.pool.CreateEmptyInstance(rec.Name)
 	})
@@ -439,7 +439,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 	s.refreshHosts(e)
 	if t, err := cron.ParseTriggers(e.Config["snapshots.schedule"]); err == nil && t.OnStartup {
 		// @startup: a snapshot of the stopped instance, as LXD takes it.
-		snap, err := s.createSnapshot(name, "", nil)
+		snap, err := s.createSnapshot(ctx, name, "", nil)
 		if err != nil {
 			return fmt.Errorf("snapshots.schedule @startup: %w", err)
 		}

@@ -114,10 +114,10 @@ func (s *Service) Snapshot(name, snap string) (api.InstanceSnapshot, uint64, err
 // snapshots.expiry.
 func (s *Service) CreateSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) (string, error) {
 	defer s.lock(name)()
-	return s.createSnapshot(name, snap, expiresAt)
+	return s.createSnapshot(ctx, name, snap, expiresAt)
 }
 
-func (s *Service) createSnapshot(name, snap string, expiresAt *time.Time) (string, error) {
+func (s *Service) createSnapshot(ctx context.Context, name, snap string, expiresAt *time.Time) (string, error) {
 	e, _, err := s.load(name)
 	if err != nil {
 		return "", err
@@ -147,7 +147,7 @@ func (s *Service) createSnapshot(name, snap string, expiresAt *time.Time) (strin
 	if exists {
 		return "", apierr.Conflict("snapshot %q of %q already exists", snap, name)
 	}
-	if err := s.pool.CreateSnapshot(name, snap); err != nil {
+	if err := s.pool.CreateSnapshot(ctx, name, snap); err != nil {
 		return "", err
 	}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Snapshots, snapKey(name, snap), rec) }); err != nil {
@@ -282,7 +282,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 	if err := s.db.Update(func(tx *store.Tx) error { return putIntent(tx, in) }); err != nil {
 		return err
 	}
-	if err := s.pool.PrepareRestore(name, snap); err != nil {
+	if err := s.pool.PrepareRestore(ctx, name, snap); err != nil {
 		_ = s.pool.CancelRestore(name)
 		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err

@@ -3,13 +3,16 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/lodge-project/lodge/internal/idmap"
 )
 
 // Driver is a storage backend for one pool. Image volumes hold an image
-// unpacked once; instance volumes are made from them.
+// unpacked once; instance volumes are made from them. The methods that copy
+// a volume's files take the operation's context and stop when it ends,
+// leaving nothing behind.
 type Driver interface {
 	// Name is the driver's registry name ("dir").
 	Name() string
@@ -28,7 +31,7 @@ type Driver interface {
 	DeleteImageVolume(fp string) error
 	// CreateInstanceFromImage makes instance name's volume from image fp,
 	// owned by the map's host ids (nil: unshifted, for privileged instances).
-	CreateInstanceFromImage(name, fp string, m *idmap.Map) error
+	CreateInstanceFromImage(ctx context.Context, name, fp string, m *idmap.Map) error
 	// CreateEmptyInstance makes an empty volume (source type none).
 	CreateEmptyInstance(name string) error
 	// DeleteInstance removes an instance volume; a missing one is not an error.
@@ -52,16 +55,16 @@ type Driver interface {
 	// CopyInstance makes instance dst's volume from src's, or from src's
 	// snapshot srcSnap when that is not empty; withSnapshots copies src's
 	// snapshots too.
-	CopyInstance(src, srcSnap, dst string, withSnapshots bool) error
+	CopyInstance(ctx context.Context, src, srcSnap, dst string, withSnapshots bool) error
 	// CreateSnapshot makes an immutable copy of instance name's volume.
-	CreateSnapshot(name, snap string) error
+	CreateSnapshot(ctx context.Context, name, snap string) error
 	// DeleteSnapshot removes a snapshot; a missing one is not an error.
 	DeleteSnapshot(name, snap string) error
 	// RenameSnapshot renames a snapshot.
 	RenameSnapshot(name, oldSnap, newSnap string) error
 	// PrepareRestore makes a copy of the snapshot beside the instance's
 	// volume, which it leaves as it is.
-	PrepareRestore(name, snap string) error
+	PrepareRestore(ctx context.Context, name, snap string) error
 	// FinishRestore swaps the prepared copy in for the volume; it
 	// completes a swap a crash cut short, from any point.
 	FinishRestore(name string) error

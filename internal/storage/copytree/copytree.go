@@ -6,6 +6,7 @@
 package copytree
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +29,7 @@ type Options struct {
 type inodeKey struct{ dev, ino uint64 }
 
 type copier struct {
+	ctx   context.Context
 	opts  Options
 	mu    sync.Mutex
 	links map[inodeKey]string // first copy of each multiply-linked file
@@ -42,9 +44,11 @@ type job struct {
 	st       unix.Stat_t
 }
 
-// Copy copies src (a directory) to dst, which must not exist.
-func Copy(src, dst string, opts Options) error {
-	c := &copier{opts: opts, links: map[inodeKey]string{}, jobs: make(chan job, 256)}
+// Copy copies src (a directory) to dst, which must not exist. It stops,
+// with ctx's error, once ctx ends (an operation cancelled): dst is then
+// half made, for the caller to remove as after any other failure.
+func Copy(ctx context.Context, src, dst string, opts Options) error {
+	c := &copier{ctx: ctx, opts: opts, links: map[inodeKey]string{}, jobs: make(chan job, 256)}
 	workers := max(2, runtime.NumCPU())
 	for i := 0; i < workers; i++ {
 		c.wg.Add(1)
@@ -54,6 +58,9 @@ func Copy(src, dst string, opts Options) error {
 	var links []job // hard links, made once the first copy exists
 	walkErr := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if c.failed() != nil {
@@ -133,6 +140,10 @@ func (c *copier) worker() {
 	defer c.wg.Done()
 	for j := range c.jobs {
 		if c.failed() != nil {
+			continue
+		}
+		if err := c.ctx.Err(); err != nil {
+			c.fail(err)
 			continue
 		}
 		if err := c.file(j.src, j.dst, &j.st); err != nil {

@@ -1,6 +1,9 @@
 package copytree
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -42,7 +45,7 @@ func TestCopyKeepsEverything(t *testing.T) {
 
 	dst := filepath.Join(filepath.Dir(src), "dst")
 	m := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-	must(Copy(src, dst, Options{To: m}))
+	must(Copy(context.Background(), src, dst, Options{To: m}))
 
 	var st unix.Stat_t
 	must(unix.Lstat(filepath.Join(dst, "bin", "ping"), &st))
@@ -79,12 +82,27 @@ func TestCopyKeepsEverything(t *testing.T) {
 	}
 	// And back: host ids again.
 	back := filepath.Join(filepath.Dir(src), "back")
-	must(Copy(dst, back, Options{From: m}))
+	must(Copy(context.Background(), dst, back, Options{From: m}))
 	must(unix.Lstat(filepath.Join(back, "bin", "ping"), &st))
 	if st.Uid != 0 || st.Gid != 5 {
 		t.Fatalf("unshifted owner: %d:%d", st.Uid, st.Gid)
 	}
-	if err := Copy(src, dst, Options{}); err == nil {
+	if err := Copy(context.Background(), src, dst, Options{}); err == nil {
 		t.Fatal("copying onto an existing destination succeeded")
+	}
+}
+
+// A cancelled context stops a copy with its error.
+func TestCopyStopsWhenCancelled(t *testing.T) {
+	src := t.TempDir()
+	for i := range 50 {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Copy(ctx, src, filepath.Join(t.TempDir(), "dst"), Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a copy under a cancelled context: %v", err)
 	}
 }

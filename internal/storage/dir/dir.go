@@ -4,6 +4,7 @@
 package dir
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -50,7 +51,7 @@ func (d *Driver) InstancePath(name string) string { return filepath.Join(d.root,
 // CreateInstanceFromImage makes the instance's volume from image fp on the
 // map's ids: layered over the image where the kernel allows, else a copy
 // (reflinks where possible) moved onto the ids in the same pass.
-func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
+func (d *Driver) CreateInstanceFromImage(ctx context.Context, name, fp string, m *idmap.Map) error {
 	dst := d.InstancePath(name)
 	if _, err := os.Lstat(dst); err == nil {
 		return fmt.Errorf("volume of instance %q already exists", name)
@@ -68,7 +69,7 @@ func (d *Driver) CreateInstanceFromImage(name, fp string, m *idmap.Map) error {
 		d.imageMu.Unlock()
 	} else {
 		d.imageMu.Unlock()
-		err = buildInPlace(dst, func(tmp string) error { return d.fillFlat(fp, tmp, m) })
+		err = buildInPlace(dst, func(tmp string) error { return d.fillFlat(ctx, fp, tmp, m) })
 	}
 	if err != nil {
 		return fmt.Errorf("create volume of %q from image %s: %w", name, fp, err)
@@ -107,8 +108,8 @@ func buildInPlace(dst string, fill func(tmp string) error) error {
 }
 
 // fillFlat copies the image's tree into vol, shifted onto m in one pass.
-func (d *Driver) fillFlat(fp, vol string, m *idmap.Map) error {
-	if err := copytree.Copy(d.imageDir(fp), vol, copytree.Options{To: m}); err != nil {
+func (d *Driver) fillFlat(ctx context.Context, fp, vol string, m *idmap.Map) error {
+	if err := copytree.Copy(ctx, d.imageDir(fp), vol, copytree.Options{To: m}); err != nil {
 		return err
 	}
 	return os.Chmod(vol, 0o711)

@@ -1,6 +1,7 @@
 package dir_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -28,7 +29,7 @@ func TestLayeredCopiesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-	if err := d.CreateInstanceFromImage("c1", "big", m); err != nil {
+	if err := d.CreateInstanceFromImage(context.Background(), "c1", "big", m); err != nil {
 		t.Fatal(err)
 	}
 	changed := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "changed")
@@ -38,10 +39,10 @@ func TestLayeredCopiesNothing(t *testing.T) {
 	if err := os.Lchown(changed, 100003, 100003); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CreateSnapshot("c1", "s0"); err != nil {
+	if err := d.CreateSnapshot(context.Background(), "c1", "s0"); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CopyInstance("c1", "", "c2", true); err != nil {
+	if err := d.CopyInstance(context.Background(), "c1", "", "c2", true); err != nil {
 		t.Fatal(err)
 	}
 	for _, upper := range []string{

@@ -1,6 +1,7 @@
 package dir
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,24 +21,24 @@ func (d *Driver) snapshotPath(name, snap string) string {
 // copyVolume copies a volume or a snapshot (src) to dst through
 // dst.partial. A layered one copies its upper layer and layer.json only;
 // asInstance gives the copy the rootfs/ its overlay is mounted on.
-func (d *Driver) copyVolume(src, dst string, asInstance bool) error {
+func (d *Driver) copyVolume(ctx context.Context, src, dst string, asInstance bool) error {
 	l, err := readLayer(src)
 	if err != nil {
 		return err
 	}
 	return buildInPlace(dst, func(tmp string) error {
 		if l == nil {
-			return copytree.Copy(src, tmp, copytree.Options{})
+			return copytree.Copy(ctx, src, tmp, copytree.Options{})
 		}
-		return copyLayers(src, tmp, *l, asInstance)
+		return copyLayers(ctx, src, tmp, *l, asInstance)
 	})
 }
 
-func copyLayers(src, dst string, l layer, asInstance bool) error {
+func copyLayers(ctx context.Context, src, dst string, l layer, asInstance bool) error {
 	if err := os.Mkdir(dst, 0o711); err != nil {
 		return err
 	}
-	if err := copytree.Copy(filepath.Join(src, "upper"), filepath.Join(dst, "upper"), copytree.Options{}); err != nil {
+	if err := copytree.Copy(ctx, filepath.Join(src, "upper"), filepath.Join(dst, "upper"), copytree.Options{}); err != nil {
 		return err
 	}
 	if asInstance {
@@ -49,7 +50,7 @@ func copyLayers(src, dst string, l layer, asInstance bool) error {
 }
 
 // CopyInstance copies a volume (or one of its snapshots) to a new instance.
-func (d *Driver) CopyInstance(src, srcSnap, dst string, withSnapshots bool) error {
+func (d *Driver) CopyInstance(ctx context.Context, src, srcSnap, dst string, withSnapshots bool) error {
 	from := d.InstancePath(src)
 	if srcSnap != "" {
 		from = d.snapshotPath(src, srcSnap)
@@ -61,7 +62,7 @@ func (d *Driver) CopyInstance(src, srcSnap, dst string, withSnapshots bool) erro
 	if _, err := os.Lstat(to); err == nil {
 		return fmt.Errorf("volume of instance %q already exists", dst)
 	}
-	if err := d.copyVolume(from, to, true); err != nil {
+	if err := d.copyVolume(ctx, from, to, true); err != nil {
 		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
 	}
 	if err := d.ensureMounted(to); err != nil {
@@ -71,7 +72,7 @@ func (d *Driver) CopyInstance(src, srcSnap, dst string, withSnapshots bool) erro
 	if _, err := os.Stat(d.snapshotsDir(src)); withSnapshots && err == nil {
 		// Snapshots are never mounted: their directories copy as they are.
 		err := buildInPlace(d.snapshotsDir(dst), func(tmp string) error {
-			return copytree.Copy(d.snapshotsDir(src), tmp, copytree.Options{})
+			return copytree.Copy(ctx, d.snapshotsDir(src), tmp, copytree.Options{})
 		})
 		if err != nil {
 			_ = d.removeVolume(to)
@@ -83,14 +84,14 @@ func (d *Driver) CopyInstance(src, srcSnap, dst string, withSnapshots bool) erro
 
 // CreateSnapshot copies the instance's volume (its upper layer, when
 // layered) into containers-snapshots/.
-func (d *Driver) CreateSnapshot(name, snap string) error {
+func (d *Driver) CreateSnapshot(ctx context.Context, name, snap string) error {
 	if err := os.MkdirAll(d.snapshotsDir(name), 0o711); err != nil {
 		return err
 	}
 	if _, err := os.Lstat(d.snapshotPath(name, snap)); err == nil {
 		return fmt.Errorf("snapshot %s/%s already exists on disk", name, snap)
 	}
-	if err := d.copyVolume(d.InstancePath(name), d.snapshotPath(name, snap), false); err != nil {
+	if err := d.copyVolume(ctx, d.InstancePath(name), d.snapshotPath(name, snap), false); err != nil {
 		return fmt.Errorf("snapshot %s/%s: %w", name, snap, err)
 	}
 	return nil
@@ -130,10 +131,10 @@ func (d *Driver) RenameSnapshot(name, oldSnap, newSnap string) error {
 // that a crash cut short from any point; CancelRestore drops the copy.
 
 // PrepareRestore copies the snapshot to <name>.restore.
-func (d *Driver) PrepareRestore(name, snap string) error {
+func (d *Driver) PrepareRestore(ctx context.Context, name, snap string) error {
 	fresh := d.InstancePath(name) + ".restore"
 	_ = d.removeVolume(fresh)
-	if err := d.copyVolume(d.snapshotPath(name, snap), fresh, true); err != nil {
+	if err := d.copyVolume(ctx, d.snapshotPath(name, snap), fresh, true); err != nil {
 		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
 	}
 	return nil

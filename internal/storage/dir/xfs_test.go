@@ -1,6 +1,7 @@
 package dir_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -92,7 +93,7 @@ func TestFlatLaunchIsAReflink(t *testing.T) {
 	}
 	unix.Sync()
 	before := free()
-	if err := d.CreateInstanceFromImage("c1", "big", nil); err != nil {
+	if err := d.CreateInstanceFromImage(context.Background(), "c1", "big", nil); err != nil {
 		t.Fatal(err)
 	}
 	unix.Sync()

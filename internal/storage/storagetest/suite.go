@@ -2,6 +2,7 @@
 package storagetest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		d := newDriver(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 200000, Size: idmap.Size}
-		if err := d.CreateInstanceFromImage("c1", "abc", &m); err != nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
 			t.Fatal(err)
 		}
 		st := statOf(t, filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname"))
@@ -44,10 +45,10 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	t.Run("DuplicateInstanceRefused", func(t *testing.T) {
 		d := newDriver(t)
 		fillImage(t, d, "abc")
-		if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.CreateInstanceFromImage("c1", "abc", nil); err == nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err == nil {
 			t.Fatal("second volume with the same name was accepted")
 		}
 	})
@@ -82,10 +83,10 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		d := newDriver(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-		if err := d.CreateInstanceFromImage("c1", "abc", &m); err != nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.CreateSnapshot("c1", "s0"); err != nil {
+		if err := d.CreateSnapshot(context.Background(), "c1", "s0"); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.DeleteImageVolume("abc"); err != nil {
@@ -94,7 +95,7 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		if d.HasImageVolume("abc") {
 			t.Fatal("the deleted image still has a volume")
 		}
-		if err := d.CreateInstanceFromImage("c2", "abc", &m); err == nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c2", "abc", &m); err == nil {
 			t.Fatal("an instance was made from a deleted image")
 		}
 		hostname := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
@@ -103,7 +104,7 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		}
 		// The same image added again is usable at once.
 		fillImage(t, d, "abc")
-		if err := d.CreateInstanceFromImage("c2", "abc", &m); err != nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c2", "abc", &m); err != nil {
 			t.Fatal(err)
 		}
 		for _, step := range []func() error{
@@ -130,7 +131,7 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		fillImage(t, d, "abc")
 		from := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
 		to := &idmap.Map{HostUID: 300000, HostGID: 300000, Size: idmap.Size}
-		if err := d.CreateInstanceFromImage("c1", "abc", from); err != nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", from); err != nil {
 			t.Fatal(err)
 		}
 		rootfs := filepath.Join(d.InstancePath("c1"), "rootfs")
@@ -157,7 +158,7 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		d := newDriver(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-		if err := d.CreateInstanceFromImage("c1", "abc", &m); err != nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
 			t.Fatal(err)
 		}
 		file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
@@ -192,13 +193,13 @@ func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	t.Run("SnapshotRestoreCopy", func(t *testing.T) {
 		d := newDriver(t)
 		file := changedSinceSnapshot(t, d)
-		if err := d.CopyInstance("c1", "snap0", "fromsnap", false); err != nil {
+		if err := d.CopyInstance(context.Background(), "c1", "snap0", "fromsnap", false); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, filepath.Join(d.InstancePath("fromsnap"), "rootfs", "etc", "hostname")); got != "x\n" {
 			t.Fatalf("copy from snapshot holds %q", got)
 		}
-		if err := d.CopyInstance("c1", "", "copy", true); err != nil {
+		if err := d.CopyInstance(context.Background(), "c1", "", "copy", true); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, filepath.Join(d.InstancePath("copy"), "rootfs", "etc", "hostname")); got != "changed\n" {
@@ -210,7 +211,7 @@ func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		if names, _ := d.SnapshotNames("fromsnap"); len(names) != 0 {
 			t.Fatalf("copy without snapshots has %v", names)
 		}
-		if err := d.PrepareRestore("c1", "snap0"); err != nil {
+		if err := d.PrepareRestore(context.Background(), "c1", "snap0"); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, file); got != "changed\n" {
@@ -300,6 +301,32 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 			}
 		})
 	}
+	// A cancelled operation's copy stops and leaves nothing: no new
+	// volume, snapshot or prepared restore, and the source as it was.
+	t.Run("CancelledCopiesLeaveNothing", func(t *testing.T) {
+		d := newDriver(t)
+		file := changedSinceSnapshot(t, d)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := d.CopyInstance(ctx, "c1", "", "c2", true); err == nil {
+			t.Fatal("a copy under a cancelled context succeeded")
+		}
+		if err := d.CreateSnapshot(ctx, "c1", "snap1"); err == nil {
+			t.Fatal("a snapshot under a cancelled context succeeded")
+		}
+		if err := d.PrepareRestore(ctx, "c1", "snap0"); err == nil {
+			t.Fatal("a restore under a cancelled context was prepared")
+		}
+		if names, _ := d.InstanceNames(); len(names) != 1 || names[0] != "c1" {
+			t.Fatalf("volumes after cancelled copies: %v", names)
+		}
+		if names, _ := d.SnapshotNames("c1"); len(names) != 1 {
+			t.Fatalf("snapshots after a cancelled one: %v", names)
+		}
+		if got := read(t, file); got != "changed\n" {
+			t.Fatalf("the source after cancelled copies: %q", got)
+		}
+	})
 	t.Run("CancelRestoreLeavesTheVolume", func(t *testing.T) {
 		d := newDriver(t)
 		file := preparedRestore(t, d)
@@ -318,10 +345,10 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	t.Run("UndoRename", func(t *testing.T) {
 		d := newDriver(t)
 		fillImage(t, d, "abc")
-		if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.CreateSnapshot("c1", "snap0"); err != nil {
+		if err := d.CreateSnapshot(context.Background(), "c1", "snap0"); err != nil {
 			t.Fatal(err)
 		}
 		if err := UnmountBelow(d.InstancePath("c1")); err != nil {
@@ -352,7 +379,7 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 func preparedRestore(t *testing.T, d storage.Driver) string {
 	t.Helper()
 	file := changedSinceSnapshot(t, d)
-	if err := d.PrepareRestore("c1", "snap0"); err != nil {
+	if err := d.PrepareRestore(context.Background(), "c1", "snap0"); err != nil {
 		t.Fatal(err)
 	}
 	return file
@@ -363,11 +390,11 @@ func preparedRestore(t *testing.T, d storage.Driver) string {
 func changedSinceSnapshot(t *testing.T, d storage.Driver) string {
 	t.Helper()
 	fillImage(t, d, "abc")
-	if err := d.CreateInstanceFromImage("c1", "abc", nil); err != nil {
+	if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
-	if err := d.CreateSnapshot("c1", "snap0"); err != nil {
+	if err := d.CreateSnapshot(context.Background(), "c1", "snap0"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
