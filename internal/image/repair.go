@@ -22,9 +22,10 @@ func (s *Service) Repair(log *slog.Logger) {
 		return nil
 	})
 	spools, _ := filepath.Glob(filepath.Join(s.dir, ".upload-*"))
-	for _, f := range spools {
+	multiparts, _ := filepath.Glob(filepath.Join(s.dir, ".multipart-*"))
+	for _, f := range append(spools, multiparts...) {
 		log.Warn("repair: removing an upload cut short", "file", f)
-		_ = os.Remove(f)
+		_ = os.RemoveAll(f)
 	}
 	files, _ := os.ReadDir(s.dir)
 	for _, f := range files {

@@ -135,9 +135,9 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		return api.Image{Fingerprint: fp}, apierr.Conflict("image %s is already imported", fp[:12])
 	}
 
-	unpack := func(dir string) error { return unpackUnified(parts[0].path, dir) }
+	unpack := func(dir string) error { return unpackUnified(ctx, parts[0].path, dir) }
 	if split {
-		unpack = func(dir string) error { return unpackSplit(parts[0].path, parts[1].path, dir) }
+		unpack = func(dir string) error { return unpackSplit(ctx, parts[0].path, parts[1].path, dir) }
 	}
 	if s.pool.HasImageVolume(fp) {
 		// Left by a crash between unpack and the store write: unpack again.

@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,20 +23,24 @@ import (
 // which detects gzip/xz/zstd/bzip2 by content, keeps numeric owners and
 // xattrs, refuses absolute and ".." members, and defers symlinks that point
 // outside so no later member can be written through them.
-func untar(file, dir string) error {
+func untar(ctx context.Context, file, dir string) error {
 	args := []string{"-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--same-permissions",
 		"-f", file, "-C", dir}
-	out, err := helper("tar", args...).CombinedOutput()
+	out, err := helper(ctx, "tar", args...).CombinedOutput()
+	if ctx.Err() != nil {
+		return ctx.Err() // the import was cancelled: tar was killed
+	}
 	if err != nil {
 		return apierr.BadRequest("the image tarball is malformed or truncated (tar: %s)", firstLine(out))
 	}
 	return nil
 }
 
-// helper is an unpacking command that dies with lodged: a crash must not
-// leave it writing into a volume that start-up repair removes.
-func helper(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(name, args...)
+// helper is an unpacking command that dies with lodged (a crash must not
+// leave it writing into a volume that start-up repair removes) and with
+// its operation (a cancelled import stops unpacking).
+func helper(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd
 }
@@ -95,10 +100,13 @@ func isSquashfs(file string) bool {
 }
 
 // unpackRootfs fills dir/rootfs from a split image's rootfs file.
-func unpackRootfs(file, dir string) error {
+func unpackRootfs(ctx context.Context, file, dir string) error {
 	rootfs := filepath.Join(dir, "rootfs")
 	if isSquashfs(file) {
-		out, err := helper("unsquashfs", "-f", "-n", "-d", rootfs, file).CombinedOutput()
+		out, err := helper(ctx, "unsquashfs", "-f", "-n", "-d", rootfs, file).CombinedOutput()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			return apierr.BadRequest("the image's squashfs rootfs is malformed (unsquashfs: %s)", lastLine(out))
 		}
@@ -107,7 +115,7 @@ func unpackRootfs(file, dir string) error {
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return err
 	}
-	return untar(file, rootfs)
+	return untar(ctx, file, rootfs)
 }
 
 func lastLine(b []byte) string {
@@ -135,8 +143,8 @@ func readMetadata(dir string) (api.ImageMetadata, error) {
 }
 
 // unpackUnified fills dir from a unified tarball (metadata.yaml + rootfs/).
-func unpackUnified(file, dir string) error {
-	if err := untar(file, dir); err != nil {
+func unpackUnified(ctx context.Context, file, dir string) error {
+	if err := untar(ctx, file, dir); err != nil {
 		return err
 	}
 	if err := checkImageTree(dir); err != nil {
@@ -189,14 +197,14 @@ func dropDeviceNodes(root string) error {
 }
 
 // unpackSplit fills dir from a metadata tarball and a rootfs file.
-func unpackSplit(metaFile, rootfsFile, dir string) error {
-	if err := untar(metaFile, dir); err != nil {
+func unpackSplit(ctx context.Context, metaFile, rootfsFile, dir string) error {
+	if err := untar(ctx, metaFile, dir); err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(dir, "rootfs")); err == nil {
 		return apierr.BadRequest("a split image's metadata tarball must not hold rootfs/")
 	}
-	if err := unpackRootfs(rootfsFile, dir); err != nil {
+	if err := unpackRootfs(ctx, rootfsFile, dir); err != nil {
 		return err
 	}
 	if err := checkImageTree(dir); err != nil {
