@@ -351,3 +351,33 @@ func TestBothNICForms(t *testing.T) {
 	d.MustLodge("delete", "-f", viaLXC, viaParent)
 	d.MustLXC("network", "delete", br)
 }
+
+// TestConcurrentNetworkCreates: creates of one network name at once give
+// one network and conflicts, never a torn-down bridge or a 500.
+func TestConcurrentNetworkCreates(t *testing.T) {
+	d, _ := startDaemonInNetns(t)
+	name := uniq("cc")
+	statuses := make(chan int, 5)
+	for range 5 {
+		go func() {
+			st, _ := d.raw("POST", "/1.0/networks", nil, []byte(`{"name":"`+name+`","config":{"ipv4.address":"10.67.0.1/24","ipv6.address":"none"}}`))
+			statuses <- st
+		}()
+	}
+	created := 0
+	for range 5 {
+		switch st := <-statuses; st {
+		case 201, 200:
+			created++
+		case 409:
+		default:
+			t.Errorf("a contested network create answered %d", st)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d of 5 creates of one network name succeeded", created)
+	}
+	if !hasLink(t, d.Netns, name) {
+		t.Fatal("the created network's bridge is gone")
+	}
+}

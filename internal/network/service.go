@@ -138,6 +138,9 @@ func (s *Service) Create(req api.NetworksPost) error {
 	if req.Type != "" && req.Type != "bridge" {
 		return apierr.BadRequest("network type %q is not supported (bridge)", req.Type)
 	}
+	// A second create of the name waits, then finds it taken (409),
+	// rather than tear down the bridge of the first when its record loses.
+	defer s.locks.Lock(req.Name)()
 	if s.IsManaged(req.Name) {
 		return apierr.Conflict("network %q already exists", req.Name)
 	}
