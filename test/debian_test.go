@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 )
 
 func debianImage(t *testing.T) string {

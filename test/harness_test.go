@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/api"
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 

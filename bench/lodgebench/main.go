@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 

@@ -3,8 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -14,7 +12,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/console"
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 )
 
 // instanceConsoleGet returns the console log (lxc console --show-log).
@@ -22,6 +20,9 @@ func instanceConsoleGet(d *Daemon, r *http.Request) response {
 	name := r.PathValue("name")
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
+	}
+	if st, _ := d.Instances.Status(name); st != runtime.StateRunning {
+		return fail(apierr.BadRequest("instance %q is not running", name))
 	}
 	data, err := os.ReadFile(console.LogPath(d.Instances.LogDir(name)))
 	if err != nil && !os.IsNotExist(err) {
@@ -63,10 +64,6 @@ func instanceConsolePost(d *Daemon, r *http.Request) response {
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
 	}
-	if st, _ := d.Instances.Status(name); st != container.StateRunning {
-		return fail(apierr.BadRequest("instance %q is not running", name))
-	}
-	logDir := d.Instances.LogDir(name)
 	set, fds := newWSSet([]string{"0", "control"})
 	sess := &consoleSession{wsSet: set}
 	op := d.Ops.StartWebsocket("Showing console", resources(name), map[string]any{"fds": fds})
@@ -75,7 +72,7 @@ func instanceConsolePost(d *Daemon, r *http.Request) response {
 		if err := sess.wait(ctx, "console"); err != nil {
 			return err
 		}
-		return sess.run(ctx, d, name, logDir, req.Width, req.Height)
+		return sess.run(ctx, d, name, req.Width, req.Height)
 	})
 	return asyncResp{op}
 }
@@ -84,18 +81,18 @@ type consoleSession struct {
 	*wsSet
 }
 
-func (s *consoleSession) run(ctx context.Context, d *Daemon, name, logDir string, width, height int) error {
+func (s *consoleSession) run(ctx context.Context, d *Daemon, name string, width, height int) error {
 	term, ctl := s.conns["0"], s.conns["control"]
 	defer term.Close()
 	defer ctl.Close()
-	pty, err := net.Dial("unix", console.SocketPath(logDir))
+	pty, err := d.Instances.Console(name)
 	if err != nil {
-		return fmt.Errorf("console keeper is not reachable: %w", err)
+		return err
 	}
 	defer pty.Close()
 	resize := func(w, h int) {
 		if w > 0 && h > 0 {
-			_ = d.Instances.Runtime().ResizeConsole(name, uint16(w), uint16(h))
+			_ = d.Instances.ResizeConsole(name, uint16(w), uint16(h))
 		}
 	}
 	resize(width, height)

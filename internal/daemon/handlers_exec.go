@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/operation"
 )
 
@@ -39,10 +39,10 @@ func instanceExecPost(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if st, _ := d.Instances.Status(name); st != container.StateRunning {
+	if st, _ := d.Instances.Status(name); st != runtime.StateRunning {
 		return fail(apierr.BadRequest("instance %q is not running (it is %s)", name, st))
 	}
-	spec := container.ExecSpec{Args: req.Command, UID: int(req.User), GID: int(req.Group), Cwd: req.Cwd}
+	spec := runtime.ExecSpec{Args: req.Command, UID: int(req.User), GID: int(req.Group), Cwd: req.Cwd}
 	env := map[string]string{"PATH": defaultPath, "LANG": "C.UTF-8"}
 	if req.User == 0 {
 		env["HOME"], env["USER"] = "/root", "root"
@@ -66,10 +66,9 @@ func instanceExecPost(d *Daemon, r *http.Request) response {
 	}
 	sort.Strings(spec.Env)
 
-	rt := d.Instances.Runtime()
 	if !req.WaitForWS {
 		op := d.Ops.Start("Executing command", resources(name), nil, func(ctx context.Context, op *operation.Op) error {
-			return execDetached(ctx, d, rt, name, op, spec, req.RecordOutput)
+			return execDetached(ctx, d, name, op, spec, req.RecordOutput)
 		})
 		return asyncResp{op}
 	}
@@ -80,7 +79,7 @@ func instanceExecPost(d *Daemon, r *http.Request) response {
 	}
 	// The control socket is optional: pylxd never opens it.
 	set, fdMeta := newWSSet(fds, "control")
-	sess := &execSession{wsSet: set, rt: rt, name: name, spec: spec, req: req}
+	sess := &execSession{wsSet: set, instances: d.Instances, name: name, spec: spec, req: req}
 	op := d.Ops.StartWebsocket("Executing command", resources(name), map[string]any{"fds": fdMeta})
 	op.Connect = sess.connect
 	sess.op = op
@@ -103,7 +102,7 @@ func newSecret() string {
 
 // execDetached runs a command with no websockets (wait-for-websocket false);
 // its output goes to log files when record-output is set.
-func execDetached(ctx context.Context, d *Daemon, rt *container.Driver, name string, op *operation.Op, spec container.ExecSpec, record bool) error {
+func execDetached(ctx context.Context, d *Daemon, name string, op *operation.Op, spec runtime.ExecSpec, record bool) error {
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -130,7 +129,7 @@ func execDetached(ctx context.Context, d *Daemon, rt *container.Driver, name str
 			output[fd] = instanceURL(name) + "/logs/" + file
 		}
 	}
-	proc, err := rt.Exec(name, spec)
+	proc, err := d.Instances.Exec(ctx, name, spec)
 	if err != nil {
 		return err
 	}
@@ -148,18 +147,18 @@ func execDetached(ctx context.Context, d *Daemon, rt *container.Driver, name str
 // execSession is an exec driven over websockets.
 type execSession struct {
 	*wsSet
-	rt   *container.Driver
-	op   *operation.Op
-	name string
-	spec container.ExecSpec
-	req  api.InstanceExecPost
+	instances *instance.Service
+	op        *operation.Op
+	name      string
+	spec      runtime.ExecSpec
+	req       api.InstanceExecPost
 }
 
 // run readies the command while the client connects its websockets, runs
 // it once they are all there, and reports its exit code.
 func (s *execSession) run(ctx context.Context) error {
 	defer s.closeAll() // also the websockets of an exec that failed early
-	cmd, err := s.prepare()
+	cmd, err := s.prepare(ctx)
 	if err != nil {
 		return err
 	}
@@ -183,7 +182,7 @@ func (s *execSession) run(ctx context.Context) error {
 
 // preparedExec is a held command and lodged's ends of its pipes.
 type preparedExec struct {
-	proc           *container.Proc
+	proc           runtime.Proc
 	stdin          *os.File // written by lodged
 	stdout, stderr *os.File // read by lodged
 }
@@ -192,7 +191,7 @@ type preparedExec struct {
 func (c *preparedExec) abandon() {
 	c.proc.Abandon()
 	c.proc.Wait()
-	closeFiles(c.proc.Master, c.stdin, c.stdout, c.stderr)
+	closeFiles(c.proc.PTY(), c.stdin, c.stdout, c.stderr)
 }
 
 func closeFiles(files ...*os.File) {
@@ -203,13 +202,13 @@ func closeFiles(files ...*os.File) {
 	}
 }
 
-func (s *execSession) prepare() (*preparedExec, error) {
+func (s *execSession) prepare(ctx context.Context) (*preparedExec, error) {
 	spec := s.spec
 	spec.Hold = true
 	if s.req.Interactive {
 		spec.TTY = true
 		spec.Width, spec.Height = uint16(max(s.req.Width, 0)), uint16(max(s.req.Height, 0))
-		proc, err := s.rt.Exec(s.name, spec)
+		proc, err := s.instances.Exec(ctx, s.name, spec)
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +235,7 @@ func (s *execSession) prepare() (*preparedExec, error) {
 		}
 	}
 	spec.Stdin, spec.Stdout, spec.Stderr = theirs[0], theirs[1], theirs[2]
-	proc, err := s.rt.Exec(s.name, spec)
+	proc, err := s.instances.Exec(ctx, s.name, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +244,7 @@ func (s *execSession) prepare() (*preparedExec, error) {
 }
 
 // control reads window-resize and signal messages.
-func (s *execSession) control(proc *container.Proc) {
+func (s *execSession) control(proc runtime.Proc) {
 	s.readLoop("control", func(_ int, data []byte) bool {
 		var msg api.InstanceExecControl
 		if json.Unmarshal(data, &msg) != nil {
@@ -255,8 +254,8 @@ func (s *execSession) control(proc *container.Proc) {
 		case "window-resize":
 			w, _ := strconv.Atoi(msg.Args["width"])
 			h, _ := strconv.Atoi(msg.Args["height"])
-			if proc.Master != nil && w > 0 && h > 0 {
-				_ = unix.IoctlSetWinsize(int(proc.Master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: uint16(w), Row: uint16(h)})
+			if w > 0 && h > 0 {
+				_ = proc.Resize(uint16(w), uint16(h))
 			}
 		case "signal":
 			if msg.Signal > 0 && msg.Signal < 65 {
@@ -267,8 +266,8 @@ func (s *execSession) control(proc *container.Proc) {
 	})
 }
 
-func (s *execSession) runPty(ctx context.Context, proc *container.Proc) int {
-	defer proc.Master.Close()
+func (s *execSession) runPty(ctx context.Context, proc runtime.Proc) int {
+	defer proc.PTY().Close()
 	go s.control(proc)
 	stop := context.AfterFunc(ctx, func() { _ = proc.Signal(syscall.SIGKILL) })
 	defer stop()
@@ -276,10 +275,10 @@ func (s *execSession) runPty(ctx context.Context, proc *container.Proc) int {
 	out := make(chan struct{})
 	go func() { // pty -> client
 		defer close(out)
-		pump(proc.Master, ws)
+		pump(proc.PTY(), ws)
 	}()
 	go s.readLoop("0", func(_ int, data []byte) bool { // client -> pty
-		_, err := proc.Master.Write(data)
+		_, err := proc.PTY().Write(data)
 		return err == nil
 	})
 	code := proc.Wait()

@@ -245,9 +245,9 @@ func instanceStatePut(d *Daemon, r *http.Request) response {
 	case "restart":
 		desc, work = "Restarting instance", func(ctx context.Context) error { return d.Instances.Restart(ctx, name, req.Force, timeout) }
 	case "freeze":
-		desc, work = "Freezing instance", func(context.Context) error { return d.Instances.Freeze(name) }
+		desc, work = "Freezing instance", func(ctx context.Context) error { return d.Instances.Freeze(ctx, name) }
 	case "unfreeze":
-		desc, work = "Unfreezing instance", func(context.Context) error { return d.Instances.Unfreeze(name) }
+		desc, work = "Unfreezing instance", func(ctx context.Context) error { return d.Instances.Unfreeze(ctx, name) }
 	default:
 		return fail(apierr.BadRequest("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
 	}

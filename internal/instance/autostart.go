@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 )
 
 // Autostart starts, in priority order, the stopped instances that have
@@ -27,7 +27,7 @@ func (s *Service) Autostart(ctx context.Context) {
 		if err != nil || !wantsAutostart(e) {
 			continue
 		}
-		if st, _ := s.rt.Status(n); st != container.StateStopped {
+		if st, _ := s.runtimeOf(e.Type).Status(n); st != runtime.StateStopped {
 			continue
 		}
 		prio, _ := strconv.Atoi(e.Config["boot.autostart.priority"])
@@ -70,7 +70,7 @@ func (s *Service) autostart(ctx context.Context, name string) (bool, error) {
 	if err != nil || !wantsAutostart(e) {
 		return false, nil
 	}
-	if st, _ := s.rt.Status(name); st != container.StateStopped {
+	if st, _ := s.runtimeOf(e.Type).Status(name); st != runtime.StateStopped {
 		return false, nil
 	}
 	return true, s.start(ctx, name)

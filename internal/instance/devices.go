@@ -14,8 +14,8 @@ import (
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/idmap"
-	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/network"
 )
 
@@ -23,14 +23,14 @@ import (
 // binds and plugs, checking the host side (sources, bridges) as it goes.
 // MACs come from volatile.<dev>.hwaddr (see ensureMACs).
 type runtimeDevices struct {
-	Disks    map[string]container.Disk
-	UnixDevs map[string]container.UnixDev
-	NICs     map[string]container.NIC
+	Disks    map[string]runtime.Disk
+	UnixDevs map[string]runtime.UnixDev
+	NICs     map[string]runtime.NIC
 	Proxies  map[string]proxySpec
 }
 
 func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
-	rd := runtimeDevices{Disks: map[string]container.Disk{}, UnixDevs: map[string]container.UnixDev{}, NICs: map[string]container.NIC{}, Proxies: map[string]proxySpec{}}
+	rd := runtimeDevices{Disks: map[string]runtime.Disk{}, UnixDevs: map[string]runtime.UnixDev{}, NICs: map[string]runtime.NIC{}, Proxies: map[string]proxySpec{}}
 	names := make([]string, 0, len(e.Devices))
 	for n := range e.Devices {
 		names = append(names, n)
@@ -49,7 +49,7 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 				}
 				return rd, apierr.BadRequest("device %q: source %q does not exist on the host", name, d["source"])
 			}
-			rd.Disks[name] = container.Disk{Source: d["source"], Path: filepath.Clean(d["path"]), ReadOnly: keys.IsTrue(d, "readonly"), Shift: keys.IsTrue(d, "shift")}
+			rd.Disks[name] = runtime.Disk{Source: d["source"], Path: filepath.Clean(d["path"]), ReadOnly: keys.IsTrue(d, "readonly"), Shift: keys.IsTrue(d, "shift")}
 		case "proxy":
 			p, err := s.resolveProxy(e, name, d)
 			if err != nil {
@@ -84,8 +84,8 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 			if typ == "bridged" {
 				typ = ""
 			}
-			if _, err := netlink.LinkByName(parent); err != nil && typ != container.NICP2P {
-				what := map[bool]string{true: "host interface", false: "bridge"}[typ == container.NICMacvlan]
+			if _, err := netlink.LinkByName(parent); err != nil && typ != runtime.NICP2P {
+				what := map[bool]string{true: "host interface", false: "bridge"}[typ == runtime.NICMacvlan]
 				return rd, apierr.BadRequest("device %q: %s %q does not exist on the host", name, what, parent)
 			}
 			mtu, _ := strconv.Atoi(d["mtu"])
@@ -93,7 +93,7 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 			if ifname == "" {
 				ifname = name
 			}
-			nic := container.NIC{Name: ifname, HostName: s.hostVethName(e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu, Type: typ}
+			nic := runtime.NIC{Name: ifname, HostName: s.hostVethName(e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu, Type: typ}
 			if _, err := s.nicPolicyOf(e, name, nic); err != nil {
 				return rd, err
 			}
@@ -108,7 +108,7 @@ func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
 // the node the instance gets is owned by uid/gid inside (0 by default) with
 // mode (0660 by default). A missing host node skips the device when
 // required=false.
-func unixDevice(name string, d map[string]string) (container.UnixDev, bool, error) {
+func unixDevice(name string, d map[string]string) (runtime.UnixDev, bool, error) {
 	block := d["type"] == "unix-block"
 	kind := map[bool]string{true: "block", false: "character"}[block]
 	src := d["source"]
@@ -119,7 +119,7 @@ func unixDevice(name string, d map[string]string) (container.UnixDev, bool, erro
 	if path == "" {
 		path = src
 	}
-	dev := container.UnixDev{Path: filepath.Clean(path), Block: block, Mode: 0o660}
+	dev := runtime.UnixDev{Path: filepath.Clean(path), Block: block, Mode: 0o660}
 	if v := d["mode"]; v != "" {
 		mode, err := strconv.ParseUint(v, 8, 32)
 		if err != nil || mode > 0o777 {
@@ -305,8 +305,8 @@ func (s *Service) nicNetwork(d map[string]string) string {
 func (s *Service) devicesDir(name string) string { return filepath.Join(s.dir, "devices", name) }
 
 // unixNode makes the node an instance's unix device is bound from.
-func (s *Service) unixNode(e Expanded, dev string, u container.UnixDev) (container.UnixDev, error) {
-	u, err := container.MakeUnixNode(u, filepath.Join(s.devicesDir(e.Name), "unix."+dev), e.IDMap)
+func (s *Service) unixNode(e Expanded, dev string, u runtime.UnixDev) (runtime.UnixDev, error) {
+	u, err := makeUnixNode(u, filepath.Join(s.devicesDir(e.Name), "unix."+dev), e.IDMap)
 	if err != nil {
 		return u, fmt.Errorf("device %q: %w", dev, err)
 	}
@@ -318,12 +318,12 @@ func (s *Service) unixNode(e Expanded, dev string, u container.UnixDev) (contain
 // keeps the name that release gave it, so its filters and limits stay on
 // its veth after an upgrade; the next start names it anew.
 func (s *Service) hostVethName(instance, device string) string {
-	name := container.HostVethName(s.daemonID, instance, device)
+	name := vethName(s.daemonID, instance, device)
 	if s.daemonID == "" {
 		return name
 	}
 	if _, err := netlink.LinkByName(name); err != nil {
-		if legacy := container.HostVethName("", instance, device); legacy != name {
+		if legacy := vethName("", instance, device); legacy != name {
 			if _, err := netlink.LinkByName(legacy); err == nil {
 				return legacy
 			}

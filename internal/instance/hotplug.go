@@ -46,20 +46,20 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 	if err != nil {
 		return err
 	}
-	name := cur.Name
+	name, rt := cur.Name, s.runtimeOf(cur.Type)
 	var r revert.Reverter
 	defer func() { err = r.Fail(err) }()
 	for dev, d := range before.Disks {
 		if n, ok := after.Disks[dev]; !ok || n != d {
-			if err := s.rt.Detach(name, d.Path); err != nil {
+			if err := rt.Detach(name, d); err != nil {
 				return fmt.Errorf("detach disk %s: %w", dev, err)
 			}
-			r.Add("detach of disk "+dev, func() error { return s.rt.AttachDisk(name, d, old.IDMap) })
+			r.Add("detach of disk "+dev, func() error { return rt.Attach(name, old.IDMap, d) })
 		}
 	}
 	for dev, u := range before.UnixDevs {
 		if n, ok := after.UnixDevs[dev]; !ok || n != u {
-			if err := s.rt.DetachUnixDev(name, u); err != nil {
+			if err := rt.Detach(name, u); err != nil {
 				return fmt.Errorf("detach %s: %w", dev, err)
 			}
 			r.Add("detach of "+dev, func() error {
@@ -67,18 +67,18 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 				if err != nil {
 					return err
 				}
-				return s.rt.AttachUnixDev(name, u, old.IDMap)
+				return rt.Attach(name, old.IDMap, u)
 			})
 		}
 	}
 	for dev, n := range before.NICs {
 		if m, ok := after.NICs[dev]; !ok || m != n {
 			s.dropNICPolicy(n)
-			if err := s.rt.DetachNIC(name, n); err != nil {
+			if err := rt.Detach(name, n); err != nil {
 				return fmt.Errorf("detach nic %s: %w", dev, err)
 			}
 			r.Add("detach of nic "+dev, func() error {
-				if err := s.rt.AttachNIC(name, n); err != nil {
+				if err := rt.Attach(name, old.IDMap, n); err != nil {
 					return err
 				}
 				return s.applyNICPolicy(old, dev, n)
@@ -89,12 +89,12 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 		if n, ok := after.Proxies[dev]; !ok || n != p {
 			s.stopProxy(name, dev)
 			r.Add("stop of proxy "+dev, func() error {
-				_, pid := s.rt.Status(name)
+				_, pid := rt.Status(name)
 				return s.startProxy(name, pid, dev, p)
 			})
 		}
 	}
-	_, pid := s.rt.Status(name)
+	_, pid := rt.Status(name)
 	for dev, p := range after.Proxies {
 		if o, ok := before.Proxies[dev]; !ok || o != p {
 			if err := s.startProxy(name, pid, dev, p); err != nil {
@@ -105,10 +105,10 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 	}
 	for dev, d := range after.Disks {
 		if o, ok := before.Disks[dev]; !ok || o != d {
-			if err := s.rt.AttachDisk(name, d, cur.IDMap); err != nil {
+			if err := rt.Attach(name, cur.IDMap, d); err != nil {
 				return fmt.Errorf("attach disk %s: %w", dev, err)
 			}
-			r.Add("attach of disk "+dev, func() error { return s.rt.Detach(name, d.Path) })
+			r.Add("attach of disk "+dev, func() error { return rt.Detach(name, d) })
 		}
 	}
 	for dev, u := range after.UnixDevs {
@@ -117,18 +117,18 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 			if err != nil {
 				return fmt.Errorf("attach %s: %w", dev, err)
 			}
-			if err := s.rt.AttachUnixDev(name, u, cur.IDMap); err != nil {
+			if err := rt.Attach(name, cur.IDMap, u); err != nil {
 				return fmt.Errorf("attach %s: %w", dev, err)
 			}
-			r.Add("attach of "+dev, func() error { return s.rt.DetachUnixDev(name, u) })
+			r.Add("attach of "+dev, func() error { return rt.Detach(name, u) })
 		}
 	}
 	for dev, n := range after.NICs {
 		if o, ok := before.NICs[dev]; !ok || o != n {
-			if err := s.rt.AttachNIC(name, n); err != nil {
+			if err := rt.Attach(name, cur.IDMap, n); err != nil {
 				return fmt.Errorf("attach nic %s: %w", dev, err)
 			}
-			r.Add("attach of nic "+dev, func() error { s.dropNICPolicy(n); return s.rt.DetachNIC(name, n) })
+			r.Add("attach of nic "+dev, func() error { s.dropNICPolicy(n); return rt.Detach(name, n) })
 		}
 		// Policies (filters, limits) may change while the NIC stays.
 		if err := s.applyNICPolicy(cur, dev, n); err != nil {

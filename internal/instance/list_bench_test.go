@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/internal/event"
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -26,7 +27,7 @@ func BenchmarkList1000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := NewService(Deps{DB: db, Runtime: rt, Bus: event.NewBus(), Dir: dir, Log: slog.Default()})
+	s := NewService(Deps{DB: db, Runtimes: runtime.Registry{"container": rt}, Bus: event.NewBus(), Dir: dir, Log: slog.Default()})
 	if err := s.EnsureDefaultProfile(); err != nil {
 		b.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"strconv"
 
 	"github.com/lodge-project/lodge/internal/apierr"
-	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/network"
 )
 
@@ -18,7 +18,7 @@ type nicPolicy struct {
 	ingress, egress uint64
 }
 
-func (s *Service) nicPolicyOf(e Expanded, dev string, nic container.NIC) (nicPolicy, error) {
+func (s *Service) nicPolicyOf(e Expanded, dev string, nic runtime.NIC) (nicPolicy, error) {
 	d := e.Devices[dev]
 	p := nicPolicy{filter: network.PortFilter{Veth: nic.HostName, MAC: nic.HWAddr, Bridge: nic.Parent,
 		MACFilter: keys.IsTrue(d, "security.mac_filtering"), IPv4: keys.IsTrue(d, "security.ipv4_filtering"),
@@ -46,7 +46,7 @@ func (s *Service) nicPolicyOf(e Expanded, dev string, nic container.NIC) (nicPol
 }
 
 // applyNICPolicies applies every NIC's policy of a running instance.
-func (s *Service) applyNICPolicies(e Expanded, nics map[string]container.NIC) error {
+func (s *Service) applyNICPolicies(e Expanded, nics map[string]runtime.NIC) error {
 	names := make([]string, 0, len(nics))
 	for n := range nics {
 		names = append(names, n)
@@ -60,7 +60,7 @@ func (s *Service) applyNICPolicies(e Expanded, nics map[string]container.NIC) er
 	return nil
 }
 
-func (s *Service) applyNICPolicy(e Expanded, dev string, nic container.NIC) error {
+func (s *Service) applyNICPolicy(e Expanded, dev string, nic runtime.NIC) error {
 	if !nic.HasHostEnd() {
 		return nil // nowhere on the host to apply it (validation refuses the keys)
 	}
@@ -80,7 +80,7 @@ func (s *Service) applyNICPolicy(e Expanded, dev string, nic container.NIC) erro
 }
 
 // dropNICPolicy forgets a NIC's host-side policy (its veth is gone or going).
-func (s *Service) dropNICPolicy(nic container.NIC) {
+func (s *Service) dropNICPolicy(nic runtime.NIC) {
 	if !nic.HasHostEnd() {
 		return
 	}
@@ -116,7 +116,7 @@ func (s *Service) RestoreNICPolicies() {
 				filters = append(filters, p.filter)
 			}
 		}
-		_, pid := s.rt.Status(name)
+		_, pid := s.runtimeOf(e.Type).Status(name)
 		if err := s.startProxies(name, pid, rd.Proxies); err != nil {
 			s.log.Warn("restore proxy devices", "instance", name, "err", err)
 		}

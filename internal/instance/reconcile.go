@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -42,7 +42,7 @@ func (s *Service) Reconcile() error {
 			s.log.Warn("repair: removing a half-made volume", "volume", v)
 			_ = s.pool.DeleteInstance(v)
 		case !known[v]:
-			if st, _ := s.rt.Status(v); st != container.StateStopped {
+			if st, _ := s.status(v); st != runtime.StateStopped {
 				s.log.Warn("repair: a container runs without a record; leaving its volume", "instance", v)
 				continue
 			}
@@ -55,9 +55,14 @@ func (s *Service) Reconcile() error {
 		if _, err := os.Stat(s.pool.InstancePath(n)); err != nil {
 			s.log.Error("instance has no volume: it cannot start until its rootfs is restored", "instance", n, "path", s.pool.InstancePath(n))
 		}
-		if st, _ := s.rt.Status(n); st != container.StateStopped {
-			s.rt.Watch(n)
-		} else if r, _, err := store.Get[Record](s.db, store.Instances, n); err == nil && r.Config["volatile.last_state.power"] == "RUNNING" {
+		r, _, err := store.Get[Record](s.db, store.Instances, n)
+		if err != nil {
+			continue
+		}
+		rt := s.runtimeOf(r.Type)
+		if st, _ := rt.Status(n); st != runtime.StateStopped {
+			rt.Watch(n)
+		} else if r.Config["volatile.last_state.power"] == "RUNNING" {
 			// Gone while lodged was away (a host reboot, a crash):
 			// Autostart brings it back; an ephemeral one is deleted.
 			s.log.Info("instance stopped while lodged was away", "instance", n)
@@ -129,7 +134,7 @@ func (s *Service) removeLeftovers(known map[string]bool) {
 func (s *Service) UnmountStopped() {
 	names, _ := s.Names()
 	for _, n := range names {
-		if st, _ := s.rt.Status(n); st != container.StateStopped {
+		if st, _ := s.status(n); st != runtime.StateStopped {
 			continue
 		}
 		unlock := s.lock(n)

@@ -63,7 +63,7 @@ func render(e Expanded, status string) api.Instance {
 		Architecture: e.Architecture, Config: nonNil(e.Record.Config), Devices: nonNilDevices(e.Record.Devices),
 		Ephemeral: e.Ephemeral, Profiles: e.Profiles, Stateful: e.Stateful, Description: e.Description,
 		CreatedAt: e.CreatedAt, ExpandedConfig: e.Config, ExpandedDevices: e.Devices, Name: e.Name,
-		Status: status, StatusCode: code, LastUsedAt: e.LastUsedAt, Location: "none", Type: "container", Project: "default",
+		Status: status, StatusCode: code, LastUsedAt: e.LastUsedAt, Location: "none", Type: e.Type, Project: "default",
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/internal/cron"
-	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -45,7 +45,7 @@ func (s *Service) scheduledSnapshots(from, to time.Time) {
 		if next := sched.Next(from); next.IsZero() || next.After(to) {
 			continue
 		}
-		if st, _ := s.rt.Status(name); st == container.StateStopped && !keys.IsTrue(e.Config, "snapshots.schedule.stopped") {
+		if st, _ := s.runtimeOf(e.Type).Status(name); st == runtime.StateStopped && !keys.IsTrue(e.Config, "snapshots.schedule.stopped") {
 			continue
 		}
 		if snap, err := s.CreateSnapshot(context.Background(), name, "", nil); err != nil {

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencontainers/cgroups"
-
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
@@ -23,8 +21,8 @@ import (
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
-	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
@@ -41,7 +39,7 @@ type Service struct {
 	networks *network.Service
 	pool     storage.Driver
 	images   *image.Service
-	rt       *container.Driver
+	runtimes runtime.Registry
 	bus      *event.Bus
 	idmap    idmap.Map
 	host     limits.Host
@@ -69,7 +67,8 @@ type Deps struct {
 	Networks *network.Service
 	Pool     storage.Driver
 	Images   *image.Service
-	Runtime  *container.Driver
+	// Runtimes run instances, by instance type.
+	Runtimes runtime.Registry
 	Bus      *event.Bus
 	IDMap    idmap.Map
 	Host     limits.Host
@@ -81,11 +80,13 @@ type Deps struct {
 
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
-	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, rt: d.Runtime, bus: d.Bus, idmap: d.IDMap, host: d.Host,
+	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, runtimes: d.Runtimes, bus: d.Bus, idmap: d.IDMap, host: d.Host,
 		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	s.daemonID = daemonid.Of(d.Dir)
-	d.Runtime.OnExit = s.onExit
+	for _, rt := range d.Runtimes {
+		rt.OnExit(s.onExit)
+	}
 	if d.Networks != nil {
 		d.Networks.NICs = s.nicsOn
 		d.Networks.UsedBy = s.networkUsers
@@ -148,7 +149,7 @@ func (s *Service) Get(name string) (api.Instance, uint64, error) {
 	if err != nil {
 		return api.Instance{}, 0, err
 	}
-	st, _ := s.rt.Status(name)
+	st, _ := s.runtimeOf(e.Type).Status(name)
 	return render(e, st), rev, nil
 }
 
@@ -186,7 +187,7 @@ func (s *Service) List() ([]api.Instance, error) {
 	}
 	out := make([]api.Instance, 0, len(all))
 	for _, e := range all {
-		st, _ := s.rt.Status(e.Name)
+		st, _ := s.runtimeOf(e.Type).Status(e.Name)
 		out = append(out, render(e, st))
 	}
 	return out, nil
@@ -228,8 +229,11 @@ func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context
 		// lxc copy sends the source's config back, volatile keys included.
 		req.Config = withoutVolatile(req.Config)
 	}
-	if req.Type != "" && req.Type != "container" {
-		return nil, apierr.BadRequest("instance type %q is not supported yet (only containers)", req.Type)
+	if req.Type == "" {
+		req.Type = typeContainer
+	}
+	if _, err := s.runtimes.For(req.Type); err != nil {
+		return nil, apierr.BadRequest("instance type %q is not supported on this host (%s)", req.Type, strings.Join(s.runtimeTypes(), ", "))
 	}
 	if err := keys.ValidateConfig(req.Config, false); err != nil {
 		return nil, err
@@ -241,7 +245,7 @@ func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if profiles == nil {
 		profiles = []string{"default"}
 	}
-	rec := Record{Name: req.Name, Type: "container", Architecture: image.Architecture(), Description: req.Description,
+	rec := Record{Name: req.Name, Type: req.Type, Architecture: image.Architecture(), Description: req.Description,
 		Config: copyMap(req.Config), Devices: req.Devices, Profiles: profiles, Ephemeral: req.Ephemeral,
 		CreatedAt: time.Now().UTC()}
 	var e Expanded
@@ -415,7 +419,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if st, _ := s.rt.Status(name); st != container.StateStopped {
+	if st, _ := s.runtimeOf(e.Type).Status(name); st != runtime.StateStopped {
 		return apierr.BadRequest("instance %q is already running", name)
 	}
 	res, err := s.resources(e)
@@ -449,8 +453,8 @@ func (s *Service) start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	spec := container.Spec{Name: name, Rootfs: rootfs, IDMap: e.IDMap,
-		Resources: res, Nesting: keys.IsTrue(e.Config, "security.nesting"), Sysctls: sysctls(e.Config)}
+	spec := runtime.Spec{Name: name, Rootfs: rootfs, IDMap: e.IDMap,
+		Limits: res, Nesting: keys.IsTrue(e.Config, "security.nesting"), Sysctls: sysctls(e.Config)}
 	for _, d := range rd.Disks {
 		spec.Disks = append(spec.Disks, d)
 	}
@@ -464,17 +468,18 @@ func (s *Service) start(ctx context.Context, name string) error {
 	for _, n := range rd.NICs {
 		spec.NICs = append(spec.NICs, n)
 	}
-	if err := s.rt.Start(ctx, spec); err != nil {
+	rt := s.runtimeOf(e.Type)
+	if err := rt.Start(ctx, spec); err != nil {
 		s.log.Error("start failed", "instance", name, "err", err)
 		return err
 	}
 	var r revert.Reverter
 	// Not the request's context: a cancelled start still stops what it began.
-	r.Add("the started container", func() error { return s.rt.Stop(context.Background(), name, true, 0) })
+	r.Add("the started container", func() error { return rt.Stop(context.Background(), name, true, 0) })
 	if err := s.applyNICPolicies(e, rd.NICs); err != nil {
 		return r.Fail(err)
 	}
-	_, pid := s.rt.Status(name)
+	_, pid := rt.Status(name)
 	if err := s.startProxies(name, pid, rd.Proxies); err != nil {
 		return r.Fail(err)
 	}
@@ -531,7 +536,7 @@ func (s *Service) remapIfNeeded(e Expanded) error {
 	})
 }
 
-// Stop shuts an instance down (see container.Driver.Stop). A negative
+// Stop shuts an instance down (see runtime.Runtime.Stop). A negative
 // timeout means boot.host_shutdown_timeout (30 s by default).
 func (s *Service) Stop(ctx context.Context, name string, force bool, timeout time.Duration) error {
 	defer s.lock(name)()
@@ -543,7 +548,7 @@ func (s *Service) stop(ctx context.Context, name string, force bool, timeout tim
 	if err != nil {
 		return err
 	}
-	if st, _ := s.rt.Status(name); st == container.StateStopped {
+	if st, _ := s.runtimeOf(e.Type).Status(name); st == runtime.StateStopped {
 		return apierr.BadRequest("instance %q is not running", name)
 	}
 	if timeout < 0 {
@@ -553,7 +558,7 @@ func (s *Service) stop(ctx context.Context, name string, force bool, timeout tim
 		}
 	}
 	s.log.Info("stopping", "instance", name, "force", force, "timeout", timeout)
-	if err := s.rt.Stop(ctx, name, force, timeout); err != nil {
+	if err := s.runtimeOf(e.Type).Stop(ctx, name, force, timeout); err != nil {
 		s.log.Error("stop failed", "instance", name, "err", err)
 		return err
 	}
@@ -595,15 +600,17 @@ func (s *Service) Restart(ctx context.Context, name string, force bool, timeout 
 }
 
 // Freeze pauses a running instance.
-func (s *Service) Freeze(name string) error {
+func (s *Service) Freeze(ctx context.Context, name string) error {
 	defer s.lock(name)()
-	if _, _, err := s.load(name); err != nil {
+	e, _, err := s.load(name)
+	if err != nil {
 		return err
 	}
-	if st, _ := s.rt.Status(name); st != container.StateRunning {
+	rt := s.runtimeOf(e.Type)
+	if st, _ := rt.Status(name); st != runtime.StateRunning {
 		return apierr.BadRequest("instance %q is not running", name)
 	}
-	if err := s.rt.Freeze(name); err != nil {
+	if err := rt.Freeze(ctx, name); err != nil {
 		return err
 	}
 	s.bus.Lifecycle("instance-paused", "/1.0/instances/"+name, nil)
@@ -611,15 +618,17 @@ func (s *Service) Freeze(name string) error {
 }
 
 // Unfreeze resumes a frozen instance.
-func (s *Service) Unfreeze(name string) error {
+func (s *Service) Unfreeze(ctx context.Context, name string) error {
 	defer s.lock(name)()
-	if _, _, err := s.load(name); err != nil {
+	e, _, err := s.load(name)
+	if err != nil {
 		return err
 	}
-	if st, _ := s.rt.Status(name); st != container.StateFrozen {
+	rt := s.runtimeOf(e.Type)
+	if st, _ := rt.Status(name); st != runtime.StateFrozen {
 		return apierr.BadRequest("instance %q is not frozen", name)
 	}
-	if err := s.rt.Unfreeze(name); err != nil {
+	if err := rt.Unfreeze(ctx, name); err != nil {
 		return err
 	}
 	s.bus.Lifecycle("instance-resumed", "/1.0/instances/"+name, nil)
@@ -668,7 +677,7 @@ func (s *Service) Delete(name string) error {
 	if keys.IsTrue(e.Config, "security.protection.delete") {
 		return apierr.BadRequest("instance %q is protected (security.protection.delete=true): unset it to delete", name)
 	}
-	if st, _ := s.rt.Status(name); st != container.StateStopped {
+	if st, _ := s.status(name); st != runtime.StateStopped {
 		return apierr.BadRequest("instance %q is running: stop it first (or delete --force)", name)
 	}
 	// The records go first: a crash after them leaves a volume without a
@@ -703,7 +712,7 @@ func (s *Service) Rename(name, newName string) error {
 		return err
 	}
 	defer s.lock(name)()
-	if st, _ := s.rt.Status(name); st != container.StateStopped {
+	if st, _ := s.status(name); st != runtime.StateStopped {
 		return apierr.BadRequest("instance %q is running: stop it before renaming", name)
 	}
 	var r Record
@@ -786,8 +795,8 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	if err != nil {
 		return err
 	}
-	status, _ := s.rt.Status(name)
-	running := status != container.StateStopped
+	status, _ := s.runtimeOf(old.Type).Status(name)
+	running := status != runtime.StateStopped
 
 	newRec := old.Record
 	newRec.Config = copyMap(put.Config)
@@ -847,7 +856,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 		if oldRes, rerr := s.resources(old); rerr == nil {
 			limits.ClearDropped(res, oldRes)
 		}
-		err := s.rt.Update(name, res)
+		err := s.runtimeOf(e.Type).ApplyLimits(name, res)
 		if err == nil {
 			err = s.hotplug(old, e) // takes back its own steps when it fails
 		}
@@ -858,7 +867,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 				return err
 			})
 			if oldRes, rerr := s.resources(old); rerr == nil {
-				_ = s.rt.Update(name, oldRes)
+				_ = s.runtimeOf(e.Type).ApplyLimits(name, oldRes)
 			}
 			return apierr.BadRequest("%v", err)
 		}
@@ -871,10 +880,10 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	return nil
 }
 
-// resources is the full cgroup resource set of an expanded instance:
+// resources is the full resource set of an expanded instance:
 // its limits.* keys and its disks' I/O limits.
-func (s *Service) resources(e Expanded) (*cgroups.Resources, error) {
-	res, err := limits.Resources(e.Config, s.host)
+func (s *Service) resources(e Expanded) (*limits.Resources, error) {
+	res, err := limits.FromConfig(e.Config, s.host)
 	if err != nil {
 		return nil, err
 	}
@@ -926,7 +935,7 @@ func (s *Service) applyLive(name string, old Expanded, strict bool) error {
 			return err
 		}
 	}
-	if st, _ := s.rt.Status(name); st == container.StateStopped {
+	if st, _ := s.runtimeOf(e.Type).Status(name); st == runtime.StateStopped {
 		return nil
 	}
 	res, err := s.resources(e)
@@ -936,7 +945,7 @@ func (s *Service) applyLive(name string, old Expanded, strict bool) error {
 	if oldRes, rerr := s.resources(old); rerr == nil {
 		limits.ClearDropped(res, oldRes)
 	}
-	if err := s.rt.Update(name, res); err != nil {
+	if err := s.runtimeOf(e.Type).ApplyLimits(name, res); err != nil {
 		return err
 	}
 	if err := s.ensureMACs(e); err != nil {
@@ -947,14 +956,14 @@ func (s *Service) applyLive(name string, old Expanded, strict bool) error {
 }
 
 // Status is the runtime state of an instance.
-func (s *Service) Status(name string) (string, int) { return s.rt.Status(name) }
+func (s *Service) Status(name string) (string, int) { return s.status(name) }
 
 // Running lists running instances in name order.
 func (s *Service) Running() []string {
 	names, _ := s.Names()
 	var out []string
 	for _, n := range names {
-		if st, _ := s.rt.Status(n); st != container.StateStopped {
+		if st, _ := s.status(n); st != runtime.StateStopped {
 			out = append(out, n)
 		}
 	}
@@ -967,6 +976,3 @@ func (s *Service) Expanded(name string) (Expanded, error) {
 	e, _, err := s.load(name)
 	return e, err
 }
-
-// Runtime exposes the driver for exec and state.
-func (s *Service) Runtime() *container.Driver { return s.rt }

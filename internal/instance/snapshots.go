@@ -13,8 +13,8 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/idmap"
-	"github.com/lodge-project/lodge/internal/instance/container"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -272,7 +272,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 		return apierr.BadRequest("snapshot %q of %q does not exist", snap, name)
 	}
 	running := false
-	if st, _ := s.rt.Status(name); st != container.StateStopped {
+	if st, _ := s.status(name); st != runtime.StateStopped {
 		running = true
 		if err := s.stop(ctx, name, false, -1); err != nil {
 			return err

@@ -1,13 +1,8 @@
 package instance
 
 import (
-	"net"
-	"strconv"
-
-	"github.com/vishvananda/netlink"
-
 	"github.com/lodge-project/lodge/api"
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 )
 
 // State reports an instance's runtime state and usage counters.
@@ -16,24 +11,21 @@ func (s *Service) State(name string) (api.InstanceState, error) {
 	if err != nil {
 		return api.InstanceState{}, err
 	}
-	status, pid := s.rt.Status(name)
-	code := map[string]int{container.StateRunning: api.Running, container.StateStopped: api.Stopped, container.StateFrozen: api.Frozen}[status]
+	rt := s.runtimeOf(e.Type)
+	status, pid := rt.Status(name)
+	code := map[string]int{runtime.StateRunning: api.Running, runtime.StateStopped: api.Stopped, runtime.StateFrozen: api.Frozen}[status]
 	st := api.InstanceState{Status: status, StatusCode: code, Pid: int64(pid),
 		Disk: map[string]api.InstanceStateDisk{}, Network: map[string]api.InstanceStateNetwork{}}
 	if pid == 0 {
 		return st, nil
 	}
-	if stats, procs, err := s.rt.Stats(name); err == nil && stats.CgroupStats != nil {
-		cg := stats.CgroupStats
-		st.Processes = int64(procs)
-		st.CPU.Usage = int64(cg.CpuStats.CpuUsage.TotalUsage)
-		st.Memory.Usage = int64(cg.MemoryStats.Usage.Usage)
-		st.Memory.UsagePeak = int64(cg.MemoryStats.Usage.MaxUsage)
-		st.Memory.SwapUsage = int64(cg.MemoryStats.SwapUsage.Usage)
-		if l := cg.MemoryStats.Usage.Limit; l > 0 && l < 1<<62 {
-			st.Memory.Total = int64(l)
-		}
+	u, err := rt.Usage(name)
+	if err != nil {
+		return st, nil // it stopped meanwhile
 	}
+	st.Processes = int64(u.Processes)
+	st.CPU.Usage = u.CPUNanos
+	st.Memory.Usage, st.Memory.UsagePeak, st.Memory.SwapUsage, st.Memory.Total = u.Memory, u.MemoryPeak, u.Swap, u.MemoryLimit
 	// Derived from the config alone: state is on the list's hot path.
 	hostNames := map[string]string{}
 	for dev, d := range e.Devices {
@@ -45,56 +37,9 @@ func (s *Service) State(name string) (api.InstanceState, error) {
 			hostNames[ifname] = s.hostVethName(e.Name, dev)
 		}
 	}
-	st.Network = netState(pid, hostNames)
+	for ifname, n := range u.Interfaces {
+		n.HostName = hostNames[ifname]
+		st.Network[ifname] = n
+	}
 	return st, nil
-}
-
-// netState reads the interfaces of pid's network namespace through
-// netlink: addresses, counters, MAC, MTU; hostNames maps an interface to
-// its host-side veth.
-func netState(pid int, hostNames map[string]string) map[string]api.InstanceStateNetwork {
-	out := map[string]api.InstanceStateNetwork{}
-	_ = container.InNetns(pid, func(h *netlink.Handle) error {
-		readNetState(h, hostNames, out)
-		return nil
-	})
-	return out
-}
-
-func readNetState(h *netlink.Handle, hostNames map[string]string, out map[string]api.InstanceStateNetwork) {
-	links, err := h.LinkList()
-	if err != nil {
-		return
-	}
-	for _, l := range links {
-		a := l.Attrs()
-		entry := api.InstanceStateNetwork{Addresses: []api.InstanceStateNetworkAddress{}, Hwaddr: a.HardwareAddr.String(),
-			HostName: hostNames[a.Name], Mtu: a.MTU, State: "down", Type: "broadcast"}
-		if a.Flags&net.FlagUp != 0 {
-			entry.State = "up"
-		}
-		if a.Flags&net.FlagLoopback != 0 {
-			entry.Type = "loopback"
-		}
-		if st := a.Statistics; st != nil {
-			entry.Counters = api.InstanceStateNetworkCounters{BytesReceived: int64(st.RxBytes), BytesSent: int64(st.TxBytes),
-				PacketsReceived: int64(st.RxPackets), PacketsSent: int64(st.TxPackets)}
-		}
-		addrs, _ := h.AddrList(l, netlink.FAMILY_ALL)
-		for _, ad := range addrs {
-			fam, scope := "inet", "global"
-			if ad.IP.To4() == nil {
-				fam = "inet6"
-			}
-			switch ad.Scope {
-			case int(netlink.SCOPE_LINK):
-				scope = "link"
-			case int(netlink.SCOPE_HOST):
-				scope = "local"
-			}
-			ones, _ := ad.Mask.Size()
-			entry.Addresses = append(entry.Addresses, api.InstanceStateNetworkAddress{Family: fam, Address: ad.IP.String(), Netmask: strconv.Itoa(ones), Scope: scope})
-		}
-		out[a.Name] = entry
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,14 +56,14 @@ func BlockDevice(path string) (major, minor int64, err error) {
 }
 
 // AddThrottle adds a disk's read/write limits on device major:minor.
-func AddThrottle(r *cgroups.Resources, major, minor int64, read, write string) error {
+func AddThrottle(r *Resources, major, minor int64, read, write string) error {
 	for _, x := range []struct {
 		v     string
-		bps   *[]*cgroups.ThrottleDevice
-		iops  *[]*cgroups.ThrottleDevice
+		bps   *[]Throttle
+		iops  *[]Throttle
 		label string
-	}{{read, &r.BlkioThrottleReadBpsDevice, &r.BlkioThrottleReadIOPSDevice, "limits.read"},
-		{write, &r.BlkioThrottleWriteBpsDevice, &r.BlkioThrottleWriteIOPSDevice, "limits.write"}} {
+	}{{read, &r.ReadBps, &r.ReadIOPS, "limits.read"},
+		{write, &r.WriteBps, &r.WriteIOPS, "limits.write"}} {
 		if x.v == "" {
 			continue
 		}
@@ -72,7 +71,7 @@ func AddThrottle(r *cgroups.Resources, major, minor int64, read, write string) e
 		if err != nil {
 			return fmt.Errorf("%s: %w", x.label, err)
 		}
-		dev := cgroups.NewThrottleDevice(major, minor, rate)
+		dev := Throttle{Major: major, Minor: minor, Rate: rate}
 		if iops {
 			*x.iops = append(*x.iops, dev)
 		} else {
@@ -85,15 +84,15 @@ func AddThrottle(r *cgroups.Resources, major, minor int64, read, write string) e
 // ClearDropped adds zero-rate entries to next for every device that prev
 // throttled and next does not, so applying next lifts those limits (the
 // kernel removes a throttle rule when its rate is set to 0).
-func ClearDropped(next, prev *cgroups.Resources) {
+func ClearDropped(next, prev *Resources) {
 	if prev == nil {
 		return
 	}
-	for _, list := range []struct{ next, prev *[]*cgroups.ThrottleDevice }{
-		{&next.BlkioThrottleReadBpsDevice, &prev.BlkioThrottleReadBpsDevice},
-		{&next.BlkioThrottleWriteBpsDevice, &prev.BlkioThrottleWriteBpsDevice},
-		{&next.BlkioThrottleReadIOPSDevice, &prev.BlkioThrottleReadIOPSDevice},
-		{&next.BlkioThrottleWriteIOPSDevice, &prev.BlkioThrottleWriteIOPSDevice},
+	for _, list := range []struct{ next, prev *[]Throttle }{
+		{&next.ReadBps, &prev.ReadBps},
+		{&next.WriteBps, &prev.WriteBps},
+		{&next.ReadIOPS, &prev.ReadIOPS},
+		{&next.WriteIOPS, &prev.WriteIOPS},
 	} {
 		for _, old := range *list.prev {
 			kept := false
@@ -103,7 +102,7 @@ func ClearDropped(next, prev *cgroups.Resources) {
 				}
 			}
 			if !kept {
-				*list.next = append(*list.next, cgroups.NewThrottleDevice(old.Major, old.Minor, 0))
+				*list.next = append(*list.next, Throttle{Major: old.Major, Minor: old.Minor})
 			}
 		}
 	}

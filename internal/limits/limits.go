@@ -1,6 +1,7 @@
-// Package limits turns limits.* config keys into libcontainer cgroup
-// resources. The same resources serve cgroup v1 and v2: libcontainer's fs2
-// manager converts shares to weights and quotas to cpu.max.
+// Package limits turns limits.* config keys into Resources, Lodge's own
+// description of what an instance may use. A runtime turns Resources into
+// its mechanism: the container runtime into cgroup settings (v1 and v2),
+// a VM runtime into QEMU's.
 package limits
 
 import (
@@ -9,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/opencontainers/cgroups"
 )
 
 // Host is what percentages and CPU counts are measured against, and what
@@ -24,17 +23,47 @@ type Host struct {
 	IOWeight bool
 }
 
-// Resources builds the full resource set for an expanded config. Keys that
+// Resources is what an instance may use. Values are in cgroup v1's terms
+// (shares, quota per period), which the container runtime converts for v2.
+type Resources struct {
+	// Memory is the hard limit in bytes (-1: none); MemoryReservation the
+	// soft one (0: none); MemorySwap memory plus swap (-1: unlimited, 0:
+	// left alone where swap is not accounted).
+	Memory, MemoryReservation, MemorySwap int64
+	// MemorySwappiness is 0 to keep the instance off swap (nil: the host's).
+	MemorySwappiness *uint64
+	CPUShares        uint64
+	// CPUQuota is microseconds per CPUPeriod (-1: no quota).
+	CPUQuota  int64
+	CPUPeriod uint64
+	// CPUSet lists the CPUs the instance may run on ("0-3", "1,3").
+	CPUSet string
+	// Processes caps the number of tasks (-1: none).
+	Processes int64
+	// IOWeight is the block I/O weight, 10 to 1000 (0: left alone).
+	IOWeight uint16
+	// Per-device rates in bytes or operations per second; a rate of 0
+	// lifts the device's limit.
+	ReadBps, WriteBps, ReadIOPS, WriteIOPS []Throttle
+}
+
+// Throttle is a rate on block device Major:Minor.
+type Throttle struct {
+	Major, Minor int64
+	Rate         uint64
+}
+
+// FromConfig builds the full resource set for an expanded config. Keys that
 // are unset get explicit "unlimited" values, so that applying the result to
 // a running container also lifts limits that were removed.
-func Resources(config map[string]string, host Host) (*cgroups.Resources, error) {
-	r := &cgroups.Resources{
-		Memory:     -1,
-		CpuShares:  1024,
-		CpuQuota:   -1,
-		CpuPeriod:  100000,
-		CpusetCpus: fmt.Sprintf("0-%d", host.CPUs-1),
-		PidsLimit:  ptr(int64(-1)),
+func FromConfig(config map[string]string, host Host) (*Resources, error) {
+	r := &Resources{
+		Memory:    -1,
+		CPUShares: 1024,
+		CPUQuota:  -1,
+		CPUPeriod: 100000,
+		CPUSet:    fmt.Sprintf("0-%d", host.CPUs-1),
+		Processes: -1,
 	}
 	if v := config["limits.memory"]; v != "" {
 		b, err := Memory(v, host.MemoryBytes)
@@ -48,7 +77,7 @@ func Resources(config map[string]string, host Host) (*cgroups.Resources, error) 
 		if err != nil {
 			return nil, err
 		}
-		r.CpusetCpus = set
+		r.CPUSet = set
 	}
 	if v := config["limits.cpu.allowance"]; v != "" {
 		if err := allowance(v, r); err != nil {
@@ -61,7 +90,7 @@ func Resources(config map[string]string, host Host) (*cgroups.Resources, error) 
 			return nil, fmt.Errorf("limits.cpu.priority %q: want 0 (lowest) to 10 (highest)", v)
 		}
 		// 10 is the default share (1024); each step down takes a tenth off.
-		r.CpuShares = uint64(max(2, 1024*(p+1)/11))
+		r.CPUShares = uint64(max(2, 1024*(p+1)/11))
 	}
 	if err := memoryModes(config, host, r); err != nil {
 		return nil, err
@@ -74,14 +103,14 @@ func Resources(config map[string]string, host Host) (*cgroups.Resources, error) 
 		if !host.IOWeight {
 			return nil, fmt.Errorf("limits.disk.priority: this host's I/O scheduler has no weights (no blkio.weight or io.weight); use limits.read/limits.write on disks instead")
 		}
-		r.BlkioWeight = uint16(10 + p*99) // 10..1000
+		r.IOWeight = uint16(10 + p*99) // 10..1000
 	}
 	if v := config["limits.processes"]; v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
 			return nil, fmt.Errorf("limits.processes %q: want a positive number of processes", v)
 		}
-		r.PidsLimit = &n
+		r.Processes = n
 	}
 	return r, nil
 }
@@ -160,13 +189,13 @@ func CPUSet(v string, hostCPUs int) (string, error) {
 
 // allowance reads limits.cpu.allowance: "50%" (a share under contention)
 // or "25ms/100ms" (a hard quota per period).
-func allowance(v string, r *cgroups.Resources) error {
+func allowance(v string, r *Resources) error {
 	if p, ok := strings.CutSuffix(v, "%"); ok {
 		pct, err := strconv.Atoi(p)
 		if err != nil || pct <= 0 || pct > 100 {
 			return fmt.Errorf("limits.cpu.allowance %q: a percentage must be 1 to 100", v)
 		}
-		r.CpuShares = uint64(max(2, 1024*pct/100))
+		r.CPUShares = uint64(max(2, 1024*pct/100))
 		return nil
 	}
 	q, p, ok := strings.Cut(v, "/")
@@ -175,16 +204,14 @@ func allowance(v string, r *cgroups.Resources) error {
 	if !ok || err1 != nil || err2 != nil || quota < time.Millisecond || period < time.Millisecond || period > time.Second {
 		return fmt.Errorf("limits.cpu.allowance %q: use a percentage (50%%) or quota/period (25ms/100ms, period 1ms to 1s)", v)
 	}
-	r.CpuQuota = quota.Microseconds()
-	r.CpuPeriod = uint64(period.Microseconds())
+	r.CPUQuota = quota.Microseconds()
+	r.CPUPeriod = uint64(period.Microseconds())
 	return nil
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // memoryModes applies limits.memory.enforce (hard or soft) and
 // limits.memory.swap (true or false).
-func memoryModes(config map[string]string, host Host, r *cgroups.Resources) error {
+func memoryModes(config map[string]string, host Host, r *Resources) error {
 	switch v := config["limits.memory.enforce"]; v {
 	case "", "hard":
 	case "soft":

@@ -24,7 +24,7 @@ import (
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/instance"
-	"github.com/lodge-project/lodge/internal/instance/container"
+	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/operation"
@@ -180,7 +180,7 @@ func build(ctx context.Context, dir string, maxImage int64, ports instance.Allow
 		return nil, err
 	}
 	nets := network.NewService(db, filepath.Join(dir, "networks"), daemonid.Name(daemonid.Of(dir), "lodge", "_"), log)
-	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pool: pool, Images: images, Runtime: rt, Bus: bus, IDMap: m,
+	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pool: pool, Images: images, Runtimes: runtimes(rt), Bus: bus, IDMap: m,
 		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports})
 	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log}
 	return &services{db: db, daemon: d}, nil

@@ -85,7 +85,7 @@ var freeForm = []string{"user.", "environment.", "image."}
 
 func limitsKey(key string) func(string) error {
 	return func(v string) error {
-		_, err := limits.Resources(map[string]string{key: v}, limits.Host{CPUs: 1 << 16, MemoryBytes: 1 << 62, SwapAccounting: true, IOWeight: true})
+		_, err := limits.FromConfig(map[string]string{key: v}, limits.Host{CPUs: 1 << 16, MemoryBytes: 1 << 62, SwapAccounting: true, IOWeight: true})
 		return err
 	}
 }

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,38 +15,25 @@ import (
 	"github.com/moby/sys/capability"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/apierr"
-	"github.com/lodge-project/lodge/internal/instance/container/attach"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/instance/runtime/container/attach"
 )
-
-// ExecSpec describes a command to run in a container.
-type ExecSpec struct {
-	Args     []string
-	Env      []string
-	Cwd      string
-	UID, GID int
-	// TTY gives the command a pty; Master is then set on the Proc.
-	TTY           bool
-	Width, Height uint16
-	// Stdin, Stdout, Stderr are used when TTY is false.
-	Stdin, Stdout, Stderr *os.File
-	// Hold readies the command and leaves its exec to Proc.Release.
-	Hold bool
-}
 
 // Proc is a command running in a container.
 type Proc struct {
 	p *attach.Process
-	// Master is the pty master of a TTY command.
-	Master *os.File
+	// master is the pty master of a TTY command.
+	master *os.File
 }
 
 // Exec starts a command inside a running container. The attach helper
 // (package attach) joins the container the way libcontainer's setns init
 // would, with the container's own cgroups, namespaces, seccomp filter and
 // capabilities, at a fraction of the cost.
-func (d *Driver) Exec(name string, s ExecSpec) (*Proc, error) {
+func (d *Driver) Exec(ctx context.Context, name string, s runtime.ExecSpec) (runtime.Proc, error) {
 	c, err := libcontainer.Load(d.root, name)
 	if err != nil {
 		return nil, apierr.BadRequest("instance %q is not running", name)
@@ -72,7 +60,7 @@ func (d *Driver) Exec(name string, s ExecSpec) (*Proc, error) {
 		return nil, fmt.Errorf("exec in %q: %w", name, err)
 	}
 	d.log.Debug("exec started", "instance", name, "took", time.Since(t0))
-	return &Proc{p: p, Master: p.Master}, nil
+	return &Proc{p: p, master: p.Master}, nil
 }
 
 // attachJob is the part of an exec that comes from the container: its
@@ -180,3 +168,14 @@ func (p *Proc) Abandon() { p.p.Abandon() }
 
 // Signal sends sig to the command.
 func (p *Proc) Signal(sig syscall.Signal) error { return p.p.Signal(sig) }
+
+// PTY is the pty master of a TTY command (nil otherwise).
+func (p *Proc) PTY() *os.File { return p.master }
+
+// Resize sets the window size of a TTY command's pty.
+func (p *Proc) Resize(cols, rows uint16) error {
+	if p.master == nil {
+		return nil
+	}
+	return unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: cols, Row: rows})
+}

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -23,14 +25,9 @@ import (
 	"github.com/lodge-project/lodge/internal/console"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/durable"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/keyedlock"
-)
-
-// States a container can be in, as the instance layer names them.
-const (
-	StateStopped = "Stopped"
-	StateRunning = "Running"
-	StateFrozen  = "Frozen"
+	"github.com/lodge-project/lodge/internal/limits"
 )
 
 // resendEvery is how often a clean stop repeats its signal while init runs.
@@ -52,8 +49,8 @@ type Driver struct {
 	reporting map[string]chan struct{}
 	// cgroupParent holds this daemon's containers' cgroups.
 	cgroupParent string
-	// OnExit is told when a container's init ends on its own or by Stop.
-	OnExit func(name string)
+	// onExit is told when a container's init ends on its own or by Stop.
+	onExit func(name string)
 	log    *slog.Logger
 
 	locks keyedlock.Locks
@@ -100,7 +97,7 @@ func (d *Driver) Status(name string) (string, int) {
 }
 
 // Start boots the container's /sbin/init on a console pty.
-func (d *Driver) Start(ctx context.Context, s Spec) error {
+func (d *Driver) Start(ctx context.Context, s runtime.Spec) error {
 	defer d.lock(s.Name)()
 	if st, _ := d.Status(s.Name); st != StateStopped {
 		return apierr.Conflict("instance %q is already running", s.Name)
@@ -230,8 +227,8 @@ func (d *Driver) exited(name string) {
 		d.reportMu.Unlock()
 		close(done)
 	}()
-	if d.OnExit != nil {
-		d.OnExit(name)
+	if d.onExit != nil {
+		d.onExit(name)
 	}
 }
 
@@ -379,7 +376,7 @@ func waitFd(ctx context.Context, fd int, timeout time.Duration, done func() bool
 }
 
 // Freeze pauses every process of the container.
-func (d *Driver) Freeze(name string) error {
+func (d *Driver) Freeze(ctx context.Context, name string) error {
 	defer d.lock(name)()
 	c, err := libcontainer.Load(d.root, name)
 	if err != nil {
@@ -389,7 +386,7 @@ func (d *Driver) Freeze(name string) error {
 }
 
 // Unfreeze resumes a frozen container.
-func (d *Driver) Unfreeze(name string) error {
+func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 	defer d.lock(name)()
 	c, err := libcontainer.Load(d.root, name)
 	if err != nil {
@@ -398,8 +395,8 @@ func (d *Driver) Unfreeze(name string) error {
 	return c.Resume()
 }
 
-// Update applies new cgroup resources to a running container.
-func (d *Driver) Update(name string, res *cgroups.Resources) error {
+// ApplyLimits applies new cgroup resources to a running container.
+func (d *Driver) ApplyLimits(name string, limits *limits.Resources) error {
 	defer d.lock(name)()
 	c, err := libcontainer.Load(d.root, name)
 	if err != nil {
@@ -407,27 +404,53 @@ func (d *Driver) Update(name string, res *cgroups.Resources) error {
 	}
 	cfg := c.Config()
 	devices := cfg.Cgroups.Resources.Devices
-	r := *res
+	r := cgroupResources(limits)
 	r.Devices = devices
-	cfg.Cgroups.Resources = &r
+	cfg.Cgroups.Resources = r
 	if err := c.Set(cfg); err != nil {
 		return fmt.Errorf("apply limits to %q: %w", name, err)
 	}
 	return nil
 }
 
-// Stats reads the cgroup counters of a running container.
-func (d *Driver) Stats(name string) (*libcontainer.Stats, int, error) {
+// Usage reads the cgroup counters and interfaces of a running container.
+func (d *Driver) Usage(name string) (runtime.Usage, error) {
 	c, err := libcontainer.Load(d.root, name)
 	if err != nil {
-		return nil, 0, err
+		return runtime.Usage{}, err
 	}
 	st, err := c.Stats()
 	if err != nil {
-		return nil, 0, err
+		return runtime.Usage{}, err
+	}
+	state, err := c.State()
+	if err != nil {
+		return runtime.Usage{}, err
 	}
 	procs, _ := c.Processes()
-	return st, len(procs), nil
+	u := runtime.Usage{Processes: len(procs), Interfaces: netState(state.InitProcessPid)}
+	if cg := st.CgroupStats; cg != nil {
+		u.CPUNanos = int64(cg.CpuStats.CpuUsage.TotalUsage)
+		u.Memory = int64(cg.MemoryStats.Usage.Usage)
+		u.MemoryPeak = int64(cg.MemoryStats.Usage.MaxUsage)
+		u.Swap = int64(cg.MemoryStats.SwapUsage.Usage)
+		if l := cg.MemoryStats.Usage.Limit; l > 0 && l < 1<<62 {
+			u.MemoryLimit = int64(l)
+		}
+	}
+	return u, nil
+}
+
+// OnExit sets who is told when a container's init ends.
+func (d *Driver) OnExit(fn func(name string)) { d.onExit = fn }
+
+// Console connects to the container's console keeper.
+func (d *Driver) Console(name string) (io.ReadWriteCloser, error) {
+	conn, err := net.Dial("unix", console.SocketPath(d.logDir(name)))
+	if err != nil {
+		return nil, fmt.Errorf("console keeper is not reachable: %w", err)
+	}
+	return conn, nil
 }
 
 // ResizeConsole sets the window size of a container's console.

@@ -16,22 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 )
-
-// Spec is what the driver needs to start a container.
-type Spec struct {
-	Name   string
-	Rootfs string
-	// IDMap is nil for a privileged container.
-	IDMap     *idmap.Map
-	Resources *cgroups.Resources
-	// Nesting allows a container inside the container.
-	Nesting  bool
-	Sysctls  map[string]string
-	Disks    []Disk
-	UnixDevs []UnixDev
-	NICs     []NIC
-}
 
 // droppedCaps are the capabilities no container gets: loading kernel
 // modules, setting the clock, raw I/O and the LSM overrides.
@@ -78,7 +64,7 @@ func CgroupParent(stateDir string) string {
 }
 
 // buildConfig turns a Spec into libcontainer's configuration.
-func buildConfig(s Spec, cgroupParent string) (*configs.Config, error) {
+func buildConfig(s runtime.Spec, cgroupParent string) (*configs.Config, error) {
 	caps, err := capabilities()
 	if err != nil {
 		return nil, fmt.Errorf("read capability bounding set: %w", err)
@@ -97,10 +83,10 @@ func buildConfig(s Spec, cgroupParent string) (*configs.Config, error) {
 		rules = append(rules, &d.Rule)
 	}
 	for _, u := range s.UnixDevs {
-		r := u.rule()
+		r := unixRule(u)
 		rules = append(rules, &r)
 	}
-	res := *s.Resources
+	res := *cgroupResources(s.Limits)
 	res.Devices = rules
 
 	cfg := &configs.Config{
@@ -138,7 +124,7 @@ func buildConfig(s Spec, cgroupParent string) (*configs.Config, error) {
 		cfg.Mounts = append(cfg.Mounts, diskMount(disk, s.IDMap))
 	}
 	for _, u := range s.UnixDevs {
-		cfg.Mounts = append(cfg.Mounts, u.mount())
+		cfg.Mounts = append(cfg.Mounts, unixMount(u))
 	}
 	if s.IDMap != nil {
 		cfg.Namespaces = append(cfg.Namespaces, configs.Namespace{Type: configs.NEWUSER})

@@ -13,60 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/idmap"
+	lrt "github.com/lodge-project/lodge/internal/instance/runtime"
 )
 
-// Disk is a host path bind-mounted into the container. Shift makes the
-// mount idmapped on the container's map, so host root's files show as the
-// container's root's and the container's root writes as host root: opt-in
-// (shift=true), as in LXD, for directories only trusted users reach.
-type Disk struct {
-	Source, Path string
-	ReadOnly     bool
-	Shift        bool
-}
-
-// UnixDev is a device node the container gets at Path, allowed in its
-// device cgroup: a node of its own (Source, made by MakeUnixNode with the
-// instance's ids and mode) bind-mounted in, as LXD does, since a user
-// namespace cannot mknod. UID and GID are the instance's own ids.
-type UnixDev struct {
-	Source, Path string
-	Block        bool
-	Major, Minor int64
-	UID, GID     uint32
-	Mode         uint32
-}
-
-// MakeUnixNode makes dev's node at path, owned by its ids shifted onto m
-// (host root's for a nil map) with its mode, and returns dev with that node
-// as its source. A node there already is replaced.
-func MakeUnixNode(dev UnixDev, path string, m *idmap.Map) (UnixDev, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
-		return dev, err
-	}
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		return dev, err
-	}
-	typ := uint32(unix.S_IFCHR)
-	if dev.Block {
-		typ = unix.S_IFBLK
-	}
-	if err := unix.Mknod(path, typ|0o600, int(unix.Mkdev(uint32(dev.Major), uint32(dev.Minor)))); err != nil {
-		return dev, fmt.Errorf("make node %d:%d for %s: %w", dev.Major, dev.Minor, dev.Path, err)
-	}
-	if err := unix.Lchown(path, int(m.ShiftUID(dev.UID)), int(m.ShiftGID(dev.GID))); err != nil {
-		os.Remove(path)
-		return dev, err
-	}
-	if err := unix.Chmod(path, dev.Mode&0o777); err != nil {
-		os.Remove(path)
-		return dev, err
-	}
-	dev.Source = path
-	return dev, nil
-}
-
-func (u UnixDev) rule() devconfig.Rule {
+func unixRule(u UnixDev) devconfig.Rule {
 	t := devconfig.CharDevice
 	if u.Block {
 		t = devconfig.BlockDevice
@@ -74,7 +24,7 @@ func (u UnixDev) rule() devconfig.Rule {
 	return devconfig.Rule{Type: t, Major: u.Major, Minor: u.Minor, Permissions: "rwm", Allow: true}
 }
 
-func (u UnixDev) mount() *configs.Mount {
+func unixMount(u UnixDev) *configs.Mount {
 	return &configs.Mount{Source: u.Source, Destination: u.Path, Device: "bind", Flags: unix.MS_BIND}
 }
 
@@ -200,8 +150,34 @@ func (d *Driver) running(name string) (*libcontainer.Container, int, error) {
 	return c, st.InitProcessPid, nil
 }
 
-// AttachDisk bind-mounts a host path into a running container.
-func (d *Driver) AttachDisk(name string, disk Disk, m *idmap.Map) error {
+// Attach plugs a disk, unix device or NIC into a running container.
+func (d *Driver) Attach(name string, m *idmap.Map, dev lrt.Device) error {
+	switch dev := dev.(type) {
+	case Disk:
+		return d.attachDisk(name, dev, m)
+	case UnixDev:
+		return d.attachUnixDev(name, dev, m)
+	case NIC:
+		return d.attachNIC(name, dev)
+	}
+	return fmt.Errorf("a container cannot plug a %T", dev)
+}
+
+// Detach unplugs what Attach plugged.
+func (d *Driver) Detach(name string, dev lrt.Device) error {
+	switch dev := dev.(type) {
+	case Disk:
+		return d.unmount(name, dev.Path)
+	case UnixDev:
+		return d.detachUnixDev(name, dev)
+	case NIC:
+		return d.detachNIC(name, dev)
+	}
+	return fmt.Errorf("a container cannot unplug a %T", dev)
+}
+
+// attachDisk bind-mounts a host path into a running container.
+func (d *Driver) attachDisk(name string, disk Disk, m *idmap.Map) error {
 	defer d.lock(name)()
 	_, pid, err := d.running(name)
 	if err != nil {
@@ -219,8 +195,8 @@ func (d *Driver) AttachDisk(name string, disk Disk, m *idmap.Map) error {
 	return attachMount(pid, fd, disk.Path, st.IsDir(), m)
 }
 
-// Detach unmounts a path inside a running container.
-func (d *Driver) Detach(name, path string) error {
+// unmount unmounts a path inside a running container.
+func (d *Driver) unmount(name, path string) error {
 	defer d.lock(name)()
 	_, pid, err := d.running(name)
 	if err != nil {
@@ -234,16 +210,16 @@ func (d *Driver) Detach(name, path string) error {
 	})
 }
 
-// AttachUnixDev allows a device in the container's device cgroup and binds
+// attachUnixDev allows a device in the container's device cgroup and binds
 // the host's node into it.
-func (d *Driver) AttachUnixDev(name string, dev UnixDev, m *idmap.Map) error {
+func (d *Driver) attachUnixDev(name string, dev UnixDev, m *idmap.Map) error {
 	defer d.lock(name)()
 	c, pid, err := d.running(name)
 	if err != nil {
 		return nil
 	}
 	cfg := c.Config()
-	rule := dev.rule()
+	rule := unixRule(dev)
 	cfg.Cgroups.Resources.Devices = append(cfg.Cgroups.Resources.Devices, &rule)
 	if err := c.Set(cfg); err != nil {
 		return fmt.Errorf("allow device %d:%d: %w", dev.Major, dev.Minor, err)
@@ -268,9 +244,9 @@ func (d *Driver) AttachUnixDev(name string, dev UnixDev, m *idmap.Map) error {
 	return nil
 }
 
-// DetachUnixDev removes a device node and its cgroup rule.
-func (d *Driver) DetachUnixDev(name string, dev UnixDev) error {
-	if err := d.Detach(name, dev.Path); err != nil {
+// detachUnixDev removes a device node and its cgroup rule.
+func (d *Driver) detachUnixDev(name string, dev UnixDev) error {
+	if err := d.unmount(name, dev.Path); err != nil {
 		return err
 	}
 	defer d.lock(name)()
@@ -281,7 +257,7 @@ func (d *Driver) DetachUnixDev(name string, dev UnixDev) error {
 	_ = inMountNS(pid, func() error { return removeMountPoint(dev.Path) })
 	cfg := c.Config()
 	rules := cfg.Cgroups.Resources.Devices[:0]
-	drop := dev.rule()
+	drop := unixRule(dev)
 	for _, r := range cfg.Cgroups.Resources.Devices {
 		if r.Type == drop.Type && r.Major == drop.Major && r.Minor == drop.Minor && r.Allow {
 			continue

@@ -1,8 +1,6 @@
 package container
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
 
@@ -11,48 +9,14 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/lodge-project/lodge/internal/daemonid"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 )
-
-// NIC is one network interface of the container, named Name inside. Of
-// Type bridged (""), a veth pair whose host end, HostName, is enslaved to
-// the bridge Parent; p2p, a veth pair whose host end stays on its own;
-// macvlan, a macvlan of the host interface Parent, with no host end.
-type NIC struct {
-	Name, HostName, Parent, HWAddr string
-	MTU                            int
-	Type                           string
-}
-
-// NIC types besides bridged.
-const (
-	NICP2P     = "p2p"
-	NICMacvlan = "macvlan"
-)
-
-// HasHostEnd says whether the NIC has a host-side interface (HostName)
-// where filters and bandwidth limits go.
-func (n NIC) HasHostEnd() bool { return n.Type != NICMacvlan }
-
-// HostVethName names the host end after the instance: up to 10 characters
-// of its name, a dash and a short hash of instance and device, so names
-// are stable, readable and fit in 15 bytes.
-func HostVethName(daemon, instance, device string) string {
-	// The default daemon's names stay as they were; another daemon's
-	// hash takes its id in, so two daemons' instances of one name differ.
-	sum := sha256.Sum256([]byte(daemonid.Name(daemon, "", "/") + instance + "/" + device))
-	short := instance
-	if len(short) > 10 {
-		short = short[:10]
-	}
-	return short + "-" + hex.EncodeToString(sum[:2])
-}
 
 // nicHook plugs the NICs in before the container's init runs.
 func nicHook(nics []NIC) configs.Hook {
 	return configs.NewFunctionHook(func(st *specs.State) error {
 		for _, nic := range nics {
-			if err := attachNIC(st.Pid, nic); err != nil {
+			if err := plugNIC(st.Pid, nic); err != nil {
 				return err
 			}
 		}
@@ -60,23 +24,23 @@ func nicHook(nics []NIC) configs.Hook {
 	})
 }
 
-// AttachNIC creates the veth pair and moves its inner end into the container.
-func (d *Driver) AttachNIC(name string, nic NIC) error {
+// attachNIC creates the veth pair and moves its inner end into the container.
+func (d *Driver) attachNIC(name string, nic NIC) error {
 	defer d.lock(name)()
 	_, pid, err := d.running(name)
 	if err != nil {
 		return nil // not running: the next start attaches it
 	}
-	return attachNIC(pid, nic)
+	return plugNIC(pid, nic)
 }
 
-func attachNIC(pid int, nic NIC) error {
+func plugNIC(pid int, nic NIC) error {
 	peer := "lp" + nic.HostName[len(nic.HostName)-4:] + fmt.Sprint(pid%10000)
 	if len(peer) > 15 {
 		peer = peer[:15]
 	}
 	var parent netlink.Link
-	if nic.Type != NICP2P {
+	if nic.Type != runtime.NICP2P {
 		var err error
 		if parent, err = netlink.LinkByName(nic.Parent); err != nil {
 			return fmt.Errorf("nic %s: parent %q: %w", nic.Name, nic.Parent, err)
@@ -89,7 +53,7 @@ func attachNIC(pid int, nic NIC) error {
 			_ = netlink.LinkDel(host)
 		}
 	}()
-	if nic.Type == NICMacvlan {
+	if nic.Type == runtime.NICMacvlan {
 		mv := &netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: peer, ParentIndex: parent.Attrs().Index, MTU: nic.MTU}, Mode: netlink.MACVLAN_MODE_BRIDGE}
 		if err := netlink.LinkAdd(mv); err != nil {
 			return fmt.Errorf("nic %s: create macvlan on %s: %w", nic.Name, nic.Parent, err)
@@ -112,10 +76,10 @@ func attachNIC(pid int, nic NIC) error {
 	if err := netlink.LinkSetNsPid(inner, pid); err != nil {
 		return fmt.Errorf("nic %s: move into the container: %w", nic.Name, err)
 	}
-	if nic.Type == NICMacvlan {
+	if nic.Type == runtime.NICMacvlan {
 		host = nil // gone into the container, and goes with its namespace
 	} else {
-		if nic.Type != NICP2P {
+		if nic.Type != runtime.NICP2P {
 			if err := netlink.LinkSetMaster(host, parent); err != nil {
 				return fmt.Errorf("nic %s: attach to %s: %w", nic.Name, nic.Parent, err)
 			}
@@ -124,9 +88,9 @@ func attachNIC(pid int, nic NIC) error {
 			return err
 		}
 	}
-	if err := InNetns(pid, func(h *netlink.Handle) error { return setUpInside(h, nic, peer) }); err != nil {
-		if nic.Type == NICMacvlan { // inside already: taken out there
-			_ = InNetns(pid, func(h *netlink.Handle) error {
+	if err := inNetns(pid, func(h *netlink.Handle) error { return setUpInside(h, nic, peer) }); err != nil {
+		if nic.Type == runtime.NICMacvlan { // inside already: taken out there
+			_ = inNetns(pid, func(h *netlink.Handle) error {
 				for _, n := range []string{peer, nic.Name} {
 					if l, err := h.LinkByName(n); err == nil && l.Type() == "macvlan" {
 						_ = h.LinkDel(l)
@@ -141,8 +105,8 @@ func attachNIC(pid int, nic NIC) error {
 	return nil
 }
 
-// InNetns runs fn with a netlink handle in pid's network namespace.
-func InNetns(pid int, fn func(h *netlink.Handle) error) error {
+// inNetns runs fn with a netlink handle in pid's network namespace.
+func inNetns(pid int, fn func(h *netlink.Handle) error) error {
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return err
@@ -181,15 +145,15 @@ func setUpInside(h *netlink.Handle, nic NIC, peer string) error {
 	return h.LinkSetUp(link)
 }
 
-// DetachNIC removes the veth pair (deleting the host end deletes both), or
+// detachNIC removes the veth pair (deleting the host end deletes both), or
 // a macvlan inside the container.
-func (d *Driver) DetachNIC(name string, nic NIC) error {
-	if nic.Type == NICMacvlan {
+func (d *Driver) detachNIC(name string, nic NIC) error {
+	if nic.Type == runtime.NICMacvlan {
 		_, pid, err := d.running(name)
 		if err != nil {
 			return nil // not running: nothing is attached
 		}
-		return InNetns(pid, func(h *netlink.Handle) error {
+		return inNetns(pid, func(h *netlink.Handle) error {
 			link, err := h.LinkByName(nic.Name)
 			if err != nil {
 				return nil

@@ -4,12 +4,13 @@ import (
 	"math/bits"
 	"testing"
 
-	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/limits"
 )
 
 // TestAttachJobCoversWhatBuildConfigWrites: everything a container's
@@ -17,7 +18,7 @@ import (
 // the attach helper does not apply are refused rather than dropped.
 func TestAttachJobCoversWhatBuildConfigWrites(t *testing.T) {
 	m := &idmap.Map{HostUID: 1000000, HostGID: 1000000, Size: idmap.Size}
-	cfg, err := buildConfig(Spec{Name: "c", Rootfs: "/nonexistent", IDMap: m, Resources: &cgroups.Resources{}}, "/lodge")
+	cfg, err := buildConfig(runtime.Spec{Name: "c", Rootfs: "/nonexistent", IDMap: m, Limits: &limits.Resources{}}, "/lodge")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,316 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/event"
+	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/instance/runtime/runtimetest"
+	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/storage/storagetest"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// harness is an instance service over a real store in a temporary
+// directory, an in-memory runtime per instance type and in-memory storage.
+type harness struct {
+	*Service
+	rt   *runtimetest.Fake
+	vm   *runtimetest.Fake
+	pool *storagetest.Memory
+	db   *store.Store
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "lodge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	h := &harness{rt: runtimetest.New(), vm: runtimetest.New(), pool: storagetest.NewMemory(filepath.Join(dir, "pool")), db: db}
+	// Adding an instance type is one runtime and one registry line: the
+	// second one here stands for virtual machines.
+	runtimes := runtime.Registry{"container": h.rt, "virtual-machine": h.vm}
+	h.Service = NewService(Deps{DB: db, Pool: h.pool, Runtimes: runtimes, Bus: event.NewBus(), Dir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		IDMap: idmap.Map{HostUID: 1000000, HostGID: 1000000, Size: idmap.Size * 10},
+		Host:  limits.Host{CPUs: 2, MemoryBytes: 8 << 30, SwapAccounting: true}})
+	if err := h.EnsureDefaultProfile(); err != nil {
+		t.Fatal(err)
+	}
+	h.NetworksReady()
+	return h
+}
+
+// create makes an empty instance (source none) the way a create request
+// does: validate, then run the operation's work.
+func (h *harness) create(t *testing.T, req api.InstancesPost) error {
+	t.Helper()
+	if req.Source.Type == "" {
+		req.Source.Type = "none"
+	}
+	work, err := h.PrepareCreate(&req)
+	if err != nil {
+		return err
+	}
+	return work(context.Background())
+}
+
+func (h *harness) mustCreate(t *testing.T, req api.InstancesPost) {
+	t.Helper()
+	if err := h.create(t, req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) record(t *testing.T, name string) Record {
+	t.Helper()
+	r, _, err := store.Get[Record](h.db, store.Instances, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// statusCode is the HTTP status err becomes (200 for nil).
+func statusCode(err error) int { return apierr.Status(err) }
+
+// writable is what a client PUTs back after a GET.
+func writable(i api.Instance) api.InstancePut {
+	return api.InstancePut{Config: copyMap(i.Config), Devices: i.Devices, Profiles: i.Profiles, Description: i.Description, Ephemeral: i.Ephemeral}
+}
+
+func TestLifecycleReachesTheRuntime(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.mustCreate(t, api.InstancesPost{Name: "c1", InstancePut: api.InstancePut{Config: map[string]string{"limits.memory": "256MiB"}}})
+	if _, ok := h.pool.Volume("c1"); !ok || h.record(t, "c1").IDMap == nil {
+		t.Fatalf("after create: volume %v, id map %v", ok, h.record(t, "c1").IDMap)
+	}
+	if err := h.Start(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	got := h.rt.Instance("c1")
+	if got.State != runtime.StateRunning || got.Spec.Rootfs != filepath.Join(h.pool.InstancePath("c1"), "rootfs") {
+		t.Fatalf("runtime after start: %+v", got)
+	}
+	if got.Limits.Memory != 256<<20 || got.Spec.IDMap == nil {
+		t.Fatalf("start spec: limits %+v, map %v", got.Limits, got.Spec.IDMap)
+	}
+	if v, _ := h.pool.Volume("c1"); !v.Mounted {
+		t.Fatal("started on an unmounted volume")
+	}
+	if p := h.record(t, "c1").Config["volatile.last_state.power"]; p != "RUNNING" {
+		t.Fatalf("power after start: %q", p)
+	}
+	if err := h.Start(ctx, "c1"); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("second start: %v", err)
+	}
+	if err := h.Freeze(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.Status("c1"); st != runtime.StateFrozen {
+		t.Fatalf("after freeze: %s", st)
+	}
+	if err := h.Unfreeze(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	// A live limit reaches the running instance.
+	inst, rev, err := h.Get("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := writable(inst)
+	put.Config["limits.memory"] = "512MiB"
+	if err := h.Update("c1", put, rev); err != nil {
+		t.Fatal(err)
+	}
+	if l := h.rt.Instance("c1").Limits; l.Memory != 512<<20 {
+		t.Fatalf("live limit: %d", l.Memory)
+	}
+	st, err := h.State("c1")
+	if err != nil || st.Status != "Running" || st.Pid == 0 || st.Processes != 1 {
+		t.Fatalf("state: %+v %v", st, err)
+	}
+	if err := h.Delete("c1"); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("delete of a running instance: %v", err)
+	}
+	if err := h.Stop(ctx, "c1", false, -1); err != nil {
+		t.Fatal(err)
+	}
+	if p := h.record(t, "c1").Config["volatile.last_state.power"]; p != "STOPPED" {
+		t.Fatalf("power after stop: %q", p)
+	}
+	if err := h.Delete("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.pool.Volume("c1"); ok {
+		t.Fatal("volume outlived its instance")
+	}
+}
+
+func TestFailedStartLeavesItStopped(t *testing.T) {
+	h := newHarness(t)
+	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	h.rt.FailStart = errors.New("no init")
+	if err := h.Start(context.Background(), "c1"); err == nil {
+		t.Fatal("start succeeded")
+	}
+	if st, _ := h.Status("c1"); st != runtime.StateStopped {
+		t.Fatalf("after a failed start: %s", st)
+	}
+	if p := h.record(t, "c1").Config["volatile.last_state.power"]; p == "RUNNING" {
+		t.Fatal("a failed start was recorded as running")
+	}
+	if err := h.Start(context.Background(), "c1"); err != nil {
+		t.Fatalf("start after a failed one: %v", err)
+	}
+}
+
+// A live change the runtime refuses leaves the record and the running
+// instance as they were.
+func TestFailedLiveUpdatePutsTheRecordBack(t *testing.T) {
+	h := newHarness(t)
+	h.mustCreate(t, api.InstancesPost{Name: "c1", InstancePut: api.InstancePut{Config: map[string]string{"limits.memory": "256MiB"}}})
+	if err := h.Start(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	inst, rev, _ := h.Get("c1")
+	put := writable(inst)
+	put.Config["limits.memory"] = "1GiB"
+	h.rt.FailLimits = errors.New("cgroup refused")
+	if err := h.Update("c1", put, rev); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("update: %v", err)
+	}
+	if v := h.record(t, "c1").Config["limits.memory"]; v != "256MiB" {
+		t.Fatalf("record after a failed update: %q", v)
+	}
+	if l := h.rt.Instance("c1").Limits; l.Memory != 256<<20 {
+		t.Fatalf("limits after a failed update: %d", l.Memory)
+	}
+	// A device the runtime cannot plug: the record comes back too.
+	inst, rev, _ = h.Get("c1")
+	put = writable(inst)
+	put.Devices["data"] = map[string]string{"type": "disk", "source": t.TempDir(), "path": "/data"}
+	h.rt.FailAttach = errors.New("mount refused")
+	if err := h.Update("c1", put, rev); err == nil {
+		t.Fatal("update with a failing attach succeeded")
+	}
+	if _, ok := h.record(t, "c1").Devices["data"]; ok {
+		t.Fatal("the device that failed to attach stayed in the record")
+	}
+	if n := len(h.rt.Instance("c1").Devices); n != 0 {
+		t.Fatalf("devices plugged after a failed attach: %d", n)
+	}
+}
+
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.pool.FailCreate = errors.New("disk full")
+	if err := h.create(t, api.InstancesPost{Name: "c1"}); err == nil {
+		t.Fatal("create succeeded")
+	}
+	if names, _ := h.Names(); len(names) != 0 {
+		t.Fatalf("records after a failed create: %v", names)
+	}
+	if vols, _ := h.pool.InstanceNames(); len(vols) != 0 {
+		t.Fatalf("volumes after a failed create: %v", vols)
+	}
+	h.mustCreate(t, api.InstancesPost{Name: "c1"}) // the name is free again
+}
+
+func TestInstanceTypesHaveTheirOwnRuntime(t *testing.T) {
+	h := newHarness(t)
+	h.mustCreate(t, api.InstancesPost{Name: "v1", Type: "virtual-machine"})
+	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	ctx := context.Background()
+	for _, n := range []string{"v1", "c1"} {
+		if err := h.Start(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.vm.Instance("v1").State != runtime.StateRunning || h.rt.Instance("v1").State != runtime.StateStopped {
+		t.Fatal("the VM did not start on its own runtime")
+	}
+	if h.rt.Instance("c1").State != runtime.StateRunning || h.vm.Instance("c1").State != runtime.StateStopped {
+		t.Fatal("the container did not start on its own runtime")
+	}
+	if inst, _, _ := h.Get("v1"); inst.Type != "virtual-machine" || inst.Status != "Running" {
+		t.Fatalf("VM reads as %s, %s", inst.Type, inst.Status)
+	}
+	if err := h.Stop(ctx, "v1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if h.vm.Instance("v1").State != runtime.StateStopped || h.rt.Instance("c1").State != runtime.StateRunning {
+		t.Fatal("stopping the VM reached the wrong runtime")
+	}
+	err := h.create(t, api.InstancesPost{Name: "x1", Type: "unikernel"})
+	if statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("an instance type without a runtime: %v", err)
+	}
+}
+
+// An instance that halts on its own is recorded as stopped, and its
+// restart policy is not lodged's to apply.
+func TestExitIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	if err := h.Start(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	h.rt.Exit("c1")
+	if p := h.record(t, "c1").Config["volatile.last_state.power"]; p != "STOPPED" {
+		t.Fatalf("power after an exit: %q", p)
+	}
+	if st, _ := h.Status("c1"); st != runtime.StateStopped {
+		t.Fatalf("status after an exit: %s", st)
+	}
+}
+
+func TestSnapshotsAndRestoreReachTheVolume(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	snap, err := h.CreateSnapshot(ctx, "c1", "", nil)
+	if err != nil || snap != "snap0" {
+		t.Fatalf("snapshot: %q %v", snap, err)
+	}
+	if v, _ := h.pool.Volume("c1"); len(v.Snapshots) != 1 {
+		t.Fatalf("volume snapshots: %v", v.Snapshots)
+	}
+	if err := h.Start(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	// Restoring a running instance stops it, restores, starts it again.
+	if err := h.RestoreSnapshot(ctx, "c1", "snap0"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.Status("c1"); st != runtime.StateRunning {
+		t.Fatalf("after restoring a running instance: %s", st)
+	}
+	if err := h.RestoreSnapshot(ctx, "c1", "nope"); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("restore of a missing snapshot: %v", err)
+	}
+	if err := h.Stop(ctx, "c1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Rename("c1", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := h.pool.Volume("c2"); !ok || len(v.Snapshots) != 1 {
+		t.Fatalf("volume after rename: %+v %v", v, ok)
+	}
+	if snaps, err := h.Snapshots("c2"); err != nil || len(snaps) != 1 {
+		t.Fatalf("snapshots after rename: %v %v", snaps, err)
+	}
+}
