@@ -3,168 +3,58 @@ package instance
 import (
 	"crypto/rand"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
-	"github.com/lodge-project/lodge/internal/apierr"
-	"github.com/lodge-project/lodge/internal/idmap"
-	"github.com/lodge-project/lodge/internal/instance/keys"
-	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/instance/device"
 	"github.com/lodge-project/lodge/internal/network"
+	"github.com/lodge-project/lodge/internal/revert"
 )
 
-// runtimeDevices turns expanded devices into what the driver mounts,
-// binds and plugs, checking the host side (sources, bridges) as it goes.
-// MACs come from volatile.<dev>.hwaddr (see ensureMACs).
-type runtimeDevices struct {
-	Disks    map[string]runtime.Disk
-	UnixDevs map[string]runtime.UnixDev
-	NICs     map[string]runtime.NIC
-	Proxies  map[string]proxySpec
+// deviceInstance is what device types see of an expanded instance.
+func deviceInstance(e Expanded) device.Instance {
+	return device.Instance{Name: e.Name, IDMap: e.IDMap, Config: e.Config, Devices: e.Devices}
 }
 
-func (s *Service) resolveDevices(e Expanded) (runtimeDevices, error) {
-	rd := runtimeDevices{Disks: map[string]runtime.Disk{}, UnixDevs: map[string]runtime.UnixDev{}, NICs: map[string]runtime.NIC{}, Proxies: map[string]proxySpec{}}
-	names := make([]string, 0, len(e.Devices))
-	for n := range e.Devices {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		d := e.Devices[name]
-		switch d["type"] {
-		case "disk":
-			if d["path"] == "/" {
-				continue
-			}
-			if _, err := os.Stat(d["source"]); err != nil {
-				if d["required"] != "" && !keys.IsTrue(d, "required") {
-					continue
-				}
-				return rd, apierr.BadRequest("device %q: source %q does not exist on the host", name, d["source"])
-			}
-			rd.Disks[name] = runtime.Disk{Source: d["source"], Path: filepath.Clean(d["path"]), ReadOnly: keys.IsTrue(d, "readonly"), Shift: keys.IsTrue(d, "shift")}
-		case "proxy":
-			p, err := s.resolveProxy(e, name, d)
-			if err != nil {
-				return rd, err
-			}
-			rd.Proxies[name] = p
-		case "unix-char", "unix-block":
-			dev, skip, err := unixDevice(name, d)
-			if err != nil {
-				return rd, err
-			}
-			if !skip {
-				rd.UnixDevs[name] = dev
-			}
-		case "nic":
-			parent := d["parent"]
-			if net := s.nicNetwork(d); net != "" {
-				br, _, err := s.networks.Bridge(net)
-				if err != nil {
-					return rd, apierr.BadRequest("device %q: %v", name, err)
-				}
-				if err := s.networks.CheckNIC(net, e.Name, name, d["ipv4.address"], d["ipv6.address"]); err != nil {
-					return rd, err
-				}
-				parent = br
-			} else if d["network"] != "" {
-				return rd, apierr.BadRequest("device %q: network %q does not exist (lodge network list shows the managed ones)", name, d["network"])
-			} else if d["ipv4.address"] != "" || d["ipv6.address"] != "" || d["limits.connections"] != "" {
-				return rd, apierr.BadRequest("device %q: ipv4.address, ipv6.address and limits.connections need a managed network (network=..., or a parent that is one); %q is not", name, parent)
-			}
-			typ := d["nictype"]
-			if typ == "bridged" {
-				typ = ""
-			}
-			if _, err := netlink.LinkByName(parent); err != nil && typ != runtime.NICP2P {
-				what := map[bool]string{true: "host interface", false: "bridge"}[typ == runtime.NICMacvlan]
-				return rd, apierr.BadRequest("device %q: %s %q does not exist on the host", name, what, parent)
-			}
-			mtu, _ := strconv.Atoi(d["mtu"])
-			ifname := d["name"]
-			if ifname == "" {
-				ifname = name
-			}
-			nic := runtime.NIC{Name: ifname, HostName: s.hostVethName(e.Name, name), Parent: parent, HWAddr: nicMAC(e, name), MTU: mtu, Type: typ}
-			if _, err := s.nicPolicyOf(e, name, nic); err != nil {
-				return rd, err
-			}
-			rd.NICs[name] = nic
-		}
-	}
-	return rd, nil
+// resolveDevices resolves an instance's devices against the host
+// (sources, bridges, networks). MACs come from volatile.<dev>.hwaddr (see
+// ensureMACs).
+func (s *Service) resolveDevices(e Expanded) (map[string]device.Device, error) {
+	return device.Resolve(s.devEnv, deviceInstance(e))
 }
 
-// unixDevice resolves a unix-char or unix-block device as LXD does: major
-// and minor from the keys, or else from the host node (source, or path);
-// the node the instance gets is owned by uid/gid inside (0 by default) with
-// mode (0660 by default). A missing host node skips the device when
-// required=false.
-func unixDevice(name string, d map[string]string) (runtime.UnixDev, bool, error) {
-	block := d["type"] == "unix-block"
-	kind := map[bool]string{true: "block", false: "character"}[block]
-	src := d["source"]
-	if src == "" {
-		src = d["path"]
-	}
-	path := d["path"]
-	if path == "" {
-		path = src
-	}
-	dev := runtime.UnixDev{Path: filepath.Clean(path), Block: block, Mode: 0o660}
-	if v := d["mode"]; v != "" {
-		mode, err := strconv.ParseUint(v, 8, 32)
-		if err != nil || mode > 0o777 {
-			return dev, false, apierr.BadRequest("device %q: mode %q: want octal permission bits such as 0660", name, v)
+// devicesUp brings the host side of a running instance's devices up, in
+// name order, each with its undo in r.
+func (s *Service) devicesUp(e Expanded, devs map[string]device.Device, pid int, r *revert.Reverter) error {
+	inst := deviceInstance(e)
+	for _, name := range device.Names(devs) {
+		d := devs[name]
+		if err := d.Up(s.devEnv, inst, pid); err != nil {
+			return err
 		}
-		dev.Mode = uint32(mode)
+		r.Add("host side of device "+name, func() error { d.Down(s.devEnv, inst); return nil })
 	}
-	for key, into := range map[string]*uint32{"uid": &dev.UID, "gid": &dev.GID} {
-		if v := d[key]; v != "" {
-			id, err := strconv.ParseUint(v, 10, 32)
-			if err != nil || id >= idmap.Size {
-				return dev, false, apierr.BadRequest("device %q: %s %q: want an id of the instance (0 to %d)", name, key, v, idmap.Size-1)
-			}
-			*into = uint32(id)
-		}
+	return nil
+}
+
+// devicesDown takes the host side of an instance's devices down (it has
+// stopped), userspace proxies of devices it no longer has included.
+func (s *Service) devicesDown(name string) {
+	s.devEnv.Proxies.StopInstance(name)
+	e, _, err := s.load(name)
+	if err != nil {
+		return
 	}
-	major, minor := d["major"], d["minor"]
-	if (major == "") != (minor == "") {
-		return dev, false, apierr.BadRequest("device %q: give both major and minor, or neither (they are read from the host node)", name)
+	devs, err := s.resolveDevices(e)
+	if err != nil {
+		return
 	}
-	if major != "" {
-		ma, err1 := strconv.ParseUint(major, 10, 32)
-		mi, err2 := strconv.ParseUint(minor, 10, 32)
-		if err1 != nil || err2 != nil {
-			return dev, false, apierr.BadRequest("device %q: major %q and minor %q must be numbers", name, major, minor)
-		}
-		dev.Major, dev.Minor = int64(ma), int64(mi)
-		return dev, false, nil
+	inst := deviceInstance(e)
+	for _, n := range device.Names(devs) {
+		devs[n].Down(s.devEnv, inst)
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(src, &st); err != nil {
-		if d["required"] != "" && !keys.IsTrue(d, "required") {
-			return dev, true, nil
-		}
-		return dev, false, apierr.BadRequest("device %q: source %q does not exist on the host (or give major and minor)", name, src)
-	}
-	want := uint32(unix.S_IFCHR)
-	if block {
-		want = unix.S_IFBLK
-	}
-	if st.Mode&unix.S_IFMT != want {
-		return dev, false, apierr.BadRequest("device %q: %q is not a %s device", name, src, kind)
-	}
-	dev.Major, dev.Minor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-	return dev, false, nil
 }
 
 // randomMAC is a locally administered unicast address in LXD's 00:16:3e range.
@@ -230,12 +120,7 @@ func (s *Service) managedNICs(e Expanded) map[string]string {
 }
 
 // nicMAC is a NIC's hwaddr, or the one lodged gave it (volatile).
-func nicMAC(e Expanded, dev string) string {
-	if mac := e.Devices[dev]["hwaddr"]; mac != "" {
-		return mac
-	}
-	return e.Record.Config["volatile."+dev+".hwaddr"]
-}
+func nicMAC(e Expanded, dev string) string { return device.NICMAC(deviceInstance(e), dev) }
 
 // releaseLeases gives back the DHCP leases of the NICs before has and
 // after lacks (removed, or moved to another network or MAC); after is the
@@ -281,37 +166,11 @@ func (s *Service) refreshHosts(states ...Expanded) {
 	}
 }
 
-// nicNetwork names the managed network a device is on ("" for none): a
-// NIC's network key, or its parent when that names a managed network. LXD
-// reads such a bridged NIC as one with network=, and lxc 5.0.2 makes them
-// (nictype=bridged, parent=NET) for `lxc launch -n` and `lxc network attach`.
-func (s *Service) nicNetwork(d map[string]string) string {
-	if d["type"] != "nic" || s.networks == nil {
-		return ""
-	}
-	if n := d["network"]; n != "" {
-		if s.networks.IsManaged(n) {
-			return n
-		}
-		return ""
-	}
-	if (d["nictype"] == "" || d["nictype"] == "bridged") && d["parent"] != "" && s.networks.IsManaged(d["parent"]) {
-		return d["parent"]
-	}
-	return ""
-}
+// nicNetwork names the managed network a device is on ("" for none).
+func (s *Service) nicNetwork(d map[string]string) string { return device.NICNetwork(s.networks, d) }
 
 // devicesDir holds the device nodes made for an instance (LXD's devices/).
 func (s *Service) devicesDir(name string) string { return filepath.Join(s.dir, "devices", name) }
-
-// unixNode makes the node an instance's unix device is bound from.
-func (s *Service) unixNode(e Expanded, dev string, u runtime.UnixDev) (runtime.UnixDev, error) {
-	u, err := makeUnixNode(u, filepath.Join(s.devicesDir(e.Name), "unix."+dev), e.IDMap)
-	if err != nil {
-		return u, fmt.Errorf("device %q: %w", dev, err)
-	}
-	return u, nil
-}
 
 // hostVethName is the host end of an instance's NIC. An instance that was
 // started by a release before daemon ids (see daemonid) and still runs

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lodge-project/lodge/internal/instance/device"
 	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -33,107 +34,81 @@ func (s *Service) ensureMACs(e Expanded) error {
 	})
 }
 
-// hotplug applies device changes to a running instance: devices that went
-// away or changed are detached, new or changed ones attached. A failure
-// takes back what this call did, and only that: what it attached is
-// detached, what it detached is attached again.
+// hotplug applies device changes to a running instance: devices that
+// changed take the change live where their type can (device.Updater);
+// otherwise devices that went away or changed are unplugged, and new or
+// changed ones plugged. A failure takes back what this call did, and only
+// that: what it plugged is unplugged, what it unplugged is plugged again.
 func (s *Service) hotplug(old, cur Expanded) (err error) {
 	before, rerr := s.resolveDevices(old)
 	if rerr != nil {
-		before = runtimeDevices{} // the old state may no longer resolve; nothing to detach then
+		before = nil // the old state may no longer resolve; nothing to unplug then
 	}
 	after, err := s.resolveDevices(cur)
 	if err != nil {
 		return err
 	}
-	name, rt := cur.Name, s.runtimeOf(cur.Type)
+	name, rt, env := cur.Name, s.runtimeOf(cur.Type), s.devEnv
+	_, pid := rt.Status(name)
+	oldInst, curInst := deviceInstance(old), deviceInstance(cur)
 	var r revert.Reverter
 	defer func() { err = r.Fail(err) }()
-	for dev, d := range before.Disks {
-		if n, ok := after.Disks[dev]; !ok || n != d {
-			if err := rt.Detach(name, d); err != nil {
-				return fmt.Errorf("detach disk %s: %w", dev, err)
+	live := map[string]bool{}
+	for _, dev := range device.Names(before) {
+		b := before[dev]
+		a, stays := after[dev]
+		if stays && a == b {
+			continue
+		}
+		if u, ok := a.(device.Updater); stays && ok {
+			done, err := u.Update(env, curInst, pid, b)
+			if err != nil {
+				return fmt.Errorf("update device %s: %w", dev, err)
 			}
-			r.Add("detach of disk "+dev, func() error { return rt.Attach(name, old.IDMap, d) })
-		}
-	}
-	for dev, u := range before.UnixDevs {
-		if n, ok := after.UnixDevs[dev]; !ok || n != u {
-			if err := rt.Detach(name, u); err != nil {
-				return fmt.Errorf("detach %s: %w", dev, err)
+			if done {
+				live[dev] = true
+				r.Add("update of device "+dev, func() error { return b.Up(env, oldInst, pid) })
+				continue
 			}
-			r.Add("detach of "+dev, func() error {
-				u, err := s.unixNode(old, dev, u)
-				if err != nil {
-					return err
-				}
-				return rt.Attach(name, old.IDMap, u)
-			})
 		}
-	}
-	for dev, n := range before.NICs {
-		if m, ok := after.NICs[dev]; !ok || m != n {
-			s.dropNICPolicy(n)
-			if err := rt.Detach(name, n); err != nil {
-				return fmt.Errorf("detach nic %s: %w", dev, err)
+		b.Down(env, oldInst)
+		if p := b.Plugged(); p != nil {
+			if err := rt.Detach(name, p); err != nil {
+				return fmt.Errorf("detach device %s: %w", dev, err)
 			}
-			r.Add("detach of nic "+dev, func() error {
-				if err := rt.Attach(name, old.IDMap, n); err != nil {
-					return err
-				}
-				return s.applyNICPolicy(old, dev, n)
-			})
 		}
-	}
-	for dev, p := range before.Proxies {
-		if n, ok := after.Proxies[dev]; !ok || n != p {
-			s.stopProxy(name, dev)
-			r.Add("stop of proxy "+dev, func() error {
-				_, pid := rt.Status(name)
-				return s.startProxy(name, pid, dev, p)
-			})
-		}
-	}
-	_, pid := rt.Status(name)
-	for dev, p := range after.Proxies {
-		if o, ok := before.Proxies[dev]; !ok || o != p {
-			if err := s.startProxy(name, pid, dev, p); err != nil {
+		r.Add("detach of device "+dev, func() error {
+			p, err := b.Plug(env, oldInst)
+			if err != nil {
 				return err
 			}
-			r.Add("start of proxy "+dev, func() error { s.stopProxy(name, dev); return nil })
-		}
+			if p != nil {
+				if err := rt.Attach(name, old.IDMap, p); err != nil {
+					return err
+				}
+			}
+			return b.Up(env, oldInst, pid)
+		})
 	}
-	for dev, d := range after.Disks {
-		if o, ok := before.Disks[dev]; !ok || o != d {
-			if err := rt.Attach(name, cur.IDMap, d); err != nil {
-				return fmt.Errorf("attach disk %s: %w", dev, err)
-			}
-			r.Add("attach of disk "+dev, func() error { return rt.Detach(name, d) })
+	for _, dev := range device.Names(after) {
+		a := after[dev]
+		if b, ok := before[dev]; ok && (b == a || live[dev]) {
+			continue
 		}
-	}
-	for dev, u := range after.UnixDevs {
-		if o, ok := before.UnixDevs[dev]; !ok || o != u {
-			u, err := s.unixNode(cur, dev, u)
-			if err != nil {
-				return fmt.Errorf("attach %s: %w", dev, err)
-			}
-			if err := rt.Attach(name, cur.IDMap, u); err != nil {
-				return fmt.Errorf("attach %s: %w", dev, err)
-			}
-			r.Add("attach of "+dev, func() error { return rt.Detach(name, u) })
+		p, err := a.Plug(env, curInst)
+		if err != nil {
+			return fmt.Errorf("attach device %s: %w", dev, err)
 		}
-	}
-	for dev, n := range after.NICs {
-		if o, ok := before.NICs[dev]; !ok || o != n {
-			if err := rt.Attach(name, cur.IDMap, n); err != nil {
-				return fmt.Errorf("attach nic %s: %w", dev, err)
+		if p != nil {
+			if err := rt.Attach(name, cur.IDMap, p); err != nil {
+				return fmt.Errorf("attach device %s: %w", dev, err)
 			}
-			r.Add("attach of nic "+dev, func() error { s.dropNICPolicy(n); return rt.Detach(name, n) })
+			r.Add("attach of device "+dev, func() error { return rt.Detach(name, p) })
 		}
-		// Policies (filters, limits) may change while the NIC stays.
-		if err := s.applyNICPolicy(cur, dev, n); err != nil {
+		if err := a.Up(env, curInst, pid); err != nil {
 			return err
 		}
+		r.Add("host side of device "+dev, func() error { a.Down(env, curInst); return nil })
 	}
 	return nil
 }

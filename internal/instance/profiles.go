@@ -8,6 +8,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
+	"github.com/lodge-project/lodge/internal/instance/device"
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
@@ -70,7 +71,7 @@ func (s *Service) CreateProfile(req api.ProfilesPost) error {
 	if err := keys.ValidateConfig(req.Config, false); err != nil {
 		return err
 	}
-	if err := keys.ValidateDevices(req.Devices); err != nil {
+	if err := device.Validate(req.Devices); err != nil {
 		return err
 	}
 	p := api.Profile{Name: req.Name, Description: req.Description, Config: nonNil(req.Config), Devices: nonNilDevices(req.Devices)}
@@ -87,7 +88,7 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 	if err := keys.ValidateConfig(put.Config, false); err != nil {
 		return err
 	}
-	if err := keys.ValidateDevices(put.Devices); err != nil {
+	if err := device.Validate(put.Devices); err != nil {
 		return err
 	}
 	users := s.usedBy(name)

@@ -21,12 +21,12 @@ import (
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
+	"github.com/lodge-project/lodge/internal/instance/device"
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
-	"github.com/lodge-project/lodge/internal/proxy"
 	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
@@ -54,8 +54,8 @@ type Service struct {
 	reserved     map[string]bool // names of instances being created
 	hostShutdown bool
 	pendingMaps  map[uint32]bool // isolated ranges handed out, not yet recorded
-	proxies      map[string]*proxy.Proxy
-	proxyPorts   AllowedPorts
+	// devEnv is what device types reach on the host.
+	devEnv *device.Env
 	// netReady is closed once lodged has set its networks up after a start;
 	// instance starts wait for it, since their NICs need the bridges.
 	netReady chan struct{}
@@ -75,15 +75,17 @@ type Deps struct {
 	Dir      string
 	Log      *slog.Logger
 	// ProxyPorts limits the host ports proxy devices may listen on.
-	ProxyPorts AllowedPorts
+	ProxyPorts device.AllowedPorts
 }
 
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, runtimes: d.Runtimes, bus: d.Bus, idmap: d.IDMap, host: d.Host,
-		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, proxies: map[string]*proxy.Proxy{}, proxyPorts: d.ProxyPorts, netReady: make(chan struct{})}
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, netReady: make(chan struct{})}
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	s.daemonID = daemonid.Of(d.Dir)
+	s.devEnv = &device.Env{Networks: d.Networks, Proxies: &device.Proxies{}, ProxyPorts: d.ProxyPorts,
+		NodesDir: s.devicesDir, VethName: s.hostVethName, Log: s.log}
 	for _, rt := range d.Runtimes {
 		rt.OnExit(s.onExit)
 	}
@@ -238,7 +240,7 @@ func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if err := keys.ValidateConfig(req.Config, false); err != nil {
 		return nil, err
 	}
-	if err := keys.ValidateDevices(req.Devices); err != nil {
+	if err := device.Validate(req.Devices); err != nil {
 		return nil, err
 	}
 	profiles := req.Profiles
@@ -436,7 +438,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	rd, err := s.resolveDevices(e)
+	devs, err := s.resolveDevices(e)
 	if err != nil {
 		return err
 	}
@@ -455,18 +457,14 @@ func (s *Service) start(ctx context.Context, name string) error {
 	}
 	spec := runtime.Spec{Name: name, Rootfs: rootfs, IDMap: e.IDMap,
 		Limits: res, Nesting: keys.IsTrue(e.Config, "security.nesting"), Sysctls: sysctls(e.Config)}
-	for _, d := range rd.Disks {
-		spec.Disks = append(spec.Disks, d)
-	}
-	for dev, u := range rd.UnixDevs {
-		u, err := s.unixNode(e, dev, u)
+	for _, dev := range device.Names(devs) {
+		p, err := devs[dev].Plug(s.devEnv, deviceInstance(e))
 		if err != nil {
 			return err
 		}
-		spec.UnixDevs = append(spec.UnixDevs, u)
-	}
-	for _, n := range rd.NICs {
-		spec.NICs = append(spec.NICs, n)
+		if p != nil {
+			spec.Add(p)
+		}
 	}
 	rt := s.runtimeOf(e.Type)
 	if err := rt.Start(ctx, spec); err != nil {
@@ -475,12 +473,9 @@ func (s *Service) start(ctx context.Context, name string) error {
 	}
 	var r revert.Reverter
 	// Not the request's context: a cancelled start still stops what it began.
-	r.Add("the started container", func() error { return rt.Stop(context.Background(), name, true, 0) })
-	if err := s.applyNICPolicies(e, rd.NICs); err != nil {
-		return r.Fail(err)
-	}
+	r.Add("the started instance", func() error { return rt.Stop(context.Background(), name, true, 0) })
 	_, pid := rt.Status(name)
-	if err := s.startProxies(name, pid, rd.Proxies); err != nil {
+	if err := s.devicesUp(e, devs, pid, &r); err != nil {
 		return r.Fail(err)
 	}
 	r.Success()
@@ -647,14 +642,7 @@ func (s *Service) onExit(name string) {
 	if !shutdown && !restarting {
 		_ = s.setPower(name, "STOPPED")
 	}
-	s.stopProxies(name)
-	if e, _, err := s.load(name); err == nil {
-		if rd, err := s.resolveDevices(e); err == nil {
-			for _, nic := range rd.NICs {
-				s.dropNICPolicy(nic)
-			}
-		}
-	}
+	s.devicesDown(name)
 	s.log.Info("stopped: init exited", "instance", name)
 	s.bus.Lifecycle("instance-stopped", "/1.0/instances/"+name, nil)
 	if r.Ephemeral && !restarting {
@@ -787,7 +775,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	if err := keys.ValidateConfig(put.Config, false); err != nil {
 		return err
 	}
-	if err := keys.ValidateDevices(put.Devices); err != nil {
+	if err := device.Validate(put.Devices); err != nil {
 		return err
 	}
 	defer s.lock(name)()

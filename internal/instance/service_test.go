@@ -314,3 +314,44 @@ func TestSnapshotsAndRestoreReachTheVolume(t *testing.T) {
 		t.Fatalf("snapshots after rename: %v %v", snaps, err)
 	}
 }
+
+// Devices added to and removed from a running instance reach its runtime,
+// each through its device type.
+func TestHotplugThroughDeviceTypes(t *testing.T) {
+	h := newHarness(t)
+	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	if err := h.Start(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	inst, rev, _ := h.Get("c1")
+	put := writable(inst)
+	put.Devices["data"] = map[string]string{"type": "disk", "source": src, "path": "/data"}
+	put.Devices["null"] = map[string]string{"type": "unix-char", "path": "/dev/mynull", "major": "1", "minor": "3"}
+	if err := h.Update("c1", put, rev); err != nil {
+		t.Fatal(err)
+	}
+	plugged := h.rt.Instance("c1").Devices
+	if len(plugged) != 2 || plugged[0] != (runtime.Disk{Source: src, Path: "/data"}) {
+		t.Fatalf("plugged after the update: %+v", plugged)
+	}
+	if u, ok := plugged[1].(runtime.UnixDev); !ok || u.Source == "" || u.Major != 1 {
+		t.Fatalf("unix device plugged as %+v (without a node of its own?)", plugged[1])
+	}
+	inst, rev, _ = h.Get("c1")
+	put = writable(inst)
+	delete(put.Devices, "data")
+	if err := h.Update("c1", put, rev); err != nil {
+		t.Fatal(err)
+	}
+	if plugged := h.rt.Instance("c1").Devices; len(plugged) != 1 {
+		t.Fatalf("plugged after removing the disk: %+v", plugged)
+	}
+	// A restart plugs what the config says, at start.
+	if err := h.Restart(context.Background(), "c1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if spec := h.rt.Instance("c1").Spec; len(spec.UnixDevs) != 1 || len(spec.Disks) != 0 {
+		t.Fatalf("start spec after restart: %+v", spec)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/instance"
+	"github.com/lodge-project/lodge/internal/instance/device"
 	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
@@ -76,7 +77,7 @@ func Main(args []string) error {
 			return err
 		}
 	}
-	ports, err := instance.ParsePorts(*proxyPorts)
+	ports, err := device.ParsePorts(*proxyPorts)
 	if err != nil {
 		return fmt.Errorf("--proxy-ports: %w", err)
 	}
@@ -136,7 +137,7 @@ type services struct {
 	daemon *daemon.Daemon
 }
 
-func build(ctx context.Context, dir string, maxImage int64, ports instance.AllowedPorts, bus *event.Bus, log *slog.Logger) (*services, error) {
+func build(ctx context.Context, dir string, maxImage int64, ports device.AllowedPorts, bus *event.Bus, log *slog.Logger) (*services, error) {
 	// 0711 down to each rootfs, so a container's mapped root can reach its own.
 	for _, sub := range []string{"", "database", "images", "containers", "logs", "storage-pools"} {
 		p := filepath.Join(dir, sub)

@@ -1,5 +1,5 @@
 // Package keys is the one table of instance config keys and the checks of
-// config and devices that instances and profiles share.
+// config that instances and profiles share (devices: package device).
 package keys
 
 import (
@@ -14,8 +14,6 @@ import (
 	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/limits"
-	"github.com/lodge-project/lodge/internal/network"
-	"github.com/lodge-project/lodge/internal/proxy"
 )
 
 // keyType says how a config value is checked.
@@ -131,7 +129,7 @@ func validateKey(k, v string, allowVolatile bool) error {
 	}
 	switch key.Type {
 	case typeBool:
-		if _, err := parseBool(v); err != nil {
+		if _, err := ParseBool(v); err != nil {
 			return apierr.BadRequest("config key %q: %q is not a boolean (use true or false)", k, v)
 		}
 	case typeInt:
@@ -147,7 +145,8 @@ func validateKey(k, v string, allowVolatile bool) error {
 	return nil
 }
 
-func parseBool(v string) (bool, error) {
+// ParseBool reads a boolean as LXD spells them (true, 1, yes, on; false, 0, no, off, "").
+func ParseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
 	case "true", "1", "yes", "on":
 		return true, nil
@@ -159,133 +158,8 @@ func parseBool(v string) (bool, error) {
 
 // IsTrue reads a boolean key of an expanded config.
 func IsTrue(config map[string]string, key string) bool {
-	b, _ := parseBool(config[key])
+	b, _ := ParseBool(config[key])
 	return b
-}
-
-// ValidateDevices checks devices of an instance or profile: types, the
-// keys each type needs, and values. Whether a source exists on the host is
-// checked when the device is used.
-func ValidateDevices(devices map[string]map[string]string) error {
-	for name, d := range devices {
-		if name == "" || strings.ContainsAny(name, "/ ") {
-			return apierr.BadRequest("device name %q is invalid", name)
-		}
-		allowed, ok := deviceKeys[d["type"]]
-		if !ok {
-			if d["type"] == "" {
-				return apierr.BadRequest("device %q has no type", name)
-			}
-			return apierr.BadRequest("device %q: unknown type %q (disk, unix-char, unix-block, nic, proxy or none)", name, d["type"])
-		}
-		for k, v := range d {
-			if !allowed[k] {
-				return apierr.BadRequest("device %q: unknown key %q for a %s device", name, k, d["type"])
-			}
-			if (k == "readonly" || k == "required" || k == "shift" || strings.HasPrefix(k, "security.")) && v != "" {
-				if _, err := parseBool(v); err != nil {
-					return apierr.BadRequest("device %q: %s=%q is not a boolean", name, k, v)
-				}
-			}
-		}
-		for _, k := range []string{"limits.read", "limits.write", "limits.max"} {
-			if v := d[k]; v != "" && d["type"] == "disk" {
-				if _, _, err := limits.ParseIORate(v); err != nil {
-					return apierr.BadRequest("device %q: %s: %v", name, k, err)
-				}
-			}
-		}
-		if d["type"] == "nic" {
-			if err := validateNICLimits(name, d); err != nil {
-				return err
-			}
-		}
-		if d["type"] == "proxy" {
-			if err := validateProxy(name, d); err != nil {
-				return err
-			}
-		}
-		switch d["type"] {
-		case "disk":
-			if d["path"] == "" {
-				return apierr.BadRequest("device %q: a disk needs a path", name)
-			}
-			if d["path"] == "/" {
-				if p := d["pool"]; p != "" && p != "default" {
-					return apierr.BadRequest("device %q: storage pool %q does not exist", name, p)
-				}
-				if d["source"] != "" {
-					return apierr.BadRequest("device %q: the root disk (path /) comes from a storage pool and takes no source; remove source=%s", name, d["source"])
-				}
-				continue
-			}
-			if !strings.HasPrefix(d["path"], "/") {
-				return apierr.BadRequest("device %q: path %q must be absolute", name, d["path"])
-			}
-			if d["source"] == "" {
-				return apierr.BadRequest("device %q: a disk needs a source (a host path)", name)
-			}
-			if !strings.HasPrefix(d["source"], "/") {
-				return apierr.BadRequest("device %q: source %q must be an absolute host path", name, d["source"])
-			}
-		case "unix-char", "unix-block":
-			if d["source"] == "" && d["path"] == "" {
-				return apierr.BadRequest("device %q: a %s device needs a source or a path", name, d["type"])
-			}
-			if p := d["path"]; p != "" && !strings.HasPrefix(p, "/") {
-				return apierr.BadRequest("device %q: path %q must be absolute", name, p)
-			}
-		case "nic":
-			switch d["nictype"] {
-			case "bridged", "":
-				if (d["parent"] == "") == (d["network"] == "") {
-					return apierr.BadRequest("device %q: a bridged nic needs either a parent (a host bridge) or a network (a managed one)", name)
-				}
-			case "p2p", "macvlan":
-				if d["network"] != "" {
-					return apierr.BadRequest("device %q: a %s nic takes no network (managed networks are bridges: use nictype=bridged)", name, d["nictype"])
-				}
-				if d["nictype"] == "macvlan" && d["parent"] == "" {
-					return apierr.BadRequest("device %q: a macvlan nic needs a parent (a host interface)", name)
-				}
-				if d["nictype"] == "p2p" && d["parent"] != "" {
-					return apierr.BadRequest("device %q: a p2p nic takes no parent (its host end stands alone)", name)
-				}
-				for k, v := range d {
-					hostSide := strings.HasPrefix(k, "limits.") && d["nictype"] == "macvlan"
-					if v != "" && (strings.HasPrefix(k, "security.") || k == "ipv4.address" || k == "ipv6.address" || hostSide) {
-						return apierr.BadRequest("device %q: a %s nic does not take %s (it is not on a managed bridge)", name, d["nictype"], k)
-					}
-				}
-			default:
-				return apierr.BadRequest("device %q: nictype %q is not supported (bridged, p2p or macvlan)", name, d["nictype"])
-			}
-			if n := d["name"]; len(n) > 15 {
-				return apierr.BadRequest("device %q: interface name %q is longer than 15 characters", name, n)
-			}
-		}
-	}
-	return nil
-}
-
-func keySet(keys ...string) map[string]bool {
-	m := map[string]bool{"type": true}
-	for _, k := range keys {
-		m[k] = true
-	}
-	return m
-}
-
-// deviceKeys lists the keys each device type takes.
-var deviceKeys = map[string]map[string]bool{
-	"disk":       keySet("path", "source", "pool", "readonly", "required", "shift", "limits.read", "limits.write", "limits.max"),
-	"unix-char":  keySet("source", "path", "required", "major", "minor", "uid", "gid", "mode"),
-	"unix-block": keySet("source", "path", "required", "major", "minor", "uid", "gid", "mode"),
-	"nic": keySet("nictype", "parent", "network", "name", "hwaddr", "mtu", "ipv4.address", "ipv6.address",
-		"security.mac_filtering", "security.ipv4_filtering", "security.ipv6_filtering",
-		"limits.ingress", "limits.egress", "limits.max", "limits.priority", "limits.connections"),
-	"proxy": keySet("listen", "connect", "bind", "nat"),
-	"none":  keySet(),
 }
 
 // ParseExpiry reads snapshots.expiry: "1M 2H 3d 4w 5m 6y" (minutes, hours,
@@ -331,51 +205,4 @@ func checkSysctl(key, name string) error {
 		return nil
 	}
 	return apierr.BadRequest("config key %q: %s is not namespaced; only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* can be set per container", key, name)
-}
-
-func validateNICLimits(name string, d map[string]string) error {
-	for _, k := range []string{"limits.ingress", "limits.egress", "limits.max"} {
-		if v := d[k]; v != "" {
-			if _, err := network.ParseBitRate(v); err != nil {
-				return apierr.BadRequest("device %q: %s: %v", name, k, err)
-			}
-		}
-	}
-	if v := d["limits.connections"]; v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 {
-			return apierr.BadRequest("device %q: limits.connections %q: want a positive number", name, v)
-		}
-	}
-	if t, _ := parseBool(d["security.ipv4_filtering"]); t && d["ipv4.address"] == "" {
-		return apierr.BadRequest("device %q: security.ipv4_filtering needs the NIC's ipv4.address pinned", name)
-	}
-	if v := d["limits.priority"]; v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 65535 {
-			return apierr.BadRequest("device %q: limits.priority %q: want 0 to 65535", name, v)
-		}
-	}
-	return nil
-}
-
-func validateProxy(name string, d map[string]string) error {
-	l, err := proxy.ParseEndpoint(d["listen"])
-	if err != nil {
-		return apierr.BadRequest("device %q: listen: %v", name, err)
-	}
-	c, err := proxy.ParseEndpoint(d["connect"])
-	if err != nil {
-		return apierr.BadRequest("device %q: connect: %v", name, err)
-	}
-	if l.Proto != c.Proto {
-		return apierr.BadRequest("device %q: listen and connect must use the same protocol", name)
-	}
-	switch d["bind"] {
-	case "", "host", "instance":
-	default:
-		return apierr.BadRequest("device %q: bind %q: use host or instance", name, d["bind"])
-	}
-	if t, _ := parseBool(d["nat"]); t && d["bind"] == "instance" {
-		return apierr.BadRequest("device %q: nat=true works with bind=host only", name)
-	}
-	return nil
 }

@@ -112,3 +112,15 @@ type Usage struct {
 	Memory, MemoryPeak, Swap, MemoryLimit int64
 	Interfaces                            map[string]api.InstanceStateNetwork
 }
+
+// Add puts a device in the spec, with the others of its kind.
+func (s *Spec) Add(dev Device) {
+	switch d := dev.(type) {
+	case Disk:
+		s.Disks = append(s.Disks, d)
+	case UnixDev:
+		s.UnixDevs = append(s.UnixDevs, d)
+	case NIC:
+		s.NICs = append(s.NICs, d)
+	}
+}
