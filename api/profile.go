@@ -21,14 +21,3 @@ type ProfilesPost struct {
 	ProfilePut
 	Name string `json:"name"`
 }
-
-// StoragePool is a pool as /1.0/storage-pools reports it.
-type StoragePool struct {
-	Name        string            `json:"name" yaml:"name"`
-	Driver      string            `json:"driver" yaml:"driver"`
-	Description string            `json:"description" yaml:"description"`
-	Config      map[string]string `json:"config" yaml:"config"`
-	UsedBy      []string          `json:"used_by" yaml:"used_by"`
-	Status      string            `json:"status" yaml:"status"`
-	Locations   []string          `json:"locations" yaml:"locations"`
-}

@@ -11,13 +11,17 @@ import (
 	"github.com/lodge-project/lodge/api"
 )
 
-// previousRelease is the last commit before the store kept a schema
-// version: the state directories it wrote are what an upgrade starts from.
-const previousRelease = "1b84149dd5e643f17554e22c345823c7e5c9b0de"
+// previousReleases are the releases whose state directories an upgrade
+// starts from: the last one before the store kept a schema version, and
+// the last one before storage pools became records (schema version 1).
+var previousReleases = []struct{ name, commit string }{
+	{"Unversioned", "1b84149dd5e643f17554e22c345823c7e5c9b0de"},
+	{"SchemaV1", "153c0c5819b7b72650dc7e9e67a30ca06399d3b5"},
+}
 
 // previousLodged builds lodged as previousRelease had it (once; cached in
 // test/.cache), from the repository's own history.
-func previousLodged(t *testing.T) string {
+func previousLodged(t *testing.T, previousRelease string) string {
 	t.Helper()
 	bin := filepath.Join(cacheDir, "lodged-"+previousRelease[:12])
 	if _, err := os.Stat(bin); err == nil {
@@ -42,12 +46,18 @@ func previousLodged(t *testing.T) string {
 	return bin
 }
 
-// TestUpgradeFromPreviousRelease: a state directory written by the release
-// before schema versions, with a running container on a managed network,
+// TestUpgradeFromPreviousRelease: a state directory written by each
+// previous release, with a running container on a managed network,
 // an image and a snapshot, is taken over by this lodged: the database is
 // migrated, and all of it is still there and works.
 func TestUpgradeFromPreviousRelease(t *testing.T) {
-	d := startDaemonWith(t, &Daemon{t: t, Netns: newNetns(t, "upg"), Bin: previousLodged(t)})
+	for _, rel := range previousReleases {
+		t.Run(rel.name, func(t *testing.T) { testUpgradeFrom(t, rel.commit) })
+	}
+}
+
+func testUpgradeFrom(t *testing.T, commit string) {
+	d := startDaemonWith(t, &Daemon{t: t, Netns: newNetns(t, "upg"), Bin: previousLodged(t, commit)})
 	d.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox")
 	br := uniq("up")
 	d.MustLodge("network", "create", br, "ipv4.address=10.65.0.1/24", "ipv6.address=none")
@@ -68,6 +78,10 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	}
 	if got := statePid(t, d, name); got != pid {
 		t.Fatalf("the running container was not kept across the upgrade: pid %d, was %d", got, pid)
+	}
+	// The pool its volume was always on is a record now, used by it.
+	if out := d.MustLodge("storage", "show", "default"); !strings.Contains(out, "/1.0/instances/"+name) || !strings.Contains(out, "driver: dir") {
+		t.Fatalf("the default pool after the upgrade:\n%s", out)
 	}
 	if out := d.MustLodge("exec", name, "--", "cat", "/root/v"); out != "after\n" {
 		t.Fatalf("exec after the upgrade: %q", out)
@@ -92,10 +106,12 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	d.MustLodge("restart", "-f", name)
 	d.MustLodge("exec", name, "--", "true")
 	// And a second start of this lodged migrates nothing more.
+	log, _ = os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+	migrated := strings.Count(string(log), "database migrated")
 	d.Stop()
 	d.Start()
 	log, _ = os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
-	if strings.Count(string(log), "database migrated") != 1 {
+	if strings.Count(string(log), "database migrated") != migrated {
 		t.Fatalf("migrations ran again at the next start")
 	}
 }

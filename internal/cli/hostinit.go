@@ -203,8 +203,16 @@ func applyPreseed(c *client.Client, p preseed) error {
 		return errors.New("preseed: projects are not supported yet")
 	}
 	for _, pool := range p.StoragePools {
-		if pool.Name != "default" || (pool.Driver != "dir" && pool.Driver != "") {
-			return fmt.Errorf("preseed: storage pool %q (driver %s) is not supported yet: Lodge has one dir pool, \"default\"", pool.Name, pool.Driver)
+		var cur api.StoragePool
+		if _, err := c.Get(poolPath(pool.Name), &cur); err == nil {
+			if pool.Driver != "" && pool.Driver != cur.Driver {
+				return fmt.Errorf("preseed: storage pool %q exists with driver %s, not %s", pool.Name, cur.Driver, pool.Driver)
+			}
+			continue
+		}
+		req := api.StoragePoolsPost{Name: pool.Name, Driver: pool.Driver, StoragePoolPut: api.StoragePoolPut{Description: pool.Description, Config: pool.Config}}
+		if _, _, err := c.Query("POST", "/1.0/storage-pools", req, ""); err != nil {
+			return fmt.Errorf("preseed: storage pool %s: %w", pool.Name, err)
 		}
 	}
 	for _, n := range p.Networks {
@@ -257,7 +265,18 @@ func applyPreseed(c *client.Client, p preseed) error {
 
 // currentPreseed describes the host as a preseed (lodge init --dump).
 func currentPreseed(c *client.Client) (preseed, error) {
-	p := preseed{StoragePools: []preseedPool{{Name: "default", Driver: "dir", Config: map[string]string{}}}}
+	p := preseed{}
+	var pools []api.StoragePool
+	if _, err := c.Get("/1.0/storage-pools?recursion=1", &pools); err != nil {
+		return p, err
+	}
+	for _, sp := range pools {
+		cfg := map[string]string{}
+		for k, v := range sp.Config {
+			cfg[k] = v
+		}
+		p.StoragePools = append(p.StoragePools, preseedPool{Name: sp.Name, Driver: sp.Driver, Description: sp.Description, Config: cfg})
+	}
 	var nets []api.Network
 	if _, err := c.Get("/1.0/networks?recursion=1", &nets); err != nil {
 		return p, err

@@ -12,14 +12,23 @@ import (
 	"github.com/lodge-project/lodge/api"
 )
 
-func createFlags(cmd *cobra.Command, config *[]string, profiles *[]string, ephemeral *bool, empty *bool) {
-	cmd.Flags().StringArrayVarP(config, "config", "c", nil, "config key/value to apply to the new instance (KEY=VALUE)")
-	cmd.Flags().StringArrayVarP(profiles, "profile", "p", nil, "profile to apply (repeat for several)")
-	cmd.Flags().BoolVarP(ephemeral, "ephemeral", "e", false, "delete the instance when it stops")
-	cmd.Flags().BoolVar(empty, "empty", false, "create an instance with an empty rootfs (no image)")
+// createOpts are the flags launch and init share.
+type createOpts struct {
+	config, profiles []string
+	ephemeral, empty bool
+	pool             string
 }
 
-func createInstance(cmd *cobra.Command, args []string, config, profiles []string, ephemeral, empty, start bool) error {
+func createFlags(cmd *cobra.Command, o *createOpts) {
+	cmd.Flags().StringArrayVarP(&o.config, "config", "c", nil, "config key/value to apply to the new instance (KEY=VALUE)")
+	cmd.Flags().StringArrayVarP(&o.profiles, "profile", "p", nil, "profile to apply (repeat for several)")
+	cmd.Flags().BoolVarP(&o.ephemeral, "ephemeral", "e", false, "delete the instance when it stops")
+	cmd.Flags().BoolVar(&o.empty, "empty", false, "create an instance with an empty rootfs (no image)")
+	cmd.Flags().StringVarP(&o.pool, "storage", "s", "", "storage pool for the instance's root disk")
+}
+
+func createInstance(cmd *cobra.Command, args []string, o createOpts, start bool) error {
+	config, profiles, ephemeral, empty := o.config, o.profiles, o.ephemeral, o.empty
 	var image, name string
 	switch {
 	case empty && len(args) == 1:
@@ -36,6 +45,9 @@ func createInstance(cmd *cobra.Command, args []string, config, profiles []string
 		return err
 	}
 	req := api.InstancesPost{Name: name, Type: "container", InstancePut: api.InstancePut{Config: cfg, Profiles: profiles, Ephemeral: ephemeral}}
+	if o.pool != "" {
+		req.Devices = map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": o.pool}}
+	}
 	if empty {
 		req.Source = api.InstanceSource{Type: "none"}
 	} else {
@@ -62,33 +74,32 @@ func createInstance(cmd *cobra.Command, args []string, config, profiles []string
 }
 
 func cmdLaunch() *cobra.Command {
-	var config, profiles []string
-	var ephemeral, empty bool
+	var opts createOpts
 	cmd := &cobra.Command{
 		Use:   "launch IMAGE NAME",
 		Short: "Create and start an instance from an image",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return createInstance(cmd, args, config, profiles, ephemeral, empty, true)
+			return createInstance(cmd, args, opts, true)
 		},
 	}
-	createFlags(cmd, &config, &profiles, &ephemeral, &empty)
+	createFlags(cmd, &opts)
 	return cmd
 }
 
 func cmdInit() *cobra.Command {
-	var config, profiles []string
-	var ephemeral, empty, auto, usePreseed, dump bool
+	var opts createOpts
+	var auto, usePreseed, dump bool
 	cmd := &cobra.Command{
 		Use:   "init [IMAGE NAME]",
 		Short: "Set up the host (no arguments: questions, --auto, --preseed, --dump), or create an instance without starting it",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 && !empty {
+			if len(args) == 0 && !opts.empty {
 				return hostInit(cmd, auto, usePreseed, dump)
 			}
-			return createInstance(cmd, args, config, profiles, ephemeral, empty, false)
+			return createInstance(cmd, args, opts, false)
 		},
 	}
-	createFlags(cmd, &config, &profiles, &ephemeral, &empty)
+	createFlags(cmd, &opts)
 	cmd.Flags().BoolVar(&auto, "auto", false, "set up the host with defaults: bridge "+defaultBridge+" with NAT, on the default profile")
 	cmd.Flags().BoolVar(&usePreseed, "preseed", false, "set up the host from a preseed YAML (lxd init's shape) on stdin")
 	cmd.Flags().BoolVar(&dump, "dump", false, "print the host's setup as a preseed YAML")

@@ -53,28 +53,3 @@ func serverPut(d *Daemon, r *http.Request) response {
 	}
 	return empty()
 }
-
-func poolsGet(d *Daemon, r *http.Request) response {
-	if recursion(r) > 0 {
-		return ok([]api.StoragePool{defaultPool(d)})
-	}
-	return ok([]string{"/1.0/storage-pools/default"})
-}
-
-func poolGet(d *Daemon, r *http.Request) response {
-	if r.PathValue("name") != "default" {
-		return fail(apierr.NotFound("storage pool %q", r.PathValue("name")))
-	}
-	return okETag(defaultPool(d), 1)
-}
-
-func defaultPool(d *Daemon) api.StoragePool {
-	used := []string{}
-	if names, err := d.Instances.Names(); err == nil {
-		for _, n := range names {
-			used = append(used, "/1.0/instances/"+n)
-		}
-	}
-	return api.StoragePool{Name: "default", Driver: "dir", Status: "Created", Locations: []string{"none"},
-		Config: map[string]string{"source": d.Dir + "/storage-pools/default"}, UsedBy: used}
-}

@@ -22,6 +22,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance"
 	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/version"
 )
 
@@ -37,6 +38,7 @@ type Daemon struct {
 	Instances *instance.Service
 	Images    *image.Service
 	Networks  *network.Service
+	Pools     *storage.Pools
 	Ops       *operation.Manager
 	Bus       *event.Bus
 	Log       *slog.Logger
@@ -87,7 +89,11 @@ func routes() []route {
 		{"POST /1.0/profiles/{name}", profilePost},
 		{"DELETE /1.0/profiles/{name}", profileDelete},
 		{"GET /1.0/storage-pools", poolsGet},
+		{"POST /1.0/storage-pools", poolsPost},
 		{"GET /1.0/storage-pools/{name}", poolGet},
+		{"PUT /1.0/storage-pools/{name}", poolPut},
+		{"PATCH /1.0/storage-pools/{name}", poolPatch},
+		{"DELETE /1.0/storage-pools/{name}", poolDelete},
 		{"GET /1.0/networks", networksGet},
 		{"POST /1.0/networks", networksPost},
 		{"GET /1.0/networks/{name}", networkGet},

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -34,18 +35,24 @@ func (s *Service) Repair(log *slog.Logger) {
 			_ = os.Remove(filepath.Join(s.dir, f.Name()))
 		}
 	}
-	volumes, err := s.pool.ImageVolumeNames()
-	if err != nil {
-		log.Error("repair: list image volumes", "err", err)
-		return
-	}
-	for _, v := range volumes {
-		if recorded[v] {
-			continue
+	s.pools.Each(func(name string, pool storage.Driver, err error) {
+		if err != nil {
+			log.Error("repair: storage pool does not open", "pool", name, "err", err)
+			return
 		}
-		log.Warn("repair: removing an image volume without a record", "volume", v)
-		if err := s.pool.DeleteImageVolume(v); err != nil {
-			log.Error("repair: remove image volume", "volume", v, "err", err)
+		volumes, err := pool.ImageVolumeNames()
+		if err != nil {
+			log.Error("repair: list image volumes", "pool", name, "err", err)
+			return
 		}
-	}
+		for _, v := range volumes {
+			if recorded[v] {
+				continue
+			}
+			log.Warn("repair: removing an image volume without a record", "pool", name, "volume", v)
+			if err := pool.DeleteImageVolume(v); err != nil {
+				log.Error("repair: remove image volume", "pool", name, "volume", v, "err", err)
+			}
+		}
+	})
 }

@@ -1,6 +1,7 @@
 // Package image is Lodge's image store: import (unified and split
 // tarballs), lookup by fingerprint prefix or alias, properties, aliases,
-// export. Each image is unpacked once into the pool at import.
+// export. An image is unpacked into the default pool at import, and into
+// any other pool when the first instance there is made from it.
 package image
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/durable"
+	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -37,17 +39,19 @@ type Record struct {
 // Service manages images.
 type Service struct {
 	db      *store.Store
-	pool    storage.Driver
+	pools   *storage.Pools
 	dir     string // $LODGE_DIR/images: the original files, for export
 	maxSize int64
+	// unpacking serialises making one image's volume on a pool.
+	unpacking keyedlock.Locks
 }
 
 // NewService makes the image service; dir holds the original image files.
-func NewService(db *store.Store, pool storage.Driver, dir string, maxSize int64) (*Service, error) {
+func NewService(db *store.Store, pools *storage.Pools, dir string, maxSize int64) (*Service, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create image directory: %w", err)
 	}
-	return &Service{db: db, pool: pool, dir: dir, maxSize: maxSize}, nil
+	return &Service{db: db, pools: pools, dir: dir, maxSize: maxSize}, nil
 }
 
 // Upload is one image being imported: either Unified alone, or Meta and Rootfs.
@@ -139,23 +143,27 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 	if split {
 		unpack = func(dir string) error { return unpackSplit(ctx, parts[0].path, parts[1].path, dir) }
 	}
-	if s.pool.HasImageVolume(fp) {
+	pool, err := s.importPool()
+	if err != nil {
+		return api.Image{}, err
+	}
+	if pool.HasImageVolume(fp) {
 		// Left by a crash between unpack and the store write: unpack again.
-		if err := s.pool.DeleteImageVolume(fp); err != nil {
+		if err := pool.DeleteImageVolume(fp); err != nil {
 			return api.Image{}, err
 		}
 	}
-	if err := s.pool.CreateImageVolume(fp, unpack); err != nil {
+	if err := pool.CreateImageVolume(fp, unpack); err != nil {
 		return api.Image{}, fmt.Errorf("unpack image: %w", err)
 	}
 	crashpoint.Hit("import.unpacked")
-	md, err := readMetadataOfVolume(s.pool, fp)
+	md, err := readMetadataOfVolume(pool, fp)
 	if err != nil {
-		_ = s.pool.DeleteImageVolume(fp)
+		_ = pool.DeleteImageVolume(fp)
 		return api.Image{}, err
 	}
 	if err := s.keepFiles(fp, parts); err != nil {
-		_ = s.pool.DeleteImageVolume(fp)
+		_ = pool.DeleteImageVolume(fp)
 		return api.Image{}, err
 	}
 
@@ -178,10 +186,48 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 	}}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Images, fp, rec) }); err != nil {
 		s.removeFiles(fp)
-		_ = s.pool.DeleteImageVolume(fp)
+		_ = pool.DeleteImageVolume(fp)
 		return api.Image{}, err
 	}
 	return rec.Image, nil
+}
+
+// importPool is where imports are unpacked: the default pool, or the
+// first there is when it was deleted.
+func (s *Service) importPool() (storage.Driver, error) {
+	if s.pools.Exists(storage.DefaultPool) {
+		return s.pools.Get(storage.DefaultPool)
+	}
+	names, err := s.pools.Names()
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, apierr.BadRequest("there is no storage pool to unpack the image into: create one first (lodge storage create)")
+	}
+	return s.pools.Get(names[0])
+}
+
+// EnsureVolume makes image fp's volume on pool from the kept image files,
+// unless the pool has it already.
+func (s *Service) EnsureVolume(ctx context.Context, pool storage.Driver, fp string) error {
+	defer s.unpacking.Lock(fp)()
+	if pool.HasImageVolume(fp) {
+		return nil
+	}
+	r, _, err := store.Get[Record](s.db, store.Images, fp)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", fp, err)
+	}
+	meta, rootfs := filepath.Join(s.dir, fp), filepath.Join(s.dir, fp+".rootfs")
+	unpack := func(dir string) error { return unpackUnified(ctx, meta, dir) }
+	if r.Split {
+		unpack = func(dir string) error { return unpackSplit(ctx, meta, rootfs, dir) }
+	}
+	if err := pool.CreateImageVolume(fp, unpack); err != nil {
+		return fmt.Errorf("unpack image %s into the pool: %w", fp[:12], err)
+	}
+	return nil
 }
 
 // readMetadataOfVolume reads metadata.yaml back from the unpacked image.
@@ -368,7 +414,16 @@ func (s *Service) Delete(prefix string) error {
 		return err
 	}
 	s.removeFiles(fp)
-	return s.pool.DeleteImageVolume(fp)
+	var errs []error
+	s.pools.Each(func(name string, pool storage.Driver, err error) {
+		if err == nil {
+			err = pool.DeleteImageVolume(fp)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // Architecture is the host's architecture in LXD's spelling.

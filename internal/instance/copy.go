@@ -62,9 +62,27 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 	// The record names the map the copied files are on; the first start
 	// shifts them if the copy wants another (an isolated range of its own).
 	rec.Architecture, rec.IDMap = src.Architecture, filesMap
+	var dst Expanded
+	err = s.db.View(func(tx *store.Tx) error {
+		ps, err := s.profiles(tx, rec.Profiles)
+		dst = expand(rec, ps)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if from, to := rootPool(src.Devices), rootPool(dst.Devices); from != to {
+		return nil, apierr.BadRequest("copy: %q is on storage pool %q and the copy would be on %q; copies between pools are not supported yet", srcName, from, to)
+	}
 	return func(ctx context.Context) error {
-		return s.createWith(rec, snaps, func() error {
-			return s.pool.CopyInstance(ctx, srcName, srcSnap, rec.Name, !fromSnap && !req.Source.InstanceOnly)
+		s.poolUse.RLock()
+		defer s.poolUse.RUnlock()
+		pool, err := s.poolOf(src)
+		if err != nil {
+			return err
+		}
+		return s.createWith(rec, snaps, pool, func() error {
+			return pool.CopyInstance(ctx, srcName, srcSnap, rec.Name, !fromSnap && !req.Source.InstanceOnly)
 		})
 	}, nil
 }

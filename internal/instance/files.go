@@ -193,7 +193,7 @@ func (s *Service) openWalker(name, path string) (*walker, []string, Expanded, er
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path // lxc sends paths relative to the root when recursing
 	}
-	rootfs, err := s.rootfs(name)
+	rootfs, err := s.rootfs(e)
 	if err != nil {
 		return nil, nil, e, err
 	}

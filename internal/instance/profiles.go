@@ -74,6 +74,9 @@ func (s *Service) CreateProfile(req api.ProfilesPost) error {
 	if err := device.Validate(req.Devices); err != nil {
 		return err
 	}
+	if err := s.checkDiskPools(req.Devices); err != nil {
+		return err
+	}
 	p := api.Profile{Name: req.Name, Description: req.Description, Config: nonNil(req.Config), Devices: nonNilDevices(req.Devices)}
 	return s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Profiles, req.Name, p) })
 }
@@ -89,6 +92,9 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 		return err
 	}
 	if err := device.Validate(put.Devices); err != nil {
+		return err
+	}
+	if err := s.checkDiskPools(put.Devices); err != nil {
 		return err
 	}
 	users := s.usedBy(name)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -17,43 +18,68 @@ func (s *Service) Reconcile() error {
 	if err != nil {
 		return err
 	}
+	// Each instance's pool, and the instances each pool should hold.
 	known := map[string]bool{}
+	pools := map[string]storage.Driver{}
+	held := map[string]map[string]bool{}
 	for _, n := range names {
 		known[n] = true
-	}
-	for _, n := range names {
-		if what, err := s.pool.RepairInstance(n); err != nil {
+		e, _, err := s.load(n)
+		if err != nil {
+			continue
+		}
+		p := rootPool(e.Devices)
+		pool, err := s.pools.Get(p)
+		if err != nil {
+			s.log.Error("repair: an instance's pool does not open", "instance", n, "pool", p, "err", err)
+			continue
+		}
+		pools[n] = pool
+		if held[p] == nil {
+			held[p] = map[string]bool{}
+		}
+		held[p][n] = true
+		if what, err := pool.RepairInstance(n); err != nil {
 			s.log.Error("repair: volume", "instance", n, "err", err)
 		} else if what != "" {
 			s.log.Warn("repair: "+what, "instance", n)
 		}
-		s.reconcileSnapshots(n)
+		s.reconcileSnapshots(n, pool)
 	}
-	volumes, err := s.pool.InstanceNames()
-	if err != nil {
-		return err
-	}
-	for _, v := range volumes {
-		switch {
-		case strings.HasSuffix(v, ".restore") || strings.HasSuffix(v, ".old"):
-			s.log.Warn("repair: removing a restore leftover", "volume", v)
-			_ = s.pool.DeleteInstance(v)
-		case strings.HasSuffix(v, ".partial"):
-			s.log.Warn("repair: removing a half-made volume", "volume", v)
-			_ = s.pool.DeleteInstance(v)
-		case !known[v]:
-			if st, _ := s.status(v); st != runtime.StateStopped {
-				s.log.Warn("repair: a container runs without a record; leaving its volume", "instance", v)
-				continue
-			}
-			s.log.Warn("repair: removing a volume without a record", "instance", v)
-			_ = s.pool.DeleteInstance(v)
+	s.pools.Each(func(poolName string, pool storage.Driver, err error) {
+		if err != nil {
+			s.log.Error("repair: storage pool does not open", "pool", poolName, "err", err)
+			return
 		}
-	}
-	s.removeLeftovers(known)
+		volumes, err := pool.InstanceNames()
+		if err != nil {
+			s.log.Error("repair: list volumes", "pool", poolName, "err", err)
+			return
+		}
+		for _, v := range volumes {
+			switch {
+			case strings.HasSuffix(v, ".restore") || strings.HasSuffix(v, ".old"):
+				s.log.Warn("repair: removing a restore leftover", "pool", poolName, "volume", v)
+				_ = pool.DeleteInstance(v)
+			case strings.HasSuffix(v, ".partial"):
+				s.log.Warn("repair: removing a half-made volume", "pool", poolName, "volume", v)
+				_ = pool.DeleteInstance(v)
+			case !held[poolName][v]:
+				if st, _ := s.status(v); st != runtime.StateStopped {
+					s.log.Warn("repair: a container runs without a record; leaving its volume", "pool", poolName, "instance", v)
+					continue
+				}
+				s.log.Warn("repair: removing a volume without a record", "pool", poolName, "instance", v)
+				_ = pool.DeleteInstance(v)
+			}
+		}
+	})
+	s.removeLeftovers(known, pools)
 	for _, n := range names {
-		if _, err := os.Stat(s.pool.InstancePath(n)); err != nil {
-			s.log.Error("instance has no volume: it cannot start until its rootfs is restored", "instance", n, "path", s.pool.InstancePath(n))
+		if pool, ok := pools[n]; ok {
+			if _, err := os.Stat(pool.InstancePath(n)); err != nil {
+				s.log.Error("instance has no volume: it cannot start until its rootfs is restored", "instance", n, "path", pool.InstancePath(n))
+			}
 		}
 		r, _, err := store.Get[Record](s.db, store.Instances, n)
 		if err != nil {
@@ -76,8 +102,8 @@ func (s *Service) Reconcile() error {
 
 // reconcileSnapshots drops snapshot records whose copy is gone and copies
 // without a record (a crash between the two writes).
-func (s *Service) reconcileSnapshots(name string) {
-	onDisk, err := s.pool.SnapshotNames(name)
+func (s *Service) reconcileSnapshots(name string, pool storage.Driver) {
+	onDisk, err := pool.SnapshotNames(name)
 	if err != nil {
 		return
 	}
@@ -101,7 +127,7 @@ func (s *Service) reconcileSnapshots(name string) {
 	for snap := range disk {
 		if !recorded[snap] {
 			s.log.Warn("repair: removing a snapshot copy without a record", "instance", name, "snapshot", snap)
-			_ = s.pool.DeleteSnapshot(name, snap)
+			_ = pool.DeleteSnapshot(name, snap)
 		}
 	}
 }
@@ -110,7 +136,7 @@ func (s *Service) reconcileSnapshots(name string) {
 // no record (a delete or a rename that a crash cut short): the
 // containers/<name> link, logs/<name> and devices/<name>. The links of
 // instances that have one are made again.
-func (s *Service) removeLeftovers(known map[string]bool) {
+func (s *Service) removeLeftovers(known map[string]bool, pools map[string]storage.Driver) {
 	for _, sub := range []string{"containers", "logs", "devices"} {
 		entries, _ := os.ReadDir(filepath.Join(s.dir, sub))
 		for _, e := range entries {
@@ -120,9 +146,9 @@ func (s *Service) removeLeftovers(known map[string]bool) {
 			}
 		}
 	}
-	for n := range known {
-		if target, err := os.Readlink(filepath.Join(s.dir, "containers", n)); err != nil || target != s.pool.InstancePath(n) {
-			s.linkVolume(n)
+	for n, pool := range pools {
+		if target, err := os.Readlink(filepath.Join(s.dir, "containers", n)); err != nil || target != pool.InstancePath(n) {
+			s.linkVolume(n, pool)
 		}
 	}
 }
@@ -138,7 +164,11 @@ func (s *Service) UnmountStopped() {
 			continue
 		}
 		unlock := s.lock(n)
-		if err := s.pool.UnmountInstance(n); err != nil {
+		pool, err := s.poolFor(n)
+		if err == nil {
+			err = pool.UnmountInstance(n)
+		}
+		if err != nil {
 			s.log.Warn("unmount a stopped instance's volume", "instance", n, "err", err)
 		}
 		unlock()

@@ -37,7 +37,7 @@ import (
 type Service struct {
 	db       *store.Store
 	networks *network.Service
-	pool     storage.Driver
+	pools    *storage.Pools
 	images   *image.Service
 	runtimes runtime.Registry
 	bus      *event.Bus
@@ -54,6 +54,9 @@ type Service struct {
 	reserved     map[string]bool // names of instances being created
 	hostShutdown bool
 	pendingMaps  map[uint32]bool // isolated ranges handed out, not yet recorded
+	// poolUse is held shared by creates and copies while they run, and
+	// exclusively by a pool's deletion.
+	poolUse sync.RWMutex
 	// devEnv is what device types reach on the host.
 	devEnv *device.Env
 	// netReady is closed once lodged has set its networks up after a start;
@@ -65,7 +68,7 @@ type Service struct {
 type Deps struct {
 	DB       *store.Store
 	Networks *network.Service
-	Pool     storage.Driver
+	Pools    *storage.Pools
 	Images   *image.Service
 	// Runtimes run instances, by instance type.
 	Runtimes runtime.Registry
@@ -80,7 +83,7 @@ type Deps struct {
 
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
-	s := &Service{db: d.DB, networks: d.Networks, pool: d.Pool, images: d.Images, runtimes: d.Runtimes, bus: d.Bus, idmap: d.IDMap, host: d.Host,
+	s := &Service{db: d.DB, networks: d.Networks, pools: d.Pools, images: d.Images, runtimes: d.Runtimes, bus: d.Bus, idmap: d.IDMap, host: d.Host,
 		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, netReady: make(chan struct{})}
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	s.daemonID = daemonid.Of(d.Dir)
@@ -170,20 +173,7 @@ func (s *Service) Names() ([]string, error) {
 // profile of BenchmarkList1000 showed JSON decoding of records and of the
 // same default profile, a transaction each, as most of a 1,000-instance list.
 func (s *Service) List() ([]api.Instance, error) {
-	var all []Expanded
-	err := s.db.View(func(tx *store.Tx) error {
-		decoded := map[string]api.Profile{}
-		for _, name := range tx.Keys(store.Instances) {
-			var r Record
-			if _, err := tx.Get(store.Instances, name, &r); err != nil {
-				return err
-			}
-			if ps, err := readProfiles(tx, r.Profiles, decoded); err == nil { // else left out, as Get fails on it
-				all = append(all, expand(r, ps))
-			}
-		}
-		return nil
-	})
+	all, err := s.expandedAll()
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +183,26 @@ func (s *Service) List() ([]api.Instance, error) {
 		out = append(out, render(e, st))
 	}
 	return out, nil
+}
+
+// expandedAll reads and expands every instance in one transaction; one
+// whose profiles do not read is left out, as Get fails on it.
+func (s *Service) expandedAll() ([]Expanded, error) {
+	var all []Expanded
+	err := s.db.View(func(tx *store.Tx) error {
+		decoded := map[string]api.Profile{}
+		for _, name := range tx.Keys(store.Instances) {
+			var r Record
+			if _, err := tx.Get(store.Instances, name, &r); err != nil {
+				return err
+			}
+			if ps, err := readProfiles(tx, r.Profiles, decoded); err == nil {
+				all = append(all, expand(r, ps))
+			}
+		}
+		return nil
+	})
+	return all, err
 }
 
 // PrepareCreate validates a create request and returns the work that
@@ -268,6 +278,9 @@ func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if root := rootDisk(e.Devices); root == "" {
 		return nil, apierr.BadRequest("instance %q has no root disk: add one (type disk, path /, pool default) or use a profile that has one", req.Name)
 	}
+	if err := s.checkRootPool(e); err != nil {
+		return nil, err
+	}
 	if err := keys.ValidateConfig(e.Config, true); err != nil {
 		return nil, err
 	}
@@ -319,7 +332,8 @@ func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context
 	if rec.IDMap, err = s.idmapFor(req.Name, e.Config, nil); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error { return s.create(ctx, rec, fp) }, nil
+	poolName := rootPool(e.Devices)
+	return func(ctx context.Context) error { return s.create(ctx, rec, fp, poolName) }, nil
 }
 
 func rootDisk(devices map[string]map[string]string) string {
@@ -350,18 +364,28 @@ func copyMap(m map[string]string) map[string]string {
 }
 
 // create makes the volume, then the record; a failure undoes the volume.
-func (s *Service) create(ctx context.Context, rec Record, fp string) error {
-	return s.createWith(rec, nil, func() error {
+// An image's volume is made on the pool first when it has none there.
+func (s *Service) create(ctx context.Context, rec Record, fp, poolName string) error {
+	s.poolUse.RLock()
+	defer s.poolUse.RUnlock()
+	pool, err := s.pools.Get(poolName) // again: it may have gone since the request
+	if err != nil {
+		return err
+	}
+	return s.createWith(rec, nil, pool, func() error {
 		if fp != "" {
-			return s.pool.CreateInstanceFromImage(ctx, rec.Name, fp, rec.IDMap)
+			if err := s.images.EnsureVolume(ctx, pool, fp); err != nil {
+				return err
+			}
+			return pool.CreateInstanceFromImage(ctx, rec.Name, fp, rec.IDMap)
 		}
-		return s.pool.CreateEmptyInstance(rec.Name)
+		return pool.CreateEmptyInstance(rec.Name)
 	})
 }
 
 // createWith runs makeVolume, then writes the record and any snapshot
 // records in one transaction; a failure removes the volume again.
-func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func() error) (err error) {
+func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Driver, makeVolume func() error) (err error) {
 	defer s.lock(rec.Name)()
 	defer s.releasePending(rec.IDMap)
 	var r revert.Reverter
@@ -369,7 +393,7 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func
 	if err := makeVolume(); err != nil {
 		return fmt.Errorf("create instance %q: %w", rec.Name, err)
 	}
-	r.Add("the new volume", func() error { return s.pool.DeleteInstance(rec.Name) })
+	r.Add("the new volume", func() error { return pool.DeleteInstance(rec.Name) })
 	if rec.IDMap != nil {
 		rec.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(rec.IDMap.HostUID), 10)
 	}
@@ -385,7 +409,7 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func
 		return err
 	}
 	r.Success()
-	s.linkVolume(rec.Name)
+	s.linkVolume(rec.Name, pool)
 	// The runtime log (lxc.log) has a place from the start, so even a
 	// first start that fails is recorded.
 	_ = os.MkdirAll(s.LogDir(rec.Name), 0o700)
@@ -395,11 +419,11 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, makeVolume func
 }
 
 // linkVolume keeps LXD's $DIR/containers/<name> -> pool volume symlink.
-func (s *Service) linkVolume(name string) {
+func (s *Service) linkVolume(name string, pool storage.Driver) {
 	link := filepath.Join(s.dir, "containers", name)
 	_ = os.MkdirAll(filepath.Dir(link), 0o711)
 	_ = os.Remove(link)
-	_ = os.Symlink(s.pool.InstancePath(name), link)
+	_ = os.Symlink(pool.InstancePath(name), link)
 }
 
 // NetworksReady lets instance starts proceed (see netReady).
@@ -451,7 +475,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 		}
 		s.log.Info("startup snapshot taken", "instance", name, "snapshot", snap)
 	}
-	rootfs, err := s.rootfs(name)
+	rootfs, err := s.rootfs(e)
 	if err != nil {
 		return err
 	}
@@ -495,11 +519,15 @@ func (s *Service) start(ctx context.Context, name string) error {
 }
 
 // rootfs is the instance's root filesystem, mounted.
-func (s *Service) rootfs(name string) (string, error) {
-	if err := s.pool.MountInstance(name); err != nil {
-		return "", fmt.Errorf("mount the volume of %q: %w", name, err)
+func (s *Service) rootfs(e Expanded) (string, error) {
+	pool, err := s.poolOf(e)
+	if err != nil {
+		return "", err
 	}
-	return filepath.Join(s.pool.InstancePath(name), "rootfs"), nil
+	if err := pool.MountInstance(e.Name); err != nil {
+		return "", fmt.Errorf("mount the volume of %q: %w", e.Name, err)
+	}
+	return filepath.Join(pool.InstancePath(e.Name), "rootfs"), nil
 }
 
 // remapIfNeeded shifts the rootfs when security.privileged changed while
@@ -513,7 +541,11 @@ func (s *Service) remapIfNeeded(e Expanded) error {
 	if idmap.Equal(want, e.IDMap) {
 		return nil
 	}
-	if err := s.pool.RemapInstance(e.Name, e.IDMap, want); err != nil {
+	pool, err := s.poolOf(e)
+	if err != nil {
+		return err
+	}
+	if err := pool.RemapInstance(e.Name, e.IDMap, want); err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *store.Tx) error {
@@ -682,7 +714,9 @@ func (s *Service) Delete(name string) error {
 		return err
 	}
 	crashpoint.Hit("delete.records-gone")
-	if err := s.pool.DeleteInstance(name); err != nil {
+	if pool, err := s.poolOf(e); err != nil {
+		s.log.Warn("delete volume", "instance", name, "err", err)
+	} else if err := pool.DeleteInstance(name); err != nil {
 		s.log.Warn("delete volume", "instance", name, "err", err)
 	}
 	_ = os.RemoveAll(s.LogDir(name))
@@ -716,13 +750,17 @@ func (s *Service) Rename(name, newName string) error {
 	if err != nil {
 		return err
 	}
+	pool, err := s.poolFor(name)
+	if err != nil {
+		return err
+	}
 	// The intent goes first: a crash after the volume moved and before
 	// the records did makes start-up move the volume back (see intent).
 	in := intent{Op: intentRename, Instance: name, NewName: newName}
 	if err := s.db.Update(func(tx *store.Tx) error { return putIntent(tx, in) }); err != nil {
 		return err
 	}
-	if err := s.pool.RenameInstance(name, newName); err != nil {
+	if err := pool.RenameInstance(name, newName); err != nil {
 		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
@@ -751,7 +789,7 @@ func (s *Service) Rename(name, newName string) error {
 		return tx.Delete(store.Instances, name)
 	})
 	if err != nil {
-		if uerr := s.pool.UndoRename(name, newName); uerr == nil {
+		if uerr := pool.UndoRename(name, newName); uerr == nil {
 			_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		}
 		return err
@@ -759,7 +797,7 @@ func (s *Service) Rename(name, newName string) error {
 	_ = os.Rename(s.LogDir(name), s.LogDir(newName))
 	_ = os.RemoveAll(s.devicesDir(name))
 	_ = os.Remove(filepath.Join(s.dir, "containers", name))
-	s.linkVolume(newName)
+	s.linkVolume(newName, pool)
 	if e, _, err := s.load(newName); err == nil {
 		s.refreshHosts(e)
 	}
@@ -814,6 +852,9 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	}
 	if rootDisk(e.Devices) == "" {
 		return apierr.BadRequest("instance %q would have no root disk", name)
+	}
+	if err := samePool(old, e); err != nil {
+		return err
 	}
 	if running {
 		for k, key := range keys.Table {
@@ -890,7 +931,11 @@ func (s *Service) resources(e Expanded) (*limits.Resources, error) {
 		if d["path"] == "/" {
 			// The pool's directory: on the same device as the volume, and
 			// there before the volume is.
-			src = filepath.Dir(s.pool.InstancePath(e.Name))
+			pool, err := s.poolOf(e)
+			if err != nil {
+				return nil, err
+			}
+			src = filepath.Dir(pool.InstancePath(e.Name))
 		}
 		major, minor, err := limits.BlockDevice(src)
 		if err != nil {
@@ -918,6 +963,9 @@ func (s *Service) applyLive(name string, old Expanded, strict bool) error {
 		}
 		if rootDisk(e.Devices) == "" {
 			return fmt.Errorf("it would have no root disk")
+		}
+		if err := samePool(old, e); err != nil {
+			return err
 		}
 		if _, err := s.resolveDevices(e); err != nil {
 			return err

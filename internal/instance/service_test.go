@@ -16,6 +16,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/instance/runtime/runtimetest"
 	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -24,10 +25,11 @@ import (
 // directory, an in-memory runtime per instance type and in-memory storage.
 type harness struct {
 	*Service
-	rt   *runtimetest.Fake
-	vm   *runtimetest.Fake
-	pool *storagetest.Memory
-	db   *store.Store
+	rt    *runtimetest.Fake
+	vm    *runtimetest.Fake
+	pool  *storagetest.Memory // the default pool's driver
+	pools *storage.Pools
+	db    *store.Store
 }
 
 func newHarness(t *testing.T) *harness {
@@ -42,7 +44,14 @@ func newHarness(t *testing.T) *harness {
 	// Adding an instance type is one runtime and one registry line: the
 	// second one here stands for virtual machines.
 	runtimes := runtime.Registry{"container": h.rt, "virtual-machine": h.vm}
-	h.Service = NewService(Deps{DB: db, Pool: h.pool, Runtimes: runtimes, Bus: event.NewBus(), Dir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	// Likewise a storage driver: the in-memory one, under the name the
+	// default pool is recorded with, and again as "memory" for new pools.
+	drivers := storage.Registry{
+		"dir":    func(string) (storage.Driver, error) { return h.pool, nil },
+		"memory": func(path string) (storage.Driver, error) { return storagetest.NewMemory(path), nil },
+	}
+	h.pools = storage.NewPools(db, dir, drivers)
+	h.Service = NewService(Deps{DB: db, Pools: h.pools, Runtimes: runtimes, Bus: event.NewBus(), Dir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		IDMap: idmap.Map{HostUID: 1000000, HostGID: 1000000, Size: idmap.Size * 10},
 		Host:  limits.Host{CPUs: 2, MemoryBytes: 8 << 30, SwapAccounting: true}})
 	if err := h.EnsureDefaultProfile(); err != nil {
@@ -353,5 +362,65 @@ func TestHotplugThroughDeviceTypes(t *testing.T) {
 	}
 	if spec := h.rt.Instance("c1").Spec; len(spec.UnixDevs) != 1 || len(spec.Disks) != 0 {
 		t.Fatalf("start spec after restart: %+v", spec)
+	}
+}
+
+// An instance's volume is on the pool its root disk names; a pool in use
+// cannot go, an unused one can, and a root disk cannot move by an edit.
+func TestInstancesOnTheirRootDisksPool(t *testing.T) {
+	h := newHarness(t)
+	if err := h.pools.Create(storage.PoolRecord{Name: "fast", Driver: "memory"}); err != nil {
+		t.Fatal(err)
+	}
+	fast, err := h.pools.Get("fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "fast"}}
+	h.mustCreate(t, api.InstancesPost{Name: "c1", InstancePut: api.InstancePut{Devices: root}})
+	h.mustCreate(t, api.InstancesPost{Name: "c2"})
+	if names, _ := fast.InstanceNames(); len(names) != 1 || names[0] != "c1" {
+		t.Fatalf("volumes on the new pool: %v", names)
+	}
+	if _, ok := h.pool.Volume("c1"); ok {
+		t.Fatal("c1's volume landed on the default pool")
+	}
+	if err := h.Start(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if spec := h.rt.Instance("c1").Spec; spec.Rootfs != filepath.Join(fast.InstancePath("c1"), "rootfs") {
+		t.Fatalf("c1 started on %s", spec.Rootfs)
+	}
+	users, _ := h.PoolUsers("fast")
+	if len(users) != 1 || users[0] != "/1.0/instances/c1" {
+		t.Fatalf("users of the pool: %v", users)
+	}
+	if err := h.DeletePool("fast"); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("deleting a pool in use: %v", err)
+	}
+	inst, rev, _ := h.Get("c1")
+	put := writable(inst)
+	put.Devices["root"]["pool"] = "default"
+	if err := h.Update("c1", put, rev); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("moving the root disk by an edit: %v", err)
+	}
+	missing := map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "nope"}}
+	if err := h.create(t, api.InstancesPost{Name: "c3", InstancePut: api.InstancePut{Devices: missing}}); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("an instance on a missing pool: %v", err)
+	}
+	if err := h.CreateProfile(api.ProfilesPost{Name: "p", ProfilePut: api.ProfilePut{Devices: missing}}); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("a profile on a missing pool: %v", err)
+	}
+	if err := h.Stop(context.Background(), "c1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Delete("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.DeletePool("fast"); err != nil {
+		t.Fatal(err)
+	}
+	if h.pools.Exists("fast") {
+		t.Fatal("the deleted pool is still recorded")
 	}
 }

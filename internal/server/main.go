@@ -159,12 +159,8 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 	for _, m := range db.Migrations() {
 		log.Info("database migrated", "migration", m)
 	}
-	pool, err := storage.New("dir", filepath.Join(dir, "storage-pools", "default"))
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	images, err := image.NewService(db, pool, filepath.Join(dir, "images"), maxImage)
+	pools := storage.NewPools(db, dir, storage.Drivers())
+	images, err := image.NewService(db, pools, filepath.Join(dir, "images"), maxImage)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -181,9 +177,9 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 		return nil, err
 	}
 	nets := network.NewService(db, filepath.Join(dir, "networks"), daemonid.Name(daemonid.Of(dir), "lodge", "_"), log)
-	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pool: pool, Images: images, Runtimes: runtimes(rt), Bus: bus, IDMap: m,
+	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pools: pools, Images: images, Runtimes: runtimes(rt), Bus: bus, IDMap: m,
 		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports})
-	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log}
+	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Pools: pools, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log}
 	return &services{db: db, daemon: d}, nil
 }
 

@@ -4,7 +4,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/lodge-project/lodge/internal/idmap"
 )
@@ -78,13 +77,4 @@ type Driver interface {
 	// intent to finish it, mounts the volume, and returns what it did (""
 	// when nothing was needed).
 	RepairInstance(name string) (string, error)
-}
-
-// New builds the driver called name for a pool rooted at path.
-func New(name, path string) (Driver, error) {
-	ctor, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown storage driver %q", name)
-	}
-	return ctor(path)
 }

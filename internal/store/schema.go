@@ -29,6 +29,15 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists([]byte(Intents))
 		return err
 	}},
+	{2, "record the default dir storage pool (its volumes stay in storage-pools/default)", func(tx *bolt.Tx) error {
+		t := &Tx{tx: tx}
+		if t.Exists(Pools, "default") {
+			return nil
+		}
+		// The storage package's pool record, spelled out: it cannot be
+		// imported here. An empty source is the pool's usual place.
+		return t.Create(Pools, "default", map[string]any{"name": "default", "driver": "dir", "description": "", "config": map[string]string{}})
+	}},
 }
 
 // SchemaVersion is the layout this release writes.
@@ -38,14 +47,13 @@ func SchemaVersion() int { return migrations[len(migrations)-1].Version }
 // every bucket and the current version; one written by a newer release is
 // refused rather than misread.
 func migrate(tx *bolt.Tx) (applied []string, err error) {
-	meta := tx.Bucket([]byte(Meta))
-	fresh := meta == nil
+	fresh := tx.Bucket([]byte(Meta)) == nil
 	for _, b := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 			return nil, err
 		}
 	}
-	meta = tx.Bucket([]byte(Meta))
+	meta := tx.Bucket([]byte(Meta))
 	version := 0
 	if raw := meta.Get([]byte(schemaKey)); raw != nil {
 		if len(raw) != 8 {
@@ -53,9 +61,9 @@ func migrate(tx *bolt.Tx) (applied []string, err error) {
 		}
 		version = int(binary.BigEndian.Uint64(raw))
 	}
-	if fresh {
-		version = SchemaVersion()
-	}
+	// A fresh database runs every migration too, unreported: they seed
+	// records (the default pool) as well as change layouts, and each is
+	// idempotent.
 	if version > SchemaVersion() {
 		return nil, fmt.Errorf("the database is at schema version %d, written by a newer lodged; this one knows up to %d", version, SchemaVersion())
 	}
@@ -66,7 +74,9 @@ func migrate(tx *bolt.Tx) (applied []string, err error) {
 		if err := m.Up(tx); err != nil {
 			return applied, fmt.Errorf("migration %d (%s): %w", m.Version, m.What, err)
 		}
-		applied = append(applied, fmt.Sprintf("%d: %s", m.Version, m.What))
+		if !fresh {
+			applied = append(applied, fmt.Sprintf("%d: %s", m.Version, m.What))
+		}
 	}
 	var buf [8]byte
 	binary.BigEndian.PutUint64(buf[:], uint64(SchemaVersion()))

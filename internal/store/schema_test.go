@@ -34,8 +34,12 @@ func TestMigratesAnUnversionedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Migrations(); len(got) != 1 || !strings.HasPrefix(got[0], "1: ") {
+	if got := s.Migrations(); len(got) != 2 || !strings.HasPrefix(got[0], "1: ") || !strings.HasPrefix(got[1], "2: ") {
 		t.Fatalf("migrations applied: %v", got)
+	}
+	var pool struct{ Name, Driver string }
+	if err := s.View(func(tx *Tx) error { _, err := tx.Get(Pools, "default", &pool); return err }); err != nil || pool.Driver != "dir" {
+		t.Fatalf("the default pool after migrating: %+v %v", pool, err)
 	}
 	var rec struct{ Name string }
 	if err := s.View(func(tx *Tx) error { _, err := tx.Get(Instances, "c1", &rec); return err }); err != nil || rec.Name != "c1" {
@@ -63,7 +67,10 @@ func TestFreshDatabaseIsCurrentAndANewerOneIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := s.Migrations(); len(got) != 0 {
-		t.Fatalf("a fresh database was migrated: %v", got)
+		t.Fatalf("a fresh database reported migrations: %v", got)
+	}
+	if !s.Has(Pools, "default") {
+		t.Fatal("a fresh database has no default pool")
 	}
 	s.Close()
 	db, err := bolt.Open(path, 0o600, nil)

@@ -37,3 +37,19 @@ func AliasName(name string) error {
 	}
 	return nil
 }
+
+var poolName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// PoolName checks a storage pool name: it names a directory, so no
+// slashes, no dot names, nothing a path could make more of.
+func PoolName(name string) error {
+	switch {
+	case name == "":
+		return apierr.BadRequest("storage pool name is empty")
+	case len(name) > 63:
+		return apierr.BadRequest("storage pool name %q is longer than 63 characters", name)
+	case !poolName.MatchString(name):
+		return apierr.BadRequest("storage pool name %q is invalid: use letters, digits, '-', '_' and '.', starting with a letter or digit", name)
+	}
+	return nil
+}

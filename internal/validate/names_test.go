@@ -23,3 +23,16 @@ func TestAliasName(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestPoolName(t *testing.T) {
+	for _, ok := range []string{"default", "fast-ssd", "p.2", "a_b"} {
+		if err := PoolName(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "..", ".hidden", "a/b", "-x", "a b", string(make([]byte, 64))} {
+		if err := PoolName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

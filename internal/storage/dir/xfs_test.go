@@ -60,10 +60,7 @@ func TestConformanceOnXFS(t *testing.T) {
 				n++
 				return newPool(t, open, filepath.Join(mnt, "pool", fmt.Sprint(n)))
 			}
-			storagetest.Run(t, newDriver)
-			storagetest.RunSnapshots(t, newDriver)
-			storagetest.RunCrashPoints(t, newDriver)
-			storagetest.RunLifecycle(t, newDriver)
+			storagetest.Run(t, storagetest.Subject{New: newDriver, Crashes: crashes{}})
 		})
 	}
 }

@@ -1,4 +1,7 @@
-// Package storagetest is the conformance suite every storage driver passes.
+// Package storagetest is the conformance suite every storage driver
+// passes. It drives a driver through its interface only: where a case needs
+// a crash's leftovers, the driver's own test makes them (Crashes), since
+// only the driver knows its steps and its layout on disk.
 package storagetest
 
 import (
@@ -13,10 +16,36 @@ import (
 	"github.com/lodge-project/lodge/internal/storage"
 )
 
-// Run drives a fresh driver (from newDriver) through the shared cases.
-func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+// Subject is a driver under test.
+type Subject struct {
+	// New makes a fresh, empty pool of the driver.
+	New     func(t *testing.T) storage.Driver
+	Crashes Crashes
+}
+
+// Crashes leave a pool's volumes as a crash at one of the driver's steps
+// would.
+type Crashes interface {
+	// RestoreMovedAside: a restore was prepared and the swap began (the
+	// volume is out of its place), but the prepared copy is not in yet.
+	RestoreMovedAside(d storage.Driver, name string) error
+	// RenameMovedVolume: a rename moved the volume to newName and did
+	// not move its snapshots yet.
+	RenameMovedVolume(d storage.Driver, oldName, newName string) error
+}
+
+// Run drives fresh pools of the driver through every case.
+func Run(t *testing.T, s Subject) {
+	t.Run("Basics", func(t *testing.T) { runBasics(t, s) })
+	t.Run("Snapshots", func(t *testing.T) { runSnapshots(t, s) })
+	t.Run("CrashPoints", func(t *testing.T) { runCrashPoints(t, s) })
+	t.Run("Lifecycle", func(t *testing.T) { runLifecycle(t, s) })
+}
+
+// runBasics covers image and instance volumes.
+func runBasics(t *testing.T, s Subject) {
 	t.Run("ImageThenInstanceShifted", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 200000, Size: idmap.Size}
 		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
@@ -27,13 +56,13 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 			t.Fatalf("ownership %d:%d, want 100005:200007", st.Uid, st.Gid)
 		}
 		// The image itself stays unshifted for the next instance.
-		st = statOf(t, filepath.Join(filepath.Dir(d.InstancePath("c1")), "..", "images", "abc", "rootfs", "etc", "hostname"))
+		st = statOf(t, filepath.Join(d.ImageVolumePath("abc"), "rootfs", "etc", "hostname"))
 		if st.Uid != 5 {
 			t.Fatalf("image was shifted: uid %d", st.Uid)
 		}
 	})
 	t.Run("FailedUnpackLeavesNothing", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		err := d.CreateImageVolume("bad", func(dir string) error {
 			_ = os.WriteFile(filepath.Join(dir, "half"), nil, 0o644)
 			return os.ErrInvalid
@@ -43,7 +72,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		}
 	})
 	t.Run("DuplicateInstanceRefused", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		fillImage(t, d, "abc")
 		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err != nil {
 			t.Fatal(err)
@@ -53,7 +82,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		}
 	})
 	t.Run("RenameAndDelete", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		if err := d.CreateEmptyInstance("a"); err != nil {
 			t.Fatal(err)
 		}
@@ -76,11 +105,11 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	})
 }
 
-// RunLifecycle covers what the volume of an instance outlives: its image's
+// runLifecycle covers what the volume of an instance outlives: its image's
 // deletion, a change of id map, and its mount going away (a host reboot).
-func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+func runLifecycle(t *testing.T, s Subject) {
 	t.Run("ImageDeletedWhileUsed", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
 		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
@@ -127,7 +156,7 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		}
 	})
 	t.Run("Remap", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		fillImage(t, d, "abc")
 		from := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
 		to := &idmap.Map{HostUID: 300000, HostGID: 300000, Size: idmap.Size}
@@ -155,7 +184,7 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		}
 	})
 	t.Run("RemountAfterReboot", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
 		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
@@ -188,10 +217,10 @@ func RunLifecycle(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	})
 }
 
-// RunSnapshots covers snapshots, copies, restores and restore repair.
-func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+// runSnapshots covers snapshots, copies, restores and restore repair.
+func runSnapshots(t *testing.T, s Subject) {
 	t.Run("SnapshotRestoreCopy", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		file := changedSinceSnapshot(t, d)
 		if err := d.CopyInstance(context.Background(), "c1", "snap0", "fromsnap", false); err != nil {
 			t.Fatal(err)
@@ -240,47 +269,41 @@ func RunSnapshots(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		}
 	})
 	t.Run("RepairInterruptedRestore", func(t *testing.T) {
-		d := newDriver(t)
-		if err := d.CreateEmptyInstance("c1"); err != nil {
+		d := s.New(t)
+		file := preparedRestore(t, d)
+		if err := s.Crashes.RestoreMovedAside(d, "c1"); err != nil {
 			t.Fatal(err)
 		}
-		vol := d.InstancePath("c1")
-		// A crash between "volume -> .old" and ".restore -> volume".
-		if err := os.Rename(vol, vol+".old"); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(vol+".restore", "rootfs"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		// Without an intent to finish it, repair brings the volume back
+		// as it was before the restore.
 		what, err := d.RepairInstance("c1")
 		if err != nil || what == "" {
 			t.Fatalf("repair: %q %v", what, err)
 		}
-		if _, err := os.Stat(filepath.Join(vol, "rootfs")); err != nil {
-			t.Fatal("volume not back after repair")
+		if got := read(t, file); got != "changed\n" {
+			t.Fatalf("after repairing an interrupted restore: %q", got)
 		}
 		if what, _ := d.RepairInstance("c1"); what != "" {
 			t.Fatalf("second repair did %q", what)
 		}
+		if names, _ := d.InstanceNames(); len(names) != 1 {
+			t.Fatalf("volumes after repair: %v", names)
+		}
 	})
 }
 
-// RunCrashPoints covers the steps start-up takes after a crash in the
+// runCrashPoints covers the steps start-up takes after a crash in the
 // middle of a restore or a rename.
-func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
+func runCrashPoints(t *testing.T, s Subject) {
 	// Each state a crash can leave a committed restore in: FinishRestore
 	// ends with the snapshot's files in the volume and nothing beside it.
 	for _, point := range []string{"prepared", "volume moved aside", "swapped"} {
 		t.Run("FinishRestoreWhen"+strings.ReplaceAll(point, " ", ""), func(t *testing.T) {
-			d := newDriver(t)
+			d := s.New(t)
 			file := preparedRestore(t, d)
-			vol := d.InstancePath("c1")
 			switch point {
 			case "volume moved aside":
-				if err := UnmountBelow(vol); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Rename(vol, vol+".old"); err != nil {
+				if err := s.Crashes.RestoreMovedAside(d, "c1"); err != nil {
 					t.Fatal(err)
 				}
 			case "swapped":
@@ -294,17 +317,15 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 			if got := read(t, file); got != "x\n" {
 				t.Fatalf("after finishing from %q: %q", point, got)
 			}
-			for _, left := range []string{vol + ".old", vol + ".restore"} {
-				if _, err := os.Lstat(left); err == nil {
-					t.Fatalf("%s is left", left)
-				}
+			if names, _ := d.InstanceNames(); len(names) != 1 || names[0] != "c1" {
+				t.Fatalf("volumes after finishing from %q: %v", point, names)
 			}
 		})
 	}
 	// A cancelled operation's copy stops and leaves nothing: no new
 	// volume, snapshot or prepared restore, and the source as it was.
 	t.Run("CancelledCopiesLeaveNothing", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		file := changedSinceSnapshot(t, d)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -328,7 +349,7 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		}
 	})
 	t.Run("CancelRestoreLeavesTheVolume", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		file := preparedRestore(t, d)
 		if err := d.CancelRestore("c1"); err != nil {
 			t.Fatal(err)
@@ -343,7 +364,7 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 	// A rename cut short after the volume moved but before its snapshots
 	// did: UndoRename puts both back under the old name.
 	t.Run("UndoRename", func(t *testing.T) {
-		d := newDriver(t)
+		d := s.New(t)
 		fillImage(t, d, "abc")
 		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err != nil {
 			t.Fatal(err)
@@ -351,10 +372,7 @@ func RunCrashPoints(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		if err := d.CreateSnapshot(context.Background(), "c1", "snap0"); err != nil {
 			t.Fatal(err)
 		}
-		if err := UnmountBelow(d.InstancePath("c1")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(d.InstancePath("c1"), d.InstancePath("c2")); err != nil {
+		if err := s.Crashes.RenameMovedVolume(d, "c1", "c2"); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.UndoRename("c1", "c2"); err != nil {

@@ -1,0 +1,104 @@
+package instance
+
+import (
+	"strings"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/storage"
+)
+
+// rootPool names the pool of a root disk among expanded devices: its pool
+// key, or the default pool for a root disk written without one.
+func rootPool(devices map[string]map[string]string) string {
+	if root := rootDisk(devices); root != "" && devices[root]["pool"] != "" {
+		return devices[root]["pool"]
+	}
+	return storage.DefaultPool
+}
+
+// poolOf is the pool an expanded instance's volume is on.
+func (s *Service) poolOf(e Expanded) (storage.Driver, error) {
+	return s.pools.Get(rootPool(e.Devices))
+}
+
+// poolFor is the pool of the named instance's volume.
+func (s *Service) poolFor(name string) (storage.Driver, error) {
+	e, _, err := s.load(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.poolOf(e)
+}
+
+// checkRootPool refuses a root disk on a pool that does not exist.
+func (s *Service) checkRootPool(e Expanded) error {
+	if p := rootPool(e.Devices); !s.pools.Exists(p) {
+		return apierr.BadRequest("instance %q: storage pool %q does not exist (lodge storage list shows the pools)", e.Name, p)
+	}
+	return nil
+}
+
+// PoolUsers lists what uses pool name, as API paths: instances whose root
+// disk is on it and profiles with a disk on it.
+func (s *Service) PoolUsers(name string) ([]string, error) {
+	all, err := s.expandedAll()
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, e := range all {
+		if rootPool(e.Devices) == name {
+			out = append(out, "/1.0/instances/"+e.Name)
+		}
+	}
+	ps, err := s.Profiles()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		for _, d := range p.Devices {
+			if d["type"] == "disk" && d["pool"] == name {
+				out = append(out, "/1.0/profiles/"+p.Name)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// DeletePool removes a storage pool nothing uses. Creates and copies hold
+// the pools shared while they run, so none lands on a pool going away.
+func (s *Service) DeletePool(name string) error {
+	s.poolUse.Lock()
+	defer s.poolUse.Unlock()
+	if _, _, err := s.pools.Record(name); err != nil {
+		return err
+	}
+	users, err := s.PoolUsers(name)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return apierr.BadRequest("storage pool %q is in use by %s", name, strings.Join(users, ", "))
+	}
+	return s.pools.Delete(name)
+}
+
+// samePool refuses a change that would move an instance's root disk to
+// another pool: its volume would stay where it is.
+func samePool(old, cur Expanded) error {
+	if from, to := rootPool(old.Devices), rootPool(cur.Devices); from != to {
+		return apierr.BadRequest("instance %q has its root disk on storage pool %q; moving it to %q is not supported yet", cur.Name, from, to)
+	}
+	return nil
+}
+
+// checkDiskPools refuses disks on pools that do not exist.
+func (s *Service) checkDiskPools(devices map[string]map[string]string) error {
+	for name, d := range devices {
+		if p := d["pool"]; d["type"] == "disk" && p != "" && !s.pools.Exists(p) {
+			return apierr.BadRequest("device %q: storage pool %q does not exist", name, p)
+		}
+	}
+	return nil
+}

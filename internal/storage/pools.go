@@ -1,0 +1,274 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/validate"
+)
+
+// PoolRecord is a storage pool as the store keeps it.
+type PoolRecord struct {
+	Name        string            `json:"name"`
+	Driver      string            `json:"driver"`
+	Description string            `json:"description"`
+	Config      map[string]string `json:"config"`
+}
+
+// DefaultPool is the pool a fresh state directory starts with, and the
+// one a root disk without a pool key is on.
+const DefaultPool = "default"
+
+// Pools are the host's storage pools: records in the store, each opened
+// with its driver from the registry on first use.
+type Pools struct {
+	db       *store.Store
+	stateDir string // $LODGE_DIR: pools without a source live in storage-pools/<name>
+	registry Registry
+
+	mu   sync.Mutex
+	open map[string]Driver
+}
+
+// NewPools serves the pools recorded in db.
+func NewPools(db *store.Store, stateDir string, registry Registry) *Pools {
+	return &Pools{db: db, stateDir: stateDir, registry: registry, open: map[string]Driver{}}
+}
+
+// Source is where a pool's volumes live: its source key, or else
+// $LODGE_DIR/storage-pools/<name>.
+func (p *Pools) Source(r PoolRecord) string {
+	if src := r.Config["source"]; src != "" {
+		return src
+	}
+	return filepath.Join(p.stateDir, "storage-pools", r.Name)
+}
+
+// Get is the driver of pool name, opened on first use.
+func (p *Pools) Get(name string) (Driver, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.open[name]; ok {
+		return d, nil
+	}
+	r, _, err := store.Get[PoolRecord](p.db, store.Pools, name)
+	if err != nil {
+		return nil, apierr.BadRequest("storage pool %q does not exist", name)
+	}
+	d, err := p.registry.New(r.Driver, p.Source(r))
+	if err != nil {
+		return nil, fmt.Errorf("open storage pool %q: %w", name, err)
+	}
+	p.open[name] = d
+	return d, nil
+}
+
+// Exists says whether pool name is recorded.
+func (p *Pools) Exists(name string) bool { return p.db.Has(store.Pools, name) }
+
+// Names lists the pools in name order.
+func (p *Pools) Names() ([]string, error) {
+	var names []string
+	err := p.db.View(func(tx *store.Tx) error {
+		names = tx.Keys(store.Pools)
+		return nil
+	})
+	sort.Strings(names)
+	return names, err
+}
+
+// Each calls fn with every pool that opens; one that does not is skipped
+// with its error reported to fn as a nil driver.
+func (p *Pools) Each(fn func(name string, d Driver, err error)) {
+	names, _ := p.Names()
+	for _, n := range names {
+		d, err := p.Get(n)
+		fn(n, d, err)
+	}
+}
+
+// Record reads pool name's record and revision.
+func (p *Pools) Record(name string) (PoolRecord, uint64, error) {
+	r, rev, err := store.Get[PoolRecord](p.db, store.Pools, name)
+	if errors.Is(err, apierr.ErrNotFound) {
+		return r, 0, apierr.NotFound("storage pool %q", name)
+	}
+	if r.Config == nil {
+		r.Config = map[string]string{}
+	}
+	return r, rev, err
+}
+
+// poolKeys are the config keys a pool takes, by driver.
+var poolKeys = map[string]map[string]bool{
+	"dir": {"source": true},
+}
+
+// Create makes a pool: its directory, then its record. A source that is
+// given must be an absolute path to an empty directory or to nothing yet,
+// so that a pool never takes over files it does not own.
+func (p *Pools) Create(r PoolRecord) (err error) {
+	if err := validate.PoolName(r.Name); err != nil {
+		return err
+	}
+	if r.Driver == "" {
+		return apierr.BadRequest("storage pool %q: give a driver (%s)", r.Name, strings.Join(p.registry.Names(), ", "))
+	}
+	if _, ok := p.registry[r.Driver]; !ok {
+		return apierr.BadRequest("storage pool %q: driver %q is not supported on this host (available: %s)", r.Name, r.Driver, strings.Join(p.registry.Names(), ", "))
+	}
+	if r.Config == nil {
+		r.Config = map[string]string{}
+	}
+	for k := range r.Config {
+		if !poolKeys[r.Driver][k] {
+			return apierr.BadRequest("storage pool %q: unknown config key %q for a %s pool", r.Name, k, r.Driver)
+		}
+	}
+	if p.Exists(r.Name) {
+		return apierr.Conflict("storage pool %q already exists", r.Name)
+	}
+	src := p.Source(r)
+	if r.Config["source"] != "" {
+		if !filepath.IsAbs(src) || filepath.Clean(src) != src {
+			return apierr.BadRequest("storage pool %q: source %q must be a clean absolute path", r.Name, src)
+		}
+		if entries, err := os.ReadDir(src); err == nil && len(entries) > 0 {
+			return apierr.BadRequest("storage pool %q: source %s is not empty; give an empty directory or a path that does not exist yet", r.Name, src)
+		} else if err != nil && !os.IsNotExist(err) {
+			return apierr.BadRequest("storage pool %q: source %s: %v", r.Name, src, err)
+		}
+		if err := searchable(filepath.Dir(src)); err != nil {
+			return apierr.BadRequest("storage pool %q: %v", r.Name, err)
+		}
+	} else if _, err := os.Stat(src); err == nil {
+		return apierr.Conflict("storage pool %q: %s is left from an earlier pool; remove it first", r.Name, src)
+	}
+	made := !exists(src)
+	d, err := p.registry.New(r.Driver, src)
+	if err == nil {
+		err = p.db.Update(func(tx *store.Tx) error { return tx.Create(store.Pools, r.Name, r) })
+	}
+	if err != nil {
+		if made {
+			_ = os.RemoveAll(src)
+		}
+		return fmt.Errorf("create storage pool %q: %w", r.Name, err)
+	}
+	p.mu.Lock()
+	p.open[r.Name] = d
+	p.mu.Unlock()
+	return nil
+}
+
+// Update replaces a pool's description and config; the driver and the
+// source stay what they were.
+func (p *Pools) Update(name, description string, config map[string]string, ifRev uint64) error {
+	r, _, err := p.Record(name)
+	if err != nil {
+		return err
+	}
+	if config == nil {
+		config = map[string]string{}
+	}
+	for k, v := range config {
+		if !poolKeys[r.Driver][k] {
+			return apierr.BadRequest("storage pool %q: unknown config key %q for a %s pool", name, k, r.Driver)
+		}
+		if k == "source" && v != r.Config["source"] && !(r.Config["source"] == "" && v == p.Source(r)) {
+			return apierr.BadRequest("storage pool %q: source cannot change (it is %s)", name, p.Source(r))
+		}
+	}
+	r.Description = description
+	for k, v := range config {
+		if k != "source" {
+			r.Config[k] = v
+		}
+	}
+	return p.db.Update(func(tx *store.Tx) error {
+		_, err := tx.Put(store.Pools, name, r, ifRev)
+		return err
+	})
+}
+
+// Delete removes an empty pool: the caller has checked that nothing uses
+// it; image volumes, which the image store makes again where needed, may
+// remain and go with it. Its directory goes when lodged made it.
+func (p *Pools) Delete(name string) error {
+	r, _, err := p.Record(name)
+	if err != nil {
+		return err
+	}
+	d, err := p.Get(name)
+	if err != nil {
+		return err
+	}
+	if vols, err := d.InstanceNames(); err != nil || len(vols) > 0 {
+		return apierr.BadRequest("storage pool %q still holds instance volumes %v (%v)", name, vols, err)
+	}
+	imgs, err := d.ImageVolumeNames()
+	if err != nil {
+		return err
+	}
+	for _, fp := range imgs {
+		if err := d.DeleteImageVolume(fp); err != nil {
+			return fmt.Errorf("storage pool %q: remove image volume %s: %w", name, fp, err)
+		}
+	}
+	if err := p.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Pools, name) }); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	delete(p.open, name)
+	p.mu.Unlock()
+	if r.Config["source"] == "" {
+		return os.RemoveAll(p.Source(r))
+	}
+	// A source the user gave stays; only the driver's empty folders go.
+	return removeEmptyTree(p.Source(r), false)
+}
+
+// removeEmptyTree removes the empty directories below dir (and dir itself
+// when self is set), leaving anything with files in it.
+func removeEmptyTree(dir string, self bool) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			_ = removeEmptyTree(filepath.Join(dir, e.Name()), true)
+		}
+	}
+	if self {
+		_ = os.Remove(dir) // fails, as it should, when something is left
+	}
+	return nil
+}
+
+// searchable checks that every existing directory from / down to dir lets
+// other users through (o+x): an unprivileged instance's root is such a
+// user, and must reach its rootfs below the pool.
+func searchable(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err == nil && st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s (mode %04o) does not let other users through, so unprivileged instances could not reach their files: chmod o+x %s, or choose another source", d, st.Mode().Perm(), d)
+		}
+		if d == "/" || d == "." {
+			return nil
+		}
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}

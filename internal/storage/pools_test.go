@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+func newPools(t *testing.T) (*Pools, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := store.Open(filepath.Join(dir, "lodge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return NewPools(db, dir, Drivers()), dir
+}
+
+func TestPoolsAreRecords(t *testing.T) {
+	p, dir := newPools(t)
+	if names, _ := p.Names(); len(names) != 1 || names[0] != DefaultPool {
+		t.Fatalf("a fresh store's pools: %v", names)
+	}
+	if err := p.Create(PoolRecord{Name: "fast", Driver: "dir"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.Get("fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "storage-pools", "fast"); !strings.HasPrefix(d.InstancePath("x"), want+"/") {
+		t.Fatalf("a pool without a source lives at %s", d.InstancePath("x"))
+	}
+	if err := p.Update("fast", "SSDs", map[string]string{"source": "/elsewhere"}, 0); apierr.Status(err) != 400 {
+		t.Fatalf("moving a pool's source: %v", err)
+	}
+	if err := p.Update("fast", "SSDs", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := p.Record("fast"); r.Description != "SSDs" {
+		t.Fatalf("description after update: %q", r.Description)
+	}
+	for _, bad := range []PoolRecord{
+		{Name: "fast", Driver: "dir"},
+		{Name: "../x", Driver: "dir"},
+		{Name: "z", Driver: "zfs"},
+		{Name: "z", Driver: "dir", Config: map[string]string{"size": "1GiB"}},
+		{Name: "z", Driver: "dir", Config: map[string]string{"source": "relative/path"}},
+	} {
+		if err := p.Create(bad); err == nil {
+			t.Errorf("%+v was created", bad)
+		}
+	}
+	if p.Exists("z") {
+		t.Fatal("a refused pool was recorded")
+	}
+	if err := p.Delete("fast"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "storage-pools", "fast")); !os.IsNotExist(err) {
+		t.Fatalf("the deleted pool's directory: %v", err)
+	}
+	if _, _, err := p.Record("fast"); apierr.Status(err) != 404 {
+		t.Fatalf("the deleted pool's record: %v", err)
+	}
+}
+
+// A source of the user's must be empty (or not there yet) and reachable by
+// unprivileged instances; deleting the pool leaves the directory.
+func TestPoolSourcesAreTheUsers(t *testing.T) {
+	p, dir := newPools(t)
+	full := filepath.Join(dir, "full")
+	_ = os.MkdirAll(full, 0o711)
+	_ = os.WriteFile(filepath.Join(full, "precious"), nil, 0o600)
+	if err := p.Create(PoolRecord{Name: "a", Driver: "dir", Config: map[string]string{"source": full}}); apierr.Status(err) != 400 {
+		t.Fatalf("a source with files in it: %v", err)
+	}
+	private := filepath.Join(dir, "private")
+	_ = os.Mkdir(private, 0o700)
+	if err := p.Create(PoolRecord{Name: "b", Driver: "dir", Config: map[string]string{"source": filepath.Join(private, "pool")}}); apierr.Status(err) != 400 {
+		t.Fatalf("a source below a private directory: %v", err)
+	}
+	src := filepath.Join(dir, "mine")
+	if err := p.Create(PoolRecord{Name: "c", Driver: "dir", Config: map[string]string{"source": src}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Delete("c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		t.Fatalf("the user's source went with the pool: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(full, "precious")); err != nil {
+		t.Fatal("a refused pool touched the files of its source")
+	}
+}
