@@ -47,8 +47,8 @@ func (s *Service) status(name string) (string, int) {
 	return runtime.StateStopped, 0
 }
 
-// Exec starts a command in a running instance.
-func (s *Service) Exec(ctx context.Context, name string, spec runtime.ExecSpec) (runtime.Proc, error) {
+// running is the runtime of a running instance.
+func (s *Service) running(name string) (runtime.Runtime, error) {
 	e, _, err := s.load(name)
 	if err != nil {
 		return nil, err
@@ -56,19 +56,24 @@ func (s *Service) Exec(ctx context.Context, name string, spec runtime.ExecSpec) 
 	rt := s.runtimeOf(e.Type)
 	if st, _ := rt.Status(name); st != runtime.StateRunning {
 		return nil, apierr.BadRequest("instance %q is not running", name)
+	}
+	return rt, nil
+}
+
+// Exec starts a command in a running instance.
+func (s *Service) Exec(ctx context.Context, name string, spec runtime.ExecSpec) (runtime.Proc, error) {
+	rt, err := s.running(name)
+	if err != nil {
+		return nil, err
 	}
 	return rt.Exec(ctx, name, spec)
 }
 
 // Console connects to a running instance's console.
 func (s *Service) Console(name string) (io.ReadWriteCloser, error) {
-	e, _, err := s.load(name)
+	rt, err := s.running(name)
 	if err != nil {
 		return nil, err
-	}
-	rt := s.runtimeOf(e.Type)
-	if st, _ := rt.Status(name); st != runtime.StateRunning {
-		return nil, apierr.BadRequest("instance %q is not running", name)
 	}
 	return rt.Console(name)
 }

@@ -8,7 +8,8 @@ package device
 
 import (
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -148,13 +149,6 @@ func Resolve(env *Env, inst Instance) (map[string]Device, error) {
 }
 
 // Names lists a device map's names in order.
-func Names[D any](devices map[string]D) []string {
-	out := make([]string, 0, len(devices))
-	for n := range devices {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names[D any](devices map[string]D) []string { return slices.Sorted(maps.Keys(devices)) }
 
 func typeNames() []string { return Names(types) }
