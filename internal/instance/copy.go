@@ -77,12 +77,12 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 	return func(ctx context.Context) error {
 		s.poolUse.RLock()
 		defer s.poolUse.RUnlock()
-		pool, err := s.poolOf(src)
+		pool, from, err := s.poolOf(src)
 		if err != nil {
 			return err
 		}
-		return s.createWith(rec, snaps, pool, func() error {
-			return pool.CopyInstance(ctx, srcName, srcSnap, rec.Name, !fromSnap && !req.Source.InstanceOnly)
+		return s.createWith(rec, snaps, pool, volumeOf(dst), func() error {
+			return pool.CopyVolume(ctx, from, srcSnap, volumeOf(dst), !fromSnap && !req.Source.InstanceOnly)
 		})
 	}, nil
 }

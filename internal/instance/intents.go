@@ -55,20 +55,20 @@ func (s *Service) settleIntents() {
 		return
 	}
 	for _, in := range intents {
-		pool, err := s.poolFor(in.Instance)
+		pool, vol, err := s.poolFor(in.Instance)
 		if err != nil {
 			s.log.Error("repair: an unfinished change's instance has no pool", "instance", in.Instance, "err", err)
 			continue
 		}
 		switch {
 		case in.Op == intentRename:
-			err = pool.UndoRename(in.Instance, in.NewName)
+			err = pool.UndoRename(vol, in.NewName)
 			s.log.Warn("repair: undid a rename that did not finish", "instance", in.Instance, "new_name", in.NewName, "err", err)
 		case in.Op == intentRestore && in.Phase == phaseSwap:
-			err = pool.FinishRestore(in.Instance)
+			err = pool.FinishRestore(vol)
 			s.log.Warn("repair: finished a snapshot restore", "instance", in.Instance, "snapshot", in.Snapshot, "err", err)
 		case in.Op == intentRestore:
-			err = pool.CancelRestore(in.Instance)
+			err = pool.CancelRestore(vol)
 			s.log.Warn("repair: dropped a snapshot restore that did not finish", "instance", in.Instance, "snapshot", in.Snapshot, "err", err)
 		}
 		if err != nil {

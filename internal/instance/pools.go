@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -16,24 +17,41 @@ func rootPool(devices map[string]map[string]string) string {
 	return storage.DefaultPool
 }
 
-// poolOf is the pool an expanded instance's volume is on.
-func (s *Service) poolOf(e Expanded) (storage.Driver, error) {
-	return s.pools.Get(rootPool(e.Devices))
+// volumeOf names an expanded instance's root volume (in the default
+// project until projects come).
+func volumeOf(e Expanded) storage.Volume {
+	return storage.InstanceVolume(rootPool(e.Devices), storage.DefaultProject, e.Type, e.Name)
 }
 
-// poolFor is the pool of the named instance's volume.
-func (s *Service) poolFor(name string) (storage.Driver, error) {
+// poolOf is the pool an expanded instance's volume is on, and the volume.
+func (s *Service) poolOf(e Expanded) (storage.Driver, storage.Volume, error) {
+	d, err := s.pools.Get(rootPool(e.Devices))
+	return d, volumeOf(e), err
+}
+
+// poolFor is the pool of the named instance's volume, and the volume.
+func (s *Service) poolFor(name string) (storage.Driver, storage.Volume, error) {
 	e, _, err := s.load(name)
 	if err != nil {
-		return nil, err
+		return nil, storage.Volume{}, err
 	}
 	return s.poolOf(e)
 }
 
-// checkRootPool refuses a root disk on a pool that does not exist.
+// checkRootPool refuses a root disk on a pool that does not exist, or
+// whose driver does not hold the instance's kind of volume.
 func (s *Service) checkRootPool(e Expanded) error {
-	if p := rootPool(e.Devices); !s.pools.Exists(p) {
+	p := rootPool(e.Devices)
+	if !s.pools.Exists(p) {
 		return apierr.BadRequest("instance %q: storage pool %q does not exist (lodge storage list shows the pools)", e.Name, p)
+	}
+	pool, vol, err := s.poolOf(e)
+	if err != nil {
+		return err
+	}
+	caps := pool.Capabilities()
+	if !slices.Contains(caps.VolumeTypes, vol.Type) || (vol.Content == storage.ContentBlock && !caps.BlockVolumes) {
+		return apierr.BadRequest("instance %q: storage pool %q (driver %s) cannot hold %s volumes", e.Name, p, pool.Name(), vol.Type)
 	}
 	return nil
 }

@@ -10,6 +10,12 @@ import (
 	"github.com/lodge-project/lodge/internal/store"
 )
 
+// placed is where an instance's volume is.
+type placed struct {
+	pool storage.Driver
+	vol  storage.Volume
+}
+
 // Reconcile brings the disk in line with the store after a crash or a
 // restart, logs each repair, and follows the containers still running.
 func (s *Service) Reconcile() error {
@@ -20,8 +26,8 @@ func (s *Service) Reconcile() error {
 	}
 	// Each instance's pool, and the instances each pool should hold.
 	known := map[string]bool{}
-	pools := map[string]storage.Driver{}
-	held := map[string]map[string]bool{}
+	pools := map[string]placed{}
+	held := map[string]map[storage.VolumeType]map[string]bool{}
 	for _, n := range names {
 		known[n] = true
 		e, _, err := s.load(n)
@@ -34,51 +40,60 @@ func (s *Service) Reconcile() error {
 			s.log.Error("repair: an instance's pool does not open", "instance", n, "pool", p, "err", err)
 			continue
 		}
-		pools[n] = pool
+		vol := volumeOf(e)
+		pools[n] = placed{pool, vol}
 		if held[p] == nil {
-			held[p] = map[string]bool{}
+			held[p] = map[storage.VolumeType]map[string]bool{}
 		}
-		held[p][n] = true
-		if what, err := pool.RepairInstance(n); err != nil {
+		if held[p][vol.Type] == nil {
+			held[p][vol.Type] = map[string]bool{}
+		}
+		held[p][vol.Type][vol.StorageName()] = true
+		if what, err := pool.RepairVolume(vol); err != nil {
 			s.log.Error("repair: volume", "instance", n, "err", err)
 		} else if what != "" {
 			s.log.Warn("repair: "+what, "instance", n)
 		}
-		s.reconcileSnapshots(n, pool)
+		s.reconcileSnapshots(n, pool, vol)
 	}
 	s.pools.Each(func(poolName string, pool storage.Driver, err error) {
 		if err != nil {
 			s.log.Error("repair: storage pool does not open", "pool", poolName, "err", err)
 			return
 		}
-		volumes, err := pool.InstanceNames()
-		if err != nil {
-			s.log.Error("repair: list volumes", "pool", poolName, "err", err)
-			return
-		}
-		for _, v := range volumes {
-			switch {
-			case strings.HasSuffix(v, ".restore") || strings.HasSuffix(v, ".old"):
-				s.log.Warn("repair: removing a restore leftover", "pool", poolName, "volume", v)
-				_ = pool.DeleteInstance(v)
-			case strings.HasSuffix(v, ".partial"):
-				s.log.Warn("repair: removing a half-made volume", "pool", poolName, "volume", v)
-				_ = pool.DeleteInstance(v)
-			case !held[poolName][v]:
-				if st, _ := s.status(v); st != runtime.StateStopped {
-					s.log.Warn("repair: a container runs without a record; leaving its volume", "pool", poolName, "instance", v)
-					continue
+		for _, typ := range []storage.VolumeType{storage.TypeContainer, storage.TypeVM} {
+			volumes, err := pool.VolumeNames(typ)
+			if err != nil {
+				s.log.Error("repair: list volumes", "pool", poolName, "type", typ, "err", err)
+				continue
+			}
+			for _, v := range volumes {
+				// The name on disk, as a volume of the default project
+				// (whose storage names are the names themselves).
+				onDisk := storage.Volume{Pool: poolName, Project: storage.DefaultProject, Type: typ, Name: v}
+				switch {
+				case strings.HasSuffix(v, ".restore") || strings.HasSuffix(v, ".old"):
+					s.log.Warn("repair: removing a restore leftover", "pool", poolName, "volume", v)
+					_ = pool.DeleteVolume(onDisk)
+				case strings.HasSuffix(v, ".partial"):
+					s.log.Warn("repair: removing a half-made volume", "pool", poolName, "volume", v)
+					_ = pool.DeleteVolume(onDisk)
+				case !held[poolName][typ][v]:
+					if st, _ := s.status(v); st != runtime.StateStopped {
+						s.log.Warn("repair: an instance runs without a record; leaving its volume", "pool", poolName, "instance", v)
+						continue
+					}
+					s.log.Warn("repair: removing a volume without a record", "pool", poolName, "instance", v)
+					_ = pool.DeleteVolume(onDisk)
 				}
-				s.log.Warn("repair: removing a volume without a record", "pool", poolName, "instance", v)
-				_ = pool.DeleteInstance(v)
 			}
 		}
 	})
 	s.removeLeftovers(known, pools)
 	for _, n := range names {
-		if pool, ok := pools[n]; ok {
-			if _, err := os.Stat(pool.InstancePath(n)); err != nil {
-				s.log.Error("instance has no volume: it cannot start until its rootfs is restored", "instance", n, "path", pool.InstancePath(n))
+		if p, ok := pools[n]; ok {
+			if _, err := os.Stat(p.pool.VolumePath(p.vol)); err != nil {
+				s.log.Error("instance has no volume: it cannot start until its rootfs is restored", "instance", n, "path", p.pool.VolumePath(p.vol))
 			}
 		}
 		r, _, err := store.Get[Record](s.db, store.Instances, n)
@@ -102,8 +117,8 @@ func (s *Service) Reconcile() error {
 
 // reconcileSnapshots drops snapshot records whose copy is gone and copies
 // without a record (a crash between the two writes).
-func (s *Service) reconcileSnapshots(name string, pool storage.Driver) {
-	onDisk, err := pool.SnapshotNames(name)
+func (s *Service) reconcileSnapshots(name string, pool storage.Driver, vol storage.Volume) {
+	onDisk, err := pool.SnapshotNames(vol)
 	if err != nil {
 		return
 	}
@@ -127,7 +142,7 @@ func (s *Service) reconcileSnapshots(name string, pool storage.Driver) {
 	for snap := range disk {
 		if !recorded[snap] {
 			s.log.Warn("repair: removing a snapshot copy without a record", "instance", name, "snapshot", snap)
-			_ = pool.DeleteSnapshot(name, snap)
+			_ = pool.DeleteSnapshot(vol, snap)
 		}
 	}
 }
@@ -136,7 +151,7 @@ func (s *Service) reconcileSnapshots(name string, pool storage.Driver) {
 // no record (a delete or a rename that a crash cut short): the
 // containers/<name> link, logs/<name> and devices/<name>. The links of
 // instances that have one are made again.
-func (s *Service) removeLeftovers(known map[string]bool, pools map[string]storage.Driver) {
+func (s *Service) removeLeftovers(known map[string]bool, pools map[string]placed) {
 	for _, sub := range []string{"containers", "logs", "devices"} {
 		entries, _ := os.ReadDir(filepath.Join(s.dir, sub))
 		for _, e := range entries {
@@ -146,9 +161,9 @@ func (s *Service) removeLeftovers(known map[string]bool, pools map[string]storag
 			}
 		}
 	}
-	for n, pool := range pools {
-		if target, err := os.Readlink(filepath.Join(s.dir, "containers", n)); err != nil || target != pool.InstancePath(n) {
-			s.linkVolume(n, pool)
+	for n, p := range pools {
+		if target, err := os.Readlink(filepath.Join(s.dir, "containers", n)); err != nil || target != p.pool.VolumePath(p.vol) {
+			s.linkVolume(n, p.pool, p.vol)
 		}
 	}
 }
@@ -164,9 +179,9 @@ func (s *Service) UnmountStopped() {
 			continue
 		}
 		unlock := s.lock(n)
-		pool, err := s.poolFor(n)
+		pool, vol, err := s.poolFor(n)
 		if err == nil {
-			err = pool.UnmountInstance(n)
+			err = pool.UnmountVolume(vol)
 		}
 		if err != nil {
 			s.log.Warn("unmount a stopped instance's volume", "instance", n, "err", err)

@@ -372,20 +372,21 @@ func (s *Service) create(ctx context.Context, rec Record, fp, poolName string) e
 	if err != nil {
 		return err
 	}
-	return s.createWith(rec, nil, pool, func() error {
+	vol := storage.InstanceVolume(poolName, storage.DefaultProject, rec.Type, rec.Name)
+	return s.createWith(rec, nil, pool, vol, func() error {
 		if fp != "" {
 			if err := s.images.EnsureVolume(ctx, pool, fp); err != nil {
 				return err
 			}
-			return pool.CreateInstanceFromImage(ctx, rec.Name, fp, rec.IDMap)
+			return pool.CreateVolumeFromImage(ctx, vol, fp, rec.IDMap)
 		}
-		return pool.CreateEmptyInstance(rec.Name)
+		return pool.CreateEmptyVolume(vol)
 	})
 }
 
 // createWith runs makeVolume, then writes the record and any snapshot
 // records in one transaction; a failure removes the volume again.
-func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Driver, makeVolume func() error) (err error) {
+func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Driver, vol storage.Volume, makeVolume func() error) (err error) {
 	defer s.lock(rec.Name)()
 	defer s.releasePending(rec.IDMap)
 	var r revert.Reverter
@@ -393,7 +394,7 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Dr
 	if err := makeVolume(); err != nil {
 		return fmt.Errorf("create instance %q: %w", rec.Name, err)
 	}
-	r.Add("the new volume", func() error { return pool.DeleteInstance(rec.Name) })
+	r.Add("the new volume", func() error { return pool.DeleteVolume(vol) })
 	if rec.IDMap != nil {
 		rec.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(rec.IDMap.HostUID), 10)
 	}
@@ -409,7 +410,7 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Dr
 		return err
 	}
 	r.Success()
-	s.linkVolume(rec.Name, pool)
+	s.linkVolume(rec.Name, pool, vol)
 	// The runtime log (lxc.log) has a place from the start, so even a
 	// first start that fails is recorded.
 	_ = os.MkdirAll(s.LogDir(rec.Name), 0o700)
@@ -419,11 +420,11 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Dr
 }
 
 // linkVolume keeps LXD's $DIR/containers/<name> -> pool volume symlink.
-func (s *Service) linkVolume(name string, pool storage.Driver) {
+func (s *Service) linkVolume(name string, pool storage.Driver, vol storage.Volume) {
 	link := filepath.Join(s.dir, "containers", name)
 	_ = os.MkdirAll(filepath.Dir(link), 0o711)
 	_ = os.Remove(link)
-	_ = os.Symlink(pool.InstancePath(name), link)
+	_ = os.Symlink(pool.VolumePath(vol), link)
 }
 
 // NetworksReady lets instance starts proceed (see netReady).
@@ -520,14 +521,14 @@ func (s *Service) start(ctx context.Context, name string) error {
 
 // rootfs is the instance's root filesystem, mounted.
 func (s *Service) rootfs(e Expanded) (string, error) {
-	pool, err := s.poolOf(e)
+	pool, vol, err := s.poolOf(e)
 	if err != nil {
 		return "", err
 	}
-	if err := pool.MountInstance(e.Name); err != nil {
+	if err := pool.MountVolume(vol); err != nil {
 		return "", fmt.Errorf("mount the volume of %q: %w", e.Name, err)
 	}
-	return filepath.Join(pool.InstancePath(e.Name), "rootfs"), nil
+	return filepath.Join(pool.VolumePath(vol), "rootfs"), nil
 }
 
 // remapIfNeeded shifts the rootfs when security.privileged changed while
@@ -541,11 +542,11 @@ func (s *Service) remapIfNeeded(e Expanded) error {
 	if idmap.Equal(want, e.IDMap) {
 		return nil
 	}
-	pool, err := s.poolOf(e)
+	pool, vol, err := s.poolOf(e)
 	if err != nil {
 		return err
 	}
-	if err := pool.RemapInstance(e.Name, e.IDMap, want); err != nil {
+	if err := pool.RemapVolume(vol, e.IDMap, want); err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *store.Tx) error {
@@ -714,9 +715,9 @@ func (s *Service) Delete(name string) error {
 		return err
 	}
 	crashpoint.Hit("delete.records-gone")
-	if pool, err := s.poolOf(e); err != nil {
+	if pool, vol, err := s.poolOf(e); err != nil {
 		s.log.Warn("delete volume", "instance", name, "err", err)
-	} else if err := pool.DeleteInstance(name); err != nil {
+	} else if err := pool.DeleteVolume(vol); err != nil {
 		s.log.Warn("delete volume", "instance", name, "err", err)
 	}
 	_ = os.RemoveAll(s.LogDir(name))
@@ -750,7 +751,7 @@ func (s *Service) Rename(name, newName string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := s.poolFor(name)
+	pool, vol, err := s.poolFor(name)
 	if err != nil {
 		return err
 	}
@@ -760,7 +761,7 @@ func (s *Service) Rename(name, newName string) error {
 	if err := s.db.Update(func(tx *store.Tx) error { return putIntent(tx, in) }); err != nil {
 		return err
 	}
-	if err := pool.RenameInstance(name, newName); err != nil {
+	if err := pool.RenameVolume(vol, newName); err != nil {
 		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
@@ -789,7 +790,7 @@ func (s *Service) Rename(name, newName string) error {
 		return tx.Delete(store.Instances, name)
 	})
 	if err != nil {
-		if uerr := pool.UndoRename(name, newName); uerr == nil {
+		if uerr := pool.UndoRename(vol, newName); uerr == nil {
 			_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		}
 		return err
@@ -797,7 +798,7 @@ func (s *Service) Rename(name, newName string) error {
 	_ = os.Rename(s.LogDir(name), s.LogDir(newName))
 	_ = os.RemoveAll(s.devicesDir(name))
 	_ = os.Remove(filepath.Join(s.dir, "containers", name))
-	s.linkVolume(newName, pool)
+	s.linkVolume(newName, pool, vol.Renamed(newName))
 	if e, _, err := s.load(newName); err == nil {
 		s.refreshHosts(e)
 	}
@@ -931,11 +932,11 @@ func (s *Service) resources(e Expanded) (*limits.Resources, error) {
 		if d["path"] == "/" {
 			// The pool's directory: on the same device as the volume, and
 			// there before the volume is.
-			pool, err := s.poolOf(e)
+			pool, vol, err := s.poolOf(e)
 			if err != nil {
 				return nil, err
 			}
-			src = filepath.Dir(pool.InstancePath(e.Name))
+			src = filepath.Dir(pool.VolumePath(vol))
 		}
 		major, minor, err := limits.BlockDevice(src)
 		if err != nil {

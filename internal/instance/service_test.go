@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lodge-project/lodge/api"
@@ -32,6 +33,13 @@ type harness struct {
 	db    *store.Store
 }
 
+// containersOnly is a driver that reports container volumes only.
+type containersOnly struct{ *storagetest.Memory }
+
+func (containersOnly) Capabilities() storage.Capabilities {
+	return storage.Capabilities{VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeImage}}
+}
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	dir := t.TempDir()
@@ -49,6 +57,9 @@ func newHarness(t *testing.T) *harness {
 	drivers := storage.Registry{
 		"dir":    func(string) (storage.Driver, error) { return h.pool, nil },
 		"memory": func(path string) (storage.Driver, error) { return storagetest.NewMemory(path), nil },
+		"fs-only": func(path string) (storage.Driver, error) {
+			return containersOnly{storagetest.NewMemory(path)}, nil
+		},
 	}
 	h.pools = storage.NewPools(db, dir, drivers)
 	h.Service = NewService(Deps{DB: db, Pools: h.pools, Runtimes: runtimes, Bus: event.NewBus(), Dir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -110,7 +121,7 @@ func TestLifecycleReachesTheRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := h.rt.Instance("c1")
-	if got.State != runtime.StateRunning || got.Spec.Rootfs != filepath.Join(h.pool.InstancePath("c1"), "rootfs") {
+	if got.State != runtime.StateRunning || got.Spec.Rootfs != filepath.Join(h.pool.VolumePath(storage.InstanceVolume("default", "", "container", "c1")), "rootfs") {
 		t.Fatalf("runtime after start: %+v", got)
 	}
 	if got.Limits.Memory != 256<<20 || got.Spec.IDMap == nil {
@@ -232,7 +243,7 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 	if names, _ := h.Names(); len(names) != 0 {
 		t.Fatalf("records after a failed create: %v", names)
 	}
-	if vols, _ := h.pool.InstanceNames(); len(vols) != 0 {
+	if vols, _ := h.pool.VolumeNames(storage.TypeContainer); len(vols) != 0 {
 		t.Fatalf("volumes after a failed create: %v", vols)
 	}
 	h.mustCreate(t, api.InstancesPost{Name: "c1"}) // the name is free again
@@ -267,6 +278,16 @@ func TestInstanceTypesHaveTheirOwnRuntime(t *testing.T) {
 	if statusCode(err) != http.StatusBadRequest {
 		t.Fatalf("an instance type without a runtime: %v", err)
 	}
+	// A pool whose driver does not report VM volumes takes no VM.
+	if err := h.pools.Create(storage.PoolRecord{Name: "fs", Driver: "fs-only"}); err != nil {
+		t.Fatal(err)
+	}
+	root := map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "fs"}}
+	err = h.create(t, api.InstancesPost{Name: "v2", Type: "virtual-machine", InstancePut: api.InstancePut{Devices: root}})
+	if statusCode(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "cannot hold virtual-machine volumes") {
+		t.Fatalf("a VM on a pool without VM volumes: %v", err)
+	}
+	h.mustCreate(t, api.InstancesPost{Name: "c2", InstancePut: api.InstancePut{Devices: root}})
 }
 
 // An instance that halts on its own is recorded as stopped, and its
@@ -379,7 +400,7 @@ func TestInstancesOnTheirRootDisksPool(t *testing.T) {
 	root := map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "fast"}}
 	h.mustCreate(t, api.InstancesPost{Name: "c1", InstancePut: api.InstancePut{Devices: root}})
 	h.mustCreate(t, api.InstancesPost{Name: "c2"})
-	if names, _ := fast.InstanceNames(); len(names) != 1 || names[0] != "c1" {
+	if names, _ := fast.VolumeNames(storage.TypeContainer); len(names) != 1 || names[0] != "c1" {
 		t.Fatalf("volumes on the new pool: %v", names)
 	}
 	if _, ok := h.pool.Volume("c1"); ok {
@@ -388,7 +409,7 @@ func TestInstancesOnTheirRootDisksPool(t *testing.T) {
 	if err := h.Start(context.Background(), "c1"); err != nil {
 		t.Fatal(err)
 	}
-	if spec := h.rt.Instance("c1").Spec; spec.Rootfs != filepath.Join(fast.InstancePath("c1"), "rootfs") {
+	if spec := h.rt.Instance("c1").Spec; spec.Rootfs != filepath.Join(fast.VolumePath(storage.InstanceVolume("fast", "", "container", "c1")), "rootfs") {
 		t.Fatalf("c1 started on %s", spec.Rootfs)
 	}
 	users, _ := h.PoolUsers("fast")

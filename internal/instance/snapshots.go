@@ -147,15 +147,15 @@ func (s *Service) createSnapshot(ctx context.Context, name, snap string, expires
 	if exists {
 		return "", apierr.Conflict("snapshot %q of %q already exists", snap, name)
 	}
-	pool, err := s.poolOf(e)
+	pool, vol, err := s.poolOf(e)
 	if err != nil {
 		return "", err
 	}
-	if err := pool.CreateSnapshot(ctx, name, snap); err != nil {
+	if err := pool.CreateSnapshot(ctx, vol, snap); err != nil {
 		return "", err
 	}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Snapshots, snapKey(name, snap), rec) }); err != nil {
-		_ = pool.DeleteSnapshot(name, snap)
+		_ = pool.DeleteSnapshot(vol, snap)
 		return "", err
 	}
 	s.bus.Lifecycle("instance-snapshot-created", "/1.0/instances/"+name+"/snapshots/"+snap, nil)
@@ -206,9 +206,9 @@ func (s *Service) deleteSnapshot(name, snap string) error {
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Snapshots, snapKey(name, snap)) }); err != nil {
 		return err
 	}
-	if pool, err := s.poolFor(name); err != nil {
+	if pool, vol, err := s.poolFor(name); err != nil {
 		s.log.Warn("delete snapshot volume", "instance", name, "snapshot", snap, "err", err)
-	} else if err := pool.DeleteSnapshot(name, snap); err != nil {
+	} else if err := pool.DeleteSnapshot(vol, snap); err != nil {
 		s.log.Warn("delete snapshot volume", "instance", name, "snapshot", snap, "err", err)
 	}
 	s.bus.Lifecycle("instance-snapshot-deleted", "/1.0/instances/"+name+"/snapshots/"+snap, nil)
@@ -234,11 +234,11 @@ func (s *Service) RenameSnapshot(name, snap, newName string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := s.poolFor(name)
+	pool, vol, err := s.poolFor(name)
 	if err != nil {
 		return err
 	}
-	if err := pool.RenameSnapshot(name, snap, newName); err != nil {
+	if err := pool.RenameSnapshot(vol, snap, newName); err != nil {
 		return err
 	}
 	r.Name = newName
@@ -249,7 +249,7 @@ func (s *Service) RenameSnapshot(name, snap, newName string) error {
 		return tx.Delete(store.Snapshots, snapKey(name, snap))
 	})
 	if err != nil {
-		_ = pool.RenameSnapshot(name, newName, snap)
+		_ = pool.RenameSnapshot(vol, newName, snap)
 		return err
 	}
 	s.bus.Lifecycle("instance-snapshot-renamed", "/1.0/instances/"+name+"/snapshots/"+newName, map[string]any{"old_name": snap})
@@ -281,7 +281,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 	if err != nil {
 		return apierr.BadRequest("snapshot %q of %q does not exist", snap, name)
 	}
-	pool, err := s.poolFor(name)
+	pool, vol, err := s.poolFor(name)
 	if err != nil {
 		return err
 	}
@@ -296,8 +296,8 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 	if err := s.db.Update(func(tx *store.Tx) error { return putIntent(tx, in) }); err != nil {
 		return err
 	}
-	if err := pool.PrepareRestore(ctx, name, snap); err != nil {
-		_ = pool.CancelRestore(name)
+	if err := pool.PrepareRestore(ctx, vol, snap); err != nil {
+		_ = pool.CancelRestore(vol)
 		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
@@ -324,12 +324,12 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 		return putIntent(tx, in)
 	})
 	if err != nil {
-		_ = pool.CancelRestore(name)
+		_ = pool.CancelRestore(vol)
 		_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		return err
 	}
 	crashpoint.Hit("restore.committed")
-	if err := pool.FinishRestore(name); err != nil {
+	if err := pool.FinishRestore(vol); err != nil {
 		return fmt.Errorf("%w (the restore is recorded: lodged finishes it at its next start)", err)
 	}
 	_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
@@ -337,7 +337,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 	// the record says which map they are on, and the next start shifts them.
 	onDisk := r.filesIDMap(inst.IDMap)
 	if !idmap.Equal(onDisk, inst.IDMap) {
-		if err := pool.RemapInstance(name, onDisk, inst.IDMap); err != nil {
+		if err := pool.RemapVolume(vol, onDisk, inst.IDMap); err != nil {
 			s.log.Warn("restore: shifting the snapshot's files to the instance's id map failed; the next start retries", "instance", name, "snapshot", snap, "err", err)
 		} else {
 			_ = s.db.Update(func(tx *store.Tx) error {

@@ -159,7 +159,7 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 	for _, m := range db.Migrations() {
 		log.Info("database migrated", "migration", m)
 	}
-	pools := storage.NewPools(db, dir, storage.Drivers())
+	pools := storage.NewPools(db, dir, storageDrivers())
 	images, err := image.NewService(db, pools, filepath.Join(dir, "images"), maxImage)
 	if err != nil {
 		db.Close()

@@ -3,10 +3,20 @@ package server
 import (
 	instruntime "github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/instance/runtime/container"
+	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/storage/dir"
 )
 
 // runtimes is the one place instance types meet their runtimes: a new
 // instance type is one more line here.
 func runtimes(ct *container.Driver) instruntime.Registry {
 	return instruntime.Registry{"container": ct}
+}
+
+// storageDrivers is the one place storage drivers are listed: a new driver
+// is one package and one line here.
+func storageDrivers() storage.Registry {
+	return storage.Registry{
+		"dir": func(path string) (storage.Driver, error) { return dir.New(path) },
+	}
 }

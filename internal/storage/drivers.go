@@ -3,21 +3,12 @@ package storage
 import (
 	"fmt"
 	"sort"
-
-	"github.com/lodge-project/lodge/internal/storage/dir"
 )
 
 // Registry maps a driver's name to its constructor, which opens (or makes)
-// a pool whose volumes live at path.
+// a pool whose volumes live at path. lodged's is built in one place
+// (internal/server/registries.go).
 type Registry map[string]func(path string) (Driver, error)
-
-// Drivers is the one place storage drivers are listed: a new driver is
-// one package and one line here.
-func Drivers() Registry {
-	return Registry{
-		"dir": func(path string) (Driver, error) { return dir.New(path) },
-	}
-}
 
 // New opens a pool of driver name at path.
 func (r Registry) New(name, path string) (Driver, error) {

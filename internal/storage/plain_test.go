@@ -12,6 +12,7 @@ import (
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
+	dirdriver "github.com/lodge-project/lodge/internal/storage/dir"
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -34,8 +35,10 @@ func TestATestOnlyDriverIsOnePackageAndOneLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	drivers := storage.Drivers()
-	drivers["plain"] = func(path string) (storage.Driver, error) { return newPlain(path), nil }
+	drivers := storage.Registry{
+		"dir":   func(path string) (storage.Driver, error) { return dirdriver.New(path) },
+		"plain": func(path string) (storage.Driver, error) { return newPlain(path), nil },
+	}
 	pools := storage.NewPools(db, dir, drivers)
 	if err := pools.Create(storage.PoolRecord{Name: "p", Driver: "plain"}); err != nil {
 		t.Fatal(err)
@@ -58,22 +61,48 @@ func newPlain(root string) *plain {
 	return &plain{root: root}
 }
 
-func (p *plain) Name() string                        { return "plain" }
-func (p *plain) ImageVolumePath(fp string) string    { return filepath.Join(p.root, "img", fp) }
-func (p *plain) InstancePath(name string) string     { return filepath.Join(p.root, "vol", name) }
-func (p *plain) snapPath(name, snap string) string   { return filepath.Join(p.root, "snap", name, snap) }
-func (p *plain) staging(name string) string          { return filepath.Join(p.root, "staging", name) }
-func (p *plain) aside(name string) string            { return filepath.Join(p.root, "aside", name) }
+func (p *plain) Name() string                     { return "plain" }
+func (p *plain) ImageVolumePath(fp string) string { return filepath.Join(p.root, "img", fp) }
+func (p *plain) VolumePath(v storage.Volume) string {
+	return filepath.Join(p.root, "vol", v.StorageName())
+}
+func (p *plain) snapPath(v storage.Volume, snap string) string {
+	return filepath.Join(p.snapDir(v), snap)
+}
+func (p *plain) snapDir(v storage.Volume) string {
+	return filepath.Join(p.root, "snap", v.StorageName())
+}
+func (p *plain) staging(v storage.Volume) string {
+	return filepath.Join(p.root, "staging", v.StorageName())
+}
+func (p *plain) aside(v storage.Volume) string {
+	return filepath.Join(p.root, "aside", v.StorageName())
+}
 func (p *plain) HasImageVolume(fp string) bool       { return there(p.ImageVolumePath(fp)) }
 func (p *plain) ImageVolumeNames() ([]string, error) { return names(filepath.Join(p.root, "img")) }
-func (p *plain) InstanceNames() ([]string, error)    { return names(filepath.Join(p.root, "vol")) }
-func (p *plain) MountInstance(name string) error     { return exists(p.InstancePath(name)) }
-func (p *plain) UnmountInstance(string) error        { return nil }
-func (p *plain) DeleteImageVolume(fp string) error   { return os.RemoveAll(p.ImageVolumePath(fp)) }
-func (p *plain) CancelRestore(name string) error     { return os.RemoveAll(p.staging(name)) }
+func (p *plain) VolumeNames(typ storage.VolumeType) ([]string, error) {
+	if typ != storage.TypeContainer {
+		return nil, nil
+	}
+	return names(filepath.Join(p.root, "vol"))
+}
+func (p *plain) MountVolume(v storage.Volume) error   { return exists(p.VolumePath(v)) }
+func (p *plain) UnmountVolume(storage.Volume) error   { return nil }
+func (p *plain) DeleteImageVolume(fp string) error    { return os.RemoveAll(p.ImageVolumePath(fp)) }
+func (p *plain) CancelRestore(v storage.Volume) error { return os.RemoveAll(p.staging(v)) }
 
-func (p *plain) SnapshotNames(name string) ([]string, error) {
-	return names(filepath.Join(p.root, "snap", name))
+func (p *plain) SnapshotNames(v storage.Volume) ([]string, error) { return names(p.snapDir(v)) }
+
+func (p *plain) Capabilities() storage.Capabilities {
+	return storage.Capabilities{VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeImage}}
+}
+
+// check refuses what plain does not hold.
+func check(v storage.Volume) error {
+	if v.Type != storage.TypeContainer || v.Content == storage.ContentBlock {
+		return fmt.Errorf("plain holds no %s %s volumes", v.Type, v.Content)
+	}
+	return nil
 }
 
 // build fills dst through a temporary directory beside it, so that dst
@@ -100,45 +129,52 @@ func (p *plain) CreateImageVolume(fp string, unpack func(dir string) error) erro
 	})
 }
 
-func (p *plain) CreateInstanceFromImage(ctx context.Context, name, fp string, m *idmap.Map) error {
+func (p *plain) CreateVolumeFromImage(ctx context.Context, v storage.Volume, fp string, m *idmap.Map) error {
 	if !p.HasImageVolume(fp) {
 		return fmt.Errorf("image %s has no volume", fp)
 	}
-	return build(p.InstancePath(name), func(tmp string) error {
+	if err := check(v); err != nil {
+		return err
+	}
+	return build(p.VolumePath(v), func(tmp string) error {
 		return copytree.Copy(ctx, p.ImageVolumePath(fp), tmp, copytree.Options{To: m})
 	})
 }
 
-func (p *plain) CreateEmptyInstance(name string) error {
-	return build(p.InstancePath(name), func(tmp string) error { return os.MkdirAll(filepath.Join(tmp, "rootfs"), 0o755) })
-}
-
-func (p *plain) DeleteInstance(name string) error {
-	return errors.Join(os.RemoveAll(p.InstancePath(name)), os.RemoveAll(filepath.Join(p.root, "snap", name)))
-}
-
-func (p *plain) RemapInstance(name string, from, to *idmap.Map) error {
-	return idmap.Reshift(filepath.Join(p.InstancePath(name), "rootfs"), from, to)
-}
-
-func (p *plain) RenameInstance(oldName, newName string) error {
-	if there(p.InstancePath(newName)) {
-		return fmt.Errorf("%s exists", newName)
-	}
-	if err := os.Rename(p.InstancePath(oldName), p.InstancePath(newName)); err != nil {
+func (p *plain) CreateEmptyVolume(v storage.Volume) error {
+	if err := check(v); err != nil {
 		return err
 	}
-	if there(filepath.Join(p.root, "snap", oldName)) {
-		return os.Rename(filepath.Join(p.root, "snap", oldName), filepath.Join(p.root, "snap", newName))
+	return build(p.VolumePath(v), func(tmp string) error { return os.MkdirAll(filepath.Join(tmp, "rootfs"), 0o755) })
+}
+
+func (p *plain) DeleteVolume(v storage.Volume) error {
+	return errors.Join(os.RemoveAll(p.VolumePath(v)), os.RemoveAll(p.snapDir(v)))
+}
+
+func (p *plain) RemapVolume(v storage.Volume, from, to *idmap.Map) error {
+	return idmap.Reshift(filepath.Join(p.VolumePath(v), "rootfs"), from, to)
+}
+
+func (p *plain) RenameVolume(v storage.Volume, newName string) error {
+	to := v.Renamed(newName)
+	if there(p.VolumePath(to)) {
+		return fmt.Errorf("%s exists", newName)
+	}
+	if err := os.Rename(p.VolumePath(v), p.VolumePath(to)); err != nil {
+		return err
+	}
+	if there(p.snapDir(v)) {
+		return os.Rename(p.snapDir(v), p.snapDir(to))
 	}
 	return nil
 }
 
-func (p *plain) UndoRename(oldName, newName string) error {
-	for _, dir := range []string{"vol", "snap"} {
-		from, to := filepath.Join(p.root, dir, newName), filepath.Join(p.root, dir, oldName)
-		if there(from) && !there(to) {
-			if err := os.Rename(from, to); err != nil {
+func (p *plain) UndoRename(v storage.Volume, newName string) error {
+	to := v.Renamed(newName)
+	for _, pair := range [][2]string{{p.VolumePath(to), p.VolumePath(v)}, {p.snapDir(to), p.snapDir(v)}} {
+		if there(pair[0]) && !there(pair[1]) {
+			if err := os.Rename(pair[0], pair[1]); err != nil {
 				return err
 			}
 		}
@@ -146,17 +182,20 @@ func (p *plain) UndoRename(oldName, newName string) error {
 	return nil
 }
 
-func (p *plain) CopyInstance(ctx context.Context, src, srcSnap, dst string, withSnapshots bool) (err error) {
-	from := p.InstancePath(src)
+func (p *plain) CopyVolume(ctx context.Context, src storage.Volume, srcSnap string, dst storage.Volume, withSnapshots bool) (err error) {
+	from := p.VolumePath(src)
 	if srcSnap != "" {
 		from = p.snapPath(src, srcSnap)
 	}
-	if err := build(p.InstancePath(dst), func(tmp string) error { return copytree.Copy(ctx, from, tmp, copytree.Options{}) }); err != nil {
+	if err := check(dst); err != nil {
+		return err
+	}
+	if err := build(p.VolumePath(dst), func(tmp string) error { return copytree.Copy(ctx, from, tmp, copytree.Options{}) }); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			_ = p.DeleteInstance(dst)
+			_ = p.DeleteVolume(dst)
 		}
 	}()
 	if !withSnapshots {
@@ -167,7 +206,7 @@ func (p *plain) CopyInstance(ctx context.Context, src, srcSnap, dst string, with
 		return err
 	}
 	for _, s := range snaps {
-		if err := os.MkdirAll(filepath.Join(p.root, "snap", dst), 0o711); err != nil {
+		if err := os.MkdirAll(p.snapDir(dst), 0o711); err != nil {
 			return err
 		}
 		if err := build(p.snapPath(dst, s), func(tmp string) error { return copytree.Copy(ctx, p.snapPath(src, s), tmp, copytree.Options{}) }); err != nil {
@@ -177,67 +216,69 @@ func (p *plain) CopyInstance(ctx context.Context, src, srcSnap, dst string, with
 	return nil
 }
 
-func (p *plain) CreateSnapshot(ctx context.Context, name, snap string) error {
-	if err := os.MkdirAll(filepath.Join(p.root, "snap", name), 0o711); err != nil {
+func (p *plain) CreateSnapshot(ctx context.Context, v storage.Volume, snap string) error {
+	if err := os.MkdirAll(p.snapDir(v), 0o711); err != nil {
 		return err
 	}
-	return build(p.snapPath(name, snap), func(tmp string) error {
-		return copytree.Copy(ctx, p.InstancePath(name), tmp, copytree.Options{})
+	return build(p.snapPath(v, snap), func(tmp string) error {
+		return copytree.Copy(ctx, p.VolumePath(v), tmp, copytree.Options{})
 	})
 }
 
-func (p *plain) DeleteSnapshot(name, snap string) error { return os.RemoveAll(p.snapPath(name, snap)) }
-
-func (p *plain) RenameSnapshot(name, oldSnap, newSnap string) error {
-	if there(p.snapPath(name, newSnap)) {
-		return fmt.Errorf("snapshot %s exists", newSnap)
-	}
-	return os.Rename(p.snapPath(name, oldSnap), p.snapPath(name, newSnap))
+func (p *plain) DeleteSnapshot(v storage.Volume, snap string) error {
+	return os.RemoveAll(p.snapPath(v, snap))
 }
 
-func (p *plain) PrepareRestore(ctx context.Context, name, snap string) error {
-	_ = os.RemoveAll(p.staging(name))
-	return build(p.staging(name), func(tmp string) error {
-		return copytree.Copy(ctx, p.snapPath(name, snap), tmp, copytree.Options{})
+func (p *plain) RenameSnapshot(v storage.Volume, oldSnap, newSnap string) error {
+	if there(p.snapPath(v, newSnap)) {
+		return fmt.Errorf("snapshot %s exists", newSnap)
+	}
+	return os.Rename(p.snapPath(v, oldSnap), p.snapPath(v, newSnap))
+}
+
+func (p *plain) PrepareRestore(ctx context.Context, v storage.Volume, snap string) error {
+	_ = os.RemoveAll(p.staging(v))
+	return build(p.staging(v), func(tmp string) error {
+		return copytree.Copy(ctx, p.snapPath(v, snap), tmp, copytree.Options{})
 	})
 }
 
 // FinishRestore: volume aside, staging in, aside gone; from any point.
-func (p *plain) FinishRestore(name string) error {
-	if there(p.staging(name)) {
-		if there(p.InstancePath(name)) {
-			_ = os.RemoveAll(p.aside(name))
-			if err := os.Rename(p.InstancePath(name), p.aside(name)); err != nil {
+func (p *plain) FinishRestore(v storage.Volume) error {
+	if there(p.staging(v)) {
+		if there(p.VolumePath(v)) {
+			_ = os.RemoveAll(p.aside(v))
+			if err := os.Rename(p.VolumePath(v), p.aside(v)); err != nil {
 				return err
 			}
 		}
-		if err := os.Rename(p.staging(name), p.InstancePath(name)); err != nil {
+		if err := os.Rename(p.staging(v), p.VolumePath(v)); err != nil {
 			return err
 		}
 	}
-	return os.RemoveAll(p.aside(name))
+	return os.RemoveAll(p.aside(v))
 }
 
-func (p *plain) RepairInstance(name string) (string, error) {
+func (p *plain) RepairVolume(v storage.Volume) (string, error) {
 	switch {
-	case !there(p.InstancePath(name)) && there(p.aside(name)):
-		_ = os.RemoveAll(p.staging(name))
-		return "undid an interrupted snapshot restore", os.Rename(p.aside(name), p.InstancePath(name))
-	case !there(p.InstancePath(name)) && there(p.staging(name)):
-		return "kept the only copy of a volume, left by a snapshot restore", os.Rename(p.staging(name), p.InstancePath(name))
+	case !there(p.VolumePath(v)) && there(p.aside(v)):
+		_ = os.RemoveAll(p.staging(v))
+		return "undid an interrupted snapshot restore", os.Rename(p.aside(v), p.VolumePath(v))
+	case !there(p.VolumePath(v)) && there(p.staging(v)):
+		return "kept the only copy of a volume, left by a snapshot restore", os.Rename(p.staging(v), p.VolumePath(v))
 	}
 	return "", nil
 }
 
 type plainCrashes struct{}
 
-func (plainCrashes) RestoreMovedAside(d storage.Driver, name string) error {
+func (plainCrashes) RestoreMovedAside(d storage.Driver, v storage.Volume) error {
 	p := d.(*plain)
-	return os.Rename(p.InstancePath(name), p.aside(name))
+	return os.Rename(p.VolumePath(v), p.aside(v))
 }
 
-func (plainCrashes) RenameMovedVolume(d storage.Driver, oldName, newName string) error {
-	return os.Rename(d.InstancePath(oldName), d.InstancePath(newName))
+func (plainCrashes) RenameMovedVolume(d storage.Driver, v storage.Volume, newName string) error {
+	return os.Rename(d.VolumePath(v), d.VolumePath(v.Renamed(newName)))
 }
 
 func there(path string) bool {

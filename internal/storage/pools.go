@@ -210,8 +210,13 @@ func (p *Pools) Delete(name string) error {
 	if err != nil {
 		return err
 	}
-	if vols, err := d.InstanceNames(); err != nil || len(vols) > 0 {
-		return apierr.BadRequest("storage pool %q still holds instance volumes %v (%v)", name, vols, err)
+	for _, typ := range d.Capabilities().VolumeTypes {
+		if typ == TypeImage {
+			continue // made again where needed; removed below
+		}
+		if vols, err := d.VolumeNames(typ); err != nil || len(vols) > 0 {
+			return apierr.BadRequest("storage pool %q still holds %s volumes %v (%v)", name, typ, vols, err)
+		}
 	}
 	imgs, err := d.ImageVolumeNames()
 	if err != nil {

@@ -1,4 +1,4 @@
-package storage
+package storage_test
 
 import (
 	"os"
@@ -7,10 +7,12 @@ import (
 	"testing"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/storage"
+	dirdriver "github.com/lodge-project/lodge/internal/storage/dir"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
-func newPools(t *testing.T) (*Pools, string) {
+func newPools(t *testing.T) (*storage.Pools, string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} {
@@ -23,23 +25,23 @@ func newPools(t *testing.T) (*Pools, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return NewPools(db, dir, Drivers()), dir
+	return storage.NewPools(db, dir, storage.Registry{"dir": func(path string) (storage.Driver, error) { return dirdriver.New(path) }}), dir
 }
 
 func TestPoolsAreRecords(t *testing.T) {
 	p, dir := newPools(t)
-	if names, _ := p.Names(); len(names) != 1 || names[0] != DefaultPool {
+	if names, _ := p.Names(); len(names) != 1 || names[0] != storage.DefaultPool {
 		t.Fatalf("a fresh store's pools: %v", names)
 	}
-	if err := p.Create(PoolRecord{Name: "fast", Driver: "dir"}); err != nil {
+	if err := p.Create(storage.PoolRecord{Name: "fast", Driver: "dir"}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := p.Get("fast")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(dir, "storage-pools", "fast"); !strings.HasPrefix(d.InstancePath("x"), want+"/") {
-		t.Fatalf("a pool without a source lives at %s", d.InstancePath("x"))
+	if want := filepath.Join(dir, "storage-pools", "fast"); !strings.HasPrefix(d.VolumePath(storage.InstanceVolume("fast", "", "container", "x")), want+"/") {
+		t.Fatalf("a pool without a source lives at %s", d.VolumePath(storage.InstanceVolume("fast", "", "container", "x")))
 	}
 	if err := p.Update("fast", "SSDs", map[string]string{"source": "/elsewhere"}, 0); apierr.Status(err) != 400 {
 		t.Fatalf("moving a pool's source: %v", err)
@@ -50,7 +52,7 @@ func TestPoolsAreRecords(t *testing.T) {
 	if r, _, _ := p.Record("fast"); r.Description != "SSDs" {
 		t.Fatalf("description after update: %q", r.Description)
 	}
-	for _, bad := range []PoolRecord{
+	for _, bad := range []storage.PoolRecord{
 		{Name: "fast", Driver: "dir"},
 		{Name: "../x", Driver: "dir"},
 		{Name: "z", Driver: "zfs"},
@@ -82,16 +84,16 @@ func TestPoolSourcesAreTheUsers(t *testing.T) {
 	full := filepath.Join(dir, "full")
 	_ = os.MkdirAll(full, 0o711)
 	_ = os.WriteFile(filepath.Join(full, "precious"), nil, 0o600)
-	if err := p.Create(PoolRecord{Name: "a", Driver: "dir", Config: map[string]string{"source": full}}); apierr.Status(err) != 400 {
+	if err := p.Create(storage.PoolRecord{Name: "a", Driver: "dir", Config: map[string]string{"source": full}}); apierr.Status(err) != 400 {
 		t.Fatalf("a source with files in it: %v", err)
 	}
 	private := filepath.Join(dir, "private")
 	_ = os.Mkdir(private, 0o700)
-	if err := p.Create(PoolRecord{Name: "b", Driver: "dir", Config: map[string]string{"source": filepath.Join(private, "pool")}}); apierr.Status(err) != 400 {
+	if err := p.Create(storage.PoolRecord{Name: "b", Driver: "dir", Config: map[string]string{"source": filepath.Join(private, "pool")}}); apierr.Status(err) != 400 {
 		t.Fatalf("a source below a private directory: %v", err)
 	}
 	src := filepath.Join(dir, "mine")
-	if err := p.Create(PoolRecord{Name: "c", Driver: "dir", Config: map[string]string{"source": src}}); err != nil {
+	if err := p.Create(storage.PoolRecord{Name: "c", Driver: "dir", Config: map[string]string{"source": src}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Delete("c"); err != nil {

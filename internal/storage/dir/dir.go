@@ -15,6 +15,7 @@ import (
 
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
 
@@ -45,14 +46,37 @@ func New(root string) (*Driver, error) {
 // Name is "dir".
 func (d *Driver) Name() string { return "dir" }
 
-// InstancePath is where instance name's volume lives.
-func (d *Driver) InstancePath(name string) string { return filepath.Join(d.root, "containers", name) }
+// typeDirs are the folders of each volume type the driver holds (LXD's).
+var typeDirs = map[storage.VolumeType]string{storage.TypeContainer: "containers"}
 
-// CreateInstanceFromImage makes the instance's volume from image fp on the
+// Capabilities: snapshots and copies are full copies (reflinks where the
+// filesystem has them); instances layer over a kept image volume where the
+// kernel allows (OptimizedImages); no quotas, no block volumes yet.
+func (d *Driver) Capabilities() storage.Capabilities {
+	return storage.Capabilities{OptimizedImages: true, VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeImage}}
+}
+
+// VolumePath is where volume v lives: <type folder>/<storage name>.
+func (d *Driver) VolumePath(v storage.Volume) string {
+	return filepath.Join(d.root, typeDirs[v.Type], v.StorageName())
+}
+
+// check refuses a volume of a type the driver does not hold.
+func check(v storage.Volume) error {
+	if _, ok := typeDirs[v.Type]; !ok || v.Content == storage.ContentBlock {
+		return fmt.Errorf("a dir pool does not hold %s volumes (%s)", v.Type, v.Content)
+	}
+	return nil
+}
+
+// CreateVolumeFromImage makes the instance's volume from image fp on the
 // map's ids: layered over the image where the kernel allows, else a copy
 // (reflinks where possible) moved onto the ids in the same pass.
-func (d *Driver) CreateInstanceFromImage(ctx context.Context, name, fp string, m *idmap.Map) error {
-	dst := d.InstancePath(name)
+func (d *Driver) CreateVolumeFromImage(ctx context.Context, v storage.Volume, fp string, m *idmap.Map) error {
+	if err := check(v); err != nil {
+		return err
+	}
+	dst, name := d.VolumePath(v), v.Name
 	if _, err := os.Lstat(dst); err == nil {
 		return fmt.Errorf("volume of instance %q already exists", name)
 	}
@@ -136,9 +160,12 @@ func (d *Driver) fillLayered(fp, vol string, m *idmap.Map) error {
 	return writeLayer(vol, layer{Image: fp, IDMap: m})
 }
 
-// CreateEmptyInstance makes a volume with an empty rootfs.
-func (d *Driver) CreateEmptyInstance(name string) error {
-	dst := d.InstancePath(name)
+// CreateEmptyVolume makes a volume with an empty rootfs.
+func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
+	if err := check(v); err != nil {
+		return err
+	}
+	dst, name := d.VolumePath(v), v.Name
 	if err := os.Mkdir(dst, 0o711); err != nil {
 		return fmt.Errorf("create volume of %q: %w", name, err)
 	}
@@ -149,12 +176,12 @@ func (d *Driver) CreateEmptyInstance(name string) error {
 	return nil
 }
 
-// DeleteInstance removes the instance's volume and its snapshots.
-func (d *Driver) DeleteInstance(name string) error {
-	if err := d.removeSnapshots(name); err != nil {
+// DeleteVolume removes the volume and its snapshots.
+func (d *Driver) DeleteVolume(v storage.Volume) error {
+	if err := d.removeSnapshots(v); err != nil {
 		return err
 	}
-	return d.removeVolume(d.InstancePath(name))
+	return d.removeVolume(d.VolumePath(v))
 }
 
 // removeVolume unmounts and deletes an instance volume or a snapshot, then
@@ -173,15 +200,16 @@ func (d *Driver) removeVolume(vol string) error {
 	return nil
 }
 
-// RenameInstance renames the volume directory and its snapshots'.
-func (d *Driver) RenameInstance(oldName, newName string) error {
-	if err := os.Rename(d.InstancePath(oldName), d.InstancePath(newName)); err != nil {
-		return fmt.Errorf("rename volume %q to %q: %w", oldName, newName, err)
+// RenameVolume renames the volume directory and its snapshots'.
+func (d *Driver) RenameVolume(v storage.Volume, newName string) error {
+	to := v.Renamed(newName)
+	if err := os.Rename(d.VolumePath(v), d.VolumePath(to)); err != nil {
+		return fmt.Errorf("rename volume %q to %q: %w", v.Name, newName, err)
 	}
-	if _, err := os.Stat(d.snapshotsDir(oldName)); err == nil {
-		if err := os.Rename(d.snapshotsDir(oldName), d.snapshotsDir(newName)); err != nil {
-			_ = os.Rename(d.InstancePath(newName), d.InstancePath(oldName))
-			return fmt.Errorf("rename snapshots of %q: %w", oldName, err)
+	if _, err := os.Stat(d.snapsDir(v)); err == nil {
+		if err := os.Rename(d.snapsDir(v), d.snapsDir(to)); err != nil {
+			_ = os.Rename(d.VolumePath(to), d.VolumePath(v))
+			return fmt.Errorf("rename snapshots of %q: %w", v.Name, err)
 		}
 	}
 	return nil
@@ -189,20 +217,26 @@ func (d *Driver) RenameInstance(oldName, newName string) error {
 
 // UndoRename moves back what a rename cut short moved: the volume and the
 // snapshots, each where it is at the new name and not at the old.
-func (d *Driver) UndoRename(oldName, newName string) error {
-	for _, p := range [][2]string{{d.InstancePath(oldName), d.InstancePath(newName)}, {d.snapshotsDir(oldName), d.snapshotsDir(newName)}} {
+func (d *Driver) UndoRename(v storage.Volume, newName string) error {
+	to := v.Renamed(newName)
+	for _, p := range [][2]string{{d.VolumePath(v), d.VolumePath(to)}, {d.snapsDir(v), d.snapsDir(to)}} {
 		if !exists(p[0]) && exists(p[1]) {
 			if err := os.Rename(p[1], p[0]); err != nil {
-				return fmt.Errorf("undo the rename of %q to %q: %w", oldName, newName, err)
+				return fmt.Errorf("undo the rename of %q to %q: %w", v.Name, newName, err)
 			}
 		}
 	}
 	return nil
 }
 
-// InstanceNames lists volume directories, including half-made ones (".partial").
-func (d *Driver) InstanceNames() ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(d.root, "containers"))
+// VolumeNames lists the volume directories of a type, including
+// half-made ones (".partial").
+func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
+	dir, ok := typeDirs[typ]
+	if !ok {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(filepath.Join(d.root, dir))
 	if err != nil {
 		return nil, err
 	}
@@ -232,23 +266,23 @@ func removeAll(path string) error {
 	return nil
 }
 
-// MountInstance makes sure a layered volume's overlay is mounted, so that
+// MountVolume makes sure a layered volume's overlay is mounted, so that
 // nothing starts on, or writes into, its bare mount point.
-func (d *Driver) MountInstance(name string) error {
-	return d.ensureMounted(d.InstancePath(name))
+func (d *Driver) MountVolume(v storage.Volume) error {
+	return d.ensureMounted(d.VolumePath(v))
 }
 
-// UnmountInstance unmounts a layered volume's overlay (a flat volume has
-// none); MountInstance or RepairInstance mounts it again.
-func (d *Driver) UnmountInstance(name string) error {
-	return unmountRootfs(d.InstancePath(name))
+// UnmountVolume unmounts a layered volume's overlay (a flat volume has
+// none); MountVolume or RepairVolume mounts it again.
+func (d *Driver) UnmountVolume(v storage.Volume) error {
+	return unmountRootfs(d.VolumePath(v))
 }
 
-// RemapInstance moves the volume's files from one id map to another (nil:
+// RemapVolume moves the volume's files from one id map to another (nil:
 // host ids); a layered volume shifts its upper layer and sees the image
 // through the new map. A failure puts back what was shifted.
-func (d *Driver) RemapInstance(name string, from, to *idmap.Map) error {
-	vol := d.InstancePath(name)
+func (d *Driver) RemapVolume(v storage.Volume, from, to *idmap.Map) error {
+	vol := d.VolumePath(v)
 	l, err := readLayer(vol)
 	if err != nil {
 		return err
@@ -267,7 +301,7 @@ func (d *Driver) RemapInstance(name string, from, to *idmap.Map) error {
 	if err != nil {
 		_ = idmap.Reshift(tree, to, from)
 		_ = d.ensureMounted(vol)
-		return fmt.Errorf("remap volume of %q: %w", name, err)
+		return fmt.Errorf("remap volume of %q: %w", v.Name, err)
 	}
 	return d.ensureMounted(vol)
 }

@@ -2,7 +2,6 @@ package dir_test
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/lodge-project/lodge/internal/storage"
@@ -37,20 +36,25 @@ func TestConformance(t *testing.T) {
 }
 
 // crashes leaves a dir pool as a crash at its steps would (see
-// FinishRestore and RenameInstance for the steps).
+// FinishRestore and RenameVolume for the steps).
 type crashes struct{}
 
-func (crashes) RestoreMovedAside(d storage.Driver, name string) error {
-	vol := d.InstancePath(name)
+func (crashes) RestoreMovedAside(d storage.Driver, v storage.Volume) error {
+	vol := d.VolumePath(v)
 	if err := storagetest.UnmountBelow(vol); err != nil {
 		return err
 	}
 	return os.Rename(vol, vol+".old")
 }
 
-func (crashes) RenameMovedVolume(d storage.Driver, oldName, newName string) error {
-	if err := storagetest.UnmountBelow(d.InstancePath(oldName)); err != nil {
+func (crashes) RenameMovedVolume(d storage.Driver, v storage.Volume, newName string) error {
+	if err := storagetest.UnmountBelow(d.VolumePath(v)); err != nil {
 		return err
 	}
-	return os.Rename(d.InstancePath(oldName), filepath.Join(filepath.Dir(d.InstancePath(oldName)), newName))
+	return os.Rename(d.VolumePath(v), d.VolumePath(v.Renamed(newName)))
+}
+
+// vol is a container volume of the default project.
+func vol(name string) storage.Volume {
+	return storage.InstanceVolume("test", storage.DefaultProject, "container", name)
 }

@@ -29,25 +29,25 @@ func TestLayeredCopiesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-	if err := d.CreateInstanceFromImage(context.Background(), "c1", "big", m); err != nil {
+	if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "big", m); err != nil {
 		t.Fatal(err)
 	}
-	changed := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "changed")
+	changed := filepath.Join(d.VolumePath(vol("c1")), "rootfs", "etc", "changed")
 	if err := os.WriteFile(changed, []byte("y"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Lchown(changed, 100003, 100003); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CreateSnapshot(context.Background(), "c1", "s0"); err != nil {
+	if err := d.CreateSnapshot(context.Background(), vol("c1"), "s0"); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CopyInstance(context.Background(), "c1", "", "c2", true); err != nil {
+	if err := d.CopyVolume(context.Background(), vol("c1"), "", vol("c2"), true); err != nil {
 		t.Fatal(err)
 	}
 	for _, upper := range []string{
-		filepath.Join(d.InstancePath("c1"), "upper"),
-		filepath.Join(d.InstancePath("c2"), "upper"),
+		filepath.Join(d.VolumePath(vol("c1")), "upper"),
+		filepath.Join(d.VolumePath(vol("c2")), "upper"),
 	} {
 		var size int64
 		_ = filepath.Walk(upper, func(_ string, info os.FileInfo, err error) error {
@@ -60,14 +60,14 @@ func TestLayeredCopiesNothing(t *testing.T) {
 			t.Fatalf("%s holds %d bytes, want only the 1 written", upper, size)
 		}
 	}
-	st, err := os.Stat(filepath.Join(d.InstancePath("c2"), "upper", "etc", "changed"))
+	st, err := os.Stat(filepath.Join(d.VolumePath(vol("c2")), "upper", "etc", "changed"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if uid := statUID(st); uid != 100003 {
 		t.Fatalf("the copied change is owned by %d, want 100003", uid)
 	}
-	if data, err := os.ReadFile(filepath.Join(d.InstancePath("c2"), "rootfs", "blob")); err != nil || len(data) != 16<<20 {
+	if data, err := os.ReadFile(filepath.Join(d.VolumePath(vol("c2")), "rootfs", "blob")); err != nil || len(data) != 16<<20 {
 		t.Fatalf("the copy reads the image's blob: %d bytes, %v", len(data), err)
 	}
 }

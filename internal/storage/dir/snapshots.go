@@ -7,15 +7,17 @@ import (
 	"path/filepath"
 
 	"github.com/lodge-project/lodge/internal/durable"
+	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
 
-func (d *Driver) snapshotsDir(name string) string {
-	return filepath.Join(d.root, "containers-snapshots", name)
+// snapsDir holds v's snapshots: <type folder>-snapshots/<storage name>.
+func (d *Driver) snapsDir(v storage.Volume) string {
+	return filepath.Join(d.root, typeDirs[v.Type]+"-snapshots", v.StorageName())
 }
 
-func (d *Driver) snapshotPath(name, snap string) string {
-	return filepath.Join(d.snapshotsDir(name), snap)
+func (d *Driver) snapPath(v storage.Volume, snap string) string {
+	return filepath.Join(d.snapsDir(v), snap)
 }
 
 // copyVolume copies a volume or a snapshot (src) to dst through
@@ -49,34 +51,37 @@ func copyLayers(ctx context.Context, src, dst string, l layer, asInstance bool) 
 	return writeLayer(dst, l)
 }
 
-// CopyInstance copies a volume (or one of its snapshots) to a new instance.
-func (d *Driver) CopyInstance(ctx context.Context, src, srcSnap, dst string, withSnapshots bool) error {
-	from := d.InstancePath(src)
+// CopyVolume copies a volume (or one of its snapshots) to a new one.
+func (d *Driver) CopyVolume(ctx context.Context, src storage.Volume, srcSnap string, dst storage.Volume, withSnapshots bool) error {
+	if err := check(dst); err != nil {
+		return err
+	}
+	from := d.VolumePath(src)
 	if srcSnap != "" {
-		from = d.snapshotPath(src, srcSnap)
+		from = d.snapPath(src, srcSnap)
 	}
 	if _, err := os.Stat(from); err != nil {
 		return fmt.Errorf("copy source %s: %w", from, err)
 	}
-	to := d.InstancePath(dst)
+	to := d.VolumePath(dst)
 	if _, err := os.Lstat(to); err == nil {
-		return fmt.Errorf("volume of instance %q already exists", dst)
+		return fmt.Errorf("volume of instance %q already exists", dst.Name)
 	}
 	if err := d.copyVolume(ctx, from, to, true); err != nil {
-		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
+		return fmt.Errorf("copy %q to %q: %w", src.Name, dst.Name, err)
 	}
 	if err := d.ensureMounted(to); err != nil {
 		_ = d.removeVolume(to)
 		return err
 	}
-	if _, err := os.Stat(d.snapshotsDir(src)); withSnapshots && err == nil {
+	if _, err := os.Stat(d.snapsDir(src)); withSnapshots && err == nil {
 		// Snapshots are never mounted: their directories copy as they are.
-		err := buildInPlace(d.snapshotsDir(dst), func(tmp string) error {
-			return copytree.Copy(ctx, d.snapshotsDir(src), tmp, copytree.Options{})
+		err := buildInPlace(d.snapsDir(dst), func(tmp string) error {
+			return copytree.Copy(ctx, d.snapsDir(src), tmp, copytree.Options{})
 		})
 		if err != nil {
 			_ = d.removeVolume(to)
-			return fmt.Errorf("copy snapshots of %q to %q: %w", src, dst, err)
+			return fmt.Errorf("copy snapshots of %q to %q: %w", src.Name, dst.Name, err)
 		}
 	}
 	return nil
@@ -84,42 +89,42 @@ func (d *Driver) CopyInstance(ctx context.Context, src, srcSnap, dst string, wit
 
 // CreateSnapshot copies the instance's volume (its upper layer, when
 // layered) into containers-snapshots/.
-func (d *Driver) CreateSnapshot(ctx context.Context, name, snap string) error {
-	if err := os.MkdirAll(d.snapshotsDir(name), 0o711); err != nil {
+func (d *Driver) CreateSnapshot(ctx context.Context, v storage.Volume, snap string) error {
+	if err := os.MkdirAll(d.snapsDir(v), 0o711); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(d.snapshotPath(name, snap)); err == nil {
-		return fmt.Errorf("snapshot %s/%s already exists on disk", name, snap)
+	if _, err := os.Lstat(d.snapPath(v, snap)); err == nil {
+		return fmt.Errorf("snapshot %s/%s already exists on disk", v.Name, snap)
 	}
-	if err := d.copyVolume(ctx, d.InstancePath(name), d.snapshotPath(name, snap), false); err != nil {
-		return fmt.Errorf("snapshot %s/%s: %w", name, snap, err)
+	if err := d.copyVolume(ctx, d.VolumePath(v), d.snapPath(v, snap), false); err != nil {
+		return fmt.Errorf("snapshot %s/%s: %w", v.Name, snap, err)
 	}
 	return nil
 }
 
 // DeleteSnapshot removes a snapshot's copy.
-func (d *Driver) DeleteSnapshot(name, snap string) error {
-	return d.removeVolume(d.snapshotPath(name, snap))
+func (d *Driver) DeleteSnapshot(v storage.Volume, snap string) error {
+	return d.removeVolume(d.snapPath(v, snap))
 }
 
 // removeSnapshots removes all of an instance's snapshots.
-func (d *Driver) removeSnapshots(name string) error {
-	snaps, err := d.SnapshotNames(name)
+func (d *Driver) removeSnapshots(v storage.Volume) error {
+	snaps, err := d.SnapshotNames(v)
 	if err != nil {
 		return err
 	}
 	for _, snap := range snaps {
-		if err := d.DeleteSnapshot(name, snap); err != nil {
+		if err := d.DeleteSnapshot(v, snap); err != nil {
 			return err
 		}
 	}
-	return removeAll(d.snapshotsDir(name))
+	return removeAll(d.snapsDir(v))
 }
 
 // RenameSnapshot renames a snapshot's directory.
-func (d *Driver) RenameSnapshot(name, oldSnap, newSnap string) error {
-	if err := os.Rename(d.snapshotPath(name, oldSnap), d.snapshotPath(name, newSnap)); err != nil {
-		return fmt.Errorf("rename snapshot %s/%s: %w", name, oldSnap, err)
+func (d *Driver) RenameSnapshot(v storage.Volume, oldSnap, newSnap string) error {
+	if err := os.Rename(d.snapPath(v, oldSnap), d.snapPath(v, newSnap)); err != nil {
+		return fmt.Errorf("rename snapshot %s/%s: %w", v.Name, oldSnap, err)
 	}
 	return nil
 }
@@ -131,47 +136,47 @@ func (d *Driver) RenameSnapshot(name, oldSnap, newSnap string) error {
 // that a crash cut short from any point; CancelRestore drops the copy.
 
 // PrepareRestore copies the snapshot to <name>.restore.
-func (d *Driver) PrepareRestore(ctx context.Context, name, snap string) error {
-	fresh := d.InstancePath(name) + ".restore"
+func (d *Driver) PrepareRestore(ctx context.Context, v storage.Volume, snap string) error {
+	fresh := d.VolumePath(v) + ".restore"
 	_ = d.removeVolume(fresh)
-	if err := d.copyVolume(ctx, d.snapshotPath(name, snap), fresh, true); err != nil {
-		return fmt.Errorf("restore %s/%s: %w", name, snap, err)
+	if err := d.copyVolume(ctx, d.snapPath(v, snap), fresh, true); err != nil {
+		return fmt.Errorf("restore %s/%s: %w", v.Name, snap, err)
 	}
 	return nil
 }
 
 // FinishRestore swaps the prepared copy in.
-func (d *Driver) FinishRestore(name string) error {
-	vol := d.InstancePath(name)
+func (d *Driver) FinishRestore(v storage.Volume) error {
+	vol := d.VolumePath(v)
 	fresh, old := vol+".restore", vol+".old"
 	if exists(fresh) {
 		if exists(vol) {
 			if err := unmountRootfs(vol); err != nil {
-				return fmt.Errorf("restore %s: %w", name, err)
+				return fmt.Errorf("restore %s: %w", v.Name, err)
 			}
 			if err := d.removeVolume(old); err != nil {
 				return err
 			}
 			if err := os.Rename(vol, old); err != nil {
-				return fmt.Errorf("restore %s: %w", name, err)
+				return fmt.Errorf("restore %s: %w", v.Name, err)
 			}
 		}
 		if err := os.Rename(fresh, vol); err != nil {
-			return fmt.Errorf("restore %s: %w", name, err)
+			return fmt.Errorf("restore %s: %w", v.Name, err)
 		}
 		if err := durable.Dir(filepath.Dir(vol)); err != nil {
 			return err
 		}
 	}
 	if err := d.ensureMounted(vol); err != nil {
-		return fmt.Errorf("restore %s: %w", name, err)
+		return fmt.Errorf("restore %s: %w", v.Name, err)
 	}
 	return d.removeVolume(old)
 }
 
 // CancelRestore drops a prepared copy that was not swapped in.
-func (d *Driver) CancelRestore(name string) error {
-	return d.removeVolume(d.InstancePath(name) + ".restore")
+func (d *Driver) CancelRestore(v storage.Volume) error {
+	return d.removeVolume(d.VolumePath(v) + ".restore")
 }
 
 func exists(path string) bool {
@@ -180,8 +185,8 @@ func exists(path string) bool {
 }
 
 // SnapshotNames lists an instance's snapshot directories.
-func (d *Driver) SnapshotNames(name string) ([]string, error) {
-	entries, err := os.ReadDir(d.snapshotsDir(name))
+func (d *Driver) SnapshotNames(v storage.Volume) ([]string, error) {
+	entries, err := os.ReadDir(d.snapsDir(v))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -195,19 +200,19 @@ func (d *Driver) SnapshotNames(name string) ([]string, error) {
 	return out, nil
 }
 
-// RepairInstance completes an interrupted restore (if the volume is gone
+// RepairVolume completes an interrupted restore (if the volume is gone
 // but the restored copy is whole, it takes the volume's place; leftovers
 // go) and mounts a layered volume's overlay again after a host reboot.
-func (d *Driver) RepairInstance(name string) (string, error) {
-	what, err := d.repairRestore(name)
+func (d *Driver) RepairVolume(v storage.Volume) (string, error) {
+	what, err := d.repairRestore(v)
 	if err != nil {
 		return what, err
 	}
-	return what, d.ensureMounted(d.InstancePath(name))
+	return what, d.ensureMounted(d.VolumePath(v))
 }
 
-func (d *Driver) repairRestore(name string) (string, error) {
-	vol := d.InstancePath(name)
+func (d *Driver) repairRestore(v storage.Volume) (string, error) {
+	vol := d.VolumePath(v)
 	fresh, old := vol+".restore", vol+".old"
 	switch {
 	case !exists(vol) && exists(old):

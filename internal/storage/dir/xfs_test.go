@@ -90,7 +90,7 @@ func TestFlatLaunchIsAReflink(t *testing.T) {
 	}
 	unix.Sync()
 	before := free()
-	if err := d.CreateInstanceFromImage(context.Background(), "c1", "big", nil); err != nil {
+	if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "big", nil); err != nil {
 		t.Fatal(err)
 	}
 	unix.Sync()

@@ -21,7 +21,7 @@ type Memory struct {
 	mu     sync.Mutex
 	root   string
 	images map[string]bool
-	vols   map[string]*MemoryVolume
+	vols   map[storage.Volume]*MemoryVolume
 	// FailCreate, when set, makes the next volume creation fail with it.
 	FailCreate error
 }
@@ -38,16 +38,17 @@ type MemoryVolume struct {
 
 // NewMemory makes an empty driver whose paths are under root.
 func NewMemory(root string) *Memory {
-	return &Memory{root: root, images: map[string]bool{}, vols: map[string]*MemoryVolume{}}
+	return &Memory{root: root, images: map[string]bool{}, vols: map[storage.Volume]*MemoryVolume{}}
 }
 
 var _ storage.Driver = (*Memory)(nil)
 
-// Volume returns a copy of instance name's volume, and whether it exists.
+// Volume returns a copy of the default project's container volume name,
+// and whether it exists.
 func (m *Memory) Volume(name string) (MemoryVolume, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, ok := m.vols[name]
+	v, ok := m.byName(name)
 	if !ok {
 		return MemoryVolume{}, false
 	}
@@ -56,7 +57,30 @@ func (m *Memory) Volume(name string) (MemoryVolume, bool) {
 	return c, true
 }
 
+// byName finds a volume by storage name, of any pool.
+func (m *Memory) byName(name string) (*MemoryVolume, bool) {
+	for k, v := range m.vols {
+		if k.StorageName() == name {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// key drops the pool name: a driver serves one pool, whatever it is called.
+func key(v storage.Volume) storage.Volume {
+	v.Pool = ""
+	return v
+}
+
 func (m *Memory) Name() string { return "memory" }
+
+// Capabilities: every type of volume, filesystems and blocks alike
+// (nothing is written anyway).
+func (m *Memory) Capabilities() storage.Capabilities {
+	return storage.Capabilities{OptimizedImages: true, CoWSnapshots: true, BlockVolumes: true,
+		VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeVM, storage.TypeCustom, storage.TypeImage}}
+}
 
 func (m *Memory) CreateImageVolume(fp string, unpack func(dir string) error) error {
 	m.mu.Lock()
@@ -86,19 +110,19 @@ func (m *Memory) DeleteImageVolume(fp string) error {
 	return nil
 }
 
-func (m *Memory) create(name string, v *MemoryVolume) error {
+func (m *Memory) create(vol storage.Volume, v *MemoryVolume) error {
 	if err := m.FailCreate; err != nil {
 		m.FailCreate = nil
 		return err
 	}
-	if _, ok := m.vols[name]; ok {
-		return fmt.Errorf("volume %q exists", name)
+	if _, ok := m.vols[key(vol)]; ok {
+		return fmt.Errorf("volume %q exists", vol.Name)
 	}
-	m.vols[name] = v
+	m.vols[key(vol)] = v
 	return nil
 }
 
-func (m *Memory) CreateInstanceFromImage(ctx context.Context, name, fp string, idm *idmap.Map) error {
+func (m *Memory) CreateVolumeFromImage(ctx context.Context, name storage.Volume, fp string, idm *idmap.Map) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -110,28 +134,28 @@ func (m *Memory) CreateInstanceFromImage(ctx context.Context, name, fp string, i
 	return m.create(name, &MemoryVolume{Image: fp, IDMap: idm})
 }
 
-func (m *Memory) CreateEmptyInstance(name string) error {
+func (m *Memory) CreateEmptyVolume(name storage.Volume) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.create(name, &MemoryVolume{})
 }
 
-func (m *Memory) DeleteInstance(name string) error {
+func (m *Memory) DeleteVolume(name storage.Volume) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.vols, name)
+	delete(m.vols, key(name))
 	return nil
 }
 
-func (m *Memory) vol(name string) (*MemoryVolume, error) {
-	v, ok := m.vols[name]
+func (m *Memory) vol(vol storage.Volume) (*MemoryVolume, error) {
+	v, ok := m.vols[key(vol)]
 	if !ok {
-		return nil, fmt.Errorf("volume %q does not exist", name)
+		return nil, fmt.Errorf("volume %q does not exist", vol.Name)
 	}
 	return v, nil
 }
 
-func (m *Memory) MountInstance(name string) error {
+func (m *Memory) MountVolume(name storage.Volume) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, err := m.vol(name)
@@ -141,16 +165,16 @@ func (m *Memory) MountInstance(name string) error {
 	return err
 }
 
-func (m *Memory) UnmountInstance(name string) error {
+func (m *Memory) UnmountVolume(name storage.Volume) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if v, ok := m.vols[name]; ok {
+	if v, ok := m.vols[key(name)]; ok {
 		v.Mounted = false
 	}
 	return nil
 }
 
-func (m *Memory) RemapInstance(name string, from, to *idmap.Map) error {
+func (m *Memory) RemapVolume(name storage.Volume, from, to *idmap.Map) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, err := m.vol(name)
@@ -160,40 +184,49 @@ func (m *Memory) RemapInstance(name string, from, to *idmap.Map) error {
 	return err
 }
 
-func (m *Memory) RenameInstance(oldName, newName string) error {
+func (m *Memory) RenameVolume(old storage.Volume, newName string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, err := m.vol(oldName)
+	v, err := m.vol(old)
 	if err != nil {
 		return err
 	}
-	if _, ok := m.vols[newName]; ok {
+	if _, ok := m.vols[key(old.Renamed(newName))]; ok {
 		return fmt.Errorf("volume %q exists", newName)
 	}
-	m.vols[newName] = v
-	delete(m.vols, oldName)
+	m.vols[key(old.Renamed(newName))] = v
+	delete(m.vols, key(old))
 	return nil
 }
 
-func (m *Memory) UndoRename(oldName, newName string) error {
+func (m *Memory) UndoRename(old storage.Volume, newName string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if v, ok := m.vols[newName]; ok {
-		m.vols[oldName] = v
-		delete(m.vols, newName)
+	if v, ok := m.vols[key(old.Renamed(newName))]; ok {
+		m.vols[key(old)] = v
+		delete(m.vols, key(old.Renamed(newName)))
 	}
 	return nil
 }
 
-func (m *Memory) InstancePath(name string) string { return filepath.Join(m.root, "volumes", name) }
-
-func (m *Memory) InstanceNames() ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return sortedKeys(m.vols), nil
+func (m *Memory) VolumePath(v storage.Volume) string {
+	return filepath.Join(m.root, string(v.Type), v.StorageName())
 }
 
-func (m *Memory) CopyInstance(ctx context.Context, src, srcSnap, dst string, withSnapshots bool) error {
+func (m *Memory) VolumeNames(typ storage.VolumeType) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.vols {
+		if k.Type == typ {
+			out = append(out, k.StorageName())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (m *Memory) CopyVolume(ctx context.Context, src storage.Volume, srcSnap string, dst storage.Volume, withSnapshots bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -204,7 +237,7 @@ func (m *Memory) CopyInstance(ctx context.Context, src, srcSnap, dst string, wit
 		return err
 	}
 	if srcSnap != "" && !slices.Contains(v.Snapshots, srcSnap) {
-		return fmt.Errorf("snapshot %s/%s does not exist", src, srcSnap)
+		return fmt.Errorf("snapshot %s/%s does not exist", src.Name, srcSnap)
 	}
 	c := &MemoryVolume{Image: v.Image, IDMap: v.IDMap}
 	if withSnapshots {
@@ -213,7 +246,7 @@ func (m *Memory) CopyInstance(ctx context.Context, src, srcSnap, dst string, wit
 	return m.create(dst, c)
 }
 
-func (m *Memory) CreateSnapshot(ctx context.Context, name, snap string) error {
+func (m *Memory) CreateSnapshot(ctx context.Context, name storage.Volume, snap string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -224,22 +257,22 @@ func (m *Memory) CreateSnapshot(ctx context.Context, name, snap string) error {
 		return err
 	}
 	if slices.Contains(v.Snapshots, snap) {
-		return fmt.Errorf("snapshot %s/%s exists", name, snap)
+		return fmt.Errorf("snapshot %s/%s exists", name.Name, snap)
 	}
 	v.Snapshots = append(v.Snapshots, snap)
 	return nil
 }
 
-func (m *Memory) DeleteSnapshot(name, snap string) error {
+func (m *Memory) DeleteSnapshot(name storage.Volume, snap string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if v, ok := m.vols[name]; ok {
+	if v, ok := m.vols[key(name)]; ok {
 		v.Snapshots = slices.DeleteFunc(v.Snapshots, func(s string) bool { return s == snap })
 	}
 	return nil
 }
 
-func (m *Memory) RenameSnapshot(name, oldSnap, newSnap string) error {
+func (m *Memory) RenameSnapshot(name storage.Volume, oldSnap, newSnap string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, err := m.vol(name)
@@ -248,13 +281,13 @@ func (m *Memory) RenameSnapshot(name, oldSnap, newSnap string) error {
 	}
 	i := slices.Index(v.Snapshots, oldSnap)
 	if i < 0 {
-		return fmt.Errorf("snapshot %s/%s does not exist", name, oldSnap)
+		return fmt.Errorf("snapshot %s/%s does not exist", name.Name, oldSnap)
 	}
 	v.Snapshots[i] = newSnap
 	return nil
 }
 
-func (m *Memory) PrepareRestore(ctx context.Context, name, snap string) error {
+func (m *Memory) PrepareRestore(ctx context.Context, name storage.Volume, snap string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -265,27 +298,27 @@ func (m *Memory) PrepareRestore(ctx context.Context, name, snap string) error {
 		return err
 	}
 	if !slices.Contains(v.Snapshots, snap) {
-		return fmt.Errorf("snapshot %s/%s does not exist", name, snap)
+		return fmt.Errorf("snapshot %s/%s does not exist", name.Name, snap)
 	}
 	v.restoring = snap
 	return nil
 }
 
-func (m *Memory) FinishRestore(name string) error {
+func (m *Memory) FinishRestore(name storage.Volume) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if v, ok := m.vols[name]; ok {
+	if v, ok := m.vols[key(name)]; ok {
 		v.restoring = ""
 	}
 	return nil
 }
 
-func (m *Memory) CancelRestore(name string) error { return m.FinishRestore(name) }
+func (m *Memory) CancelRestore(name storage.Volume) error { return m.FinishRestore(name) }
 
-func (m *Memory) SnapshotNames(name string) ([]string, error) {
+func (m *Memory) SnapshotNames(name storage.Volume) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if v, ok := m.vols[name]; ok {
+	if v, ok := m.vols[key(name)]; ok {
 		out := slices.Clone(v.Snapshots)
 		sort.Strings(out)
 		return out, nil
@@ -293,7 +326,7 @@ func (m *Memory) SnapshotNames(name string) ([]string, error) {
 	return nil, nil
 }
 
-func (m *Memory) RepairInstance(name string) (string, error) {
+func (m *Memory) RepairVolume(name storage.Volume) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, err := m.vol(name)

@@ -8,6 +8,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,15 +30,21 @@ type Subject struct {
 type Crashes interface {
 	// RestoreMovedAside: a restore was prepared and the swap began (the
 	// volume is out of its place), but the prepared copy is not in yet.
-	RestoreMovedAside(d storage.Driver, name string) error
+	RestoreMovedAside(d storage.Driver, v storage.Volume) error
 	// RenameMovedVolume: a rename moved the volume to newName and did
 	// not move its snapshots yet.
-	RenameMovedVolume(d storage.Driver, oldName, newName string) error
+	RenameMovedVolume(d storage.Driver, v storage.Volume, newName string) error
+}
+
+// vol is a container volume of the default project in the pool under test.
+func vol(name string) storage.Volume {
+	return storage.InstanceVolume("test", storage.DefaultProject, "container", name)
 }
 
 // Run drives fresh pools of the driver through every case.
 func Run(t *testing.T, s Subject) {
 	t.Run("Basics", func(t *testing.T) { runBasics(t, s) })
+	t.Run("Projects", func(t *testing.T) { runProjects(t, s) })
 	t.Run("Snapshots", func(t *testing.T) { runSnapshots(t, s) })
 	t.Run("CrashPoints", func(t *testing.T) { runCrashPoints(t, s) })
 	t.Run("Lifecycle", func(t *testing.T) { runLifecycle(t, s) })
@@ -48,10 +56,10 @@ func runBasics(t *testing.T, s Subject) {
 		d := s.New(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 200000, Size: idmap.Size}
-		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "abc", &m); err != nil {
 			t.Fatal(err)
 		}
-		st := statOf(t, filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname"))
+		st := statOf(t, filepath.Join(d.VolumePath(vol("c1")), "rootfs", "etc", "hostname"))
 		if st.Uid != 100000+5 || st.Gid != 200000+7 {
 			t.Fatalf("ownership %d:%d, want 100005:200007", st.Uid, st.Gid)
 		}
@@ -74,33 +82,82 @@ func runBasics(t *testing.T, s Subject) {
 	t.Run("DuplicateInstanceRefused", func(t *testing.T) {
 		d := s.New(t)
 		fillImage(t, d, "abc")
-		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err != nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "abc", nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err == nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "abc", nil); err == nil {
 			t.Fatal("second volume with the same name was accepted")
 		}
 	})
 	t.Run("RenameAndDelete", func(t *testing.T) {
 		d := s.New(t)
-		if err := d.CreateEmptyInstance("a"); err != nil {
+		if err := d.CreateEmptyVolume(vol("a")); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.RenameInstance("a", "b"); err != nil {
+		if err := d.RenameVolume(vol("a"), "b"); err != nil {
 			t.Fatal(err)
 		}
-		names, _ := d.InstanceNames()
+		names, _ := d.VolumeNames(storage.TypeContainer)
 		if len(names) != 1 || names[0] != "b" {
 			t.Fatalf("names after rename: %v", names)
 		}
-		if err := d.DeleteInstance("b"); err != nil {
+		if err := d.DeleteVolume(vol("b")); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.DeleteInstance("b"); err != nil {
+		if err := d.DeleteVolume(vol("b")); err != nil {
 			t.Fatalf("deleting a missing volume: %v", err)
 		}
-		if names, _ := d.InstanceNames(); len(names) != 0 {
+		if names, _ := d.VolumeNames(storage.TypeContainer); len(names) != 0 {
 			t.Fatalf("left behind: %v", names)
+		}
+	})
+}
+
+// runProjects covers volumes' identity: one name in two projects is two
+// volumes, and a driver refuses the volume types it does not report.
+func runProjects(t *testing.T, s Subject) {
+	t.Run("ProjectsKeepTheirOwnVolumes", func(t *testing.T) {
+		d := s.New(t)
+		other := storage.InstanceVolume("test", "p2", "container", "c1")
+		for _, v := range []storage.Volume{vol("c1"), other} {
+			if err := d.CreateEmptyVolume(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d.VolumePath(vol("c1")) == d.VolumePath(other) {
+			t.Fatalf("two projects' c1 share %s", d.VolumePath(other))
+		}
+		names, _ := d.VolumeNames(storage.TypeContainer)
+		sort.Strings(names)
+		if len(names) != 2 || names[0] != "c1" || names[1] != "p2_c1" {
+			t.Fatalf("volume names: %v", names)
+		}
+		kept := filepath.Join(d.VolumePath(other), "rootfs", "kept")
+		if err := os.WriteFile(kept, []byte("y"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.DeleteVolume(vol("c1")); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, kept); got != "y" {
+			t.Fatalf("the other project's volume after a delete: %q", got)
+		}
+	})
+	t.Run("UnreportedVolumeTypesRefused", func(t *testing.T) {
+		d := s.New(t)
+		caps := d.Capabilities()
+		for _, typ := range []storage.VolumeType{storage.TypeContainer, storage.TypeVM, storage.TypeCustom} {
+			v := storage.Volume{Pool: "test", Project: storage.DefaultProject, Type: typ, Name: "v", Content: storage.ContentFilesystem}
+			if !slices.Contains(caps.VolumeTypes, typ) && d.CreateEmptyVolume(v) == nil {
+				t.Errorf("a %s volume was made, though the driver does not report the type", typ)
+			}
+		}
+		if !caps.BlockVolumes {
+			v := vol("blk")
+			v.Content = storage.ContentBlock
+			if d.CreateEmptyVolume(v) == nil {
+				t.Error("a block volume was made, though the driver does not report block volumes")
+			}
 		}
 	})
 }
@@ -112,10 +169,10 @@ func runLifecycle(t *testing.T, s Subject) {
 		d := s.New(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "abc", &m); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.CreateSnapshot(context.Background(), "c1", "s0"); err != nil {
+		if err := d.CreateSnapshot(context.Background(), vol("c1"), "s0"); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.DeleteImageVolume("abc"); err != nil {
@@ -124,22 +181,22 @@ func runLifecycle(t *testing.T, s Subject) {
 		if d.HasImageVolume("abc") {
 			t.Fatal("the deleted image still has a volume")
 		}
-		if err := d.CreateInstanceFromImage(context.Background(), "c2", "abc", &m); err == nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c2"), "abc", &m); err == nil {
 			t.Fatal("an instance was made from a deleted image")
 		}
-		hostname := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
+		hostname := filepath.Join(d.VolumePath(vol("c1")), "rootfs", "etc", "hostname")
 		if got := read(t, hostname); got != "x\n" {
 			t.Fatalf("instance of a deleted image reads %q", got)
 		}
 		// The same image added again is usable at once.
 		fillImage(t, d, "abc")
-		if err := d.CreateInstanceFromImage(context.Background(), "c2", "abc", &m); err != nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c2"), "abc", &m); err != nil {
 			t.Fatal(err)
 		}
 		for _, step := range []func() error{
 			func() error { return d.DeleteImageVolume("abc") },
-			func() error { return d.DeleteInstance("c2") },
-			func() error { return d.DeleteSnapshot("c1", "s0") },
+			func() error { return d.DeleteVolume(vol("c2")) },
+			func() error { return d.DeleteSnapshot(vol("c1"), "s0") },
 		} {
 			if err := step(); err != nil {
 				t.Fatal(err)
@@ -148,7 +205,7 @@ func runLifecycle(t *testing.T, s Subject) {
 				t.Fatalf("c1 reads %q", got)
 			}
 		}
-		if err := d.DeleteInstance("c1"); err != nil {
+		if err := d.DeleteVolume(vol("c1")); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(d.ImageVolumePath("abc")); !os.IsNotExist(err) {
@@ -160,10 +217,10 @@ func runLifecycle(t *testing.T, s Subject) {
 		fillImage(t, d, "abc")
 		from := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
 		to := &idmap.Map{HostUID: 300000, HostGID: 300000, Size: idmap.Size}
-		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", from); err != nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "abc", from); err != nil {
 			t.Fatal(err)
 		}
-		rootfs := filepath.Join(d.InstancePath("c1"), "rootfs")
+		rootfs := filepath.Join(d.VolumePath(vol("c1")), "rootfs")
 		if err := os.WriteFile(filepath.Join(rootfs, "etc", "new"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +228,7 @@ func runLifecycle(t *testing.T, s Subject) {
 			t.Fatal(err)
 		}
 		for _, to := range []*idmap.Map{to, nil} {
-			if err := d.RemapInstance("c1", from, to); err != nil {
+			if err := d.RemapVolume(vol("c1"), from, to); err != nil {
 				t.Fatal(err)
 			}
 			for file, want := range map[string][2]uint32{"hostname": {5, 7}, "new": {9, 9}} {
@@ -187,18 +244,18 @@ func runLifecycle(t *testing.T, s Subject) {
 		d := s.New(t)
 		fillImage(t, d, "abc")
 		m := idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", &m); err != nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "abc", &m); err != nil {
 			t.Fatal(err)
 		}
-		file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
+		file := filepath.Join(d.VolumePath(vol("c1")), "rootfs", "etc", "hostname")
 		if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		for what, remount := range map[string]func() error{
-			"repair": func() error { _, err := d.RepairInstance("c1"); return err },
-			"mount":  func() error { return d.MountInstance("c1") },
+			"repair": func() error { _, err := d.RepairVolume(vol("c1")); return err },
+			"mount":  func() error { return d.MountVolume(vol("c1")) },
 		} {
-			if err := UnmountBelow(d.InstancePath("c1")); err != nil {
+			if err := UnmountBelow(d.VolumePath(vol("c1"))); err != nil {
 				t.Fatal(err)
 			}
 			if err := remount(); err != nil {
@@ -222,71 +279,71 @@ func runSnapshots(t *testing.T, s Subject) {
 	t.Run("SnapshotRestoreCopy", func(t *testing.T) {
 		d := s.New(t)
 		file := changedSinceSnapshot(t, d)
-		if err := d.CopyInstance(context.Background(), "c1", "snap0", "fromsnap", false); err != nil {
+		if err := d.CopyVolume(context.Background(), vol("c1"), "snap0", vol("fromsnap"), false); err != nil {
 			t.Fatal(err)
 		}
-		if got := read(t, filepath.Join(d.InstancePath("fromsnap"), "rootfs", "etc", "hostname")); got != "x\n" {
+		if got := read(t, filepath.Join(d.VolumePath(vol("fromsnap")), "rootfs", "etc", "hostname")); got != "x\n" {
 			t.Fatalf("copy from snapshot holds %q", got)
 		}
-		if err := d.CopyInstance(context.Background(), "c1", "", "copy", true); err != nil {
+		if err := d.CopyVolume(context.Background(), vol("c1"), "", vol("copy"), true); err != nil {
 			t.Fatal(err)
 		}
-		if got := read(t, filepath.Join(d.InstancePath("copy"), "rootfs", "etc", "hostname")); got != "changed\n" {
+		if got := read(t, filepath.Join(d.VolumePath(vol("copy")), "rootfs", "etc", "hostname")); got != "changed\n" {
 			t.Fatalf("copy holds %q", got)
 		}
-		if names, _ := d.SnapshotNames("copy"); len(names) != 1 {
+		if names, _ := d.SnapshotNames(vol("copy")); len(names) != 1 {
 			t.Fatalf("copy with snapshots has %v", names)
 		}
-		if names, _ := d.SnapshotNames("fromsnap"); len(names) != 0 {
+		if names, _ := d.SnapshotNames(vol("fromsnap")); len(names) != 0 {
 			t.Fatalf("copy without snapshots has %v", names)
 		}
-		if err := d.PrepareRestore(context.Background(), "c1", "snap0"); err != nil {
+		if err := d.PrepareRestore(context.Background(), vol("c1"), "snap0"); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, file); got != "changed\n" {
 			t.Fatalf("a prepared restore changed the volume: %q", got)
 		}
-		if err := d.FinishRestore("c1"); err != nil {
+		if err := d.FinishRestore(vol("c1")); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, file); got != "x\n" {
 			t.Fatalf("after restore: %q", got)
 		}
-		if err := d.RenameSnapshot("c1", "snap0", "first"); err != nil {
+		if err := d.RenameSnapshot(vol("c1"), "snap0", "first"); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.RenameInstance("c1", "c2"); err != nil {
+		if err := d.RenameVolume(vol("c1"), "c2"); err != nil {
 			t.Fatal(err)
 		}
-		if names, _ := d.SnapshotNames("c2"); len(names) != 1 || names[0] != "first" {
+		if names, _ := d.SnapshotNames(vol("c2")); len(names) != 1 || names[0] != "first" {
 			t.Fatalf("snapshots after renames: %v", names)
 		}
-		if err := d.DeleteInstance("c2"); err != nil {
+		if err := d.DeleteVolume(vol("c2")); err != nil {
 			t.Fatal(err)
 		}
-		if names, _ := d.SnapshotNames("c2"); len(names) != 0 {
+		if names, _ := d.SnapshotNames(vol("c2")); len(names) != 0 {
 			t.Fatalf("snapshots left after delete: %v", names)
 		}
 	})
 	t.Run("RepairInterruptedRestore", func(t *testing.T) {
 		d := s.New(t)
 		file := preparedRestore(t, d)
-		if err := s.Crashes.RestoreMovedAside(d, "c1"); err != nil {
+		if err := s.Crashes.RestoreMovedAside(d, vol("c1")); err != nil {
 			t.Fatal(err)
 		}
 		// Without an intent to finish it, repair brings the volume back
 		// as it was before the restore.
-		what, err := d.RepairInstance("c1")
+		what, err := d.RepairVolume(vol("c1"))
 		if err != nil || what == "" {
 			t.Fatalf("repair: %q %v", what, err)
 		}
 		if got := read(t, file); got != "changed\n" {
 			t.Fatalf("after repairing an interrupted restore: %q", got)
 		}
-		if what, _ := d.RepairInstance("c1"); what != "" {
+		if what, _ := d.RepairVolume(vol("c1")); what != "" {
 			t.Fatalf("second repair did %q", what)
 		}
-		if names, _ := d.InstanceNames(); len(names) != 1 {
+		if names, _ := d.VolumeNames(storage.TypeContainer); len(names) != 1 {
 			t.Fatalf("volumes after repair: %v", names)
 		}
 	})
@@ -303,21 +360,21 @@ func runCrashPoints(t *testing.T, s Subject) {
 			file := preparedRestore(t, d)
 			switch point {
 			case "volume moved aside":
-				if err := s.Crashes.RestoreMovedAside(d, "c1"); err != nil {
+				if err := s.Crashes.RestoreMovedAside(d, vol("c1")); err != nil {
 					t.Fatal(err)
 				}
 			case "swapped":
-				if err := d.FinishRestore("c1"); err != nil {
+				if err := d.FinishRestore(vol("c1")); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := d.FinishRestore("c1"); err != nil {
+			if err := d.FinishRestore(vol("c1")); err != nil {
 				t.Fatal(err)
 			}
 			if got := read(t, file); got != "x\n" {
 				t.Fatalf("after finishing from %q: %q", point, got)
 			}
-			if names, _ := d.InstanceNames(); len(names) != 1 || names[0] != "c1" {
+			if names, _ := d.VolumeNames(storage.TypeContainer); len(names) != 1 || names[0] != "c1" {
 				t.Fatalf("volumes after finishing from %q: %v", point, names)
 			}
 		})
@@ -329,19 +386,19 @@ func runCrashPoints(t *testing.T, s Subject) {
 		file := changedSinceSnapshot(t, d)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := d.CopyInstance(ctx, "c1", "", "c2", true); err == nil {
+		if err := d.CopyVolume(ctx, vol("c1"), "", vol("c2"), true); err == nil {
 			t.Fatal("a copy under a cancelled context succeeded")
 		}
-		if err := d.CreateSnapshot(ctx, "c1", "snap1"); err == nil {
+		if err := d.CreateSnapshot(ctx, vol("c1"), "snap1"); err == nil {
 			t.Fatal("a snapshot under a cancelled context succeeded")
 		}
-		if err := d.PrepareRestore(ctx, "c1", "snap0"); err == nil {
+		if err := d.PrepareRestore(ctx, vol("c1"), "snap0"); err == nil {
 			t.Fatal("a restore under a cancelled context was prepared")
 		}
-		if names, _ := d.InstanceNames(); len(names) != 1 || names[0] != "c1" {
+		if names, _ := d.VolumeNames(storage.TypeContainer); len(names) != 1 || names[0] != "c1" {
 			t.Fatalf("volumes after cancelled copies: %v", names)
 		}
-		if names, _ := d.SnapshotNames("c1"); len(names) != 1 {
+		if names, _ := d.SnapshotNames(vol("c1")); len(names) != 1 {
 			t.Fatalf("snapshots after a cancelled one: %v", names)
 		}
 		if got := read(t, file); got != "changed\n" {
@@ -351,13 +408,13 @@ func runCrashPoints(t *testing.T, s Subject) {
 	t.Run("CancelRestoreLeavesTheVolume", func(t *testing.T) {
 		d := s.New(t)
 		file := preparedRestore(t, d)
-		if err := d.CancelRestore("c1"); err != nil {
+		if err := d.CancelRestore(vol("c1")); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, file); got != "changed\n" {
 			t.Fatalf("after a cancelled restore: %q", got)
 		}
-		if names, _ := d.InstanceNames(); len(names) != 1 {
+		if names, _ := d.VolumeNames(storage.TypeContainer); len(names) != 1 {
 			t.Fatalf("volumes after a cancelled restore: %v", names)
 		}
 	})
@@ -366,28 +423,28 @@ func runCrashPoints(t *testing.T, s Subject) {
 	t.Run("UndoRename", func(t *testing.T) {
 		d := s.New(t)
 		fillImage(t, d, "abc")
-		if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err != nil {
+		if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "abc", nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.CreateSnapshot(context.Background(), "c1", "snap0"); err != nil {
+		if err := d.CreateSnapshot(context.Background(), vol("c1"), "snap0"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Crashes.RenameMovedVolume(d, "c1", "c2"); err != nil {
+		if err := s.Crashes.RenameMovedVolume(d, vol("c1"), "c2"); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.UndoRename("c1", "c2"); err != nil {
+		if err := d.UndoRename(vol("c1"), "c2"); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.MountInstance("c1"); err != nil {
+		if err := d.MountVolume(vol("c1")); err != nil {
 			t.Fatal(err)
 		}
-		if got := read(t, filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")); got != "x\n" {
+		if got := read(t, filepath.Join(d.VolumePath(vol("c1")), "rootfs", "etc", "hostname")); got != "x\n" {
 			t.Fatalf("after undoing a rename: %q", got)
 		}
-		if names, _ := d.SnapshotNames("c1"); len(names) != 1 {
+		if names, _ := d.SnapshotNames(vol("c1")); len(names) != 1 {
 			t.Fatalf("snapshots after undoing a rename: %v", names)
 		}
-		if names, _ := d.InstanceNames(); len(names) != 1 || names[0] != "c1" {
+		if names, _ := d.VolumeNames(storage.TypeContainer); len(names) != 1 || names[0] != "c1" {
 			t.Fatalf("volumes after undoing a rename: %v", names)
 		}
 	})
@@ -397,7 +454,7 @@ func runCrashPoints(t *testing.T, s Subject) {
 func preparedRestore(t *testing.T, d storage.Driver) string {
 	t.Helper()
 	file := changedSinceSnapshot(t, d)
-	if err := d.PrepareRestore(context.Background(), "c1", "snap0"); err != nil {
+	if err := d.PrepareRestore(context.Background(), vol("c1"), "snap0"); err != nil {
 		t.Fatal(err)
 	}
 	return file
@@ -408,11 +465,11 @@ func preparedRestore(t *testing.T, d storage.Driver) string {
 func changedSinceSnapshot(t *testing.T, d storage.Driver) string {
 	t.Helper()
 	fillImage(t, d, "abc")
-	if err := d.CreateInstanceFromImage(context.Background(), "c1", "abc", nil); err != nil {
+	if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "abc", nil); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(d.InstancePath("c1"), "rootfs", "etc", "hostname")
-	if err := d.CreateSnapshot(context.Background(), "c1", "snap0"); err != nil {
+	file := filepath.Join(d.VolumePath(vol("c1")), "rootfs", "etc", "hostname")
+	if err := d.CreateSnapshot(context.Background(), vol("c1"), "snap0"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, []byte("changed\n"), 0o644); err != nil {
