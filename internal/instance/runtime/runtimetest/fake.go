@@ -174,14 +174,19 @@ func (f *Fake) Console(name string) (io.ReadWriteCloser, error) {
 // ResizeConsole does nothing.
 func (f *Fake) ResizeConsole(name string, cols, rows uint16) error { return nil }
 
-// Usage reports one process.
+// Usage reports one process and the memory limit.
 func (f *Fake) Usage(name string) (runtime.Usage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, err := f.running(name); err != nil {
+	i, err := f.running(name)
+	if err != nil {
 		return runtime.Usage{}, err
 	}
-	return runtime.Usage{Processes: 1}, nil
+	u := runtime.Usage{Processes: 1}
+	if i.Limits != nil && i.Limits.Memory > 0 {
+		u.MemoryLimit = i.Limits.Memory
+	}
+	return u, nil
 }
 
 // ApplyLimits records a running instance's new limits.
