@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"github.com/sirupsen/logrus"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // the C half of container start
+	"github.com/sirupsen/logrus"
 
 	"github.com/lodge-project/lodge/internal/console"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
