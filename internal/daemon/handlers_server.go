@@ -7,6 +7,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/image"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 func notFoundOrMethod(r *http.Request) error {
@@ -29,7 +30,7 @@ func serverGet(d *Daemon, r *http.Request) response {
 			Addresses: []string{}, Architectures: []string{image.Architecture()}, Driver: "lodge",
 			DriverVersion: Version, Firewall: "nftables", Kernel: "Linux", KernelArchitecture: image.Architecture(),
 			KernelFeatures: map[string]string{"idmapped_mounts": "true", "seccomp_listener": "false"},
-			KernelVersion:  kernelVersion(), OSName: osName, OSVersion: osVersion, Project: "default",
+			KernelVersion:  kernelVersion(), OSName: osName, OSVersion: osVersion, Project: project.Default,
 			Server: "lodge", ServerName: hostName(), ServerPid: os.Getpid(), ServerVersion: Version,
 			Storage: "dir", StorageVersion: "1",
 		},

@@ -22,6 +22,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance"
 	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/version"
 )
@@ -30,7 +31,7 @@ import (
 const Version = version.Version
 
 // defaultProject is the one project there is.
-const defaultProject = "default"
+const defaultProject = project.Default
 
 // Daemon serves the API.
 type Daemon struct {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 // Bus fans events out to subscribers.
@@ -51,7 +52,7 @@ func (s *Subscription) Close() {
 // (its channel closed) rather than stalling the daemon or silently missing
 // events: its client sees the disconnect instead of waiting forever.
 func (b *Bus) Send(typ string, metadata any) {
-	ev := api.Event{Type: typ, Timestamp: time.Now().UTC(), Metadata: metadata, Location: "none", Project: "default"}
+	ev := api.Event{Type: typ, Timestamp: time.Now().UTC(), Metadata: metadata, Location: "none", Project: project.Default}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {

@@ -17,10 +17,9 @@ func rootPool(devices map[string]map[string]string) string {
 	return storage.DefaultPool
 }
 
-// volumeOf names an expanded instance's root volume (in the default
-// project until projects come).
+// volumeOf names an expanded instance's root volume.
 func volumeOf(e Expanded) storage.Volume {
-	return storage.InstanceVolume(rootPool(e.Devices), storage.DefaultProject, e.Type, e.Name)
+	return storage.InstanceVolume(rootPool(e.Devices), e.Project, e.Type, e.Name)
 }
 
 // poolOf is the pool an expanded instance's volume is on, and the volume.

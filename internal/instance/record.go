@@ -9,11 +9,15 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 // Record is an instance as the store keeps it.
 type Record struct {
-	Name         string                       `json:"name"`
+	Name string `json:"name"`
+	// Project is the instance's project ("" in records from before
+	// projects: the default one).
+	Project      string                       `json:"project,omitempty"`
 	Type         string                       `json:"type"`
 	Architecture string                       `json:"architecture"`
 	Description  string                       `json:"description"`
@@ -63,7 +67,7 @@ func render(e Expanded, status string) api.Instance {
 		Architecture: e.Architecture, Config: nonNil(e.Record.Config), Devices: nonNilDevices(e.Record.Devices),
 		Ephemeral: e.Ephemeral, Profiles: e.Profiles, Stateful: e.Stateful, Description: e.Description,
 		CreatedAt: e.CreatedAt, ExpandedConfig: e.Config, ExpandedDevices: e.Devices, Name: e.Name,
-		Status: status, StatusCode: code, LastUsedAt: e.LastUsedAt, Location: "none", Type: e.Type, Project: "default",
+		Status: status, StatusCode: code, LastUsedAt: e.LastUsedAt, Location: "none", Type: e.Type, Project: project.Name(e.Project),
 	}
 }
 

@@ -372,7 +372,7 @@ func (s *Service) create(ctx context.Context, rec Record, fp, poolName string) e
 	if err != nil {
 		return err
 	}
-	vol := storage.InstanceVolume(poolName, storage.DefaultProject, rec.Type, rec.Name)
+	vol := storage.InstanceVolume(poolName, rec.Project, rec.Type, rec.Name)
 	return s.createWith(rec, nil, pool, vol, func() error {
 		if fp != "" {
 			if err := s.images.EnsureVolume(ctx, pool, fp); err != nil {

@@ -1,5 +1,7 @@
 package storage
 
+import "github.com/lodge-project/lodge/internal/project"
+
 // VolumeType is what a volume holds.
 type VolumeType string
 
@@ -21,7 +23,7 @@ const (
 )
 
 // DefaultProject is the project every volume is in until projects come.
-const DefaultProject = "default"
+const DefaultProject = project.Default
 
 // Volume names one volume of a pool.
 type Volume struct {
@@ -34,26 +36,19 @@ type Volume struct {
 
 // InstanceVolume is the root volume of an instance of type instanceType
 // ("container", "virtual-machine") in project, on pool.
-func InstanceVolume(pool, project, instanceType, name string) Volume {
-	v := Volume{Pool: pool, Project: project, Type: TypeContainer, Name: name, Content: ContentFilesystem}
+func InstanceVolume(pool, proj, instanceType, name string) Volume {
+	v := Volume{Pool: pool, Project: proj, Type: TypeContainer, Name: name, Content: ContentFilesystem}
 	if instanceType == string(TypeVM) {
 		v.Type, v.Content = TypeVM, ContentBlock
 	}
-	if v.Project == "" {
-		v.Project = DefaultProject
-	}
+	v.Project = project.Name(v.Project)
 	return v
 }
 
 // StorageName is the volume's name within its pool and type: the bare
 // name in the default project, "<project>_<name>" in another (LXD's
 // naming, so volumes of two projects never meet on disk).
-func (v Volume) StorageName() string {
-	if v.Project == "" || v.Project == DefaultProject {
-		return v.Name
-	}
-	return v.Project + "_" + v.Name
-}
+func (v Volume) StorageName() string { return project.HostName(v.Project, v.Name) }
 
 // Renamed is v under another name.
 func (v Volume) Renamed(name string) Volume {
