@@ -61,6 +61,13 @@ func (s *Service) Reconcile() error {
 			s.log.Error("repair: storage pool does not open", "pool", poolName, "err", err)
 			return
 		}
+		removed, err := pool.RemoveLeftovers()
+		for _, r := range removed {
+			s.log.Warn("repair: removed what an interrupted change left", "pool", poolName, "volume", r)
+		}
+		if err != nil {
+			s.log.Error("repair: remove leftovers", "pool", poolName, "err", err)
+		}
 		for _, typ := range []storage.VolumeType{storage.TypeContainer, storage.TypeVM} {
 			volumes, err := pool.VolumeNames(typ)
 			if err != nil {
@@ -68,24 +75,17 @@ func (s *Service) Reconcile() error {
 				continue
 			}
 			for _, v := range volumes {
-				// The name on disk, as a volume of the default project
-				// (whose storage names are the names themselves).
-				onDisk := storage.Volume{Pool: poolName, Project: storage.DefaultProject, Type: typ, Name: v}
-				switch {
-				case strings.HasSuffix(v, ".restore") || strings.HasSuffix(v, ".old"):
-					s.log.Warn("repair: removing a restore leftover", "pool", poolName, "volume", v)
-					_ = pool.DeleteVolume(onDisk)
-				case strings.HasSuffix(v, ".partial"):
-					s.log.Warn("repair: removing a half-made volume", "pool", poolName, "volume", v)
-					_ = pool.DeleteVolume(onDisk)
-				case !held[poolName][typ][v]:
-					if st, _ := s.status(v); st != runtime.StateStopped {
-						s.log.Warn("repair: an instance runs without a record; leaving its volume", "pool", poolName, "instance", v)
-						continue
-					}
-					s.log.Warn("repair: removing a volume without a record", "pool", poolName, "instance", v)
-					_ = pool.DeleteVolume(onDisk)
+				if held[poolName][typ][v] {
+					continue
 				}
+				if st, _ := s.status(v); st != runtime.StateStopped {
+					s.log.Warn("repair: an instance runs without a record; leaving its volume", "pool", poolName, "instance", v)
+					continue
+				}
+				s.log.Warn("repair: removing a volume without a record", "pool", poolName, "instance", v)
+				// Named as on disk: a default-project volume's storage
+				// name is its name.
+				_ = pool.DeleteVolume(storage.Volume{Pool: poolName, Project: storage.DefaultProject, Type: typ, Name: v})
 			}
 		}
 	})

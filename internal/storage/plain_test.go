@@ -270,11 +270,42 @@ func (p *plain) RepairVolume(v storage.Volume) (string, error) {
 	return "", nil
 }
 
+// RemoveLeftovers removes half-made trees, and prepared restores and
+// swapped-out volumes beside whole volumes.
+func (p *plain) RemoveLeftovers() ([]string, error) {
+	var removed []string
+	half, _ := filepath.Glob(filepath.Join(p.root, "*", ".tmp-*"))
+	deeper, _ := filepath.Glob(filepath.Join(p.root, "snap", "*", ".tmp-*"))
+	for _, path := range append(half, deeper...) {
+		removed = append(removed, path)
+		if err := os.RemoveAll(path); err != nil {
+			return removed, err
+		}
+	}
+	for _, dir := range []string{"staging", "aside"} {
+		names, _ := names(filepath.Join(p.root, dir))
+		for _, n := range names {
+			if there(filepath.Join(p.root, "vol", n)) {
+				removed = append(removed, filepath.Join(dir, n))
+				if err := os.RemoveAll(filepath.Join(p.root, dir, n)); err != nil {
+					return removed, err
+				}
+			}
+		}
+	}
+	return removed, nil
+}
+
 type plainCrashes struct{}
 
 func (plainCrashes) RestoreMovedAside(d storage.Driver, v storage.Volume) error {
 	p := d.(*plain)
 	return os.Rename(p.VolumePath(v), p.aside(v))
+}
+
+func (plainCrashes) HalfMade(d storage.Driver, v storage.Volume) error {
+	p := d.(*plain)
+	return os.MkdirAll(filepath.Join(filepath.Dir(p.VolumePath(v)), ".tmp-"+v.StorageName(), "rootfs"), 0o755)
 }
 
 func (plainCrashes) RenameMovedVolume(d storage.Driver, v storage.Volume, newName string) error {

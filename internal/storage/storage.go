@@ -58,7 +58,8 @@ type Driver interface {
 	// VolumePath is the volume's directory (holding rootfs/).
 	VolumePath(v Volume) string
 	// VolumeNames lists the storage names (Volume.StorageName) of the
-	// volumes of type typ on disk, for start-up repair.
+	// volumes of type typ on disk, for start-up repair (leftovers of
+	// interrupted changes too, until RemoveLeftovers).
 	VolumeNames(typ VolumeType) ([]string, error)
 
 	// CopyVolume makes dst from src, or from src's snapshot srcSnap when
@@ -84,4 +85,9 @@ type Driver interface {
 	// intent to finish it, mounts the volume, and returns what it did (""
 	// when nothing was needed).
 	RepairVolume(v Volume) (string, error)
+	// RemoveLeftovers removes what interrupted changes left and nothing
+	// needs any more: half-made volumes, prepared restores beside whole
+	// volumes. Start-up calls it once intents are settled and volumes
+	// repaired; it returns what it removed, for the log.
+	RemoveLeftovers() ([]string, error)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -245,6 +246,35 @@ func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
 		names = append(names, e.Name())
 	}
 	return names, nil
+}
+
+// leftoverSuffixes mark what an interrupted change leaves beside a volume:
+// a half-made one (buildInPlace), a prepared restore copy and a volume
+// swapped out by one (FinishRestore).
+var leftoverSuffixes = []string{".partial", ".restore", ".old"}
+
+// RemoveLeftovers removes the volumes interrupted changes left. Run after
+// RepairVolume, which puts back a volume a restore moved aside, what is
+// left is no one's.
+func (d *Driver) RemoveLeftovers() ([]string, error) {
+	var removed []string
+	for _, dir := range typeDirs {
+		entries, err := os.ReadDir(filepath.Join(d.root, dir))
+		if err != nil {
+			return removed, err
+		}
+		for _, e := range entries {
+			for _, suffix := range leftoverSuffixes {
+				if strings.HasSuffix(e.Name(), suffix) {
+					if err := d.removeVolume(filepath.Join(d.root, dir, e.Name())); err != nil {
+						return removed, err
+					}
+					removed = append(removed, filepath.Join(dir, e.Name()))
+				}
+			}
+		}
+	}
+	return removed, nil
 }
 
 // removeAll deletes a tree, first making read-only directories writable

@@ -2,6 +2,7 @@ package dir_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/lodge-project/lodge/internal/storage"
@@ -45,6 +46,10 @@ func (crashes) RestoreMovedAside(d storage.Driver, v storage.Volume) error {
 		return err
 	}
 	return os.Rename(vol, vol+".old")
+}
+
+func (crashes) HalfMade(d storage.Driver, v storage.Volume) error {
+	return os.MkdirAll(filepath.Join(d.VolumePath(v)+".partial", "rootfs"), 0o755)
 }
 
 func (crashes) RenameMovedVolume(d storage.Driver, v storage.Volume, newName string) error {

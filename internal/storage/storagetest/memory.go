@@ -342,4 +342,18 @@ func (m *Memory) RepairVolume(name storage.Volume) (string, error) {
 	return strings.Join(did, "; "), nil
 }
 
+// RemoveLeftovers drops prepared restores; nothing else is ever half made.
+func (m *Memory) RemoveLeftovers() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var removed []string
+	for k, v := range m.vols {
+		if v.restoring != "" {
+			v.restoring = ""
+			removed = append(removed, k.StorageName()+" restore")
+		}
+	}
+	return removed, nil
+}
+
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

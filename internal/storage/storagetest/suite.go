@@ -31,6 +31,8 @@ type Crashes interface {
 	// RestoreMovedAside: a restore was prepared and the swap began (the
 	// volume is out of its place), but the prepared copy is not in yet.
 	RestoreMovedAside(d storage.Driver, v storage.Volume) error
+	// HalfMade: a create of v was cut short, its volume half made.
+	HalfMade(d storage.Driver, v storage.Volume) error
 	// RenameMovedVolume: a rename moved the volume to newName and did
 	// not move its snapshots yet.
 	RenameMovedVolume(d storage.Driver, v storage.Volume, newName string) error
@@ -416,6 +418,37 @@ func runCrashPoints(t *testing.T, s Subject) {
 		}
 		if names, _ := d.VolumeNames(storage.TypeContainer); len(names) != 1 {
 			t.Fatalf("volumes after a cancelled restore: %v", names)
+		}
+	})
+	// What interrupted changes left goes, and only that.
+	t.Run("RemoveLeftovers", func(t *testing.T) {
+		d := s.New(t)
+		file := preparedRestore(t, d) // a restore prepared, never committed
+		if err := s.Crashes.HalfMade(d, vol("c2")); err != nil {
+			t.Fatal(err)
+		}
+		removed, err := d.RemoveLeftovers()
+		if err != nil || len(removed) < 2 {
+			t.Fatalf("removed %v, %v: want the half-made volume and the prepared restore", removed, err)
+		}
+		if names, _ := d.VolumeNames(storage.TypeContainer); len(names) != 1 || names[0] != "c1" {
+			t.Fatalf("volumes after removing leftovers: %v", names)
+		}
+		if got := read(t, file); got != "changed\n" {
+			t.Fatalf("the volume after removing leftovers: %q", got)
+		}
+		if again, _ := d.RemoveLeftovers(); len(again) != 0 {
+			t.Fatalf("a second pass removed %v", again)
+		}
+		// The snapshot restores as before.
+		if err := d.PrepareRestore(context.Background(), vol("c1"), "snap0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.FinishRestore(vol("c1")); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, file); got != "x\n" {
+			t.Fatalf("after restoring: %q", got)
 		}
 	})
 	// A rename cut short after the volume moved but before its snapshots
