@@ -211,6 +211,24 @@ func main() {
 	measure("delete of a stopped Debian", "", reps(3), func(d *daemon, i int) time.Duration {
 		return timed(func() { d.mustLXC("delete", fmt.Sprintf("cp%d", i)) })
 	})
+	// Storage pools: one made, a first launch on it (the image unpacked
+	// into that pool), an empty one deleted.
+	measure("storage pool create (dir)", "", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("storage", "create", fmt.Sprintf("sp%d", i), "dir") })
+	})
+	measure("first launch on a new pool, Debian (dir)", "", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("launch", "deb", fmt.Sprintf("onsp%d", i), "-s", fmt.Sprintf("sp%d", i)) })
+	})
+	measure("storage pool delete (empty, dir)", "", reps(3), func(d *daemon, i int) time.Duration {
+		n := fmt.Sprintf("empty%d", i)
+		d.mustLXC("storage", "create", n, "dir")
+		return timed(func() { d.mustLXC("storage", "delete", n) })
+	})
+	for _, d := range daemons {
+		for i := 0; i < reps(3); i++ {
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("onsp%d", i))
+		}
+	}
 	for _, d := range daemons {
 		for i := 0; i < reps(3); i++ {
 			_, _ = d.lxc("delete", "-f", fmt.Sprintf("d%d", i))
