@@ -15,6 +15,7 @@ import (
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -154,10 +155,12 @@ func (s *Service) createSnapshot(ctx context.Context, name, snap string, expires
 	if err := pool.CreateSnapshot(ctx, vol, snap); err != nil {
 		return "", err
 	}
+	var r revert.Reverter
+	r.Add("the snapshot's copy", func() error { return pool.DeleteSnapshot(vol, snap) })
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Snapshots, snapKey(name, snap), rec) }); err != nil {
-		_ = pool.DeleteSnapshot(vol, snap)
-		return "", err
+		return "", r.Fail(err)
 	}
+	r.Success()
 	s.bus.Lifecycle("instance-snapshot-created", "/1.0/instances/"+name+"/snapshots/"+snap, nil)
 	return snap, nil
 }

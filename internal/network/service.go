@@ -17,6 +17,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/keyedlock"
+	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -152,14 +153,16 @@ func (s *Service) Create(req api.NetworksPost) error {
 		return err
 	}
 	rec := Record{Name: req.Name, Description: req.Description, Config: cfg}
+	var r revert.Reverter
+	// Whatever of the bridge, its addresses, rules and dnsmasq setup made.
+	r.Add("the network's host side", func() error { s.teardown(rec.Name); return nil })
 	if err := s.setup(rec); err != nil {
-		s.teardown(rec.Name)
-		return err
+		return r.Fail(err)
 	}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Networks, rec.Name, rec) }); err != nil {
-		s.teardown(rec.Name)
-		return err
+		return r.Fail(err)
 	}
+	r.Success()
 	return nil
 }
 
