@@ -56,6 +56,10 @@ storage_pools:
   description: ""
   name: default
   driver: dir
+- config: {}
+  description: second pool
+  name: extra
+  driver: dir
 profiles:
 - config: {}
   description: ""
@@ -84,6 +88,12 @@ cluster: null
 	}
 	if out := d.MustLodge("exec", a, "--", "ls", "/sys/class/net"); !strings.Contains(out, "eth1") {
 		t.Fatalf("the profile edit did not reach the running instance: %q", out)
+	}
+	if out := d.MustLodge("storage", "list", "--format", "csv"); !strings.Contains(out, "extra,dir,") || !strings.Contains(out, "second pool") {
+		t.Fatalf("pools after preseed: %q", out)
+	}
+	if dump := d.MustLodge("init", "--dump"); !strings.Contains(dump, "name: extra") {
+		t.Fatalf("lodge init --dump lacks the second pool:\n%s", dump)
 	}
 	bad := "storage_pools:\n- name: tank\n  driver: zfs\n"
 	if _, errOut, err := d.LodgeIn(bad, "init", "--preseed"); err == nil || !strings.Contains(errOut, "not supported") {
