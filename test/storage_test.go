@@ -60,6 +60,11 @@ func TestStoragePools(t *testing.T) {
 	if _, stderr, err := d.LXC("storage", "create", "taken", "dir", "source="+full); err == nil || !strings.Contains(stderr, "not empty") {
 		t.Fatalf("a pool on a directory with files: %v %q", err, stderr)
 	}
+	for _, nested := range []string{filepath.Join(d.Dir, "storage-pools", "fast", "containers", "x"), filepath.Join(src, "inner")} {
+		if _, stderr, err := d.LXC("storage", "create", "nested", "dir", "source="+nested); err == nil || !strings.Contains(stderr, "source") {
+			t.Fatalf("a pool inside lodged's state or another pool (%s): %v %q", nested, err, stderr)
+		}
+	}
 	for _, bad := range [][]string{{"../up", "dir"}, {"x", "zfs"}, {"fast", "dir"}} {
 		if _, _, err := d.LXC(append([]string{"storage", "create"}, bad...)...); err == nil {
 			t.Fatalf("lxc storage create %v was accepted", bad)

@@ -143,6 +143,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 	if split {
 		unpack = func(dir string) error { return unpackSplit(ctx, parts[0].path, parts[1].path, dir) }
 	}
+	defer s.pools.Hold()()
 	pool, err := s.importPool()
 	if err != nil {
 		return api.Image{}, err

@@ -75,8 +75,7 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 		return nil, apierr.BadRequest("copy: %q is on storage pool %q and the copy would be on %q; copies between pools are not supported yet", srcName, from, to)
 	}
 	return func(ctx context.Context) error {
-		s.poolUse.RLock()
-		defer s.poolUse.RUnlock()
+		defer s.pools.Hold()()
 		pool, from, err := s.poolOf(src)
 		if err != nil {
 			return err

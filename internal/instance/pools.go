@@ -2,7 +2,6 @@ package instance
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/storage"
@@ -83,22 +82,11 @@ func (s *Service) PoolUsers(name string) ([]string, error) {
 	return out, nil
 }
 
-// DeletePool removes a storage pool nothing uses. Creates and copies hold
-// the pools shared while they run, so none lands on a pool going away.
+// DeletePool removes a storage pool nothing uses. Creates, copies and
+// image unpacks hold the pools while they run (Pools.Hold), so none lands
+// on a pool going away.
 func (s *Service) DeletePool(name string) error {
-	s.poolUse.Lock()
-	defer s.poolUse.Unlock()
-	if _, _, err := s.pools.Record(name); err != nil {
-		return err
-	}
-	users, err := s.PoolUsers(name)
-	if err != nil {
-		return err
-	}
-	if len(users) > 0 {
-		return apierr.BadRequest("storage pool %q is in use by %s", name, strings.Join(users, ", "))
-	}
-	return s.pools.Delete(name)
+	return s.pools.DeleteUnused(name, func() ([]string, error) { return s.PoolUsers(name) })
 }
 
 // samePool refuses a change that would move an instance's root disk to

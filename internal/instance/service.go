@@ -54,9 +54,6 @@ type Service struct {
 	reserved     map[string]bool // names of instances being created
 	hostShutdown bool
 	pendingMaps  map[uint32]bool // isolated ranges handed out, not yet recorded
-	// poolUse is held shared by creates and copies while they run, and
-	// exclusively by a pool's deletion.
-	poolUse sync.RWMutex
 	// devEnv is what device types reach on the host.
 	devEnv *device.Env
 	// netReady is closed once lodged has set its networks up after a start;
@@ -366,8 +363,7 @@ func copyMap(m map[string]string) map[string]string {
 // create makes the volume, then the record; a failure undoes the volume.
 // An image's volume is made on the pool first when it has none there.
 func (s *Service) create(ctx context.Context, rec Record, fp, poolName string) error {
-	s.poolUse.RLock()
-	defer s.poolUse.RUnlock()
+	defer s.pools.Hold()()
 	pool, err := s.pools.Get(poolName) // again: it may have gone since the request
 	if err != nil {
 		return err

@@ -35,6 +35,34 @@ type Pools struct {
 
 	mu   sync.Mutex
 	open map[string]Driver
+	// use is held shared by whatever makes volumes (creates, copies,
+	// image unpacks) while it runs, and exclusively by a pool's deletion,
+	// so that nothing lands in a pool going away.
+	use sync.RWMutex
+}
+
+// Hold keeps every pool from being deleted until release is called.
+func (p *Pools) Hold() (release func()) {
+	p.use.RLock()
+	return p.use.RUnlock
+}
+
+// DeleteUnused deletes pool name once nothing holds the pools, if inUse
+// (asked then) finds nothing using it.
+func (p *Pools) DeleteUnused(name string, inUse func() ([]string, error)) error {
+	p.use.Lock()
+	defer p.use.Unlock()
+	if _, _, err := p.Record(name); err != nil {
+		return err
+	}
+	users, err := inUse()
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return apierr.BadRequest("storage pool %q is in use by %s", name, strings.Join(users, ", "))
+	}
+	return p.Delete(name)
 }
 
 // NewPools serves the pools recorded in db.
@@ -148,6 +176,9 @@ func (p *Pools) Create(r PoolRecord) (err error) {
 		if err := searchable(filepath.Dir(src)); err != nil {
 			return apierr.BadRequest("storage pool %q: %v", r.Name, err)
 		}
+		if err := p.ownPlace(r.Name, src); err != nil {
+			return err
+		}
 	} else if _, err := os.Stat(src); err == nil {
 		return apierr.Conflict("storage pool %q: %s is left from an earlier pool; remove it first", r.Name, src)
 	}
@@ -256,6 +287,53 @@ func removeEmptyTree(dir string, self bool) error {
 		_ = os.Remove(dir) // fails, as it should, when something is left
 	}
 	return nil
+}
+
+// ownPlace refuses a source that is a link, or that lies inside lodged's
+// state directory or another pool, or holds one: start-up repair would take
+// one pool's volumes for another's leftovers.
+func (p *Pools) ownPlace(name, src string) error {
+	if st, err := os.Lstat(src); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return apierr.BadRequest("storage pool %q: source %s is a symbolic link; give the directory itself", name, src)
+	}
+	real := resolved(src)
+	if within(real, resolved(p.stateDir)) {
+		return apierr.BadRequest("storage pool %q: source %s is inside lodged's state directory %s; leave source out to put the pool there", name, src, p.stateDir)
+	}
+	names, err := p.Names()
+	if err != nil {
+		return err
+	}
+	for _, other := range names {
+		r, _, err := p.Record(other)
+		if err != nil {
+			continue
+		}
+		if o := resolved(p.Source(r)); within(real, o) || within(o, real) {
+			return apierr.BadRequest("storage pool %q: source %s overlaps storage pool %q (%s)", name, src, other, p.Source(r))
+		}
+	}
+	return nil
+}
+
+// resolved is path with the links of its existing part followed.
+func resolved(path string) string {
+	var rest []string
+	for dir := filepath.Clean(path); ; dir = filepath.Dir(dir) {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(append([]string{real}, rest...)...)
+		}
+		if dir == "/" || dir == "." {
+			return filepath.Clean(path)
+		}
+		rest = append([]string{filepath.Base(dir)}, rest...)
+	}
+}
+
+// within says whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // searchable checks that every existing directory from / down to dir lets

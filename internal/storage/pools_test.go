@@ -12,24 +12,30 @@ import (
 	"github.com/lodge-project/lodge/internal/store"
 )
 
-func newPools(t *testing.T) (*storage.Pools, string) {
+// newPools serves the pools of a state directory (dir/state); dir is for
+// sources of the user's.
+func newPools(t *testing.T) (p *storage.Pools, dir, state string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir = t.TempDir()
+	state = filepath.Join(dir, "state")
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		if err := os.Chmod(d, 0o711); err != nil {
 			t.Fatal(err)
 		}
 	}
-	db, err := store.Open(filepath.Join(dir, "lodge.db"))
+	if err := os.Mkdir(state, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(state, "lodge.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return storage.NewPools(db, dir, storage.Registry{"dir": func(path string) (storage.Driver, error) { return dirdriver.New(path) }}), dir
+	return storage.NewPools(db, state, storage.Registry{"dir": func(path string) (storage.Driver, error) { return dirdriver.New(path) }}), dir, state
 }
 
 func TestPoolsAreRecords(t *testing.T) {
-	p, dir := newPools(t)
+	p, _, dir := newPools(t)
 	if names, _ := p.Names(); len(names) != 1 || names[0] != storage.DefaultPool {
 		t.Fatalf("a fresh store's pools: %v", names)
 	}
@@ -80,7 +86,7 @@ func TestPoolsAreRecords(t *testing.T) {
 // A source of the user's must be empty (or not there yet) and reachable by
 // unprivileged instances; deleting the pool leaves the directory.
 func TestPoolSourcesAreTheUsers(t *testing.T) {
-	p, dir := newPools(t)
+	p, dir, state := newPools(t)
 	full := filepath.Join(dir, "full")
 	_ = os.MkdirAll(full, 0o711)
 	_ = os.WriteFile(filepath.Join(full, "precious"), nil, 0o600)
@@ -95,6 +101,19 @@ func TestPoolSourcesAreTheUsers(t *testing.T) {
 	src := filepath.Join(dir, "mine")
 	if err := p.Create(storage.PoolRecord{Name: "c", Driver: "dir", Config: map[string]string{"source": src}}); err != nil {
 		t.Fatal(err)
+	}
+	// No pool inside lodged's state, inside another pool, or through a link.
+	link := filepath.Join(dir, "link")
+	_ = os.Symlink(src, link)
+	for _, bad := range []string{
+		filepath.Join(state, "storage-pools", "default", "containers", "x"),
+		filepath.Join(src, "containers", "nested"),
+		link,
+		filepath.Join(link, "under"),
+	} {
+		if err := p.Create(storage.PoolRecord{Name: "d", Driver: "dir", Config: map[string]string{"source": bad}}); apierr.Status(err) != 400 {
+			t.Errorf("a pool at %s: %v", bad, err)
+		}
 	}
 	if err := p.Delete("c"); err != nil {
 		t.Fatal(err)
