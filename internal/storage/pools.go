@@ -35,6 +35,9 @@ type Pools struct {
 
 	mu   sync.Mutex
 	open map[string]Driver
+	// changing serialises creates, updates and deletes of pools: a
+	// create that lost a race must not remove the winner's directory.
+	changing sync.Mutex
 	// use is held shared by whatever makes volumes (creates, copies,
 	// image unpacks) while it runs, and exclusively by a pool's deletion,
 	// so that nothing lands in a pool going away.
@@ -146,6 +149,8 @@ func (p *Pools) Create(r PoolRecord) (err error) {
 	if err := validate.PoolName(r.Name); err != nil {
 		return err
 	}
+	p.changing.Lock()
+	defer p.changing.Unlock()
 	if r.Driver == "" {
 		return apierr.BadRequest("storage pool %q: give a driver (%s)", r.Name, strings.Join(p.registry.Names(), ", "))
 	}
@@ -202,6 +207,8 @@ func (p *Pools) Create(r PoolRecord) (err error) {
 // Update replaces a pool's description and config; the driver and the
 // source stay what they were.
 func (p *Pools) Update(name, description string, config map[string]string, ifRev uint64) error {
+	p.changing.Lock()
+	defer p.changing.Unlock()
 	r, _, err := p.Record(name)
 	if err != nil {
 		return err
@@ -233,6 +240,8 @@ func (p *Pools) Update(name, description string, config map[string]string, ifRev
 // it; image volumes, which the image store makes again where needed, may
 // remain and go with it. Its directory goes when lodged made it.
 func (p *Pools) Delete(name string) error {
+	p.changing.Lock()
+	defer p.changing.Unlock()
 	r, _, err := p.Record(name)
 	if err != nil {
 		return err

@@ -125,3 +125,26 @@ func TestPoolSourcesAreTheUsers(t *testing.T) {
 		t.Fatal("a refused pool touched the files of its source")
 	}
 }
+
+// Concurrent creates of one pool: one wins, and its directory stays.
+func TestConcurrentPoolCreates(t *testing.T) {
+	p, _, state := newPools(t)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() { errs <- p.Create(storage.PoolRecord{Name: "race", Driver: "dir"}) }()
+	}
+	won := 0
+	for range 8 {
+		if err := <-errs; err == nil {
+			won++
+		} else if apierr.Status(err) != 409 {
+			t.Errorf("a losing create: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d creates won", won)
+	}
+	if _, err := os.Stat(filepath.Join(state, "storage-pools", "race", "containers")); err != nil {
+		t.Fatalf("the winner's pool directory: %v", err)
+	}
+}
