@@ -47,11 +47,8 @@ func (s *Service) devicesDown(name string) {
 	if err != nil {
 		return
 	}
-	devs, err := s.resolveDevices(e)
-	if err != nil {
-		return
-	}
 	inst := deviceInstance(e)
+	devs := device.ResolveWhatCan(s.devEnv, inst)
 	for _, n := range device.Names(devs) {
 		devs[n].Down(s.devEnv, inst)
 	}

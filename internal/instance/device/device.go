@@ -148,6 +148,21 @@ func Resolve(env *Env, inst Instance) (map[string]Device, error) {
 	return out, nil
 }
 
+// ResolveWhatCan resolves every device that still resolves, for taking a
+// stopped instance's host side down: one whose source went away must not
+// keep another's rules in place.
+func ResolveWhatCan(env *Env, inst Instance) map[string]Device {
+	out := map[string]Device{}
+	for name, d := range inst.Devices {
+		if t, ok := types[d["type"]]; ok {
+			if dev, err := t.Resolve(env, inst, name, d); err == nil && dev != nil {
+				out[name] = dev
+			}
+		}
+	}
+	return out
+}
+
 // Names lists a device map's names in order.
 func Names[D any](devices map[string]D) []string { return slices.Sorted(maps.Keys(devices)) }
 

@@ -144,3 +144,20 @@ func TestParsePorts(t *testing.T) {
 		t.Fatal("no list allows every port")
 	}
 }
+
+// A device that no longer resolves does not keep the others from being
+// taken down.
+func TestResolveWhatCanSkipsOnlyWhatFails(t *testing.T) {
+	env := testEnv(t)
+	inst := Instance{Name: "c1", Devices: map[string]Config{
+		"gone": {"type": "disk", "path": "/x", "source": "/nonexistent"},
+		"web":  {"type": "proxy", "listen": "tcp:127.0.0.1:8080", "connect": "tcp:127.0.0.1:80"},
+	}}
+	if _, err := Resolve(env, inst); err == nil {
+		t.Fatal("a missing required source resolved")
+	}
+	devs := ResolveWhatCan(env, inst)
+	if _, ok := devs["web"]; !ok || len(devs) != 1 {
+		t.Fatalf("resolved what can: %v", devs)
+	}
+}
