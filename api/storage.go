@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // StoragePool is a pool as /1.0/storage-pools reports it.
 type StoragePool struct {
 	Name        string            `json:"name" yaml:"name"`
@@ -22,4 +24,42 @@ type StoragePoolsPost struct {
 	StoragePoolPut `yaml:",inline"`
 	Name           string `json:"name" yaml:"name"`
 	Driver         string `json:"driver" yaml:"driver"`
+}
+
+// StorageVolumePut is what PUT and PATCH of a volume change.
+type StorageVolumePut struct {
+	Config      map[string]string `json:"config" yaml:"config"`
+	Description string            `json:"description" yaml:"description"`
+	// Restore names a volume snapshot to restore (PUT only).
+	Restore string `json:"restore,omitempty" yaml:"restore,omitempty"`
+}
+
+// StorageVolume is a volume of a pool, as /1.0/storage-pools/<pool>/volumes
+// reports it.
+type StorageVolume struct {
+	StorageVolumePut `yaml:",inline"`
+	Name             string    `json:"name" yaml:"name"`
+	Type             string    `json:"type" yaml:"type"`
+	UsedBy           []string  `json:"used_by" yaml:"used_by"`
+	Location         string    `json:"location" yaml:"location"`
+	ContentType      string    `json:"content_type" yaml:"content_type"`
+	Project          string    `json:"project" yaml:"project"`
+	CreatedAt        time.Time `json:"created_at" yaml:"created_at"`
+}
+
+// StorageVolumeSource says where a new volume's data comes from (empty:
+// nowhere, an empty volume).
+type StorageVolumeSource struct {
+	Name string `json:"name" yaml:"name"`
+	Type string `json:"type" yaml:"type"`
+	Pool string `json:"pool" yaml:"pool"`
+}
+
+// StorageVolumesPost creates a volume.
+type StorageVolumesPost struct {
+	StorageVolumePut `yaml:",inline"`
+	Name             string              `json:"name" yaml:"name"`
+	Type             string              `json:"type" yaml:"type"`
+	Source           StorageVolumeSource `json:"source" yaml:"source"`
+	ContentType      string              `json:"content_type" yaml:"content_type"`
 }

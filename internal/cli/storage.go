@@ -63,6 +63,6 @@ func cmdStorage() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, create, show, del)
+	cmd.AddCommand(list, create, show, del, cmdStorageVolume())
 	return cmd
 }

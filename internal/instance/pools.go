@@ -1,9 +1,12 @@
 package instance
 
 import (
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 )
 
@@ -54,8 +57,24 @@ func (s *Service) checkRootPool(e Expanded) error {
 	return nil
 }
 
+// RootVolumes lists the instances whose root volume is on pool name.
+func (s *Service) RootVolumes(name string) ([]string, error) {
+	all, err := s.expandedAll()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range all {
+		if rootPool(e.Devices) == name {
+			out = append(out, e.Name)
+		}
+	}
+	return out, nil
+}
+
 // PoolUsers lists what uses pool name, as API paths: instances whose root
-// disk is on it and profiles with a disk on it.
+// disk or another disk (a custom volume) is on it, and profiles with a disk
+// on it.
 func (s *Service) PoolUsers(name string) ([]string, error) {
 	all, err := s.expandedAll()
 	if err != nil {
@@ -63,7 +82,9 @@ func (s *Service) PoolUsers(name string) ([]string, error) {
 	}
 	out := []string{}
 	for _, e := range all {
-		if rootPool(e.Devices) == name {
+		if rootPool(e.Devices) == name || slices.ContainsFunc(slices.Collect(maps.Values(e.Devices)), func(d map[string]string) bool {
+			return d["type"] == "disk" && d["pool"] == name
+		}) {
 			out = append(out, "/1.0/instances/"+e.Name)
 		}
 	}
@@ -106,4 +127,49 @@ func (s *Service) checkDiskPools(devices map[string]map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// VolumeUsers lists what attaches custom volume name of pool: instances
+// and profiles with a disk on it.
+func (s *Service) VolumeUsers(pool, name string) ([]string, error) {
+	uses := func(devices map[string]map[string]string) bool {
+		for _, d := range devices {
+			if d["type"] == "disk" && d["path"] != "/" && d["pool"] == pool && d["source"] == name {
+				return true
+			}
+		}
+		return false
+	}
+	all, err := s.expandedAll()
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, e := range all {
+		if uses(e.Devices) {
+			out = append(out, "/1.0/instances/"+e.Name)
+		}
+	}
+	ps, err := s.Profiles()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if uses(p.Devices) {
+			out = append(out, "/1.0/profiles/"+p.Name)
+		}
+	}
+	return out, nil
+}
+
+// DeleteCustomVolume deletes a custom volume nothing attaches.
+func (s *Service) DeleteCustomVolume(pool, name string) error {
+	users, err := s.VolumeUsers(pool, name)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return apierr.BadRequest("storage volume %q is in use by %s: detach it first", name, strings.Join(users, ", "))
+	}
+	return s.pools.DeleteCustomVolume(pool, project.Default, name)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
@@ -85,7 +86,10 @@ func NewService(d Deps) *Service {
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	s.daemonID = daemonid.Of(d.Dir)
 	s.devEnv = &device.Env{Networks: d.Networks, Proxies: &device.Proxies{}, ProxyPorts: d.ProxyPorts,
-		NodesDir: s.devicesDir, VethName: s.hostVethName, Log: s.log}
+		NodesDir: s.devicesDir, VethName: s.hostVethName, Log: s.log,
+		CustomVolume: func(pool, name string) (string, error) {
+			return d.Pools.CustomVolumePath(pool, project.Default, name)
+		}}
 	for _, rt := range d.Runtimes {
 		rt.OnExit(s.onExit)
 	}

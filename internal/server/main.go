@@ -104,8 +104,9 @@ func Main(args []string) error {
 		return fmt.Errorf("reconcile state: %w", err)
 	}
 	// After the instances: a volume an instance is layered on is retired,
-	// not removed.
+	// not removed; the pools' leftovers are gone by now.
 	svc.daemon.Images.Repair(svc.daemon.Log)
+	svc.daemon.Pools.RepairCustomVolumes(svc.daemon.Log)
 
 	go svc.daemon.Instances.RunScheduler(ctx, *tick)
 	// Networks, NIC policies and autostart come up while the API already

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
 )
@@ -35,6 +36,8 @@ type Pools struct {
 
 	mu   sync.Mutex
 	open map[string]Driver
+	// volumeLocks serialise changes of one custom volume.
+	volumeLocks keyedlock.Locks
 	// changing serialises creates, updates and deletes of pools: a
 	// create that lost a race must not remove the winner's directory.
 	changing sync.Mutex

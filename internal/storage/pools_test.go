@@ -1,6 +1,8 @@
 package storage_test
 
 import (
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +148,59 @@ func TestConcurrentPoolCreates(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "storage-pools", "race", "containers")); err != nil {
 		t.Fatalf("the winner's pool directory: %v", err)
+	}
+}
+
+func TestCustomVolumeRecords(t *testing.T) {
+	p, _, state := newPools(t)
+	v := storage.VolumeRecord{Pool: "default", Name: "data", Description: "shared"}
+	if err := p.CreateCustomVolume(v); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []storage.VolumeRecord{
+		v, // again
+		{Pool: "default", Name: "../x"},
+		{Pool: "nope", Name: "x"},
+		{Pool: "default", Name: "blk", ContentType: storage.ContentBlock},
+		{Pool: "default", Name: "big", Config: map[string]string{"size": "1GiB"}},
+	} {
+		if err := p.CreateCustomVolume(bad); err == nil || apierr.Status(err) >= 500 {
+			t.Errorf("%+v: %v, want a 4xx", bad, err)
+		}
+	}
+	r, rev, err := p.CustomVolume("default", "", "data")
+	if err != nil || r.Description != "shared" || r.ContentType != storage.ContentFilesystem {
+		t.Fatalf("the record: %+v %v", r, err)
+	}
+	path, err := p.CustomVolumePath("default", "", "data")
+	if err != nil || !strings.HasPrefix(path, filepath.Join(state, "storage-pools", "default", "custom")) {
+		t.Fatalf("the volume's place: %s %v", path, err)
+	}
+	if err := p.UpdateCustomVolume("default", "", "data", "other", nil, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UpdateCustomVolume("default", "", "data", "stale", nil, rev); apierr.Status(err) != 412 {
+		t.Fatalf("an update at a stale revision: %v", err)
+	}
+	if list, _ := p.CustomVolumes("default"); len(list) != 1 || list[0].Description != "other" {
+		t.Fatalf("list: %+v", list)
+	}
+	// Data without a record (a crash between the two writes) goes at start-up.
+	orphan := filepath.Join(filepath.Dir(path), "orphan")
+	if err := os.Mkdir(orphan, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	p.RepairCustomVolumes(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatalf("a volume without a record survived repair: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("repair took a recorded volume: %v", err)
+	}
+	if err := p.DeleteCustomVolume("default", "", "data"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the deleted volume's files: %v", err)
 	}
 }

@@ -38,6 +38,10 @@ var migrations = []migration{
 		// imported here. An empty source is the pool's usual place.
 		return t.Create(Pools, "default", map[string]any{"name": "default", "driver": "dir", "description": "", "config": map[string]string{}})
 	}},
+	{3, "add the storage_volumes bucket (custom volumes)", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(Volumes))
+		return err
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

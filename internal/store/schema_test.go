@@ -34,7 +34,7 @@ func TestMigratesAnUnversionedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Migrations(); len(got) != 2 || !strings.HasPrefix(got[0], "1: ") || !strings.HasPrefix(got[1], "2: ") {
+	if got := s.Migrations(); len(got) != 3 || !strings.HasPrefix(got[0], "1: ") || !strings.HasPrefix(got[2], "3: ") {
 		t.Fatalf("migrations applied: %v", got)
 	}
 	var pool struct{ Name, Driver string }

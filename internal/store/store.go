@@ -28,9 +28,11 @@ const (
 	// Intents record multi-step changes under way (a rename, a restore),
 	// so that start-up after a crash can finish or undo them.
 	Intents = "intents"
+	// Volumes are custom storage volumes, keyed "<pool>/custom/<name>".
+	Volumes = "storage_volumes"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes}
 
 // Store is the state database.
 type Store struct {

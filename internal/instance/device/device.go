@@ -40,7 +40,9 @@ type Env struct {
 	NodesDir func(instance string) string
 	// VethName names the host end of an instance's NIC.
 	VethName func(instance, device string) string
-	Log      *slog.Logger
+	// CustomVolume is where a custom volume's files are, mounted.
+	CustomVolume func(pool, name string) (string, error)
+	Log          *slog.Logger
 }
 
 // Type is one device type.

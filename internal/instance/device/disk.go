@@ -11,7 +11,8 @@ import (
 	"github.com/lodge-project/lodge/internal/limits"
 )
 
-// disk is a host path bind-mounted into the instance, or (path /) the
+// disk is a host path bind-mounted into the instance, a custom storage
+// volume (pool and source: the volume's name) mounted in, or (path /) the
 // instance's root disk, which its storage pool provides.
 type disk struct{}
 
@@ -40,7 +41,16 @@ func (disk) Validate(name string, d Config) error {
 		return apierr.BadRequest("device %q: path %q must be absolute", name, d["path"])
 	}
 	if d["source"] == "" {
-		return apierr.BadRequest("device %q: a disk needs a source (a host path)", name)
+		return apierr.BadRequest("device %q: a disk needs a source (a host path, or with pool, a custom volume's name)", name)
+	}
+	if d["pool"] != "" {
+		if strings.ContainsAny(d["source"], "/\x00") || d["source"] == "." || d["source"] == ".." {
+			return apierr.BadRequest("device %q: source %q must name a custom volume of pool %q", name, d["source"], d["pool"])
+		}
+		if d["shift"] != "" {
+			return apierr.BadRequest("device %q: a custom volume is always shifted to the instance's ids; drop shift", name)
+		}
+		return nil
 	}
 	if !strings.HasPrefix(d["source"], "/") {
 		return apierr.BadRequest("device %q: source %q must be an absolute host path", name, d["source"])
@@ -51,6 +61,16 @@ func (disk) Validate(name string, d Config) error {
 func (disk) Resolve(env *Env, inst Instance, name string, d Config) (Device, error) {
 	if d["path"] == "/" {
 		return nil, nil // the root disk is the instance's volume
+	}
+	if d["pool"] != "" {
+		// A custom volume's files are host root's, as made: the mount
+		// shifts them to the instance's ids, so any instance that
+		// attaches it reads and writes the same files as its own root.
+		src, err := env.CustomVolume(d["pool"], d["source"])
+		if err != nil {
+			return nil, apierr.BadRequest("device %q: %v", name, err)
+		}
+		return diskDevice{runtime.Disk{Source: src, Path: filepath.Clean(d["path"]), ReadOnly: keys.IsTrue(d, "readonly"), Shift: inst.IDMap != nil}}, nil
 	}
 	if _, err := os.Stat(d["source"]); err != nil {
 		if d["required"] != "" && !keys.IsTrue(d, "required") {

@@ -48,18 +48,29 @@ func New(root string) (*Driver, error) {
 func (d *Driver) Name() string { return "dir" }
 
 // typeDirs are the folders of each volume type the driver holds (LXD's).
-var typeDirs = map[storage.VolumeType]string{storage.TypeContainer: "containers"}
+var typeDirs = map[storage.VolumeType]string{storage.TypeContainer: "containers", storage.TypeCustom: "custom"}
 
 // Capabilities: snapshots and copies are full copies (reflinks where the
 // filesystem has them); instances layer over a kept image volume where the
 // kernel allows (OptimizedImages); no quotas, no block volumes yet.
 func (d *Driver) Capabilities() storage.Capabilities {
-	return storage.Capabilities{OptimizedImages: true, VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeImage}}
+	return storage.Capabilities{OptimizedImages: true, VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeCustom, storage.TypeImage}}
 }
 
 // VolumePath is where volume v lives: <type folder>/<storage name>.
 func (d *Driver) VolumePath(v storage.Volume) string {
 	return filepath.Join(d.root, typeDirs[v.Type], v.StorageName())
+}
+
+// typeDirMode is the mode of a type's folder. Custom volumes hold what
+// instances wrote as their root, which shows on the host as host root's
+// (their mounts are idmapped): no other host user may reach them, or a
+// setuid binary written there would be host root's to run.
+func typeDirMode(t storage.VolumeType) os.FileMode {
+	if t == storage.TypeCustom {
+		return 0o700
+	}
+	return 0o711
 }
 
 // check refuses a volume of a type the driver does not hold.
@@ -167,8 +178,14 @@ func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
 		return err
 	}
 	dst, name := d.VolumePath(v), v.Name
+	if err := os.MkdirAll(filepath.Dir(dst), typeDirMode(v.Type)); err != nil {
+		return err
+	}
 	if err := os.Mkdir(dst, 0o711); err != nil {
 		return fmt.Errorf("create volume of %q: %w", name, err)
+	}
+	if v.Type == storage.TypeCustom {
+		return nil // a custom volume is its directory; an instance's holds rootfs/
 	}
 	if err := os.Mkdir(filepath.Join(dst, "rootfs"), 0o755); err != nil {
 		_ = os.RemoveAll(dst)
@@ -238,6 +255,9 @@ func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
 		return nil, nil
 	}
 	entries, err := os.ReadDir(filepath.Join(d.root, dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +280,9 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 	var removed []string
 	for _, dir := range typeDirs {
 		entries, err := os.ReadDir(filepath.Join(d.root, dir))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return removed, err
 		}

@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/storage"
+)
+
+// A pool's volumes: its custom volumes (records of the pool layer) and
+// the volumes of its instances (the instance records stand for those).
+// Only custom volumes are made, changed and deleted here.
+
+func volumeURL(pool, typ, name string) string {
+	return "/1.0/storage-pools/" + pool + "/volumes/" + typ + "/" + name
+}
+
+func volumesGet(d *Daemon, r *http.Request) response {
+	pool, typ := r.PathValue("pool"), r.PathValue("type")
+	if _, _, err := d.Pools.Record(pool); err != nil {
+		return fail(err)
+	}
+	vols, err := poolVolumes(d, pool)
+	if err != nil {
+		return fail(err)
+	}
+	shown := []api.StorageVolume{}
+	urls := []string{}
+	for _, v := range vols {
+		if typ == "" || v.Type == typ {
+			shown = append(shown, v)
+			urls = append(urls, volumeURL(pool, v.Type, v.Name))
+		}
+	}
+	if recursion(r) > 0 {
+		return ok(shown)
+	}
+	return ok(urls)
+}
+
+// poolVolumes lists a pool's volumes in their wire form.
+func poolVolumes(d *Daemon, pool string) ([]api.StorageVolume, error) {
+	custom, err := d.Pools.CustomVolumes(pool)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.StorageVolume
+	for _, c := range custom {
+		v, err := customVolumeOf(d, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	instances, err := d.Instances.RootVolumes(pool)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range instances {
+		out = append(out, api.StorageVolume{Name: name, Type: string(storage.TypeContainer), ContentType: string(storage.ContentFilesystem),
+			UsedBy: []string{instanceURL(name)}, Location: "none", Project: project.Default, StorageVolumePut: api.StorageVolumePut{Config: map[string]string{}}})
+	}
+	return out, nil
+}
+
+func customVolumeOf(d *Daemon, c storage.VolumeRecord) (api.StorageVolume, error) {
+	used, err := d.Instances.VolumeUsers(c.Pool, c.Name)
+	if err != nil {
+		return api.StorageVolume{}, err
+	}
+	return api.StorageVolume{Name: c.Name, Type: string(storage.TypeCustom), ContentType: string(c.ContentType), UsedBy: used,
+		Location: "none", Project: project.Name(c.Project), CreatedAt: c.CreatedAt,
+		StorageVolumePut: api.StorageVolumePut{Config: c.Config, Description: c.Description}}, nil
+}
+
+// customOnly refuses a write to a volume type other than custom.
+func customOnly(typ string) error {
+	if typ != string(storage.TypeCustom) {
+		return apierr.BadRequest("only custom volumes are made, changed or deleted here; %q volumes follow their instances and images", typ)
+	}
+	return nil
+}
+
+func volumesPost(d *Daemon, r *http.Request) response {
+	pool := r.PathValue("pool")
+	var req api.StorageVolumesPost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if t := r.PathValue("type"); t != "" {
+		req.Type = t
+	}
+	if req.Type == "" {
+		req.Type = string(storage.TypeCustom)
+	}
+	if err := customOnly(req.Type); err != nil {
+		return fail(err)
+	}
+	if req.Source.Type != "" || req.Source.Name != "" {
+		return fail(apierr.BadRequest("volume %q: copying volumes is not supported yet; create an empty one", req.Name))
+	}
+	dropEmptyValues(req.Config)
+	rec := storage.VolumeRecord{Pool: pool, Project: project.Default, Name: req.Name, Description: req.Description,
+		Config: req.Config, ContentType: storage.ContentType(req.ContentType)}
+	if err := d.Pools.CreateCustomVolume(rec); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("storage-volume-created", volumeURL(pool, req.Type, req.Name), nil)
+	return syncResp{metadata: map[string]any{}, location: volumeURL(pool, req.Type, req.Name), status: http.StatusCreated}
+}
+
+func volumeGet(d *Daemon, r *http.Request) response {
+	pool, typ, name := r.PathValue("pool"), r.PathValue("type"), r.PathValue("name")
+	if typ != string(storage.TypeCustom) {
+		vols, err := poolVolumes(d, pool)
+		if err != nil {
+			return fail(err)
+		}
+		for _, v := range vols {
+			if v.Type == typ && v.Name == name {
+				return ok(v)
+			}
+		}
+		return fail(apierr.NotFound("storage volume %s/%s on pool %q", typ, name, pool))
+	}
+	c, rev, err := d.Pools.CustomVolume(pool, project.Default, name)
+	if err != nil {
+		return fail(err)
+	}
+	v, err := customVolumeOf(d, c)
+	if err != nil {
+		return fail(err)
+	}
+	return okETag(v, rev)
+}
+
+func volumePut(d *Daemon, r *http.Request) response {
+	pool, typ, name := r.PathValue("pool"), r.PathValue("type"), r.PathValue("name")
+	if err := customOnly(typ); err != nil {
+		return fail(err)
+	}
+	var put api.StorageVolumePut
+	if err := decode(r, &put); err != nil {
+		return fail(err)
+	}
+	if put.Restore != "" {
+		return fail(apierr.BadRequest("volume snapshots are not supported yet"))
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return fail(err)
+	}
+	dropEmptyValues(put.Config)
+	if err := d.Pools.UpdateCustomVolume(pool, project.Default, name, put.Description, put.Config, rev); err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func volumePatch(d *Daemon, r *http.Request) response {
+	pool, typ, name := r.PathValue("pool"), r.PathValue("type"), r.PathValue("name")
+	if err := customOnly(typ); err != nil {
+		return fail(err)
+	}
+	err := patchRecord(r, func() (api.StorageVolumePut, uint64, error) {
+		c, rev, err := d.Pools.CustomVolume(pool, project.Default, name)
+		return api.StorageVolumePut{Description: c.Description, Config: c.Config}, rev, err
+	}, func(put *api.StorageVolumePut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description}))
+	}, func(put api.StorageVolumePut, rev uint64) error {
+		dropEmptyValues(put.Config)
+		return d.Pools.UpdateCustomVolume(pool, project.Default, name, put.Description, put.Config, rev)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return empty()
+}
+
+func volumeDelete(d *Daemon, r *http.Request) response {
+	pool, typ, name := r.PathValue("pool"), r.PathValue("type"), r.PathValue("name")
+	if err := customOnly(typ); err != nil {
+		return fail(err)
+	}
+	if err := d.Instances.DeleteCustomVolume(pool, name); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("storage-volume-deleted", volumeURL(pool, typ, name), nil)
+	return empty()
+}

@@ -1,0 +1,215 @@
+package storage
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/revert"
+	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/validate"
+)
+
+// VolumeRecord is a custom volume as the store keeps it. Instance and
+// image volumes have no records of their own: their instance's and
+// image's records stand for them.
+type VolumeRecord struct {
+	Pool        string            `json:"pool"`
+	Project     string            `json:"project,omitempty"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Config      map[string]string `json:"config"`
+	ContentType ContentType       `json:"content_type"`
+	CreatedAt   time.Time         `json:"created_at"`
+}
+
+// Volume is the volume the record stands for.
+func (r VolumeRecord) Volume() Volume {
+	return Volume{Pool: r.Pool, Project: project.Name(r.Project), Type: TypeCustom, Name: r.Name, Content: r.ContentType}
+}
+
+// volumeKey is a custom volume's store key: "<pool>/custom/<project key>".
+func volumeKey(pool, proj, name string) string {
+	return pool + "/" + string(TypeCustom) + "/" + project.StoreKey(proj, name)
+}
+
+// CreateCustomVolume makes an empty custom volume on pool: its volume, then
+// its record; a failure takes the volume back.
+func (p *Pools) CreateCustomVolume(r VolumeRecord) error {
+	if err := validate.PoolName(r.Name); err != nil {
+		return apierr.BadRequest("volume name %q is invalid: use letters, digits, '-', '_' and '.'", r.Name)
+	}
+	if r.ContentType == "" {
+		r.ContentType = ContentFilesystem
+	}
+	if r.ContentType != ContentFilesystem && r.ContentType != ContentBlock {
+		return apierr.BadRequest("volume %q: content type %q is not filesystem or block", r.Name, r.ContentType)
+	}
+	if err := checkVolumeConfig(r.Name, r.Config); err != nil {
+		return err
+	}
+	if r.Config == nil {
+		r.Config = map[string]string{}
+	}
+	r.Project = project.Name(r.Project)
+	defer p.Hold()()
+	d, err := p.Get(r.Pool)
+	if err != nil {
+		return err
+	}
+	caps := d.Capabilities()
+	if !slices.Contains(caps.VolumeTypes, TypeCustom) || (r.ContentType == ContentBlock && !caps.BlockVolumes) {
+		return apierr.BadRequest("storage pool %q (driver %s) cannot hold custom %s volumes", r.Pool, d.Name(), r.ContentType)
+	}
+	key := volumeKey(r.Pool, r.Project, r.Name)
+	defer p.volumeLocks.Lock(key)()
+	if p.db.Has(store.Volumes, key) {
+		return apierr.Conflict("storage volume %q already exists on pool %q", r.Name, r.Pool)
+	}
+	var rv revert.Reverter
+	if err := d.CreateEmptyVolume(r.Volume()); err != nil {
+		return fmt.Errorf("create volume %q: %w", r.Name, err)
+	}
+	rv.Add("the new volume", func() error { return d.DeleteVolume(r.Volume()) })
+	r.CreatedAt = time.Now().UTC()
+	if err := p.db.Update(func(tx *store.Tx) error { return tx.Create(store.Volumes, key, r) }); err != nil {
+		return rv.Fail(err)
+	}
+	rv.Success()
+	return nil
+}
+
+// checkVolumeConfig refuses config keys: no driver takes any yet (size
+// needs quotas).
+func checkVolumeConfig(name string, config map[string]string) error {
+	for k := range config {
+		return apierr.BadRequest("volume %q: config key %q is not supported (no driver here has quotas yet)", name, k)
+	}
+	return nil
+}
+
+// CustomVolume reads a custom volume's record and revision.
+func (p *Pools) CustomVolume(pool, proj, name string) (VolumeRecord, uint64, error) {
+	r, rev, err := store.Get[VolumeRecord](p.db, store.Volumes, volumeKey(pool, proj, name))
+	if err != nil {
+		return r, 0, apierr.NotFound("storage volume %q on pool %q", name, pool)
+	}
+	if r.Config == nil {
+		r.Config = map[string]string{}
+	}
+	return r, rev, nil
+}
+
+// CustomVolumes lists a pool's custom volumes.
+func (p *Pools) CustomVolumes(pool string) ([]VolumeRecord, error) {
+	var out []VolumeRecord
+	err := p.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.KeysWithPrefix(store.Volumes, pool+"/"+string(TypeCustom)+"/") {
+			var r VolumeRecord
+			if _, err := tx.Get(store.Volumes, k, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UpdateCustomVolume replaces a custom volume's description and config.
+func (p *Pools) UpdateCustomVolume(pool, proj, name, description string, config map[string]string, ifRev uint64) error {
+	if err := checkVolumeConfig(name, config); err != nil {
+		return err
+	}
+	key := volumeKey(pool, proj, name)
+	defer p.volumeLocks.Lock(key)()
+	r, _, err := p.CustomVolume(pool, proj, name)
+	if err != nil {
+		return err
+	}
+	r.Description, r.Config = description, map[string]string{}
+	return p.db.Update(func(tx *store.Tx) error {
+		_, err := tx.Put(store.Volumes, key, r, ifRev)
+		return err
+	})
+}
+
+// DeleteCustomVolume removes a custom volume the caller found unused: its
+// record, then its data (start-up removes data a crash left without a
+// record).
+func (p *Pools) DeleteCustomVolume(pool, proj, name string) error {
+	key := volumeKey(pool, proj, name)
+	defer p.volumeLocks.Lock(key)()
+	r, _, err := p.CustomVolume(pool, proj, name)
+	if err != nil {
+		return err
+	}
+	d, err := p.Get(pool)
+	if err != nil {
+		return err
+	}
+	if err := p.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Volumes, key) }); err != nil {
+		return err
+	}
+	return d.DeleteVolume(r.Volume())
+}
+
+// CustomVolumePath is where a custom filesystem volume's files are, for a
+// disk device to mount.
+func (p *Pools) CustomVolumePath(pool, proj, name string) (string, error) {
+	r, _, err := p.CustomVolume(pool, proj, name)
+	if err != nil {
+		return "", err
+	}
+	if r.ContentType != ContentFilesystem {
+		return "", apierr.BadRequest("storage volume %q on pool %q is a block volume; containers take filesystem volumes", name, pool)
+	}
+	d, err := p.Get(pool)
+	if err != nil {
+		return "", err
+	}
+	if err := d.MountVolume(r.Volume()); err != nil {
+		return "", err
+	}
+	return d.VolumePath(r.Volume()), nil
+}
+
+// RepairCustomVolumes removes, on every pool, custom volumes without a
+// record (a create or a delete that a crash cut short) and reports
+// records whose volume is gone.
+func (p *Pools) RepairCustomVolumes(log *slog.Logger) {
+	p.Each(func(pool string, d Driver, err error) {
+		if err != nil || !slices.Contains(d.Capabilities().VolumeTypes, TypeCustom) {
+			return
+		}
+		records, err := p.CustomVolumes(pool)
+		if err != nil {
+			return
+		}
+		known := map[string]bool{}
+		for _, r := range records {
+			known[r.Volume().StorageName()] = true
+		}
+		names, err := d.VolumeNames(TypeCustom)
+		if err != nil {
+			log.Error("repair: list custom volumes", "pool", pool, "err", err)
+			return
+		}
+		onDisk := map[string]bool{}
+		for _, n := range names {
+			onDisk[n] = true
+			if !known[n] {
+				log.Warn("repair: removing a custom volume without a record", "pool", pool, "volume", n)
+				_ = d.DeleteVolume(Volume{Pool: pool, Project: project.Default, Type: TypeCustom, Name: n})
+			}
+		}
+		for _, r := range records {
+			if !onDisk[r.Volume().StorageName()] {
+				log.Error("custom volume has no data on disk", "pool", pool, "volume", r.Name)
+			}
+		}
+	})
+}
