@@ -41,6 +41,10 @@ func TestStoragePools(t *testing.T) {
 			t.Fatalf("volume %s: %v", vol, err)
 		}
 	}
+	// The image came to the new pool whole, copied from the default one.
+	if metas, _ := filepath.Glob(filepath.Join(d.Dir, "storage-pools", "fast", "images", "*", "metadata.yaml")); len(metas) != 1 {
+		t.Fatalf("the image volume on the new pool: %v", metas)
+	}
 	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "containers", a)); !os.IsNotExist(err) {
 		t.Fatalf("%s has a volume on the default pool too: %v", a, err)
 	}

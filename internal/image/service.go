@@ -26,6 +26,7 @@ import (
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/storage/copytree"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -221,14 +222,76 @@ func (s *Service) EnsureVolume(ctx context.Context, pool storage.Driver, fp stri
 		return fmt.Errorf("image %s: %w", fp, err)
 	}
 	meta, rootfs := filepath.Join(s.dir, fp), filepath.Join(s.dir, fp+".rootfs")
-	unpack := func(dir string) error { return unpackUnified(ctx, meta, dir) }
+	fill := func(dir string) error { return unpackUnified(ctx, meta, dir) }
 	if r.Split {
-		unpack = func(dir string) error { return unpackSplit(ctx, meta, rootfs, dir) }
+		fill = func(dir string) error { return unpackSplit(ctx, meta, rootfs, dir) }
 	}
-	if err := pool.CreateImageVolume(fp, unpack); err != nil {
+	// Another pool that keeps the image unpacked (OptimizedImages) has the
+	// tree already checked and decompressed: a copy of it (reflinks where
+	// the filesystem has them) is quicker than unpacking again.
+	if from := s.poolWithVolume(fp, pool); from != nil {
+		fill = func(dir string) error { return copyEntries(ctx, from.ImageVolumePath(fp), dir) }
+	}
+	if err := pool.CreateImageVolume(fp, fill); err != nil {
 		return fmt.Errorf("unpack image %s into the pool: %w", fp[:12], err)
 	}
 	return nil
+}
+
+// poolWithVolume is a pool other than not that keeps image fp unpacked.
+func (s *Service) poolWithVolume(fp string, not storage.Driver) storage.Driver {
+	var found storage.Driver
+	s.pools.Each(func(_ string, d storage.Driver, err error) {
+		if err == nil && found == nil && d != not && d.Capabilities().OptimizedImages && d.HasImageVolume(fp) {
+			found = d
+		}
+	})
+	return found
+}
+
+// copyEntries copies the entries of directory src into dst, which exists.
+func copyEntries(ctx context.Context, src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		if e.IsDir() {
+			err = copytree.Copy(ctx, from, to, copytree.Options{})
+		} else {
+			err = copyFile(from, to)
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// copyFile copies a regular file of an image volume (metadata.yaml).
+func copyFile(from, to string) error {
+	st, err := os.Lstat(from)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", from)
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // readMetadataOfVolume reads metadata.yaml back from the unpacked image.
