@@ -53,7 +53,7 @@ func TestCustomVolumes(t *testing.T) {
 	if _, stderr, err := d.LXC("storage", "volume", "delete", "default", "data"); err == nil || !strings.Contains(stderr, "in use") {
 		t.Fatalf("deleting an attached volume: %v %q", err, stderr)
 	}
-	for _, bad := range [][]string{{"create", "default", "../x"}, {"create", "nosuchpool", "v"}, {"create", "default", "data"}} {
+	for _, bad := range [][]string{{"create", "default", "../x"}, {"create", "nosuchpool", "v"}, {"create", "default", "data"}, {"create", "default", "x.partial"}} {
 		if _, _, err := d.LXC(append([]string{"storage", "volume"}, bad...)...); err == nil {
 			t.Fatalf("lxc storage volume %v was accepted", bad)
 		}

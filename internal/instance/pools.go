@@ -3,7 +3,6 @@ package instance
 import (
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/project"
@@ -162,14 +161,10 @@ func (s *Service) VolumeUsers(pool, name string) ([]string, error) {
 	return out, nil
 }
 
-// DeleteCustomVolume deletes a custom volume nothing attaches.
+// DeleteCustomVolume deletes a custom volume nothing attaches. Instance
+// and profile edits hold the pools while they commit (Update,
+// UpdateProfile), so an attach cannot slip in between the check and the
+// delete.
 func (s *Service) DeleteCustomVolume(pool, name string) error {
-	users, err := s.VolumeUsers(pool, name)
-	if err != nil {
-		return err
-	}
-	if len(users) > 0 {
-		return apierr.BadRequest("storage volume %q is in use by %s: detach it first", name, strings.Join(users, ", "))
-	}
-	return s.pools.DeleteCustomVolume(pool, project.Default, name)
+	return s.pools.DeleteCustomVolumeUnused(pool, project.Default, name, func() ([]string, error) { return s.VolumeUsers(pool, name) })
 }

@@ -87,6 +87,7 @@ func (s *Service) CreateProfile(req api.ProfilesPost) error {
 func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) error {
 	// One change of a profile at a time: it commits, applies to the
 	// instances, and rolls back if one refuses; none may land in between.
+	defer s.pools.Hold()() // a custom volume it attaches cannot go meanwhile
 	defer s.lockProfile(name)()
 	if err := keys.ValidateConfig(put.Config, false); err != nil {
 		return err

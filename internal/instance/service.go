@@ -817,6 +817,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	if err := device.Validate(put.Devices); err != nil {
 		return err
 	}
+	defer s.pools.Hold()() // a custom volume it attaches cannot go meanwhile
 	defer s.lock(name)()
 	old, _, err := s.load(name)
 	if err != nil {

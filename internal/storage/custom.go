@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -135,6 +136,23 @@ func (p *Pools) UpdateCustomVolume(pool, proj, name, description string, config 
 		_, err := tx.Put(store.Volumes, key, r, ifRev)
 		return err
 	})
+}
+
+// DeleteCustomVolumeUnused deletes a custom volume once nothing holds the
+// pools, if inUse (asked then) finds nothing attaching it: an attach holds
+// the pools while it commits, so it lands before (and the delete is
+// refused) or after (and finds no volume).
+func (p *Pools) DeleteCustomVolumeUnused(pool, proj, name string, inUse func() ([]string, error)) error {
+	p.use.Lock()
+	defer p.use.Unlock()
+	users, err := inUse()
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return apierr.BadRequest("storage volume %q is in use by %s: detach it first", name, strings.Join(users, ", "))
+	}
+	return p.DeleteCustomVolume(pool, proj, name)
 }
 
 // DeleteCustomVolume removes a custom volume the caller found unused: its

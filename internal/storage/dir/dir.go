@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/storage"
@@ -77,6 +78,12 @@ func typeDirMode(t storage.VolumeType) os.FileMode {
 func check(v storage.Volume) error {
 	if _, ok := typeDirs[v.Type]; !ok || v.Content == storage.ContentBlock {
 		return fmt.Errorf("a dir pool does not hold %s volumes (%s)", v.Type, v.Content)
+	}
+	for _, suffix := range leftoverSuffixes {
+		if strings.HasSuffix(v.Name, suffix) {
+			// RemoveLeftovers would take it for a change's leftover.
+			return apierr.BadRequest("volume name %q ends in %q, which a dir pool keeps for its own use", v.Name, suffix)
+		}
 	}
 	return nil
 }

@@ -63,3 +63,15 @@ func (crashes) RenameMovedVolume(d storage.Driver, v storage.Volume, newName str
 func vol(name string) storage.Volume {
 	return storage.InstanceVolume("test", storage.DefaultProject, "container", name)
 }
+
+// A volume may not take a name the driver's start-up cleanup would take
+// for a leftover of its own.
+func TestLeftoverNamesRefused(t *testing.T) {
+	d := newPool(t, dir.New, "")
+	for _, name := range []string{"x.partial", "x.restore", "x.old"} {
+		v := storage.Volume{Pool: "test", Project: storage.DefaultProject, Type: storage.TypeCustom, Name: name, Content: storage.ContentFilesystem}
+		if err := d.CreateEmptyVolume(v); err == nil {
+			t.Fatalf("a custom volume called %s was made", name)
+		}
+	}
+}
