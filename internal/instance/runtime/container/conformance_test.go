@@ -1,7 +1,6 @@
 package container_test
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -9,11 +8,8 @@ import (
 	goruntime "runtime"
 	"testing"
 
-	"github.com/opencontainers/runc/libcontainer"
-	_ "github.com/opencontainers/runc/libcontainer/nsenter" // the C half of container start
 	"github.com/sirupsen/logrus"
 
-	"github.com/lodge-project/lodge/internal/console"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 	"github.com/lodge-project/lodge/internal/instance/runtime/runtimetest"
@@ -22,18 +18,8 @@ import (
 // TestMain lets this test binary be what lodged is to its containers:
 // libcontainer's init and the console keeper are lodged re-executed.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "init":
-			libcontainer.Init()
-			return
-		case "console-keeper":
-			if err := console.RunKeeper(os.Args[2:]); err != nil {
-				fmt.Fprintln(os.Stderr, "console-keeper:", err)
-				os.Exit(1)
-			}
-			return
-		}
+	if container.Reexec(os.Args) {
+		return
 	}
 	logrus.SetLevel(logrus.ErrorLevel) // as lodged does: libcontainer's warnings are noise
 	os.Exit(m.Run())
