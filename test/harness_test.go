@@ -223,6 +223,14 @@ func (d *Daemon) cleanup() {
 	parent := container.CgroupParent(d.Dir)
 	parents, _ := filepath.Glob("/sys/fs/cgroup/*" + parent)
 	for _, p := range append(parents, "/sys/fs/cgroup"+parent) {
+		// Instances without runtime state (a crash inside a start) may
+		// have left an empty cgroup of their own below it.
+		children, _ := os.ReadDir(p)
+		for _, c := range children {
+			if c.IsDir() {
+				_ = os.Remove(filepath.Join(p, c.Name())) // only if empty
+			}
+		}
 		_ = os.Remove(p) // only if empty
 	}
 	_ = storagetest.UnmountBelow(d.Dir)
