@@ -47,6 +47,19 @@ func TestCustomVolumes(t *testing.T) {
 			t.Fatalf("lxc storage volume show lacks %q:\n%s", want, out)
 		}
 	}
+	// Edits: a description lands; a config key (no quotas yet) is refused.
+	if st, env := d.API("PATCH", "/1.0/storage-pools/default/volumes/custom/data", map[string]any{"description": "shared files"}); st != 200 {
+		t.Fatalf("PATCH description: %d %s", st, env.Error)
+	}
+	if out := d.MustLXC("storage", "volume", "show", "default", "data"); !strings.Contains(out, "description: shared files") {
+		t.Fatalf("the description after PATCH:\n%s", out)
+	}
+	if _, stderr, err := d.LXC("storage", "volume", "set", "default", "data", "size=1GiB"); err == nil || !strings.Contains(stderr, "size") {
+		t.Fatalf("setting size without quotas: %v %q", err, stderr)
+	}
+	if st, _ := d.API("DELETE", "/1.0/storage-pools/default/volumes/container/"+a, nil); st != 400 {
+		t.Fatalf("deleting an instance's volume through the volumes API: %d", st)
+	}
 	if out := d.MustLXC("storage", "volume", "list", "default"); !strings.Contains(out, "data") || !strings.Contains(out, a) {
 		t.Fatalf("lxc storage volume list:\n%s", out)
 	}
