@@ -11,7 +11,7 @@ import (
 // of backups, which lxc info asks for; creating one says so plainly.
 
 func backupsGet(d *Daemon, r *http.Request) response {
-	if _, _, err := d.Instances.Get(r.PathValue("name")); err != nil {
+	if _, _, err := d.Instances.Get(instanceKey(r)); err != nil {
 		return fail(err)
 	}
 	return ok([]string{})

@@ -17,7 +17,7 @@ import (
 
 // instanceConsoleGet returns the console log (lxc console --show-log).
 func instanceConsoleGet(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
 	}
@@ -36,7 +36,7 @@ func instanceConsoleGet(d *Daemon, r *http.Request) response {
 
 // instanceConsoleDelete empties the console log.
 func instanceConsoleDelete(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
 	}
@@ -49,7 +49,7 @@ func instanceConsoleDelete(d *Daemon, r *http.Request) response {
 // instanceConsolePost attaches to the console: websockets "0" (the
 // terminal) and "control" (window-resize), bridged to the console keeper.
 func instanceConsolePost(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	var req struct {
 		Width  int    `json:"width"`
 		Height int    `json:"height"`

@@ -27,7 +27,7 @@ import (
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 func instanceExecPost(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	var req api.InstanceExecPost
 	if err := decode(r, &req); err != nil {
 		return fail(err)

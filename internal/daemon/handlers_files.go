@@ -21,7 +21,7 @@ func setFileHeaders(w http.ResponseWriter, info instance.FileInfo) {
 
 func instanceFileGet(d *Daemon, r *http.Request) response {
 	path := r.URL.Query().Get("path")
-	info, body, err := d.Instances.GetFile(r.PathValue("name"), path)
+	info, body, err := d.Instances.GetFile(instanceKey(r), path)
 	if err != nil {
 		return fail(err)
 	}
@@ -74,14 +74,14 @@ func instanceFilePost(d *Daemon, r *http.Request) response {
 		return fail(apierr.BadRequest("X-LXD-write %q: use overwrite or append", write))
 	}
 	typ := r.Header.Get("X-LXD-type")
-	if err := d.Instances.PutFile(r.PathValue("name"), path, typ, uid, gid, uint32(max(mode, 0)), write == "append", r.Body); err != nil {
+	if err := d.Instances.PutFile(instanceKey(r), path, typ, uid, gid, uint32(max(mode, 0)), write == "append", r.Body); err != nil {
 		return fail(err)
 	}
 	return empty()
 }
 
 func instanceFileDelete(d *Daemon, r *http.Request) response {
-	if err := d.Instances.DeleteFile(r.PathValue("name"), r.URL.Query().Get("path")); err != nil {
+	if err := d.Instances.DeleteFile(instanceKey(r), r.URL.Query().Get("path")); err != nil {
 		return fail(err)
 	}
 	return empty()

@@ -92,7 +92,7 @@ func instancesPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	create, err := d.Instances.PrepareCreate(&req)
+	create, err := d.Instances.PrepareCreate(requestProject(r), &req)
 	if err != nil {
 		return fail(err)
 	}
@@ -109,7 +109,7 @@ func instancesPost(d *Daemon, r *http.Request) response {
 }
 
 func instanceGet(d *Daemon, r *http.Request) response {
-	inst, rev, err := d.Instances.Get(r.PathValue("name"))
+	inst, rev, err := d.Instances.Get(instanceKey(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -131,14 +131,14 @@ func instancePut(d *Daemon, r *http.Request) response {
 	if put.Restore != "" {
 		// lxc sends "instance/snapshot", pylxd just the snapshot.
 		snap := strings.TrimPrefix(put.Restore, r.PathValue("name")+"/")
-		return restoreResp(d, r.PathValue("name"), snap)
+		return restoreResp(d, instanceKey(r), snap)
 	}
 	return updateInstance(d, r, put)
 }
 
 // instancePatch merges the body into the instance as stored, then updates.
 func instancePatch(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	err := patchRecord(r, func() (api.InstancePut, uint64, error) {
 		cur, rev, err := d.Instances.Get(name)
 		return api.InstancePut{Architecture: cur.Architecture, Config: cur.Config, Devices: cur.Devices, Ephemeral: cur.Ephemeral,
@@ -156,7 +156,7 @@ func instancePatch(d *Daemon, r *http.Request) response {
 }
 
 func updateInstance(d *Daemon, r *http.Request, put api.InstancePut) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	rev, err := ifMatch(r)
 	if err != nil {
 		return fail(err)
@@ -180,7 +180,7 @@ func instanceUpdated(d *Daemon, name string) response {
 }
 
 func instancePost(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	var req api.InstancePost
 	if err := decode(r, &req); err != nil {
 		return fail(err)
@@ -201,7 +201,7 @@ func instancePost(d *Daemon, r *http.Request) response {
 }
 
 func instanceDelete(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
 	}
@@ -215,7 +215,7 @@ func instanceDelete(d *Daemon, r *http.Request) response {
 }
 
 func instanceStateGet(d *Daemon, r *http.Request) response {
-	st, err := d.Instances.State(r.PathValue("name"))
+	st, err := d.Instances.State(instanceKey(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -223,7 +223,7 @@ func instanceStateGet(d *Daemon, r *http.Request) response {
 }
 
 func instanceStatePut(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	var req api.InstanceStatePut
 	if err := decode(r, &req); err != nil {
 		return fail(err)
@@ -257,7 +257,7 @@ func instanceStatePut(d *Daemon, r *http.Request) response {
 
 // Logs: files in $LODGE_DIR/logs/<name>/.
 func instanceLogsGet(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
 	}
@@ -273,7 +273,7 @@ func instanceLogsGet(d *Daemon, r *http.Request) response {
 }
 
 func logFile(d *Daemon, r *http.Request) (string, error) {
-	name, file := r.PathValue("name"), r.PathValue("file")
+	name, file := instanceKey(r), r.PathValue("file")
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return "", err
 	}

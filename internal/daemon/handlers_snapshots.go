@@ -12,7 +12,7 @@ import (
 func snapshotURL(name, snap string) string { return instanceURL(name) + "/snapshots/" + snap }
 
 func snapshotsGet(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	snaps, err := d.Instances.Snapshots(name)
 	if err != nil {
 		return fail(err)
@@ -28,7 +28,7 @@ func snapshotsGet(d *Daemon, r *http.Request) response {
 }
 
 func snapshotsPost(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := instanceKey(r)
 	var req api.InstanceSnapshotsPost
 	if err := decode(r, &req); err != nil {
 		return fail(err)
@@ -47,7 +47,7 @@ func snapshotsPost(d *Daemon, r *http.Request) response {
 }
 
 func snapshotGet(d *Daemon, r *http.Request) response {
-	snap, rev, err := d.Instances.Snapshot(r.PathValue("name"), r.PathValue("snap"))
+	snap, rev, err := d.Instances.Snapshot(instanceKey(r), r.PathValue("snap"))
 	if err != nil {
 		return fail(err)
 	}
@@ -63,7 +63,7 @@ func snapshotPut(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	name, snap := r.PathValue("name"), r.PathValue("snap")
+	name, snap := instanceKey(r), r.PathValue("snap")
 	if err := d.Instances.UpdateSnapshot(name, snap, put, rev); err != nil {
 		return fail(err)
 	}
@@ -72,7 +72,7 @@ func snapshotPut(d *Daemon, r *http.Request) response {
 }
 
 func snapshotPost(d *Daemon, r *http.Request) response {
-	name, snap := r.PathValue("name"), r.PathValue("snap")
+	name, snap := instanceKey(r), r.PathValue("snap")
 	var req api.InstanceSnapshotPost
 	if err := decode(r, &req); err != nil {
 		return fail(err)
@@ -90,7 +90,7 @@ func snapshotPost(d *Daemon, r *http.Request) response {
 }
 
 func snapshotDelete(d *Daemon, r *http.Request) response {
-	name, snap := r.PathValue("name"), r.PathValue("snap")
+	name, snap := instanceKey(r), r.PathValue("snap")
 	if _, _, err := d.Instances.Snapshot(name, snap); err != nil {
 		return fail(err)
 	}

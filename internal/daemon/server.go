@@ -33,6 +33,18 @@ const Version = version.Version
 // defaultProject is the one project there is.
 const defaultProject = project.Default
 
+// requestProject is the project a request is for (?project=, else the
+// default one; the handler wrapper refuses any other for now).
+func requestProject(r *http.Request) string {
+	return project.Name(r.URL.Query().Get("project"))
+}
+
+// instanceKey is the store key of the instance a request names: the
+// instance service knows instances by {project, name} through it.
+func instanceKey(r *http.Request) string {
+	return project.StoreKey(requestProject(r), r.PathValue("name"))
+}
+
 // Daemon serves the API.
 type Daemon struct {
 	Dir       string

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -17,7 +18,8 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 	if srcName == "" {
 		return nil, apierr.BadRequest("copy: give the source instance (source.source)")
 	}
-	src, _, err := s.load(srcName)
+	srcKey := project.StoreKey(rec.Project, srcName)
+	src, _, err := s.load(srcKey)
 	if err != nil {
 		return nil, apierr.NotFound("copy source instance %q", srcName)
 	}
@@ -27,18 +29,18 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 	err = s.db.View(func(tx *store.Tx) error {
 		if fromSnap {
 			var snap SnapshotRecord
-			if _, err := tx.Get(store.Snapshots, snapKey(srcName, srcSnap), &snap); err != nil {
+			if _, err := tx.Get(store.Snapshots, snapKey(srcKey, srcSnap), &snap); err != nil {
 				return apierr.NotFound("copy source snapshot %q of %q", srcSnap, srcName)
 			}
 			cfg, devices, profiles = snap.Config, snap.Devices, snap.Profiles
 			filesMap = snap.filesIDMap(src.IDMap)
 		} else if !req.Source.InstanceOnly {
-			for _, k := range snapshotKeys(tx, srcName) {
+			for _, k := range snapshotKeys(tx, srcKey) {
 				var snap SnapshotRecord
 				if _, err := tx.Get(store.Snapshots, k, &snap); err != nil {
 					return err
 				}
-				snap.Instance = req.Name
+				snap.Instance = rec.key()
 				snaps = append(snaps, snap)
 			}
 		}

@@ -15,7 +15,7 @@ import (
 
 // deviceInstance is what device types see of an expanded instance.
 func deviceInstance(e Expanded) device.Instance {
-	return device.Instance{Name: e.Name, IDMap: e.IDMap, Config: e.Config, Devices: e.Devices}
+	return device.Instance{Name: e.key(), IDMap: e.IDMap, Config: e.Config, Devices: e.Devices}
 }
 
 // resolveDevices resolves an instance's devices against the host
@@ -86,7 +86,7 @@ func (s *Service) networkUsers(netName string) []string {
 	for _, nic := range s.nicsOn(netName) {
 		if !seen[nic.Instance] {
 			seen[nic.Instance] = true
-			out = append(out, "/1.0/instances/"+nic.Instance)
+			out = append(out, instanceURL(nic.Instance))
 		}
 	}
 	ps, _ := s.Profiles()
@@ -167,13 +167,14 @@ func (s *Service) refreshHosts(states ...Expanded) {
 func (s *Service) nicNetwork(d map[string]string) string { return device.NICNetwork(s.networks, d) }
 
 // devicesDir holds the device nodes made for an instance (LXD's devices/).
-func (s *Service) devicesDir(name string) string { return filepath.Join(s.dir, "devices", name) }
+func (s *Service) devicesDir(key string) string { return filepath.Join(s.dir, "devices", host(key)) }
 
 // hostVethName is the host end of an instance's NIC. An instance that was
 // started by a release before daemon ids (see daemonid) and still runs
 // keeps the name that release gave it, so its filters and limits stay on
 // its veth after an upgrade; the next start names it anew.
-func (s *Service) hostVethName(instance, device string) string {
+func (s *Service) hostVethName(key, device string) string {
+	instance := host(key)
 	name := vethName(s.daemonID, instance, device)
 	if s.daemonID == "" {
 		return name

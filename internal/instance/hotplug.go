@@ -23,13 +23,13 @@ func (s *Service) ensureMACs(e Expanded) error {
 	}
 	return s.db.Update(func(tx *store.Tx) error {
 		var r Record
-		if _, err := tx.Get(store.Instances, e.Name, &r); err != nil {
+		if _, err := tx.Get(store.Instances, e.key(), &r); err != nil {
 			return err
 		}
 		for _, name := range missing {
 			r.Config["volatile."+name+".hwaddr"] = randomMAC()
 		}
-		_, err := tx.Put(store.Instances, e.Name, r, 0)
+		_, err := tx.Put(store.Instances, e.key(), r, 0)
 		return err
 	})
 }
@@ -48,7 +48,7 @@ func (s *Service) hotplug(old, cur Expanded) (err error) {
 	if err != nil {
 		return err
 	}
-	name, rt, env := cur.Name, s.runtimeOf(cur.Type), s.devEnv
+	name, rt, env := cur.key(), s.runtimeOf(cur.Type), s.devEnv
 	_, pid := rt.Status(name)
 	oldInst, curInst := deviceInstance(old), deviceInstance(cur)
 	var r revert.Reverter

@@ -5,10 +5,11 @@ import (
 	"math/big"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
-// reserveName holds name for an instance being created until release is
+// reserveName holds an instance's store key for an instance being created until release is
 // called: the record is written only at the end of the create, so the
 // store alone cannot tell a second create of the same name that it lost.
 func (s *Service) reserveName(name string) (release func(), err error) {
@@ -44,15 +45,16 @@ var (
 		"panda", "puffin", "quail", "raven", "salmon", "tapir", "toucan", "walrus", "weasel", "yak"}
 )
 
-// freeName makes up a name no instance has and none being created holds.
-func (s *Service) freeName() (string, error) {
+// freeName makes up a name no instance of project proj has and none being
+// created holds.
+func (s *Service) freeName(proj string) (string, error) {
 	pick := func(words []string) string {
 		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(words))))
 		return words[n.Int64()]
 	}
 	for range 100 {
 		name := pick(nameAdjectives) + "-" + pick(nameAnimals)
-		if !s.isReserved(name) && !s.exists(name) {
+		if key := project.StoreKey(proj, name); !s.isReserved(key) && !s.exists(key) {
 			return name, nil
 		}
 	}

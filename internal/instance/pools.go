@@ -84,7 +84,7 @@ func (s *Service) PoolUsers(name string) ([]string, error) {
 		if rootPool(e.Devices) == name || slices.ContainsFunc(slices.Collect(maps.Values(e.Devices)), func(d map[string]string) bool {
 			return d["type"] == "disk" && d["pool"] == name
 		}) {
-			out = append(out, "/1.0/instances/"+e.Name)
+			out = append(out, instanceURL(e.key()))
 		}
 	}
 	ps, err := s.Profiles()
@@ -146,7 +146,7 @@ func (s *Service) VolumeUsers(pool, name string) ([]string, error) {
 	out := []string{}
 	for _, e := range all {
 		if uses(e.Devices) {
-			out = append(out, "/1.0/instances/"+e.Name)
+			out = append(out, instanceURL(e.key()))
 		}
 	}
 	ps, err := s.Profiles()

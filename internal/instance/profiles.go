@@ -3,7 +3,6 @@ package instance
 import (
 	"encoding/json"
 	"slices"
-	"strings"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -49,18 +48,28 @@ func (s *Service) Profile(name string) (api.Profile, uint64, error) {
 	return p, rev, nil
 }
 
+// usedBy lists the instances that use a profile, as API paths.
 func (s *Service) usedBy(profile string) []string {
 	used := []string{}
+	for _, key := range s.profileUsers(profile) {
+		used = append(used, instanceURL(key))
+	}
+	return used
+}
+
+// profileUsers lists the store keys of the instances that use a profile.
+func (s *Service) profileUsers(profile string) []string {
+	var keys []string
 	_ = s.db.View(func(tx *store.Tx) error {
 		return tx.Each(store.Instances, func(key string, _ uint64, data json.RawMessage) error {
 			var r Record
 			if json.Unmarshal(data, &r) == nil && slices.Contains(r.Profiles, profile) {
-				used = append(used, "/1.0/instances/"+key)
+				keys = append(keys, key)
 			}
 			return nil
 		})
 	})
-	return used
+	return keys
 }
 
 // CreateProfile adds a profile.
@@ -98,10 +107,9 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 	if err := s.checkDiskPools(put.Devices); err != nil {
 		return err
 	}
-	users := s.usedBy(name)
+	users := s.profileUsers(name)
 	before := map[string]Expanded{}
-	for _, u := range users {
-		inst := strings.TrimPrefix(u, "/1.0/instances/")
+	for _, inst := range users {
 		if e, _, err := s.load(inst); err == nil {
 			before[inst] = e
 		}
@@ -123,8 +131,7 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 	}
 	crashpoint.Hit("profile.committed")
 	var applied []string
-	for _, u := range users {
-		inst := strings.TrimPrefix(u, "/1.0/instances/")
+	for _, inst := range users {
 		if err := s.applyLive(inst, before[inst], true); err != nil {
 			// Undo: the old profile, unless another request changed it
 			// since (its change stands), then each instance's limits and

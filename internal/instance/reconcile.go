@@ -152,17 +152,21 @@ func (s *Service) reconcileSnapshots(name string, pool storage.Driver, vol stora
 // containers/<name> link, logs/<name> and devices/<name>. The links of
 // instances that have one are made again.
 func (s *Service) removeLeftovers(known map[string]bool, pools map[string]placed) {
+	hosts := map[string]bool{} // the folders go by host names
+	for key := range known {
+		hosts[host(key)] = true
+	}
 	for _, sub := range []string{"containers", "logs", "devices"} {
 		entries, _ := os.ReadDir(filepath.Join(s.dir, sub))
 		for _, e := range entries {
-			if !known[e.Name()] {
+			if !hosts[e.Name()] {
 				s.log.Warn("repair: removing what a deleted instance left", "path", filepath.Join(sub, e.Name()))
 				_ = os.RemoveAll(filepath.Join(s.dir, sub, e.Name()))
 			}
 		}
 	}
 	for n, p := range pools {
-		if target, err := os.Readlink(filepath.Join(s.dir, "containers", n)); err != nil || target != p.pool.VolumePath(p.vol) {
+		if target, err := os.Readlink(filepath.Join(s.dir, "containers", host(n))); err != nil || target != p.pool.VolumePath(p.vol) {
 			s.linkVolume(n, p.pool, p.vol)
 		}
 	}

@@ -27,13 +27,14 @@ func (s *Service) runtimeOf(typ string) runtime.Runtime {
 		typ = typeContainer // records from before types were checked
 	}
 	if rt, err := s.runtimes.For(typ); err == nil {
-		return rt
+		return hostNamed{rt}
 	}
 	return runtime.Unavailable(typ)
 }
 
-// status is the runtime state of the named instance. An instance without
-// a record (a leftover volume at start-up) is asked of every runtime.
+// status is the runtime state of the instance with store key name. An
+// instance without a record (a leftover volume at start-up, name being
+// then its host name) is asked of every runtime.
 func (s *Service) status(name string) (string, int) {
 	r, _, err := store.Get[Record](s.db, store.Instances, name)
 	if err == nil {

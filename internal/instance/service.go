@@ -91,7 +91,7 @@ func NewService(d Deps) *Service {
 			return d.Pools.CustomVolumePath(pool, project.Default, name)
 		}}
 	for _, rt := range d.Runtimes {
-		rt.OnExit(s.onExit)
+		hostNamed{rt}.OnExit(s.onExit)
 	}
 	if d.Networks != nil {
 		d.Networks.NICs = s.nicsOn
@@ -103,8 +103,8 @@ func NewService(d Deps) *Service {
 // lock serialises state changes of one instance.
 func (s *Service) lock(name string) func() { return s.locks.Lock(name) }
 
-// LogDir is where an instance's logs live.
-func (s *Service) LogDir(name string) string { return filepath.Join(s.dir, "logs", name) }
+// LogDir is where the logs of the instance with store key key live.
+func (s *Service) LogDir(key string) string { return filepath.Join(s.dir, "logs", host(key)) }
 
 func (s *Service) profiles(tx *store.Tx, names []string) ([]api.Profile, error) {
 	return readProfiles(tx, names, nil)
@@ -180,7 +180,7 @@ func (s *Service) List() ([]api.Instance, error) {
 	}
 	out := make([]api.Instance, 0, len(all))
 	for _, e := range all {
-		st, _ := s.runtimeOf(e.Type).Status(e.Name)
+		st, _ := s.runtimeOf(e.Type).Status(e.key())
 		out = append(out, render(e, st))
 	}
 	return out, nil
@@ -211,9 +211,10 @@ func (s *Service) expandedAll() ([]Expanded, error) {
 // that work ends, so of concurrent creates of one name all but the first
 // are refused here, with a 409, before any operation starts. A request
 // without a name gets one made up (req.Name is set), as LXD does.
-func (s *Service) PrepareCreate(req *api.InstancesPost) (func(ctx context.Context) error, error) {
+func (s *Service) PrepareCreate(proj string, req *api.InstancesPost) (func(ctx context.Context) error, error) {
+	proj = project.Name(proj)
 	if req.Name == "" {
-		name, err := s.freeName()
+		name, err := s.freeName(proj)
 		if err != nil {
 			return nil, err
 		}
@@ -222,11 +223,11 @@ func (s *Service) PrepareCreate(req *api.InstancesPost) (func(ctx context.Contex
 	if err := validate.InstanceName(req.Name); err != nil {
 		return nil, err
 	}
-	release, err := s.reserveName(req.Name)
+	release, err := s.reserveName(project.StoreKey(proj, req.Name))
 	if err != nil {
 		return nil, err
 	}
-	work, err := s.prepareCreate(*req)
+	work, err := s.prepareCreate(proj, *req)
 	if err != nil {
 		release()
 		return nil, err
@@ -237,7 +238,7 @@ func (s *Service) PrepareCreate(req *api.InstancesPost) (func(ctx context.Contex
 	}, nil
 }
 
-func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context) error, error) {
+func (s *Service) prepareCreate(proj string, req api.InstancesPost) (func(ctx context.Context) error, error) {
 	if req.Source.Type == "copy" && req.Config != nil {
 		// lxc copy sends the source's config back, volatile keys included.
 		req.Config = withoutVolatile(req.Config)
@@ -261,9 +262,12 @@ func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context
 	rec := Record{Name: req.Name, Type: req.Type, Architecture: image.Architecture(), Description: req.Description,
 		Config: copyMap(req.Config), Devices: req.Devices, Profiles: profiles, Ephemeral: req.Ephemeral,
 		CreatedAt: time.Now().UTC()}
+	if proj != project.Default {
+		rec.Project = proj // the default project's records stay as they always were
+	}
 	var e Expanded
 	err := s.db.View(func(tx *store.Tx) error {
-		if tx.Exists(store.Instances, req.Name) {
+		if tx.Exists(store.Instances, rec.key()) {
 			return apierr.Conflict("instance %q already exists", req.Name)
 		}
 		ps, err := s.profiles(tx, profiles)
@@ -330,7 +334,7 @@ func (s *Service) prepareCreate(req api.InstancesPost) (func(ctx context.Context
 	default:
 		return nil, apierr.BadRequest("source type %q is not supported yet", req.Source.Type)
 	}
-	if rec.IDMap, err = s.idmapFor(req.Name, e.Config, nil); err != nil {
+	if rec.IDMap, err = s.idmapFor(rec.key(), e.Config, nil); err != nil {
 		return nil, err
 	}
 	poolName := rootPool(e.Devices)
@@ -387,7 +391,7 @@ func (s *Service) create(ctx context.Context, rec Record, fp, poolName string) e
 // createWith runs makeVolume, then writes the record and any snapshot
 // records in one transaction; a failure removes the volume again.
 func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Driver, vol storage.Volume, makeVolume func() error) (err error) {
-	defer s.lock(rec.Name)()
+	defer s.lock(rec.key())()
 	defer s.releasePending(rec.IDMap)
 	var r revert.Reverter
 	defer func() { err = r.Fail(err) }()
@@ -400,28 +404,28 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Dr
 	}
 	err = s.db.Update(func(tx *store.Tx) error {
 		for _, snap := range snaps {
-			if err := tx.Create(store.Snapshots, snapKey(rec.Name, snap.Name), snap); err != nil {
+			if err := tx.Create(store.Snapshots, snapKey(rec.key(), snap.Name), snap); err != nil {
 				return err
 			}
 		}
-		return tx.Create(store.Instances, rec.Name, rec)
+		return tx.Create(store.Instances, rec.key(), rec)
 	})
 	if err != nil {
 		return err
 	}
 	r.Success()
-	s.linkVolume(rec.Name, pool, vol)
+	s.linkVolume(rec.key(), pool, vol)
 	// The runtime log (lxc.log) has a place from the start, so even a
 	// first start that fails is recorded.
-	_ = os.MkdirAll(s.LogDir(rec.Name), 0o700)
+	_ = os.MkdirAll(s.LogDir(rec.key()), 0o700)
 	s.log.Info("created", "instance", rec.Name)
-	s.bus.Lifecycle("instance-created", "/1.0/instances/"+rec.Name, nil)
+	s.bus.Lifecycle("instance-created", instanceURL(rec.key()), nil)
 	return nil
 }
 
 // linkVolume keeps LXD's $DIR/containers/<name> -> pool volume symlink.
-func (s *Service) linkVolume(name string, pool storage.Driver, vol storage.Volume) {
-	link := filepath.Join(s.dir, "containers", name)
+func (s *Service) linkVolume(key string, pool storage.Driver, vol storage.Volume) {
+	link := filepath.Join(s.dir, "containers", host(key))
 	_ = os.MkdirAll(filepath.Dir(link), 0o711)
 	_ = os.Remove(link)
 	_ = os.Symlink(pool.VolumePath(vol), link)
@@ -515,7 +519,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 		return err
 	})
 	s.log.Info("started", "instance", name, "init_pid", pid)
-	s.bus.Lifecycle("instance-started", "/1.0/instances/"+name, nil)
+	s.bus.Lifecycle("instance-started", instanceURL(name), nil)
 	return nil
 }
 
@@ -534,7 +538,7 @@ func (s *Service) rootfs(e Expanded) (string, error) {
 // remapIfNeeded shifts the rootfs when security.privileged changed while
 // the instance was stopped.
 func (s *Service) remapIfNeeded(e Expanded) error {
-	want, err := s.idmapFor(e.Name, e.Config, e.IDMap)
+	want, err := s.idmapFor(e.key(), e.Config, e.IDMap)
 	if err != nil {
 		return err
 	}
@@ -551,7 +555,7 @@ func (s *Service) remapIfNeeded(e Expanded) error {
 	}
 	return s.db.Update(func(tx *store.Tx) error {
 		var r Record
-		if _, err := tx.Get(store.Instances, e.Name, &r); err != nil {
+		if _, err := tx.Get(store.Instances, e.key(), &r); err != nil {
 			return err
 		}
 		r.IDMap = want
@@ -559,7 +563,7 @@ func (s *Service) remapIfNeeded(e Expanded) error {
 		if want != nil {
 			r.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(want.HostUID), 10)
 		}
-		_, err := tx.Put(store.Instances, e.Name, r, 0)
+		_, err := tx.Put(store.Instances, e.key(), r, 0)
 		return err
 	})
 }
@@ -623,7 +627,7 @@ func (s *Service) Restart(ctx context.Context, name string, force bool, timeout 
 	if err := s.start(ctx, name); err != nil {
 		return err
 	}
-	s.bus.Lifecycle("instance-restarted", "/1.0/instances/"+name, nil)
+	s.bus.Lifecycle("instance-restarted", instanceURL(name), nil)
 	return nil
 }
 
@@ -641,7 +645,7 @@ func (s *Service) Freeze(ctx context.Context, name string) error {
 	if err := rt.Freeze(ctx, name); err != nil {
 		return err
 	}
-	s.bus.Lifecycle("instance-paused", "/1.0/instances/"+name, nil)
+	s.bus.Lifecycle("instance-paused", instanceURL(name), nil)
 	return nil
 }
 
@@ -659,7 +663,7 @@ func (s *Service) Unfreeze(ctx context.Context, name string) error {
 	if err := rt.Unfreeze(ctx, name); err != nil {
 		return err
 	}
-	s.bus.Lifecycle("instance-resumed", "/1.0/instances/"+name, nil)
+	s.bus.Lifecycle("instance-resumed", instanceURL(name), nil)
 	return nil
 }
 
@@ -677,7 +681,7 @@ func (s *Service) onExit(name string) {
 	}
 	s.devicesDown(name)
 	s.log.Info("stopped: init exited", "instance", name)
-	s.bus.Lifecycle("instance-stopped", "/1.0/instances/"+name, nil)
+	s.bus.Lifecycle("instance-stopped", instanceURL(name), nil)
 	if r.Ephemeral && !restarting {
 		go func() {
 			// A delete --force of the ephemeral instance may have won.
@@ -722,10 +726,10 @@ func (s *Service) Delete(name string) error {
 	}
 	_ = os.RemoveAll(s.LogDir(name))
 	_ = os.RemoveAll(s.devicesDir(name))
-	_ = os.Remove(filepath.Join(s.dir, "containers", name))
+	_ = os.Remove(filepath.Join(s.dir, "containers", host(name)))
 	s.refreshHosts(e)
 	s.releaseLeases(e, Expanded{})
-	s.bus.Lifecycle("instance-deleted", "/1.0/instances/"+name, nil)
+	s.bus.Lifecycle("instance-deleted", instanceURL(name), nil)
 	return nil
 }
 
@@ -734,6 +738,8 @@ func (s *Service) Rename(name, newName string) error {
 	if err := validate.InstanceName(newName); err != nil {
 		return err
 	}
+	proj, oldName := project.SplitKey(name)
+	newKey := project.StoreKey(proj, newName)
 	defer s.lock(name)()
 	if st, _ := s.status(name); st != runtime.StateStopped {
 		return apierr.BadRequest("instance %q is running: stop it before renaming", name)
@@ -743,7 +749,7 @@ func (s *Service) Rename(name, newName string) error {
 		if _, err := tx.Get(store.Instances, name, &r); err != nil {
 			return err
 		}
-		if tx.Exists(store.Instances, newName) || s.isReserved(newName) {
+		if tx.Exists(store.Instances, newKey) || s.isReserved(newKey) {
 			return apierr.Conflict("instance %q already exists", newName)
 		}
 		return nil
@@ -771,7 +777,7 @@ func (s *Service) Rename(name, newName string) error {
 		if err := dropIntent(tx, name); err != nil {
 			return err
 		}
-		if err := tx.Create(store.Instances, newName, r); err != nil {
+		if err := tx.Create(store.Instances, newKey, r); err != nil {
 			return err
 		}
 		for _, k := range snapshotKeys(tx, name) {
@@ -779,8 +785,8 @@ func (s *Service) Rename(name, newName string) error {
 			if _, err := tx.Get(store.Snapshots, k, &snap); err != nil {
 				return err
 			}
-			snap.Instance = newName
-			if err := tx.Create(store.Snapshots, snapKey(newName, snap.Name), snap); err != nil {
+			snap.Instance = newKey
+			if err := tx.Create(store.Snapshots, snapKey(newKey, snap.Name), snap); err != nil {
 				return err
 			}
 			if err := tx.Delete(store.Snapshots, k); err != nil {
@@ -795,14 +801,14 @@ func (s *Service) Rename(name, newName string) error {
 		}
 		return err
 	}
-	_ = os.Rename(s.LogDir(name), s.LogDir(newName))
+	_ = os.Rename(s.LogDir(name), s.LogDir(newKey))
 	_ = os.RemoveAll(s.devicesDir(name))
-	_ = os.Remove(filepath.Join(s.dir, "containers", name))
-	s.linkVolume(newName, pool, vol.Renamed(newName))
-	if e, _, err := s.load(newName); err == nil {
+	_ = os.Remove(filepath.Join(s.dir, "containers", host(name)))
+	s.linkVolume(newKey, pool, vol.Renamed(newName))
+	if e, _, err := s.load(newKey); err == nil {
 		s.refreshHosts(e)
 	}
-	s.bus.Lifecycle("instance-renamed", "/1.0/instances/"+newName, map[string]any{"old_name": name})
+	s.bus.Lifecycle("instance-renamed", instanceURL(newKey), map[string]any{"old_name": oldName})
 	return nil
 }
 
@@ -907,7 +913,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 		s.refreshHosts(old, cur)
 		s.releaseLeases(old, cur)
 	}
-	s.bus.Lifecycle("instance-updated", "/1.0/instances/"+name, nil)
+	s.bus.Lifecycle("instance-updated", instanceURL(name), nil)
 	return nil
 }
 

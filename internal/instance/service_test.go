@@ -17,6 +17,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/instance/runtime/runtimetest"
 	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 	"github.com/lodge-project/lodge/internal/store"
@@ -76,10 +77,16 @@ func newHarness(t *testing.T) *harness {
 // does: validate, then run the operation's work.
 func (h *harness) create(t *testing.T, req api.InstancesPost) error {
 	t.Helper()
+	return h.createIn(t, project.Default, req)
+}
+
+// createIn makes an empty instance in project proj.
+func (h *harness) createIn(t *testing.T, proj string, req api.InstancesPost) error {
+	t.Helper()
 	if req.Source.Type == "" {
 		req.Source.Type = "none"
 	}
-	work, err := h.PrepareCreate(&req)
+	work, err := h.PrepareCreate(proj, &req)
 	if err != nil {
 		return err
 	}
@@ -443,5 +450,70 @@ func TestInstancesOnTheirRootDisksPool(t *testing.T) {
 	}
 	if h.pools.Exists("fast") {
 		t.Fatal("the deleted pool is still recorded")
+	}
+}
+
+// Instances of one name in two projects are two instances: their records,
+// runtime names, volumes, log folders, veths and events never meet.
+func TestProjectsKeepInstancesApart(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	sub := h.bus.Subscribe(nil)
+	defer sub.Close()
+	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	if err := h.createIn(t, "web", api.InstancesPost{Name: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.createIn(t, "web", api.InstancesPost{Name: "c1"}); statusCode(err) != http.StatusConflict {
+		t.Fatalf("a second c1 in project web: %v", err)
+	}
+	web := project.StoreKey("web", "c1")
+	for _, key := range []string{"c1", web} {
+		if err := h.Start(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.rt.Instance("web_c1").State != runtime.StateRunning || h.rt.Instance("c1").State != runtime.StateRunning {
+		t.Fatal("the runtime does not know both instances by their host names")
+	}
+	if _, ok := h.pool.Volume("web_c1"); !ok {
+		t.Fatal("project web's c1 has no volume of its own")
+	}
+	if got, want := h.LogDir(web), filepath.Join(h.dir, "logs", "web_c1"); got != want {
+		t.Fatalf("log folder %s, want %s", got, want)
+	}
+	if h.hostVethName(web, "eth0") == h.hostVethName("c1", "eth0") {
+		t.Fatal("both c1 get one veth name")
+	}
+	inst, _, err := h.Get(web)
+	if err != nil || inst.Name != "c1" || inst.Project != "web" {
+		t.Fatalf("project web's c1 reads as %+v, %v", inst, err)
+	}
+	// Its exit is its own, and so are its events.
+	h.rt.Exit("web_c1")
+	if st, _ := h.Status(web); st != runtime.StateStopped {
+		t.Fatalf("web's c1 after its exit: %s", st)
+	}
+	if st, _ := h.Status("c1"); st != runtime.StateRunning {
+		t.Fatalf("default's c1 after web's exit: %s", st)
+	}
+	sources := map[string]bool{}
+	for len(sub.C) > 0 {
+		ev := <-sub.C
+		if lc, ok := ev.Metadata.(api.EventLifecycle); ok {
+			sources[lc.Source] = true
+		}
+	}
+	if !sources["/1.0/instances/c1?project=web"] || !sources["/1.0/instances/c1"] {
+		t.Fatalf("event sources: %v", sources)
+	}
+	if err := h.Rename(web, "c2"); err != nil {
+		t.Fatalf("rename in project web: %v", err)
+	}
+	if _, _, err := h.Get(project.StoreKey("web", "c2")); err != nil {
+		t.Fatalf("the renamed instance: %v", err)
+	}
+	if _, ok := h.pool.Volume("web_c2"); !ok {
+		t.Fatal("the renamed instance's volume kept its old name")
 	}
 }

@@ -161,7 +161,7 @@ func (s *Service) createSnapshot(ctx context.Context, name, snap string, expires
 		return "", r.Fail(err)
 	}
 	r.Success()
-	s.bus.Lifecycle("instance-snapshot-created", "/1.0/instances/"+name+"/snapshots/"+snap, nil)
+	s.bus.Lifecycle("instance-snapshot-created", instanceURL(name, "/snapshots/"+snap), nil)
 	return snap, nil
 }
 
@@ -214,7 +214,7 @@ func (s *Service) deleteSnapshot(name, snap string) error {
 	} else if err := pool.DeleteSnapshot(vol, snap); err != nil {
 		s.log.Warn("delete snapshot volume", "instance", name, "snapshot", snap, "err", err)
 	}
-	s.bus.Lifecycle("instance-snapshot-deleted", "/1.0/instances/"+name+"/snapshots/"+snap, nil)
+	s.bus.Lifecycle("instance-snapshot-deleted", instanceURL(name, "/snapshots/"+snap), nil)
 	return nil
 }
 
@@ -255,7 +255,7 @@ func (s *Service) RenameSnapshot(name, snap, newName string) error {
 		_ = pool.RenameSnapshot(vol, newName, snap)
 		return err
 	}
-	s.bus.Lifecycle("instance-snapshot-renamed", "/1.0/instances/"+name+"/snapshots/"+newName, map[string]any{"old_name": snap})
+	s.bus.Lifecycle("instance-snapshot-renamed", instanceURL(name, "/snapshots/"+newName), map[string]any{"old_name": snap})
 	return nil
 }
 
@@ -354,7 +354,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, name, snap string) error 
 			})
 		}
 	}
-	s.bus.Lifecycle("instance-restored", "/1.0/instances/"+name, map[string]any{"snapshot": snap})
+	s.bus.Lifecycle("instance-restored", instanceURL(name), map[string]any{"snapshot": snap})
 	if running {
 		return s.start(ctx, name)
 	}

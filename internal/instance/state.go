@@ -34,7 +34,7 @@ func (s *Service) State(name string) (api.InstanceState, error) {
 			if ifname == "" {
 				ifname = dev
 			}
-			hostNames[ifname] = s.hostVethName(e.Name, dev)
+			hostNames[ifname] = s.hostVethName(e.key(), dev)
 		}
 	}
 	for ifname, n := range u.Interfaces {

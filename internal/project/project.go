@@ -6,7 +6,10 @@
 // project's get names no default object can have.
 package project
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+)
 
 // Default is the project every object is in until projects come.
 const Default = "default"
@@ -47,4 +50,24 @@ func URL(p, path string) string {
 		return path
 	}
 	return path + "?project=" + url.QueryEscape(p)
+}
+
+// SplitKey is the project and name of a store key.
+func SplitKey(key string) (p, name string) {
+	if p, name, ok := strings.Cut(key, ":"); ok {
+		return p, name
+	}
+	return Default, key
+}
+
+// HostOfKey is the host name of the object whose store key is key.
+func HostOfKey(key string) string { return HostName(SplitKey(key)) }
+
+// KeyOfHost is the store key of the object whose host name is host (no
+// project name holds a '_', and no instance name does either).
+func KeyOfHost(host string) string {
+	if p, name, ok := strings.Cut(host, "_"); ok {
+		return StoreKey(p, name)
+	}
+	return host
 }

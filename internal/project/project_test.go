@@ -21,3 +21,15 @@ func TestOtherProjectsNeverMeetTheDefault(t *testing.T) {
 		t.Fatalf("url: %s", got)
 	}
 }
+
+func TestKeysAndHostNamesRoundTrip(t *testing.T) {
+	for _, c := range []struct{ p, name string }{{Default, "c1"}, {"web", "c1"}, {"a-b", "x-y"}} {
+		key := StoreKey(c.p, c.name)
+		if p, n := SplitKey(key); p != c.p || n != c.name {
+			t.Errorf("SplitKey(%q) = %s, %s", key, p, n)
+		}
+		if h := HostOfKey(key); h != HostName(c.p, c.name) || KeyOfHost(h) != key {
+			t.Errorf("host name of %q: %q, back to %q", key, h, KeyOfHost(h))
+		}
+	}
+}
