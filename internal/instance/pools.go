@@ -1,7 +1,6 @@
 package instance
 
 import (
-	"maps"
 	"slices"
 
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -75,15 +74,29 @@ func (s *Service) RootVolumes(name string) ([]string, error) {
 // disk or another disk (a custom volume) is on it, and profiles with a disk
 // on it.
 func (s *Service) PoolUsers(name string) ([]string, error) {
+	return s.diskUsers(func(d map[string]string) bool { return d["pool"] == name },
+		func(e Expanded) bool { return rootPool(e.Devices) == name })
+}
+
+// diskUsers lists, as API paths, the instances (expanded) and profiles
+// with a disk device that match says yes to, and the instances that also
+// says yes to.
+func (s *Service) diskUsers(match func(disk map[string]string) bool, also func(Expanded) bool) ([]string, error) {
+	hasDisk := func(devices map[string]map[string]string) bool {
+		for _, d := range devices {
+			if d["type"] == "disk" && match(d) {
+				return true
+			}
+		}
+		return false
+	}
 	all, err := s.expandedAll()
 	if err != nil {
 		return nil, err
 	}
 	out := []string{}
 	for _, e := range all {
-		if rootPool(e.Devices) == name || slices.ContainsFunc(slices.Collect(maps.Values(e.Devices)), func(d map[string]string) bool {
-			return d["type"] == "disk" && d["pool"] == name
-		}) {
+		if hasDisk(e.Devices) || (also != nil && also(e)) {
 			out = append(out, instanceURL(e.key()))
 		}
 	}
@@ -92,11 +105,8 @@ func (s *Service) PoolUsers(name string) ([]string, error) {
 		return nil, err
 	}
 	for _, p := range ps {
-		for _, d := range p.Devices {
-			if d["type"] == "disk" && d["pool"] == name {
-				out = append(out, "/1.0/profiles/"+p.Name)
-				break
-			}
+		if hasDisk(p.Devices) {
+			out = append(out, "/1.0/profiles/"+p.Name)
 		}
 	}
 	return out, nil
@@ -131,34 +141,9 @@ func (s *Service) checkDiskPools(devices map[string]map[string]string) error {
 // VolumeUsers lists what attaches custom volume name of pool: instances
 // and profiles with a disk on it.
 func (s *Service) VolumeUsers(pool, name string) ([]string, error) {
-	uses := func(devices map[string]map[string]string) bool {
-		for _, d := range devices {
-			if d["type"] == "disk" && d["path"] != "/" && d["pool"] == pool && d["source"] == name {
-				return true
-			}
-		}
-		return false
-	}
-	all, err := s.expandedAll()
-	if err != nil {
-		return nil, err
-	}
-	out := []string{}
-	for _, e := range all {
-		if uses(e.Devices) {
-			out = append(out, instanceURL(e.key()))
-		}
-	}
-	ps, err := s.Profiles()
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range ps {
-		if uses(p.Devices) {
-			out = append(out, "/1.0/profiles/"+p.Name)
-		}
-	}
-	return out, nil
+	return s.diskUsers(func(d map[string]string) bool {
+		return d["path"] != "/" && d["pool"] == pool && d["source"] == name
+	}, nil)
 }
 
 // DeleteCustomVolume deletes a custom volume nothing attaches. Instance

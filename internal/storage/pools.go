@@ -198,6 +198,8 @@ func (p *Pools) Create(r PoolRecord) (err error) {
 	if err != nil {
 		if made {
 			_ = os.RemoveAll(src)
+		} else {
+			_ = removeEmptyTree(src, false) // a source of the user's: only the driver's empty folders
 		}
 		return fmt.Errorf("create storage pool %q: %w", r.Name, err)
 	}

@@ -130,17 +130,36 @@ func Validate(devices map[string]Config) error {
 	return nil
 }
 
-// Resolve resolves every device of an instance, in name order.
+// Resolve resolves every device of an instance, in name order; the first
+// that does not resolve is the error.
 func Resolve(env *Env, inst Instance) (map[string]Device, error) {
+	return resolve(env, inst, false)
+}
+
+// ResolveWhatCan resolves every device that still resolves, for taking a
+// stopped instance's host side down: one whose source went away must not
+// keep another's rules in place.
+func ResolveWhatCan(env *Env, inst Instance) map[string]Device {
+	out, _ := resolve(env, inst, true)
+	return out
+}
+
+func resolve(env *Env, inst Instance, skipFailures bool) (map[string]Device, error) {
 	out := map[string]Device{}
 	for _, name := range Names(inst.Devices) {
 		d := inst.Devices[name]
 		t, ok := types[d["type"]]
-		if !ok {
-			return nil, apierr.BadRequest("device %q: unknown type %q", name, d["type"])
+		var dev Device
+		var err error
+		if ok {
+			dev, err = t.Resolve(env, inst, name, d)
+		} else {
+			err = apierr.BadRequest("device %q: unknown type %q", name, d["type"])
 		}
-		dev, err := t.Resolve(env, inst, name, d)
 		if err != nil {
+			if skipFailures {
+				continue
+			}
 			return nil, err
 		}
 		if dev != nil {
@@ -148,21 +167,6 @@ func Resolve(env *Env, inst Instance) (map[string]Device, error) {
 		}
 	}
 	return out, nil
-}
-
-// ResolveWhatCan resolves every device that still resolves, for taking a
-// stopped instance's host side down: one whose source went away must not
-// keep another's rules in place.
-func ResolveWhatCan(env *Env, inst Instance) map[string]Device {
-	out := map[string]Device{}
-	for name, d := range inst.Devices {
-		if t, ok := types[d["type"]]; ok {
-			if dev, err := t.Resolve(env, inst, name, d); err == nil && dev != nil {
-				out[name] = dev
-			}
-		}
-	}
-	return out
 }
 
 // Names lists a device map's names in order.
