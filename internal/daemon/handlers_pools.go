@@ -61,7 +61,7 @@ func poolsPost(d *Daemon, r *http.Request) response {
 	}
 	dropEmptyValues(req.Config)
 	rec := storage.PoolRecord{Name: req.Name, Driver: req.Driver, Description: req.Description, Config: req.Config}
-	if err := d.Pools.Create(rec); err != nil {
+	if err := d.Pools.Create(r.Context(), rec); err != nil {
 		return fail(err)
 	}
 	d.Bus.Lifecycle("storage-pool-created", "/1.0/storage-pools/"+req.Name, nil)

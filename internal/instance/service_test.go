@@ -56,11 +56,11 @@ func newHarness(t *testing.T) *harness {
 	// Likewise a storage driver: the in-memory one, under the name the
 	// default pool is recorded with, and again as "memory" for new pools.
 	drivers := storage.Registry{
-		"dir":    func(string) (storage.Driver, error) { return h.pool, nil },
-		"memory": func(path string) (storage.Driver, error) { return storagetest.NewMemory(path), nil },
-		"fs-only": func(path string) (storage.Driver, error) {
+		"dir":    storage.Plain(func(string) (storage.Driver, error) { return h.pool, nil }),
+		"memory": storage.Plain(func(path string) (storage.Driver, error) { return storagetest.NewMemory(path), nil }),
+		"fs-only": storage.Plain(func(path string) (storage.Driver, error) {
 			return containersOnly{storagetest.NewMemory(path)}, nil
-		},
+		}),
 	}
 	h.pools = storage.NewPools(db, dir, drivers)
 	h.Service = NewService(Deps{DB: db, Pools: h.pools, Runtimes: runtimes, Bus: event.NewBus(), Dir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -286,7 +286,7 @@ func TestInstanceTypesHaveTheirOwnRuntime(t *testing.T) {
 		t.Fatalf("an instance type without a runtime: %v", err)
 	}
 	// A pool whose driver does not report VM volumes takes no VM.
-	if err := h.pools.Create(storage.PoolRecord{Name: "fs", Driver: "fs-only"}); err != nil {
+	if err := h.pools.Create(context.Background(), storage.PoolRecord{Name: "fs", Driver: "fs-only"}); err != nil {
 		t.Fatal(err)
 	}
 	root := map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "fs"}}
@@ -397,7 +397,7 @@ func TestHotplugThroughDeviceTypes(t *testing.T) {
 // cannot go, an unused one can, and a root disk cannot move by an edit.
 func TestInstancesOnTheirRootDisksPool(t *testing.T) {
 	h := newHarness(t)
-	if err := h.pools.Create(storage.PoolRecord{Name: "fast", Driver: "memory"}); err != nil {
+	if err := h.pools.Create(context.Background(), storage.PoolRecord{Name: "fast", Driver: "memory"}); err != nil {
 		t.Fatal(err)
 	}
 	fast, err := h.pools.Get("fast")

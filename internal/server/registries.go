@@ -4,6 +4,7 @@ import (
 	instruntime "github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/storage/btrfs"
 	"github.com/lodge-project/lodge/internal/storage/dir"
 )
 
@@ -17,6 +18,7 @@ func runtimes(ct *container.Driver) instruntime.Registry {
 // is one package and one line here.
 func storageDrivers() storage.Registry {
 	return storage.Registry{
-		"dir": func(path string) (storage.Driver, error) { return dir.New(path) },
+		"dir":   storage.Plain(func(path string) (storage.Driver, error) { return dir.New(path) }),
+		"btrfs": btrfs.Type(),
 	}
 }

@@ -36,11 +36,11 @@ func TestATestOnlyDriverIsOnePackageAndOneLine(t *testing.T) {
 	}
 	defer db.Close()
 	drivers := storage.Registry{
-		"dir":   func(path string) (storage.Driver, error) { return dirdriver.New(path) },
-		"plain": func(path string) (storage.Driver, error) { return newPlain(path), nil },
+		"dir":   storage.Plain(func(path string) (storage.Driver, error) { return dirdriver.New(path) }),
+		"plain": storage.Plain(func(path string) (storage.Driver, error) { return newPlain(path), nil }),
 	}
 	pools := storage.NewPools(db, dir, drivers)
-	if err := pools.Create(storage.PoolRecord{Name: "p", Driver: "plain"}); err != nil {
+	if err := pools.Create(context.Background(), storage.PoolRecord{Name: "p", Driver: "plain"}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := pools.Get("p")

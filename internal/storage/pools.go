@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -76,13 +77,35 @@ func NewPools(db *store.Store, stateDir string, registry Registry) *Pools {
 	return &Pools{db: db, stateDir: stateDir, registry: registry, open: map[string]Driver{}}
 }
 
-// Source is where a pool's volumes live: its source key, or else
-// $LODGE_DIR/storage-pools/<name>.
+// Root is where a pool's volumes live: its source when that is a
+// directory (or not made yet), else $LODGE_DIR/storage-pools/<name>, where
+// a pool on a device or a loop file is mounted.
+func (p *Pools) Root(r PoolRecord) string {
+	if src := r.Config["source"]; src != "" && !onDevice(src) {
+		return src
+	}
+	return filepath.Join(p.stateDir, "storage-pools", r.Name)
+}
+
+// Source is what a pool is on, as its config shows it: the source key, or
+// the root lodged made for it.
 func (p *Pools) Source(r PoolRecord) string {
 	if src := r.Config["source"]; src != "" {
 		return src
 	}
-	return filepath.Join(p.stateDir, "storage-pools", r.Name)
+	return p.Root(r)
+}
+
+// onDevice says whether source is a block device or a file (a loop file)
+// rather than a directory.
+func onDevice(source string) bool {
+	st, err := os.Stat(source)
+	return err == nil && !st.IsDir()
+}
+
+// spec is what pool r's driver is opened with.
+func (p *Pools) spec(r PoolRecord) PoolSpec {
+	return PoolSpec{Name: r.Name, Root: p.Root(r), Config: r.Config, DisksDir: filepath.Join(p.stateDir, "disks")}
 }
 
 // Get is the driver of pool name, opened on first use.
@@ -96,7 +119,11 @@ func (p *Pools) Get(name string) (Driver, error) {
 	if err != nil {
 		return nil, apierr.BadRequest("storage pool %q does not exist", name)
 	}
-	d, err := p.registry.New(r.Driver, p.Source(r))
+	t, err := p.registry.Type(r.Driver)
+	var d Driver
+	if err == nil {
+		d, err = t.Open(p.spec(r))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open storage pool %q: %w", name, err)
 	}
@@ -140,15 +167,11 @@ func (p *Pools) Record(name string) (PoolRecord, uint64, error) {
 	return r, rev, err
 }
 
-// poolKeys are the config keys a pool takes, by driver.
-var poolKeys = map[string]map[string]bool{
-	"dir": {"source": true},
-}
-
-// Create makes a pool: its directory, then its record. A source that is
-// given must be an absolute path to an empty directory or to nothing yet,
-// so that a pool never takes over files it does not own.
-func (p *Pools) Create(r PoolRecord) (err error) {
+// Create makes a pool: its backing store and directory, then its record.
+// A source directory that is given must be an absolute path to an empty
+// directory or to nothing yet, so that a pool never takes over files it
+// does not own; a source device is the driver's to check.
+func (p *Pools) Create(ctx context.Context, r PoolRecord) (err error) {
 	if err := validate.PoolName(r.Name); err != nil {
 		return err
 	}
@@ -157,49 +180,45 @@ func (p *Pools) Create(r PoolRecord) (err error) {
 	if r.Driver == "" {
 		return apierr.BadRequest("storage pool %q: give a driver (%s)", r.Name, strings.Join(p.registry.Names(), ", "))
 	}
-	if _, ok := p.registry[r.Driver]; !ok {
+	t, ok := p.registry[r.Driver]
+	if !ok {
 		return apierr.BadRequest("storage pool %q: driver %q is not supported on this host (available: %s)", r.Name, r.Driver, strings.Join(p.registry.Names(), ", "))
 	}
 	if r.Config == nil {
 		r.Config = map[string]string{}
 	}
 	for k := range r.Config {
-		if !poolKeys[r.Driver][k] {
+		if _, ok := t.Keys[k]; !ok {
 			return apierr.BadRequest("storage pool %q: unknown config key %q for a %s pool", r.Name, k, r.Driver)
 		}
 	}
 	if p.Exists(r.Name) {
 		return apierr.Conflict("storage pool %q already exists", r.Name)
 	}
-	src := p.Source(r)
-	if r.Config["source"] != "" {
-		if !filepath.IsAbs(src) || filepath.Clean(src) != src {
-			return apierr.BadRequest("storage pool %q: source %q must be a clean absolute path", r.Name, src)
-		}
-		if entries, err := os.ReadDir(src); err == nil && len(entries) > 0 {
-			return apierr.BadRequest("storage pool %q: source %s is not empty; give an empty directory or a path that does not exist yet", r.Name, src)
-		} else if err != nil && !os.IsNotExist(err) {
-			return apierr.BadRequest("storage pool %q: source %s: %v", r.Name, src, err)
-		}
-		if err := searchable(filepath.Dir(src)); err != nil {
-			return apierr.BadRequest("storage pool %q: %v", r.Name, err)
-		}
-		if err := p.ownPlace(r.Name, src); err != nil {
+	root := p.Root(r)
+	if src := r.Config["source"]; src != "" {
+		if err := p.checkSource(r.Name, src); err != nil {
 			return err
 		}
-	} else if _, err := os.Stat(src); err == nil {
-		return apierr.Conflict("storage pool %q: %s is left from an earlier pool; remove it first", r.Name, src)
+	} else if _, err := os.Stat(root); err == nil {
+		return apierr.Conflict("storage pool %q: %s is left from an earlier pool; remove it first", r.Name, root)
 	}
-	made := !exists(src)
-	d, err := p.registry.New(r.Driver, src)
+	made := !exists(root)
+	d, cfg, err := t.Create(ctx, p.spec(r))
 	if err == nil {
+		r.Config = cfg
 		err = p.db.Update(func(tx *store.Tx) error { return tx.Create(store.Pools, r.Name, r) })
+		if err != nil {
+			if x, ok := d.(Destroyer); ok {
+				_ = x.Destroy()
+			}
+		}
 	}
 	if err != nil {
 		if made {
-			_ = os.RemoveAll(src)
+			_ = os.RemoveAll(root)
 		} else {
-			_ = removeEmptyTree(src, false) // a source of the user's: only the driver's empty folders
+			_ = removeEmptyTree(root, false) // a source of the user's: only the driver's empty folders
 		}
 		return fmt.Errorf("create storage pool %q: %w", r.Name, err)
 	}
@@ -209,8 +228,32 @@ func (p *Pools) Create(r PoolRecord) (err error) {
 	return nil
 }
 
-// Update replaces a pool's description and config; the driver and the
-// source stay what they were.
+// checkSource applies the rules every given source meets: a clean
+// absolute path, not a link, apart from lodged's state and other pools; a
+// directory must be empty (or not there yet) and reachable by instances.
+func (p *Pools) checkSource(name, src string) error {
+	if !filepath.IsAbs(src) || filepath.Clean(src) != src {
+		return apierr.BadRequest("storage pool %q: source %q must be a clean absolute path", name, src)
+	}
+	if err := p.ownPlace(name, src); err != nil {
+		return err
+	}
+	if onDevice(src) {
+		return nil
+	}
+	if entries, err := os.ReadDir(src); err == nil && len(entries) > 0 {
+		return apierr.BadRequest("storage pool %q: source %s is not empty; give an empty directory or a path that does not exist yet", name, src)
+	} else if err != nil && !os.IsNotExist(err) {
+		return apierr.BadRequest("storage pool %q: source %s: %v", name, src, err)
+	}
+	if err := searchable(filepath.Dir(src)); err != nil {
+		return apierr.BadRequest("storage pool %q: %v", name, err)
+	}
+	return nil
+}
+
+// Update replaces a pool's description and config; the driver, and the
+// keys its driver fixes at create (source among them), stay what they were.
 func (p *Pools) Update(name, description string, config map[string]string, ifRev uint64) error {
 	p.changing.Lock()
 	defer p.changing.Unlock()
@@ -218,15 +261,23 @@ func (p *Pools) Update(name, description string, config map[string]string, ifRev
 	if err != nil {
 		return err
 	}
+	t, err := p.registry.Type(r.Driver)
+	if err != nil {
+		return err
+	}
 	if config == nil {
 		config = map[string]string{}
 	}
 	for k, v := range config {
-		if !poolKeys[r.Driver][k] {
+		changeable, ok := t.Keys[k]
+		if !ok {
 			return apierr.BadRequest("storage pool %q: unknown config key %q for a %s pool", name, k, r.Driver)
 		}
-		if k == "source" && v != r.Config["source"] && !(r.Config["source"] == "" && v == p.Source(r)) {
-			return apierr.BadRequest("storage pool %q: source cannot change (it is %s)", name, p.Source(r))
+		if k == "source" && r.Config["source"] == "" && v == p.Source(r) {
+			continue // the source as GET shows it
+		}
+		if !changeable && v != r.Config[k] {
+			return apierr.BadRequest("storage pool %q: %s cannot change once the pool exists (it is %q)", name, k, p.shown(r, k))
 		}
 	}
 	r.Description = description
@@ -241,9 +292,18 @@ func (p *Pools) Update(name, description string, config map[string]string, ifRev
 	})
 }
 
+// shown is key k of pool r as GET shows it.
+func (p *Pools) shown(r PoolRecord, k string) string {
+	if k == "source" {
+		return p.Source(r)
+	}
+	return r.Config[k]
+}
+
 // Delete removes an empty pool: the caller has checked that nothing uses
 // it; image volumes, which the image store makes again where needed, may
-// remain and go with it. Its directory goes when lodged made it.
+// remain and go with it. Its backing store is released, and its directory
+// goes when lodged made it.
 func (p *Pools) Delete(name string) error {
 	p.changing.Lock()
 	defer p.changing.Unlock()
@@ -278,11 +338,17 @@ func (p *Pools) Delete(name string) error {
 	p.mu.Lock()
 	delete(p.open, name)
 	p.mu.Unlock()
-	if r.Config["source"] == "" {
-		return os.RemoveAll(p.Source(r))
+	root := p.Root(r)
+	if x, ok := d.(Destroyer); ok {
+		if err := x.Destroy(); err != nil {
+			return fmt.Errorf("storage pool %q is deleted, but releasing its storage failed (remove %s by hand): %w", name, root, err)
+		}
 	}
-	// A source the user gave stays; only the driver's empty folders go.
-	return removeEmptyTree(p.Source(r), false)
+	if root != r.Config["source"] {
+		return os.RemoveAll(root)
+	}
+	// A source directory the user gave stays; only the driver's empty folders go.
+	return removeEmptyTree(root, false)
 }
 
 // removeEmptyTree removes the empty directories below dir (and dir itself

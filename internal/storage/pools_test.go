@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -33,7 +34,7 @@ func newPools(t *testing.T) (p *storage.Pools, dir, state string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return storage.NewPools(db, state, storage.Registry{"dir": func(path string) (storage.Driver, error) { return dirdriver.New(path) }}), dir, state
+	return storage.NewPools(db, state, storage.Registry{"dir": storage.Plain(func(path string) (storage.Driver, error) { return dirdriver.New(path) })}), dir, state
 }
 
 func TestPoolsAreRecords(t *testing.T) {
@@ -41,7 +42,7 @@ func TestPoolsAreRecords(t *testing.T) {
 	if names, _ := p.Names(); len(names) != 1 || names[0] != storage.DefaultPool {
 		t.Fatalf("a fresh store's pools: %v", names)
 	}
-	if err := p.Create(storage.PoolRecord{Name: "fast", Driver: "dir"}); err != nil {
+	if err := p.Create(context.Background(), storage.PoolRecord{Name: "fast", Driver: "dir"}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := p.Get("fast")
@@ -67,7 +68,7 @@ func TestPoolsAreRecords(t *testing.T) {
 		{Name: "z", Driver: "dir", Config: map[string]string{"size": "1GiB"}},
 		{Name: "z", Driver: "dir", Config: map[string]string{"source": "relative/path"}},
 	} {
-		if err := p.Create(bad); err == nil {
+		if err := p.Create(context.Background(), bad); err == nil {
 			t.Errorf("%+v was created", bad)
 		}
 	}
@@ -92,16 +93,16 @@ func TestPoolSourcesAreTheUsers(t *testing.T) {
 	full := filepath.Join(dir, "full")
 	_ = os.MkdirAll(full, 0o711)
 	_ = os.WriteFile(filepath.Join(full, "precious"), nil, 0o600)
-	if err := p.Create(storage.PoolRecord{Name: "a", Driver: "dir", Config: map[string]string{"source": full}}); apierr.Status(err) != 400 {
+	if err := p.Create(context.Background(), storage.PoolRecord{Name: "a", Driver: "dir", Config: map[string]string{"source": full}}); apierr.Status(err) != 400 {
 		t.Fatalf("a source with files in it: %v", err)
 	}
 	private := filepath.Join(dir, "private")
 	_ = os.Mkdir(private, 0o700)
-	if err := p.Create(storage.PoolRecord{Name: "b", Driver: "dir", Config: map[string]string{"source": filepath.Join(private, "pool")}}); apierr.Status(err) != 400 {
+	if err := p.Create(context.Background(), storage.PoolRecord{Name: "b", Driver: "dir", Config: map[string]string{"source": filepath.Join(private, "pool")}}); apierr.Status(err) != 400 {
 		t.Fatalf("a source below a private directory: %v", err)
 	}
 	src := filepath.Join(dir, "mine")
-	if err := p.Create(storage.PoolRecord{Name: "c", Driver: "dir", Config: map[string]string{"source": src}}); err != nil {
+	if err := p.Create(context.Background(), storage.PoolRecord{Name: "c", Driver: "dir", Config: map[string]string{"source": src}}); err != nil {
 		t.Fatal(err)
 	}
 	// No pool inside lodged's state, inside another pool, or through a link.
@@ -113,7 +114,7 @@ func TestPoolSourcesAreTheUsers(t *testing.T) {
 		link,
 		filepath.Join(link, "under"),
 	} {
-		if err := p.Create(storage.PoolRecord{Name: "d", Driver: "dir", Config: map[string]string{"source": bad}}); apierr.Status(err) != 400 {
+		if err := p.Create(context.Background(), storage.PoolRecord{Name: "d", Driver: "dir", Config: map[string]string{"source": bad}}); apierr.Status(err) != 400 {
 			t.Errorf("a pool at %s: %v", bad, err)
 		}
 	}
@@ -133,7 +134,7 @@ func TestConcurrentPoolCreates(t *testing.T) {
 	p, _, state := newPools(t)
 	errs := make(chan error, 8)
 	for range 8 {
-		go func() { errs <- p.Create(storage.PoolRecord{Name: "race", Driver: "dir"}) }()
+		go func() { errs <- p.Create(context.Background(), storage.PoolRecord{Name: "race", Driver: "dir"}) }()
 	}
 	won := 0
 	for range 8 {

@@ -227,15 +227,8 @@ func (d *Driver) removeVolume(vol string) error {
 
 // RenameVolume renames the volume directory and its snapshots'.
 func (d *Driver) RenameVolume(v storage.Volume, newName string) error {
-	to := v.Renamed(newName)
-	if err := os.Rename(d.VolumePath(v), d.VolumePath(to)); err != nil {
+	if err := storage.RenamePaths(d.renames(v, newName)); err != nil {
 		return fmt.Errorf("rename volume %q to %q: %w", v.Name, newName, err)
-	}
-	if _, err := os.Stat(d.snapsDir(v)); err == nil {
-		if err := os.Rename(d.snapsDir(v), d.snapsDir(to)); err != nil {
-			_ = os.Rename(d.VolumePath(to), d.VolumePath(v))
-			return fmt.Errorf("rename snapshots of %q: %w", v.Name, err)
-		}
 	}
 	return nil
 }
@@ -243,15 +236,16 @@ func (d *Driver) RenameVolume(v storage.Volume, newName string) error {
 // UndoRename moves back what a rename cut short moved: the volume and the
 // snapshots, each where it is at the new name and not at the old.
 func (d *Driver) UndoRename(v storage.Volume, newName string) error {
-	to := v.Renamed(newName)
-	for _, p := range [][2]string{{d.VolumePath(v), d.VolumePath(to)}, {d.snapsDir(v), d.snapsDir(to)}} {
-		if !exists(p[0]) && exists(p[1]) {
-			if err := os.Rename(p[1], p[0]); err != nil {
-				return fmt.Errorf("undo the rename of %q to %q: %w", v.Name, newName, err)
-			}
-		}
+	if err := storage.UndoRenamePaths(d.renames(v, newName)); err != nil {
+		return fmt.Errorf("undo the rename of %q to %q: %w", v.Name, newName, err)
 	}
 	return nil
+}
+
+// renames are the paths a rename of v moves, each from old to new.
+func (d *Driver) renames(v storage.Volume, newName string) [][2]string {
+	to := v.Renamed(newName)
+	return [][2]string{{d.VolumePath(v), d.VolumePath(to)}, {d.snapsDir(v), d.snapsDir(to)}}
 }
 
 // VolumeNames lists the volume directories of a type, including

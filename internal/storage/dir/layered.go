@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/storage"
 )
 
 // A layered volume is what an instance made from an image gets when the
@@ -73,19 +74,10 @@ func writeLayer(vol string, l layer) error {
 	return os.Rename(tmp, filepath.Join(vol, layerFile))
 }
 
-// isMountRoot says whether path is the root of a mount.
-func isMountRoot(path string) bool {
-	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &stx); err != nil {
-		return false
-	}
-	return stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
-}
-
 // unmountRootfs detaches whatever is mounted on vol/rootfs.
 func unmountRootfs(vol string) error {
 	rootfs := filepath.Join(vol, "rootfs")
-	for i := 0; isMountRoot(rootfs); i++ {
+	for i := 0; storage.IsMountRoot(rootfs); i++ {
 		if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil || i > 8 {
 			return fmt.Errorf("unmount %s: %v", rootfs, err)
 		}
@@ -126,7 +118,7 @@ func (c *usernsCache) close() {
 // mountLayered mounts the volume's overlay on vol/rootfs unless it is.
 func (d *Driver) mountLayered(vol string, l *layer) error {
 	rootfs := filepath.Join(vol, "rootfs")
-	if isMountRoot(rootfs) {
+	if storage.IsMountRoot(rootfs) {
 		return nil
 	}
 	lower := filepath.Join(d.imageDir(l.Image), "rootfs")

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
@@ -151,30 +150,18 @@ func (d *Driver) PrepareRestore(ctx context.Context, v storage.Volume, snap stri
 // FinishRestore swaps the prepared copy in.
 func (d *Driver) FinishRestore(v storage.Volume) error {
 	vol := d.VolumePath(v)
-	fresh, old := vol+".restore", vol+".old"
-	if exists(fresh) {
-		if exists(vol) {
-			if err := unmountRootfs(vol); err != nil {
-				return fmt.Errorf("restore %s: %w", v.Name, err)
-			}
-			if err := d.removeVolume(old); err != nil {
-				return err
-			}
-			if err := os.Rename(vol, old); err != nil {
-				return fmt.Errorf("restore %s: %w", v.Name, err)
-			}
-		}
-		if err := os.Rename(fresh, vol); err != nil {
+	if exists(vol + ".restore") {
+		if err := unmountRootfs(vol); err != nil {
 			return fmt.Errorf("restore %s: %w", v.Name, err)
 		}
-		if err := durable.Dir(filepath.Dir(vol)); err != nil {
-			return err
-		}
+	}
+	if err := storage.SwapIn(vol, d.removeVolume); err != nil {
+		return fmt.Errorf("restore %s: %w", v.Name, err)
 	}
 	if err := d.ensureMounted(vol); err != nil {
 		return fmt.Errorf("restore %s: %w", v.Name, err)
 	}
-	return d.removeVolume(old)
+	return nil
 }
 
 // CancelRestore drops a prepared copy that was not swapped in.
@@ -207,30 +194,9 @@ func (d *Driver) SnapshotNames(v storage.Volume) ([]string, error) {
 // but the restored copy is whole, it takes the volume's place; leftovers
 // go) and mounts a layered volume's overlay again after a host reboot.
 func (d *Driver) RepairVolume(v storage.Volume) (string, error) {
-	what, err := d.repairRestore(v)
+	what, err := storage.RepairSwap(d.VolumePath(v), d.removeVolume)
 	if err != nil {
 		return what, err
 	}
 	return what, d.ensureMounted(d.VolumePath(v))
-}
-
-func (d *Driver) repairRestore(v storage.Volume) (string, error) {
-	vol := d.VolumePath(v)
-	fresh, old := vol+".restore", vol+".old"
-	switch {
-	case !exists(vol) && exists(old):
-		// Swapped halfway with no intent to finish it (the caller
-		// settles restores it committed): the volume as it was comes back.
-		if err := os.Rename(old, vol); err != nil {
-			return "", err
-		}
-		_ = d.removeVolume(fresh)
-		return "undid an interrupted snapshot restore", nil
-	case !exists(vol) && exists(fresh):
-		if err := os.Rename(fresh, vol); err != nil {
-			return "", err
-		}
-		return "kept the only copy of a volume, left by a snapshot restore", nil
-	}
-	return "", nil
 }

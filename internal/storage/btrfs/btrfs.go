@@ -1,0 +1,291 @@
+// Package btrfs is the btrfs storage driver: every volume is a subvolume,
+// an image is a read-only subvolume unpacked once per pool, and instances,
+// snapshots and copies are subvolume snapshots, which share every block
+// until it changes.
+//
+// The pool's root holds, as LXD's does:
+//
+//	images/<fp>                      an image, read-only
+//	images/<fp>@<map>                the image shifted onto one id map, read-only
+//	containers/<name>                an instance's volume (rootfs/ inside)
+//	containers-snapshots/<name>/<s>  its snapshots, read-only
+//	custom/<name>                    a custom volume
+//	custom-snapshots/<name>/<s>
+//
+// Changes that take more than one step go through a name with a suffix
+// (.partial, .restore, .old) that start-up repair recognises.
+package btrfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/durable"
+	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/storage"
+)
+
+// Driver is a btrfs pool whose volumes live under root.
+type Driver struct {
+	root string
+	// backing is what the pool is mounted from, when lodged mounts it.
+	backing *backing
+	// imageMu orders image volume deletion against snapshots of it.
+	imageMu sync.Mutex
+}
+
+// New opens the btrfs pool at root, a directory on a btrfs filesystem.
+func New(root string) (*Driver, error) {
+	if !onBtrfs(nearestExisting(root)) {
+		return nil, apierr.BadRequest("%s is not on a btrfs filesystem", root)
+	}
+	for _, sub := range []string{"", "images", "containers", "containers-snapshots"} {
+		// 0711: a container's mapped root must be able to reach its rootfs.
+		if err := os.MkdirAll(filepath.Join(root, sub), 0o711); err != nil {
+			return nil, fmt.Errorf("create pool directory: %w", err)
+		}
+		if err := os.Chmod(filepath.Join(root, sub), 0o711); err != nil {
+			return nil, err
+		}
+	}
+	return &Driver{root: root}, nil
+}
+
+// Name is "btrfs".
+func (d *Driver) Name() string { return "btrfs" }
+
+// typeDirs are the folders of each volume type the driver holds (LXD's).
+var typeDirs = map[storage.VolumeType]string{storage.TypeContainer: "containers", storage.TypeCustom: "custom"}
+
+// Capabilities: snapshots and copies are subvolume snapshots, instances
+// are made from a kept image subvolume.
+func (d *Driver) Capabilities() storage.Capabilities {
+	return storage.Capabilities{CoWSnapshots: true, OptimizedImages: true,
+		VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeCustom, storage.TypeImage}}
+}
+
+// VolumePath is where volume v lives: <type folder>/<storage name>.
+func (d *Driver) VolumePath(v storage.Volume) string {
+	return filepath.Join(d.root, typeDirs[v.Type], v.StorageName())
+}
+
+// typeDirMode is the mode of a type's folder: custom volumes hold what
+// instances wrote as their root, which no other host user may reach (see
+// the dir driver).
+func typeDirMode(t storage.VolumeType) os.FileMode {
+	if t == storage.TypeCustom {
+		return 0o700
+	}
+	return 0o711
+}
+
+// leftoverSuffixes mark what an interrupted change leaves beside a volume.
+var leftoverSuffixes = []string{".partial", ".restore", ".old"}
+
+// check refuses a volume of a type the driver does not hold, or with a
+// name start-up repair would take for a leftover.
+func check(v storage.Volume) error {
+	if _, ok := typeDirs[v.Type]; !ok || v.Content == storage.ContentBlock {
+		return fmt.Errorf("a btrfs pool does not hold %s volumes (%s) yet", v.Type, v.Content)
+	}
+	for _, suffix := range leftoverSuffixes {
+		if strings.HasSuffix(v.Name, suffix) {
+			return apierr.BadRequest("volume name %q ends in %q, which a btrfs pool keeps for its own use", v.Name, suffix)
+		}
+	}
+	return nil
+}
+
+// typeDir makes v's type folder if it is missing.
+func (d *Driver) typeDir(v storage.Volume) error {
+	return os.MkdirAll(filepath.Dir(d.VolumePath(v)), typeDirMode(v.Type))
+}
+
+// CreateVolumeFromImage snapshots the image, as already shifted onto m's
+// ids (see shiftedImage): a launch copies and chowns nothing.
+func (d *Driver) CreateVolumeFromImage(ctx context.Context, v storage.Volume, fp string, m *idmap.Map) error {
+	if err := check(v); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dst := d.VolumePath(v)
+	if exists(dst) {
+		return fmt.Errorf("volume of instance %q already exists", v.Name)
+	}
+	if err := d.typeDir(v); err != nil {
+		return err
+	}
+	d.imageMu.Lock()
+	defer d.imageMu.Unlock()
+	src, err := d.shiftedImage(ctx, fp, m)
+	if err != nil {
+		return fmt.Errorf("create volume of %q from image %s: %w", v.Name, fp, err)
+	}
+	if err := d.snapshotInPlace(src, dst); err != nil {
+		return fmt.Errorf("create volume of %q from image %s: %w", v.Name, fp, err)
+	}
+	return nil
+}
+
+// snapshotInPlace makes dst a writable snapshot of src. A snapshot is
+// one ioctl, whole or not there, so it needs no temporary name; it is
+// committed to disk before it returns, as the store's record of it comes
+// next and must not outlive it.
+func (d *Driver) snapshotInPlace(src, dst string) error {
+	if err := snapshot(src, dst, false); err != nil {
+		return err
+	}
+	if err := durable.Filesystem(dst); err != nil {
+		_ = deleteSubvolume(dst)
+		return err
+	}
+	return nil
+}
+
+// CreateEmptyVolume makes an empty subvolume (an instance's with an empty
+// rootfs/).
+func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
+	if err := check(v); err != nil {
+		return err
+	}
+	dst := d.VolumePath(v)
+	if exists(dst) {
+		return fmt.Errorf("volume %q already exists", v.Name)
+	}
+	if err := d.typeDir(v); err != nil {
+		return err
+	}
+	if err := createSubvolume(dst); err != nil {
+		return err
+	}
+	err := os.Chmod(dst, 0o711)
+	if err == nil && v.Type != storage.TypeCustom {
+		err = os.Mkdir(filepath.Join(dst, "rootfs"), 0o755)
+	}
+	if err != nil {
+		_ = deleteSubvolume(dst)
+		return fmt.Errorf("create volume %q: %w", v.Name, err)
+	}
+	return nil
+}
+
+// DeleteVolume destroys the volume and its snapshots.
+func (d *Driver) DeleteVolume(v storage.Volume) error {
+	if err := d.deleteSnapshots(d.snapsDir(v)); err != nil {
+		return err
+	}
+	return deleteSubvolume(d.VolumePath(v))
+}
+
+// MountVolume does nothing: the pool is mounted when it is opened, and
+// its subvolumes are directories in it.
+func (d *Driver) MountVolume(storage.Volume) error { return nil }
+
+// UnmountVolume does nothing, as MountVolume.
+func (d *Driver) UnmountVolume(storage.Volume) error { return nil }
+
+// RemapVolume moves the volume's files from one id map to another.
+func (d *Driver) RemapVolume(v storage.Volume, from, to *idmap.Map) error {
+	tree := filepath.Join(d.VolumePath(v), "rootfs")
+	if err := idmap.Reshift(tree, from, to); err != nil {
+		_ = idmap.Reshift(tree, to, from)
+		return fmt.Errorf("remap volume of %q: %w", v.Name, err)
+	}
+	return nil
+}
+
+// RenameVolume renames the volume's subvolume and its snapshots' folder.
+func (d *Driver) RenameVolume(v storage.Volume, newName string) error {
+	return storage.RenamePaths(d.renames(v, newName))
+}
+
+// UndoRename moves back what a rename cut short moved.
+func (d *Driver) UndoRename(v storage.Volume, newName string) error {
+	return storage.UndoRenamePaths(d.renames(v, newName))
+}
+
+// renames are the paths a rename of v moves, each from old to new.
+func (d *Driver) renames(v storage.Volume, newName string) [][2]string {
+	to := v.Renamed(newName)
+	return [][2]string{{d.VolumePath(v), d.VolumePath(to)}, {d.snapsDir(v), d.snapsDir(to)}}
+}
+
+// VolumeNames lists the volumes of a type, leftovers of interrupted
+// changes included.
+func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
+	dir, ok := typeDirs[typ]
+	if !ok {
+		return nil, nil
+	}
+	return readNames(filepath.Join(d.root, dir))
+}
+
+// readNames lists a folder; a missing one is empty.
+func readNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
+// RemoveLeftovers destroys what interrupted changes left: half-made
+// images, volumes and snapshot folders, and restore copies.
+func (d *Driver) RemoveLeftovers() ([]string, error) {
+	var removed []string
+	dirs := []string{"images"}
+	for _, dir := range typeDirs {
+		dirs = append(dirs, dir, dir+"-snapshots")
+	}
+	for _, dir := range dirs {
+		names, err := readNames(filepath.Join(d.root, dir))
+		if err != nil {
+			return removed, err
+		}
+		for _, name := range names {
+			if !isLeftover(name) {
+				continue
+			}
+			path := filepath.Join(d.root, dir, name)
+			if strings.HasSuffix(dir, "-snapshots") {
+				err = d.deleteSnapshots(path)
+			} else {
+				err = deleteSubvolume(path)
+			}
+			if err != nil {
+				return removed, err
+			}
+			removed = append(removed, filepath.Join(dir, name))
+		}
+	}
+	return removed, nil
+}
+
+func isLeftover(name string) bool {
+	for _, suffix := range leftoverSuffixes {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
