@@ -1,0 +1,101 @@
+package test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestBtrfsPools drives a btrfs pool on a loop file as lxc 5.0.2 does:
+// create, launch on it, snapshot, copy and restore as subvolume snapshots,
+// mount it again after a reboot, delete it and its loop file.
+func TestBtrfsPools(t *testing.T) {
+	if _, err := exec.LookPath("mkfs.btrfs"); err != nil {
+		t.Fatal("mkfs.btrfs is missing: scripts/install-deps.sh installs btrfs-progs")
+	}
+	d := withBusybox(t)
+	d.MustLXC("storage", "create", "bp", "btrfs", "size=1GiB")
+	img := filepath.Join(d.Dir, "disks", "bp.img")
+	out := d.MustLXC("storage", "show", "bp")
+	for _, want := range []string{"source: " + img, "size: 1GiB", "driver: btrfs"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("lxc storage show bp lacks %q:\n%s", want, out)
+		}
+	}
+	root := filepath.Join(d.Dir, "storage-pools", "bp")
+	a, b := uniq("onbtrfs"), uniq("copy")
+	d.MustLXC("launch", "busybox", a, "-s", "bp")
+	isSubvolume := func(path string) bool {
+		var st syscall.Stat_t
+		return syscall.Stat(path, &st) == nil && st.Ino == 256
+	}
+	if !isSubvolume(filepath.Join(root, "containers", a)) {
+		t.Fatalf("%s's volume is not a btrfs subvolume", a)
+	}
+	d.MustLXC("exec", a, "--", "sh", "-c", "echo one > /state")
+	d.MustLXC("snapshot", a, "s0")
+	if !isSubvolume(filepath.Join(root, "containers-snapshots", a, "s0")) {
+		t.Fatal("the snapshot is not a subvolume")
+	}
+	d.MustLXC("exec", a, "--", "sh", "-c", "echo two > /state")
+	d.MustLXC("copy", a, b)
+	if !isSubvolume(filepath.Join(root, "containers", b)) || !isSubvolume(filepath.Join(root, "containers-snapshots", b, "s0")) {
+		t.Fatal("the copy or its snapshot is not a subvolume")
+	}
+	d.MustLXC("restore", a, "s0")
+	if got := d.MustLXC("exec", a, "--", "cat", "/state"); got != "one\n" {
+		t.Fatalf("after restoring s0: %q", got)
+	}
+	d.MustLXC("start", b)
+	if got := d.MustLXC("exec", b, "--", "cat", "/state"); got != "two\n" {
+		t.Fatalf("the copy: %q", got)
+	}
+	// A running instance survives a daemon restart on the mounted pool.
+	d.Kill()
+	d.Start()
+	if got := d.MustLodge("exec", a, "--", "cat", "/state"); got != "one\n" {
+		t.Fatalf("after a restart: %q", got)
+	}
+	// A reboot: nothing runs and the pool is not mounted; lodged mounts it
+	// again and the instances start.
+	d.MustLXC("stop", "--force", a)
+	d.MustLXC("stop", "--force", b)
+	d.Stop()
+	if out, err := exec.Command("umount", root).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+	d.Start()
+	d.MustLXC("start", a)
+	if got := d.MustLXC("exec", a, "--", "cat", "/state"); got != "one\n" {
+		t.Fatalf("after mounting again: %q", got)
+	}
+
+	// Bad input: what is refused says why.
+	for _, bad := range [][]string{
+		{"bp2", "btrfs", "size=10MiB"},
+		{"bp3", "btrfs", "source=" + t.TempDir()},
+		{"bp4", "dir", "size=1GiB"},
+	} {
+		if _, stderr, err := d.LXC(append([]string{"storage", "create"}, bad...)...); err == nil || stderr == "" {
+			t.Fatalf("lxc storage create %v: %v %q", bad, err, stderr)
+		}
+	}
+	if _, stderr, err := d.LXC("storage", "set", "bp", "size", "2GiB"); err == nil || !strings.Contains(stderr, "cannot change") {
+		t.Fatalf("resizing the pool: %v %q", err, stderr)
+	}
+	if _, stderr, err := d.LXC("storage", "delete", "bp"); err == nil || !strings.Contains(stderr, "in use") {
+		t.Fatalf("deleting a pool in use: %v %q", err, stderr)
+	}
+
+	d.MustLXC("delete", "--force", a)
+	d.MustLXC("delete", "--force", b)
+	d.MustLXC("storage", "delete", "bp")
+	for _, gone := range []string{img, root} {
+		if _, err := os.Stat(gone); !os.IsNotExist(err) {
+			t.Fatalf("%s is left after the pool's deletion: %v", gone, err)
+		}
+	}
+}
