@@ -63,3 +63,22 @@ type StorageVolumesPost struct {
 	Source           StorageVolumeSource `json:"source" yaml:"source"`
 	ContentType      string              `json:"content_type" yaml:"content_type"`
 }
+
+// StoragePoolResources is GET /1.0/storage-pools/<name>/resources: what
+// the pool's filesystem holds and has room for.
+type StoragePoolResources struct {
+	Space  StoragePoolSpace  `json:"space" yaml:"space"`
+	Inodes StoragePoolInodes `json:"inodes" yaml:"inodes"`
+}
+
+// StoragePoolSpace is a pool's disk space in bytes.
+type StoragePoolSpace struct {
+	Used  uint64 `json:"used,omitempty" yaml:"used,omitempty"`
+	Total uint64 `json:"total" yaml:"total"`
+}
+
+// StoragePoolInodes is a pool's inode count (btrfs reports none).
+type StoragePoolInodes struct {
+	Used  uint64 `json:"used" yaml:"used"`
+	Total uint64 `json:"total" yaml:"total"`
+}

@@ -119,3 +119,13 @@ func poolDelete(d *Daemon, r *http.Request) response {
 	d.Bus.Lifecycle("storage-pool-deleted", "/1.0/storage-pools/"+name, nil)
 	return empty()
 }
+
+// poolResources is what lxc storage info shows: the pool's filesystem use.
+func poolResources(d *Daemon, r *http.Request) response {
+	u, err := d.Pools.Usage(r.PathValue("name"))
+	if err != nil {
+		return fail(err)
+	}
+	return ok(api.StoragePoolResources{Space: api.StoragePoolSpace{Used: u.Used, Total: u.Total},
+		Inodes: api.StoragePoolInodes{Used: u.InodesUsed, Total: u.Inodes}})
+}

@@ -107,6 +107,7 @@ func routes() []route {
 		{"PUT /1.0/storage-pools/{name}", poolPut},
 		{"PATCH /1.0/storage-pools/{name}", poolPatch},
 		{"DELETE /1.0/storage-pools/{name}", poolDelete},
+		{"GET /1.0/storage-pools/{name}/resources", poolResources},
 		{"GET /1.0/storage-pools/{pool}/volumes", volumesGet},
 		{"POST /1.0/storage-pools/{pool}/volumes", volumesPost},
 		{"GET /1.0/storage-pools/{pool}/volumes/{type}", volumesGet},

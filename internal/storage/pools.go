@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/store"
@@ -280,12 +282,24 @@ func (p *Pools) Update(name, description string, config map[string]string, ifRev
 			return apierr.BadRequest("storage pool %q: %s cannot change once the pool exists (it is %q)", name, k, p.shown(r, k))
 		}
 	}
-	r.Description = description
-	for k, v := range config {
-		if k != "source" {
-			r.Config[k] = v
+	for k, v := range r.Config {
+		if _, given := config[k]; !given && !t.Keys[k] {
+			return apierr.BadRequest("storage pool %q: %s cannot change once the pool exists (it is %q)", name, k, v)
 		}
 	}
+	r.Description = description
+	next := map[string]string{}
+	for k, v := range r.Config {
+		if !t.Keys[k] {
+			next[k] = v // fixed at create: kept whether given or not
+		}
+	}
+	for k, v := range config {
+		if t.Keys[k] {
+			next[k] = v
+		}
+	}
+	r.Config = next
 	return p.db.Update(func(tx *store.Tx) error {
 		_, err := tx.Put(store.Pools, name, r, ifRev)
 		return err
@@ -434,4 +448,28 @@ func searchable(dir string) error {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+// Usage is the space and inodes used and in all on the filesystem pool
+// name's volumes are on.
+func (p *Pools) Usage(name string) (Usage, error) {
+	r, _, err := p.Record(name)
+	if err != nil {
+		return Usage{}, err
+	}
+	if _, err := p.Get(name); err != nil { // mounted, if it is on a device
+		return Usage{}, err
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(p.Root(r), &st); err != nil {
+		return Usage{}, fmt.Errorf("storage pool %q: %w", name, err)
+	}
+	bs := uint64(st.Bsize)
+	return Usage{Total: st.Blocks * bs, Used: (st.Blocks - st.Bfree) * bs, Inodes: st.Files, InodesUsed: st.Files - st.Ffree}, nil
+}
+
+// Usage is a pool's filesystem usage.
+type Usage struct {
+	Used, Total        uint64 // bytes
+	InodesUsed, Inodes uint64
 }
