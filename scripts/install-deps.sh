@@ -12,6 +12,7 @@ packages=(
   iproute2 procps util-linux           # host tools the tests use
   dnsmasq-base nftables                # managed networks: DHCP/DNS and NAT
   xfsprogs                             # reflink-capable scratch filesystems for storage tests
+  btrfs-progs                          # btrfs pools (mkfs.btrfs; btrfs for quotas)
 )
 
 missing=()

@@ -81,6 +81,29 @@ func TestBtrfsPools(t *testing.T) {
 		t.Fatalf("after mounting again: %q", got)
 	}
 
+	// Sizes are quota groups: the root disk's and a custom volume's.
+	q := uniq("sized")
+	d.MustLXC("launch", "busybox", q, "-s", "bp", "-d", "root,size=64MiB")
+	if _, _, err := d.LXC("exec", q, "--", "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=100", "conv=fsync"); err == nil {
+		t.Fatal("wrote 100MiB into a 64MiB root disk")
+	}
+	d.MustLXC("exec", q, "--", "rm", "-f", "/big")
+	d.MustLXC("config", "device", "set", q, "root", "size=256MiB")
+	d.MustLXC("exec", q, "--", "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=100", "conv=fsync")
+	if _, stderr, err := d.LXC("config", "device", "set", q, "root", "size=32MiB"); err == nil || !strings.Contains(stderr, "more than the size") {
+		t.Fatalf("shrinking below what the disk holds: %v %q", err, stderr)
+	}
+	d.MustLXC("storage", "volume", "create", "bp", "data", "size=32MiB")
+	d.MustLXC("storage", "volume", "attach", "bp", "data", q, "/data")
+	if _, _, err := d.LXC("exec", q, "--", "dd", "if=/dev/zero", "of=/data/big", "bs=1M", "count=64", "conv=fsync"); err == nil {
+		t.Fatal("wrote 64MiB into a 32MiB custom volume")
+	}
+	d.MustLXC("delete", "--force", q)
+	d.MustLXC("storage", "volume", "delete", "bp", "data")
+	if _, stderr, err := d.LXC("launch", "busybox", uniq("nosize"), "-d", "root,size=1GiB"); err == nil || !strings.Contains(stderr, "does not enforce sizes") {
+		t.Fatalf("a size on a dir pool: %v %q", err, stderr)
+	}
+
 	// Bad input: what is refused says why.
 	for _, bad := range [][]string{
 		{"bp2", "btrfs", "size=10MiB"},

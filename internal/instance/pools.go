@@ -52,7 +52,27 @@ func (s *Service) checkRootPool(e Expanded) error {
 	if !slices.Contains(caps.VolumeTypes, vol.Type) || (vol.Content == storage.ContentBlock && !caps.BlockVolumes) {
 		return apierr.BadRequest("instance %q: storage pool %q (driver %s) cannot hold %s volumes", e.Name, p, pool.Name(), vol.Type)
 	}
+	if _, err := storage.ParseVolumeSize(pool, p, rootSize(e)); err != nil {
+		return apierr.BadRequest("instance %q: root disk: %v", e.Name, err)
+	}
 	return nil
+}
+
+// rootSize is the size key of an expanded instance's root disk.
+func rootSize(e Expanded) string {
+	if root := rootDisk(e.Devices); root != "" {
+		return e.Devices[root]["size"]
+	}
+	return ""
+}
+
+// applyRootSize limits the instance's root volume as its root disk says.
+func (s *Service) applyRootSize(e Expanded) error {
+	pool, vol, err := s.poolOf(e)
+	if err != nil {
+		return err
+	}
+	return storage.SetVolumeSize(pool, vol, rootSize(e))
 }
 
 // RootVolumes lists the instances whose root volume is on pool name.

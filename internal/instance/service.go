@@ -399,6 +399,18 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Dr
 		return fmt.Errorf("create instance %q: %w", rec.Name, err)
 	}
 	r.Add("the new volume", func() error { return pool.DeleteVolume(vol) })
+	var e Expanded
+	err = s.db.View(func(tx *store.Tx) error {
+		ps, err := s.profiles(tx, rec.Profiles)
+		e = expand(rec, ps)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := storage.SetVolumeSize(pool, vol, rootSize(e)); err != nil {
+		return fmt.Errorf("create instance %q: %w", rec.Name, err)
+	}
 	if rec.IDMap != nil {
 		rec.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(rec.IDMap.HostUID), 10)
 	}
@@ -459,6 +471,11 @@ func (s *Service) start(ctx context.Context, name string) error {
 	}
 	if err := s.remapIfNeeded(e); err != nil {
 		return err
+	}
+	// The root disk's size again: a restore or a crash recovery made the
+	// volume anew since it was set.
+	if err := s.applyRootSize(e); err != nil {
+		return fmt.Errorf("instance %q: root disk size: %w", name, err)
 	}
 	if err := s.ensureMACs(e); err != nil {
 		return err
@@ -814,7 +831,7 @@ func (s *Service) Rename(name, newName string) error {
 
 // Update replaces an instance's writable fields (PUT). Live keys reach a
 // running instance at once; if that fails the old record comes back.
-func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
+func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) (err error) {
 	// Clients send back the volatile.* keys they read; those stay the daemon's.
 	put.Config = withoutVolatile(put.Config)
 	if err := keys.ValidateConfig(put.Config, false); err != nil {
@@ -863,6 +880,18 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) error {
 	}
 	if err := samePool(old, e); err != nil {
 		return err
+	}
+	if rootSize(old) != rootSize(e) {
+		// Before the record: a size the volume cannot take (it holds
+		// more) is refused with nothing changed.
+		if err := s.applyRootSize(e); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				_ = s.applyRootSize(old)
+			}
+		}()
 	}
 	if running {
 		for k, key := range keys.Table {
@@ -976,6 +1005,11 @@ func (s *Service) applyLive(name string, old Expanded, strict bool) error {
 			return err
 		}
 		if _, err := s.resolveDevices(e); err != nil {
+			return err
+		}
+	}
+	if rootSize(old) != rootSize(e) {
+		if err := s.applyRootSize(e); err != nil {
 			return err
 		}
 	}

@@ -49,9 +49,6 @@ func (p *Pools) CreateCustomVolume(r VolumeRecord) error {
 	if r.ContentType != ContentFilesystem && r.ContentType != ContentBlock {
 		return apierr.BadRequest("volume %q: content type %q is not filesystem or block", r.Name, r.ContentType)
 	}
-	if err := checkVolumeConfig(r.Name, r.Config); err != nil {
-		return err
-	}
 	if r.Config == nil {
 		r.Config = map[string]string{}
 	}
@@ -65,6 +62,9 @@ func (p *Pools) CreateCustomVolume(r VolumeRecord) error {
 	if !slices.Contains(caps.VolumeTypes, TypeCustom) || (r.ContentType == ContentBlock && !caps.BlockVolumes) {
 		return apierr.BadRequest("storage pool %q (driver %s) cannot hold custom %s volumes", r.Pool, d.Name(), r.ContentType)
 	}
+	if err := checkVolumeConfig(d, r.Pool, r.Name, r.Config); err != nil {
+		return err
+	}
 	key := volumeKey(r.Pool, r.Project, r.Name)
 	defer p.volumeLocks.Lock(key)()
 	if p.db.Has(store.Volumes, key) {
@@ -75,6 +75,9 @@ func (p *Pools) CreateCustomVolume(r VolumeRecord) error {
 		return fmt.Errorf("create volume %q: %w", r.Name, err)
 	}
 	rv.Add("the new volume", func() error { return d.DeleteVolume(r.Volume()) })
+	if err := SetVolumeSize(d, r.Volume(), r.Config["size"]); err != nil {
+		return rv.Fail(fmt.Errorf("volume %q: %w", r.Name, err))
+	}
 	r.CreatedAt = time.Now().UTC()
 	if err := p.db.Update(func(tx *store.Tx) error { return tx.Create(store.Volumes, key, r) }); err != nil {
 		return rv.Fail(err)
@@ -83,11 +86,16 @@ func (p *Pools) CreateCustomVolume(r VolumeRecord) error {
 	return nil
 }
 
-// checkVolumeConfig refuses config keys: no driver takes any yet (size
-// needs quotas).
-func checkVolumeConfig(name string, config map[string]string) error {
+// checkVolumeConfig refuses config keys other than size, and a size the
+// pool's driver cannot enforce.
+func checkVolumeConfig(d Driver, pool, name string, config map[string]string) error {
 	for k := range config {
-		return apierr.BadRequest("volume %q: config key %q is not supported (no driver here has quotas yet)", name, k)
+		if k != "size" {
+			return apierr.BadRequest("volume %q: config key %q is not supported (custom volumes take size)", name, k)
+		}
+	}
+	if _, err := ParseVolumeSize(d, pool, config["size"]); err != nil {
+		return apierr.BadRequest("volume %q: %v", name, err)
 	}
 	return nil
 }
@@ -122,7 +130,11 @@ func (p *Pools) CustomVolumes(pool string) ([]VolumeRecord, error) {
 
 // UpdateCustomVolume replaces a custom volume's description and config.
 func (p *Pools) UpdateCustomVolume(pool, proj, name, description string, config map[string]string, ifRev uint64) error {
-	if err := checkVolumeConfig(name, config); err != nil {
+	d, err := p.Get(pool)
+	if err != nil {
+		return err
+	}
+	if err := checkVolumeConfig(d, pool, name, config); err != nil {
 		return err
 	}
 	key := volumeKey(pool, proj, name)
@@ -131,11 +143,26 @@ func (p *Pools) UpdateCustomVolume(pool, proj, name, description string, config 
 	if err != nil {
 		return err
 	}
-	r.Description, r.Config = description, map[string]string{}
-	return p.db.Update(func(tx *store.Tx) error {
+	oldSize := r.Config["size"]
+	if config == nil {
+		config = map[string]string{}
+	}
+	if config["size"] != oldSize {
+		// A size the volume cannot take (it holds more) is refused
+		// before the record changes; a failed commit puts the old back.
+		if err := SetVolumeSize(d, r.Volume(), config["size"]); err != nil {
+			return apierr.BadRequest("volume %q: %v", name, err)
+		}
+	}
+	r.Description, r.Config = description, config
+	err = p.db.Update(func(tx *store.Tx) error {
 		_, err := tx.Put(store.Volumes, key, r, ifRev)
 		return err
 	})
+	if err != nil && config["size"] != oldSize {
+		_ = SetVolumeSize(d, r.Volume(), oldSize)
+	}
+	return err
 }
 
 // DeleteCustomVolumeUnused deletes a custom volume once nothing holds the

@@ -17,7 +17,7 @@ import (
 type disk struct{}
 
 func (disk) Keys() []string {
-	return []string{"path", "source", "pool", "readonly", "required", "shift", "limits.read", "limits.write", "limits.max"}
+	return []string{"path", "source", "pool", "readonly", "required", "shift", "size", "limits.read", "limits.write", "limits.max"}
 }
 
 func (disk) Validate(name string, d Config) error {
@@ -35,7 +35,15 @@ func (disk) Validate(name string, d Config) error {
 		if d["source"] != "" {
 			return apierr.BadRequest("device %q: the root disk (path /) comes from a storage pool and takes no source; remove source=%s", name, d["source"])
 		}
+		if v := d["size"]; v != "" {
+			if _, err := limits.ParseSize(v); err != nil {
+				return apierr.BadRequest("device %q: size: %v", name, err)
+			}
+		}
 		return nil
+	}
+	if d["size"] != "" {
+		return apierr.BadRequest("device %q: size applies to the root disk (path /); a custom volume's size is the volume's own config", name)
 	}
 	if !strings.HasPrefix(d["path"], "/") {
 		return apierr.BadRequest("device %q: path %q must be absolute", name, d["path"])

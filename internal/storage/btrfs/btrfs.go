@@ -38,6 +38,8 @@ type Driver struct {
 	backing *backing
 	// imageMu orders image volume deletion against snapshots of it.
 	imageMu sync.Mutex
+	// quotaMu serialises turning quotas on.
+	quotaMu sync.Mutex
 }
 
 // New opens the btrfs pool at root, a directory on a btrfs filesystem.
@@ -64,9 +66,9 @@ func (d *Driver) Name() string { return "btrfs" }
 var typeDirs = map[storage.VolumeType]string{storage.TypeContainer: "containers", storage.TypeCustom: "custom"}
 
 // Capabilities: snapshots and copies are subvolume snapshots, instances
-// are made from a kept image subvolume.
+// are made from a kept image subvolume, sizes are quota groups.
 func (d *Driver) Capabilities() storage.Capabilities {
-	return storage.Capabilities{CoWSnapshots: true, OptimizedImages: true,
+	return storage.Capabilities{CoWSnapshots: true, OptimizedImages: true, Quotas: true,
 		VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeCustom, storage.TypeImage}}
 }
 

@@ -223,3 +223,64 @@ func TestDirectorySourceOnBtrfsOnly(t *testing.T) {
 		t.Fatalf("a source off btrfs: %v", err)
 	}
 }
+
+// A size is a quota group limit: writes past it fail, usage is counted,
+// and lifting it lets them through.
+func TestVolumeSize(t *testing.T) {
+	d, err := btrfs.New(filepath.Join(scratch(t), "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateEmptyVolume(vol("c1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetVolumeSize(vol("c1"), 0); err != nil {
+		t.Fatalf("no limit before quotas are on: %v", err)
+	}
+	if err := d.SetVolumeSize(vol("c1"), 20<<20); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(d.VolumePath(vol("c1")), "rootfs", "big")
+	if err := writeZeros(big, 40<<20); err == nil {
+		t.Fatal("wrote 40MiB into a 20MiB volume")
+	}
+	_ = os.Remove(big)
+	if err := writeZeros(big, 8<<20); err != nil {
+		t.Fatalf("8MiB in a 20MiB volume: %v", err)
+	}
+	used, err := d.VolumeUsage(vol("c1"))
+	if err != nil || used < 8<<20 || used > 12<<20 {
+		t.Fatalf("usage %d (%v), want about 8MiB", used, err)
+	}
+	if err := d.SetVolumeSize(vol("c1"), 4<<20); err == nil {
+		t.Fatal("a size below what the volume holds was set")
+	}
+	if err := d.SetVolumeSize(vol("c1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeZeros(big+"2", 40<<20); err != nil {
+		t.Fatalf("after lifting the limit: %v", err)
+	}
+}
+
+// writeZeros writes n bytes to a new file and syncs it, so a quota sees
+// them.
+func writeZeros(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for i := 0; i < n; i += len(buf) {
+		if _, err = f.Write(buf); err != nil {
+			break
+		}
+		if err = f.Sync(); err != nil {
+			break
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
