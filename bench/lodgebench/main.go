@@ -229,6 +229,34 @@ func main() {
 			_, _ = d.lxc("delete", "-f", fmt.Sprintf("onsp%d", i))
 		}
 	}
+	// btrfs pools on loop files in each daemon's directory: instances,
+	// snapshots and copies are subvolume snapshots in both.
+	measure("storage pool create (btrfs, loop file)", "", reps(2), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("storage", "create", fmt.Sprintf("bt%d", i), "btrfs", "size=5GiB") })
+	})
+	measure("first launch on a new pool, Debian (btrfs)", "", reps(2), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("launch", "deb", fmt.Sprintf("onbt%d", i), "-s", fmt.Sprintf("bt%d", i)) })
+	})
+	measure("launch Debian (btrfs)", "0.25", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("launch", "deb", fmt.Sprintf("btl%d", i), "-s", "bt0") })
+	})
+	measure("snapshot of Debian (btrfs)", "0.33", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("snapshot", "onbt0", fmt.Sprintf("s%d", i)) })
+	})
+	measure("copy of Debian (btrfs)", "0.33", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("copy", "onbt0", fmt.Sprintf("btc%d", i), "--instance-only") })
+	})
+	measure("delete of a stopped Debian (btrfs)", "", reps(3), func(d *daemon, i int) time.Duration {
+		return timed(func() { d.mustLXC("delete", fmt.Sprintf("btc%d", i)) })
+	})
+	for _, d := range daemons {
+		for i := 0; i < reps(3); i++ {
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("btl%d", i))
+		}
+		for i := 0; i < reps(2); i++ {
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("onbt%d", i))
+		}
+	}
 	for _, d := range daemons {
 		for i := 0; i < reps(3); i++ {
 			_, _ = d.lxc("delete", "-f", fmt.Sprintf("d%d", i))
