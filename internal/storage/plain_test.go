@@ -225,6 +225,13 @@ func (p *plain) CreateSnapshot(ctx context.Context, v storage.Volume, snap strin
 	})
 }
 
+func (p *plain) ViewSnapshot(_ context.Context, v storage.Volume, snap string, fn func(dir string) error) error {
+	if !there(p.snapPath(v, snap)) {
+		return fmt.Errorf("snapshot %s does not exist", snap)
+	}
+	return fn(p.snapPath(v, snap))
+}
+
 func (p *plain) DeleteSnapshot(v storage.Volume, snap string) error {
 	return os.RemoveAll(p.snapPath(v, snap))
 }

@@ -73,6 +73,10 @@ type Driver interface {
 	RenameSnapshot(v Volume, oldSnap, newSnap string) error
 	// SnapshotNames lists v's snapshots on disk.
 	SnapshotNames(v Volume) ([]string, error)
+	// ViewSnapshot calls fn with a directory holding snapshot snap of v
+	// as the volume's own directory holds it (rootfs/ and what else the
+	// volume keeps), for reading only (a backup).
+	ViewSnapshot(ctx context.Context, v Volume, snap string, fn func(dir string) error) error
 	// PrepareRestore makes a copy of the snapshot beside the volume,
 	// which it leaves as it is.
 	PrepareRestore(ctx context.Context, v Volume, snap string) error

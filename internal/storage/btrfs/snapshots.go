@@ -176,3 +176,15 @@ func (d *Driver) CancelRestore(v storage.Volume) error {
 func (d *Driver) RepairVolume(v storage.Volume) (string, error) {
 	return storage.RepairSwap(d.VolumePath(v), deleteSubvolume)
 }
+
+// ViewSnapshot calls fn with the snapshot's subvolume, which is read-only.
+func (d *Driver) ViewSnapshot(ctx context.Context, v storage.Volume, snap string, fn func(dir string) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sp := d.snapPath(v, snap)
+	if !isSubvolume(sp) {
+		return fmt.Errorf("snapshot %s/%s does not exist", v.Name, snap)
+	}
+	return fn(sp)
+}

@@ -279,6 +279,16 @@ var leftoverSuffixes = []string{".partial", ".restore", ".old"}
 // left is no one's.
 func (d *Driver) RemoveLeftovers() ([]string, error) {
 	var removed []string
+	views, _ := filepath.Glob(filepath.Join(d.root, viewPrefix+"*"))
+	for _, v := range views {
+		if err := unmountRootfs(v); err != nil {
+			return removed, err
+		}
+		if err := os.RemoveAll(v); err != nil {
+			return removed, err
+		}
+		removed = append(removed, filepath.Base(v))
+	}
 	for _, dir := range typeDirs {
 		entries, err := os.ReadDir(filepath.Join(d.root, dir))
 		if errors.Is(err, os.ErrNotExist) {

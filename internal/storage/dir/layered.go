@@ -121,10 +121,20 @@ func (d *Driver) mountLayered(vol string, l *layer) error {
 	if storage.IsMountRoot(rootfs) {
 		return nil
 	}
+	if err := os.MkdirAll(filepath.Join(vol, "work"), 0o700); err != nil {
+		return err
+	}
+	return d.mountOverlay(rootfs, l, filepath.Join(vol, "upper"), filepath.Join(vol, "work"))
+}
+
+// mountOverlay mounts on target an overlay of the image l names (seen
+// through an idmapped mount on l's map) under upper, writable through
+// work; with no work directory, upper is one more read-only layer.
+func (d *Driver) mountOverlay(target string, l *layer, upper, work string) error {
 	lower := filepath.Join(d.imageDir(l.Image), "rootfs")
 	treeFd, err := unix.OpenTree(unix.AT_FDCWD, lower, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
-		return fmt.Errorf("open image %s for %s: %w", l.Image, vol, err)
+		return fmt.Errorf("open image %s for %s: %w", l.Image, target, err)
 	}
 	defer unix.Close(treeFd)
 	if l.IDMap != nil {
@@ -132,38 +142,41 @@ func (d *Driver) mountLayered(vol string, l *layer) error {
 			return unix.MountSetattr(treeFd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(usernsFd)})
 		})
 		if err != nil {
-			return fmt.Errorf("idmap image %s for %s: %w", l.Image, vol, err)
+			return fmt.Errorf("idmap image %s for %s: %w", l.Image, target, err)
 		}
-	}
-	if err := os.MkdirAll(filepath.Join(vol, "work"), 0o700); err != nil {
-		return err
 	}
 	fsFd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("overlayfs: %w", err)
 	}
 	defer unix.Close(fsFd)
-	steps := []struct {
+	type step struct {
 		what string
 		run  func() error
-	}{
-		{"lower layer", func() error { return unix.FsconfigSetFd(fsFd, "lowerdir+", treeFd) }},
-		{"upper layer", func() error { return unix.FsconfigSetString(fsFd, "upperdir", filepath.Join(vol, "upper")) }},
-		{"work directory", func() error { return unix.FsconfigSetString(fsFd, "workdir", filepath.Join(vol, "work")) }},
-		{"superblock", func() error { return unix.FsconfigCreate(fsFd) }},
 	}
+	var steps []step
+	if work == "" {
+		steps = append(steps, step{"upper layer, read-only", func() error { return unix.FsconfigSetString(fsFd, "lowerdir+", upper) }})
+	}
+	steps = append(steps, step{"lower layer", func() error { return unix.FsconfigSetFd(fsFd, "lowerdir+", treeFd) }})
+	if work != "" {
+		steps = append(steps,
+			step{"upper layer", func() error { return unix.FsconfigSetString(fsFd, "upperdir", upper) }},
+			step{"work directory", func() error { return unix.FsconfigSetString(fsFd, "workdir", work) }})
+	}
+	steps = append(steps, step{"superblock", func() error { return unix.FsconfigCreate(fsFd) }})
 	for _, s := range steps {
 		if err := s.run(); err != nil {
-			return fmt.Errorf("overlay of %s: %s: %w", vol, s.what, err)
+			return fmt.Errorf("overlay of %s: %s: %w", target, s.what, err)
 		}
 	}
 	mntFd, err := unix.Fsmount(fsFd, unix.FSMOUNT_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("overlay of %s: %w", vol, err)
+		return fmt.Errorf("overlay of %s: %w", target, err)
 	}
 	defer unix.Close(mntFd)
-	if err := unix.MoveMount(mntFd, "", unix.AT_FDCWD, rootfs, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("mount overlay on %s: %w", rootfs, err)
+	if err := unix.MoveMount(mntFd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", target, err)
 	}
 	return nil
 }

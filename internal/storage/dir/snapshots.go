@@ -200,3 +200,42 @@ func (d *Driver) RepairVolume(v storage.Volume) (string, error) {
 	}
 	return what, d.ensureMounted(d.VolumePath(v))
 }
+
+// ViewSnapshot calls fn with the snapshot's directory; a layered one's
+// files are its upper layer over the image, so they are shown through a
+// read-only overlay in a folder of its own (.view-*) while fn runs.
+func (d *Driver) ViewSnapshot(ctx context.Context, v storage.Volume, snap string, fn func(dir string) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sp := d.snapPath(v, snap)
+	l, err := readLayer(sp)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		if _, err := os.Stat(sp); err != nil {
+			return fmt.Errorf("snapshot %s/%s: %w", v.Name, snap, err)
+		}
+		return fn(sp)
+	}
+	view, err := os.MkdirTemp(d.root, viewPrefix)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = unmountRootfs(view)
+		_ = os.RemoveAll(view)
+	}()
+	rootfs := filepath.Join(view, "rootfs")
+	if err := os.Mkdir(rootfs, 0o711); err != nil {
+		return err
+	}
+	if err := d.mountOverlay(rootfs, l, filepath.Join(sp, "upper"), ""); err != nil {
+		return fmt.Errorf("view snapshot %s/%s: %w", v.Name, snap, err)
+	}
+	return fn(view)
+}
+
+// viewPrefix names the folders ViewSnapshot mounts snapshots in.
+const viewPrefix = ".view-"

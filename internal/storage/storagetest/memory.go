@@ -304,6 +304,22 @@ func (m *Memory) PrepareRestore(ctx context.Context, name storage.Volume, snap s
 	return nil
 }
 
+// ViewSnapshot shows the volume's directory: the memory driver keeps
+// which snapshots exist, not their files.
+func (m *Memory) ViewSnapshot(ctx context.Context, name storage.Volume, snap string, fn func(dir string) error) error {
+	m.mu.Lock()
+	v, err := m.vol(name)
+	ok := err == nil && slices.Contains(v.Snapshots, snap)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("snapshot %s/%s does not exist", name.Name, snap)
+	}
+	return fn(m.VolumePath(name))
+}
+
 func (m *Memory) FinishRestore(name storage.Volume) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -278,6 +278,28 @@ func runLifecycle(t *testing.T, s Subject) {
 
 // runSnapshots covers snapshots, copies, restores and restore repair.
 func runSnapshots(t *testing.T, s Subject) {
+	t.Run("ViewSnapshot", func(t *testing.T) {
+		d := s.New(t)
+		file := changedSinceSnapshot(t, d)
+		err := d.ViewSnapshot(context.Background(), vol("c1"), "snap0", func(dir string) error {
+			if got := read(t, filepath.Join(dir, "rootfs", "etc", "hostname")); got != "x\n" {
+				t.Fatalf("the snapshot's view holds %q", got)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, file); got != "changed\n" {
+			t.Fatalf("the volume after viewing a snapshot: %q", got)
+		}
+		if err := d.ViewSnapshot(context.Background(), vol("c1"), "nope", func(string) error { return nil }); err == nil {
+			t.Fatal("viewing a missing snapshot succeeded")
+		}
+		if left, err := d.RemoveLeftovers(); err != nil || len(left) != 0 {
+			t.Fatalf("a view left %v (%v)", left, err)
+		}
+	})
 	t.Run("SnapshotRestoreCopy", func(t *testing.T) {
 		d := s.New(t)
 		file := changedSinceSnapshot(t, d)

@@ -1,0 +1,155 @@
+package idmap
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ShiftImported moves a tree that came from outside (a backup) from the
+// map its files are on to an instance's map, refusing any owner that is
+// not on the first or would not be on the second: an id outside the
+// instance's map would make its files another user's on the host. ACL
+// entries and file capabilities move with the owners.
+func ShiftImported(root string, from, to *Map) error {
+	move := func(id uint32, gid bool) (uint32, bool) {
+		if from != nil && !from.ownsHost(id, gid) {
+			return 0, false
+		}
+		var cid uint32
+		if gid {
+			cid = from.UnshiftGID(id)
+		} else {
+			cid = from.UnshiftUID(id)
+		}
+		if !to.has(cid, gid) {
+			return 0, false
+		}
+		if gid {
+			return to.ShiftGID(cid), true
+		}
+		return to.ShiftUID(cid), true
+	}
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("stat %s: no ownership information", path)
+		}
+		uid, okU := move(st.Uid, false)
+		gid, okG := move(st.Gid, true)
+		if !okU || !okG {
+			rel, _ := filepath.Rel(root, path)
+			return fmt.Errorf("%s is owned by %d:%d, outside the instance's id map", rel, st.Uid, st.Gid)
+		}
+		var caps []byte
+		if d.Type().IsRegular() {
+			caps = readCaps(path)
+		}
+		if uid != st.Uid || gid != st.Gid {
+			if err := unix.Lchown(path, int(uid), int(gid)); err != nil {
+				return fmt.Errorf("shift %s: %w", path, err)
+			}
+			if d.Type().IsRegular() && info.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+				if err := unix.Chmod(path, uint32(st.Mode&07777)); err != nil {
+					return fmt.Errorf("restore mode of %s: %w", path, err)
+				}
+			}
+		}
+		if caps != nil {
+			if err := unix.Setxattr(path, "security.capability", CapsFor(caps, to), 0); err != nil {
+				return fmt.Errorf("restore capabilities of %s: %w", path, err)
+			}
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		for _, name := range []string{"system.posix_acl_access", "system.posix_acl_default"} {
+			acl := getxattr(path, name)
+			if acl == nil {
+				continue
+			}
+			moved, ok := ShiftACL(acl, move)
+			if !ok {
+				rel, _ := filepath.Rel(root, path)
+				return fmt.Errorf("%s has an ACL naming an id outside the instance's id map", rel)
+			}
+			if err := unix.Setxattr(path, name, moved, 0); err != nil {
+				return fmt.Errorf("shift the ACL of %s: %w", path, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ownsHost says whether host id is in the map's host ranges.
+func (m *Map) ownsHost(id uint32, gid bool) bool {
+	for _, r := range m.Ranges(gid) {
+		if id >= r.Host && id-r.Host < r.Size {
+			return true
+		}
+	}
+	return false
+}
+
+func getxattr(path, name string) []byte {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Getxattr(path, name, buf)
+		if err == unix.ERANGE {
+			buf = make([]byte, len(buf)*4)
+			continue
+		}
+		if err != nil {
+			return nil
+		}
+		return buf[:n]
+	}
+}
+
+// POSIX ACL xattr layout (linux/posix_acl_xattr.h): a 4-byte version,
+// then 8-byte entries of tag, permissions and id.
+const (
+	aclVersion = 2
+	aclUser    = 0x02
+	aclGroup   = 0x08
+)
+
+// ShiftACL rewrites the user and group ids of a POSIX ACL xattr with move
+// (gid set for group entries); false when the value is malformed or move
+// refuses an id.
+func ShiftACL(acl []byte, move func(id uint32, gid bool) (uint32, bool)) ([]byte, bool) {
+	if len(acl) < 4 || (len(acl)-4)%8 != 0 || binary.LittleEndian.Uint32(acl) != aclVersion {
+		return nil, false
+	}
+	out := append([]byte(nil), acl...)
+	for off := 4; off < len(out); off += 8 {
+		tag := binary.LittleEndian.Uint16(out[off:])
+		if tag != aclUser && tag != aclGroup {
+			continue
+		}
+		id, ok := move(binary.LittleEndian.Uint32(out[off+4:]), tag == aclGroup)
+		if !ok {
+			return nil, false
+		}
+		binary.LittleEndian.PutUint32(out[off+4:], id)
+	}
+	return out, true
+}
+
+// HasHostUID says whether host uid id belongs to the map (every id does
+// to a nil map, the host's own).
+func (m *Map) HasHostUID(id uint32) bool { return m == nil || m.ownsHost(id, false) }
+
+// HasHostGID is HasHostUID for group ids.
+func (m *Map) HasHostGID(id uint32) bool { return m == nil || m.ownsHost(id, true) }
