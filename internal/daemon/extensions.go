@@ -41,6 +41,10 @@ var extensions = []extension{
 	{"instance_nic_network", "NICs with network=NET on a managed network (and bridged parent=NET NICs alike)", "TestBothNICForms"},
 	{"api_filtering", "?filter= on instance lists", "TestListFilter"},
 	{"storage", "the /1.0/storage-pools endpoints; a root disk names its pool", "TestAdvertisedExtensions"},
+	{"container_backup", "instance backups in LXD's tarball layout: create, list, rename, delete, export; import by posting a tarball", "TestBackups"},
+	{"backup_compression_algorithm", "a backup takes compression_algorithm (gzip, zstd, xz, bzip2, none)", "TestBackups"},
+	{"container_backup_override_pool", "an imported backup goes to the pool X-LXD-pool names", "TestBackups"},
+	{"backup_override_name", "an imported backup takes the name X-LXD-name gives", "TestBackups"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
 }
 

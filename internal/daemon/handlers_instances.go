@@ -70,8 +70,8 @@ func instancesGet(d *Daemon, r *http.Request) response {
 	return ok(full)
 }
 
-// instanceFull is an instance with its state, snapshots and backups (none
-// yet), as recursion lists it and as lxc info asks for it
+// instanceFull is an instance with its state, snapshots and backups, as
+// recursion lists it and as lxc info asks for it
 // (instance_get_full).
 func instanceFull(d *Daemon, inst api.Instance) (api.InstanceFull, error) {
 	st, err := d.Instances.State(inst.Name)
@@ -84,10 +84,19 @@ func instanceFull(d *Daemon, inst api.Instance) (api.InstanceFull, error) {
 			snaps = append(snaps, s)
 		}
 	}
-	return api.InstanceFull{Instance: inst, State: &st, Snapshots: snaps, Backups: []any{}}, nil
+	backups := []any{}
+	if list, err := d.Instances.Backups(inst.Name); err == nil {
+		for _, b := range list {
+			backups = append(backups, b)
+		}
+	}
+	return api.InstanceFull{Instance: inst, State: &st, Snapshots: snaps, Backups: backups}, nil
 }
 
 func instancesPost(d *Daemon, r *http.Request) response {
+	if r.Header.Get("Content-Type") == "application/octet-stream" {
+		return instancesImport(d, r)
+	}
 	var req api.InstancesPost
 	if err := decode(r, &req); err != nil {
 		return fail(err)

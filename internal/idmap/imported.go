@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ShiftImported moves a tree that came from outside (a backup) from the
+// ShiftImported moves what root holds, which came from outside (a backup), from the
 // map its files are on to an instance's map, refusing any owner that is
 // not on the first or would not be on the second: an id outside the
 // instance's map would make its files another user's on the host. ACL
@@ -34,9 +34,13 @@ func ShiftImported(root string, from, to *Map) error {
 		}
 		return to.ShiftUID(cid), true
 	}
+	done := map[uint64]bool{} // hard-linked files already moved
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if path == root {
+			return nil // the caller's directory, not the tree's
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -45,6 +49,12 @@ func ShiftImported(root string, from, to *Map) error {
 		st, ok := info.Sys().(*syscall.Stat_t)
 		if !ok {
 			return fmt.Errorf("stat %s: no ownership information", path)
+		}
+		if st.Nlink > 1 && !d.IsDir() {
+			if done[st.Ino] {
+				return nil
+			}
+			done[st.Ino] = true
 		}
 		uid, okU := move(st.Uid, false)
 		gid, okG := move(st.Gid, true)

@@ -25,6 +25,7 @@ func (s *Service) RunScheduler(ctx context.Context, tick time.Duration) {
 		case now := <-t.C:
 			s.scheduledSnapshots(last, now)
 			s.expireSnapshots(now)
+			s.ExpireBackups(now)
 			last = now
 		}
 	}

@@ -212,6 +212,12 @@ func (s *Service) expandedAll() ([]Expanded, error) {
 // are refused here, with a 409, before any operation starts. A request
 // without a name gets one made up (req.Name is set), as LXD does.
 func (s *Service) PrepareCreate(proj string, req *api.InstancesPost) (func(ctx context.Context) error, error) {
+	return s.prepareNamed(proj, req, nil)
+}
+
+// prepareNamed names, reserves and prepares a new instance, from the
+// request's source or, when from is set, from a backup.
+func (s *Service) prepareNamed(proj string, req *api.InstancesPost, from *imported) (func(ctx context.Context) error, error) {
 	proj = project.Name(proj)
 	if req.Name == "" {
 		name, err := s.freeName(proj)
@@ -227,7 +233,7 @@ func (s *Service) PrepareCreate(proj string, req *api.InstancesPost) (func(ctx c
 	if err != nil {
 		return nil, err
 	}
-	work, err := s.prepareCreate(proj, *req)
+	work, err := s.prepareCreate(proj, *req, from)
 	if err != nil {
 		release()
 		return nil, err
@@ -238,7 +244,7 @@ func (s *Service) PrepareCreate(proj string, req *api.InstancesPost) (func(ctx c
 	}, nil
 }
 
-func (s *Service) prepareCreate(proj string, req api.InstancesPost) (func(ctx context.Context) error, error) {
+func (s *Service) prepareCreate(proj string, req api.InstancesPost, from *imported) (func(ctx context.Context) error, error) {
 	if req.Source.Type == "copy" && req.Config != nil {
 		// lxc copy sends the source's config back, volatile keys included.
 		req.Config = withoutVolatile(req.Config)
@@ -296,6 +302,9 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost) (func(ctx co
 	}
 	if _, err := s.resolveDevices(e); err != nil {
 		return nil, err
+	}
+	if from != nil {
+		return s.prepareImport(rec, e, from)
 	}
 	var fp string
 	switch req.Source.Type {
@@ -730,11 +739,17 @@ func (s *Service) Delete(name string) error {
 				return err
 			}
 		}
+		for _, k := range tx.KeysWithPrefix(store.Backups, name+"/") {
+			if err := tx.Delete(store.Backups, k); err != nil {
+				return err
+			}
+		}
 		return tx.Delete(store.Instances, name)
 	})
 	if err != nil {
 		return err
 	}
+	_ = os.RemoveAll(s.backupsDir(name))
 	crashpoint.Hit("delete.records-gone")
 	if pool, vol, err := s.poolOf(e); err != nil {
 		s.log.Warn("delete volume", "instance", name, "err", err)
@@ -810,9 +825,20 @@ func (s *Service) Rename(name, newName string) error {
 				return err
 			}
 		}
-		return tx.Delete(store.Instances, name)
+		if err := moveBackups(tx, name, newKey); err != nil {
+			return err
+		}
+		if err := tx.Delete(store.Instances, name); err != nil {
+			return err
+		}
+		// Last: the backups' tarballs follow their records.
+		if err := os.Rename(s.backupsDir(name), s.backupsDir(newKey)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
 	})
 	if err != nil {
+		_ = os.Rename(s.backupsDir(newKey), s.backupsDir(name)) // if it moved before the commit failed
 		if uerr := pool.UndoRename(vol, newName); uerr == nil {
 			_ = s.db.Update(func(tx *store.Tx) error { return dropIntent(tx, name) })
 		}

@@ -107,6 +107,7 @@ func Main(args []string) error {
 	// not removed; the pools' leftovers are gone by now.
 	svc.daemon.Images.Repair(svc.daemon.Log)
 	svc.daemon.Pools.RepairCustomVolumes(svc.daemon.Log)
+	svc.daemon.Instances.RepairBackups()
 
 	go svc.daemon.Instances.RunScheduler(ctx, *tick)
 	// Networks, NIC policies and autostart come up while the API already

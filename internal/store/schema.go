@@ -42,6 +42,10 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists([]byte(Volumes))
 		return err
 	}},
+	{4, "add the backups bucket (instance backups)", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(Backups))
+		return err
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

@@ -30,9 +30,11 @@ const (
 	Intents = "intents"
 	// Volumes are custom storage volumes, keyed "<pool>/custom/<name>".
 	Volumes = "storage_volumes"
+	// Backups are instance backups, keyed "<instance>/<backup>".
+	Backups = "backups"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups}
 
 // Store is the state database.
 type Store struct {

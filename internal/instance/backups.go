@@ -1,0 +1,388 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/backup"
+	"github.com/lodge-project/lodge/internal/durable"
+	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// An instance backup is a tarball in LXD's layout (package backup) at
+// $LODGE_DIR/backups/instances/<host name>/<backup>, and a record that
+// says what it holds. The tarball is written under <backup>.partial and
+// renamed into place before the record is made, so a record always has a
+// whole tarball; start-up removes tarballs without a record.
+
+// BackupRecord is an instance backup as the store keeps it.
+type BackupRecord struct {
+	Instance     string    `json:"instance"`
+	Name         string    `json:"name"`
+	CreatedAt    time.Time `json:"created_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	InstanceOnly bool      `json:"instance_only"`
+	Compression  string    `json:"compression"`
+}
+
+func (r BackupRecord) api() api.InstanceBackup {
+	return api.InstanceBackup{Name: r.Name, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
+		InstanceOnly: r.InstanceOnly, ContainerOnly: r.InstanceOnly}
+}
+
+func backupKey(inst, name string) string { return inst + "/" + name }
+
+// backupsDir holds an instance's backup tarballs.
+func (s *Service) backupsDir(key string) string {
+	return filepath.Join(s.dir, "backups", "instances", host(key))
+}
+
+var backupName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
+
+func validateBackupName(name string) error {
+	if len(name) > 63 || !backupName.MatchString(name) || strings.HasSuffix(name, ".partial") {
+		return apierr.BadRequest("backup name %q is invalid: use letters, digits, '.', '_' or '-'", name)
+	}
+	return nil
+}
+
+// backupEntries are what a backup takes from a volume's directory.
+var backupEntries = []string{"metadata.yaml", "rootfs", "templates"}
+
+// Backups lists an instance's backups, oldest first.
+func (s *Service) Backups(key string) ([]api.InstanceBackup, error) {
+	out := []api.InstanceBackup{}
+	err := s.db.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Instances, key) {
+			return apierr.NotFound("instance %q", key)
+		}
+		for _, k := range tx.KeysWithPrefix(store.Backups, key+"/") {
+			var r BackupRecord
+			if _, err := tx.Get(store.Backups, k, &r); err != nil {
+				return err
+			}
+			out = append(out, r.api())
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+// Backup returns one backup and the path of its tarball.
+func (s *Service) Backup(key, name string) (api.InstanceBackup, string, error) {
+	r, _, err := store.Get[BackupRecord](s.db, store.Backups, backupKey(key, name))
+	if err != nil {
+		return api.InstanceBackup{}, "", apierr.NotFound("backup %q of instance %q", name, key)
+	}
+	return r.api(), filepath.Join(s.backupsDir(key), name), nil
+}
+
+// PrepareBackup checks a backup request and returns the backup's name and
+// the work that writes it, to run as an operation. A request without a
+// name gets the next free "backup<N>", as LXD does.
+func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string, func(ctx context.Context) error, error) {
+	if req.OptimizedStorage {
+		return "", nil, apierr.BadRequest("optimized_storage backups are not supported yet: leave it out for a backup of files, which any pool imports")
+	}
+	if _, ok := backup.Compressors[req.CompressionAlgorithm]; !ok && req.CompressionAlgorithm != "" {
+		_, err := backup.Create(os.DevNull, req.CompressionAlgorithm) // says which are
+		return "", nil, err
+	}
+	name := req.Name
+	err := s.db.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Instances, key) {
+			return apierr.NotFound("instance %q", key)
+		}
+		if name == "" {
+			n := 0
+			for _, k := range tx.KeysWithPrefix(store.Backups, key+"/") {
+				if i, err := strconv.Atoi(strings.TrimPrefix(k[len(key)+1:], "backup")); err == nil && i >= n {
+					n = i + 1
+				}
+			}
+			name = fmt.Sprintf("backup%d", n)
+		}
+		if tx.Exists(store.Backups, backupKey(key, name)) {
+			return apierr.Conflict("backup %q of instance %q already exists", name, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := validateBackupName(name); err != nil {
+		return "", nil, err
+	}
+	rec := BackupRecord{Instance: key, Name: name, ExpiresAt: req.ExpiresAt,
+		InstanceOnly: req.InstanceOnly || req.ContainerOnly, Compression: req.CompressionAlgorithm}
+	return name, func(ctx context.Context) error { return s.writeBackup(ctx, rec) }, nil
+}
+
+// writeBackup writes the tarball, then the record.
+func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error) {
+	defer s.lock(rec.Instance)()
+	e, _, err := s.load(rec.Instance)
+	if err != nil {
+		return err
+	}
+	pool, vol, err := s.poolOf(e)
+	if err != nil {
+		return err
+	}
+	var snaps []SnapshotRecord
+	if !rec.InstanceOnly {
+		if snaps, err = s.snapshotRecords(rec.Instance); err != nil {
+			return err
+		}
+	}
+	cfg, err := s.backupConfig(e, snaps)
+	if err != nil {
+		return err
+	}
+	dir := s.backupsDir(rec.Instance)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	final := filepath.Join(dir, rec.Name)
+	tmp := final + ".partial"
+	_ = os.Remove(tmp)
+	w, err := backup.Create(tmp, rec.Compression)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			w.Abort()
+			_ = os.Remove(tmp)
+		}
+	}()
+	optimized := false
+	idx := backup.Index{Name: e.Name, Backend: pool.Name(), Pool: rootPool(e.Devices), Optimized: &optimized,
+		OptimizedHeader: &optimized, Type: string(typeContainer), Config: cfg}
+	for _, sn := range snaps {
+		idx.Snapshots = append(idx.Snapshots, sn.Name)
+	}
+	if err := addYAML(w, "backup/index.yaml", idx); err != nil {
+		return err
+	}
+	for _, sn := range snaps {
+		err := pool.ViewSnapshot(ctx, vol, sn.Name, func(d string) error {
+			return w.AddTree(ctx, "backup/snapshots/"+sn.Name, d, backupEntries, sn.filesIDMap(e.IDMap))
+		})
+		if err != nil {
+			return fmt.Errorf("back up snapshot %q: %w", sn.Name, err)
+		}
+	}
+	if err := addYAML(w, "backup/container/backup.yaml", cfg); err != nil {
+		return err
+	}
+	if err := pool.MountVolume(vol); err != nil {
+		return err
+	}
+	if err := w.AddTree(ctx, "backup/container", pool.VolumePath(vol), backupEntries, e.IDMap); err != nil {
+		return fmt.Errorf("back up %q: %w", e.Name, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write backup %q: %w", rec.Name, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return err
+	}
+	if err := durable.Dir(dir); err != nil {
+		_ = os.Remove(final)
+		return err
+	}
+	rec.CreatedAt = time.Now().UTC()
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Backups, backupKey(rec.Instance, rec.Name), rec) }); err != nil {
+		_ = os.Remove(final)
+		return err
+	}
+	s.bus.Lifecycle("instance-backup-created", instanceURL(rec.Instance)+"/backups/"+rec.Name, nil)
+	return nil
+}
+
+func addYAML(w *backup.Writer, name string, v any) error {
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.AddFile(name, data)
+}
+
+// snapshotRecords are an instance's snapshot records, oldest first.
+func (s *Service) snapshotRecords(key string) ([]SnapshotRecord, error) {
+	var out []SnapshotRecord
+	err := s.db.View(func(tx *store.Tx) error {
+		for _, k := range snapshotKeys(tx, key) {
+			var r SnapshotRecord
+			if _, err := tx.Get(store.Snapshots, k, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+// idmapKeys are the volatile keys that say which ids files are on. A
+// backup's files carry the instance's own ids, so they are left out: LXD
+// then reads its files as unshifted ("[]") and shifts them at first start.
+var idmapKeys = []string{"volatile.idmap.base", "volatile.idmap.current", "volatile.idmap.next", "volatile.last_state.idmap"}
+
+func withoutIDMapKeys(m map[string]string) map[string]string {
+	out := copyMap(m)
+	for _, k := range idmapKeys {
+		delete(out, k)
+	}
+	return out
+}
+
+// backupConfig is backup.yaml for an instance and the snapshots backed up.
+func (s *Service) backupConfig(e Expanded, snaps []SnapshotRecord) (*backup.Config, error) {
+	inst, _, err := s.Get(e.key())
+	if err != nil {
+		return nil, err
+	}
+	inst.Config, inst.ExpandedConfig = withoutIDMapKeys(inst.Config), withoutIDMapKeys(inst.ExpandedConfig)
+	poolName := rootPool(e.Devices)
+	p, _, err := s.pools.Record(poolName)
+	if err != nil {
+		return nil, err
+	}
+	poolCfg := copyMap(p.Config)
+	poolCfg["source"] = s.pools.Source(p)
+	cfg := &backup.Config{Container: &inst,
+		Pool:   &api.StoragePool{Name: p.Name, Driver: p.Driver, Description: p.Description, Config: poolCfg, Status: "Created", Locations: []string{"none"}},
+		Volume: &api.StorageVolume{Name: e.Name, Type: "container", ContentType: "filesystem", CreatedAt: e.CreatedAt, StorageVolumePut: api.StorageVolumePut{Config: map[string]string{}}}}
+	err = s.db.View(func(tx *store.Tx) error {
+		for _, sn := range snaps {
+			a := s.renderSnapshot(tx, sn)
+			a.Config, a.ExpandedConfig = withoutIDMapKeys(a.Config), withoutIDMapKeys(a.ExpandedConfig)
+			cfg.Snapshots = append(cfg.Snapshots, &a)
+			var expires *time.Time
+			if !sn.ExpiresAt.IsZero() {
+				expires = &sn.ExpiresAt
+			}
+			cfg.VolumeSnapshots = append(cfg.VolumeSnapshots, &backup.VolumeSnapshot{Name: sn.Name, Config: map[string]string{},
+				ContentType: "filesystem", CreatedAt: sn.CreatedAt, ExpiresAt: expires})
+		}
+		return nil
+	})
+	return cfg, err
+}
+
+// RenameBackup renames a backup and its tarball.
+func (s *Service) RenameBackup(key, name, newName string) error {
+	if err := validateBackupName(newName); err != nil {
+		return err
+	}
+	defer s.lock(key)()
+	dir := s.backupsDir(key)
+	return s.db.Update(func(tx *store.Tx) error {
+		var r BackupRecord
+		if _, err := tx.Get(store.Backups, backupKey(key, name), &r); err != nil {
+			return apierr.NotFound("backup %q of instance %q", name, key)
+		}
+		if tx.Exists(store.Backups, backupKey(key, newName)) {
+			return apierr.Conflict("backup %q of instance %q already exists", newName, key)
+		}
+		r.Name = newName
+		if err := tx.Delete(store.Backups, backupKey(key, name)); err != nil {
+			return err
+		}
+		if err := tx.Create(store.Backups, backupKey(key, newName), r); err != nil {
+			return err
+		}
+		// Last, so a failed commit is the only undo left to do.
+		return os.Rename(filepath.Join(dir, name), filepath.Join(dir, newName))
+	})
+}
+
+// DeleteBackup removes a backup's record, then its tarball.
+func (s *Service) DeleteBackup(key, name string) error {
+	err := s.db.Update(func(tx *store.Tx) error {
+		if !tx.Exists(store.Backups, backupKey(key, name)) {
+			return apierr.NotFound("backup %q of instance %q", name, key)
+		}
+		return tx.Delete(store.Backups, backupKey(key, name))
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(s.backupsDir(key), name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	s.bus.Lifecycle("instance-backup-deleted", instanceURL(key)+"/backups/"+name, nil)
+	return nil
+}
+
+// ExpireBackups deletes the backups whose expiry has passed.
+func (s *Service) ExpireBackups(now time.Time) {
+	var expired []BackupRecord
+	_ = s.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.Keys(store.Backups) {
+			var r BackupRecord
+			if _, err := tx.Get(store.Backups, k, &r); err == nil && !r.ExpiresAt.IsZero() && r.ExpiresAt.Before(now) {
+				expired = append(expired, r)
+			}
+		}
+		return nil
+	})
+	for _, r := range expired {
+		if err := s.DeleteBackup(r.Instance, r.Name); err != nil {
+			s.log.Warn("delete an expired backup", "instance", r.Instance, "backup", r.Name, "err", err)
+		}
+	}
+}
+
+// RepairBackups removes tarballs without a record: backups a crash cut
+// short, and those of deleted instances.
+func (s *Service) RepairBackups() {
+	root := filepath.Join(s.dir, "backups", "instances")
+	dirs, _ := os.ReadDir(root)
+	for _, d := range dirs {
+		files, _ := os.ReadDir(filepath.Join(root, d.Name()))
+		for _, f := range files {
+			key := project.KeyOfHost(d.Name())
+			if strings.HasSuffix(f.Name(), ".partial") || !s.db.Has(store.Backups, backupKey(key, f.Name())) {
+				_ = os.Remove(filepath.Join(root, d.Name(), f.Name()))
+				s.log.Info("removed a backup tarball without a record", "file", filepath.Join(d.Name(), f.Name()))
+			}
+		}
+		_ = os.Remove(filepath.Join(root, d.Name())) // if empty
+	}
+}
+
+// moveBackups re-keys an instance's backup records to its new key.
+func moveBackups(tx *store.Tx, key, newKey string) error {
+	for _, k := range tx.KeysWithPrefix(store.Backups, key+"/") {
+		var r BackupRecord
+		if _, err := tx.Get(store.Backups, k, &r); err != nil {
+			return err
+		}
+		r.Instance = newKey
+		if err := tx.Create(store.Backups, backupKey(newKey, r.Name), r); err != nil {
+			return err
+		}
+		if err := tx.Delete(store.Backups, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/backup"
+	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/storage"
+)
+
+// imported is a backup tarball an instance is made from: the index, and
+// the id maps its trees' files are on.
+type imported struct {
+	file  string
+	idx   backup.Index
+	files *idmap.Map
+	snaps []importedSnapshot
+}
+
+type importedSnapshot struct {
+	api   *api.InstanceSnapshot
+	files *idmap.Map
+}
+
+// PrepareImport checks the backup tarball at file (LXD's layout, from
+// Lodge or LXD) and returns the name of the instance it makes and the
+// work that makes it, to run as an operation. pool and name, when given,
+// override the backup's (X-LXD-pool, X-LXD-name).
+func (s *Service) PrepareImport(ctx context.Context, proj, file, pool, name string) (string, func(ctx context.Context) error, error) {
+	idx, err := backup.ReadIndex(ctx, file)
+	if err != nil {
+		return "", nil, err
+	}
+	if idx.Type != string(typeContainer) {
+		return "", nil, apierr.BadRequest("the backup is of a %s; only containers can be imported here", idx.Type)
+	}
+	if idx.IsOptimized() {
+		return "", nil, apierr.BadRequest("the backup is optimized (%s's own stream), which Lodge cannot import yet: export it again without optimized storage", idx.Backend)
+	}
+	if idx.Config == nil || idx.Config.Container == nil {
+		return "", nil, apierr.BadRequest("the backup says nothing of its instance (no config in index.yaml or backup.yaml)")
+	}
+	c := idx.Config.Container
+	if name == "" {
+		name = idx.Name
+	}
+	if name == "" {
+		name = c.Name
+	}
+	from := &imported{file: file, idx: idx}
+	if from.files, err = backup.FilesIDMap(c.Config); err != nil {
+		return "", nil, apierr.BadRequest("the backup's instance: %v", err)
+	}
+	byName := map[string]*api.InstanceSnapshot{}
+	for _, sn := range idx.Config.Snapshots {
+		if sn != nil {
+			byName[sn.Name] = sn
+		}
+	}
+	for _, n := range idx.Snapshots {
+		if err := validateSnapshotName(n); err != nil {
+			return "", nil, apierr.BadRequest("the backup's snapshot: %v", err)
+		}
+		sn := byName[n]
+		if sn == nil {
+			return "", nil, apierr.BadRequest("the backup holds snapshot %q but says nothing of it in its config", n)
+		}
+		files, err := backup.FilesIDMap(sn.Config)
+		if err != nil {
+			return "", nil, apierr.BadRequest("the backup's snapshot %q: %v", n, err)
+		}
+		if sn.Config["volatile.last_state.idmap"] == "" {
+			files = from.files
+		}
+		from.snaps = append(from.snaps, importedSnapshot{api: sn, files: files})
+	}
+	devices := map[string]map[string]string{}
+	for k, d := range c.Devices {
+		devices[k] = copyMap(d)
+	}
+	if pool == "" && s.pools.Exists(idx.Pool) {
+		pool = idx.Pool
+	}
+	if pool != "" {
+		if !s.pools.Exists(pool) {
+			return "", nil, apierr.BadRequest("storage pool %q does not exist", pool)
+		}
+		if root := rootDisk(devices); root != "" {
+			devices[root]["pool"] = pool
+		} else {
+			devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": pool}
+		}
+	}
+	typ := c.Type
+	if typ == "" {
+		typ = string(typeContainer)
+	}
+	req := &api.InstancesPost{Name: name, Type: typ, Source: api.InstanceSource{Type: "none"},
+		InstancePut: api.InstancePut{Architecture: c.Architecture, Config: withoutVolatile(c.Config), Devices: devices,
+			Profiles: c.Profiles, Ephemeral: c.Ephemeral, Description: c.Description}}
+	work, err := s.prepareNamed(proj, req, from)
+	if err != nil {
+		return "", nil, err
+	}
+	return req.Name, work, nil
+}
+
+// prepareImport finishes a record made from a backup and returns the
+// work that unpacks it.
+func (s *Service) prepareImport(rec Record, e Expanded, from *imported) (func(ctx context.Context) error, error) {
+	c := from.idx.Config.Container
+	if c.Architecture != "" {
+		rec.Architecture = c.Architecture
+	}
+	if base := c.Config["volatile.base_image"]; base != "" {
+		rec.Config["volatile.base_image"] = base
+	}
+	var err error
+	if rec.IDMap, err = s.idmapFor(rec.key(), e.Config, nil); err != nil {
+		return nil, err
+	}
+	var snaps []SnapshotRecord
+	for _, sn := range from.snaps {
+		a := sn.api
+		snaps = append(snaps, SnapshotRecord{Instance: rec.key(), Name: a.Name, Architecture: rec.Architecture,
+			Description: a.Description, Config: withoutVolatile(a.Config), Devices: a.Devices, Profiles: a.Profiles,
+			Ephemeral: a.Ephemeral, CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt,
+			Files: &SnapshotFiles{IDMap: rec.IDMap}})
+	}
+	poolName := rootPool(e.Devices)
+	return func(ctx context.Context) error {
+		defer s.pools.Hold()()
+		pool, err := s.pools.Get(poolName)
+		if err != nil {
+			return err
+		}
+		vol := storage.InstanceVolume(poolName, rec.Project, rec.Type, rec.Name)
+		return s.createWith(rec, snaps, pool, vol, func() error {
+			if err := s.unpackBackup(ctx, pool, vol, from, rec.IDMap); err != nil {
+				_ = pool.DeleteVolume(vol)
+				return err
+			}
+			return nil
+		})
+	}, nil
+}
+
+// unpackBackup fills a new volume from the backup: each snapshot's tree in
+// turn, snapshotted, then the instance's, every file moved onto the
+// instance's map.
+func (s *Service) unpackBackup(ctx context.Context, pool storage.Driver, vol storage.Volume, from *imported, to *idmap.Map) error {
+	if err := pool.CreateEmptyVolume(vol); err != nil {
+		return err
+	}
+	fill := func(member string, files *idmap.Map) error {
+		dir := pool.VolumePath(vol)
+		if err := emptyDir(dir); err != nil {
+			return err
+		}
+		if err := backup.Extract(ctx, from.file, member, dir); err != nil {
+			return err
+		}
+		if err := backup.CheckTree(dir); err != nil {
+			return err
+		}
+		if err := idmap.ShiftImported(dir, files, to); err != nil {
+			return apierr.BadRequest("the backup's %s: %v", member, err)
+		}
+		if err := os.Remove(filepath.Join(dir, "backup.yaml")); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return os.Chmod(dir, 0o711)
+	}
+	for _, sn := range from.snaps {
+		if err := fill("backup/snapshots/"+sn.api.Name, sn.files); err != nil {
+			return err
+		}
+		if err := pool.CreateSnapshot(ctx, vol, sn.api.Name); err != nil {
+			return fmt.Errorf("snapshot %q: %w", sn.api.Name, err)
+		}
+	}
+	return fill("backup/container", from.files)
+}
+
+// emptyDir removes what dir holds, leaving dir; read-only directories in
+// it (an image may ship some) are made writable first.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if os.RemoveAll(p) == nil {
+			continue
+		}
+		_ = filepath.WalkDir(p, func(q string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				_ = os.Chmod(q, 0o700)
+			}
+			return nil
+		})
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}

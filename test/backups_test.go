@@ -1,0 +1,198 @@
+package test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// tarEntries lists a (compressed) tarball's members with their owners.
+func tarEntries(t *testing.T, file string) map[string]*tar.Header {
+	t.Helper()
+	tool := "gzip"
+	if strings.HasSuffix(file, ".zst") {
+		tool = "zstd"
+	}
+	data, err := exec.Command(tool, "-dc", file).Output()
+	if err != nil {
+		t.Fatalf("decompress %s: %v", file, err)
+	}
+	entries := map[string]*tar.Header{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read %s: %v", file, err)
+		}
+		entries[strings.TrimSuffix(h.Name, "/")] = h
+	}
+	return entries
+}
+
+// TestBackups exports an instance with snapshots as lxc 5.0.2 does, checks
+// the tarball is in LXD's layout with the instance's own ids, imports it
+// under another name and onto another pool, and refuses hostile tarballs.
+func TestBackups(t *testing.T) {
+	d := withBusybox(t)
+	c := uniq("bk")
+	d.MustLXC("launch", "busybox", c)
+	d.MustLXC("exec", c, "--", "sh", "-c", "echo one > /state")
+	d.MustLXC("snapshot", c, "s0")
+	d.MustLXC("exec", c, "--", "sh", "-c", "echo two > /state; ln /state /state-link")
+
+	// lxc export of a running instance: a backup made, downloaded, deleted.
+	file := filepath.Join(t.TempDir(), "c.tar.gz")
+	d.MustLXC("export", c, file)
+	entries := tarEntries(t, file)
+	for _, want := range []string{"backup/index.yaml", "backup/container/backup.yaml", "backup/container/rootfs/state",
+		"backup/snapshots/s0/rootfs/state"} {
+		if entries[want] == nil {
+			t.Fatalf("the backup lacks %s", want)
+		}
+	}
+	if h := entries["backup/container/rootfs/bin/busybox"]; h == nil || h.Uid != 0 || h.Gid != 0 {
+		t.Fatalf("busybox in the backup: %+v (want the instance's own root, 0:0)", h)
+	}
+	if h := entries["backup/container/rootfs/state-link"]; h == nil || h.Typeflag != tar.TypeLink {
+		t.Fatalf("the hard link in the backup: %+v", h)
+	}
+	if out := d.MustLXC("query", "/1.0/instances/"+c+"/backups"); strings.Contains(out, "backups/") {
+		t.Fatalf("lxc export left its backup: %s", out)
+	}
+
+	// lxc import under another name: the files, the snapshot, the ids.
+	c2 := uniq("imported")
+	d.MustLXC("import", file, c2)
+	d.MustLXC("start", c2)
+	if got := d.MustLXC("exec", c2, "--", "cat", "/state"); got != "two\n" {
+		t.Fatalf("the imported instance: %q", got)
+	}
+	if out := d.MustLXC("exec", c2, "--", "stat", "-c", "%u %h", "/bin/busybox", "/state"); !strings.HasPrefix(out, "0 ") || !strings.Contains(out, "0 2") {
+		t.Fatalf("owners and links inside the imported instance: %q", out)
+	}
+	d.MustLXC("restore", c2, "s0")
+	if got := d.MustLXC("exec", c2, "--", "cat", "/state"); got != "one\n" {
+		t.Fatalf("the imported snapshot: %q", got)
+	}
+	if _, stderr, err := d.LXC("import", file, c2); err == nil || !strings.Contains(stderr, "already exists") {
+		t.Fatalf("an import over an existing instance: %v %q", err, stderr)
+	}
+
+	// Onto another pool, compressed another way, instance only, by the API.
+	d.MustLXC("storage", "create", "bkpool", "dir")
+	if st, env := d.API("POST", "/1.0/instances/"+c+"/backups", api.InstanceBackupsPost{Name: "nightly", InstanceOnly: true, CompressionAlgorithm: "zstd"}); st != 200 && st != 202 {
+		t.Fatalf("create backup: %d %s", st, env.Error)
+	}
+	if st, env := d.API("POST", "/1.0/instances/"+c+"/backups/nightly", api.InstanceBackupPost{Name: "weekly"}); st != 200 && st != 202 {
+		t.Fatalf("rename backup: %d %s", st, env.Error)
+	}
+	if out := d.MustLXC("info", c); !strings.Contains(out, "weekly") {
+		t.Fatalf("lxc info lacks the backup:\n%s", out)
+	}
+	zst := filepath.Join(t.TempDir(), "c.tar.zst")
+	resp, err := d.http.Get("http://lodge/1.0/instances/" + c + "/backups/weekly/export")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("export: %v %v", err, resp)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.HasPrefix(data, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+		t.Fatal("the zstd backup is not zstd")
+	}
+	_ = os.WriteFile(zst, data, 0o600)
+	if e := tarEntries(t, zst); e["backup/snapshots/s0/rootfs/state"] != nil {
+		t.Fatal("an instance-only backup holds snapshots")
+	}
+	c3 := uniq("onpool")
+	d.MustLXC("import", zst, c3, "--storage", "bkpool")
+	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "bkpool", "containers", c3, "rootfs", "state")); err != nil {
+		t.Fatalf("the import on the other pool: %v", err)
+	}
+	if st, _ := d.API("DELETE", "/1.0/instances/"+c+"/backups/weekly", nil); st != 200 && st != 202 {
+		t.Fatalf("delete backup: %d", st)
+	}
+	if left, _ := filepath.Glob(filepath.Join(d.Dir, "backups", "instances", c, "*")); len(left) != 0 {
+		t.Fatalf("the deleted backup's tarball is left: %v", left)
+	}
+
+	// Hostile tarballs are refused and leave nothing.
+	for what, tb := range map[string][]byte{
+		"an owner outside the map": hostileBackup(t, "[{\"Isuid\":true,\"Isgid\":false,\"Hostid\":1000000,\"Nsid\":0,\"Maprange\":65536},{\"Isuid\":false,\"Isgid\":true,\"Hostid\":1000000,\"Nsid\":0,\"Maprange\":65536}]", false),
+		"a rootfs that is a link":  hostileBackup(t, "", true),
+	} {
+		name := uniq("hostile")
+		req, _ := http.NewRequest("POST", "http://lodge/1.0/instances", bytes.NewReader(tb))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("X-LXD-name", name)
+		resp, err := d.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env api.Response
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_ = json.Unmarshal(body, &env)
+		if env.Operation != "" {
+			st, wenv := d.API("GET", env.Operation+"/wait?timeout=60", nil)
+			var op api.Operation
+			_ = json.Unmarshal(wenv.Metadata, &op)
+			if st != 200 || op.Status != "Failure" {
+				t.Fatalf("%s: the import did not fail: %d %+v", what, st, op)
+			}
+		} else if resp.StatusCode != 400 {
+			t.Fatalf("%s: %d %s", what, resp.StatusCode, body)
+		}
+		if st, _ := d.API("GET", "/1.0/instances/"+name, nil); st != 404 {
+			t.Fatalf("%s: the refused import left an instance (%d)", what, st)
+		}
+		if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "containers", name)); !os.IsNotExist(err) {
+			t.Fatalf("%s: the refused import left a volume: %v", what, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(d.Dir, "backups", "import-*")); len(left) != 0 {
+		t.Fatalf("imports left their uploads: %v", left)
+	}
+}
+
+// hostileBackup is a gzipped backup tarball whose files are owned by host
+// root under the given id map, or whose rootfs is a link to /.
+func hostileBackup(t *testing.T, idmap string, rootfsLink bool) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(h *tar.Header, body string) {
+		h.Size = int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(body))
+	}
+	index := "name: hostile\nbackend: dir\npool: default\ntype: container\noptimized: false\nconfig:\n  container:\n    name: hostile\n    architecture: x86_64\n    profiles: [default]\n    config:\n      volatile.last_state.idmap: '" + idmap + "'\n    devices: {}\n"
+	add(&tar.Header{Name: "backup/index.yaml", Mode: 0o644, Typeflag: tar.TypeReg}, index)
+	add(&tar.Header{Name: "backup/container/", Mode: 0o755, Typeflag: tar.TypeDir}, "")
+	if rootfsLink {
+		add(&tar.Header{Name: "backup/container/rootfs", Linkname: "/", Typeflag: tar.TypeSymlink}, "")
+	} else {
+		add(&tar.Header{Name: "backup/container/rootfs/", Mode: 0o755, Uid: 1000000, Gid: 1000000, Typeflag: tar.TypeDir}, "")
+		add(&tar.Header{Name: "backup/container/rootfs/suid", Mode: 0o4755, Uid: 0, Gid: 0, Typeflag: tar.TypeReg}, "#!/bin/sh\n")
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = zw.Close()
+	return buf.Bytes()
+}
