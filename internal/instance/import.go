@@ -128,7 +128,7 @@ func (s *Service) prepareImport(rec Record, e Expanded, from *imported) (func(ct
 	for _, sn := range from.snaps {
 		a := sn.api
 		snaps = append(snaps, SnapshotRecord{Instance: rec.key(), Name: a.Name, Architecture: rec.Architecture,
-			Description: a.Description, Config: withoutVolatile(a.Config), Devices: a.Devices, Profiles: a.Profiles,
+			Description: a.Description, Config: withoutVolatile(a.Config), Devices: onRootPool(a.Devices, rec.Devices), Profiles: a.Profiles,
 			Ephemeral: a.Ephemeral, CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt,
 			Files: &SnapshotFiles{IDMap: rec.IDMap}})
 	}
@@ -148,6 +148,25 @@ func (s *Service) prepareImport(rec Record, e Expanded, from *imported) (func(ct
 			return nil
 		})
 	}, nil
+}
+
+// onRootPool is a snapshot's devices with its root disk on the pool the
+// imported instance's own devices put it on: a restore must not move the
+// instance's root to where the snapshot was taken.
+func onRootPool(snapDevices, devices map[string]map[string]string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for k, d := range snapDevices {
+		out[k] = copyMap(d)
+	}
+	root := rootDisk(devices)
+	if root == "" {
+		return out
+	}
+	if out[root] == nil || out[root]["path"] != "/" {
+		out[root] = copyMap(devices[root])
+	}
+	out[root]["pool"] = devices[root]["pool"]
+	return out
 }
 
 // unpackBackup fills a new volume from the backup: each snapshot's tree in

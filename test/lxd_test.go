@@ -1,0 +1,155 @@
+package test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lodge-project/lodge/internal/storage/storagetest"
+)
+
+// lxdDaemon is Debian's real LXD 5.0.2, started on a scratch directory of
+// its own, for tests that move things between it and Lodge.
+type lxdDaemon struct {
+	t   *testing.T
+	dir string
+	cmd *exec.Cmd
+}
+
+// startLXD starts LXD with a dir pool called default and a default profile
+// whose root disk is on it.
+func startLXD(t *testing.T) *lxdDaemon {
+	t.Helper()
+	if _, err := exec.LookPath("lxd"); err != nil {
+		t.Fatal("lxd is missing: scripts/install-deps.sh installs Debian's lxd")
+	}
+	base := t.TempDir()
+	dir := filepath.Join(base, "lxd")
+	for _, p := range []string{filepath.Dir(base), base} {
+		_ = os.Chmod(p, 0o711) // LXD's unprivileged containers reach their rootfs below
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	l := &lxdDaemon{t: t, dir: dir}
+	l.cmd = exec.Command("lxd", "--group", "root", "--logfile", filepath.Join(dir, "lxd.log"))
+	l.cmd.Env = append(os.Environ(), l.env()...)
+	if err := l.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.stop)
+	if _, stderr, err := run(l.env(), "", "lxd", "waitready", "--timeout", "60"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "lxd.log"))
+		t.Fatalf("LXD did not start: %v %s\n%s", err, stderr, log)
+	}
+	preseed := "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n"
+	if _, stderr, err := run(l.env(), preseed, "lxd", "init", "--preseed"); err != nil {
+		t.Fatalf("lxd init: %v %s", err, stderr)
+	}
+	return l
+}
+
+func (l *lxdDaemon) env() []string {
+	return []string{"LXD_DIR=" + l.dir, "LXD_CONF=" + filepath.Join(l.dir, "conf")}
+}
+
+// MustLXC runs lxc against LXD.
+func (l *lxdDaemon) MustLXC(args ...string) string {
+	l.t.Helper()
+	out, stderr, err := run(l.env(), "", "lxc", args...)
+	if err != nil {
+		l.t.Fatalf("LXD: lxc %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	return out
+}
+
+func (l *lxdDaemon) stop() {
+	_, _, _ = run(l.env(), "", "lxc", "stop", "--all", "--force")
+	done := make(chan struct{})
+	go func() {
+		_, _, _ = run(l.env(), "", "lxd", "shutdown", "--timeout", "30")
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+	}
+	_ = l.cmd.Process.Kill()
+	_ = l.cmd.Wait()
+	_ = storagetest.UnmountBelow(l.dir)
+}
+
+// TestBackupsWithLXD moves a stopped Debian container with two snapshots
+// from Debian's LXD 5.0.2 to Lodge and from Lodge to LXD by lxc export and
+// lxc import, onto dir and btrfs pools on each side, and checks files,
+// owners and snapshots at the other end.
+func TestBackupsWithLXD(t *testing.T) {
+	lxd := startLXD(t)
+	d := startDaemon(t)
+	img := debianImage(t)
+	lxd.MustLXC("image", "import", img, "--alias", "debian")
+	d.MustLodge("image", "import", img, "--alias", "debian")
+	lxd.MustLXC("storage", "create", "bt", "btrfs", "size=4GiB")
+	d.MustLXC("storage", "create", "bt", "btrfs", "size=4GiB")
+
+	// The same history on each side: state one, s0, two, s1, three.
+	tmp := t.TempDir()
+	state := filepath.Join(tmp, "state")
+	history := func(lxc func(...string) string, name string) {
+		lxc("init", "debian", name)
+		for i, content := range []string{"one", "two", "three"} {
+			if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			lxc("file", "push", state, name+"/root/state", "--uid", "0", "--gid", "42")
+			if i < 2 {
+				lxc("snapshot", name, []string{"s0", "s1"}[i])
+			}
+		}
+	}
+	history(lxd.MustLXC, "fromlxd")
+	history(d.MustLXC, "fromlodge")
+	fromLXD, fromLodge := filepath.Join(tmp, "fromlxd.tar.zst"), filepath.Join(tmp, "fromlodge.tar.zst")
+	lxd.MustLXC("export", "fromlxd", fromLXD, "--compression", "zstd")
+	d.MustLXC("export", "fromlodge", fromLodge, "--compression", "zstd")
+
+	// check starts an imported container and reads it through lxc: the
+	// file, its owners, a file of the image's with its group, and each
+	// snapshot restored.
+	check := func(where string, lxc func(...string) string, name string) {
+		t.Helper()
+		lxc("start", name)
+		if got := lxc("exec", name, "--", "cat", "/root/state"); got != "three\n" {
+			t.Fatalf("%s: /root/state of %s: %q", where, name, got)
+		}
+		if got := lxc("exec", name, "--", "stat", "-c", "%u:%g %a", "/root/state", "/etc/shadow"); got != "0:42 640\n0:42 640\n" {
+			t.Fatalf("%s: owners in %s: %q", where, name, got)
+		}
+		lxc("stop", "--force", name)
+		for snap, want := range map[string]string{"s0": "one\n", "s1": "two\n"} {
+			lxc("restore", name, snap)
+			lxc("start", name)
+			if got := lxc("exec", name, "--", "cat", "/root/state"); got != want {
+				t.Fatalf("%s: %s of %s: %q, want %q", where, snap, name, got, want)
+			}
+			lxc("stop", "--force", name)
+		}
+	}
+	for _, pool := range []string{"default", "bt"} {
+		t.Run("LXDToLodge/"+pool, func(t *testing.T) {
+			name := "lxd-" + pool
+			d.MustLXC("import", fromLXD, name, "--storage", pool)
+			check("Lodge", d.MustLXC, name)
+			d.MustLXC("delete", "--force", name)
+		})
+		t.Run("LodgeToLXD/"+pool, func(t *testing.T) {
+			name := "lodge-" + pool
+			lxd.MustLXC("import", fromLodge, name, "--storage", pool)
+			check("LXD", lxd.MustLXC, name)
+			lxd.MustLXC("delete", "--force", name)
+		})
+	}
+}
