@@ -9,6 +9,7 @@ packages=(
   xz-utils zstd squashfs-tools          # image formats
   debootstrap                          # the Debian test image
   lxd-client python3-pylxd             # the reference clients
+  lxd                                  # the reference daemon: backups move to and from it
   iproute2 procps util-linux           # host tools the tests use
   dnsmasq-base nftables                # managed networks: DHCP/DNS and NAT
   xfsprogs                             # reflink-capable scratch filesystems for storage tests

@@ -85,8 +85,10 @@ func (l *lxdDaemon) stop() {
 // TestBackupsWithLXD moves a stopped Debian container with two snapshots
 // from Debian's LXD 5.0.2 to Lodge and from Lodge to LXD by lxc export and
 // lxc import, onto dir and btrfs pools on each side, and checks files,
-// owners and snapshots at the other end.
+// owners and snapshots at the other end. It runs in parallel with the
+// other slow tests.
 func TestBackupsWithLXD(t *testing.T) {
+	t.Parallel() // slow (two daemons, Debian unpacked many times) and on its own state
 	lxd := startLXD(t)
 	d := startDaemon(t)
 	img := debianImage(t)
