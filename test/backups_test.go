@@ -117,7 +117,7 @@ func TestBackups(t *testing.T) {
 		t.Fatal("an instance-only backup holds snapshots")
 	}
 	c3 := uniq("onpool")
-	d.MustLXC("import", zst, c3, "--storage", "bkpool")
+	d.MustLodge("import", zst, c3, "--storage", "bkpool")
 	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "bkpool", "containers", c3, "rootfs", "state")); err != nil {
 		t.Fatalf("the import on the other pool: %v", err)
 	}
@@ -126,6 +126,15 @@ func TestBackups(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(d.Dir, "backups", "instances", c, "*")); len(left) != 0 {
 		t.Fatalf("the deleted backup's tarball is left: %v", left)
+	}
+
+	// lodge export and import, as lxc's.
+	viaLodge := filepath.Join(t.TempDir(), "c.tar.xz")
+	d.MustLodge("export", c, viaLodge, "--compression", "xz")
+	c4 := uniq("vialodge")
+	d.MustLodge("import", viaLodge, c4)
+	if snaps := d.MustLXC("query", "/1.0/instances/"+c4+"/snapshots"); !strings.Contains(snaps, "s0") {
+		t.Fatalf("lodge import lost the snapshot: %s", snaps)
 	}
 
 	// Hostile tarballs are refused and leave nothing.

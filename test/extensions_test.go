@@ -19,7 +19,7 @@ func TestAdvertisedExtensions(t *testing.T) {
 	_, env := d.API("GET", "/1.0", nil)
 	var srv api.Server
 	_ = json.Unmarshal(env.Metadata, &srv)
-	for _, gone := range []string{"container_backup", "image_aliases_description", "resource_limits_processes", "container_console_log"} {
+	for _, gone := range []string{"image_aliases_description", "resource_limits_processes", "container_console_log"} {
 		for _, e := range srv.APIExtensions {
 			if e == gone {
 				t.Errorf("%s is advertised, but does not work (or is no LXD extension)", gone)
