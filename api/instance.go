@@ -70,6 +70,11 @@ type InstancesPost struct {
 type InstancePost struct {
 	Name      string `json:"name"`
 	Migration bool   `json:"migration"`
+	// Pool, with Migration, moves the instance to another storage pool
+	// (instance_pool_move); InstanceOnly leaves its snapshots behind.
+	Pool         string `json:"pool,omitempty"`
+	InstanceOnly bool   `json:"instance_only,omitempty"`
+	Live         bool   `json:"live,omitempty"`
 }
 
 // InstanceStatePut is the body of PUT /1.0/instances/<name>/state.

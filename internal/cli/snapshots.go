@@ -51,6 +51,7 @@ func cmdRestore() *cobra.Command {
 
 func cmdCopy() *cobra.Command {
 	var instanceOnly, ephemeral bool
+	var pool string
 	var config []string
 	cmd := &cobra.Command{
 		Use:   "copy SOURCE[/SNAPSHOT] DEST",
@@ -76,10 +77,35 @@ func cmdCopy() *cobra.Command {
 					req.Config[k] = v
 				}
 			}
+			if pool != "" {
+				// As lxc does: the copy's root disk, its own, on the pool.
+				c := connect()
+				src := strings.SplitN(args[0], "/", 2)[0]
+				var inst api.Instance
+				if _, err := c.Get(instancePath(src), &inst); err != nil {
+					return err
+				}
+				if req.Devices == nil {
+					req.Config, req.Devices, req.Profiles = inst.Config, inst.Devices, inst.Profiles
+				}
+				root := "root"
+				for k, d := range inst.ExpandedDevices {
+					if d["type"] == "disk" && d["path"] == "/" {
+						root = k
+					}
+				}
+				dev := map[string]string{"type": "disk", "path": "/"}
+				for k, v := range inst.ExpandedDevices[root] {
+					dev[k] = v
+				}
+				dev["pool"] = pool
+				req.Devices[root] = dev
+			}
 			_, err := connect().Do("POST", "/1.0/instances", req, "")
 			return err
 		},
 	}
+	cmd.Flags().StringVarP(&pool, "storage", "s", "", "storage pool for the copy (another pool: copied file by file)")
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "copy the instance without its snapshots")
 	cmd.Flags().BoolVarP(&ephemeral, "ephemeral", "e", false, "make the copy ephemeral")
 	cmd.Flags().StringArrayVarP(&config, "config", "c", nil, "config key/value for the copy")
@@ -87,13 +113,26 @@ func cmdCopy() *cobra.Command {
 }
 
 func cmdMove() *cobra.Command {
-	return &cobra.Command{
-		Use:     "move NAME[/SNAPSHOT] NEW-NAME[/NEW-SNAPSHOT]",
+	var pool string
+	var instanceOnly bool
+	cmd := &cobra.Command{
+		Use:     "move NAME[/SNAPSHOT] [NEW-NAME[/NEW-SNAPSHOT]] [--storage POOL]",
 		Aliases: []string{"rename"},
-		Short:   "Rename an instance or a snapshot",
-		Args:    cobra.ExactArgs(2),
+		Short:   "Rename an instance or a snapshot, or move a stopped instance to another storage pool",
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := connect()
+			if pool != "" {
+				newName := args[0]
+				if len(args) > 1 {
+					newName = args[1]
+				}
+				_, err := c.Do("POST", instancePath(args[0]), api.InstancePost{Name: newName, Migration: true, Pool: pool, InstanceOnly: instanceOnly}, "")
+				return err
+			}
+			if len(args) < 2 {
+				return fmt.Errorf("give the new name, or --storage POOL")
+			}
 			name, snap, isSnap := strings.Cut(args[0], "/")
 			if isSnap {
 				_, newSnap, ok := strings.Cut(args[1], "/")
@@ -107,4 +146,7 @@ func cmdMove() *cobra.Command {
 			return err
 		},
 	}
+	cmd.Flags().StringVarP(&pool, "storage", "s", "", "move the (stopped) instance's volume to this storage pool")
+	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "with --storage: leave the snapshots behind (they are deleted)")
+	return cmd
 }

@@ -45,6 +45,7 @@ var extensions = []extension{
 	{"backup_compression_algorithm", "a backup takes compression_algorithm (gzip, zstd, xz, bzip2, none)", "TestBackups"},
 	{"container_backup_override_pool", "an imported backup goes to the pool X-LXD-pool names", "TestBackups"},
 	{"backup_override_name", "an imported backup takes the name X-LXD-name gives", "TestBackups"},
+	{"instance_pool_move", "POST /1.0/instances/NAME with migration and pool moves a stopped instance to another pool (lxc move --storage)", "TestPoolMovesAndCopies"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
 }
 

@@ -194,14 +194,35 @@ func instancePost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if req.Migration {
+	if req.Migration && req.Pool == "" {
 		return fail(apierr.BadRequest("migration is not supported yet"))
 	}
 	if err := validate.InstanceName(req.Name); err != nil {
 		return fail(err)
 	}
-	if _, _, err := d.Instances.Get(name); err != nil {
+	inst, _, err := d.Instances.Get(name)
+	if err != nil {
 		return fail(err)
+	}
+	if req.Migration {
+		// lxc move --storage: to another pool (and a new name, if given).
+		if st, _ := d.Instances.Status(name); st != "Stopped" {
+			// lxc asks for a live move of a running instance.
+			return fail(apierr.BadRequest("instance %q is running: stop it before moving it to another pool (live moves need CRIU, which this host does not offer)", inst.Name))
+		}
+		if !d.Pools.Exists(req.Pool) {
+			return fail(apierr.BadRequest("storage pool %q does not exist", req.Pool))
+		}
+		op := d.Ops.Start("Moving instance", resources(name), nil, func(ctx context.Context, _ *operation.Op) error {
+			if err := d.Instances.MovePool(ctx, name, req.Pool, req.InstanceOnly); err != nil {
+				return err
+			}
+			if req.Name != inst.Name {
+				return d.Instances.Rename(name, req.Name)
+			}
+			return nil
+		})
+		return asyncResp{op}
 	}
 	op := d.Ops.Start("Renaming instance", resources(name), nil, func(context.Context, *operation.Op) error {
 		return d.Instances.Rename(name, req.Name)

@@ -2,11 +2,13 @@ package instance
 
 import (
 	"context"
+	"sort"
 	"strings"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -73,17 +75,32 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 	if err != nil {
 		return nil, err
 	}
-	if from, to := rootPool(src.Devices), rootPool(dst.Devices); from != to {
-		return nil, apierr.BadRequest("copy: %q is on storage pool %q and the copy would be on %q; copies between pools are not supported yet", srcName, from, to)
-	}
+	// Snapshots oldest first: a copy between pools makes them in order.
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].CreatedAt.Before(snaps[j].CreatedAt) })
 	return func(ctx context.Context) error {
 		defer s.pools.Hold()()
 		pool, from, err := s.poolOf(src)
 		if err != nil {
 			return err
 		}
-		return s.createWith(rec, snaps, pool, volumeOf(dst), func() error {
-			return pool.CopyVolume(ctx, from, srcSnap, volumeOf(dst), !fromSnap && !req.Source.InstanceOnly)
+		if rootPool(src.Devices) == rootPool(dst.Devices) {
+			return s.createWith(rec, snaps, pool, volumeOf(dst), func() error {
+				return pool.CopyVolume(ctx, from, srcSnap, volumeOf(dst), !fromSnap && !req.Source.InstanceOnly)
+			})
+		}
+		// Another pool: tree by tree (package storage), the snapshots
+		// with their records' devices on the copy's pool.
+		to, err := s.pools.Get(rootPool(dst.Devices))
+		if err != nil {
+			return err
+		}
+		var names []string
+		for i, sn := range snaps {
+			names = append(names, sn.Name)
+			snaps[i].Devices = onRootPool(sn.Devices, rec.Devices)
+		}
+		return s.createWith(rec, snaps, to, volumeOf(dst), func() error {
+			return storage.CopyAcross(ctx, pool, from, srcSnap, names, to, volumeOf(dst))
 		})
 	}, nil
 }

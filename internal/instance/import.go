@@ -178,7 +178,7 @@ func (s *Service) unpackBackup(ctx context.Context, pool storage.Driver, vol sto
 	}
 	fill := func(member string, files *idmap.Map) error {
 		dir := pool.VolumePath(vol)
-		if err := emptyDir(dir); err != nil {
+		if err := storage.EmptyDir(dir); err != nil {
 			return err
 		}
 		if err := backup.Extract(ctx, from.file, member, dir); err != nil {
@@ -204,29 +204,4 @@ func (s *Service) unpackBackup(ctx context.Context, pool storage.Driver, vol sto
 		}
 	}
 	return fill("backup/container", from.files)
-}
-
-// emptyDir removes what dir holds, leaving dir; read-only directories in
-// it (an image may ship some) are made writable first.
-func emptyDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		if os.RemoveAll(p) == nil {
-			continue
-		}
-		_ = filepath.WalkDir(p, func(q string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				_ = os.Chmod(q, 0o700)
-			}
-			return nil
-		})
-		if err := os.RemoveAll(p); err != nil {
-			return err
-		}
-	}
-	return nil
 }
