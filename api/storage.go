@@ -53,6 +53,40 @@ type StorageVolumeSource struct {
 	Name string `json:"name" yaml:"name"`
 	Type string `json:"type" yaml:"type"`
 	Pool string `json:"pool" yaml:"pool"`
+	// VolumeOnly leaves a copied volume's snapshots behind.
+	VolumeOnly bool `json:"volume_only" yaml:"volume_only"`
+}
+
+// StorageVolumePost renames a volume, or moves it to another pool.
+type StorageVolumePost struct {
+	Name string `json:"name" yaml:"name"`
+	Pool string `json:"pool" yaml:"pool"`
+}
+
+// StorageVolumeSnapshotsPost creates a volume snapshot.
+type StorageVolumeSnapshotsPost struct {
+	Name      string     `json:"name" yaml:"name"`
+	ExpiresAt *time.Time `json:"expires_at" yaml:"expires_at"`
+}
+
+// StorageVolumeSnapshotPut is what PUT of a volume snapshot changes.
+type StorageVolumeSnapshotPut struct {
+	Description string     `json:"description" yaml:"description"`
+	ExpiresAt   *time.Time `json:"expires_at" yaml:"expires_at"`
+}
+
+// StorageVolumeSnapshot is a custom volume's snapshot.
+type StorageVolumeSnapshot struct {
+	StorageVolumeSnapshotPut `yaml:",inline"`
+	Name                     string            `json:"name" yaml:"name"`
+	Config                   map[string]string `json:"config" yaml:"config"`
+	ContentType              string            `json:"content_type" yaml:"content_type"`
+	CreatedAt                time.Time         `json:"created_at" yaml:"created_at"`
+}
+
+// StorageVolumeSnapshotPost renames a volume snapshot.
+type StorageVolumeSnapshotPost struct {
+	Name string `json:"name" yaml:"name"`
 }
 
 // StorageVolumesPost creates a volume.

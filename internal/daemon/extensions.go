@@ -46,6 +46,9 @@ var extensions = []extension{
 	{"container_backup_override_pool", "an imported backup goes to the pool X-LXD-pool names", "TestBackups"},
 	{"backup_override_name", "an imported backup takes the name X-LXD-name gives", "TestBackups"},
 	{"instance_pool_move", "POST /1.0/instances/NAME with migration and pool moves a stopped instance to another pool (lxc move --storage)", "TestPoolMovesAndCopies"},
+	{"storage_api_volume_rename", "POST to a custom volume renames it", "TestCustomVolumeChanges"},
+	{"storage_api_local_volume_handling", "custom volumes copy (source type copy) and move between pools of the host", "TestCustomVolumeChanges"},
+	{"storage_api_volume_snapshots", "custom volume snapshots: create, list, show, rename, delete, restore (PUT restore); copies with volume_only", "TestCustomVolumeChanges"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
 }
 

@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/operation"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 )
@@ -100,10 +102,30 @@ func volumesPost(d *Daemon, r *http.Request) response {
 	if err := customOnly(req.Type); err != nil {
 		return fail(err)
 	}
-	if req.Source.Type != "" || req.Source.Name != "" {
-		return fail(apierr.BadRequest("volume %q: copying volumes is not supported yet; create an empty one", req.Name))
-	}
 	dropEmptyValues(req.Config)
+	switch req.Source.Type {
+	case "copy":
+		// lxc storage volume copy: within a pool or from another.
+		from := req.Source.Pool
+		if from == "" {
+			from = pool
+		}
+		if _, _, err := d.Pools.CustomVolume(from, project.Default, req.Source.Name); err != nil {
+			return fail(err)
+		}
+		op := d.Ops.Start("Copying storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, req.Type, req.Name)}}, nil,
+			func(ctx context.Context, _ *operation.Op) error {
+				err := d.Pools.CopyCustomVolume(ctx, from, project.Default, req.Source.Name, pool, req.Name, req.Description, req.Config, req.Source.VolumeOnly)
+				if err == nil {
+					d.Bus.Lifecycle("storage-volume-created", volumeURL(pool, req.Type, req.Name), nil)
+				}
+				return err
+			})
+		return asyncResp{op}
+	case "":
+	default:
+		return fail(apierr.BadRequest("volume %q: source type %q is not supported (copy, or none for an empty volume)", req.Name, req.Source.Type))
+	}
 	rec := storage.VolumeRecord{Pool: pool, Project: project.Default, Name: req.Name, Description: req.Description,
 		Config: req.Config, ContentType: storage.ContentType(req.ContentType)}
 	if err := d.Pools.CreateCustomVolume(rec); err != nil {
@@ -148,7 +170,10 @@ func volumePut(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	if put.Restore != "" {
-		return fail(apierr.BadRequest("volume snapshots are not supported yet"))
+		if err := d.Instances.RestoreCustomVolume(r.Context(), pool, name, put.Restore); err != nil {
+			return fail(err)
+		}
+		return empty()
 	}
 	rev, err := ifMatch(r)
 	if err != nil {
@@ -191,4 +216,41 @@ func volumeDelete(d *Daemon, r *http.Request) response {
 	}
 	d.Bus.Lifecycle("storage-volume-deleted", volumeURL(pool, typ, name), nil)
 	return empty()
+}
+
+// volumePost renames a custom volume, or moves it to another pool.
+func volumePost(d *Daemon, r *http.Request) response {
+	pool, typ, name := r.PathValue("pool"), r.PathValue("type"), r.PathValue("name")
+	if err := customOnly(typ); err != nil {
+		return fail(err)
+	}
+	var req api.StorageVolumePost
+	if err := decode(r, &req); err != nil {
+		return fail(err)
+	}
+	if _, _, err := d.Pools.CustomVolume(pool, project.Default, name); err != nil {
+		return fail(err)
+	}
+	if req.Name == "" {
+		req.Name = name
+	}
+	if req.Pool != "" && req.Pool != pool {
+		if !d.Pools.Exists(req.Pool) {
+			return fail(apierr.BadRequest("storage pool %q does not exist", req.Pool))
+		}
+		op := d.Ops.Start("Moving storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, typ, name)}}, nil,
+			func(ctx context.Context, _ *operation.Op) error {
+				return d.Instances.MoveCustomVolume(ctx, pool, name, req.Pool, req.Name)
+			})
+		return asyncResp{op}
+	}
+	if req.Name == name {
+		return fail(apierr.BadRequest("storage volume %q: give a new name or another pool", name))
+	}
+	// A rename answers at once (lxc waits for no operation).
+	if err := d.Instances.RenameCustomVolume(pool, name, req.Name); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("storage-volume-renamed", volumeURL(pool, typ, req.Name), map[string]any{"old_name": name})
+	return syncResp{metadata: map[string]any{}, location: volumeURL(pool, typ, req.Name), status: http.StatusCreated}
 }

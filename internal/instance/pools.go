@@ -1,9 +1,12 @@
 package instance
 
 import (
+	"context"
 	"slices"
+	"strings"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 )
@@ -172,4 +175,32 @@ func (s *Service) VolumeUsers(pool, name string) ([]string, error) {
 // delete.
 func (s *Service) DeleteCustomVolume(pool, name string) error {
 	return s.pools.DeleteCustomVolumeUnused(pool, project.Default, name, func() ([]string, error) { return s.VolumeUsers(pool, name) })
+}
+
+// RenameCustomVolume renames a custom volume nothing attaches.
+func (s *Service) RenameCustomVolume(pool, name, newName string) error {
+	return s.pools.RenameCustomVolume(pool, project.Default, name, newName, func() ([]string, error) { return s.VolumeUsers(pool, name) })
+}
+
+// MoveCustomVolume moves a custom volume nothing attaches to another pool.
+func (s *Service) MoveCustomVolume(ctx context.Context, pool, name, dstPool, dstName string) error {
+	return s.pools.MoveCustomVolume(ctx, pool, project.Default, name, dstPool, dstName, func() ([]string, error) { return s.VolumeUsers(pool, name) })
+}
+
+// RestoreCustomVolume restores a custom volume to a snapshot, refused
+// while a running instance has it attached (it would see its files change
+// under it).
+func (s *Service) RestoreCustomVolume(ctx context.Context, pool, name, snap string) error {
+	users, err := s.VolumeUsers(pool, name)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if key, ok := strings.CutPrefix(u, "/1.0/instances/"); ok {
+			if st, _ := s.status(key); st != runtime.StateStopped {
+				return apierr.BadRequest("storage volume %q is attached to running instance %q: stop it first", name, key)
+			}
+		}
+	}
+	return s.pools.RestoreCustomVolume(ctx, pool, project.Default, name, snap)
 }

@@ -26,6 +26,9 @@ func (s *Service) RunScheduler(ctx context.Context, tick time.Duration) {
 			s.scheduledSnapshots(last, now)
 			s.expireSnapshots(now)
 			s.ExpireBackups(now)
+			for _, err := range s.pools.ExpireCustomVolumeSnapshots(now) {
+				s.log.Warn("delete an expired volume snapshot", "err", err)
+			}
 			last = now
 		}
 	}

@@ -32,7 +32,21 @@ func copyAcross(ctx context.Context, from Driver, src Volume, srcSnap string, sn
 		if err := EmptyDir(into); err != nil {
 			return err
 		}
-		for _, name := range []string{"rootfs", "metadata.yaml", "templates"} {
+		// An instance's volume holds its rootfs/ and the image's
+		// metadata beside what the driver keeps there; a custom volume's
+		// files are all its own.
+		entries := []string{"rootfs", "metadata.yaml", "templates"}
+		if dst.Type == TypeCustom {
+			list, err := os.ReadDir(dir)
+			if err != nil {
+				return err
+			}
+			entries = entries[:0]
+			for _, e := range list {
+				entries = append(entries, e.Name())
+			}
+		}
+		for _, name := range entries {
 			if _, err := os.Lstat(filepath.Join(dir, name)); os.IsNotExist(err) {
 				continue
 			}

@@ -36,7 +36,9 @@ func TestCopyAcross(t *testing.T) {
 	if err := from.CreateVolumeFromImage(ctx, src, "img", nil); err != nil {
 		t.Fatal(err)
 	}
-	state := func(d storage.Driver, v storage.Volume) string { return filepath.Join(d.VolumePath(v), "rootfs", "etc", "state") }
+	state := func(d storage.Driver, v storage.Volume) string {
+		return filepath.Join(d.VolumePath(v), "rootfs", "etc", "state")
+	}
 	for i, content := range []string{"one\n", "two\n", "three\n"} {
 		if err := os.WriteFile(state(from, src), []byte(content), 0o644); err != nil {
 			t.Fatal(err)

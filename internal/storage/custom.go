@@ -25,6 +25,8 @@ type VolumeRecord struct {
 	Config      map[string]string `json:"config"`
 	ContentType ContentType       `json:"content_type"`
 	CreatedAt   time.Time         `json:"created_at"`
+	// RenamedFrom marks a rename under way (see RenameCustomVolume).
+	RenamedFrom string `json:"renamed_from,omitempty"`
 }
 
 // Volume is the volume the record stands for.
@@ -196,7 +198,7 @@ func (p *Pools) DeleteCustomVolume(pool, proj, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Volumes, key) }); err != nil {
+	if err := p.db.Update(func(tx *store.Tx) error { return dropVolumeRecords(tx, key) }); err != nil {
 		return err
 	}
 	return d.DeleteVolume(r.Volume())
@@ -234,6 +236,13 @@ func (p *Pools) RepairCustomVolumes(log *slog.Logger) {
 		if err != nil {
 			return
 		}
+		p.repairRenames(log, pool, d, records)
+		if records, err = p.CustomVolumes(pool); err != nil {
+			return
+		}
+		for _, r := range records {
+			p.repairVolumeSnapshots(log, d, r)
+		}
 		known := map[string]bool{}
 		for _, r := range records {
 			known[r.Volume().StorageName()] = true
@@ -257,4 +266,37 @@ func (p *Pools) RepairCustomVolumes(log *slog.Logger) {
 			}
 		}
 	})
+}
+
+// repairVolumeSnapshots completes a restore a crash cut short and matches
+// a custom volume's snapshots to their records: a snapshot without a
+// record (a create cut short) goes, a record without a snapshot (a delete
+// cut short) goes.
+func (p *Pools) repairVolumeSnapshots(log *slog.Logger, d Driver, r VolumeRecord) {
+	if what, err := d.RepairVolume(r.Volume()); err != nil || what != "" {
+		log.Warn("repair: custom volume: "+what, "pool", r.Pool, "volume", r.Name, "err", err)
+	}
+	onDisk, err := d.SnapshotNames(r.Volume())
+	if err != nil {
+		return
+	}
+	key := volumeKey(r.Pool, r.Project, r.Name)
+	recorded := map[string]bool{}
+	_ = p.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.KeysWithPrefix(store.VolumeSnapshots, key+"/") {
+			recorded[strings.TrimPrefix(k, key+"/")] = true
+		}
+		return nil
+	})
+	for _, s := range onDisk {
+		if !recorded[s] {
+			log.Warn("repair: removing a custom volume snapshot without a record", "pool", r.Pool, "volume", r.Name, "snapshot", s)
+			_ = d.DeleteSnapshot(r.Volume(), s)
+		}
+		delete(recorded, s)
+	}
+	for s := range recorded {
+		log.Warn("repair: dropping the record of a custom volume snapshot without data", "pool", r.Pool, "volume", r.Name, "snapshot", s)
+		_ = p.db.Update(func(tx *store.Tx) error { return tx.Delete(store.VolumeSnapshots, key+"/"+s) })
+	}
 }

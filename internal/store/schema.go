@@ -46,6 +46,10 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists([]byte(Backups))
 		return err
 	}},
+	{5, "add the storage_volume_snapshots bucket (custom volume snapshots)", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(VolumeSnapshots))
+		return err
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

@@ -32,9 +32,12 @@ const (
 	Volumes = "storage_volumes"
 	// Backups are instance backups, keyed "<instance>/<backup>".
 	Backups = "backups"
+	// VolumeSnapshots are custom volumes' snapshots, keyed
+	// "<volume key>/<snapshot>".
+	VolumeSnapshots = "storage_volume_snapshots"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots}
 
 // Store is the state database.
 type Store struct {
