@@ -82,6 +82,16 @@ func TestCustomVolumeChanges(t *testing.T) {
 	if out := d.MustLXC("query", "/1.0/storage-pools/default/volumes/custom/data2/snapshots"); strings.Contains(out, "first") {
 		t.Fatalf("the deleted snapshot is listed: %s", out)
 	}
+	// The same through lodge.
+	d.MustLodge("storage", "volume", "snapshot", "default", "data4", "ls0")
+	d.MustLodge("storage", "volume", "rename", "default", "data4/ls0", "data4/ls1")
+	d.MustLodge("storage", "volume", "move", "default/data4", "bt/data6")
+	d.MustLodge("storage", "volume", "copy", "bt/data6", "default/data7", "--volume-only")
+	d.MustLodge("storage", "volume", "restore", "bt", "data6", "ls1")
+	d.MustLodge("storage", "volume", "delete", "bt", "data6/ls1")
+	if out := d.MustLXC("query", "/1.0/storage-pools/bt/volumes/custom/data6/snapshots"); strings.Contains(out, "ls1") {
+		t.Fatalf("lodge storage volume delete of a snapshot: %s", out)
+	}
 	for _, bad := range [][]string{
 		{"storage", "volume", "snapshot", "default", "data2", "bad/name"},
 		{"storage", "volume", "restore", "default", "data2", "nosuch"},

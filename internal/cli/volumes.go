@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,8 +53,12 @@ func cmdStorageVolume() *cobra.Command {
 		},
 	}
 	del := &cobra.Command{
-		Use: "delete POOL NAME", Aliases: []string{"rm"}, Short: "Delete a custom volume no instance or profile attaches", Args: cobra.ExactArgs(2),
+		Use: "delete POOL NAME[/SNAPSHOT]", Aliases: []string{"rm"}, Short: "Delete a custom volume no instance or profile attaches, or a snapshot of one", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if vol, snap, ok := strings.Cut(args[1], "/"); ok {
+				_, err := connect().Do("DELETE", volumePath(args[0], vol)+"/snapshots/"+snap, nil, "")
+				return err
+			}
 			if _, _, err := connect().Query("DELETE", volumePath(args[0], args[1]), nil, ""); err != nil {
 				return err
 			}
@@ -90,5 +95,6 @@ func cmdStorageVolume() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(list, create, show, del, attach, detach)
+	cmd.AddCommand(volumeChangeCommands()...)
 	return cmd
 }

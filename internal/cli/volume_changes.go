@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// volumeChangeCommands are the custom volume commands that change one:
+// snapshots, restores, renames, copies and moves (lxc's forms).
+func volumeChangeCommands() []*cobra.Command {
+	snapshot := &cobra.Command{
+		Use: "snapshot POOL NAME [SNAPSHOT]", Short: "Snapshot a custom volume", Args: cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := api.StorageVolumeSnapshotsPost{}
+			if len(args) > 2 {
+				req.Name = args[2]
+			}
+			_, err := connect().Do("POST", volumePath(args[0], args[1])+"/snapshots", req, "")
+			return err
+		},
+	}
+	restore := &cobra.Command{
+		Use: "restore POOL NAME SNAPSHOT", Short: "Bring a custom volume back to a snapshot", Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var v api.StorageVolume
+			c := connect()
+			etag, err := c.Get(volumePath(args[0], args[1]), &v)
+			if err != nil {
+				return err
+			}
+			put := v.StorageVolumePut
+			put.Restore = args[2]
+			_, _, err = c.Query("PUT", volumePath(args[0], args[1]), put, etag)
+			return err
+		},
+	}
+	rename := &cobra.Command{
+		Use: "rename POOL NAME[/SNAPSHOT] NEW[/NEW-SNAPSHOT]", Short: "Rename a custom volume (nothing may attach it) or one of its snapshots", Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := connect()
+			if vol, snap, ok := strings.Cut(args[1], "/"); ok {
+				_, newSnap, ok := strings.Cut(args[2], "/")
+				if !ok {
+					newSnap = args[2]
+				}
+				_, err := c.Do("POST", volumePath(args[0], vol)+"/snapshots/"+snap, api.StorageVolumeSnapshotPost{Name: newSnap}, "")
+				return err
+			}
+			_, _, err := c.Query("POST", volumePath(args[0], args[1]), api.StorageVolumePost{Name: args[2]}, "")
+			return err
+		},
+	}
+	var volumeOnly bool
+	cp := &cobra.Command{
+		Use: "copy POOL/NAME POOL/NEW", Short: "Copy a custom volume (with its snapshots), within a pool or to another", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			srcPool, src, err := splitPoolVolume(args[0])
+			if err != nil {
+				return err
+			}
+			dstPool, dst, err := splitPoolVolume(args[1])
+			if err != nil {
+				return err
+			}
+			c := connect()
+			var v api.StorageVolume
+			if _, err := c.Get(volumePath(srcPool, src), &v); err != nil {
+				return err
+			}
+			req := api.StorageVolumesPost{Name: dst, Type: "custom", ContentType: v.ContentType, StorageVolumePut: api.StorageVolumePut{Config: v.Config, Description: v.Description},
+				Source: api.StorageVolumeSource{Type: "copy", Pool: srcPool, Name: src, VolumeOnly: volumeOnly}}
+			_, err = c.Do("POST", poolPath(dstPool)+"/volumes/custom", req, "")
+			return err
+		},
+	}
+	cp.Flags().BoolVar(&volumeOnly, "volume-only", false, "leave the snapshots out")
+	mv := &cobra.Command{
+		Use: "move POOL/NAME POOL/NEW", Short: "Move a custom volume nothing attaches to another pool (or rename it)", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			srcPool, src, err := splitPoolVolume(args[0])
+			if err != nil {
+				return err
+			}
+			dstPool, dst, err := splitPoolVolume(args[1])
+			if err != nil {
+				return err
+			}
+			c := connect()
+			if srcPool == dstPool {
+				_, _, err := c.Query("POST", volumePath(srcPool, src), api.StorageVolumePost{Name: dst}, "")
+				return err
+			}
+			_, err = c.Do("POST", volumePath(srcPool, src), api.StorageVolumePost{Name: dst, Pool: dstPool}, "")
+			return err
+		},
+	}
+	return []*cobra.Command{snapshot, restore, rename, cp, mv}
+}
+
+// splitPoolVolume reads POOL/NAME.
+func splitPoolVolume(arg string) (string, string, error) {
+	pool, name, ok := strings.Cut(arg, "/")
+	if !ok || pool == "" || name == "" {
+		return "", "", fmt.Errorf("%q is not POOL/NAME", arg)
+	}
+	return pool, name, nil
+}
