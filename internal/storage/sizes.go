@@ -27,7 +27,7 @@ func ParseVolumeSize(d Driver, pool, size string) (int64, error) {
 		return 0, apierr.BadRequest("size %s is too small: a volume needs at least 16MiB", size)
 	}
 	if _, ok := d.(Sizer); !ok || !d.Capabilities().Quotas {
-		return 0, apierr.BadRequest("storage pool %q (driver %s) does not enforce sizes here: drop size, or use a pool that does (btrfs)", pool, d.Name())
+		return 0, apierr.BadRequest("storage pool %q (driver %s) does not enforce sizes here: drop size, or use a pool that does (btrfs; or dir on XFS or ext4 with project quotas, where the kernel has quota support)", pool, d.Name())
 	}
 	return n, nil
 }

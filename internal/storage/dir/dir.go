@@ -29,6 +29,10 @@ type Driver struct {
 	userns    usernsCache
 	// imageMu orders image volume deletion against new references to it.
 	imageMu sync.Mutex
+	// Project quotas (quotas.go): probed once; quotaMu serialises ids.
+	quotaOnce sync.Once
+	quotas    bool
+	quotaMu   sync.Mutex
 }
 
 // New makes (or opens) a dir pool at root.
@@ -53,9 +57,10 @@ var typeDirs = map[storage.VolumeType]string{storage.TypeContainer: "containers"
 
 // Capabilities: snapshots and copies are full copies (reflinks where the
 // filesystem has them); instances layer over a kept image volume where the
-// kernel allows (OptimizedImages); no quotas, no block volumes yet.
+// kernel allows (OptimizedImages); sizes where the filesystem has project
+// quotas; no block volumes yet.
 func (d *Driver) Capabilities() storage.Capabilities {
-	return storage.Capabilities{OptimizedImages: true, VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeCustom, storage.TypeImage}}
+	return storage.Capabilities{OptimizedImages: true, Quotas: d.quotasOn(), VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeCustom, storage.TypeImage}}
 }
 
 // VolumePath is where volume v lives: <type folder>/<storage name>.
@@ -206,6 +211,7 @@ func (d *Driver) DeleteVolume(v storage.Volume) error {
 	if err := d.removeSnapshots(v); err != nil {
 		return err
 	}
+	d.dropQuota(d.VolumePath(v))
 	return d.removeVolume(d.VolumePath(v))
 }
 

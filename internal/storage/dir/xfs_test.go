@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -15,8 +16,9 @@ import (
 	"github.com/lodge-project/lodge/internal/storage/storagetest"
 )
 
-// xfsMount makes a reflink-capable XFS on a loop file for the test.
-func xfsMount(t *testing.T) string {
+// xfsMount makes a reflink-capable XFS on a loop file for the test,
+// mounted with the options given (prjquota).
+func xfsMount(t *testing.T, options ...string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (loop mounts)")
@@ -40,7 +42,10 @@ func xfsMount(t *testing.T) string {
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-o", strings.Join(append([]string{"loop"}, options...), ","), img, mnt).CombinedOutput(); err != nil && len(options) > 0 {
+		// These machines' kernel is built without CONFIG_XFS_QUOTA.
+		t.Skipf("XFS does not mount with %v here (a kernel without XFS quota support?): %v %s", options, err, out)
+	} else if err != nil {
 		t.Fatalf("mount: %v %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -97,4 +102,97 @@ func TestFlatLaunchIsAReflink(t *testing.T) {
 	if used := before - free(); used > 8<<20 {
 		t.Fatalf("the launch used %d MiB: not a reflink", used>>20)
 	}
+}
+
+// TestSizesOnXFSProjectQuotas: on XFS with prjquota a dir pool enforces
+// sizes, on layered and flat instance volumes and on custom volumes; on a
+// filesystem without project quotas it says it cannot.
+func TestSizesOnXFSProjectQuotas(t *testing.T) {
+	mnt := xfsMount(t, "prjquota")
+	for name, open := range map[string]func(string) (*dir.Driver, error){"layered": dir.New, "flat": dir.NewFlat} {
+		t.Run(name, func(t *testing.T) {
+			d := newPool(t, open, filepath.Join(mnt, name))
+			if !d.Capabilities().Quotas {
+				t.Fatal("no quotas on XFS with prjquota")
+			}
+			if err := d.CreateImageVolume("img", func(dir string) error { return os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755) }); err != nil {
+				t.Fatal(err)
+			}
+			custom := storage.Volume{Pool: "test", Project: storage.DefaultProject, Type: storage.TypeCustom, Name: "data", Content: storage.ContentFilesystem}
+			if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "img", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.CreateEmptyVolume(custom); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []storage.Volume{vol("c1"), custom} {
+				dirOf := d.VolumePath(v)
+				if v.Type != storage.TypeCustom {
+					dirOf = filepath.Join(dirOf, "rootfs")
+				}
+				if err := d.SetVolumeSize(v, 20<<20); err != nil {
+					t.Fatal(err)
+				}
+				if err := writeZeros(filepath.Join(dirOf, "big"), 40<<20); err == nil {
+					t.Fatalf("%s: wrote 40MiB into 20MiB", v.Name)
+				}
+				_ = os.Remove(filepath.Join(dirOf, "big"))
+				if err := writeZeros(filepath.Join(dirOf, "small"), 8<<20); err != nil {
+					t.Fatalf("%s: 8MiB in 20MiB: %v", v.Name, err)
+				}
+				if used, err := d.VolumeUsage(v); err != nil || used < 8<<20 || used > 12<<20 {
+					t.Fatalf("%s: usage %d (%v)", v.Name, used, err)
+				}
+				if err := d.SetVolumeSize(v, 4<<20); err == nil {
+					t.Fatalf("%s: a size below what it holds was set", v.Name)
+				}
+				if err := d.SetVolumeSize(v, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := writeZeros(filepath.Join(dirOf, "big"), 40<<20); err != nil {
+					t.Fatalf("%s: after lifting the size: %v", v.Name, err)
+				}
+			}
+		})
+	}
+}
+
+// TestNoSizesWithoutProjectQuotas: a dir pool whose filesystem has no
+// project quotas reports none, and refuses a size.
+func TestNoSizesWithoutProjectQuotas(t *testing.T) {
+	d := newPool(t, dir.New, "")
+	if d.Capabilities().Quotas {
+		t.Skip("the test directory's filesystem has project quotas")
+	}
+	if err := d.CreateEmptyVolume(vol("c1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.SetVolumeSize(d, vol("c1"), "1GiB"); err == nil || !strings.Contains(err.Error(), "does not enforce sizes") {
+		t.Fatalf("a size on a pool without quotas: %v", err)
+	}
+	if err := storage.SetVolumeSize(d, vol("c1"), ""); err != nil {
+		t.Fatalf("no size on a pool without quotas: %v", err)
+	}
+}
+
+// writeZeros writes n bytes to a new file and syncs it, so a quota sees
+// them.
+func writeZeros(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for i := 0; i < n; i += len(buf) {
+		if _, err = f.Write(buf); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
