@@ -6,10 +6,11 @@ import (
 	"net/http"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 func profilesGet(d *Daemon, r *http.Request) response {
-	ps, err := d.Instances.Profiles()
+	ps, err := d.Instances.Profiles(requestProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -18,7 +19,7 @@ func profilesGet(d *Daemon, r *http.Request) response {
 	}
 	urls := []string{}
 	for _, p := range ps {
-		urls = append(urls, "/1.0/profiles/"+p.Name)
+		urls = append(urls, project.URL(requestProject(r), "/1.0/profiles/"+p.Name))
 	}
 	return ok(urls)
 }
@@ -28,14 +29,14 @@ func profilesPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Instances.CreateProfile(req); err != nil {
+	if err := d.Instances.CreateProfile(requestProject(r), req); err != nil {
 		return fail(err)
 	}
 	return syncResp{metadata: map[string]any{}, location: "/1.0/profiles/" + req.Name, status: http.StatusCreated}
 }
 
 func profileGet(d *Daemon, r *http.Request) response {
-	p, rev, err := d.Instances.Profile(r.PathValue("name"))
+	p, rev, err := d.Instances.Profile(profileKey(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -51,14 +52,14 @@ func profilePut(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if err := d.Instances.UpdateProfile(r.PathValue("name"), put, rev); err != nil {
+	if err := d.Instances.UpdateProfile(profileKey(r), put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
 }
 
 func profilePatch(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
+	name := profileKey(r)
 	err := patchRecord(r, func() (api.ProfilePut, uint64, error) {
 		p, rev, err := d.Instances.Profile(name)
 		return api.ProfilePut{Description: p.Description, Config: p.Config, Devices: p.Devices}, rev, err
@@ -75,7 +76,7 @@ func profilePatch(d *Daemon, r *http.Request) response {
 }
 
 func profileDelete(d *Daemon, r *http.Request) response {
-	if err := d.Instances.DeleteProfile(r.PathValue("name")); err != nil {
+	if err := d.Instances.DeleteProfile(profileKey(r)); err != nil {
 		return fail(err)
 	}
 	return empty()
@@ -88,8 +89,13 @@ func profilePost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Instances.RenameProfile(r.PathValue("name"), req.Name); err != nil {
+	if err := d.Instances.RenameProfile(profileKey(r), req.Name); err != nil {
 		return fail(err)
 	}
 	return syncResp{metadata: map[string]any{}, location: "/1.0/profiles/" + req.Name, status: http.StatusCreated}
+}
+
+// profileKey is the store key of the profile a request names.
+func profileKey(r *http.Request) string {
+	return project.StoreKey(requestProject(r), r.PathValue("name"))
 }

@@ -68,7 +68,7 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 	rec.Architecture, rec.IDMap = src.Architecture, filesMap
 	var dst Expanded
 	err = s.db.View(func(tx *store.Tx) error {
-		ps, err := s.profiles(tx, rec.Profiles)
+		ps, err := s.profiles(tx, rec.Project, rec.Profiles)
 		dst = expand(rec, ps)
 		return err
 	})

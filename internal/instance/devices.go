@@ -89,11 +89,11 @@ func (s *Service) networkUsers(netName string) []string {
 			out = append(out, instanceURL(nic.Instance))
 		}
 	}
-	ps, _ := s.Profiles()
-	for _, p := range ps {
-		for _, d := range p.Devices {
+	ps, _ := s.allProfiles()
+	for _, key := range sortedKeys(ps) {
+		for _, d := range ps[key].Devices {
 			if s.nicNetwork(d) == netName {
-				out = append(out, "/1.0/profiles/"+p.Name)
+				out = append(out, profileURL(key))
 				break
 			}
 		}

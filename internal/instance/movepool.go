@@ -45,7 +45,7 @@ func (s *Service) MovePool(ctx context.Context, key, pool string, instanceOnly b
 	rec.Devices[root]["pool"] = pool
 	var moved Expanded
 	err = s.db.View(func(tx *store.Tx) error {
-		ps, err := s.profiles(tx, rec.Profiles)
+		ps, err := s.profiles(tx, rec.Project, rec.Profiles)
 		moved = expand(rec, ps)
 		return err
 	})

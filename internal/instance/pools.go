@@ -123,13 +123,13 @@ func (s *Service) diskUsers(match func(disk map[string]string) bool, also func(E
 			out = append(out, instanceURL(e.key()))
 		}
 	}
-	ps, err := s.Profiles()
+	ps, err := s.allProfiles()
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range ps {
-		if hasDisk(p.Devices) {
-			out = append(out, "/1.0/profiles/"+p.Name)
+	for _, key := range sortedKeys(ps) {
+		if hasDisk(ps[key].Devices) {
+			out = append(out, profileURL(key))
 		}
 	}
 	return out, nil

@@ -3,12 +3,14 @@ package instance
 import (
 	"encoding/json"
 	"slices"
+	"sort"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/instance/device"
 	"github.com/lodge-project/lodge/internal/instance/keys"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
 )
@@ -26,25 +28,66 @@ func (s *Service) EnsureDefaultProfile() error {
 	})
 }
 
-// Profiles lists profiles with the instances that use them.
-func (s *Service) Profiles() ([]api.Profile, error) {
-	ps, err := store.List[api.Profile](s.db, store.Profiles)
+// Profiles are keyed like instances: project.StoreKey(project, name),
+// the bare name in the default project. An instance's profiles are those
+// of its project.
+
+// Profiles lists project proj's profiles with the instances that use them.
+func (s *Service) Profiles(proj string) ([]api.Profile, error) {
+	all, err := s.allProfiles()
 	if err != nil {
 		return nil, err
 	}
-	for i := range ps {
-		ps[i].UsedBy = s.usedBy(ps[i].Name)
+	out := []api.Profile{}
+	for key, p := range all {
+		if project.InProject(key, proj) {
+			p.UsedBy = s.usedBy(key)
+			out = append(out, p)
+		}
 	}
-	return ps, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
-// Profile returns one profile and its revision.
-func (s *Service) Profile(name string) (api.Profile, uint64, error) {
-	p, rev, err := store.Get[api.Profile](s.db, store.Profiles, name)
+// profileURL is the API path of the profile with store key key.
+func profileURL(key string) string {
+	proj, name := project.SplitKey(key)
+	return project.URL(proj, "/1.0/profiles/"+name)
+}
+
+// sortedKeys are a profile map's keys in order.
+func sortedKeys(m map[string]api.Profile) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// allProfiles are every project's profiles, by store key.
+func (s *Service) allProfiles() (map[string]api.Profile, error) {
+	out := map[string]api.Profile{}
+	err := s.db.View(func(tx *store.Tx) error {
+		return tx.Each(store.Profiles, func(key string, _ uint64, data json.RawMessage) error {
+			var p api.Profile
+			if err := json.Unmarshal(data, &p); err != nil {
+				return err
+			}
+			out[key] = p
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Profile returns the profile with store key key, and its revision.
+func (s *Service) Profile(key string) (api.Profile, uint64, error) {
+	p, rev, err := store.Get[api.Profile](s.db, store.Profiles, key)
 	if err != nil {
 		return p, 0, err
 	}
-	p.UsedBy = s.usedBy(name)
+	p.UsedBy = s.usedBy(key)
 	return p, rev, nil
 }
 
@@ -57,13 +100,15 @@ func (s *Service) usedBy(profile string) []string {
 	return used
 }
 
-// profileUsers lists the store keys of the instances that use a profile.
+// profileUsers lists the store keys of the instances that use the
+// profile with store key profile: those of its project that name it.
 func (s *Service) profileUsers(profile string) []string {
+	proj, name := project.SplitKey(profile)
 	var keys []string
 	_ = s.db.View(func(tx *store.Tx) error {
 		return tx.Each(store.Instances, func(key string, _ uint64, data json.RawMessage) error {
 			var r Record
-			if json.Unmarshal(data, &r) == nil && slices.Contains(r.Profiles, profile) {
+			if json.Unmarshal(data, &r) == nil && project.Name(r.Project) == proj && slices.Contains(r.Profiles, name) {
 				keys = append(keys, key)
 			}
 			return nil
@@ -72,8 +117,8 @@ func (s *Service) profileUsers(profile string) []string {
 	return keys
 }
 
-// CreateProfile adds a profile.
-func (s *Service) CreateProfile(req api.ProfilesPost) error {
+// CreateProfile adds a profile to project proj.
+func (s *Service) CreateProfile(proj string, req api.ProfilesPost) error {
 	if err := validate.InstanceName(req.Name); err != nil {
 		return apierr.BadRequest("profile name %q is invalid", req.Name)
 	}
@@ -87,10 +132,11 @@ func (s *Service) CreateProfile(req api.ProfilesPost) error {
 		return err
 	}
 	p := api.Profile{Name: req.Name, Description: req.Description, Config: nonNil(req.Config), Devices: nonNilDevices(req.Devices)}
-	return s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Profiles, req.Name, p) })
+	return s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Profiles, project.StoreKey(proj, req.Name), p) })
 }
 
-// UpdateProfile replaces a profile's config and devices and applies the
+// UpdateProfile replaces the config and devices of the profile with store
+// key name and applies the
 // change to the running instances that use it, as an instance edit would.
 // If any of them cannot take it, the old profile comes back everywhere.
 func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) error {
@@ -163,7 +209,7 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 // DeleteProfile removes an unused profile; default stays.
 func (s *Service) DeleteProfile(name string) error {
 	defer s.lockProfile(name)()
-	if name == "default" {
+	if _, bare := project.SplitKey(name); bare == "default" {
 		return apierr.BadRequest("the default profile cannot be deleted")
 	}
 	if used := s.usedBy(name); len(used) > 0 {
@@ -172,10 +218,12 @@ func (s *Service) DeleteProfile(name string) error {
 	return s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Profiles, name) })
 }
 
-// RenameProfile renames an unused profile.
+// RenameProfile renames an unused profile (store key name) within its
+// project.
 func (s *Service) RenameProfile(name, newName string) error {
 	defer s.lockProfile(name)()
-	if name == "default" {
+	proj, bare := project.SplitKey(name)
+	if bare == "default" {
 		return apierr.BadRequest("the default profile cannot be renamed")
 	}
 	if err := validate.InstanceName(newName); err != nil {
@@ -190,7 +238,7 @@ func (s *Service) RenameProfile(name, newName string) error {
 			return err
 		}
 		p.Name = newName
-		if err := tx.Create(store.Profiles, newName, p); err != nil {
+		if err := tx.Create(store.Profiles, project.StoreKey(proj, newName), p); err != nil {
 			return err
 		}
 		return tx.Delete(store.Profiles, name)

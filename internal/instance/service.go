@@ -106,22 +106,26 @@ func (s *Service) lock(name string) func() { return s.locks.Lock(name) }
 // LogDir is where the logs of the instance with store key key live.
 func (s *Service) LogDir(key string) string { return filepath.Join(s.dir, "logs", host(key)) }
 
-func (s *Service) profiles(tx *store.Tx, names []string) ([]api.Profile, error) {
-	return readProfiles(tx, names, nil)
+// profiles reads the named profiles of project proj (an instance's
+// profiles are its project's).
+func (s *Service) profiles(tx *store.Tx, proj string, names []string) ([]api.Profile, error) {
+	return readProfiles(tx, proj, names, nil)
 }
 
-// readProfiles reads the named profiles, through decoded (when not nil):
-// a list of many instances decodes each profile once.
-func readProfiles(tx *store.Tx, names []string, decoded map[string]api.Profile) ([]api.Profile, error) {
+// readProfiles reads the named profiles of project proj, through decoded
+// (when not nil, keyed by store key): a list of many instances decodes
+// each profile once.
+func readProfiles(tx *store.Tx, proj string, names []string, decoded map[string]api.Profile) ([]api.Profile, error) {
 	out := make([]api.Profile, 0, len(names))
 	for _, n := range names {
-		p, ok := decoded[n]
+		key := project.StoreKey(proj, n)
+		p, ok := decoded[key]
 		if !ok {
-			if _, err := tx.Get(store.Profiles, n, &p); err != nil {
+			if _, err := tx.Get(store.Profiles, key, &p); err != nil {
 				return nil, apierr.BadRequest("profile %q does not exist", n)
 			}
 			if decoded != nil {
-				decoded[n] = p
+				decoded[key] = p
 			}
 		}
 		out = append(out, p)
@@ -139,7 +143,7 @@ func (s *Service) load(name string) (Expanded, uint64, error) {
 		if rev, err = tx.Get(store.Instances, name, &r); err != nil {
 			return err
 		}
-		ps, err := s.profiles(tx, r.Profiles)
+		ps, err := s.profiles(tx, r.Project, r.Profiles)
 		if err != nil {
 			return err
 		}
@@ -197,7 +201,7 @@ func (s *Service) expandedAll() ([]Expanded, error) {
 			if _, err := tx.Get(store.Instances, name, &r); err != nil {
 				return err
 			}
-			if ps, err := readProfiles(tx, r.Profiles, decoded); err == nil {
+			if ps, err := readProfiles(tx, r.Project, r.Profiles, decoded); err == nil {
 				all = append(all, expand(r, ps))
 			}
 		}
@@ -276,7 +280,7 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from *import
 		if tx.Exists(store.Instances, rec.key()) {
 			return apierr.Conflict("instance %q already exists", req.Name)
 		}
-		ps, err := s.profiles(tx, profiles)
+		ps, err := s.profiles(tx, proj, profiles)
 		if err != nil {
 			return err
 		}
@@ -410,7 +414,7 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Dr
 	r.Add("the new volume", func() error { return pool.DeleteVolume(vol) })
 	var e Expanded
 	err = s.db.View(func(tx *store.Tx) error {
-		ps, err := s.profiles(tx, rec.Profiles)
+		ps, err := s.profiles(tx, rec.Project, rec.Profiles)
 		e = expand(rec, ps)
 		return err
 	})
@@ -891,7 +895,7 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) (err er
 
 	var e Expanded
 	err = s.db.View(func(tx *store.Tx) error {
-		ps, err := s.profiles(tx, newRec.Profiles)
+		ps, err := s.profiles(tx, newRec.Project, newRec.Profiles)
 		if err != nil {
 			return err
 		}

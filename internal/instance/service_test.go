@@ -436,7 +436,7 @@ func TestInstancesOnTheirRootDisksPool(t *testing.T) {
 	if err := h.create(t, api.InstancesPost{Name: "c3", InstancePut: api.InstancePut{Devices: missing}}); statusCode(err) != http.StatusBadRequest {
 		t.Fatalf("an instance on a missing pool: %v", err)
 	}
-	if err := h.CreateProfile(api.ProfilesPost{Name: "p", ProfilePut: api.ProfilePut{Devices: missing}}); statusCode(err) != http.StatusBadRequest {
+	if err := h.CreateProfile("", api.ProfilesPost{Name: "p", ProfilePut: api.ProfilePut{Devices: missing}}); statusCode(err) != http.StatusBadRequest {
 		t.Fatalf("a profile on a missing pool: %v", err)
 	}
 	if err := h.Stop(context.Background(), "c1", true, 0); err != nil {
@@ -461,8 +461,30 @@ func TestProjectsKeepInstancesApart(t *testing.T) {
 	sub := h.bus.Subscribe(nil)
 	defer sub.Close()
 	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	// A project's instances take its own profiles: web's default has a
+	// memory limit the default project's does not.
+	if err := h.createIn(t, "web", api.InstancesPost{Name: "c1"}); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("an instance in a project without a default profile: %v", err)
+	}
+	webDefault := api.ProfilesPost{Name: "default", ProfilePut: api.ProfilePut{Config: map[string]string{"limits.memory": "64MiB"},
+		Devices: map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default"}}}}
+	if err := h.CreateProfile("web", webDefault); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.createIn(t, "web", api.InstancesPost{Name: "c1"}); err != nil {
 		t.Fatal(err)
+	}
+	if e, err := h.Expanded(project.StoreKey("web", "c1")); err != nil || e.Config["limits.memory"] != "64MiB" {
+		t.Fatalf("web's c1 does not take web's default profile: %v %v", e.Config, err)
+	}
+	if e, _ := h.Expanded("c1"); e.Config["limits.memory"] != "" {
+		t.Fatalf("default's c1 takes web's profile: %v", e.Config)
+	}
+	if ps, _ := h.Profiles("web"); len(ps) != 1 || len(ps[0].UsedBy) != 1 || ps[0].UsedBy[0] != "/1.0/instances/c1?project=web" {
+		t.Fatalf("web's profiles: %+v", ps)
+	}
+	if ps, _ := h.Profiles(""); len(ps) != 1 || len(ps[0].UsedBy) != 1 || ps[0].UsedBy[0] != "/1.0/instances/c1" {
+		t.Fatalf("default's profiles: %+v", ps)
 	}
 	if err := h.createIn(t, "web", api.InstancesPost{Name: "c1"}); statusCode(err) != http.StatusConflict {
 		t.Fatalf("a second c1 in project web: %v", err)

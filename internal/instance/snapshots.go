@@ -16,6 +16,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/revert"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -64,7 +65,8 @@ func validateSnapshotName(snap string) error {
 }
 
 func (s *Service) renderSnapshot(tx *store.Tx, r SnapshotRecord) api.InstanceSnapshot {
-	ps, _ := s.profiles(tx, r.Profiles)
+	proj, _ := project.SplitKey(r.Instance)
+	ps, _ := s.profiles(tx, proj, r.Profiles)
 	e := expand(Record{Config: r.Config, Devices: r.Devices}, ps)
 	return api.InstanceSnapshot{Architecture: r.Architecture, Config: nonNil(r.Config), CreatedAt: r.CreatedAt,
 		Devices: nonNilDevices(r.Devices), Ephemeral: r.Ephemeral, ExpandedConfig: e.Config, ExpandedDevices: e.Devices,

@@ -71,3 +71,9 @@ func KeyOfHost(host string) string {
 	}
 	return host
 }
+
+// InProject says whether store key key is of an object of project p.
+func InProject(key, p string) bool {
+	kp, _ := SplitKey(key)
+	return kp == Name(p)
+}
