@@ -7,7 +7,6 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/operation"
-	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 )
 
@@ -36,7 +35,7 @@ func volumeSnapshotsGet(d *Daemon, r *http.Request) response {
 	if err := customOnly(typ); err != nil {
 		return fail(err)
 	}
-	snaps, err := d.Pools.CustomVolumeSnapshots(pool, project.Default, name)
+	snaps, err := d.Pools.CustomVolumeSnapshots(pool, requestProject(r), name)
 	if err != nil {
 		return fail(err)
 	}
@@ -63,7 +62,7 @@ func volumeSnapshotsPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if _, _, err := d.Pools.CustomVolume(pool, project.Default, name); err != nil {
+	if _, _, err := d.Pools.CustomVolume(pool, requestProject(r), name); err != nil {
 		return fail(err)
 	}
 	var expires time.Time
@@ -72,7 +71,7 @@ func volumeSnapshotsPost(d *Daemon, r *http.Request) response {
 	}
 	op := d.Ops.Start("Snapshotting storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, typ, name)}}, nil,
 		func(ctx context.Context, _ *operation.Op) error {
-			snap, err := d.Pools.CreateCustomVolumeSnapshot(ctx, pool, project.Default, name, req.Name, expires)
+			snap, err := d.Pools.CreateCustomVolumeSnapshot(ctx, pool, requestProject(r), name, req.Name, expires)
 			if err == nil {
 				d.Bus.Lifecycle("storage-volume-snapshot-created", volumeSnapshotURL(pool, name, snap), nil)
 			}
@@ -82,7 +81,7 @@ func volumeSnapshotsPost(d *Daemon, r *http.Request) response {
 }
 
 func volumeSnapshotGet(d *Daemon, r *http.Request) response {
-	s, rev, err := d.Pools.CustomVolumeSnapshot(r.PathValue("pool"), project.Default, r.PathValue("name"), r.PathValue("snap"))
+	s, rev, err := d.Pools.CustomVolumeSnapshot(r.PathValue("pool"), requestProject(r), r.PathValue("name"), r.PathValue("snap"))
 	if err != nil {
 		return fail(err)
 	}
@@ -103,7 +102,7 @@ func volumeSnapshotPut(d *Daemon, r *http.Request) response {
 	if put.ExpiresAt != nil {
 		expires = *put.ExpiresAt
 	}
-	if err := d.Pools.UpdateCustomVolumeSnapshot(pool, project.Default, name, snap, put.Description, expires, rev); err != nil {
+	if err := d.Pools.UpdateCustomVolumeSnapshot(pool, requestProject(r), name, snap, put.Description, expires, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
@@ -115,24 +114,24 @@ func volumeSnapshotPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if _, _, err := d.Pools.CustomVolumeSnapshot(pool, project.Default, name, snap); err != nil {
+	if _, _, err := d.Pools.CustomVolumeSnapshot(pool, requestProject(r), name, snap); err != nil {
 		return fail(err)
 	}
 	op := d.Ops.Start("Renaming storage volume snapshot", map[string][]string{"storage_volumes": {volumeURL(pool, string(storage.TypeCustom), name)}}, nil,
 		func(context.Context, *operation.Op) error {
-			return d.Pools.RenameCustomVolumeSnapshot(pool, project.Default, name, snap, req.Name)
+			return d.Pools.RenameCustomVolumeSnapshot(pool, requestProject(r), name, snap, req.Name)
 		})
 	return asyncResp{op}
 }
 
 func volumeSnapshotDelete(d *Daemon, r *http.Request) response {
 	pool, name, snap := r.PathValue("pool"), r.PathValue("name"), r.PathValue("snap")
-	if _, _, err := d.Pools.CustomVolumeSnapshot(pool, project.Default, name, snap); err != nil {
+	if _, _, err := d.Pools.CustomVolumeSnapshot(pool, requestProject(r), name, snap); err != nil {
 		return fail(err)
 	}
 	op := d.Ops.Start("Deleting storage volume snapshot", map[string][]string{"storage_volumes": {volumeURL(pool, string(storage.TypeCustom), name)}}, nil,
 		func(context.Context, *operation.Op) error {
-			err := d.Pools.DeleteCustomVolumeSnapshot(pool, project.Default, name, snap)
+			err := d.Pools.DeleteCustomVolumeSnapshot(pool, requestProject(r), name, snap)
 			if err == nil {
 				d.Bus.Lifecycle("storage-volume-snapshot-deleted", volumeSnapshotURL(pool, name, snap), nil)
 			}

@@ -62,15 +62,16 @@ func poolVolumes(d *Daemon, pool string) ([]api.StorageVolume, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range instances {
+	for _, key := range instances {
+		proj, name := project.SplitKey(key)
 		out = append(out, api.StorageVolume{Name: name, Type: string(storage.TypeContainer), ContentType: string(storage.ContentFilesystem),
-			UsedBy: []string{instanceURL(name)}, Location: "none", Project: project.Default, StorageVolumePut: api.StorageVolumePut{Config: map[string]string{}}})
+			UsedBy: []string{project.URL(proj, instanceURL(name))}, Location: "none", Project: proj, StorageVolumePut: api.StorageVolumePut{Config: map[string]string{}}})
 	}
 	return out, nil
 }
 
 func customVolumeOf(d *Daemon, c storage.VolumeRecord) (api.StorageVolume, error) {
-	used, err := d.Instances.VolumeUsers(c.Pool, c.Name)
+	used, err := d.Instances.VolumeUsers(c.Project, c.Pool, c.Name)
 	if err != nil {
 		return api.StorageVolume{}, err
 	}
@@ -110,12 +111,12 @@ func volumesPost(d *Daemon, r *http.Request) response {
 		if from == "" {
 			from = pool
 		}
-		if _, _, err := d.Pools.CustomVolume(from, project.Default, req.Source.Name); err != nil {
+		if _, _, err := d.Pools.CustomVolume(from, requestProject(r), req.Source.Name); err != nil {
 			return fail(err)
 		}
 		op := d.Ops.Start("Copying storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, req.Type, req.Name)}}, nil,
 			func(ctx context.Context, _ *operation.Op) error {
-				err := d.Pools.CopyCustomVolume(ctx, from, project.Default, req.Source.Name, pool, req.Name, req.Description, req.Config, req.Source.VolumeOnly)
+				err := d.Pools.CopyCustomVolume(ctx, from, requestProject(r), req.Source.Name, pool, req.Name, req.Description, req.Config, req.Source.VolumeOnly)
 				if err == nil {
 					d.Bus.Lifecycle("storage-volume-created", volumeURL(pool, req.Type, req.Name), nil)
 				}
@@ -126,7 +127,7 @@ func volumesPost(d *Daemon, r *http.Request) response {
 	default:
 		return fail(apierr.BadRequest("volume %q: source type %q is not supported (copy, or none for an empty volume)", req.Name, req.Source.Type))
 	}
-	rec := storage.VolumeRecord{Pool: pool, Project: project.Default, Name: req.Name, Description: req.Description,
+	rec := storage.VolumeRecord{Pool: pool, Project: requestProject(r), Name: req.Name, Description: req.Description,
 		Config: req.Config, ContentType: storage.ContentType(req.ContentType)}
 	if err := d.Pools.CreateCustomVolume(rec); err != nil {
 		return fail(err)
@@ -149,7 +150,7 @@ func volumeGet(d *Daemon, r *http.Request) response {
 		}
 		return fail(apierr.NotFound("storage volume %s/%s on pool %q", typ, name, pool))
 	}
-	c, rev, err := d.Pools.CustomVolume(pool, project.Default, name)
+	c, rev, err := d.Pools.CustomVolume(pool, requestProject(r), name)
 	if err != nil {
 		return fail(err)
 	}
@@ -170,7 +171,7 @@ func volumePut(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	if put.Restore != "" {
-		if err := d.Instances.RestoreCustomVolume(r.Context(), pool, name, put.Restore); err != nil {
+		if err := d.Instances.RestoreCustomVolume(r.Context(), requestProject(r), pool, name, put.Restore); err != nil {
 			return fail(err)
 		}
 		return empty()
@@ -180,7 +181,7 @@ func volumePut(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	dropEmptyValues(put.Config)
-	if err := d.Pools.UpdateCustomVolume(pool, project.Default, name, put.Description, put.Config, rev); err != nil {
+	if err := d.Pools.UpdateCustomVolume(pool, requestProject(r), name, put.Description, put.Config, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
@@ -192,13 +193,13 @@ func volumePatch(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	err := patchRecord(r, func() (api.StorageVolumePut, uint64, error) {
-		c, rev, err := d.Pools.CustomVolume(pool, project.Default, name)
+		c, rev, err := d.Pools.CustomVolume(pool, requestProject(r), name)
 		return api.StorageVolumePut{Description: c.Description, Config: c.Config}, rev, err
 	}, func(put *api.StorageVolumePut, patch map[string]json.RawMessage) error {
 		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description}))
 	}, func(put api.StorageVolumePut, rev uint64) error {
 		dropEmptyValues(put.Config)
-		return d.Pools.UpdateCustomVolume(pool, project.Default, name, put.Description, put.Config, rev)
+		return d.Pools.UpdateCustomVolume(pool, requestProject(r), name, put.Description, put.Config, rev)
 	})
 	if err != nil {
 		return fail(err)
@@ -211,7 +212,7 @@ func volumeDelete(d *Daemon, r *http.Request) response {
 	if err := customOnly(typ); err != nil {
 		return fail(err)
 	}
-	if err := d.Instances.DeleteCustomVolume(pool, name); err != nil {
+	if err := d.Instances.DeleteCustomVolume(requestProject(r), pool, name); err != nil {
 		return fail(err)
 	}
 	d.Bus.Lifecycle("storage-volume-deleted", volumeURL(pool, typ, name), nil)
@@ -228,7 +229,7 @@ func volumePost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if _, _, err := d.Pools.CustomVolume(pool, project.Default, name); err != nil {
+	if _, _, err := d.Pools.CustomVolume(pool, requestProject(r), name); err != nil {
 		return fail(err)
 	}
 	if req.Name == "" {
@@ -240,7 +241,7 @@ func volumePost(d *Daemon, r *http.Request) response {
 		}
 		op := d.Ops.Start("Moving storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, typ, name)}}, nil,
 			func(ctx context.Context, _ *operation.Op) error {
-				return d.Instances.MoveCustomVolume(ctx, pool, name, req.Pool, req.Name)
+				return d.Instances.MoveCustomVolume(ctx, requestProject(r), pool, name, req.Pool, req.Name)
 			})
 		return asyncResp{op}
 	}
@@ -248,7 +249,7 @@ func volumePost(d *Daemon, r *http.Request) response {
 		return fail(apierr.BadRequest("storage volume %q: give a new name or another pool", name))
 	}
 	// A rename answers at once (lxc waits for no operation).
-	if err := d.Instances.RenameCustomVolume(pool, name, req.Name); err != nil {
+	if err := d.Instances.RenameCustomVolume(requestProject(r), pool, name, req.Name); err != nil {
 		return fail(err)
 	}
 	d.Bus.Lifecycle("storage-volume-renamed", volumeURL(pool, typ, req.Name), map[string]any{"old_name": name})

@@ -97,14 +97,14 @@ func (s *Service) RootVolumes(name string) ([]string, error) {
 // disk or another disk (a custom volume) is on it, and profiles with a disk
 // on it.
 func (s *Service) PoolUsers(name string) ([]string, error) {
-	return s.diskUsers(func(d map[string]string) bool { return d["pool"] == name },
+	return s.diskUsers("", func(d map[string]string) bool { return d["pool"] == name },
 		func(e Expanded) bool { return rootPool(e.Devices) == name })
 }
 
-// diskUsers lists, as API paths, the instances (expanded) and profiles
-// with a disk device that match says yes to, and the instances that also
-// says yes to.
-func (s *Service) diskUsers(match func(disk map[string]string) bool, also func(Expanded) bool) ([]string, error) {
+// diskUsers lists, as API paths, the instances (expanded) and profiles of
+// project proj (every project's when empty) with a disk device that match
+// says yes to, and the instances that also says yes to.
+func (s *Service) diskUsers(proj string, match func(disk map[string]string) bool, also func(Expanded) bool) ([]string, error) {
 	hasDisk := func(devices map[string]map[string]string) bool {
 		for _, d := range devices {
 			if d["type"] == "disk" && match(d) {
@@ -119,6 +119,9 @@ func (s *Service) diskUsers(match func(disk map[string]string) bool, also func(E
 	}
 	out := []string{}
 	for _, e := range all {
+		if proj != "" && !project.InProject(e.key(), proj) {
+			continue
+		}
 		if hasDisk(e.Devices) || (also != nil && also(e)) {
 			out = append(out, instanceURL(e.key()))
 		}
@@ -128,7 +131,7 @@ func (s *Service) diskUsers(match func(disk map[string]string) bool, also func(E
 		return nil, err
 	}
 	for _, key := range sortedKeys(ps) {
-		if hasDisk(ps[key].Devices) {
+		if (proj == "" || project.InProject(key, proj)) && hasDisk(ps[key].Devices) {
 			out = append(out, profileURL(key))
 		}
 	}
@@ -161,10 +164,10 @@ func (s *Service) checkDiskPools(devices map[string]map[string]string) error {
 	return nil
 }
 
-// VolumeUsers lists what attaches custom volume name of pool: instances
-// and profiles with a disk on it.
-func (s *Service) VolumeUsers(pool, name string) ([]string, error) {
-	return s.diskUsers(func(d map[string]string) bool {
+// VolumeUsers lists what attaches custom volume name of pool in project
+// proj: its instances and profiles with a disk on it.
+func (s *Service) VolumeUsers(proj, pool, name string) ([]string, error) {
+	return s.diskUsers(project.Name(proj), func(d map[string]string) bool {
 		return d["path"] != "/" && d["pool"] == pool && d["source"] == name
 	}, nil)
 }
@@ -173,34 +176,36 @@ func (s *Service) VolumeUsers(pool, name string) ([]string, error) {
 // and profile edits hold the pools while they commit (Update,
 // UpdateProfile), so an attach cannot slip in between the check and the
 // delete.
-func (s *Service) DeleteCustomVolume(pool, name string) error {
-	return s.pools.DeleteCustomVolumeUnused(pool, project.Default, name, func() ([]string, error) { return s.VolumeUsers(pool, name) })
+func (s *Service) DeleteCustomVolume(proj, pool, name string) error {
+	return s.pools.DeleteCustomVolumeUnused(pool, proj, name, func() ([]string, error) { return s.VolumeUsers(proj, pool, name) })
 }
 
 // RenameCustomVolume renames a custom volume nothing attaches.
-func (s *Service) RenameCustomVolume(pool, name, newName string) error {
-	return s.pools.RenameCustomVolume(pool, project.Default, name, newName, func() ([]string, error) { return s.VolumeUsers(pool, name) })
+func (s *Service) RenameCustomVolume(proj, pool, name, newName string) error {
+	return s.pools.RenameCustomVolume(pool, proj, name, newName, func() ([]string, error) { return s.VolumeUsers(proj, pool, name) })
 }
 
 // MoveCustomVolume moves a custom volume nothing attaches to another pool.
-func (s *Service) MoveCustomVolume(ctx context.Context, pool, name, dstPool, dstName string) error {
-	return s.pools.MoveCustomVolume(ctx, pool, project.Default, name, dstPool, dstName, func() ([]string, error) { return s.VolumeUsers(pool, name) })
+func (s *Service) MoveCustomVolume(ctx context.Context, proj, pool, name, dstPool, dstName string) error {
+	return s.pools.MoveCustomVolume(ctx, pool, proj, name, dstPool, dstName, func() ([]string, error) { return s.VolumeUsers(proj, pool, name) })
 }
 
 // RestoreCustomVolume restores a custom volume to a snapshot, refused
 // while a running instance has it attached (it would see its files change
 // under it).
-func (s *Service) RestoreCustomVolume(ctx context.Context, pool, name, snap string) error {
-	users, err := s.VolumeUsers(pool, name)
+func (s *Service) RestoreCustomVolume(ctx context.Context, proj, pool, name, snap string) error {
+	users, err := s.VolumeUsers(proj, pool, name)
 	if err != nil {
 		return err
 	}
 	for _, u := range users {
-		if key, ok := strings.CutPrefix(u, "/1.0/instances/"); ok {
+		if path, ok := strings.CutPrefix(u, "/1.0/instances/"); ok {
+			path, q, _ := strings.Cut(path, "?project=")
+			key := project.StoreKey(q, path)
 			if st, _ := s.status(key); st != runtime.StateStopped {
-				return apierr.BadRequest("storage volume %q is attached to running instance %q: stop it first", name, key)
+				return apierr.BadRequest("storage volume %q is attached to running instance %q: stop it first", name, path)
 			}
 		}
 	}
-	return s.pools.RestoreCustomVolume(ctx, pool, project.Default, name, snap)
+	return s.pools.RestoreCustomVolume(ctx, pool, proj, name, snap)
 }

@@ -87,8 +87,8 @@ func NewService(d Deps) *Service {
 	s.daemonID = daemonid.Of(d.Dir)
 	s.devEnv = &device.Env{Networks: d.Networks, Proxies: &device.Proxies{}, ProxyPorts: d.ProxyPorts,
 		NodesDir: s.devicesDir, VethName: s.hostVethName, Log: s.log,
-		CustomVolume: func(pool, name string) (string, error) {
-			return d.Pools.CustomVolumePath(pool, project.Default, name)
+		CustomVolume: func(proj, pool, name string) (string, error) {
+			return d.Pools.CustomVolumePath(pool, proj, name)
 		}}
 	for _, rt := range d.Runtimes {
 		hostNamed{rt}.OnExit(s.onExit)

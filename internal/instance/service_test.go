@@ -511,6 +511,31 @@ func TestProjectsKeepInstancesApart(t *testing.T) {
 	if err != nil || inst.Name != "c1" || inst.Project != "web" {
 		t.Fatalf("project web's c1 reads as %+v, %v", inst, err)
 	}
+	// Custom volumes of one name in two projects are two volumes, and an
+	// instance attaches its own project's.
+	for _, proj := range []string{"", "web"} {
+		if err := h.pools.CreateCustomVolume(storage.VolumeRecord{Pool: "default", Project: proj, Name: "data"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webInst, rev, _ := h.Get(web)
+	put := api.InstancePut{Config: webInst.Config, Devices: webInst.Devices, Profiles: webInst.Profiles}
+	put.Devices["data"] = map[string]string{"type": "disk", "pool": "default", "source": "data", "path": "/data"}
+	if err := h.Update(web, put, rev); err != nil {
+		t.Fatal(err)
+	}
+	if users, _ := h.VolumeUsers("web", "default", "data"); len(users) != 1 || users[0] != "/1.0/instances/c1?project=web" {
+		t.Fatalf("web's volume data is used by %v", users)
+	}
+	if users, _ := h.VolumeUsers("", "default", "data"); len(users) != 0 {
+		t.Fatalf("default's volume data is used by %v", users)
+	}
+	if err := h.DeleteCustomVolume("", "default", "data"); err != nil {
+		t.Fatalf("deleting default's unused data: %v", err)
+	}
+	if err := h.DeleteCustomVolume("web", "default", "data"); statusCode(err) != http.StatusBadRequest {
+		t.Fatalf("deleting web's attached data: %v", err)
+	}
 	// Its exit is its own, and so are its events.
 	h.rt.Exit("web_c1")
 	if st, _ := h.Status(web); st != runtime.StateStopped {

@@ -40,8 +40,9 @@ type Env struct {
 	NodesDir func(instance string) string
 	// VethName names the host end of an instance's NIC.
 	VethName func(instance, device string) string
-	// CustomVolume is where a custom volume's files are, mounted.
-	CustomVolume func(pool, name string) (string, error)
+	// CustomVolume is where a custom volume of project proj has its
+	// files, mounted.
+	CustomVolume func(proj, pool, name string) (string, error)
 	Log          *slog.Logger
 }
 

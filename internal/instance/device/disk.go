@@ -9,6 +9,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/limits"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 // disk is a host path bind-mounted into the instance, a custom storage
@@ -74,7 +75,8 @@ func (disk) Resolve(env *Env, inst Instance, name string, d Config) (Device, err
 		// A custom volume's files are host root's, as made: the mount
 		// shifts them to the instance's ids, so any instance that
 		// attaches it reads and writes the same files as its own root.
-		src, err := env.CustomVolume(d["pool"], d["source"])
+		proj, _ := project.SplitKey(inst.Name) // an instance attaches its own project's volumes
+		src, err := env.CustomVolume(proj, d["pool"], d["source"])
 		if err != nil {
 			return nil, apierr.BadRequest("device %q: %v", name, err)
 		}
