@@ -21,7 +21,7 @@ import (
 )
 
 func imagesGet(d *Daemon, r *http.Request) response {
-	imgs, err := d.Images.List()
+	imgs, err := d.Images.List(requestProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -43,7 +43,7 @@ func imagesPost(d *Daemon, r *http.Request) response {
 	if ctype == "application/json" {
 		return fail(apierr.BadRequest("importing images from a URL or a remote server is not supported yet; upload the image file"))
 	}
-	up := image.Upload{Filename: r.Header.Get("X-LXD-filename"), Public: r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-LXD-public") == "true"}
+	up := image.Upload{Project: requestProject(r), Filename: r.Header.Get("X-LXD-filename"), Public: r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-LXD-public") == "true"}
 	if props := r.Header.Get("X-LXD-properties"); props != "" {
 		vals, err := url.ParseQuery(props)
 		if err != nil {
@@ -117,7 +117,7 @@ func importMultipart(ctx context.Context, d *Daemon, body io.Reader, boundary st
 }
 
 func imageGet(d *Daemon, r *http.Request) response {
-	img, rev, err := d.Images.Get(r.PathValue("fp"))
+	img, rev, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}
@@ -133,19 +133,19 @@ func imagePut(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if err := d.Images.Update(r.PathValue("fp"), put, rev); err != nil {
+	if err := d.Images.Update(requestProject(r), r.PathValue("fp"), put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
 }
 
 func imagePatch(d *Daemon, r *http.Request) response {
-	img, _, err := d.Images.Get(r.PathValue("fp"))
+	img, _, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}
 	err = patchRecord(r, func() (api.ImagePut, uint64, error) {
-		cur, rev, err := d.Images.Get(img.Fingerprint)
+		cur, rev, err := d.Images.Get(requestProject(r), img.Fingerprint)
 		put := api.ImagePut{AutoUpdate: cur.AutoUpdate, Properties: cur.Properties, Public: cur.Public, Profiles: cur.Profiles}
 		if put.Properties == nil {
 			put.Properties = map[string]string{}
@@ -155,7 +155,7 @@ func imagePatch(d *Daemon, r *http.Request) response {
 		return errors.Join(mergePatch(patch, "properties", put.Properties),
 			replacePatch(patch, map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles}))
 	}, func(put api.ImagePut, rev uint64) error {
-		return d.Images.Update(img.Fingerprint, put, rev)
+		return d.Images.Update(requestProject(r), img.Fingerprint, put, rev)
 	})
 	if err != nil {
 		return fail(err)
@@ -164,13 +164,13 @@ func imagePatch(d *Daemon, r *http.Request) response {
 }
 
 func imageDelete(d *Daemon, r *http.Request) response {
-	img, _, err := d.Images.Get(r.PathValue("fp"))
+	img, _, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}
 	op := d.Ops.Start("Deleting image", map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}}, nil,
 		func(context.Context, *operation.Op) error {
-			if err := d.Images.Delete(img.Fingerprint); err != nil {
+			if err := d.Images.Delete(requestProject(r), img.Fingerprint); err != nil {
 				return err
 			}
 			d.Bus.Lifecycle("image-deleted", "/1.0/images/"+img.Fingerprint, nil)
@@ -193,7 +193,7 @@ func imageSubGet(d *Daemon, r *http.Request) response {
 // imageExport sends the image as it was imported: the unified tarball, or
 // a multipart body with its metadata and rootfs files.
 func imageExport(d *Daemon, r *http.Request) response {
-	img, _, err := d.Images.Get(r.PathValue("fp"))
+	img, _, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}
@@ -236,7 +236,7 @@ func imageExport(d *Daemon, r *http.Request) response {
 }
 
 func aliasesGet(d *Daemon, r *http.Request) response {
-	all, err := d.Images.ListAliases()
+	all, err := d.Images.ListAliases(requestProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -258,14 +258,14 @@ func aliasesPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Images.CreateAlias(req); err != nil {
+	if err := d.Images.CreateAlias(requestProject(r), req); err != nil {
 		return fail(err)
 	}
 	return syncResp{metadata: map[string]any{}, location: "/1.0/images/aliases/" + req.Name, status: http.StatusCreated}
 }
 
 func aliasGet(d *Daemon, r *http.Request) response {
-	a, rev, err := d.Images.GetAlias(r.PathValue("name"))
+	a, rev, err := d.Images.GetAlias(requestProject(r), r.PathValue("name"))
 	if err != nil {
 		return fail(err)
 	}
@@ -281,14 +281,14 @@ func aliasPut(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if err := d.Images.UpdateAlias(r.PathValue("name"), put, rev); err != nil {
+	if err := d.Images.UpdateAlias(requestProject(r), r.PathValue("name"), put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
 }
 
 func aliasPatch(d *Daemon, r *http.Request) response {
-	a, _, err := d.Images.GetAlias(r.PathValue("name"))
+	a, _, err := d.Images.GetAlias(requestProject(r), r.PathValue("name"))
 	if err != nil {
 		return fail(err)
 	}
@@ -300,7 +300,7 @@ func aliasPatch(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if err := d.Images.UpdateAlias(a.Name, put, rev); err != nil {
+	if err := d.Images.UpdateAlias(requestProject(r), a.Name, put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
@@ -311,14 +311,14 @@ func aliasPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Images.RenameAlias(r.PathValue("name"), req.Name); err != nil {
+	if err := d.Images.RenameAlias(requestProject(r), r.PathValue("name"), req.Name); err != nil {
 		return fail(err)
 	}
 	return syncResp{metadata: map[string]any{}, location: "/1.0/images/aliases/" + req.Name, status: http.StatusCreated}
 }
 
 func aliasDelete(d *Daemon, r *http.Request) response {
-	if err := d.Images.DeleteAlias(r.PathValue("name")); err != nil {
+	if err := d.Images.DeleteAlias(requestProject(r), r.PathValue("name")); err != nil {
 		return fail(err)
 	}
 	return empty()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -18,7 +19,8 @@ func (s *Service) Repair(log *slog.Logger) {
 	recorded := map[string]bool{}
 	_ = s.db.View(func(tx *store.Tx) error {
 		for _, k := range tx.Keys(store.Images) {
-			recorded[k] = true
+			_, fp := project.SplitKey(k) // files and volumes are by fingerprint, shared by projects
+			recorded[fp] = true
 		}
 		return nil
 	})

@@ -27,6 +27,7 @@ import (
 	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -61,6 +62,8 @@ type Upload struct {
 	Filename              string
 	Public                bool
 	Properties            map[string]string
+	// Project is the project the image goes to ("" is the default).
+	Project string
 }
 
 // spooled is an upload part saved to a temporary file while being hashed.
@@ -136,8 +139,24 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		return api.Image{}, apierr.BadRequest("the image upload is empty")
 	}
 	fp := hex.EncodeToString(hash.Sum(nil))
-	if _, _, err := store.Get[Record](s.db, store.Images, fp); err == nil {
+	key := project.StoreKey(up.Project, fp)
+	if s.db.Has(store.Images, key) {
 		return api.Image{Fingerprint: fp}, apierr.Conflict("image %s is already imported", fp[:12])
+	}
+	defer s.unpacking.Lock(fp)() // one import of a fingerprint at a time, across projects
+	if other, ok := s.recordOf(fp); ok {
+		// In another project already: the files and volumes are shared,
+		// and this project gets a record of its own.
+		rec := other
+		rec.Filename, rec.Public, rec.UploadedAt = up.Filename, up.Public, time.Now().UTC()
+		for k, v := range up.Properties {
+			rec.Properties[k] = v
+		}
+		rec.Aliases = []api.ImageAlias{}
+		if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Images, key, rec) }); err != nil {
+			return api.Image{}, err
+		}
+		return rec.Image, nil
 	}
 
 	unpack := func(dir string) error { return unpackUnified(ctx, parts[0].path, dir) }
@@ -186,7 +205,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		Architecture: md.Architecture, Type: "container", UploadedAt: now, CreatedAt: unixOr(md.CreationDate, now),
 		ExpiresAt: unixOr(md.ExpiryDate, time.Time{}), Profiles: []string{"default"}, Aliases: []api.ImageAlias{},
 	}}
-	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Images, fp, rec) }); err != nil {
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Images, key, rec) }); err != nil {
 		s.removeFiles(fp)
 		_ = pool.DeleteImageVolume(fp)
 		return api.Image{}, err
@@ -217,9 +236,9 @@ func (s *Service) EnsureVolume(ctx context.Context, pool storage.Driver, fp stri
 	if pool.HasImageVolume(fp) {
 		return nil
 	}
-	r, _, err := store.Get[Record](s.db, store.Images, fp)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", fp, err)
+	r, ok := s.recordOf(fp)
+	if !ok {
+		return fmt.Errorf("image %s: %w", fp, apierr.ErrNotFound)
 	}
 	meta, rootfs := filepath.Join(s.dir, fp), filepath.Join(s.dir, fp+".rootfs")
 	fill := func(dir string) error { return unpackUnified(ctx, meta, dir) }
@@ -327,22 +346,53 @@ func (s *Service) removeFiles(fp string) {
 	os.Remove(filepath.Join(s.dir, fp+".rootfs"))
 }
 
+// recordOf is a record of image fp in any project: its files and pool
+// volumes are one, whichever projects hold it.
+func (s *Service) recordOf(fp string) (Record, bool) {
+	var rec Record
+	found := false
+	_ = s.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.Keys(store.Images) {
+			if _, name := project.SplitKey(k); name == fp {
+				_, err := tx.Get(store.Images, k, &rec)
+				found = err == nil
+				return err
+			}
+		}
+		return nil
+	})
+	return rec, found
+}
+
 // Files returns the paths of the original image files (rootfs is empty for unified images).
 func (s *Service) Files(fp string) (meta, rootfs string) {
-	rec, _, err := store.Get[Record](s.db, store.Images, fp)
-	if err != nil || !rec.Split {
+	rec, ok := s.recordOf(fp)
+	if !ok || !rec.Split {
 		return filepath.Join(s.dir, fp), ""
 	}
 	return filepath.Join(s.dir, fp), filepath.Join(s.dir, fp+".rootfs")
 }
 
-// List returns every image with its aliases.
-func (s *Service) List() ([]api.Image, error) {
-	recs, err := store.List[Record](s.db, store.Images)
+// List returns project proj's images with their aliases.
+func (s *Service) List(proj string) ([]api.Image, error) {
+	var recs []Record
+	err := s.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.Keys(store.Images) {
+			if !project.InProject(k, proj) {
+				continue
+			}
+			var r Record
+			if _, err := tx.Get(store.Images, k, &r); err != nil {
+				return err
+			}
+			recs = append(recs, r)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	aliases, err := s.aliasesByTarget()
+	aliases, err := s.aliasesByTarget(proj)
 	if err != nil {
 		return nil, err
 	}
@@ -358,17 +408,17 @@ func (s *Service) List() ([]api.Image, error) {
 	return out, nil
 }
 
-// Get finds an image by fingerprint or unique fingerprint prefix.
-func (s *Service) Get(prefix string) (api.Image, uint64, error) {
-	fp, err := s.resolvePrefix(prefix)
+// Get finds an image of project proj by fingerprint or unique prefix.
+func (s *Service) Get(proj, prefix string) (api.Image, uint64, error) {
+	fp, err := s.resolvePrefix(proj, prefix)
 	if err != nil {
 		return api.Image{}, 0, err
 	}
-	rec, rev, err := store.Get[Record](s.db, store.Images, fp)
+	rec, rev, err := store.Get[Record](s.db, store.Images, project.StoreKey(proj, fp))
 	if err != nil {
 		return api.Image{}, 0, err
 	}
-	aliases, err := s.aliasesByTarget()
+	aliases, err := s.aliasesByTarget(proj)
 	if err != nil {
 		return api.Image{}, 0, err
 	}
@@ -381,15 +431,17 @@ func (s *Service) Get(prefix string) (api.Image, uint64, error) {
 
 var hexPrefix = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
 
-func (s *Service) resolvePrefix(prefix string) (string, error) {
+// resolvePrefix is the fingerprint of project proj's one image that
+// starts with prefix.
+func (s *Service) resolvePrefix(proj, prefix string) (string, error) {
 	if !hexPrefix.MatchString(prefix) {
 		return "", apierr.NotFound("image %q (a fingerprint is hexadecimal)", prefix)
 	}
 	var match []string
 	err := s.db.View(func(tx *store.Tx) error {
 		for _, k := range tx.Keys(store.Images) {
-			if strings.HasPrefix(k, prefix) {
-				match = append(match, k)
+			if p, fp := project.SplitKey(k); p == project.Name(proj) && strings.HasPrefix(fp, prefix) {
+				match = append(match, fp)
 			}
 		}
 		return nil
@@ -406,12 +458,13 @@ func (s *Service) resolvePrefix(prefix string) (string, error) {
 	return "", apierr.BadRequest("image prefix %q matches %d images; give more of the fingerprint", prefix, len(match))
 }
 
-// Resolve turns an alias or fingerprint prefix into a fingerprint.
-func (s *Service) Resolve(aliasOrPrefix string) (string, error) {
-	if a, _, err := store.Get[api.ImageAliasesEntry](s.db, store.Aliases, aliasOrPrefix); err == nil {
+// Resolve turns an alias or fingerprint prefix of project proj into a
+// fingerprint.
+func (s *Service) Resolve(proj, aliasOrPrefix string) (string, error) {
+	if a, _, err := store.Get[api.ImageAliasesEntry](s.db, store.Aliases, project.StoreKey(proj, aliasOrPrefix)); err == nil {
 		return a.Target, nil
 	}
-	fp, err := s.resolvePrefix(aliasOrPrefix)
+	fp, err := s.resolvePrefix(proj, aliasOrPrefix)
 	if errors.Is(err, apierr.ErrNotFound) {
 		return "", apierr.NotFound("image %q: no such alias or fingerprint", aliasOrPrefix)
 	}
@@ -419,14 +472,15 @@ func (s *Service) Resolve(aliasOrPrefix string) (string, error) {
 }
 
 // Update replaces an image's writable fields.
-func (s *Service) Update(prefix string, put api.ImagePut, ifRev uint64) error {
-	fp, err := s.resolvePrefix(prefix)
+func (s *Service) Update(proj, prefix string, put api.ImagePut, ifRev uint64) error {
+	fp, err := s.resolvePrefix(proj, prefix)
 	if err != nil {
 		return err
 	}
+	key := project.StoreKey(proj, fp)
 	return s.db.Update(func(tx *store.Tx) error {
 		var rec Record
-		if _, err := tx.Get(store.Images, fp, &rec); err != nil {
+		if _, err := tx.Get(store.Images, key, &rec); err != nil {
 			return err
 		}
 		rec.Properties = put.Properties
@@ -438,37 +492,39 @@ func (s *Service) Update(prefix string, put api.ImagePut, ifRev uint64) error {
 		if put.Profiles != nil {
 			rec.Profiles = put.Profiles
 		}
-		_, err := tx.Put(store.Images, fp, rec, ifRev)
+		_, err := tx.Put(store.Images, key, rec, ifRev)
 		return err
 	})
 }
 
-// Delete removes an image, its aliases, files and pool volume.
-func (s *Service) Delete(prefix string) error {
-	fp, err := s.resolvePrefix(prefix)
+// Delete removes project proj's image and its aliases there; its files
+// and pool volumes go with the last project that holds it.
+func (s *Service) Delete(proj, prefix string) error {
+	fp, err := s.resolvePrefix(proj, prefix)
 	if err != nil {
 		return err
 	}
+	defer s.unpacking.Lock(fp)()
 	err = s.db.Update(func(tx *store.Tx) error {
-		if err := tx.Delete(store.Images, fp); err != nil {
+		if err := tx.Delete(store.Images, project.StoreKey(proj, fp)); err != nil {
 			return err
 		}
 		var doomed []string
-		err := tx.Each(store.Aliases, func(name string, _ uint64, data json.RawMessage) error {
+		err := tx.Each(store.Aliases, func(key string, _ uint64, data json.RawMessage) error {
 			var a api.ImageAliasesEntry
 			if err := json.Unmarshal(data, &a); err != nil {
 				return err
 			}
-			if a.Target == fp {
-				doomed = append(doomed, name)
+			if a.Target == fp && project.InProject(key, proj) {
+				doomed = append(doomed, key)
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, name := range doomed {
-			if err := tx.Delete(store.Aliases, name); err != nil {
+		for _, key := range doomed {
+			if err := tx.Delete(store.Aliases, key); err != nil {
 				return err
 			}
 		}
@@ -476,6 +532,9 @@ func (s *Service) Delete(prefix string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if _, held := s.recordOf(fp); held {
+		return nil // another project has it
 	}
 	s.removeFiles(fp)
 	var errs []error
@@ -501,8 +560,9 @@ func Architecture() string {
 	return runtime.GOARCH
 }
 
-func (s *Service) aliasesByTarget() (map[string][]api.ImageAlias, error) {
-	all, err := store.List[api.ImageAliasesEntry](s.db, store.Aliases)
+// aliasesByTarget are project proj's aliases by the fingerprint they name.
+func (s *Service) aliasesByTarget(proj string) (map[string][]api.ImageAlias, error) {
+	all, err := s.ListAliases(proj)
 	if err != nil {
 		return nil, err
 	}

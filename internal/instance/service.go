@@ -323,11 +323,11 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from *import
 		if ref == "" {
 			return nil, apierr.BadRequest("source: give an image alias or fingerprint")
 		}
-		fp, err = s.images.Resolve(ref)
+		fp, err = s.images.Resolve(proj, ref)
 		if err != nil {
 			return nil, err
 		}
-		img, _, err := s.images.Get(fp)
+		img, _, err := s.images.Get(proj, fp)
 		if err != nil {
 			return nil, err
 		}
