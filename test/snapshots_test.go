@@ -135,8 +135,9 @@ func TestCopyAndRename(t *testing.T) {
 	}
 }
 
-// TestSnapshotSchedule waits for a per-minute schedule to fire and for the
-// snapshot it made to expire. It runs in parallel with the other slow tests.
+// TestSnapshotSchedule waits for a per-minute schedule to fire, on an
+// instance and on a custom volume, and for the snapshots they made to
+// expire. It runs in parallel with the other slow tests.
 func TestSnapshotSchedule(t *testing.T) {
 	t.Parallel()
 	d := withBusybox(t, "--scheduler-tick", "1s")
@@ -145,6 +146,14 @@ func TestSnapshotSchedule(t *testing.T) {
 		t.Fatalf("bad cron expression: %v %q", err, stderr)
 	}
 	d.MustLodge("launch", "busybox", name, "-c", "snapshots.schedule=* * * * *", "-c", "snapshots.pattern=auto-%d", "-c", "snapshots.expiry=1M")
+	// A custom volume on the same schedule (lxc storage volume set).
+	d.MustLXC("storage", "volume", "create", "default", "sched")
+	if _, stderr, err := d.LXC("storage", "volume", "set", "default", "sched", "snapshots.schedule", "61 * * * *"); err == nil || !strings.Contains(stderr, "snapshots.schedule") {
+		t.Fatalf("a bad schedule on a volume: %v %q", err, stderr)
+	}
+	for _, kv := range [][2]string{{"snapshots.schedule", "* * * * *"}, {"snapshots.pattern", "vol-%d"}, {"snapshots.expiry", "1M"}} {
+		d.MustLXC("storage", "volume", "set", "default", "sched", kv[0], kv[1])
+	}
 	var snaps []api.InstanceSnapshot
 	waitFor(t, "a scheduled snapshot", 75*time.Second, func() bool {
 		_, env := d.API("GET", "/1.0/instances/"+name+"/snapshots?recursion=1", nil)
@@ -154,6 +163,21 @@ func TestSnapshotSchedule(t *testing.T) {
 	if snaps[0].Name != "auto-0" || snaps[0].ExpiresAt.IsZero() {
 		t.Fatalf("scheduled snapshot: %+v", snaps[0])
 	}
+	var volSnaps []api.StorageVolumeSnapshot
+	waitFor(t, "a scheduled volume snapshot", 75*time.Second, func() bool {
+		_, env := d.API("GET", "/1.0/storage-pools/default/volumes/custom/sched/snapshots?recursion=1", nil)
+		_ = json.Unmarshal(env.Metadata, &volSnaps)
+		return len(volSnaps) > 0
+	})
+	if volSnaps[0].Name != "vol-0" || volSnaps[0].ExpiresAt == nil {
+		t.Fatalf("scheduled volume snapshot: %+v", volSnaps[0])
+	}
+	// The volume's expiry (1M) takes its snapshot away again.
+	d.MustLXC("storage", "volume", "unset", "default", "sched", "snapshots.schedule")
+	waitFor(t, "the volume snapshot to expire", 90*time.Second, func() bool {
+		_, env := d.API("GET", "/1.0/storage-pools/default/volumes/custom/sched/snapshots", nil)
+		return !strings.Contains(string(env.Metadata), "vol-0")
+	})
 	// Expiry: stop the schedule, then a snapshot made to expire in 2s goes.
 	d.MustLodge("config", "unset", name, "snapshots.schedule")
 	exp := time.Now().Add(2 * time.Second)

@@ -65,13 +65,9 @@ func volumeSnapshotsPost(d *Daemon, r *http.Request) response {
 	if _, _, err := d.Pools.CustomVolume(pool, requestProject(r), name); err != nil {
 		return fail(err)
 	}
-	var expires time.Time
-	if req.ExpiresAt != nil {
-		expires = *req.ExpiresAt
-	}
 	op := d.Ops.Start("Snapshotting storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, typ, name)}}, nil,
 		func(ctx context.Context, _ *operation.Op) error {
-			snap, err := d.Pools.CreateCustomVolumeSnapshot(ctx, pool, requestProject(r), name, req.Name, expires)
+			snap, err := d.Pools.CreateCustomVolumeSnapshot(ctx, pool, requestProject(r), name, req.Name, req.ExpiresAt)
 			if err == nil {
 				d.Bus.Lifecycle("storage-volume-snapshot-created", volumeSnapshotURL(pool, name, snap), nil)
 			}

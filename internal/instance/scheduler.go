@@ -24,6 +24,13 @@ func (s *Service) RunScheduler(ctx context.Context, tick time.Duration) {
 			return
 		case now := <-t.C:
 			s.scheduledSnapshots(last, now)
+			taken, errs := s.pools.ScheduledVolumeSnapshots(last, now)
+			for _, t := range taken {
+				s.log.Info("scheduled volume snapshot taken", "snapshot", t)
+			}
+			for _, err := range errs {
+				s.log.Warn("scheduled volume snapshot failed", "err", err)
+			}
 			s.expireSnapshots(now)
 			s.ExpireBackups(now)
 			for _, err := range s.pools.ExpireCustomVolumeSnapshots(now) {

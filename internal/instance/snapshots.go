@@ -3,9 +3,9 @@ package instance
 import (
 	"context"
 	"fmt"
+	"github.com/lodge-project/lodge/internal/cron"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,10 +13,10 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/idmap"
-	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
-	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/revert"
+	"github.com/lodge-project/lodge/internal/snapname"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -139,7 +139,7 @@ func (s *Service) createSnapshot(ctx context.Context, name, snap string, expires
 	if expiresAt != nil {
 		rec.ExpiresAt = *expiresAt
 	} else if v := e.Config["snapshots.expiry"]; v != "" {
-		d, err := keys.ParseExpiry(v)
+		d, err := cron.ParseExpiry(v)
 		if err != nil {
 			return "", apierr.BadRequest("snapshots.expiry: %v", err)
 		}
@@ -167,16 +167,9 @@ func (s *Service) createSnapshot(ctx context.Context, name, snap string, expires
 	return snap, nil
 }
 
-// nextSnapshotName expands snapshots.pattern: %d is the lowest free
-// number; {{ creation_date|date:"2006-01-02" }} is the date in Go layout.
+// nextSnapshotName expands snapshots.pattern (package snapname) against
+// the instance's snapshots.
 func (s *Service) nextSnapshotName(name, pattern string, now time.Time) (string, error) {
-	if pattern == "" {
-		pattern = "snap%d"
-	}
-	pattern = expandDate(pattern, now)
-	if !strings.Contains(pattern, "%d") {
-		return pattern, nil
-	}
 	taken := map[string]bool{}
 	_ = s.db.View(func(tx *store.Tx) error {
 		for _, k := range tx.KeysWithPrefix(store.Snapshots, name+"/") {
@@ -184,21 +177,7 @@ func (s *Service) nextSnapshotName(name, pattern string, now time.Time) (string,
 		}
 		return nil
 	})
-	for i := 0; ; i++ {
-		candidate := strings.Replace(pattern, "%d", strconv.Itoa(i), 1)
-		if !taken[candidate] {
-			return candidate, nil
-		}
-	}
-}
-
-var dateTemplate = regexp.MustCompile(`\{\{\s*creation_date\s*\|\s*date:\s*["']([^"']*)["']\s*\}\}`)
-
-func expandDate(pattern string, now time.Time) string {
-	return dateTemplate.ReplaceAllStringFunc(pattern, func(m string) string {
-		layout := dateTemplate.FindStringSubmatch(m)[1]
-		return now.Format(layout)
-	})
+	return snapname.Next(pattern, now, func(n string) bool { return taken[n] }), nil
 }
 
 // DeleteSnapshot removes a snapshot's record, then its copy.

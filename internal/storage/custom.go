@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/store"
@@ -88,12 +89,22 @@ func (p *Pools) CreateCustomVolume(r VolumeRecord) error {
 	return nil
 }
 
-// checkVolumeConfig refuses config keys other than size, and a size the
-// pool's driver cannot enforce.
+// checkVolumeConfig refuses config keys a custom volume does not take,
+// values that do not parse, and a size the pool's driver cannot enforce.
 func checkVolumeConfig(d Driver, pool, name string, config map[string]string) error {
-	for k := range config {
-		if k != "size" {
-			return apierr.BadRequest("volume %q: config key %q is not supported (custom volumes take size)", name, k)
+	for k, v := range config {
+		var err error
+		switch k {
+		case "size", "snapshots.pattern":
+		case "snapshots.schedule":
+			_, err = cron.ParseTriggers(v)
+		case "snapshots.expiry":
+			_, err = cron.ParseExpiry(v)
+		default:
+			return apierr.BadRequest("volume %q: config key %q is not supported (custom volumes take size, snapshots.schedule, snapshots.expiry and snapshots.pattern)", name, k)
+		}
+		if err != nil {
+			return apierr.BadRequest("volume %q: %s: %v", name, k, err)
 		}
 	}
 	if _, err := ParseVolumeSize(d, pool, config["size"]); err != nil {

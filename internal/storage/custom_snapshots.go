@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/cron"
+	"github.com/lodge-project/lodge/internal/snapname"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -82,9 +83,10 @@ func (p *Pools) CustomVolumeSnapshot(pool, proj, name, snap string) (VolumeSnaps
 	return r, rev, nil
 }
 
-// CreateCustomVolumeSnapshot snapshots a custom volume; an empty name is
-// the next free "snap<N>". It returns the name.
-func (p *Pools) CreateCustomVolumeSnapshot(ctx context.Context, pool, proj, name, snap string, expires time.Time) (string, error) {
+// CreateCustomVolumeSnapshot snapshots a custom volume. An empty name
+// follows the volume's snapshots.pattern ("snap%d"), and a nil expiry its
+// snapshots.expiry. It returns the name.
+func (p *Pools) CreateCustomVolumeSnapshot(ctx context.Context, pool, proj, name, snap string, expires *time.Time) (string, error) {
 	d, err := p.Get(pool)
 	if err != nil {
 		return "", err
@@ -94,18 +96,24 @@ func (p *Pools) CreateCustomVolumeSnapshot(ctx context.Context, pool, proj, name
 	if err != nil {
 		return "", err
 	}
+	now := time.Now().UTC()
 	if snap == "" {
-		snaps, _ := p.CustomVolumeSnapshots(pool, proj, name)
-		n := 0
-		for _, s := range snaps {
-			if i, err := strconv.Atoi(strings.TrimPrefix(s.Name, "snap")); err == nil && i >= n {
-				n = i + 1
-			}
-		}
-		snap = fmt.Sprintf("snap%d", n)
+		snap = snapname.Next(v.Config["snapshots.pattern"], now, func(n string) bool {
+			return p.db.Has(store.VolumeSnapshots, volumeSnapKey(pool, proj, name, n))
+		})
 	}
 	if err := checkVolumeSnapName(snap); err != nil {
 		return "", err
+	}
+	var expiry time.Time
+	if expires != nil {
+		expiry = *expires
+	} else if e := v.Config["snapshots.expiry"]; e != "" {
+		dur, err := cron.ParseExpiry(e)
+		if err != nil {
+			return "", apierr.BadRequest("snapshots.expiry: %v", err)
+		}
+		expiry = now.Add(dur)
 	}
 	key := volumeSnapKey(pool, proj, name, snap)
 	if p.db.Has(store.VolumeSnapshots, key) {
@@ -115,12 +123,44 @@ func (p *Pools) CreateCustomVolumeSnapshot(ctx context.Context, pool, proj, name
 		return "", fmt.Errorf("snapshot storage volume %q: %w", name, err)
 	}
 	r := VolumeSnapshotRecord{Pool: pool, Project: v.Project, Volume: name, Name: snap, Config: copyConfig(v.Config),
-		CreatedAt: time.Now().UTC(), ExpiresAt: expires}
+		CreatedAt: now, ExpiresAt: expiry}
 	if err := p.db.Update(func(tx *store.Tx) error { return tx.Create(store.VolumeSnapshots, key, r) }); err != nil {
 		_ = d.DeleteSnapshot(v.Volume(), snap)
 		return "", err
 	}
 	return snap, nil
+}
+
+// ScheduledVolumeSnapshots snapshots every custom volume whose
+// snapshots.schedule fired in (from, to], and returns what it took and
+// what failed, for the log.
+func (p *Pools) ScheduledVolumeSnapshots(from, to time.Time) (taken []string, errs []error) {
+	var due []VolumeRecord
+	_ = p.db.View(func(tx *store.Tx) error {
+		for _, k := range tx.Keys(store.Volumes) {
+			var r VolumeRecord
+			if _, err := tx.Get(store.Volumes, k, &r); err != nil || r.Config["snapshots.schedule"] == "" {
+				continue
+			}
+			sched, err := cron.ParseTriggers(r.Config["snapshots.schedule"])
+			if err != nil {
+				continue
+			}
+			if next := sched.Next(from); !next.IsZero() && !next.After(to) {
+				due = append(due, r)
+			}
+		}
+		return nil
+	})
+	for _, r := range due {
+		snap, err := p.CreateCustomVolumeSnapshot(context.Background(), r.Pool, r.Project, r.Name, "", nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("scheduled snapshot of storage volume %q on pool %q: %w", r.Name, r.Pool, err))
+			continue
+		}
+		taken = append(taken, r.Pool+"/"+r.Name+"/"+snap)
+	}
+	return taken, errs
 }
 
 func copyConfig(m map[string]string) map[string]string {
