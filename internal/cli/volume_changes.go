@@ -58,11 +58,7 @@ func volumeChangeCommands() []*cobra.Command {
 	cp := &cobra.Command{
 		Use: "copy POOL/NAME POOL/NEW", Short: "Copy a custom volume (with its snapshots), within a pool or to another", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srcPool, src, err := splitPoolVolume(args[0])
-			if err != nil {
-				return err
-			}
-			dstPool, dst, err := splitPoolVolume(args[1])
+			srcPool, src, dstPool, dst, err := splitPoolVolumes(args)
 			if err != nil {
 				return err
 			}
@@ -81,11 +77,7 @@ func volumeChangeCommands() []*cobra.Command {
 	mv := &cobra.Command{
 		Use: "move POOL/NAME POOL/NEW", Short: "Move a custom volume nothing attaches to another pool (or rename it)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srcPool, src, err := splitPoolVolume(args[0])
-			if err != nil {
-				return err
-			}
-			dstPool, dst, err := splitPoolVolume(args[1])
+			srcPool, src, dstPool, dst, err := splitPoolVolumes(args)
 			if err != nil {
 				return err
 			}
@@ -99,6 +91,14 @@ func volumeChangeCommands() []*cobra.Command {
 		},
 	}
 	return []*cobra.Command{snapshot, restore, rename, cp, mv}
+}
+
+// splitPoolVolumes reads the two POOL/NAME arguments of copy and move.
+func splitPoolVolumes(args []string) (srcPool, src, dstPool, dst string, err error) {
+	if srcPool, src, err = splitPoolVolume(args[0]); err == nil {
+		dstPool, dst, err = splitPoolVolume(args[1])
+	}
+	return srcPool, src, dstPool, dst, err
 }
 
 // splitPoolVolume reads POOL/NAME.

@@ -62,24 +62,8 @@ func ShiftImported(root string, from, to *Map) error {
 			rel, _ := filepath.Rel(root, path)
 			return fmt.Errorf("%s is owned by %d:%d, outside the instance's id map", rel, st.Uid, st.Gid)
 		}
-		var caps []byte
-		if d.Type().IsRegular() {
-			caps = readCaps(path)
-		}
-		if uid != st.Uid || gid != st.Gid {
-			if err := unix.Lchown(path, int(uid), int(gid)); err != nil {
-				return fmt.Errorf("shift %s: %w", path, err)
-			}
-			if d.Type().IsRegular() && info.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
-				if err := unix.Chmod(path, uint32(st.Mode&07777)); err != nil {
-					return fmt.Errorf("restore mode of %s: %w", path, err)
-				}
-			}
-		}
-		if caps != nil {
-			if err := unix.Setxattr(path, "security.capability", CapsFor(caps, to), 0); err != nil {
-				return fmt.Errorf("restore capabilities of %s: %w", path, err)
-			}
+		if err := chownKeeping(path, d, st, uid, gid, to); err != nil {
+			return err
 		}
 		if d.Type()&fs.ModeSymlink != 0 {
 			return nil

@@ -32,26 +32,34 @@ func Reshift(root string, from, to *Map) error {
 		if uid == st.Uid && gid == st.Gid {
 			return nil
 		}
-		var caps []byte
-		if d.Type().IsRegular() {
-			caps = readCaps(path)
-		}
+		return chownKeeping(path, d, st, uid, gid, to)
+	})
+}
+
+// chownKeeping gives path new owners and keeps what chown takes away: the
+// setuid and setgid bits of a regular file, and its file capabilities,
+// rewritten for the map to.
+func chownKeeping(path string, d fs.DirEntry, st *syscall.Stat_t, uid, gid uint32, to *Map) error {
+	var caps []byte
+	if d.Type().IsRegular() {
+		caps = readCaps(path)
+	}
+	if uid != st.Uid || gid != st.Gid {
 		if err := unix.Lchown(path, int(uid), int(gid)); err != nil {
 			return fmt.Errorf("shift %s: %w", path, err)
 		}
-		// chown clears setuid/setgid bits on regular files; put them back.
-		if d.Type().IsRegular() && info.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+		if d.Type().IsRegular() && st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 			if err := unix.Chmod(path, uint32(st.Mode&07777)); err != nil {
 				return fmt.Errorf("restore mode of %s: %w", path, err)
 			}
 		}
-		if caps != nil {
-			if err := unix.Setxattr(path, "security.capability", CapsFor(caps, to), 0); err != nil {
-				return fmt.Errorf("restore capabilities of %s: %w", path, err)
-			}
+	}
+	if caps != nil {
+		if err := unix.Setxattr(path, "security.capability", CapsFor(caps, to), 0); err != nil {
+			return fmt.Errorf("restore capabilities of %s: %w", path, err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func readCaps(path string) []byte {

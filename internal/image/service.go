@@ -25,9 +25,9 @@ import (
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/keyedlock"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/copytree"
-	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
 

@@ -22,7 +22,7 @@ import (
 // RenameCustomVolume renames a custom volume nothing uses and its
 // snapshots.
 func (p *Pools) RenameCustomVolume(pool, proj, name, newName string, inUse func() ([]string, error)) error {
-	if err := validate.PoolName(newName); err != nil || isDriverSuffix(newName) {
+	if err := validate.PoolName(newName); err != nil || IsLeftoverName(newName) {
 		return apierr.BadRequest("volume name %q is invalid: use letters, digits, '-', '_' and '.'", newName)
 	}
 	p.use.Lock() // no attach lands while it moves

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -37,21 +36,27 @@ func volumeSnapKey(pool, proj, volume, snap string) string {
 
 var volumeSnapName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._:-]*$`)
 
+// lockedVolume is custom volume name of pool, with its pool's driver,
+// locked against other changes of it until unlock.
+func (p *Pools) lockedVolume(pool, proj, name string) (Driver, VolumeRecord, func(), error) {
+	d, err := p.Get(pool)
+	if err != nil {
+		return nil, VolumeRecord{}, nil, err
+	}
+	unlock := p.volumeLocks.Lock(volumeKey(pool, proj, name))
+	v, _, err := p.CustomVolume(pool, proj, name)
+	if err != nil {
+		unlock()
+		return nil, VolumeRecord{}, nil, err
+	}
+	return d, v, unlock, nil
+}
+
 func checkVolumeSnapName(snap string) error {
-	if len(snap) > 63 || !volumeSnapName.MatchString(snap) || isDriverSuffix(snap) {
+	if len(snap) > 63 || !volumeSnapName.MatchString(snap) || IsLeftoverName(snap) {
 		return apierr.BadRequest("snapshot name %q is invalid: use letters, digits, '.', '_', '-' or ':'", snap)
 	}
 	return nil
-}
-
-// isDriverSuffix: names drivers keep for their own leftovers.
-func isDriverSuffix(name string) bool {
-	for _, s := range []string{".partial", ".restore", ".old"} {
-		if strings.HasSuffix(name, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // CustomVolumeSnapshots lists a custom volume's snapshots, oldest first.
@@ -87,15 +92,11 @@ func (p *Pools) CustomVolumeSnapshot(pool, proj, name, snap string) (VolumeSnaps
 // follows the volume's snapshots.pattern ("snap%d"), and a nil expiry its
 // snapshots.expiry. It returns the name.
 func (p *Pools) CreateCustomVolumeSnapshot(ctx context.Context, pool, proj, name, snap string, expires *time.Time) (string, error) {
-	d, err := p.Get(pool)
+	d, v, unlock, err := p.lockedVolume(pool, proj, name)
 	if err != nil {
 		return "", err
 	}
-	defer p.volumeLocks.Lock(volumeKey(pool, proj, name))()
-	v, _, err := p.CustomVolume(pool, proj, name)
-	if err != nil {
-		return "", err
-	}
+	defer unlock()
 	now := time.Now().UTC()
 	if snap == "" {
 		snap = snapname.Next(v.Config["snapshots.pattern"], now, func(n string) bool {
@@ -173,15 +174,11 @@ func copyConfig(m map[string]string) map[string]string {
 
 // DeleteCustomVolumeSnapshot drops a snapshot's record, then its data.
 func (p *Pools) DeleteCustomVolumeSnapshot(pool, proj, name, snap string) error {
-	d, err := p.Get(pool)
+	d, v, unlock, err := p.lockedVolume(pool, proj, name)
 	if err != nil {
 		return err
 	}
-	defer p.volumeLocks.Lock(volumeKey(pool, proj, name))()
-	v, _, err := p.CustomVolume(pool, proj, name)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	key := volumeSnapKey(pool, proj, name, snap)
 	err = p.db.Update(func(tx *store.Tx) error {
 		if !tx.Exists(store.VolumeSnapshots, key) {
@@ -201,15 +198,11 @@ func (p *Pools) RenameCustomVolumeSnapshot(pool, proj, name, snap, newSnap strin
 	if err := checkVolumeSnapName(newSnap); err != nil {
 		return err
 	}
-	d, err := p.Get(pool)
+	d, v, unlock, err := p.lockedVolume(pool, proj, name)
 	if err != nil {
 		return err
 	}
-	defer p.volumeLocks.Lock(volumeKey(pool, proj, name))()
-	v, _, err := p.CustomVolume(pool, proj, name)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	r, _, err := p.CustomVolumeSnapshot(pool, proj, name, snap)
 	if err != nil {
 		return err
@@ -251,15 +244,11 @@ func (p *Pools) UpdateCustomVolumeSnapshot(pool, proj, name, snap, description s
 // copied beside the volume and swapped in; a crash in between leaves the
 // volume as it was or restored, which start-up repair completes.
 func (p *Pools) RestoreCustomVolume(ctx context.Context, pool, proj, name, snap string) error {
-	d, err := p.Get(pool)
+	d, v, unlock, err := p.lockedVolume(pool, proj, name)
 	if err != nil {
 		return err
 	}
-	defer p.volumeLocks.Lock(volumeKey(pool, proj, name))()
-	v, _, err := p.CustomVolume(pool, proj, name)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	if _, _, err := p.CustomVolumeSnapshot(pool, proj, name, snap); err != nil {
 		return err
 	}

@@ -47,14 +47,8 @@ func New(root string) (*Driver, error) {
 	if !onBtrfs(nearestExisting(root)) {
 		return nil, apierr.BadRequest("%s is not on a btrfs filesystem", root)
 	}
-	for _, sub := range []string{"", "images", "containers", "containers-snapshots"} {
-		// 0711: a container's mapped root must be able to reach its rootfs.
-		if err := os.MkdirAll(filepath.Join(root, sub), 0o711); err != nil {
-			return nil, fmt.Errorf("create pool directory: %w", err)
-		}
-		if err := os.Chmod(filepath.Join(root, sub), 0o711); err != nil {
-			return nil, err
-		}
+	if err := storage.MakePoolDirs(root); err != nil {
+		return nil, err
 	}
 	return &Driver{root: root}, nil
 }
@@ -63,7 +57,7 @@ func New(root string) (*Driver, error) {
 func (d *Driver) Name() string { return "btrfs" }
 
 // typeDirs are the folders of each volume type the driver holds (LXD's).
-var typeDirs = map[storage.VolumeType]string{storage.TypeContainer: "containers", storage.TypeCustom: "custom"}
+var typeDirs = storage.LayoutDirs
 
 // Capabilities: snapshots and copies are subvolume snapshots, instances
 // are made from a kept image subvolume, sizes are quota groups.
@@ -77,36 +71,13 @@ func (d *Driver) VolumePath(v storage.Volume) string {
 	return filepath.Join(d.root, typeDirs[v.Type], v.StorageName())
 }
 
-// typeDirMode is the mode of a type's folder: custom volumes hold what
-// instances wrote as their root, which no other host user may reach (see
-// the dir driver).
-func typeDirMode(t storage.VolumeType) os.FileMode {
-	if t == storage.TypeCustom {
-		return 0o700
-	}
-	return 0o711
-}
-
-// leftoverSuffixes mark what an interrupted change leaves beside a volume.
-var leftoverSuffixes = []string{".partial", ".restore", ".old"}
-
-// check refuses a volume of a type the driver does not hold, or with a
-// name start-up repair would take for a leftover.
-func check(v storage.Volume) error {
-	if _, ok := typeDirs[v.Type]; !ok || v.Content == storage.ContentBlock {
-		return fmt.Errorf("a btrfs pool does not hold %s volumes (%s) yet", v.Type, v.Content)
-	}
-	for _, suffix := range leftoverSuffixes {
-		if strings.HasSuffix(v.Name, suffix) {
-			return apierr.BadRequest("volume name %q ends in %q, which a btrfs pool keeps for its own use", v.Name, suffix)
-		}
-	}
-	return nil
-}
+// check refuses a volume the driver does not hold, or whose name its
+// start-up cleanup would take for a leftover.
+func check(v storage.Volume) error { return storage.CheckLayoutVolume("btrfs", v) }
 
 // typeDir makes v's type folder if it is missing.
 func (d *Driver) typeDir(v storage.Volume) error {
-	return os.MkdirAll(filepath.Dir(d.VolumePath(v)), typeDirMode(v.Type))
+	return os.MkdirAll(filepath.Dir(d.VolumePath(v)), storage.TypeDirMode(v.Type))
 }
 
 // CreateVolumeFromImage snapshots the image, as already shifted onto m's
@@ -260,7 +231,7 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 			return removed, err
 		}
 		for _, name := range names {
-			if !isLeftover(name) {
+			if !storage.IsLeftoverName(name) {
 				continue
 			}
 			path := filepath.Join(d.root, dir, name)
@@ -276,15 +247,6 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 		}
 	}
 	return removed, nil
-}
-
-func isLeftover(name string) bool {
-	for _, suffix := range leftoverSuffixes {
-		if strings.HasSuffix(name, suffix) {
-			return true
-		}
-	}
-	return false
 }
 
 func exists(path string) bool {

@@ -241,11 +241,11 @@ func TestVolumeSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := filepath.Join(d.VolumePath(vol("c1")), "rootfs", "big")
-	if err := writeZeros(big, 40<<20); err == nil {
+	if err := storagetest.WriteZeros(big, 40<<20); err == nil {
 		t.Fatal("wrote 40MiB into a 20MiB volume")
 	}
 	_ = os.Remove(big)
-	if err := writeZeros(big, 8<<20); err != nil {
+	if err := storagetest.WriteZeros(big, 8<<20); err != nil {
 		t.Fatalf("8MiB in a 20MiB volume: %v", err)
 	}
 	used, err := d.VolumeUsage(vol("c1"))
@@ -258,29 +258,7 @@ func TestVolumeSize(t *testing.T) {
 	if err := d.SetVolumeSize(vol("c1"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeZeros(big+"2", 40<<20); err != nil {
+	if err := storagetest.WriteZeros(big+"2", 40<<20); err != nil {
 		t.Fatalf("after lifting the limit: %v", err)
 	}
-}
-
-// writeZeros writes n bytes to a new file and syncs it, so a quota sees
-// them.
-func writeZeros(path string, n int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, 1<<20)
-	for i := 0; i < n; i += len(buf) {
-		if _, err = f.Write(buf); err != nil {
-			break
-		}
-		if err = f.Sync(); err != nil {
-			break
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -25,7 +25,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, v storage.Volume, snap stri
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(d.snapsDir(v)), typeDirMode(v.Type)); err != nil {
+	if err := os.MkdirAll(filepath.Dir(d.snapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(d.snapsDir(v), 0o711); err != nil {

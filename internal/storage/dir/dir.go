@@ -9,12 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/storage"
@@ -37,14 +35,8 @@ type Driver struct {
 
 // New makes (or opens) a dir pool at root.
 func New(root string) (*Driver, error) {
-	for _, sub := range []string{"", "images", "containers", "containers-snapshots"} {
-		// 0711: a container's mapped root must be able to reach its rootfs.
-		if err := os.MkdirAll(filepath.Join(root, sub), 0o711); err != nil {
-			return nil, fmt.Errorf("create pool directory: %w", err)
-		}
-		if err := os.Chmod(filepath.Join(root, sub), 0o711); err != nil {
-			return nil, err
-		}
+	if err := storage.MakePoolDirs(root); err != nil {
+		return nil, err
 	}
 	return &Driver{root: root}, nil
 }
@@ -53,7 +45,7 @@ func New(root string) (*Driver, error) {
 func (d *Driver) Name() string { return "dir" }
 
 // typeDirs are the folders of each volume type the driver holds (LXD's).
-var typeDirs = map[storage.VolumeType]string{storage.TypeContainer: "containers", storage.TypeCustom: "custom"}
+var typeDirs = storage.LayoutDirs
 
 // Capabilities: snapshots and copies are full copies (reflinks where the
 // filesystem has them); instances layer over a kept image volume where the
@@ -68,30 +60,9 @@ func (d *Driver) VolumePath(v storage.Volume) string {
 	return filepath.Join(d.root, typeDirs[v.Type], v.StorageName())
 }
 
-// typeDirMode is the mode of a type's folder. Custom volumes hold what
-// instances wrote as their root, which shows on the host as host root's
-// (their mounts are idmapped): no other host user may reach them, or a
-// setuid binary written there would be host root's to run.
-func typeDirMode(t storage.VolumeType) os.FileMode {
-	if t == storage.TypeCustom {
-		return 0o700
-	}
-	return 0o711
-}
-
-// check refuses a volume of a type the driver does not hold.
-func check(v storage.Volume) error {
-	if _, ok := typeDirs[v.Type]; !ok || v.Content == storage.ContentBlock {
-		return fmt.Errorf("a dir pool does not hold %s volumes (%s)", v.Type, v.Content)
-	}
-	for _, suffix := range leftoverSuffixes {
-		if strings.HasSuffix(v.Name, suffix) {
-			// RemoveLeftovers would take it for a change's leftover.
-			return apierr.BadRequest("volume name %q ends in %q, which a dir pool keeps for its own use", v.Name, suffix)
-		}
-	}
-	return nil
-}
+// check refuses a volume the driver does not hold, or whose name its
+// start-up cleanup would take for a leftover.
+func check(v storage.Volume) error { return storage.CheckLayoutVolume("dir", v) }
 
 // CreateVolumeFromImage makes the instance's volume from image fp on the
 // map's ids: layered over the image where the kernel allows, else a copy
@@ -190,7 +161,7 @@ func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
 		return err
 	}
 	dst, name := d.VolumePath(v), v.Name
-	if err := os.MkdirAll(filepath.Dir(dst), typeDirMode(v.Type)); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), storage.TypeDirMode(v.Type)); err != nil {
 		return err
 	}
 	if err := os.Mkdir(dst, 0o711); err != nil {
@@ -275,11 +246,6 @@ func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
 	return names, nil
 }
 
-// leftoverSuffixes mark what an interrupted change leaves beside a volume:
-// a half-made one (buildInPlace), a prepared restore copy and a volume
-// swapped out by one (FinishRestore).
-var leftoverSuffixes = []string{".partial", ".restore", ".old"}
-
 // RemoveLeftovers removes the volumes interrupted changes left. Run after
 // RepairVolume, which puts back a volume a restore moved aside, what is
 // left is no one's.
@@ -304,13 +270,11 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 			return removed, err
 		}
 		for _, e := range entries {
-			for _, suffix := range leftoverSuffixes {
-				if strings.HasSuffix(e.Name(), suffix) {
-					if err := d.removeVolume(filepath.Join(d.root, dir, e.Name())); err != nil {
-						return removed, err
-					}
-					removed = append(removed, filepath.Join(dir, e.Name()))
+			if storage.IsLeftoverName(e.Name()) {
+				if err := d.removeVolume(filepath.Join(d.root, dir, e.Name())); err != nil {
+					return removed, err
 				}
+				removed = append(removed, filepath.Join(dir, e.Name()))
 			}
 		}
 	}

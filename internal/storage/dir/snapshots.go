@@ -89,7 +89,7 @@ func (d *Driver) CopyVolume(ctx context.Context, src storage.Volume, srcSnap str
 // CreateSnapshot copies the instance's volume (its upper layer, when
 // layered) into containers-snapshots/.
 func (d *Driver) CreateSnapshot(ctx context.Context, v storage.Volume, snap string) error {
-	if err := os.MkdirAll(filepath.Dir(d.snapsDir(v)), typeDirMode(v.Type)); err != nil {
+	if err := os.MkdirAll(filepath.Dir(d.snapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(d.snapsDir(v), 0o711); err != nil {

@@ -133,11 +133,11 @@ func TestSizesOnXFSProjectQuotas(t *testing.T) {
 				if err := d.SetVolumeSize(v, 20<<20); err != nil {
 					t.Fatal(err)
 				}
-				if err := writeZeros(filepath.Join(dirOf, "big"), 40<<20); err == nil {
+				if err := storagetest.WriteZeros(filepath.Join(dirOf, "big"), 40<<20); err == nil {
 					t.Fatalf("%s: wrote 40MiB into 20MiB", v.Name)
 				}
 				_ = os.Remove(filepath.Join(dirOf, "big"))
-				if err := writeZeros(filepath.Join(dirOf, "small"), 8<<20); err != nil {
+				if err := storagetest.WriteZeros(filepath.Join(dirOf, "small"), 8<<20); err != nil {
 					t.Fatalf("%s: 8MiB in 20MiB: %v", v.Name, err)
 				}
 				if used, err := d.VolumeUsage(v); err != nil || used < 8<<20 || used > 12<<20 {
@@ -149,7 +149,7 @@ func TestSizesOnXFSProjectQuotas(t *testing.T) {
 				if err := d.SetVolumeSize(v, 0); err != nil {
 					t.Fatal(err)
 				}
-				if err := writeZeros(filepath.Join(dirOf, "big"), 40<<20); err != nil {
+				if err := storagetest.WriteZeros(filepath.Join(dirOf, "big"), 40<<20); err != nil {
 					t.Fatalf("%s: after lifting the size: %v", v.Name, err)
 				}
 			}
@@ -173,26 +173,4 @@ func TestNoSizesWithoutProjectQuotas(t *testing.T) {
 	if err := storage.SetVolumeSize(d, vol("c1"), ""); err != nil {
 		t.Fatalf("no size on a pool without quotas: %v", err)
 	}
-}
-
-// writeZeros writes n bytes to a new file and syncs it, so a quota sees
-// them.
-func writeZeros(path string, n int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, 1<<20)
-	for i := 0; i < n; i += len(buf) {
-		if _, err = f.Write(buf); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

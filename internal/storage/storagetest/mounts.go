@@ -33,3 +33,25 @@ func UnmountBelow(dir string) error {
 	}
 	return sc.Err()
 }
+
+// WriteZeros writes n bytes to a new file and syncs it, so that a quota
+// sees them; it fails when the quota refuses them.
+func WriteZeros(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for i := 0; i < n; i += len(buf) {
+		if _, err = f.Write(buf); err != nil {
+			break
+		}
+		if err = f.Sync(); err != nil {
+			break
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
