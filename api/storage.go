@@ -116,3 +116,21 @@ type StoragePoolInodes struct {
 	Used  uint64 `json:"used" yaml:"used"`
 	Total uint64 `json:"total" yaml:"total"`
 }
+
+// StoragePoolVolumeBackupsPost creates a custom volume backup.
+type StoragePoolVolumeBackupsPost struct {
+	Name                 string    `json:"name" yaml:"name"`
+	ExpiresAt            time.Time `json:"expires_at" yaml:"expires_at"`
+	VolumeOnly           bool      `json:"volume_only" yaml:"volume_only"`
+	OptimizedStorage     bool      `json:"optimized_storage" yaml:"optimized_storage"`
+	CompressionAlgorithm string    `json:"compression_algorithm" yaml:"compression_algorithm"`
+}
+
+// StoragePoolVolumeBackup is a custom volume backup.
+type StoragePoolVolumeBackup struct {
+	Name             string    `json:"name" yaml:"name"`
+	CreatedAt        time.Time `json:"created_at" yaml:"created_at"`
+	ExpiresAt        time.Time `json:"expires_at" yaml:"expires_at"`
+	VolumeOnly       bool      `json:"volume_only" yaml:"volume_only"`
+	OptimizedStorage bool      `json:"optimized_storage" yaml:"optimized_storage"`
+}

@@ -37,6 +37,9 @@ func startLXD(t *testing.T) *lxdDaemon {
 	l := &lxdDaemon{t: t, dir: dir}
 	l.cmd = exec.Command("lxd", "--group", "root", "--logfile", filepath.Join(dir, "lxd.log"))
 	l.cmd.Env = append(os.Environ(), l.env()...)
+	if stderr, err := os.Create(filepath.Join(dir, "lxd.stderr")); err == nil {
+		l.cmd.Stdout, l.cmd.Stderr = stderr, stderr // a panic's trace
+	}
 	if err := l.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,14 @@ func (l *lxdDaemon) MustLXC(args ...string) string {
 	l.t.Helper()
 	out, stderr, err := run(l.env(), "", "lxc", args...)
 	if err != nil {
-		l.t.Fatalf("LXD: lxc %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		log, _ := os.ReadFile(filepath.Join(l.dir, "lxd.log"))
+		if trace, _ := os.ReadFile(filepath.Join(l.dir, "lxd.stderr")); len(trace) > 0 {
+			log = append(log, trace...)
+		}
+		if len(log) > 4000 {
+			log = log[len(log)-4000:]
+		}
+		l.t.Fatalf("LXD: lxc %s: %v\n%s\nlxd.log:\n%s", strings.Join(args, " "), err, stderr, log)
 	}
 	return out
 }
@@ -140,6 +150,41 @@ func TestBackupsWithLXD(t *testing.T) {
 			lxc("stop", "--force", name)
 		}
 	}
+	t.Run("Volumes", func(t *testing.T) {
+		// A custom volume with a snapshot, each way (LXD keeps a dir pool's
+		// custom volume in custom/<project>_<name>).
+		lxdVol := filepath.Join(lxd.dir, "storage-pools", "default", "custom", "default_data")
+		lxd.MustLXC("storage", "volume", "create", "default", "data")
+		put := func(path, content string) {
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(filepath.Join(lxdVol, "f"), "one\n")
+		lxd.MustLXC("storage", "volume", "snapshot", "default", "data", "s0")
+		put(filepath.Join(lxdVol, "f"), "two\n")
+		volFromLXD := filepath.Join(tmp, "vol-from-lxd.tar.gz")
+		lxd.MustLXC("storage", "volume", "export", "default", "data", volFromLXD)
+		d.MustLXC("storage", "volume", "import", "bt", volFromLXD, "fromlxd")
+		ours := filepath.Join(d.Dir, "storage-pools", "bt", "custom", "fromlxd")
+		if b, _ := os.ReadFile(filepath.Join(ours, "f")); string(b) != "two\n" {
+			t.Fatalf("LXD's volume in Lodge: %q", b)
+		}
+		d.MustLXC("storage", "volume", "restore", "bt", "fromlxd", "s0")
+		if b, _ := os.ReadFile(filepath.Join(ours, "f")); string(b) != "one\n" {
+			t.Fatalf("LXD's volume snapshot in Lodge: %q", b)
+		}
+		volFromLodge := filepath.Join(tmp, "vol-from-lodge.tar.gz")
+		d.MustLXC("storage", "volume", "export", "bt", "fromlxd", volFromLodge)
+		lxd.MustLXC("storage", "volume", "import", "default", volFromLodge, "back")
+		theirs := filepath.Join(lxd.dir, "storage-pools", "default", "custom", "default_back")
+		if b, _ := os.ReadFile(filepath.Join(theirs, "f")); string(b) != "one\n" {
+			t.Fatalf("Lodge's volume in LXD: %q", b)
+		}
+		if out := lxd.MustLXC("query", "/1.0/storage-pools/default/volumes/custom/back/snapshots"); !strings.Contains(out, "s0") {
+			t.Fatalf("Lodge's volume snapshot in LXD: %s", out)
+		}
+	})
 	for _, pool := range []string{"default", "bt"} {
 		t.Run("LXDToLodge/"+pool, func(t *testing.T) {
 			name := "lxd-" + pool

@@ -167,7 +167,13 @@ func CheckTree(dir string) error {
 	if !rootfs {
 		return apierr.BadRequest("the backup's volume has no rootfs/ directory")
 	}
-	return filepath.WalkDir(filepath.Join(dir, "rootfs"), func(p string, d fs.DirEntry, err error) error {
+	return DropDeviceNodes(filepath.Join(dir, "rootfs"))
+}
+
+// DropDeviceNodes removes the device nodes below dir (WalkDir follows no
+// link): lodged, as host root, would reach the host's device through one.
+func DropDeviceNodes(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

@@ -25,39 +25,8 @@ func cmdExport() *cobra.Command {
 			if len(args) > 1 {
 				file = args[1]
 			}
-			c := connect()
 			req := api.InstanceBackupsPost{ExpiresAt: time.Now().Add(24 * time.Hour), InstanceOnly: instanceOnly, CompressionAlgorithm: compression}
-			op, err := c.Do("POST", instancePath(name)+"/backups", req, "")
-			if err != nil {
-				return fmt.Errorf("back up %s: %w", name, err)
-			}
-			var backup string
-			if op != nil && len(op.Resources["backups"]) > 0 {
-				backup = strings.TrimPrefix(op.Resources["backups"][0], "/1.0/backups/")
-			}
-			if backup == "" {
-				return fmt.Errorf("back up %s: the operation did not name the backup", name)
-			}
-			defer func() { _, _ = c.Do("DELETE", instancePath(name)+"/backups/"+backup, nil, "") }()
-			body, err := c.GetRaw(instancePath(name) + "/backups/" + backup + "/export")
-			if err != nil {
-				return err
-			}
-			defer body.Close()
-			f, err := os.Create(file)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, body); err != nil {
-				f.Close()
-				_ = os.Remove(file)
-				return fmt.Errorf("download the backup: %w", err)
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Backup of %s written to %s\n", name, file)
-			return nil
+			return downloadBackup(cmd, instancePath(name)+"/backups", req, file)
 		},
 	}
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "leave the snapshots out")
@@ -71,33 +40,110 @@ func cmdImport() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "import FILE [NAME]", Short: "Make an instance from a backup tarball (Lodge's or LXD's)", Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
 			h := http.Header{}
-			h.Set("Content-Type", "application/octet-stream")
 			if pool != "" {
 				h.Set("X-LXD-pool", pool)
 			}
 			if len(args) > 1 {
 				h.Set("X-LXD-name", args[1])
 			}
-			c := connect()
-			resp, _, err := c.Raw("POST", "/1.0/instances", f, h)
-			if err != nil {
-				return err
-			}
-			if resp.Type == api.AsyncResponse {
-				if _, err := c.Wait(resp.Operation); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "Instance imported")
-			return nil
+			return uploadBackup(cmd, "/1.0/instances", args[0], h)
 		},
 	}
 	cmd.Flags().StringVarP(&pool, "storage", "s", "", "storage pool for the instance (default: the backup's, if it exists here)")
 	return cmd
+}
+
+// cmdVolumeExport writes a backup of a custom volume to a file, as lxc
+// storage volume export does.
+func cmdVolumeExport() *cobra.Command {
+	var volumeOnly bool
+	var compression string
+	cmd := &cobra.Command{
+		Use: "export POOL NAME [FILE]", Short: "Back up a custom volume (and its snapshots) to a tarball in LXD's format", Args: cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pool, name, file := args[0], args[1], "backup.tar.gz"
+			if len(args) > 2 {
+				file = args[2]
+			}
+			req := api.StoragePoolVolumeBackupsPost{ExpiresAt: time.Now().Add(24 * time.Hour), VolumeOnly: volumeOnly, CompressionAlgorithm: compression}
+			return downloadBackup(cmd, volumePath(pool, name)+"/backups", req, file)
+		},
+	}
+	cmd.Flags().BoolVar(&volumeOnly, "volume-only", false, "leave the snapshots out")
+	cmd.Flags().StringVar(&compression, "compression", "", "gzip (default), zstd, xz, bzip2 or none")
+	return cmd
+}
+
+// cmdVolumeImport makes a custom volume from a backup tarball.
+func cmdVolumeImport() *cobra.Command {
+	return &cobra.Command{
+		Use: "import POOL FILE [NAME]", Short: "Make a custom volume from a backup tarball (Lodge's or LXD's)", Args: cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h := http.Header{}
+			if len(args) > 2 {
+				h.Set("X-LXD-name", args[2])
+			}
+			return uploadBackup(cmd, poolPath(args[0])+"/volumes/custom", args[1], h)
+		},
+	}
+}
+
+// downloadBackup makes a backup through the collection at path, writes
+// its tarball to file, and deletes it on the host (lxc's export).
+func downloadBackup(cmd *cobra.Command, path string, req any, file string) error {
+	c := connect()
+	op, err := c.Do("POST", path, req, "")
+	if err != nil {
+		return fmt.Errorf("back up: %w", err)
+	}
+	var b string
+	if op != nil && len(op.Resources["backups"]) > 0 {
+		b = strings.TrimPrefix(op.Resources["backups"][0], "/1.0/backups/")
+	}
+	if b == "" {
+		return fmt.Errorf("back up: the operation did not name the backup")
+	}
+	defer func() { _, _ = c.Do("DELETE", path+"/"+b, nil, "") }()
+	body, err := c.GetRaw(path + "/" + b + "/export")
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		_ = os.Remove(file)
+		return fmt.Errorf("download the backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Backup written to %s\n", file)
+	return nil
+}
+
+// uploadBackup posts a backup tarball to path and waits for the import.
+func uploadBackup(cmd *cobra.Command, path, file string, h http.Header) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h.Set("Content-Type", "application/octet-stream")
+	c := connect()
+	resp, _, err := c.Raw("POST", path, f, h)
+	if err != nil {
+		return err
+	}
+	if resp.Type == api.AsyncResponse {
+		if _, err := c.Wait(resp.Operation); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "Backup imported")
+	return nil
 }

@@ -96,5 +96,6 @@ func cmdStorageVolume() *cobra.Command {
 	}
 	cmd.AddCommand(list, create, show, del, attach, detach)
 	cmd.AddCommand(volumeChangeCommands()...)
+	cmd.AddCommand(cmdVolumeExport(), cmdVolumeImport())
 	return cmd
 }

@@ -49,6 +49,7 @@ var extensions = []extension{
 	{"storage_api_volume_rename", "POST to a custom volume renames it", "TestCustomVolumeChanges"},
 	{"storage_api_local_volume_handling", "custom volumes copy (source type copy) and move between pools of the host", "TestCustomVolumeChanges"},
 	{"storage_api_volume_snapshots", "custom volume snapshots: create, list, show, rename, delete, restore (PUT restore); copies with volume_only", "TestCustomVolumeChanges"},
+	{"custom_volume_backup", "custom volume backups in LXD's layout: create, list, rename, delete, export; import by posting a tarball to the pool's volumes", "TestVolumeBackups"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
 }
 

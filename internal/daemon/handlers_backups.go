@@ -2,14 +2,10 @@ package daemon
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
 
 	"github.com/lodge-project/lodge/api"
-	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/operation"
 )
 
@@ -92,43 +88,16 @@ func backupExport(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fail(err)
-	}
-	return rawResp(func(w http.ResponseWriter) {
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			errResp{err}.write(w)
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
-		_, _ = io.Copy(w, f)
-	})
+	return fileResp(path)
 }
 
 // instancesImport makes an instance from a backup tarball posted as the
 // body (lxc import): the body lands in a file first, since the index is
 // read before the trees and each tree is read on its own.
 func instancesImport(d *Daemon, r *http.Request) response {
-	dir := filepath.Join(d.Dir, "backups")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fail(err)
-	}
-	f, err := os.CreateTemp(dir, "import-*.partial")
+	file, err := spoolBody(d, r)
 	if err != nil {
 		return fail(err)
-	}
-	file := f.Name()
-	_, err = io.Copy(f, r.Body)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(file)
-		return fail(apierr.BadRequest("reading the backup: %v", err))
 	}
 	name, work, err := d.Instances.PrepareImport(r.Context(), requestProject(r), file, r.Header.Get("X-LXD-pool"), r.Header.Get("X-LXD-name"))
 	if err != nil {

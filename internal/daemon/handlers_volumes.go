@@ -90,6 +90,9 @@ func customOnly(typ string) error {
 
 func volumesPost(d *Daemon, r *http.Request) response {
 	pool := r.PathValue("pool")
+	if r.Header.Get("Content-Type") == "application/octet-stream" {
+		return volumesImport(d, r, pool)
+	}
 	var req api.StorageVolumesPost
 	if err := decode(r, &req); err != nil {
 		return fail(err)

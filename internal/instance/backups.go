@@ -275,12 +275,9 @@ func (s *Service) backupConfig(e Expanded, snaps []SnapshotRecord) (*backup.Conf
 			a := s.renderSnapshot(tx, sn)
 			a.Config, a.ExpandedConfig = withoutIDMapKeys(a.Config), withoutIDMapKeys(a.ExpandedConfig)
 			cfg.Snapshots = append(cfg.Snapshots, &a)
-			var expires *time.Time
-			if !sn.ExpiresAt.IsZero() {
-				expires = &sn.ExpiresAt
-			}
+			expires := sn.ExpiresAt // always given: LXD reads it without a check
 			cfg.VolumeSnapshots = append(cfg.VolumeSnapshots, &backup.VolumeSnapshot{Name: sn.Name, Config: map[string]string{},
-				ContentType: "filesystem", CreatedAt: sn.CreatedAt, ExpiresAt: expires})
+				ContentType: "filesystem", CreatedAt: sn.CreatedAt, ExpiresAt: &expires})
 		}
 		return nil
 	})

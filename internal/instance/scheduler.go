@@ -33,6 +33,9 @@ func (s *Service) RunScheduler(ctx context.Context, tick time.Duration) {
 			}
 			s.expireSnapshots(now)
 			s.ExpireBackups(now)
+			for _, err := range s.pools.ExpireCustomVolumeBackups(now) {
+				s.log.Warn("delete an expired volume backup", "err", err)
+			}
 			for _, err := range s.pools.ExpireCustomVolumeSnapshots(now) {
 				s.log.Warn("delete an expired volume snapshot", "err", err)
 			}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"os"
 	"log/slog"
 	"slices"
 	"strings"
@@ -212,6 +213,7 @@ func (p *Pools) DeleteCustomVolume(pool, proj, name string) error {
 	if err := p.db.Update(func(tx *store.Tx) error { return dropVolumeRecords(tx, key) }); err != nil {
 		return err
 	}
+	_ = os.RemoveAll(p.volumeBackupsDir(r.Volume()))
 	return d.DeleteVolume(r.Volume())
 }
 
@@ -239,6 +241,7 @@ func (p *Pools) CustomVolumePath(pool, proj, name string) (string, error) {
 // record (a create or a delete that a crash cut short) and reports
 // records whose volume is gone.
 func (p *Pools) RepairCustomVolumes(log *slog.Logger) {
+	defer p.repairVolumeBackups(log)
 	p.Each(func(pool string, d Driver, err error) {
 		if err != nil || !slices.Contains(d.Capabilities().VolumeTypes, TypeCustom) {
 			return

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"log/slog"
 	"slices"
 	"strings"
@@ -59,6 +61,16 @@ func (p *Pools) RenameCustomVolume(pool, proj, name, newName string, inUse func(
 				return err
 			}
 		}
+		for _, k := range tx.KeysWithPrefix(store.VolumeBackups, oldKey+"/") {
+			var b VolumeBackupRecord
+			if _, err := tx.Get(store.VolumeBackups, k, &b); err != nil {
+				return err
+			}
+			b.Volume = newName
+			if err := tx.Create(store.VolumeBackups, newKey+"/"+b.Name, b); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -67,6 +79,13 @@ func (p *Pools) RenameCustomVolume(pool, proj, name, newName string, inUse func(
 	if err := d.RenameVolume(r.Volume(), newName); err != nil {
 		_ = p.db.Update(func(tx *store.Tx) error { return dropVolumeRecords(tx, newKey) })
 		return fmt.Errorf("rename storage volume %q: %w", name, err)
+	}
+	// The backups' tarballs follow (repairRenames moves them back too).
+	oldBackups, newBackups := p.volumeBackupsDir(r.Volume()), p.volumeBackupsDir(renamed.Volume())
+	if err := os.Rename(oldBackups, newBackups); err != nil && !errors.Is(err, os.ErrNotExist) {
+		_ = d.UndoRename(r.Volume(), newName)
+		_ = p.db.Update(func(tx *store.Tx) error { return dropVolumeRecords(tx, newKey) })
+		return fmt.Errorf("rename storage volume %q: its backups: %w", name, err)
 	}
 	return p.db.Update(func(tx *store.Tx) error {
 		if err := dropVolumeRecords(tx, oldKey); err != nil {
@@ -78,11 +97,14 @@ func (p *Pools) RenameCustomVolume(pool, proj, name, newName string, inUse func(
 	})
 }
 
-// dropVolumeRecords deletes a custom volume's record and its snapshots'.
+// dropVolumeRecords deletes a custom volume's record and its snapshots'
+// and backups'.
 func dropVolumeRecords(tx *store.Tx, key string) error {
-	for _, k := range tx.KeysWithPrefix(store.VolumeSnapshots, key+"/") {
-		if err := tx.Delete(store.VolumeSnapshots, k); err != nil {
-			return err
+	for _, bucket := range []string{store.VolumeSnapshots, store.VolumeBackups} {
+		for _, k := range tx.KeysWithPrefix(bucket, key+"/") {
+			if err := tx.Delete(bucket, k); err != nil {
+				return err
+			}
 		}
 	}
 	if tx.Exists(store.Volumes, key) {
@@ -207,6 +229,9 @@ func (p *Pools) repairRenames(log *slog.Logger, pool string, d Driver, records [
 		old := r.Volume()
 		old.Name = r.RenamedFrom
 		err := d.UndoRename(old, r.Name)
+		if err == nil {
+			err = UndoRenamePaths([][2]string{{p.volumeBackupsDir(old), p.volumeBackupsDir(r.Volume())}})
+		}
 		if err == nil {
 			err = p.db.Update(func(tx *store.Tx) error { return dropVolumeRecords(tx, volumeKey(pool, r.Project, r.Name)) })
 		}

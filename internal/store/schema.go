@@ -50,6 +50,10 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists([]byte(VolumeSnapshots))
 		return err
 	}},
+	{6, "add the storage_volume_backups bucket (custom volume backups)", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(VolumeBackups))
+		return err
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

@@ -35,9 +35,12 @@ const (
 	// VolumeSnapshots are custom volumes' snapshots, keyed
 	// "<volume key>/<snapshot>".
 	VolumeSnapshots = "storage_volume_snapshots"
+	// VolumeBackups are custom volumes' backups, keyed
+	// "<volume key>/<backup>".
+	VolumeBackups = "storage_volume_backups"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups}
 
 // Store is the state database.
 type Store struct {
