@@ -81,6 +81,29 @@ func TestBtrfsPools(t *testing.T) {
 		t.Fatalf("after mounting again: %q", got)
 	}
 
+	// Between two btrfs pools a move is a send stream: the snapshot comes
+	// along as a read-only subvolume and restores.
+	d.MustLXC("storage", "create", "bp2", "btrfs", "size=1GiB")
+	d.MustLXC("stop", "--force", a)
+	d.MustLXC("move", a, "--storage", "bp2")
+	root2 := filepath.Join(d.Dir, "storage-pools", "bp2")
+	if !isSubvolume(filepath.Join(root2, "containers", a)) || !isSubvolume(filepath.Join(root2, "containers-snapshots", a, "s0")) {
+		t.Fatal("the move to another btrfs pool left no subvolumes there")
+	}
+	d.MustLXC("start", a)
+	if got := d.MustLXC("exec", a, "--", "cat", "/state"); got != "one\n" {
+		t.Fatalf("after the move to bp2: %q", got)
+	}
+	d.MustLXC("exec", a, "--", "sh", "-c", "echo moved > /state")
+	d.MustLXC("stop", "--force", a)
+	d.MustLXC("restore", a, "s0")
+	d.MustLXC("move", a, "--storage", "bp")
+	d.MustLXC("start", a)
+	if got := d.MustLXC("exec", a, "--", "cat", "/state"); got != "one\n" {
+		t.Fatalf("after the move back to bp: %q", got)
+	}
+	d.MustLXC("storage", "delete", "bp2")
+
 	// Sizes are quota groups: the root disk's and a custom volume's.
 	q := uniq("sized")
 	d.MustLXC("launch", "busybox", q, "-s", "bp", "-d", "root,size=64MiB")

@@ -9,12 +9,25 @@ import (
 	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
 
+// Sender is a driver that copies volumes to another pool of its own kind
+// as its own stream (Capabilities.SendReceive), keeping what snapshots
+// share.
+type Sender interface {
+	SendVolume(ctx context.Context, src Volume, srcSnap string, snaps []string, to Driver, dst Volume) error
+}
+
 // CopyAcross copies volume src of pool from (or its snapshot srcSnap) to
-// dst on pool to, tree by tree, for pools whose drivers have no stream in
-// common: each of snaps (src's snapshots, oldest first) is copied into dst
+// dst on pool to: as the driver's own stream between pools of one driver
+// that has one (Sender), else tree by tree: each of snaps (src's snapshots, oldest first) is copied into dst
 // and snapshotted there, then the volume itself. Files keep their owners.
 // A failure removes dst.
 func CopyAcross(ctx context.Context, from Driver, src Volume, srcSnap string, snaps []string, to Driver, dst Volume) error {
+	if s, ok := from.(Sender); ok && from.Name() == to.Name() && from.Capabilities().SendReceive {
+		if err := s.SendVolume(ctx, src, srcSnap, snaps, to, dst); err != nil {
+			return fmt.Errorf("copy %s from pool %q to pool %q: %w", src.Name, src.Pool, dst.Pool, err)
+		}
+		return nil
+	}
 	if err := to.CreateEmptyVolume(dst); err != nil {
 		return err
 	}

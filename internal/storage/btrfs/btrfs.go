@@ -60,9 +60,10 @@ func (d *Driver) Name() string { return "btrfs" }
 var typeDirs = storage.LayoutDirs
 
 // Capabilities: snapshots and copies are subvolume snapshots, instances
-// are made from a kept image subvolume, sizes are quota groups.
+// are made from a kept image subvolume, sizes are quota groups, copies to
+// another btrfs pool are send streams (send.go).
 func (d *Driver) Capabilities() storage.Capabilities {
-	return storage.Capabilities{CoWSnapshots: true, OptimizedImages: true, Quotas: true,
+	return storage.Capabilities{CoWSnapshots: true, OptimizedImages: true, Quotas: true, SendReceive: true,
 		VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeCustom, storage.TypeImage}}
 }
 

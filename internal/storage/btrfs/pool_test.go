@@ -262,3 +262,70 @@ func TestVolumeSize(t *testing.T) {
 		t.Fatalf("after lifting the limit: %v", err)
 	}
 }
+
+// Between two btrfs pools a copy is a send stream: the volume and its
+// snapshots arrive whole, the snapshots read-only, and a failure leaves
+// nothing on the target.
+func TestSendBetweenPools(t *testing.T) {
+	mnt := scratch(t)
+	from, err := btrfs.New(filepath.Join(mnt, "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := btrfs.New(filepath.Join(mnt, "two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	image(t, from, "abc")
+	if err := from.CreateVolumeFromImage(ctx, vol("c1"), "abc", nil); err != nil {
+		t.Fatal(err)
+	}
+	state := func(d *btrfs.Driver, v storage.Volume) string { return filepath.Join(d.VolumePath(v), "rootfs", "etc", "state") }
+	for i, content := range []string{"one\n", "two\n", "three\n"} {
+		if err := os.WriteFile(state(from, vol("c1")), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 {
+			if err := from.CreateSnapshot(ctx, vol("c1"), []string{"s0", "s1"}[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := storage.CopyAcross(ctx, from, vol("c1"), "", []string{"s0", "s1"}, to, vol("c2")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(state(to, vol("c2"))); string(b) != "three\n" {
+		t.Fatalf("the sent volume holds %q", b)
+	}
+	if err := os.WriteFile(state(to, vol("c2")), []byte("mine\n"), 0o644); err != nil {
+		t.Fatalf("the sent volume is not writable: %v", err)
+	}
+	for snap, want := range map[string]string{"s0": "one\n", "s1": "two\n"} {
+		err := to.ViewSnapshot(ctx, vol("c2"), snap, func(dir string) error {
+			if b, _ := os.ReadFile(filepath.Join(dir, "rootfs", "etc", "state")); string(b) != want {
+				t.Fatalf("sent snapshot %s holds %q", snap, b)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "rootfs", "x"), nil, 0o644); err == nil {
+				t.Fatalf("sent snapshot %s is writable", snap)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := os.ReadFile(state(from, vol("c1"))); string(b) != "three\n" {
+		t.Fatalf("the source after sending: %q", b)
+	}
+	// A missing snapshot: an error, and nothing left on the target.
+	if err := storage.CopyAcross(ctx, from, vol("c1"), "", []string{"nope"}, to, vol("c3")); err == nil {
+		t.Fatal("a send of a missing snapshot succeeded")
+	}
+	if names, _ := to.VolumeNames(storage.TypeContainer); len(names) != 1 {
+		t.Fatalf("the target after a failed send: %v", names)
+	}
+	if left, _ := from.RemoveLeftovers(); len(left) != 0 {
+		t.Fatalf("the source kept %v after sending", left)
+	}
+}
