@@ -349,8 +349,14 @@ func (s *Service) ExpireBackups(now time.Time) {
 }
 
 // RepairBackups removes tarballs without a record: backups a crash cut
-// short, and those of deleted instances.
+// short, those of deleted instances, and imports' uploads.
 func (s *Service) RepairBackups() {
+	// Uploads of imports a crash cut short.
+	uploads, _ := filepath.Glob(filepath.Join(s.dir, "backups", "import-*.partial"))
+	for _, f := range uploads {
+		_ = os.Remove(f)
+		s.log.Info("removed the upload of an import cut short", "file", f)
+	}
 	root := filepath.Join(s.dir, "backups", "instances")
 	dirs, _ := os.ReadDir(root)
 	for _, d := range dirs {

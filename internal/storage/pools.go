@@ -346,18 +346,23 @@ func (p *Pools) Delete(name string) error {
 			return fmt.Errorf("storage pool %q: remove image volume %s: %w", name, fp, err)
 		}
 	}
+	// The backing store goes first: a mount that will not let go (EBUSY)
+	// leaves the pool as it was, recorded, to be deleted again.
+	root := p.Root(r)
+	if x, ok := d.(Destroyer); ok {
+		p.mu.Lock()
+		delete(p.open, name) // opened again, and mounted again, if the record stays
+		p.mu.Unlock()
+		if err := x.Destroy(); err != nil {
+			return fmt.Errorf("storage pool %q: release its storage: %w", name, err)
+		}
+	}
 	if err := p.db.Update(func(tx *store.Tx) error { return tx.Delete(store.Pools, name) }); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	delete(p.open, name)
 	p.mu.Unlock()
-	root := p.Root(r)
-	if x, ok := d.(Destroyer); ok {
-		if err := x.Destroy(); err != nil {
-			return fmt.Errorf("storage pool %q is deleted, but releasing its storage failed (remove %s by hand): %w", name, root, err)
-		}
-	}
 	if root != r.Config["source"] {
 		return os.RemoveAll(root)
 	}
