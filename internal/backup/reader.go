@@ -149,7 +149,7 @@ func Extract(ctx context.Context, path, member, dest string) error {
 
 // CheckTree makes an unpacked volume safe to use, as an image's: no links
 // at its top level (rootfs/ a link to a host directory would become a
-// container's root), rootfs/ a directory, and no device nodes in it.
+// container's root), rootfs/ a directory, and no device nodes anywhere.
 func CheckTree(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -167,7 +167,7 @@ func CheckTree(dir string) error {
 	if !rootfs {
 		return apierr.BadRequest("the backup's volume has no rootfs/ directory")
 	}
-	return DropDeviceNodes(filepath.Join(dir, "rootfs"))
+	return DropDeviceNodes(dir)
 }
 
 // DropDeviceNodes removes the device nodes below dir (WalkDir follows no
