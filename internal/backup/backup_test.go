@@ -1,0 +1,116 @@
+package backup
+
+import (
+	"archive/tar"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/lodge-project/lodge/internal/idmap"
+)
+
+// A tree written with the instance's map comes out with the instance's
+// own ids, links stay links (never followed), hard links are links, and
+// an owner outside the map is left out.
+func TestWriteTree(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "vol")
+	rootfs := filepath.Join(vol, "rootfs")
+	m := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: 65536}
+	if err := os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(rootfs, "etc", "passwd"), []byte("root\n"), 0o644))
+	must(os.Link(filepath.Join(rootfs, "etc", "passwd"), filepath.Join(rootfs, "etc", "passwd-link")))
+	must(os.Symlink("/etc", filepath.Join(rootfs, "hostlink")))
+	must(os.WriteFile(filepath.Join(rootfs, "suid"), nil, 0o4755))
+	must(os.WriteFile(filepath.Join(rootfs, "stranger"), []byte("x"), 0o644))
+	for _, p := range []string{rootfs, filepath.Join(rootfs, "etc"), filepath.Join(rootfs, "etc", "passwd"), filepath.Join(rootfs, "suid")} {
+		must(os.Lchown(p, 100000, 100000+42))
+	}
+	must(os.Chmod(filepath.Join(rootfs, "suid"), 0o755|os.ModeSetuid)) // chown dropped it
+	must(os.Lchown(filepath.Join(rootfs, "hostlink"), 100000, 100000))
+	must(os.Lchown(filepath.Join(rootfs, "stranger"), 5000, 5000)) // outside the map
+	file := filepath.Join(dir, "b.tar")
+	w, err := Create(file, "none")
+	must(err)
+	must(w.AddFile("backup/index.yaml", []byte("name: c\ntype: container\n")))
+	must(w.AddTree(context.Background(), "backup/container", vol, []string{"rootfs", "missing"}, m))
+	must(w.Close())
+
+	f, err := os.Open(file)
+	must(err)
+	defer f.Close()
+	got := map[string]*tar.Header{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		must(err)
+		got[h.Name] = h
+	}
+	if h := got["backup/container/rootfs/etc/passwd"]; h == nil || h.Uid != 0 || h.Gid != 42 {
+		t.Fatalf("passwd: %+v", h)
+	}
+	if h := got["backup/container/rootfs/etc/passwd-link"]; h == nil || h.Typeflag != tar.TypeLink || h.Linkname != "backup/container/rootfs/etc/passwd" {
+		t.Fatalf("the hard link: %+v", h)
+	}
+	if h := got["backup/container/rootfs/hostlink"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "/etc" {
+		t.Fatalf("the link: %+v", h)
+	}
+	if got["backup/container/rootfs/hostlink/passwd"] != nil || got["backup/container/rootfs/hostlink/hostname"] != nil {
+		t.Fatal("the walk followed a link out of the tree")
+	}
+	if h := got["backup/container/rootfs/suid"]; h == nil || h.Mode&0o4000 == 0 {
+		t.Fatalf("the setuid file: %+v", h)
+	}
+	if got["backup/container/rootfs/stranger"] != nil {
+		t.Fatal("a file owned outside the map went into the backup")
+	}
+
+	// Read back: the index, and a tree extracted by GNU tar.
+	idx, err := ReadIndex(context.Background(), file)
+	if err != nil || idx.Name != "c" || idx.Type != "container" {
+		t.Fatalf("index: %+v %v", idx, err)
+	}
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("no tar")
+	}
+	out := filepath.Join(dir, "out")
+	must(os.Mkdir(out, 0o755))
+	must(Extract(context.Background(), file, "backup/container", out))
+	must(CheckTree(out))
+	if b, err := os.ReadFile(filepath.Join(out, "rootfs", "etc", "passwd")); err != nil || string(b) != "root\n" {
+		t.Fatalf("extracted passwd: %q %v", b, err)
+	}
+}
+
+// FilesIDMap reads LXD's volatile.last_state.idmap.
+func TestFilesIDMap(t *testing.T) {
+	m, err := FilesIDMap(map[string]string{"volatile.last_state.idmap": `[{"Isuid":true,"Isgid":false,"Hostid":1000000,"Nsid":0,"Maprange":1000000000},{"Isuid":false,"Isgid":true,"Hostid":1000000,"Nsid":0,"Maprange":1000000000}]`})
+	if err != nil || m == nil || m.HostUID != 1000000 || m.HostGID != 1000000 || m.Size != 1000000000 {
+		t.Fatalf("LXD's default map: %+v %v", m, err)
+	}
+	if m, err := FilesIDMap(map[string]string{"volatile.last_state.idmap": "[]"}); err != nil || m != nil {
+		t.Fatalf("an empty map: %+v %v", m, err)
+	}
+	for _, bad := range []string{`[{"Isuid":true,"Isgid":true,"Hostid":1000000,"Nsid":5,"Maprange":10}]`, `not json`, `[{"Isuid":true,"Isgid":false,"Hostid":1,"Nsid":0,"Maprange":10}]`} {
+		if _, err := FilesIDMap(map[string]string{"volatile.last_state.idmap": bad}); err == nil {
+			t.Fatalf("%s was taken", bad)
+		}
+	}
+}
