@@ -81,7 +81,9 @@ func volumeBackupPost(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	op := d.Ops.Start("Renaming storage volume backup", map[string][]string{"storage_volumes": {volumeURL(pool, "custom", name)}}, nil,
-		func(context.Context, *operation.Op) error { return d.Pools.RenameCustomVolumeBackup(pool, proj, name, b, req.Name) })
+		func(context.Context, *operation.Op) error {
+			return d.Pools.RenameCustomVolumeBackup(pool, proj, name, b, req.Name)
+		})
 	return asyncResp{op}
 }
 
@@ -92,7 +94,9 @@ func volumeBackupDelete(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	op := d.Ops.Start("Deleting storage volume backup", map[string][]string{"storage_volumes": {volumeURL(pool, "custom", name)}}, nil,
-		func(context.Context, *operation.Op) error { return d.Pools.DeleteCustomVolumeBackup(pool, proj, name, b) })
+		func(context.Context, *operation.Op) error {
+			return d.Pools.DeleteCustomVolumeBackup(pool, proj, name, b)
+		})
 	return asyncResp{op}
 }
 

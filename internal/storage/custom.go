@@ -2,8 +2,8 @@ package storage
 
 import (
 	"fmt"
-	"os"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"

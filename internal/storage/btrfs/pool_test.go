@@ -281,7 +281,9 @@ func TestSendBetweenPools(t *testing.T) {
 	if err := from.CreateVolumeFromImage(ctx, vol("c1"), "abc", nil); err != nil {
 		t.Fatal(err)
 	}
-	state := func(d *btrfs.Driver, v storage.Volume) string { return filepath.Join(d.VolumePath(v), "rootfs", "etc", "state") }
+	state := func(d *btrfs.Driver, v storage.Volume) string {
+		return filepath.Join(d.VolumePath(v), "rootfs", "etc", "state")
+	}
 	for i, content := range []string{"one\n", "two\n", "three\n"} {
 		if err := os.WriteFile(state(from, vol("c1")), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
