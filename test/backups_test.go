@@ -205,3 +205,56 @@ func hostileBackup(t *testing.T, idmap string, rootfsLink bool) []byte {
 	_ = zw.Close()
 	return buf.Bytes()
 }
+
+// TestBackupCrashes kills lodged while a backup is written and while one
+// is imported: the restart leaves no tarball, upload, volume or record of
+// either, and the instance backed up is whole. A truncated tarball is
+// refused the same way.
+func TestBackupCrashes(t *testing.T) {
+	d := withBusybox(t)
+	c := uniq("bkcrash")
+	d.MustLodge("init", "busybox", c)
+	d.MustLodge("snapshot", c, "s0")
+	file := filepath.Join(t.TempDir(), "c.tar.gz")
+	d.MustLodge("export", c, file)
+
+	d.crashAt("backup.written", func() { _, _, _ = d.Lodge("export", c, filepath.Join(t.TempDir(), "never.tar.gz")) })
+	if left, _ := filepath.Glob(filepath.Join(d.Dir, "backups", "instances", c, "*")); len(left) != 0 {
+		t.Fatalf("a backup cut short left %v", left)
+	}
+	if out := d.MustLXC("query", "/1.0/instances/"+c+"/backups"); strings.Contains(out, "backup") {
+		t.Fatalf("a backup cut short left a record: %s", out)
+	}
+
+	name := uniq("bkcrash")
+	d.crashAt("backup.imported", func() { _, _, _ = d.Lodge("import", file, name) })
+	if st, _ := d.API("GET", "/1.0/instances/"+name, nil); st != 404 {
+		t.Fatalf("an import cut short left an instance (%d)", st)
+	}
+	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "containers", name)); !os.IsNotExist(err) {
+		t.Fatalf("an import cut short left a volume: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(d.Dir, "backups", "import-*")); len(left) != 0 {
+		t.Fatalf("an import cut short left its upload: %v", left)
+	}
+	assertConsistent(t, d)
+
+	// A truncated tarball: refused, nothing left.
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.tar.gz")
+	if err := os.WriteFile(cut, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := d.Lodge("import", cut, name); err == nil || stderr == "" {
+		t.Fatalf("a truncated backup: %v %q", err, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "containers", name)); !os.IsNotExist(err) {
+		t.Fatalf("a truncated backup left a volume: %v", err)
+	}
+	// The backed-up instance is whole: it imports and starts.
+	d.MustLodge("import", file, name)
+	d.MustLodge("start", name)
+}

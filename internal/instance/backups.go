@@ -17,6 +17,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
@@ -199,6 +200,7 @@ func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error)
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("write backup %q: %w", rec.Name, err)
 	}
+	crashpoint.Hit("backup.written")
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/storage"
 )
@@ -203,5 +204,9 @@ func (s *Service) unpackBackup(ctx context.Context, pool storage.Driver, vol sto
 			return fmt.Errorf("snapshot %q: %w", sn.api.Name, err)
 		}
 	}
-	return fill("backup/container", from.files)
+	if err := fill("backup/container", from.files); err != nil {
+		return err
+	}
+	crashpoint.Hit("backup.imported")
+	return nil
 }
