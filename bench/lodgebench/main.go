@@ -249,6 +249,21 @@ func main() {
 	measure("delete of a stopped Debian (btrfs)", "", reps(3), func(d *daemon, i int) time.Duration {
 		return timed(func() { d.mustLXC("delete", fmt.Sprintf("btc%d", i)) })
 	})
+	// Backups (files, zstd) of the Debian container with its snapshots.
+	measure("export of Debian with 3 snapshots (btrfs, zstd)", "0.5", reps(2), func(d *daemon, i int) time.Duration {
+		file := filepath.Join(root, fmt.Sprintf("%s-export-%d.tar.zst", d.name, i))
+		return timed(func() { d.mustLXC("export", "onbt0", file, "--compression", "zstd") })
+	})
+	measure("import of that backup (btrfs)", "0.5", reps(2), func(d *daemon, i int) time.Duration {
+		file := filepath.Join(root, fmt.Sprintf("%s-export-%d.tar.zst", d.name, i))
+		defer os.Remove(file)
+		return timed(func() { d.mustLXC("import", file, fmt.Sprintf("imp%d", i), "--storage", "bt0") })
+	})
+	for _, d := range daemons {
+		for i := 0; i < reps(2); i++ {
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("imp%d", i))
+		}
+	}
 	for _, d := range daemons {
 		for i := 0; i < reps(3); i++ {
 			_, _ = d.lxc("delete", "-f", fmt.Sprintf("btl%d", i))
