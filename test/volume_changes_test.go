@@ -102,3 +102,29 @@ func TestCustomVolumeChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyOutOfSpace: a copy onto a pool too small for it fails with the
+// reason, and leaves nothing there; the source is untouched.
+func TestCopyOutOfSpace(t *testing.T) {
+	d := withBusybox(t)
+	d.MustLXC("storage", "create", "tiny", "btrfs", "size=256MiB")
+	d.MustLXC("storage", "volume", "create", "default", "big")
+	c := uniq("space")
+	d.MustLXC("launch", "busybox", c)
+	d.MustLXC("storage", "volume", "attach", "default", "big", c, "/big")
+	d.MustLXC("exec", c, "--", "dd", "if=/dev/urandom", "of=/big/blob", "bs=1M", "count=320")
+	if _, stderr, err := d.LXC("storage", "volume", "copy", "default/big", "tiny/big"); err == nil || !strings.Contains(stderr, "space") {
+		t.Fatalf("a copy onto a pool too small: %v %q", err, stderr)
+	}
+	if out := d.MustLXC("storage", "volume", "list", "tiny", "--format", "csv"); strings.Contains(out, "big") {
+		t.Fatalf("the failed copy left a volume: %s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(d.Dir, "storage-pools", "tiny", "custom", "*")); len(left) != 0 {
+		t.Fatalf("the failed copy left %v", left)
+	}
+	if out := d.MustLXC("exec", c, "--", "ls", "-l", "/big/blob"); !strings.Contains(out, "335544320") {
+		t.Fatalf("the source after the failed copy: %s", out)
+	}
+	// The pool is usable after: a small volume fits.
+	d.MustLXC("storage", "volume", "create", "tiny", "small")
+}
