@@ -8,17 +8,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
 	"github.com/lodge-project/lodge/internal/crashpoint"
-	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -99,8 +95,7 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 	if req.OptimizedStorage {
 		return "", nil, apierr.BadRequest("optimized_storage backups are not supported yet: leave it out for a backup of files, which any pool imports")
 	}
-	if _, ok := backup.Compressors[req.CompressionAlgorithm]; !ok && req.CompressionAlgorithm != "" {
-		_, err := backup.Create(os.DevNull, req.CompressionAlgorithm) // says which are
+	if err := backup.CheckCompression(req.CompressionAlgorithm); err != nil {
 		return "", nil, err
 	}
 	name := req.Name
@@ -109,13 +104,11 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 			return apierr.NotFound("instance %q", key)
 		}
 		if name == "" {
-			n := 0
+			var taken []string
 			for _, k := range tx.KeysWithPrefix(store.Backups, key+"/") {
-				if i, err := strconv.Atoi(strings.TrimPrefix(k[len(key)+1:], "backup")); err == nil && i >= n {
-					n = i + 1
-				}
+				taken = append(taken, k[len(key)+1:])
 			}
-			name = fmt.Sprintf("backup%d", n)
+			name = backup.NextName(taken)
 		}
 		if tx.Exists(store.Backups, backupKey(key, name)) {
 			return apierr.Conflict("backup %q of instance %q already exists", name, key)
@@ -154,58 +147,38 @@ func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error)
 	if err != nil {
 		return err
 	}
-	dir := s.backupsDir(rec.Instance)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	final := filepath.Join(dir, rec.Name)
-	tmp := final + ".partial"
-	_ = os.Remove(tmp)
-	w, err := backup.Create(tmp, rec.Compression)
+	final := filepath.Join(s.backupsDir(rec.Instance), rec.Name)
+	err = backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
+		optimized := false
+		idx := backup.Index{Name: e.Name, Backend: pool.Name(), Pool: rootPool(e.Devices), Optimized: &optimized,
+			OptimizedHeader: &optimized, Type: string(typeContainer), Config: cfg}
+		for _, sn := range snaps {
+			idx.Snapshots = append(idx.Snapshots, sn.Name)
+		}
+		if err := w.AddYAML("backup/index.yaml", idx); err != nil {
+			return err
+		}
+		for _, sn := range snaps {
+			err := pool.ViewSnapshot(ctx, vol, sn.Name, func(d string) error {
+				return w.AddTree(ctx, "backup/snapshots/"+sn.Name, d, backupEntries, sn.filesIDMap(e.IDMap))
+			})
+			if err != nil {
+				return fmt.Errorf("back up snapshot %q: %w", sn.Name, err)
+			}
+		}
+		if err := w.AddYAML("backup/container/backup.yaml", cfg); err != nil {
+			return err
+		}
+		if err := pool.MountVolume(vol); err != nil {
+			return err
+		}
+		if err := w.AddTree(ctx, "backup/container", pool.VolumePath(vol), backupEntries, e.IDMap); err != nil {
+			return fmt.Errorf("back up %q: %w", e.Name, err)
+		}
+		crashpoint.Hit("backup.written")
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			w.Abort()
-			_ = os.Remove(tmp)
-		}
-	}()
-	optimized := false
-	idx := backup.Index{Name: e.Name, Backend: pool.Name(), Pool: rootPool(e.Devices), Optimized: &optimized,
-		OptimizedHeader: &optimized, Type: string(typeContainer), Config: cfg}
-	for _, sn := range snaps {
-		idx.Snapshots = append(idx.Snapshots, sn.Name)
-	}
-	if err := addYAML(w, "backup/index.yaml", idx); err != nil {
-		return err
-	}
-	for _, sn := range snaps {
-		err := pool.ViewSnapshot(ctx, vol, sn.Name, func(d string) error {
-			return w.AddTree(ctx, "backup/snapshots/"+sn.Name, d, backupEntries, sn.filesIDMap(e.IDMap))
-		})
-		if err != nil {
-			return fmt.Errorf("back up snapshot %q: %w", sn.Name, err)
-		}
-	}
-	if err := addYAML(w, "backup/container/backup.yaml", cfg); err != nil {
-		return err
-	}
-	if err := pool.MountVolume(vol); err != nil {
-		return err
-	}
-	if err := w.AddTree(ctx, "backup/container", pool.VolumePath(vol), backupEntries, e.IDMap); err != nil {
-		return fmt.Errorf("back up %q: %w", e.Name, err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("write backup %q: %w", rec.Name, err)
-	}
-	crashpoint.Hit("backup.written")
-	if err := os.Rename(tmp, final); err != nil {
-		return err
-	}
-	if err := durable.Dir(dir); err != nil {
-		_ = os.Remove(final)
 		return err
 	}
 	rec.CreatedAt = time.Now().UTC()
@@ -215,14 +188,6 @@ func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error)
 	}
 	s.bus.Lifecycle("instance-backup-created", instanceURL(rec.Instance)+"/backups/"+rec.Name, nil)
 	return nil
-}
-
-func addYAML(w *backup.Writer, name string, v any) error {
-	data, err := yaml.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return w.AddFile(name, data)
 }
 
 // snapshotRecords are an instance's snapshot records, oldest first.

@@ -8,16 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
-	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
@@ -92,8 +88,7 @@ func (p *Pools) PrepareCustomVolumeBackup(pool, proj, name string, req api.Stora
 	if req.OptimizedStorage {
 		return "", nil, apierr.BadRequest("optimized_storage backups are not supported yet: leave it out for a backup of files, which any pool imports")
 	}
-	if _, ok := backup.Compressors[req.CompressionAlgorithm]; !ok && req.CompressionAlgorithm != "" {
-		_, err := backup.Create(os.DevNull, req.CompressionAlgorithm) // says which are
+	if err := backup.CheckCompression(req.CompressionAlgorithm); err != nil {
 		return "", nil, err
 	}
 	v, _, err := p.CustomVolume(pool, proj, name)
@@ -103,16 +98,14 @@ func (p *Pools) PrepareCustomVolumeBackup(pool, proj, name string, req api.Stora
 	key := volumeKey(pool, proj, name)
 	b := req.Name
 	if b == "" {
-		n := 0
+		var taken []string
 		_ = p.db.View(func(tx *store.Tx) error {
 			for _, k := range tx.KeysWithPrefix(store.VolumeBackups, key+"/") {
-				if i, err := strconv.Atoi(strings.TrimPrefix(k[len(key)+1:], "backup")); err == nil && i >= n {
-					n = i + 1
-				}
+				taken = append(taken, k[len(key)+1:])
 			}
 			return nil
 		})
-		b = fmt.Sprintf("backup%d", n)
+		b = backup.NextName(taken)
 	}
 	if err := validate.PoolName(b); err != nil || IsLeftoverName(b) {
 		return "", nil, apierr.BadRequest("backup name %q is invalid: use letters, digits, '.', '_' or '-'", b)
@@ -139,56 +132,29 @@ func (p *Pools) writeVolumeBackup(ctx context.Context, rec VolumeBackupRecord) (
 			return err
 		}
 	}
-	dir := p.volumeBackupsDir(v.Volume())
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	final := filepath.Join(dir, rec.Name)
-	tmp := final + ".partial"
-	_ = os.Remove(tmp)
-	w, err := backup.Create(tmp, rec.Compression)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			w.Abort()
-			_ = os.Remove(tmp)
-		}
-	}()
 	idx, err := p.volumeIndex(d, v, snaps)
 	if err != nil {
 		return err
 	}
-	data, err := yaml.Marshal(idx)
-	if err != nil {
-		return err
-	}
-	if err := w.AddFile("backup/index.yaml", data); err != nil {
-		return err
-	}
-	for _, s := range snaps {
-		err := d.ViewSnapshot(ctx, v.Volume(), s.Name, func(from string) error {
-			return addAll(ctx, w, "backup/volume-snapshots/"+s.Name, from)
-		})
-		if err != nil {
-			return fmt.Errorf("back up snapshot %q: %w", s.Name, err)
+	final := filepath.Join(p.volumeBackupsDir(v.Volume()), rec.Name)
+	err = backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
+		if err := w.AddYAML("backup/index.yaml", idx); err != nil {
+			return err
 		}
-	}
-	if err := d.MountVolume(v.Volume()); err != nil {
-		return err
-	}
-	if err := addAll(ctx, w, "backup/volume", d.VolumePath(v.Volume())); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("write backup %q: %w", rec.Name, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return err
-	}
-	if err := durable.Dir(dir); err != nil {
-		_ = os.Remove(final)
+		for _, s := range snaps {
+			err := d.ViewSnapshot(ctx, v.Volume(), s.Name, func(from string) error {
+				return addAll(ctx, w, "backup/volume-snapshots/"+s.Name, from)
+			})
+			if err != nil {
+				return fmt.Errorf("back up snapshot %q: %w", s.Name, err)
+			}
+		}
+		if err := d.MountVolume(v.Volume()); err != nil {
+			return err
+		}
+		return addAll(ctx, w, "backup/volume", d.VolumePath(v.Volume()))
+	})
+	if err != nil {
 		return err
 	}
 	rec.CreatedAt = time.Now().UTC()
