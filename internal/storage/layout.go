@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,4 +67,20 @@ func CheckLayoutVolume(driver string, v Volume) error {
 		return apierr.BadRequest("volume name %q ends in a suffix (%s) a %s pool keeps for its own use", v.Name, strings.Join(LeftoverSuffixes, ", "), driver)
 	}
 	return nil
+}
+
+// ListDir lists the names in a folder; a missing folder is empty.
+func ListDir(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names, nil
 }

@@ -18,7 +18,6 @@ package btrfs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -199,23 +198,7 @@ func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	return readNames(filepath.Join(d.root, dir))
-}
-
-// readNames lists a folder; a missing one is empty.
-func readNames(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names, nil
+	return storage.ListDir(filepath.Join(d.root, dir))
 }
 
 // RemoveLeftovers destroys what interrupted changes left: half-made
@@ -227,7 +210,7 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 		dirs = append(dirs, dir, dir+"-snapshots")
 	}
 	for _, dir := range dirs {
-		names, err := readNames(filepath.Join(d.root, dir))
+		names, err := storage.ListDir(filepath.Join(d.root, dir))
 		if err != nil {
 			return removed, err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/storage"
 )
 
 // An image volume is images/<fp>: a subvolume unpacked once and then made
@@ -122,7 +123,7 @@ func (d *Driver) HasImageVolume(fp string) bool { return exists(d.ImageVolumePat
 // ImageVolumeNames lists images/: unpacked images and half-made ones
 // (".partial"), not the shifted copies, which belong to their image.
 func (d *Driver) ImageVolumeNames() ([]string, error) {
-	names, err := readNames(filepath.Join(d.root, "images"))
+	names, err := storage.ListDir(filepath.Join(d.root, "images"))
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +140,7 @@ func (d *Driver) ImageVolumeNames() ([]string, error) {
 func (d *Driver) DeleteImageVolume(fp string) error {
 	d.imageMu.Lock()
 	defer d.imageMu.Unlock()
-	names, err := readNames(filepath.Join(d.root, "images"))
+	names, err := storage.ListDir(filepath.Join(d.root, "images"))
 	if err != nil {
 		return err
 	}

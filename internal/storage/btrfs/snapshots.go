@@ -52,7 +52,7 @@ func (d *Driver) DeleteSnapshot(v storage.Volume, snap string) error {
 
 // deleteSnapshots destroys every snapshot in a snapshots folder, then it.
 func (d *Driver) deleteSnapshots(dir string) error {
-	names, err := readNames(dir)
+	names, err := storage.ListDir(dir)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (d *Driver) RenameSnapshot(v storage.Volume, oldSnap, newSnap string) error
 
 // SnapshotNames lists a volume's snapshots.
 func (d *Driver) SnapshotNames(v storage.Volume) ([]string, error) {
-	return readNames(d.snapsDir(v))
+	return storage.ListDir(d.snapsDir(v))
 }
 
 // CopyVolume snapshots the volume (or one of its snapshots) to a new one;

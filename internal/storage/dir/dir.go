@@ -232,18 +232,7 @@ func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	entries, err := os.ReadDir(filepath.Join(d.root, dir))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names, nil
+	return storage.ListDir(filepath.Join(d.root, dir))
 }
 
 // RemoveLeftovers removes the volumes interrupted changes left. Run after
