@@ -26,7 +26,7 @@ func volumesGet(d *Daemon, r *http.Request) response {
 	if _, _, err := d.Pools.Record(pool); err != nil {
 		return fail(err)
 	}
-	vols, err := poolVolumes(d, pool)
+	vols, err := poolVolumes(d, pool, requestProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -44,14 +44,17 @@ func volumesGet(d *Daemon, r *http.Request) response {
 	return ok(urls)
 }
 
-// poolVolumes lists a pool's volumes in their wire form.
-func poolVolumes(d *Daemon, pool string) ([]api.StorageVolume, error) {
+// poolVolumes lists a pool's volumes of project proj in their wire form.
+func poolVolumes(d *Daemon, pool, proj string) ([]api.StorageVolume, error) {
 	custom, err := d.Pools.CustomVolumes(pool)
 	if err != nil {
 		return nil, err
 	}
 	var out []api.StorageVolume
 	for _, c := range custom {
+		if project.Name(c.Project) != project.Name(proj) {
+			continue
+		}
 		v, err := customVolumeOf(d, c)
 		if err != nil {
 			return nil, err
@@ -63,6 +66,9 @@ func poolVolumes(d *Daemon, pool string) ([]api.StorageVolume, error) {
 		return nil, err
 	}
 	for _, key := range instances {
+		if !project.InProject(key, proj) {
+			continue
+		}
 		proj, name := project.SplitKey(key)
 		out = append(out, api.StorageVolume{Name: name, Type: string(storage.TypeContainer), ContentType: string(storage.ContentFilesystem),
 			UsedBy: []string{project.URL(proj, instanceURL(name))}, Location: "none", Project: proj, StorageVolumePut: api.StorageVolumePut{Config: map[string]string{}}})
@@ -142,7 +148,7 @@ func volumesPost(d *Daemon, r *http.Request) response {
 func volumeGet(d *Daemon, r *http.Request) response {
 	pool, typ, name := r.PathValue("pool"), r.PathValue("type"), r.PathValue("name")
 	if typ != string(storage.TypeCustom) {
-		vols, err := poolVolumes(d, pool)
+		vols, err := poolVolumes(d, pool, requestProject(r))
 		if err != nil {
 			return fail(err)
 		}
