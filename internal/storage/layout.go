@@ -84,3 +84,39 @@ func ListDir(dir string) ([]string, error) {
 	}
 	return names, nil
 }
+
+// Layout is a directory pool's paths, for the drivers that keep LXD's
+// layout (dir, btrfs) to embed.
+type Layout struct {
+	Root string
+}
+
+// VolumePath is where volume v lives: <type folder>/<storage name>.
+func (l Layout) VolumePath(v Volume) string {
+	return filepath.Join(l.Root, LayoutDirs[v.Type], v.StorageName())
+}
+
+// SnapsDir holds v's snapshots: <type folder>-snapshots/<storage name>.
+func (l Layout) SnapsDir(v Volume) string {
+	return filepath.Join(l.Root, LayoutDirs[v.Type]+"-snapshots", v.StorageName())
+}
+
+// SnapPath is snapshot snap of v.
+func (l Layout) SnapPath(v Volume, snap string) string { return filepath.Join(l.SnapsDir(v), snap) }
+
+// Renames are the paths a rename of v moves, each from old to new (for
+// RenamePaths and UndoRenamePaths).
+func (l Layout) Renames(v Volume, newName string) [][2]string {
+	to := v.Renamed(newName)
+	return [][2]string{{l.VolumePath(v), l.VolumePath(to)}, {l.SnapsDir(v), l.SnapsDir(to)}}
+}
+
+// VolumeNames lists the volumes of a type on disk, leftovers of
+// interrupted changes included.
+func (l Layout) VolumeNames(typ VolumeType) ([]string, error) {
+	dir, ok := LayoutDirs[typ]
+	if !ok {
+		return nil, nil
+	}
+	return ListDir(filepath.Join(l.Root, dir))
+}

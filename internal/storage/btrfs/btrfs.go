@@ -32,7 +32,7 @@ import (
 
 // Driver is a btrfs pool whose volumes live under root.
 type Driver struct {
-	root string
+	storage.Layout
 	// backing is what the pool is mounted from, when lodged mounts it.
 	backing *backing
 	// imageMu orders image volume deletion against snapshots of it.
@@ -49,14 +49,11 @@ func New(root string) (*Driver, error) {
 	if err := storage.MakePoolDirs(root); err != nil {
 		return nil, err
 	}
-	return &Driver{root: root}, nil
+	return &Driver{Layout: storage.Layout{Root: root}}, nil
 }
 
 // Name is "btrfs".
 func (d *Driver) Name() string { return "btrfs" }
-
-// typeDirs are the folders of each volume type the driver holds (LXD's).
-var typeDirs = storage.LayoutDirs
 
 // Capabilities: snapshots and copies are subvolume snapshots, instances
 // are made from a kept image subvolume, sizes are quota groups, copies to
@@ -64,11 +61,6 @@ var typeDirs = storage.LayoutDirs
 func (d *Driver) Capabilities() storage.Capabilities {
 	return storage.Capabilities{CoWSnapshots: true, OptimizedImages: true, Quotas: true, SendReceive: true,
 		VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeCustom, storage.TypeImage}}
-}
-
-// VolumePath is where volume v lives: <type folder>/<storage name>.
-func (d *Driver) VolumePath(v storage.Volume) string {
-	return filepath.Join(d.root, typeDirs[v.Type], v.StorageName())
 }
 
 // check refuses a volume the driver does not hold, or whose name its
@@ -152,7 +144,7 @@ func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
 
 // DeleteVolume destroys the volume and its snapshots.
 func (d *Driver) DeleteVolume(v storage.Volume) error {
-	if err := d.deleteSnapshots(d.snapsDir(v)); err != nil {
+	if err := d.deleteSnapshots(d.SnapsDir(v)); err != nil {
 		return err
 	}
 	return deleteSubvolume(d.VolumePath(v))
@@ -177,28 +169,12 @@ func (d *Driver) RemapVolume(v storage.Volume, from, to *idmap.Map) error {
 
 // RenameVolume renames the volume's subvolume and its snapshots' folder.
 func (d *Driver) RenameVolume(v storage.Volume, newName string) error {
-	return storage.RenamePaths(d.renames(v, newName))
+	return storage.RenamePaths(d.Renames(v, newName))
 }
 
 // UndoRename moves back what a rename cut short moved.
 func (d *Driver) UndoRename(v storage.Volume, newName string) error {
-	return storage.UndoRenamePaths(d.renames(v, newName))
-}
-
-// renames are the paths a rename of v moves, each from old to new.
-func (d *Driver) renames(v storage.Volume, newName string) [][2]string {
-	to := v.Renamed(newName)
-	return [][2]string{{d.VolumePath(v), d.VolumePath(to)}, {d.snapsDir(v), d.snapsDir(to)}}
-}
-
-// VolumeNames lists the volumes of a type, leftovers of interrupted
-// changes included.
-func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
-	dir, ok := typeDirs[typ]
-	if !ok {
-		return nil, nil
-	}
-	return storage.ListDir(filepath.Join(d.root, dir))
+	return storage.UndoRenamePaths(d.Renames(v, newName))
 }
 
 // RemoveLeftovers destroys what interrupted changes left: half-made
@@ -206,11 +182,11 @@ func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
 func (d *Driver) RemoveLeftovers() ([]string, error) {
 	var removed []string
 	dirs := []string{"images"}
-	for _, dir := range typeDirs {
+	for _, dir := range storage.LayoutDirs {
 		dirs = append(dirs, dir, dir+"-snapshots")
 	}
 	for _, dir := range dirs {
-		names, err := storage.ListDir(filepath.Join(d.root, dir))
+		names, err := storage.ListDir(filepath.Join(d.Root, dir))
 		if err != nil {
 			return removed, err
 		}
@@ -218,7 +194,7 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 			if !storage.IsLeftoverName(name) {
 				continue
 			}
-			path := filepath.Join(d.root, dir, name)
+			path := filepath.Join(d.Root, dir, name)
 			if strings.HasSuffix(dir, "-snapshots") {
 				err = d.deleteSnapshots(path)
 			} else {

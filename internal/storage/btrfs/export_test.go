@@ -9,7 +9,7 @@ import (
 // HalfCopiedSnapshots leaves v's snapshots folder as a copy cut short
 // leaves it: under its temporary name, with one snapshot made.
 func HalfCopiedSnapshots(d *Driver, v storage.Volume) error {
-	tmp := d.snapsDir(v) + ".partial"
+	tmp := d.SnapsDir(v) + ".partial"
 	if err := os.MkdirAll(tmp, 0o711); err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ import (
 // so a launch is a single snapshot.
 
 // ImageVolumePath is where image fp is unpacked.
-func (d *Driver) ImageVolumePath(fp string) string { return filepath.Join(d.root, "images", fp) }
+func (d *Driver) ImageVolumePath(fp string) string { return filepath.Join(d.Root, "images", fp) }
 
 // shiftedPath is image fp shifted onto m.
 func (d *Driver) shiftedPath(fp string, m *idmap.Map) string {
@@ -123,7 +123,7 @@ func (d *Driver) HasImageVolume(fp string) bool { return exists(d.ImageVolumePat
 // ImageVolumeNames lists images/: unpacked images and half-made ones
 // (".partial"), not the shifted copies, which belong to their image.
 func (d *Driver) ImageVolumeNames() ([]string, error) {
-	names, err := storage.ListDir(filepath.Join(d.root, "images"))
+	names, err := storage.ListDir(filepath.Join(d.Root, "images"))
 	if err != nil {
 		return nil, err
 	}
@@ -140,13 +140,13 @@ func (d *Driver) ImageVolumeNames() ([]string, error) {
 func (d *Driver) DeleteImageVolume(fp string) error {
 	d.imageMu.Lock()
 	defer d.imageMu.Unlock()
-	names, err := storage.ListDir(filepath.Join(d.root, "images"))
+	names, err := storage.ListDir(filepath.Join(d.Root, "images"))
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
 		if strings.HasPrefix(n, fp+"@") {
-			if err := deleteSubvolume(filepath.Join(d.root, "images", n)); err != nil {
+			if err := deleteSubvolume(filepath.Join(d.Root, "images", n)); err != nil {
 				return fmt.Errorf("delete image volume %s: %w", fp, err)
 			}
 		}

@@ -74,15 +74,15 @@ func (d *Driver) enableQuotas() error {
 	if d.quotasEnabled() {
 		return nil
 	}
-	if err := btrfsCmd("quota", "enable", d.root); err != nil {
+	if err := btrfsCmd("quota", "enable", d.Root); err != nil {
 		return err
 	}
-	return btrfsCmd("quota", "rescan", "-w", d.root)
+	return btrfsCmd("quota", "rescan", "-w", d.Root)
 }
 
 // quotasEnabled says whether the filesystem counts quota groups.
 func (d *Driver) quotasEnabled() bool {
-	return exec.Command("btrfs", "qgroup", "show", d.root).Run() == nil
+	return exec.Command("btrfs", "qgroup", "show", d.Root).Run() == nil
 }
 
 // subvolumeID is the id of the subvolume at path.

@@ -37,7 +37,7 @@ func (d *Driver) SendVolume(ctx context.Context, src storage.Volume, srcSnap str
 	// subvolume cannot move between folders, a plain folder can), the
 	// volume in a subvolume beside the copy's place; start-up repair
 	// removes either as a leftover.
-	snapsTmp := t.snapsDir(dst) + ".partial"
+	snapsTmp := t.SnapsDir(dst) + ".partial"
 	if len(snaps) > 0 {
 		if err := t.deleteSnapshots(snapsTmp); err != nil {
 			return err
@@ -48,7 +48,7 @@ func (d *Driver) SendVolume(ctx context.Context, src storage.Volume, srcSnap str
 		defer func() {
 			if err != nil {
 				_ = t.deleteSnapshots(snapsTmp)
-				_ = t.deleteSnapshots(t.snapsDir(dst))
+				_ = t.deleteSnapshots(t.SnapsDir(dst))
 			}
 		}()
 	}
@@ -62,14 +62,14 @@ func (d *Driver) SendVolume(ctx context.Context, src storage.Volume, srcSnap str
 	defer func() { _ = deleteSubvolume(recv) }()
 	parent := ""
 	for _, s := range snaps {
-		if err := send(ctx, d.snapPath(src, s), parent, snapsTmp); err != nil {
+		if err := send(ctx, d.SnapPath(src, s), parent, snapsTmp); err != nil {
 			return fmt.Errorf("send snapshot %s: %w", s, err)
 		}
-		parent = d.snapPath(src, s)
+		parent = d.SnapPath(src, s)
 	}
 	// The volume itself goes as a read-only snapshot of it (a snapshot
 	// asked for is one already).
-	base := d.snapPath(src, srcSnap)
+	base := d.SnapPath(src, srcSnap)
 	if srcSnap == "" {
 		tmp := d.VolumePath(src) + ".partial"
 		if err := os.Mkdir(tmp, 0o700); err != nil {
@@ -87,10 +87,10 @@ func (d *Driver) SendVolume(ctx context.Context, src storage.Volume, srcSnap str
 	}
 	// Into place: the snapshots' folder, then the volume, writable.
 	if len(snaps) > 0 {
-		if err := os.MkdirAll(filepath.Dir(t.snapsDir(dst)), storage.TypeDirMode(dst.Type)); err != nil {
+		if err := os.MkdirAll(filepath.Dir(t.SnapsDir(dst)), storage.TypeDirMode(dst.Type)); err != nil {
 			return err
 		}
-		if err := os.Rename(snapsTmp, t.snapsDir(dst)); err != nil {
+		if err := os.Rename(snapsTmp, t.SnapsDir(dst)); err != nil {
 			return err
 		}
 	}

@@ -11,27 +11,18 @@ import (
 	"github.com/lodge-project/lodge/internal/storage"
 )
 
-// snapsDir holds v's snapshots: <type folder>-snapshots/<storage name>.
-func (d *Driver) snapsDir(v storage.Volume) string {
-	return filepath.Join(d.root, typeDirs[v.Type]+"-snapshots", v.StorageName())
-}
-
-func (d *Driver) snapPath(v storage.Volume, snap string) string {
-	return filepath.Join(d.snapsDir(v), snap)
-}
-
 // CreateSnapshot makes a read-only snapshot of the volume.
 func (d *Driver) CreateSnapshot(ctx context.Context, v storage.Volume, snap string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(d.snapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
+	if err := os.MkdirAll(filepath.Dir(d.SnapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(d.snapsDir(v), 0o711); err != nil {
+	if err := os.MkdirAll(d.SnapsDir(v), 0o711); err != nil {
 		return err
 	}
-	dst := d.snapPath(v, snap)
+	dst := d.SnapPath(v, snap)
 	if exists(dst) {
 		return fmt.Errorf("snapshot %s/%s already exists on disk", v.Name, snap)
 	}
@@ -47,7 +38,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, v storage.Volume, snap stri
 
 // DeleteSnapshot destroys a snapshot.
 func (d *Driver) DeleteSnapshot(v storage.Volume, snap string) error {
-	return deleteSubvolume(d.snapPath(v, snap))
+	return deleteSubvolume(d.SnapPath(v, snap))
 }
 
 // deleteSnapshots destroys every snapshot in a snapshots folder, then it.
@@ -69,7 +60,7 @@ func (d *Driver) deleteSnapshots(dir string) error {
 
 // RenameSnapshot renames a snapshot's subvolume.
 func (d *Driver) RenameSnapshot(v storage.Volume, oldSnap, newSnap string) error {
-	if err := os.Rename(d.snapPath(v, oldSnap), d.snapPath(v, newSnap)); err != nil {
+	if err := os.Rename(d.SnapPath(v, oldSnap), d.SnapPath(v, newSnap)); err != nil {
 		return fmt.Errorf("rename snapshot %s/%s: %w", v.Name, oldSnap, err)
 	}
 	return nil
@@ -77,7 +68,7 @@ func (d *Driver) RenameSnapshot(v storage.Volume, oldSnap, newSnap string) error
 
 // SnapshotNames lists a volume's snapshots.
 func (d *Driver) SnapshotNames(v storage.Volume) ([]string, error) {
-	return storage.ListDir(d.snapsDir(v))
+	return storage.ListDir(d.SnapsDir(v))
 }
 
 // CopyVolume snapshots the volume (or one of its snapshots) to a new one;
@@ -92,7 +83,7 @@ func (d *Driver) CopyVolume(ctx context.Context, src storage.Volume, srcSnap str
 	}
 	from := d.VolumePath(src)
 	if srcSnap != "" {
-		from = d.snapPath(src, srcSnap)
+		from = d.SnapPath(src, srcSnap)
 	}
 	if !isSubvolume(from) {
 		return fmt.Errorf("copy source %s is not a volume", from)
@@ -109,7 +100,7 @@ func (d *Driver) CopyVolume(ctx context.Context, src storage.Volume, srcSnap str
 		snaps = nil
 	}
 	if len(snaps) > 0 {
-		tmp := d.snapsDir(dst) + ".partial"
+		tmp := d.SnapsDir(dst) + ".partial"
 		if err := d.deleteSnapshots(tmp); err != nil {
 			return err
 		}
@@ -121,18 +112,18 @@ func (d *Driver) CopyVolume(ctx context.Context, src storage.Volume, srcSnap str
 				_ = d.deleteSnapshots(tmp)
 				return err
 			}
-			if err := snapshot(d.snapPath(src, s), filepath.Join(tmp, s), true); err != nil {
+			if err := snapshot(d.SnapPath(src, s), filepath.Join(tmp, s), true); err != nil {
 				_ = d.deleteSnapshots(tmp)
 				return fmt.Errorf("copy snapshot %s of %q: %w", s, src.Name, err)
 			}
 		}
-		if err := os.Rename(tmp, d.snapsDir(dst)); err != nil {
+		if err := os.Rename(tmp, d.SnapsDir(dst)); err != nil {
 			_ = d.deleteSnapshots(tmp)
 			return err
 		}
 	}
 	if err := d.snapshotInPlace(from, to); err != nil {
-		_ = d.deleteSnapshots(d.snapsDir(dst))
+		_ = d.deleteSnapshots(d.SnapsDir(dst))
 		return fmt.Errorf("copy %q to %q: %w", src.Name, dst.Name, err)
 	}
 	return nil
@@ -153,7 +144,7 @@ func (d *Driver) PrepareRestore(ctx context.Context, v storage.Volume, snap stri
 	if err := deleteSubvolume(fresh); err != nil {
 		return err
 	}
-	if err := d.snapshotInPlace(d.snapPath(v, snap), fresh); err != nil {
+	if err := d.snapshotInPlace(d.SnapPath(v, snap), fresh); err != nil {
 		return fmt.Errorf("restore %s/%s: %w", v.Name, snap, err)
 	}
 	return nil
@@ -182,7 +173,7 @@ func (d *Driver) ViewSnapshot(ctx context.Context, v storage.Volume, snap string
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sp := d.snapPath(v, snap)
+	sp := d.SnapPath(v, snap)
 	if !isSubvolume(sp) {
 		return fmt.Errorf("snapshot %s/%s does not exist", v.Name, snap)
 	}

@@ -21,7 +21,7 @@ import (
 
 // Driver is a dir pool rooted at a directory.
 type Driver struct {
-	root      string
+	storage.Layout
 	probeOnce sync.Once
 	layered   bool // instances from images get layered volumes
 	userns    usernsCache
@@ -38,14 +38,11 @@ func New(root string) (*Driver, error) {
 	if err := storage.MakePoolDirs(root); err != nil {
 		return nil, err
 	}
-	return &Driver{root: root}, nil
+	return &Driver{Layout: storage.Layout{Root: root}}, nil
 }
 
 // Name is "dir".
 func (d *Driver) Name() string { return "dir" }
-
-// typeDirs are the folders of each volume type the driver holds (LXD's).
-var typeDirs = storage.LayoutDirs
 
 // Capabilities: snapshots and copies are full copies (reflinks where the
 // filesystem has them); instances layer over a kept image volume where the
@@ -53,11 +50,6 @@ var typeDirs = storage.LayoutDirs
 // quotas; no block volumes yet.
 func (d *Driver) Capabilities() storage.Capabilities {
 	return storage.Capabilities{OptimizedImages: true, Quotas: d.quotasOn(), VolumeTypes: []storage.VolumeType{storage.TypeContainer, storage.TypeCustom, storage.TypeImage}}
-}
-
-// VolumePath is where volume v lives: <type folder>/<storage name>.
-func (d *Driver) VolumePath(v storage.Volume) string {
-	return filepath.Join(d.root, typeDirs[v.Type], v.StorageName())
 }
 
 // check refuses a volume the driver does not hold, or whose name its
@@ -204,7 +196,7 @@ func (d *Driver) removeVolume(vol string) error {
 
 // RenameVolume renames the volume directory and its snapshots'.
 func (d *Driver) RenameVolume(v storage.Volume, newName string) error {
-	if err := storage.RenamePaths(d.renames(v, newName)); err != nil {
+	if err := storage.RenamePaths(d.Renames(v, newName)); err != nil {
 		return fmt.Errorf("rename volume %q to %q: %w", v.Name, newName, err)
 	}
 	return nil
@@ -213,26 +205,10 @@ func (d *Driver) RenameVolume(v storage.Volume, newName string) error {
 // UndoRename moves back what a rename cut short moved: the volume and the
 // snapshots, each where it is at the new name and not at the old.
 func (d *Driver) UndoRename(v storage.Volume, newName string) error {
-	if err := storage.UndoRenamePaths(d.renames(v, newName)); err != nil {
+	if err := storage.UndoRenamePaths(d.Renames(v, newName)); err != nil {
 		return fmt.Errorf("undo the rename of %q to %q: %w", v.Name, newName, err)
 	}
 	return nil
-}
-
-// renames are the paths a rename of v moves, each from old to new.
-func (d *Driver) renames(v storage.Volume, newName string) [][2]string {
-	to := v.Renamed(newName)
-	return [][2]string{{d.VolumePath(v), d.VolumePath(to)}, {d.snapsDir(v), d.snapsDir(to)}}
-}
-
-// VolumeNames lists the volume directories of a type, including
-// half-made ones (".partial").
-func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
-	dir, ok := typeDirs[typ]
-	if !ok {
-		return nil, nil
-	}
-	return storage.ListDir(filepath.Join(d.root, dir))
 }
 
 // RemoveLeftovers removes the volumes interrupted changes left. Run after
@@ -240,7 +216,7 @@ func (d *Driver) VolumeNames(typ storage.VolumeType) ([]string, error) {
 // left is no one's.
 func (d *Driver) RemoveLeftovers() ([]string, error) {
 	var removed []string
-	views, _ := filepath.Glob(filepath.Join(d.root, viewPrefix+"*"))
+	views, _ := filepath.Glob(filepath.Join(d.Root, viewPrefix+"*"))
 	for _, v := range views {
 		if err := unmountRootfs(v); err != nil {
 			return removed, err
@@ -250,8 +226,8 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 		}
 		removed = append(removed, filepath.Base(v))
 	}
-	for _, dir := range typeDirs {
-		entries, err := os.ReadDir(filepath.Join(d.root, dir))
+	for _, dir := range storage.LayoutDirs {
+		entries, err := os.ReadDir(filepath.Join(d.Root, dir))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -260,7 +236,7 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 		}
 		for _, e := range entries {
 			if storage.IsLeftoverName(e.Name()) {
-				if err := d.removeVolume(filepath.Join(d.root, dir, e.Name())); err != nil {
+				if err := d.removeVolume(filepath.Join(d.Root, dir, e.Name())); err != nil {
 					return removed, err
 				}
 				removed = append(removed, filepath.Join(dir, e.Name()))

@@ -16,7 +16,7 @@ import (
 // ImageVolumePath is where image fp is unpacked.
 func (d *Driver) ImageVolumePath(fp string) string { return d.imageDir(fp) }
 
-func (d *Driver) imageDir(fp string) string { return filepath.Join(d.root, "images", fp) }
+func (d *Driver) imageDir(fp string) string { return filepath.Join(d.Root, "images", fp) }
 
 func (d *Driver) retiredMarker(fp string) string { return d.imageDir(fp) + ".retired" }
 
@@ -60,7 +60,7 @@ func (d *Driver) HasImageVolume(fp string) bool {
 // ImageVolumeNames lists images/: unpacked images and half-made ones
 // (".partial"), not retired ones.
 func (d *Driver) ImageVolumeNames() ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(d.root, "images"))
+	entries, err := os.ReadDir(filepath.Join(d.Root, "images"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -118,7 +118,7 @@ func (d *Driver) collectImage(fp string) error {
 func (d *Driver) imageUsers() (map[string]bool, error) {
 	var layers []string
 	for _, pattern := range []string{"containers/*/" + layerFile, "containers-snapshots/*/*/" + layerFile} {
-		found, err := filepath.Glob(filepath.Join(d.root, pattern))
+		found, err := filepath.Glob(filepath.Join(d.Root, pattern))
 		if err != nil {
 			return nil, err
 		}

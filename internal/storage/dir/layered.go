@@ -194,7 +194,7 @@ func (d *Driver) ensureMounted(vol string) error {
 // over an idmapped image (fd layers: Linux 6.13), trying it in the pool.
 func (d *Driver) canLayer() bool {
 	d.probeOnce.Do(func() {
-		probe := filepath.Join(d.root, ".layer-probe")
+		probe := filepath.Join(d.Root, ".layer-probe")
 		_ = removeAll(probe)
 		defer func() { _ = unmountRootfs(filepath.Join(probe, "vol")); _ = removeAll(probe) }()
 		for _, sub := range []string{"images/p/rootfs", "vol/upper", "vol/rootfs"} {
@@ -203,7 +203,7 @@ func (d *Driver) canLayer() bool {
 			}
 		}
 		m := &idmap.Map{HostUID: 1 << 30, HostGID: 1 << 30, Size: 1}
-		probeDriver := &Driver{root: probe}
+		probeDriver := &Driver{Layout: storage.Layout{Root: probe}}
 		defer probeDriver.userns.close()
 		d.layered = probeDriver.mountLayered(filepath.Join(probe, "vol"), &layer{Image: "p", IDMap: m}) == nil
 	})

@@ -21,7 +21,7 @@ import (
 const firstProjectID = 1 << 20
 
 func (d *Driver) quotasOn() bool {
-	d.quotaOnce.Do(func() { d.quotas = projquota.Supported(d.root) })
+	d.quotaOnce.Do(func() { d.quotas = projquota.Supported(d.Root) })
 	return d.quotas
 }
 
@@ -46,10 +46,10 @@ func (d *Driver) projectID(vol string) (uint32, error) {
 		return id, err
 	}
 	next := uint32(firstProjectID)
-	for _, dir := range typeDirs {
-		entries, _ := os.ReadDir(filepath.Join(d.root, dir))
+	for _, dir := range storage.LayoutDirs {
+		entries, _ := os.ReadDir(filepath.Join(d.Root, dir))
 		for _, e := range entries {
-			if id, err := projquota.ID(filepath.Join(d.root, dir, e.Name())); err == nil && id >= next {
+			if id, err := projquota.ID(filepath.Join(d.Root, dir, e.Name())); err == nil && id >= next {
 				next = id + 1
 			}
 		}
@@ -70,7 +70,7 @@ func (d *Driver) SetVolumeSize(v storage.Volume, n int64) error {
 		if err != nil || id == 0 {
 			return err
 		}
-		return projquota.SetLimit(d.root, id, 0)
+		return projquota.SetLimit(d.Root, id, 0)
 	}
 	id, err := d.projectID(vol)
 	if err != nil {
@@ -85,10 +85,10 @@ func (d *Driver) SetVolumeSize(v storage.Volume, n int64) error {
 			return fmt.Errorf("size of %q: %w", v.Name, err)
 		}
 	}
-	if used, err := projquota.Usage(d.root, id); err == nil && used > n {
+	if used, err := projquota.Usage(d.Root, id); err == nil && used > n {
 		return apierr.BadRequest("volume %q holds %d bytes, more than the size %d: free space first", v.Name, used, n)
 	}
-	return projquota.SetLimit(d.root, id, n)
+	return projquota.SetLimit(d.Root, id, n)
 }
 
 // VolumeUsage is what the volume's project holds.
@@ -100,7 +100,7 @@ func (d *Driver) VolumeUsage(v storage.Volume) (int64, error) {
 	if id == 0 {
 		return 0, fmt.Errorf("volume %q has no size", v.Name)
 	}
-	return projquota.Usage(d.root, id)
+	return projquota.Usage(d.Root, id)
 }
 
 // dropQuota lifts the limit of a volume about to go, so its id holds none.
@@ -109,6 +109,6 @@ func (d *Driver) dropQuota(vol string) {
 		return
 	}
 	if id, err := projquota.ID(vol); err == nil && id != 0 {
-		_ = projquota.SetLimit(d.root, id, 0)
+		_ = projquota.SetLimit(d.Root, id, 0)
 	}
 }

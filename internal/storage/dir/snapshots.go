@@ -10,15 +10,6 @@ import (
 	"github.com/lodge-project/lodge/internal/storage/copytree"
 )
 
-// snapsDir holds v's snapshots: <type folder>-snapshots/<storage name>.
-func (d *Driver) snapsDir(v storage.Volume) string {
-	return filepath.Join(d.root, typeDirs[v.Type]+"-snapshots", v.StorageName())
-}
-
-func (d *Driver) snapPath(v storage.Volume, snap string) string {
-	return filepath.Join(d.snapsDir(v), snap)
-}
-
 // copyVolume copies a volume or a snapshot (src) to dst through
 // dst.partial. A layered one copies its upper layer and layer.json only;
 // asInstance gives the copy the rootfs/ its overlay is mounted on.
@@ -57,7 +48,7 @@ func (d *Driver) CopyVolume(ctx context.Context, src storage.Volume, srcSnap str
 	}
 	from := d.VolumePath(src)
 	if srcSnap != "" {
-		from = d.snapPath(src, srcSnap)
+		from = d.SnapPath(src, srcSnap)
 	}
 	if _, err := os.Stat(from); err != nil {
 		return fmt.Errorf("copy source %s: %w", from, err)
@@ -73,10 +64,10 @@ func (d *Driver) CopyVolume(ctx context.Context, src storage.Volume, srcSnap str
 		_ = d.removeVolume(to)
 		return err
 	}
-	if _, err := os.Stat(d.snapsDir(src)); withSnapshots && err == nil {
+	if _, err := os.Stat(d.SnapsDir(src)); withSnapshots && err == nil {
 		// Snapshots are never mounted: their directories copy as they are.
-		err := buildInPlace(d.snapsDir(dst), func(tmp string) error {
-			return copytree.Copy(ctx, d.snapsDir(src), tmp, copytree.Options{})
+		err := buildInPlace(d.SnapsDir(dst), func(tmp string) error {
+			return copytree.Copy(ctx, d.SnapsDir(src), tmp, copytree.Options{})
 		})
 		if err != nil {
 			_ = d.removeVolume(to)
@@ -89,16 +80,16 @@ func (d *Driver) CopyVolume(ctx context.Context, src storage.Volume, srcSnap str
 // CreateSnapshot copies the instance's volume (its upper layer, when
 // layered) into containers-snapshots/.
 func (d *Driver) CreateSnapshot(ctx context.Context, v storage.Volume, snap string) error {
-	if err := os.MkdirAll(filepath.Dir(d.snapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
+	if err := os.MkdirAll(filepath.Dir(d.SnapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(d.snapsDir(v), 0o711); err != nil {
+	if err := os.MkdirAll(d.SnapsDir(v), 0o711); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(d.snapPath(v, snap)); err == nil {
+	if _, err := os.Lstat(d.SnapPath(v, snap)); err == nil {
 		return fmt.Errorf("snapshot %s/%s already exists on disk", v.Name, snap)
 	}
-	if err := d.copyVolume(ctx, d.VolumePath(v), d.snapPath(v, snap), false); err != nil {
+	if err := d.copyVolume(ctx, d.VolumePath(v), d.SnapPath(v, snap), false); err != nil {
 		return fmt.Errorf("snapshot %s/%s: %w", v.Name, snap, err)
 	}
 	return nil
@@ -106,7 +97,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, v storage.Volume, snap stri
 
 // DeleteSnapshot removes a snapshot's copy.
 func (d *Driver) DeleteSnapshot(v storage.Volume, snap string) error {
-	return d.removeVolume(d.snapPath(v, snap))
+	return d.removeVolume(d.SnapPath(v, snap))
 }
 
 // removeSnapshots removes all of an instance's snapshots.
@@ -120,12 +111,12 @@ func (d *Driver) removeSnapshots(v storage.Volume) error {
 			return err
 		}
 	}
-	return removeAll(d.snapsDir(v))
+	return removeAll(d.SnapsDir(v))
 }
 
 // RenameSnapshot renames a snapshot's directory.
 func (d *Driver) RenameSnapshot(v storage.Volume, oldSnap, newSnap string) error {
-	if err := os.Rename(d.snapPath(v, oldSnap), d.snapPath(v, newSnap)); err != nil {
+	if err := os.Rename(d.SnapPath(v, oldSnap), d.SnapPath(v, newSnap)); err != nil {
 		return fmt.Errorf("rename snapshot %s/%s: %w", v.Name, oldSnap, err)
 	}
 	return nil
@@ -141,7 +132,7 @@ func (d *Driver) RenameSnapshot(v storage.Volume, oldSnap, newSnap string) error
 func (d *Driver) PrepareRestore(ctx context.Context, v storage.Volume, snap string) error {
 	fresh := d.VolumePath(v) + ".restore"
 	_ = d.removeVolume(fresh)
-	if err := d.copyVolume(ctx, d.snapPath(v, snap), fresh, true); err != nil {
+	if err := d.copyVolume(ctx, d.SnapPath(v, snap), fresh, true); err != nil {
 		return fmt.Errorf("restore %s/%s: %w", v.Name, snap, err)
 	}
 	return nil
@@ -176,7 +167,7 @@ func exists(path string) bool {
 
 // SnapshotNames lists an instance's snapshot directories.
 func (d *Driver) SnapshotNames(v storage.Volume) ([]string, error) {
-	entries, err := os.ReadDir(d.snapsDir(v))
+	entries, err := os.ReadDir(d.SnapsDir(v))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -208,7 +199,7 @@ func (d *Driver) ViewSnapshot(ctx context.Context, v storage.Volume, snap string
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sp := d.snapPath(v, snap)
+	sp := d.SnapPath(v, snap)
 	l, err := readLayer(sp)
 	if err != nil {
 		return err
@@ -219,7 +210,7 @@ func (d *Driver) ViewSnapshot(ctx context.Context, v storage.Volume, snap string
 		}
 		return fn(sp)
 	}
-	view, err := os.MkdirTemp(d.root, viewPrefix)
+	view, err := os.MkdirTemp(d.Root, viewPrefix)
 	if err != nil {
 		return err
 	}
