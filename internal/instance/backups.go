@@ -192,17 +192,7 @@ func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error)
 
 // snapshotRecords are an instance's snapshot records, oldest first.
 func (s *Service) snapshotRecords(key string) ([]SnapshotRecord, error) {
-	var out []SnapshotRecord
-	err := s.db.View(func(tx *store.Tx) error {
-		for _, k := range snapshotKeys(tx, key) {
-			var r SnapshotRecord
-			if _, err := tx.Get(store.Snapshots, k, &r); err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
+	out, err := store.ListPrefix[SnapshotRecord](s.db, store.Snapshots, key+"/")
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, err
 }

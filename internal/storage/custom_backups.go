@@ -53,17 +53,7 @@ func (p *Pools) CustomVolumeBackups(pool, proj, name string) ([]VolumeBackupReco
 	if _, _, err := p.CustomVolume(pool, proj, name); err != nil {
 		return nil, err
 	}
-	var out []VolumeBackupRecord
-	err := p.db.View(func(tx *store.Tx) error {
-		for _, k := range tx.KeysWithPrefix(store.VolumeBackups, volumeKey(pool, proj, name)+"/") {
-			var r VolumeBackupRecord
-			if _, err := tx.Get(store.VolumeBackups, k, &r); err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
+	out, err := store.ListPrefix[VolumeBackupRecord](p.db, store.VolumeBackups, volumeKey(pool, proj, name)+"/")
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, err
 }

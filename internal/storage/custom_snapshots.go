@@ -64,17 +64,7 @@ func (p *Pools) CustomVolumeSnapshots(pool, proj, name string) ([]VolumeSnapshot
 	if _, _, err := p.CustomVolume(pool, proj, name); err != nil {
 		return nil, err
 	}
-	var out []VolumeSnapshotRecord
-	err := p.db.View(func(tx *store.Tx) error {
-		for _, k := range tx.KeysWithPrefix(store.VolumeSnapshots, volumeKey(pool, proj, name)+"/") {
-			var r VolumeSnapshotRecord
-			if _, err := tx.Get(store.VolumeSnapshots, k, &r); err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
+	out, err := store.ListPrefix[VolumeSnapshotRecord](p.db, store.VolumeSnapshots, volumeKey(pool, proj, name)+"/")
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, err
 }

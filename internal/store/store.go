@@ -229,6 +229,23 @@ func List[T any](s *Store, bucket string) ([]T, error) {
 	return out, err
 }
 
+// ListPrefix decodes the records of bucket whose keys start with prefix,
+// in key order.
+func ListPrefix[T any](s *Store, bucket, prefix string) ([]T, error) {
+	var out []T
+	err := s.View(func(tx *Tx) error {
+		for _, k := range tx.KeysWithPrefix(bucket, prefix) {
+			var v T
+			if _, err := tx.Get(bucket, k, &v); err != nil {
+				return fmt.Errorf("decode %s %q: %w", singular(bucket), k, err)
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // ETag formats a revision for the ETag header.
 func ETag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
 
