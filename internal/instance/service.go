@@ -421,8 +421,10 @@ func (s *Service) createWith(rec Record, snaps []SnapshotRecord, pool storage.Dr
 	if err != nil {
 		return err
 	}
-	if err := storage.SetVolumeSize(pool, vol, rootSize(e)); err != nil {
-		return fmt.Errorf("create instance %q: %w", rec.Name, err)
+	if size := rootSize(e); size != "" { // none: nothing to ask the driver (a fork on btrfs)
+		if err := storage.SetVolumeSize(pool, vol, size); err != nil {
+			return fmt.Errorf("create instance %q: %w", rec.Name, err)
+		}
 	}
 	if rec.IDMap != nil {
 		rec.Config["volatile.idmap.base"] = strconv.FormatUint(uint64(rec.IDMap.HostUID), 10)
@@ -486,9 +488,12 @@ func (s *Service) start(ctx context.Context, name string) error {
 		return err
 	}
 	// The root disk's size again: a restore or a crash recovery made the
-	// volume anew since it was set.
-	if err := s.applyRootSize(e); err != nil {
-		return fmt.Errorf("instance %q: root disk size: %w", name, err)
+	// volume anew since it was set. Without one there is nothing to do,
+	// and start is a hot path.
+	if rootSize(e) != "" {
+		if err := s.applyRootSize(e); err != nil {
+			return fmt.Errorf("instance %q: root disk size: %w", name, err)
+		}
 	}
 	if err := s.ensureMACs(e); err != nil {
 		return err

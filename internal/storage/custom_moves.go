@@ -178,9 +178,7 @@ func (p *Pools) CopyCustomVolume(ctx context.Context, srcPool, proj, srcName, ds
 	if err != nil {
 		return fmt.Errorf("copy storage volume %q: %w", srcName, err)
 	}
-	if err == nil {
-		err = SetVolumeSize(to, dst.Volume(), config["size"])
-	}
+	err = SetVolumeSize(to, dst.Volume(), config["size"])
 	if err == nil {
 		err = p.db.Update(func(tx *store.Tx) error {
 			if err := tx.Create(store.Volumes, key, dst); err != nil {
