@@ -55,6 +55,11 @@ func Type() storage.DriverType {
 // create makes the pool's filesystem (or checks the directory it is
 // given) and opens it.
 func create(ctx context.Context, spec storage.PoolSpec) (_ storage.Driver, _ map[string]string, err error) {
+	for _, tool := range []string{"mkfs.btrfs", "btrfs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, nil, apierr.BadRequest("btrfs pools need %s, which this host lacks: install btrfs-progs", tool)
+		}
+	}
 	cfg := map[string]string{}
 	for k, v := range spec.Config {
 		cfg[k] = v
