@@ -50,6 +50,7 @@ func Run(t *testing.T, s Subject) {
 	t.Run("Snapshots", func(t *testing.T) { runSnapshots(t, s) })
 	t.Run("CrashPoints", func(t *testing.T) { runCrashPoints(t, s) })
 	t.Run("Lifecycle", func(t *testing.T) { runLifecycle(t, s) })
+	t.Run("Streams", func(t *testing.T) { runStreams(t, s) })
 }
 
 // runBasics covers image and instance volumes.

@@ -1,0 +1,277 @@
+package btrfs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/storage"
+)
+
+// Optimized backups carry btrfs send streams, as LXD's do: each snapshot
+// sent against the one before it, then the volume against the last.
+
+// WriteStream writes v's snapshot snap, or v itself with top's files
+// added, as a send stream to w, against v's snapshot parent when given.
+func (d *Driver) WriteStream(ctx context.Context, v storage.Volume, snap, parent string, top map[string][]byte, w io.Writer) error {
+	src := d.SnapPath(v, snap)
+	if snap == "" {
+		// The volume goes as a read-only snapshot of it, with top's files.
+		src = d.VolumePath(v) + ".backup.partial"
+		if err := deleteSubvolume(src); err != nil {
+			return err
+		}
+		if err := snapshot(d.VolumePath(v), src, false); err != nil {
+			return err
+		}
+		defer func() { _ = deleteSubvolume(src) }()
+		for name, data := range top {
+			if err := os.WriteFile(filepath.Join(src, name), data, 0o600); err != nil {
+				return err
+			}
+		}
+		if err := setReadOnly(src, true); err != nil {
+			return err
+		}
+	}
+	args := []string{"send", "-q"}
+	if parent != "" {
+		args = append(args, "-p", d.SnapPath(v, parent))
+	}
+	cmd := exec.CommandContext(ctx, "btrfs", append(args, src)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("btrfs send %s: %v: %s", filepath.Base(src), err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
+}
+
+// receiveMu serialises receives: a stream finds its parent by received
+// uuid, which must be unique on the filesystem while it does, and pools
+// may share one.
+var receiveMu sync.Mutex
+
+// received is one stream received in an import.
+type received struct {
+	VolumeStream storage.VolumeStream
+	path         string
+	id           uint64
+}
+
+// ReceiveStreams makes v and its snapshots from untrusted streams. Each
+// is received into a folder of its own in a scratch subvolume, where it
+// may name as its parent only a stream received before it; then writable
+// snapshots of them are fixed, sealed and moved into place, and the
+// scratch subvolume goes with everything received.
+func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func() (storage.VolumeStream, error), fix func(dir, snap string) error) (err error) {
+	if err := check(v); err != nil {
+		return err
+	}
+	dst := d.VolumePath(v)
+	if exists(dst) {
+		return fmt.Errorf("volume %q already exists", v.Name)
+	}
+	if err := d.typeDir(v); err != nil {
+		return err
+	}
+	receiveMu.Lock()
+	defer receiveMu.Unlock()
+	scratch := dst + ".receive.partial"
+	if err := deleteSubvolume(scratch); err != nil {
+		return err
+	}
+	if err := createSubvolume(scratch); err != nil {
+		return err
+	}
+	defer func() { _ = deleteSubvolume(scratch) }()
+	got, err := d.receiveAll(ctx, scratch, next)
+	if err != nil {
+		return err
+	}
+	// The volume is the last stream that is not a base.
+	last := -1
+	for i, r := range got {
+		if !r.VolumeStream.Base && r.VolumeStream.Snapshot == "" {
+			last = i
+		}
+	}
+	if last < 0 {
+		return apierr.BadRequest("the backup holds no stream of the volume itself")
+	}
+	snapsTmp := d.SnapsDir(v) + ".partial"
+	if err := d.deleteSnapshots(snapsTmp); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = d.deleteSnapshots(snapsTmp)
+			_ = d.deleteSnapshots(d.SnapsDir(v))
+			_ = deleteSubvolume(dst)
+		}
+	}()
+	var snaps int
+	for _, r := range got {
+		if r.VolumeStream.Base || r.VolumeStream.Snapshot == "" {
+			continue
+		}
+		if snaps == 0 {
+			if err := os.MkdirAll(snapsTmp, 0o711); err != nil {
+				return err
+			}
+		}
+		snaps++
+		path := filepath.Join(snapsTmp, r.VolumeStream.Snapshot)
+		if err := d.settle(r.path, path, r.VolumeStream.Snapshot, fix); err != nil {
+			return err
+		}
+		if err := setReadOnly(path, true); err != nil {
+			return err
+		}
+	}
+	if err := d.settle(got[last].path, dst+".partial", "", fix); err != nil {
+		return err
+	}
+	if snaps > 0 {
+		if err := os.MkdirAll(filepath.Dir(d.SnapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
+			return err
+		}
+		if err := os.Rename(snapsTmp, d.SnapsDir(v)); err != nil {
+			return err
+		}
+	}
+	err = d.snapshotInPlace(dst+".partial", dst)
+	_ = deleteSubvolume(dst + ".partial")
+	return err
+}
+
+// settle makes path a writable snapshot of the received subvolume and
+// fixes it.
+func (d *Driver) settle(from, path, snap string, fix func(dir, snap string) error) error {
+	if err := deleteSubvolume(path); err != nil {
+		return err
+	}
+	if err := snapshot(from, path, false); err != nil {
+		return err
+	}
+	if err := fix(path, snap); err != nil {
+		_ = deleteSubvolume(path)
+		return err
+	}
+	return nil
+}
+
+// receiveAll receives every stream next gives into scratch.
+func (d *Driver) receiveAll(ctx context.Context, scratch string, next func() (storage.VolumeStream, error)) ([]received, error) {
+	var got []received
+	byUUID := map[uuid]int{}
+	seen := map[string]bool{}
+	for i := 0; ; i++ {
+		s, err := next()
+		if errors.Is(err, io.EOF) {
+			return got, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		key := s.Snapshot
+		if s.Base {
+			key = "base " + strconv.Itoa(i)
+		}
+		if seen[key] {
+			return nil, apierr.BadRequest("the backup holds snapshot %q twice", s.Snapshot)
+		}
+		seen[key] = true
+		dir := filepath.Join(scratch, strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return nil, err
+		}
+		// A parent must be a stream of this import, and the uuid tree
+		// must lead receive to that one alone.
+		parent := func(id uuid) error {
+			j, ok := byUUID[id]
+			if !ok {
+				return fmt.Errorf("the stream names a parent subvolume that the backup does not hold before it")
+			}
+			ids, err := receivedBy(scratch, id)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(ids, []uint64{got[j].id}) {
+				return fmt.Errorf("the stream's parent subvolume is not unique on this pool")
+			}
+			return nil
+		}
+		own, err := receive(ctx, dir, s.R, streamCheck{parent: parent})
+		if err != nil {
+			what := "the volume's stream"
+			if s.Snapshot != "" {
+				what = fmt.Sprintf("snapshot %q's stream", s.Snapshot)
+			}
+			return nil, apierr.BadRequest("the backup's %s: %v", what, err)
+		}
+		path, err := onlyEntry(dir)
+		if err != nil {
+			return nil, err
+		}
+		id, err := subvolumeTreeID(path)
+		if err != nil {
+			return nil, err
+		}
+		byUUID[own] = len(got)
+		got = append(got, received{VolumeStream: s, path: path, id: id})
+	}
+}
+
+// receive runs btrfs receive into dir on the stream r, checked on its way.
+func receive(ctx context.Context, dir string, r io.Reader, c streamCheck) (uuid, error) {
+	// -e: stop at the stream's end; -C: confined to dir.
+	cmd := exec.CommandContext(ctx, "btrfs", "receive", "-q", "-e", "-C", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return uuid{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return uuid{}, err
+	}
+	own, checkErr := c.copy(r, stdin)
+	_ = stdin.Close()
+	if checkErr != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if msg := bytes.TrimSpace(stderr.Bytes()); len(msg) > 0 {
+			return own, fmt.Errorf("%w (btrfs receive: %s)", checkErr, msg)
+		}
+		return own, checkErr
+	}
+	if err := cmd.Wait(); err != nil {
+		return own, fmt.Errorf("btrfs receive: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return own, nil
+}
+
+// onlyEntry is the one subvolume a receive made in dir.
+func onlyEntry(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	if len(entries) != 1 || !isSubvolume(filepath.Join(dir, entries[0].Name())) {
+		return "", apierr.BadRequest("the backup's stream did not make one subvolume")
+	}
+	return filepath.Join(dir, entries[0].Name()), nil
+}
