@@ -156,3 +156,84 @@ func TestBtrfsPools(t *testing.T) {
 		}
 	}
 }
+
+// TestOptimizedBackups exports an instance on a btrfs pool as btrfs send
+// streams (LXD's optimized layout), imports it under another name, and
+// refuses the import into a dir pool. Kills during the export and the
+// import leave nothing behind.
+func TestOptimizedBackups(t *testing.T) {
+	d := withBusybox(t)
+	d.MustLXC("storage", "create", "ob", "btrfs", "size=1GiB")
+	c := uniq("opt")
+	d.MustLXC("launch", "busybox", c, "-s", "ob")
+	d.MustLXC("exec", c, "--", "sh", "-c", "echo one > /state; chown 7:9 /state")
+	d.MustLXC("snapshot", c, "s0")
+	d.MustLXC("exec", c, "--", "sh", "-c", "echo two > /state")
+	d.MustLXC("snapshot", c, "s1")
+	d.MustLXC("exec", c, "--", "sh", "-c", "echo three > /state")
+
+	// lxc export of a running instance, optimized.
+	file := filepath.Join(t.TempDir(), "c.tar.gz")
+	d.MustLXC("export", c, file, "--optimized-storage")
+	entries := tarEntries(t, file)
+	for _, want := range []string{"backup/index.yaml", "backup/optimized_header.yaml", "backup/snapshots/s0.bin", "backup/snapshots/s1.bin", "backup/container.bin"} {
+		if entries[want] == nil {
+			t.Fatalf("the optimized backup lacks %s: %v", want, entries)
+		}
+	}
+	if entries["backup/container/backup.yaml"] != nil {
+		t.Fatal("the optimized backup holds a tree")
+	}
+
+	c2 := uniq("opt")
+	d.MustLodge("import", file, c2, "--storage", "ob")
+	d.MustLXC("start", c2)
+	if got := d.MustLXC("exec", c2, "--", "sh", "-c", "cat /state; stat -c %u:%g /state"); got != "three\n7:9\n" {
+		t.Fatalf("the imported instance: %q", got)
+	}
+	d.MustLXC("stop", "--force", c2)
+	for snap, want := range map[string]string{"s0": "one\n", "s1": "two\n"} {
+		d.MustLXC("restore", c2, snap)
+		d.MustLXC("start", c2)
+		if got := d.MustLXC("exec", c2, "--", "cat", "/state"); got != want {
+			t.Fatalf("%s of the imported instance: %q, want %q", snap, got, want)
+		}
+		d.MustLXC("stop", "--force", c2)
+	}
+
+	// A dir pool cannot take btrfs streams; a dir pool's instance cannot
+	// make them.
+	if _, stderr, err := d.Lodge("import", file, uniq("opt"), "--storage", "default"); err == nil || !strings.Contains(stderr, "only a btrfs pool imports") {
+		t.Fatalf("an optimized import into a dir pool: %v %s", err, stderr)
+	}
+	ondir := uniq("opt")
+	d.MustLodge("init", "busybox", ondir)
+	if _, stderr, err := d.Lodge("export", ondir, filepath.Join(t.TempDir(), "x.tar.gz"), "--optimized-storage"); err == nil || !strings.Contains(stderr, "need a pool with streams") {
+		t.Fatalf("an optimized export from a dir pool: %v %s", err, stderr)
+	}
+
+	// Kills while an optimized backup is written and while one is read.
+	d.crashAt("backup.written", func() {
+		_, _, _ = d.Lodge("export", c, filepath.Join(t.TempDir(), "never.tar.gz"), "--optimized-storage")
+	})
+	if left, _ := filepath.Glob(filepath.Join(d.Dir, "backups", "instances", c, "*")); len(left) != 0 {
+		t.Fatalf("a backup cut short left %v", left)
+	}
+	c3 := uniq("opt")
+	d.crashAt("backup.imported", func() { _, _, _ = d.Lodge("import", file, c3, "--storage", "ob") })
+	if st, _ := d.API("GET", "/1.0/instances/"+c3, nil); st != 404 {
+		t.Fatalf("an import cut short left an instance (%d)", st)
+	}
+	pool := filepath.Join(d.Dir, "storage-pools", "ob")
+	for _, dir := range []string{"containers", "containers-snapshots"} {
+		if left, _ := os.ReadDir(filepath.Join(pool, dir)); len(left) != 2 {
+			names := []string{}
+			for _, e := range left {
+				names = append(names, e.Name())
+			}
+			t.Fatalf("%s after the kills: %v, want only %s and %s", dir, names, c, c2)
+		}
+	}
+	assertConsistent(t, d)
+	d.MustLodge("import", file, c3, "--storage", "ob")
+}

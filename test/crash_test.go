@@ -43,16 +43,26 @@ func assertConsistent(t *testing.T, d *Daemon) {
 	for _, u := range urls {
 		known[strings.TrimPrefix(u, "/1.0/instances/")] = true
 	}
-	pool := filepath.Join(d.Dir, "storage-pools", "default")
-	vols, _ := os.ReadDir(filepath.Join(pool, "containers"))
-	for _, v := range vols {
-		if !known[v.Name()] {
-			t.Errorf("volume %s has no record", v.Name())
+	// Every pool's instance volumes have records, and every instance has
+	// its volume on one pool.
+	pools, _ := os.ReadDir(filepath.Join(d.Dir, "storage-pools"))
+	for _, p := range pools {
+		vols, _ := os.ReadDir(filepath.Join(d.Dir, "storage-pools", p.Name(), "containers"))
+		for _, v := range vols {
+			if !known[v.Name()] {
+				t.Errorf("volume %s on pool %s has no record", v.Name(), p.Name())
+			}
 		}
 	}
 	for n := range known {
-		if _, err := os.Stat(filepath.Join(pool, "containers", n, "rootfs")); err != nil {
-			t.Errorf("instance %s has no rootfs: %v", n, err)
+		found := false
+		for _, p := range pools {
+			if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", p.Name(), "containers", n, "rootfs")); err == nil {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("instance %s has no rootfs on any pool", n)
 		}
 	}
 	for _, sub := range []string{"containers", "logs", "devices"} {
@@ -76,7 +86,7 @@ func assertConsistent(t *testing.T, d *Daemon) {
 			t.Errorf("images/%s is left of an import with no record", f.Name())
 		}
 	}
-	unpacked, _ := os.ReadDir(filepath.Join(pool, "images"))
+	unpacked, _ := os.ReadDir(filepath.Join(d.Dir, "storage-pools", "default", "images"))
 	for _, f := range unpacked {
 		if !images[strings.TrimSuffix(f.Name(), ".retired")] {
 			t.Errorf("image volume %s has no record", f.Name())

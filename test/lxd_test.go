@@ -110,8 +110,8 @@ func TestBackupsWithLXD(t *testing.T) {
 	// The same history on each side: state one, s0, two, s1, three.
 	tmp := t.TempDir()
 	state := filepath.Join(tmp, "state")
-	history := func(lxc func(...string) string, name string) {
-		lxc("init", "debian", name)
+	history := func(lxc func(...string) string, name, pool string) {
+		lxc("init", "debian", name, "--storage", pool)
 		for i, content := range []string{"one", "two", "three"} {
 			if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
 				t.Fatal(err)
@@ -122,11 +122,17 @@ func TestBackupsWithLXD(t *testing.T) {
 			}
 		}
 	}
-	history(lxd.MustLXC, "fromlxd")
-	history(d.MustLXC, "fromlodge")
+	history(lxd.MustLXC, "fromlxd", "default")
+	history(d.MustLXC, "fromlodge", "default")
 	fromLXD, fromLodge := filepath.Join(tmp, "fromlxd.tar.zst"), filepath.Join(tmp, "fromlodge.tar.zst")
 	lxd.MustLXC("export", "fromlxd", fromLXD, "--compression", "zstd")
 	d.MustLXC("export", "fromlodge", fromLodge, "--compression", "zstd")
+	// Optimized backups: btrfs send streams, from btrfs pools to btrfs pools.
+	history(lxd.MustLXC, "optlxd", "bt")
+	history(d.MustLXC, "optlodge", "bt")
+	optLXD, optLodge := filepath.Join(tmp, "optlxd.tar.zst"), filepath.Join(tmp, "optlodge.tar.zst")
+	lxd.MustLXC("export", "optlxd", optLXD, "--optimized-storage", "--compression", "zstd")
+	d.MustLXC("export", "optlodge", optLodge, "--optimized-storage", "--compression", "zstd")
 
 	// check starts an imported container and reads it through lxc: the
 	// file, its owners, a file of the image's with its group, and each
@@ -183,6 +189,20 @@ func TestBackupsWithLXD(t *testing.T) {
 		}
 		if out := lxd.MustLXC("query", "/1.0/storage-pools/default/volumes/custom/back/snapshots"); !strings.Contains(out, "s0") {
 			t.Fatalf("Lodge's volume snapshot in LXD: %s", out)
+		}
+	})
+	t.Run("Optimized", func(t *testing.T) {
+		d.MustLXC("import", optLXD, "optlxd", "--storage", "bt")
+		check("Lodge, optimized", d.MustLXC, "optlxd")
+		lxd.MustLXC("import", optLodge, "optlodge2", "--storage", "bt")
+		check("LXD, optimized", lxd.MustLXC, "optlodge2")
+		// Only a btrfs pool takes btrfs streams.
+		_, errOut, err := d.LXC("import", optLXD, "nope", "--storage", "default")
+		if err == nil || !strings.Contains(errOut, "only a btrfs pool imports") {
+			t.Fatalf("an optimized import into a dir pool: %v %s", err, errOut)
+		}
+		if _, _, err := d.LXC("info", "nope"); err == nil {
+			t.Fatal("the refused import left an instance")
 		}
 	})
 	for _, pool := range []string{"default", "bt"} {

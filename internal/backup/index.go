@@ -31,6 +31,8 @@ type Index struct {
 	OptimizedHeader *bool    `yaml:"optimized_header,omitempty"`
 	Type            string   `yaml:"type,omitempty"`
 	Config          *Config  `yaml:"config,omitempty"`
+	// Header is backup/optimized_header.yaml, read beside the index.
+	Header *OptimizedHeader `yaml:"-"`
 }
 
 // Config is backup.yaml, also embedded in the index: the instance, its

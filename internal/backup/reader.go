@@ -100,13 +100,20 @@ func ReadIndex(ctx context.Context, path string) (Index, error) {
 				}
 				idx.Config = &cfg
 			}
-		case "backup/container.bin":
+		case "backup/optimized_header.yaml":
+			var h OptimizedHeader
+			if err := decodeYAML(tr, &h); err != nil {
+				return Index{}, apierr.BadRequest("the backup's optimized_header.yaml: %v", err)
+			}
+			idx.Header = &h
+		case "backup/container.bin", "backup/volume.bin":
 			t := true
 			if idx.Optimized == nil {
 				idx.Optimized = &t
 			}
 		}
-		if haveIndex && idx.Config != nil {
+		wantHeader := idx.OptimizedHeader != nil && *idx.OptimizedHeader && idx.Header == nil
+		if haveIndex && idx.Config != nil && !wantHeader {
 			break
 		}
 	}

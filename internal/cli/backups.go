@@ -16,7 +16,7 @@ import (
 // cmdExport writes a backup of an instance to a file, as lxc export does:
 // a backup made on the host, downloaded, then deleted there.
 func cmdExport() *cobra.Command {
-	var instanceOnly bool
+	var instanceOnly, optimized bool
 	var compression string
 	cmd := &cobra.Command{
 		Use: "export NAME [FILE]", Short: "Back up an instance (and its snapshots) to a tarball in LXD's format", Args: cobra.RangeArgs(1, 2),
@@ -25,11 +25,12 @@ func cmdExport() *cobra.Command {
 			if len(args) > 1 {
 				file = args[1]
 			}
-			req := api.InstanceBackupsPost{ExpiresAt: time.Now().Add(24 * time.Hour), InstanceOnly: instanceOnly, CompressionAlgorithm: compression}
+			req := api.InstanceBackupsPost{ExpiresAt: time.Now().Add(24 * time.Hour), InstanceOnly: instanceOnly, OptimizedStorage: optimized, CompressionAlgorithm: compression}
 			return downloadBackup(cmd, instancePath(name)+"/backups", req, file)
 		},
 	}
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "leave the snapshots out")
+	cmd.Flags().BoolVar(&optimized, "optimized-storage", false, "the pool driver's own streams (btrfs): faster, and only a pool of the same driver imports them")
 	cmd.Flags().StringVar(&compression, "compression", "", "gzip (default), zstd, xz, bzip2 or none")
 	return cmd
 }
@@ -57,7 +58,7 @@ func cmdImport() *cobra.Command {
 // cmdVolumeExport writes a backup of a custom volume to a file, as lxc
 // storage volume export does.
 func cmdVolumeExport() *cobra.Command {
-	var volumeOnly bool
+	var volumeOnly, optimized bool
 	var compression string
 	cmd := &cobra.Command{
 		Use: "export POOL NAME [FILE]", Short: "Back up a custom volume (and its snapshots) to a tarball in LXD's format", Args: cobra.RangeArgs(2, 3),
@@ -66,11 +67,12 @@ func cmdVolumeExport() *cobra.Command {
 			if len(args) > 2 {
 				file = args[2]
 			}
-			req := api.StoragePoolVolumeBackupsPost{ExpiresAt: time.Now().Add(24 * time.Hour), VolumeOnly: volumeOnly, CompressionAlgorithm: compression}
+			req := api.StoragePoolVolumeBackupsPost{ExpiresAt: time.Now().Add(24 * time.Hour), VolumeOnly: volumeOnly, OptimizedStorage: optimized, CompressionAlgorithm: compression}
 			return downloadBackup(cmd, volumePath(pool, name)+"/backups", req, file)
 		},
 	}
 	cmd.Flags().BoolVar(&volumeOnly, "volume-only", false, "leave the snapshots out")
+	cmd.Flags().BoolVar(&optimized, "optimized-storage", false, "the pool driver's own streams (btrfs): faster, and only a pool of the same driver imports them")
 	cmd.Flags().StringVar(&compression, "compression", "", "gzip (default), zstd, xz, bzip2 or none")
 	return cmd
 }

@@ -32,12 +32,13 @@ type BackupRecord struct {
 	CreatedAt    time.Time `json:"created_at"`
 	ExpiresAt    time.Time `json:"expires_at"`
 	InstanceOnly bool      `json:"instance_only"`
+	Optimized    bool      `json:"optimized,omitempty"`
 	Compression  string    `json:"compression"`
 }
 
 func (r BackupRecord) api() api.InstanceBackup {
 	return api.InstanceBackup{Name: r.Name, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-		InstanceOnly: r.InstanceOnly, ContainerOnly: r.InstanceOnly}
+		InstanceOnly: r.InstanceOnly, ContainerOnly: r.InstanceOnly, OptimizedStorage: r.Optimized}
 }
 
 func backupKey(inst, name string) string { return inst + "/" + name }
@@ -92,9 +93,6 @@ func (s *Service) Backup(key, name string) (api.InstanceBackup, string, error) {
 // the work that writes it, to run as an operation. A request without a
 // name gets the next free "backup<N>", as LXD does.
 func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string, func(ctx context.Context) error, error) {
-	if req.OptimizedStorage {
-		return "", nil, apierr.BadRequest("optimized_storage backups are not supported yet: leave it out for a backup of files, which any pool imports")
-	}
 	if err := backup.CheckCompression(req.CompressionAlgorithm); err != nil {
 		return "", nil, err
 	}
@@ -121,7 +119,16 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 	if err := validateBackupName(name); err != nil {
 		return "", nil, err
 	}
-	rec := BackupRecord{Instance: key, Name: name, ExpiresAt: req.ExpiresAt,
+	if req.OptimizedStorage {
+		pool, _, err := s.poolFor(key)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, err := streamer(pool); err != nil {
+			return "", nil, err
+		}
+	}
+	rec := BackupRecord{Instance: key, Name: name, ExpiresAt: req.ExpiresAt, Optimized: req.OptimizedStorage,
 		InstanceOnly: req.InstanceOnly || req.ContainerOnly, Compression: req.CompressionAlgorithm}
 	return name, func(ctx context.Context) error { return s.writeBackup(ctx, rec) }, nil
 }
@@ -149,6 +156,9 @@ func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error)
 	}
 	final := filepath.Join(s.backupsDir(rec.Instance), rec.Name)
 	err = backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
+		if rec.Optimized {
+			return s.writeOptimized(ctx, w, e, snaps, cfg, filepath.Dir(final))
+		}
 		optimized := false
 		idx := backup.Index{Name: e.Name, Backend: pool.Name(), Pool: rootPool(e.Devices), Optimized: &optimized,
 			OptimizedHeader: &optimized, Type: string(typeContainer), Config: cfg}

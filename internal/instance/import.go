@@ -40,9 +40,6 @@ func (s *Service) PrepareImport(ctx context.Context, proj, file, pool, name stri
 	if idx.Type != string(typeContainer) {
 		return "", nil, apierr.BadRequest("the backup is of a %s; only containers can be imported here", idx.Type)
 	}
-	if idx.IsOptimized() {
-		return "", nil, apierr.BadRequest("the backup is optimized (%s's own stream), which Lodge cannot import yet: export it again without optimized storage", idx.Backend)
-	}
 	if idx.Config == nil || idx.Config.Container == nil {
 		return "", nil, apierr.BadRequest("the backup says nothing of its instance (no config in index.yaml or backup.yaml)")
 	}
@@ -97,6 +94,16 @@ func (s *Service) PrepareImport(ctx context.Context, proj, file, pool, name stri
 			devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": pool}
 		}
 	}
+	if idx.IsOptimized() {
+		target := rootPool(devices)
+		d, err := s.pools.Get(target)
+		if err != nil {
+			return "", nil, apierr.BadRequest("storage pool %q: %v", target, err)
+		}
+		if err := checkOptimizedImport(idx, d); err != nil {
+			return "", nil, err
+		}
+	}
 	typ := c.Type
 	if typ == "" {
 		typ = string(typeContainer)
@@ -141,8 +148,12 @@ func (s *Service) prepareImport(rec Record, e Expanded, from *imported) (func(ct
 			return err
 		}
 		vol := storage.InstanceVolume(poolName, rec.Project, rec.Type, rec.Name)
+		unpack := s.unpackBackup
+		if from.idx.IsOptimized() {
+			unpack = s.receiveBackup
+		}
 		return s.createWith(rec, snaps, pool, vol, func() error {
-			if err := s.unpackBackup(ctx, pool, vol, from, rec.IDMap); err != nil {
+			if err := unpack(ctx, pool, vol, from, rec.IDMap); err != nil {
 				_ = pool.DeleteVolume(vol)
 				return err
 			}

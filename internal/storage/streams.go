@@ -32,3 +32,12 @@ type VolumeStream struct {
 	Base bool
 	R    io.Reader
 }
+
+// StreamsOf adapts a reader of a backup's streams (snapshot name, "" for
+// the volume) to ReceiveStreams.
+func StreamsOf(next func() (string, io.Reader, error)) func() (VolumeStream, error) {
+	return func() (VolumeStream, error) {
+		snap, r, err := next()
+		return VolumeStream{Snapshot: snap, R: r}, err
+	}
+}
