@@ -10,6 +10,25 @@ type InstanceBackupsPost struct {
 	ContainerOnly        bool      `json:"container_only" yaml:"container_only"` // older clients' name for InstanceOnly
 	OptimizedStorage     bool      `json:"optimized_storage" yaml:"optimized_storage"`
 	CompressionAlgorithm string    `json:"compression_algorithm" yaml:"compression_algorithm"`
+	// LodgeSince (lodge_incremental_backups) asks for an incremental
+	// backup: only what changed since the earlier optimized backup it
+	// describes.
+	LodgeSince *BackupSince `json:"lodge_since,omitempty" yaml:"lodge_since,omitempty"`
+}
+
+// BackupSince describes the earlier backup an incremental one builds on:
+// its file's name (the importer looks for it beside the new one) and the
+// streams it holds, as its optimized_header.yaml lists them.
+type BackupSince struct {
+	File    string         `json:"file" yaml:"file"`
+	Streams []BackupStream `json:"streams" yaml:"streams"`
+}
+
+// BackupStream is one stream of an optimized backup: a snapshot's, or the
+// volume's (Snapshot ""), with the id of what it sent.
+type BackupStream struct {
+	Snapshot string `json:"snapshot" yaml:"snapshot"`
+	UUID     string `json:"uuid" yaml:"uuid"`
 }
 
 // InstanceBackup is a backup as GET /1.0/instances/<name>/backups/<backup>

@@ -236,4 +236,101 @@ func TestOptimizedBackups(t *testing.T) {
 	}
 	assertConsistent(t, d)
 	d.MustLodge("import", file, c3, "--storage", "ob")
+
+	// A custom volume with a snapshot, optimized, both ways through lxc.
+	d.MustLXC("storage", "volume", "create", "ob", "data")
+	vol := filepath.Join(pool, "custom", "data")
+	if err := os.WriteFile(filepath.Join(vol, "f"), []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.MustLXC("storage", "volume", "snapshot", "ob", "data", "s0")
+	if err := os.WriteFile(filepath.Join(vol, "f"), []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	volFile := filepath.Join(t.TempDir(), "vol.tar.gz")
+	d.MustLXC("storage", "volume", "export", "ob", "data", volFile, "--optimized-storage")
+	if entries := tarEntries(t, volFile); entries["backup/volume.bin"] == nil || entries["backup/volume-snapshots/s0.bin"] == nil {
+		t.Fatalf("the optimized volume backup: %v", entries)
+	}
+	d.MustLXC("storage", "volume", "import", "ob", volFile, "data2")
+	if b, _ := os.ReadFile(filepath.Join(pool, "custom", "data2", "f")); string(b) != "two\n" {
+		t.Fatalf("the imported volume holds %q", b)
+	}
+	d.MustLXC("storage", "volume", "restore", "ob", "data2", "s0")
+	if b, _ := os.ReadFile(filepath.Join(pool, "custom", "data2", "f")); string(b) != "one\n" {
+		t.Fatalf("the imported volume's snapshot holds %q", b)
+	}
+	if _, stderr, err := d.LXC("storage", "volume", "import", "default", volFile, "data3"); err == nil || !strings.Contains(stderr, "only a btrfs pool imports") {
+		t.Fatalf("an optimized volume import into a dir pool: %v %s", err, stderr)
+	}
+}
+
+// TestIncrementalBackups exports an instance on btrfs whole, then twice
+// with --since: each holds only the new snapshots and the volume's
+// changes. Importing the newest reads the chain from its folder; a broken
+// chain or a stale base is refused, naming what is wrong.
+func TestIncrementalBackups(t *testing.T) {
+	d := withBusybox(t)
+	d.MustLXC("storage", "create", "ib", "btrfs", "size=1GiB")
+	c := uniq("inc")
+	d.MustLXC("launch", "busybox", c, "-s", "ib")
+	d.MustLXC("exec", c, "--", "sh", "-c", "echo one > /state; dd if=/dev/urandom of=/big bs=1M count=8 2>/dev/null")
+	d.MustLXC("snapshot", c, "s0")
+	dir := t.TempDir()
+	file := func(n string) string { return filepath.Join(dir, n) }
+	size := func(n string) int64 {
+		st, err := os.Stat(file(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	d.MustLodge("export", c, file("full.tar.gz"), "--optimized-storage")
+
+	d.MustLXC("exec", c, "--", "sh", "-c", "echo two > /state")
+	d.MustLXC("snapshot", c, "s1")
+	d.MustLodge("export", c, file("inc1.tar.gz"), "--since", file("full.tar.gz"))
+	entries := tarEntries(t, file("inc1.tar.gz"))
+	if entries["backup/snapshots/s0.bin"] != nil || entries["backup/snapshots/s1.bin"] == nil || entries["backup/container.bin"] == nil {
+		t.Fatalf("the incremental backup holds %v, want s1's and the volume's streams only", entries)
+	}
+	if full, inc := size("full.tar.gz"), size("inc1.tar.gz"); inc*4 > full {
+		t.Fatalf("the incremental backup is %d bytes, the whole one %d", inc, full)
+	}
+
+	d.MustLXC("exec", c, "--", "sh", "-c", "echo three > /state")
+	d.MustLXC("delete", c+"/s0")
+	d.MustLodge("export", c, file("inc2.tar.gz"), "--since", file("inc1.tar.gz"))
+	// The base moved on: an export since the first one is refused.
+	if _, stderr, err := d.Lodge("export", c, file("stale.tar.gz"), "--since", file("full.tar.gz")); err == nil || !strings.Contains(stderr, "not the last export") {
+		t.Fatalf("an export since a stale base: %v %s", err, stderr)
+	}
+
+	c2 := uniq("inc")
+	d.MustLodge("import", file("inc2.tar.gz"), c2, "--storage", "ib")
+	d.MustLXC("start", c2)
+	if got := d.MustLXC("exec", c2, "--", "cat", "/state"); got != "three\n" {
+		t.Fatalf("the instance from the chain: %q", got)
+	}
+	if out := d.MustLXC("query", "/1.0/instances/"+c2+"/snapshots"); strings.Contains(out, "s0") || !strings.Contains(out, "s1") {
+		t.Fatalf("the chain's snapshots: %s, want s1 alone", out)
+	}
+	d.MustLXC("stop", "--force", c2)
+	d.MustLXC("restore", c2, "s1")
+	d.MustLXC("start", c2)
+	if got := d.MustLXC("exec", c2, "--", "cat", "/state"); got != "two\n" {
+		t.Fatalf("s1 from the chain: %q", got)
+	}
+
+	// A chain with a file missing, and one incremental backup alone.
+	if err := os.Rename(file("inc1.tar.gz"), file("moved.tar.gz")); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := d.Lodge("import", file("inc2.tar.gz"), uniq("inc"), "--storage", "ib"); err == nil || !strings.Contains(stderr, "inc1.tar.gz, which is missing") {
+		t.Fatalf("a chain with a missing file: %v %s", err, stderr)
+	}
+	if _, stderr, err := d.LXC("import", file("inc2.tar.gz"), uniq("inc"), "--storage", "ib"); err == nil || !strings.Contains(stderr, "it builds on inc1.tar.gz") {
+		t.Fatalf("an incremental backup alone: %v %s", err, stderr)
+	}
+	assertConsistent(t, d)
 }

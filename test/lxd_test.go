@@ -130,9 +130,14 @@ func TestBackupsWithLXD(t *testing.T) {
 	// Optimized backups: btrfs send streams, from btrfs pools to btrfs pools.
 	history(lxd.MustLXC, "optlxd", "bt")
 	history(d.MustLXC, "optlodge", "bt")
-	optLXD, optLodge := filepath.Join(tmp, "optlxd.tar.zst"), filepath.Join(tmp, "optlodge.tar.zst")
+	// Lodge's goes uncompressed: LXD 5.0.2 reads an optimized backup in
+	// several passes, each through a new decompressor, and a pass that
+	// stops early can leave the next one's input short, which hangs the
+	// import (seen with LXD's own backups too); a plain tarball is read
+	// without one.
+	optLXD, optLodge := filepath.Join(tmp, "optlxd.tar.zst"), filepath.Join(tmp, "optlodge.tar")
 	lxd.MustLXC("export", "optlxd", optLXD, "--optimized-storage", "--compression", "zstd")
-	d.MustLXC("export", "optlodge", optLodge, "--optimized-storage", "--compression", "zstd")
+	d.MustLXC("export", "optlodge", optLodge, "--optimized-storage", "--compression", "none")
 
 	// check starts an imported container and reads it through lxc: the
 	// file, its owners, a file of the image's with its group, and each

@@ -250,18 +250,31 @@ func main() {
 		return timed(func() { d.mustLXC("delete", fmt.Sprintf("btc%d", i)) })
 	})
 	// Backups (files, zstd) of the Debian container with its snapshots.
-	measure("export of Debian with 3 snapshots (btrfs, zstd)", "0.5", reps(2), func(d *daemon, i int) time.Duration {
+	measure("export of Debian with 3 snapshots (btrfs, files, zstd)", "", reps(2), func(d *daemon, i int) time.Duration {
 		file := filepath.Join(root, fmt.Sprintf("%s-export-%d.tar.zst", d.name, i))
 		return timed(func() { d.mustLXC("export", "onbt0", file, "--compression", "zstd") })
 	})
-	measure("import of that backup (btrfs)", "0.5", reps(2), func(d *daemon, i int) time.Duration {
+	measure("import of that backup (btrfs, files)", "", reps(2), func(d *daemon, i int) time.Duration {
 		file := filepath.Join(root, fmt.Sprintf("%s-export-%d.tar.zst", d.name, i))
 		defer os.Remove(file)
 		return timed(func() { d.mustLXC("import", file, fmt.Sprintf("imp%d", i), "--storage", "bt0") })
 	})
+	// Optimized: btrfs send streams, each snapshot against the one before,
+	// in a plain tarball: LXD 5.0.2 can hang importing a compressed
+	// optimized backup (its passes over the file race their decompressors).
+	measure("export of Debian with 3 snapshots (btrfs, optimized)", "0.5", reps(2), func(d *daemon, i int) time.Duration {
+		file := filepath.Join(root, fmt.Sprintf("%s-opt-%d.tar", d.name, i))
+		return timed(func() { d.mustLXC("export", "onbt0", file, "--optimized-storage", "--compression", "none") })
+	})
+	measure("import of that backup (btrfs, optimized)", "0.5", reps(2), func(d *daemon, i int) time.Duration {
+		file := filepath.Join(root, fmt.Sprintf("%s-opt-%d.tar", d.name, i))
+		defer os.Remove(file)
+		return timed(func() { d.mustLXC("import", file, fmt.Sprintf("impo%d", i), "--storage", "bt0") })
+	})
 	for _, d := range daemons {
 		for i := 0; i < reps(2); i++ {
 			_, _ = d.lxc("delete", "-f", fmt.Sprintf("imp%d", i))
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("impo%d", i))
 		}
 	}
 	for _, d := range daemons {

@@ -31,6 +31,10 @@ type Index struct {
 	OptimizedHeader *bool    `yaml:"optimized_header,omitempty"`
 	Type            string   `yaml:"type,omitempty"`
 	Config          *Config  `yaml:"config,omitempty"`
+	// LodgeSince marks an incremental backup (Lodge's): it holds only
+	// what changed since the backup it names, which must be imported with
+	// it.
+	LodgeSince *api.BackupSince `yaml:"lodge_since,omitempty"`
 	// Header is backup/optimized_header.yaml, read beside the index.
 	Header *OptimizedHeader `yaml:"-"`
 }

@@ -53,7 +53,7 @@ func StreamNames(dir, main string, snaps []string) []string {
 }
 
 // AddStream adds a driver stream as member name: written first to a file
-// beside the tarball, for the size its header needs.
+// in scratchDir, for the size its header needs.
 func (w *Writer) AddStream(name, scratchDir string, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(scratchDir, ".stream-*.partial")
 	if err != nil {
@@ -64,7 +64,13 @@ func (w *Writer) AddStream(name, scratchDir string, write func(io.Writer) error)
 	if err := write(f); err != nil {
 		return err
 	}
-	size, err := f.Seek(0, io.SeekCurrent)
+	return w.AddFileFrom(name, f)
+}
+
+// AddFileFrom adds the file f was written as, from its start, as member
+// name.
+func (w *Writer) AddFileFrom(name string, f *os.File) error {
+	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return err
 	}

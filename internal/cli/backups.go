@@ -1,23 +1,27 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/backup"
 )
 
 // cmdExport writes a backup of an instance to a file, as lxc export does:
 // a backup made on the host, downloaded, then deleted there.
 func cmdExport() *cobra.Command {
 	var instanceOnly, optimized bool
-	var compression string
+	var compression, since string
 	cmd := &cobra.Command{
 		Use: "export NAME [FILE]", Short: "Back up an instance (and its snapshots) to a tarball in LXD's format", Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -26,9 +30,17 @@ func cmdExport() *cobra.Command {
 				file = args[1]
 			}
 			req := api.InstanceBackupsPost{ExpiresAt: time.Now().Add(24 * time.Hour), InstanceOnly: instanceOnly, OptimizedStorage: optimized, CompressionAlgorithm: compression}
+			if since != "" {
+				s, err := backupSince(cmd.Context(), since)
+				if err != nil {
+					return err
+				}
+				req.LodgeSince, req.OptimizedStorage = s, true
+			}
 			return downloadBackup(cmd, instancePath(name)+"/backups", req, file)
 		},
 	}
+	cmd.Flags().StringVar(&since, "since", "", "an earlier export of the instance (optimized, on btrfs): write only what changed since; importing needs both files in one folder")
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "leave the snapshots out")
 	cmd.Flags().BoolVar(&optimized, "optimized-storage", false, "the pool driver's own streams (btrfs): faster, and only a pool of the same driver imports them")
 	cmd.Flags().StringVar(&compression, "compression", "", "gzip (default), zstd, xz, bzip2 or none")
@@ -48,7 +60,11 @@ func cmdImport() *cobra.Command {
 			if len(args) > 1 {
 				h.Set("X-LXD-name", args[1])
 			}
-			return uploadBackup(cmd, "/1.0/instances", args[0], h)
+			chain, err := backupChain(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return uploadBackup(cmd, "/1.0/instances", chain, h)
 		},
 	}
 	cmd.Flags().StringVarP(&pool, "storage", "s", "", "storage pool for the instance (default: the backup's, if it exists here)")
@@ -86,7 +102,7 @@ func cmdVolumeImport() *cobra.Command {
 			if len(args) > 2 {
 				h.Set("X-LXD-name", args[2])
 			}
-			return uploadBackup(cmd, poolPath(args[0])+"/volumes/custom", args[1], h)
+			return uploadBackup(cmd, poolPath(args[0])+"/volumes/custom", []string{args[1]}, h)
 		},
 	}
 }
@@ -128,16 +144,33 @@ func downloadBackup(cmd *cobra.Command, path string, req any, file string) error
 	return nil
 }
 
-// uploadBackup posts a backup tarball to path and waits for the import.
-func uploadBackup(cmd *cobra.Command, path, file string, h http.Header) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
+// uploadBackup posts backup tarballs to path and waits for the import:
+// one, or an incremental one after the earlier ones it builds on, oldest
+// first, whose sizes X-Lodge-Backup-Chain gives.
+func uploadBackup(cmd *cobra.Command, path string, files []string, h http.Header) error {
+	var readers []io.Reader
+	var sizes []string
+	for i, file := range files {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		readers = append(readers, f)
+		if i < len(files)-1 {
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			sizes = append(sizes, strconv.FormatInt(st.Size(), 10))
+		}
 	}
-	defer f.Close()
+	if len(sizes) > 0 {
+		h.Set("X-Lodge-Backup-Chain", strings.Join(sizes, ","))
+	}
 	h.Set("Content-Type", "application/octet-stream")
 	c := connect()
-	resp, _, err := c.Raw("POST", path, f, h)
+	resp, _, err := c.Raw("POST", path, io.MultiReader(readers...), h)
 	if err != nil {
 		return err
 	}
@@ -148,4 +181,41 @@ func uploadBackup(cmd *cobra.Command, path, file string, h http.Header) error {
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), "Backup imported")
 	return nil
+}
+
+// backupSince describes the earlier export file for an incremental one.
+func backupSince(ctx context.Context, file string) (*api.BackupSince, error) {
+	idx, err := backup.ReadIndex(ctx, file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if !idx.IsOptimized() || idx.Header == nil || idx.Backend != "btrfs" {
+		return nil, fmt.Errorf("%s is not an optimized export from a btrfs pool, which an incremental one builds on", file)
+	}
+	since := &api.BackupSince{File: filepath.Base(file)}
+	for _, sv := range idx.Header.Subvolumes {
+		since.Streams = append(since.Streams, api.BackupStream{Snapshot: sv.Snapshot, UUID: sv.UUID})
+	}
+	return since, nil
+}
+
+// backupChain is file and, when it is incremental, the earlier exports it
+// builds on, found beside it: oldest first.
+func backupChain(ctx context.Context, file string) ([]string, error) {
+	chain := []string{file}
+	for len(chain) <= 64 {
+		idx, err := backup.ReadIndex(ctx, chain[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", chain[0], err)
+		}
+		if idx.LodgeSince == nil {
+			return chain, nil
+		}
+		prev := filepath.Join(filepath.Dir(file), filepath.Base(idx.LodgeSince.File))
+		if _, err := os.Stat(prev); err != nil {
+			return nil, fmt.Errorf("%s builds on %s, which is missing: put it in the same folder", chain[0], prev)
+		}
+		chain = append([]string{prev}, chain...)
+	}
+	return nil, fmt.Errorf("%s builds on more than 64 earlier exports", file)
 }

@@ -130,6 +130,12 @@ func fileResp(path string) response {
 // spoolBody saves a posted tarball to a file of lodged's own, for an
 // import to read more than once.
 func spoolBody(d *Daemon, r *http.Request) (string, error) {
+	return spool(d, r.Body)
+}
+
+// spool writes body to a new file in the backups folder, named as an
+// upload start-up removes.
+func spool(d *Daemon, body io.Reader) (string, error) {
 	dir := filepath.Join(d.Dir, "backups")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
@@ -138,7 +144,7 @@ func spoolBody(d *Daemon, r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = io.Copy(f, r.Body)
+	_, err = io.Copy(f, body)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

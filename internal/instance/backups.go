@@ -34,6 +34,9 @@ type BackupRecord struct {
 	InstanceOnly bool      `json:"instance_only"`
 	Optimized    bool      `json:"optimized,omitempty"`
 	Compression  string    `json:"compression"`
+	// Since is what an incremental backup builds on (not kept after it is
+	// written: the tarball says it).
+	Since *api.BackupSince `json:"-"`
 }
 
 func (r BackupRecord) api() api.InstanceBackup {
@@ -119,6 +122,12 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 	if err := validateBackupName(name); err != nil {
 		return "", nil, err
 	}
+	if req.LodgeSince != nil {
+		if req.LodgeSince.File == "" || strings.ContainsAny(req.LodgeSince.File, "/\x00") {
+			return "", nil, apierr.BadRequest("lodge_since.file %q is not a file name", req.LodgeSince.File)
+		}
+		req.OptimizedStorage = true // an incremental backup is of streams
+	}
 	if req.OptimizedStorage {
 		pool, _, err := s.poolFor(key)
 		if err != nil {
@@ -128,7 +137,7 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 			return "", nil, err
 		}
 	}
-	rec := BackupRecord{Instance: key, Name: name, ExpiresAt: req.ExpiresAt, Optimized: req.OptimizedStorage,
+	rec := BackupRecord{Instance: key, Name: name, ExpiresAt: req.ExpiresAt, Optimized: req.OptimizedStorage, Since: req.LodgeSince,
 		InstanceOnly: req.InstanceOnly || req.ContainerOnly, Compression: req.CompressionAlgorithm}
 	return name, func(ctx context.Context) error { return s.writeBackup(ctx, rec) }, nil
 }
@@ -157,7 +166,7 @@ func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error)
 	final := filepath.Join(s.backupsDir(rec.Instance), rec.Name)
 	err = backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
 		if rec.Optimized {
-			return s.writeOptimized(ctx, w, e, snaps, cfg, filepath.Dir(final))
+			return s.writeOptimized(ctx, w, e, snaps, cfg, filepath.Dir(final), rec.Since)
 		}
 		optimized := false
 		idx := backup.Index{Name: e.Name, Backend: pool.Name(), Pool: rootPool(e.Devices), Optimized: &optimized,

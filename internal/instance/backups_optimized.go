@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
 	"github.com/lodge-project/lodge/internal/crashpoint"
@@ -35,8 +36,10 @@ func streamer(pool storage.Driver) (storage.Streamer, error) {
 
 // writeOptimized fills w with the instance's streams: each snapshot
 // against the one before, then the volume, with backup.yaml at its top,
-// against the last.
-func (s *Service) writeOptimized(ctx context.Context, w *backup.Writer, e Expanded, snaps []SnapshotRecord, cfg *backup.Config, scratch string) error {
+// against the last. An incremental backup (since) leaves out the
+// snapshots the earlier one holds and sends the volume against what the
+// earlier one sent, kept as the volume's export base.
+func (s *Service) writeOptimized(ctx context.Context, w *backup.Writer, e Expanded, snaps []SnapshotRecord, cfg *backup.Config, scratch string, since *api.BackupSince) error {
 	pool, vol, err := s.poolOf(e)
 	if err != nil {
 		return err
@@ -52,37 +55,88 @@ func (s *Service) writeOptimized(ctx context.Context, w *backup.Writer, e Expand
 	}
 	t := true
 	idx := backup.Index{Name: e.Name, Backend: pool.Name(), Pool: rootPool(e.Devices), Optimized: &t,
-		OptimizedHeader: &t, Type: string(typeContainer), Config: cfg}
-	header := backup.OptimizedHeader{}
+		OptimizedHeader: &t, Type: string(typeContainer), Config: cfg, LodgeSince: since}
 	for _, sn := range snaps {
 		idx.Snapshots = append(idx.Snapshots, sn.Name)
-		header.Subvolumes = append(header.Subvolumes, backup.Subvolume{Path: "/", Snapshot: sn.Name, Readonly: true})
 	}
-	header.Subvolumes = append(header.Subvolumes, backup.Subvolume{Path: "/"})
+	// What the earlier backup holds, by snapshot name and stream id.
+	held := map[string]string{}
+	if since != nil {
+		for _, st := range since.Streams {
+			held[st.Snapshot] = st.UUID
+		}
+		base, err := st.StreamID(vol, "")
+		if err != nil {
+			return err
+		}
+		if base == "" || base != held[""] {
+			return apierr.BadRequest("%s is not the last export of %q (its volume is no longer what the next one builds on): export it again whole, or since its latest export", since.File, e.Name)
+		}
+	}
+	// Streams go to the tarball as they are written, the header last but
+	// one: the uuids are known only once sent, and the header must come
+	// before the streams. So streams are written to files first.
+	type sent struct {
+		name, snap string
+		file       *os.File
+		id         string
+	}
+	var streams []sent
+	defer func() {
+		for _, x := range streams {
+			x.file.Close()
+			_ = os.Remove(x.file.Name())
+		}
+	}()
+	send := func(name string, spec storage.StreamSpec) error {
+		f, err := os.CreateTemp(scratch, ".stream-*.partial")
+		if err != nil {
+			return err
+		}
+		streams = append(streams, sent{name: name, snap: spec.Snapshot, file: f})
+		id, err := st.WriteStream(ctx, vol, spec, f)
+		if err != nil {
+			return fmt.Errorf("back up %s: %w", name, err)
+		}
+		streams[len(streams)-1].id = id
+		return nil
+	}
+	parent := ""
+	for _, sn := range snaps {
+		id, err := st.StreamID(vol, sn.Name)
+		if err != nil {
+			return err
+		}
+		if held[sn.Name] != id {
+			if err := send("backup/snapshots/"+sn.Name+".bin", storage.StreamSpec{Snapshot: sn.Name, Parent: parent}); err != nil {
+				return err
+			}
+		}
+		parent = sn.Name
+	}
+	cfgYAML, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	err = send("backup/container.bin", storage.StreamSpec{Parent: parent, FromBase: since != nil,
+		Top: map[string][]byte{"backup.yaml": cfgYAML}, KeepBase: true})
+	if err != nil {
+		return err
+	}
+	header := backup.OptimizedHeader{}
+	for _, x := range streams {
+		header.Subvolumes = append(header.Subvolumes, backup.Subvolume{Path: "/", Snapshot: x.snap, Readonly: x.snap != "", UUID: x.id})
+	}
 	if err := w.AddYAML("backup/index.yaml", idx); err != nil {
 		return err
 	}
 	if err := w.AddYAML("backup/optimized_header.yaml", header); err != nil {
 		return err
 	}
-	cfgYAML, err := yaml.Marshal(cfg)
-	if err != nil {
-		return err
-	}
-	names := backup.StreamNames("snapshots", "container", idx.Snapshots)
-	parent := ""
-	for i, name := range names {
-		snap, top := "", map[string][]byte{"backup.yaml": cfgYAML}
-		if i < len(snaps) {
-			snap, top = snaps[i].Name, nil
+	for _, x := range streams {
+		if err := w.AddFileFrom(x.name, x.file); err != nil {
+			return err
 		}
-		err := w.AddStream(name, scratch, func(out io.Writer) error {
-			return st.WriteStream(ctx, vol, snap, parent, top, out)
-		})
-		if err != nil {
-			return fmt.Errorf("back up %s: %w", name, err)
-		}
-		parent = snap
 	}
 	crashpoint.Hit("backup.written")
 	return nil
@@ -96,24 +150,144 @@ func checkOptimizedImport(idx backup.Index, pool storage.Driver) error {
 	return idx.Header.CheckHeader()
 }
 
-// receiveBackup makes the new volume from the backup's streams, moving
-// each tree's files onto the instance's map before it is sealed.
+// chainLink is one earlier backup of an incremental one's chain.
+type chainLink struct {
+	file string
+	idx  backup.Index
+}
+
+// readChain reads the earlier backups an incremental backup (idx) builds
+// on, files oldest first, and checks that each one is the one the next
+// names: its volume's stream is what the next was sent against.
+func readChain(ctx context.Context, idx backup.Index, files []string) ([]chainLink, error) {
+	var links []chainLink
+	for _, f := range files {
+		i, err := backup.ReadIndex(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		links = append(links, chainLink{file: f, idx: i})
+	}
+	next := idx
+	for k := len(links) - 1; k >= -1; k-- {
+		if next.LodgeSince == nil {
+			if k >= 0 {
+				return nil, apierr.BadRequest("the backup chain holds more backups than its incremental ones build on")
+			}
+			break
+		}
+		if k < 0 {
+			return nil, apierr.BadRequest("the backup is incremental: it builds on %s, which must come with it (lodge import finds it in the same folder)", next.LodgeSince.File)
+		}
+		prev := links[k].idx
+		if !prev.IsOptimized() || prev.Header == nil || prev.Backend != next.Backend {
+			return nil, apierr.BadRequest("%s, which the backup builds on, is not an optimized %s backup", next.LodgeSince.File, next.Backend)
+		}
+		if base := sinceBase(next.LodgeSince); base == "" || base != volumeStreamID(prev.Header) {
+			return nil, apierr.BadRequest("the backup chain is broken: the backup does not build on the one before it (%s)", next.LodgeSince.File)
+		}
+		next = prev
+	}
+	return links, nil
+}
+
+// sinceBase is the id of the volume stream an incremental backup was sent
+// against.
+func sinceBase(since *api.BackupSince) string {
+	for _, st := range since.Streams {
+		if st.Snapshot == "" {
+			return st.UUID
+		}
+	}
+	return ""
+}
+
+// volumeStreamID is the id of a backup's volume stream.
+func volumeStreamID(h *backup.OptimizedHeader) string {
+	for _, sv := range h.Subvolumes {
+		if sv.Snapshot == "" {
+			return sv.UUID
+		}
+	}
+	return ""
+}
+
+// receiveBackup makes the new volume from the backup's streams (and its
+// chain's, oldest first), moving each tree's files onto the instance's
+// map before it is sealed.
 func (s *Service) receiveBackup(ctx context.Context, pool storage.Driver, vol storage.Volume, from *imported, to *idmap.Map) error {
 	st, err := streamer(pool)
 	if err != nil {
 		return err
 	}
-	var snaps []string
 	files := map[string]*idmap.Map{"": from.files}
 	for _, sn := range from.snaps {
-		snaps = append(snaps, sn.api.Name)
 		files[sn.api.Name] = sn.files
 	}
-	next, closeFn, err := backup.Streams(ctx, from.file, backup.StreamNames("snapshots", "container", snaps), snaps)
-	if err != nil {
-		return err
+	// Every backup's streams in turn. A snapshot's stream makes the
+	// snapshot only where it is the last of that name and the newest
+	// backup still lists it; the rest, and every volume but the newest,
+	// are only parents of what follows.
+	links := append(from.chain, chainLink{file: from.file, idx: from.idx})
+	last := map[string]int{}
+	for k, l := range links {
+		for _, n := range streamSnapshots(l.idx) {
+			last[n] = k
+		}
 	}
-	defer closeFn()
+	wanted := map[string]bool{}
+	for _, sn := range from.snaps {
+		wanted[sn.api.Name] = true
+		if _, ok := last[sn.api.Name]; !ok {
+			return apierr.BadRequest("the backup lists snapshot %q but holds no stream of it", sn.api.Name)
+		}
+	}
+	var streams []storage.VolumeStream
+	var members []string
+	var owners []int
+	for k, l := range links {
+		snaps := streamSnapshots(l.idx)
+		for _, n := range snaps {
+			streams = append(streams, storage.VolumeStream{Snapshot: n, Base: !wanted[n] || last[n] != k})
+		}
+		streams = append(streams, storage.VolumeStream{Base: k < len(links)-1})
+		for _, m := range backup.StreamNames("snapshots", "container", snaps) {
+			members = append(members, m)
+			owners = append(owners, k)
+		}
+	}
+	i, open := 0, -1
+	var next func() (string, io.Reader, error)
+	closeFn := func() {}
+	defer func() { closeFn() }()
+	read := func() (storage.VolumeStream, error) {
+		if i == len(streams) {
+			return storage.VolumeStream{}, io.EOF
+		}
+		if owners[i] != open {
+			closeFn()
+			k := owners[i]
+			var names []string
+			for j := range members {
+				if owners[j] == k {
+					names = append(names, members[j])
+				}
+			}
+			n, c, err := backup.Streams(ctx, links[k].file, names, nil)
+			if err != nil {
+				return storage.VolumeStream{}, err
+			}
+			next, closeFn, open = n, c, k
+		}
+		_, r, err := next()
+		if err != nil {
+			return storage.VolumeStream{}, err
+		}
+		s := streams[i]
+		s.R = r
+		i++
+		return s, nil
+	}
 	fix := func(dir, snap string) error {
 		if err := backup.CheckTree(dir); err != nil {
 			return err
@@ -130,11 +304,27 @@ func (s *Service) receiveBackup(ctx context.Context, pool storage.Driver, vol st
 		}
 		return os.Chmod(dir, 0o711)
 	}
-	if err := st.ReceiveStreams(ctx, vol, storage.StreamsOf(next), fix); err != nil {
+	if err := st.ReceiveStreams(ctx, vol, read, fix); err != nil {
 		return err
 	}
 	crashpoint.Hit("backup.imported")
 	return nil
+}
+
+// streamSnapshots are the snapshots whose streams a backup holds, in
+// order: those its header lists (an incremental backup holds only the
+// new ones), or all it names.
+func streamSnapshots(idx backup.Index) []string {
+	if idx.Header == nil || (idx.LodgeSince == nil && len(idx.Header.Subvolumes) == 0) {
+		return idx.Snapshots
+	}
+	var out []string
+	for _, sv := range idx.Header.Subvolumes {
+		if sv.Snapshot != "" {
+			out = append(out, sv.Snapshot)
+		}
+	}
+	return out
 }
 
 // settleTop makes a received volume's top as lodged keeps it: the

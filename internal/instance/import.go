@@ -21,6 +21,9 @@ type imported struct {
 	idx   backup.Index
 	files *idmap.Map
 	snaps []importedSnapshot
+	// chain holds the earlier backups an incremental one builds on,
+	// oldest first.
+	chain []chainLink
 }
 
 type importedSnapshot struct {
@@ -32,8 +35,12 @@ type importedSnapshot struct {
 // Lodge or LXD) and returns the name of the instance it makes and the
 // work that makes it, to run as an operation. pool and name, when given,
 // override the backup's (X-LXD-pool, X-LXD-name).
-func (s *Service) PrepareImport(ctx context.Context, proj, file, pool, name string) (string, func(ctx context.Context) error, error) {
+func (s *Service) PrepareImport(ctx context.Context, proj, file string, chain []string, pool, name string) (string, func(ctx context.Context) error, error) {
 	idx, err := backup.ReadIndex(ctx, file)
+	if err != nil {
+		return "", nil, err
+	}
+	links, err := readChain(ctx, idx, chain)
 	if err != nil {
 		return "", nil, err
 	}
@@ -50,7 +57,7 @@ func (s *Service) PrepareImport(ctx context.Context, proj, file, pool, name stri
 	if name == "" {
 		name = c.Name
 	}
-	from := &imported{file: file, idx: idx}
+	from := &imported{file: file, idx: idx, chain: links}
 	if from.files, err = backup.FilesIDMap(c.Config); err != nil {
 		return "", nil, apierr.BadRequest("the backup's instance: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -35,12 +36,13 @@ type VolumeBackupRecord struct {
 	CreatedAt   time.Time `json:"created_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	VolumeOnly  bool      `json:"volume_only"`
+	Optimized   bool      `json:"optimized,omitempty"`
 	Compression string    `json:"compression"`
 }
 
 // API is the record in its wire form.
 func (r VolumeBackupRecord) API() api.StoragePoolVolumeBackup {
-	return api.StoragePoolVolumeBackup{Name: r.Name, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, VolumeOnly: r.VolumeOnly}
+	return api.StoragePoolVolumeBackup{Name: r.Name, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, VolumeOnly: r.VolumeOnly, OptimizedStorage: r.Optimized}
 }
 
 // volumeBackupsDir holds a custom volume's backup tarballs.
@@ -75,15 +77,21 @@ func (p *Pools) CustomVolumeBackup(pool, proj, name, b string) (VolumeBackupReco
 // backup's name (the next "backup<N>" when none is given) and the work
 // that writes it.
 func (p *Pools) PrepareCustomVolumeBackup(pool, proj, name string, req api.StoragePoolVolumeBackupsPost) (string, func(ctx context.Context) error, error) {
-	if req.OptimizedStorage {
-		return "", nil, apierr.BadRequest("optimized_storage backups are not supported yet: leave it out for a backup of files, which any pool imports")
-	}
 	if err := backup.CheckCompression(req.CompressionAlgorithm); err != nil {
 		return "", nil, err
 	}
 	v, _, err := p.CustomVolume(pool, proj, name)
 	if err != nil {
 		return "", nil, err
+	}
+	if req.OptimizedStorage {
+		d, err := p.Get(pool)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, ok := d.(Streamer); !ok {
+			return "", nil, apierr.BadRequest("optimized_storage backups need a pool with streams of its own (btrfs); pool %q is %s: leave it out for a backup of files", pool, d.Name())
+		}
 	}
 	key := volumeKey(pool, proj, name)
 	b := req.Name
@@ -104,7 +112,7 @@ func (p *Pools) PrepareCustomVolumeBackup(pool, proj, name string, req api.Stora
 		return "", nil, apierr.Conflict("backup %q of storage volume %q already exists", b, name)
 	}
 	rec := VolumeBackupRecord{Pool: pool, Project: v.Project, Volume: name, Name: b, ExpiresAt: req.ExpiresAt,
-		VolumeOnly: req.VolumeOnly, Compression: req.CompressionAlgorithm}
+		VolumeOnly: req.VolumeOnly, Optimized: req.OptimizedStorage, Compression: req.CompressionAlgorithm}
 	return b, func(ctx context.Context) error { return p.writeVolumeBackup(ctx, rec) }, nil
 }
 
@@ -128,6 +136,9 @@ func (p *Pools) writeVolumeBackup(ctx context.Context, rec VolumeBackupRecord) (
 	}
 	final := filepath.Join(p.volumeBackupsDir(v.Volume()), rec.Name)
 	err = backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
+		if rec.Optimized {
+			return writeVolumeStreams(ctx, w, d, v.Volume(), idx, filepath.Dir(final))
+		}
 		if err := w.AddYAML("backup/index.yaml", idx); err != nil {
 			return err
 		}
@@ -291,15 +302,20 @@ func (p *Pools) PrepareCustomVolumeImport(ctx context.Context, pool, proj, file,
 	if idx.Type != string(TypeCustom) {
 		return "", nil, apierr.BadRequest("the backup is of a %s, not a custom volume", idx.Type)
 	}
-	if idx.IsOptimized() {
-		return "", nil, apierr.BadRequest("the backup is optimized (%s's own stream), which Lodge cannot import yet: export it again without optimized storage", idx.Backend)
-	}
 	if name == "" {
 		name = idx.Name
 	}
 	d, err := p.Get(pool)
 	if err != nil {
 		return "", nil, err
+	}
+	if idx.IsOptimized() {
+		if _, ok := d.(Streamer); !ok || d.Name() != idx.Backend {
+			return "", nil, apierr.BadRequest("the backup is optimized: it holds %s's own streams, which only a %s pool imports (pool %q is %s); export it again without optimized storage", idx.Backend, idx.Backend, pool, d.Name())
+		}
+		if err := idx.Header.CheckHeader(); err != nil {
+			return "", nil, apierr.BadRequest("%v", err)
+		}
 	}
 	rec := VolumeRecord{Pool: pool, Project: proj, Name: name, Config: map[string]string{}, ContentType: ContentFilesystem}
 	snapInfo := map[string]*backup.VolumeSnapshot{}
@@ -335,12 +351,13 @@ func (p *Pools) PrepareCustomVolumeImport(ctx context.Context, pool, proj, file,
 	if p.db.Has(store.Volumes, volumeKey(pool, proj, name)) {
 		return "", nil, apierr.Conflict("storage volume %q already exists on pool %q", name, pool)
 	}
-	return name, func(ctx context.Context) error { return p.importVolume(ctx, d, rec, file, idx.Snapshots, snapInfo) }, nil
+	return name, func(ctx context.Context) error { return p.importVolume(ctx, d, rec, file, idx, snapInfo) }, nil
 }
 
 // importVolume fills a new volume tree by tree, snapshotting after each
 // snapshot's, then records it and its snapshots in one transaction.
-func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, file string, snaps []string, info map[string]*backup.VolumeSnapshot) (err error) {
+func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, file string, idx backup.Index, info map[string]*backup.VolumeSnapshot) (err error) {
+	snaps := idx.Snapshots
 	defer p.Hold()()
 	key := volumeKey(rec.Pool, rec.Project, rec.Name)
 	defer p.volumeLocks.Lock(key)()
@@ -348,15 +365,41 @@ func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, fi
 		return apierr.Conflict("storage volume %q already exists on pool %q", rec.Name, rec.Pool)
 	}
 	v := rec.Volume()
-	if err := d.CreateEmptyVolume(v); err != nil {
-		return err
-	}
 	defer func() {
 		if err != nil {
 			_ = d.DeleteVolume(v)
 		}
 	}()
+	// settle makes an unpacked or received tree safe: no device nodes, no
+	// owner beyond the ids a volume may hold.
+	settle := func(dir, what string) error {
+		if err := backup.DropDeviceNodes(dir); err != nil {
+			return err
+		}
+		if err := idmap.ShiftImported(dir, nil, nil); err != nil {
+			return apierr.BadRequest("the backup's %s: %v", what, err)
+		}
+		return os.Chmod(dir, 0o711)
+	}
+	if idx.IsOptimized() {
+		next, closeFn, err := backup.Streams(ctx, file, backup.StreamNames("volume-snapshots", "volume", snaps), snaps)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		err = d.(Streamer).ReceiveStreams(ctx, v, StreamsOf(next), func(dir, snap string) error {
+			return settle(dir, "volume "+snap)
+		})
+		if err != nil {
+			return err
+		}
+	} else if err := d.CreateEmptyVolume(v); err != nil {
+		return err
+	}
 	fill := func(member string) error {
+		if idx.IsOptimized() {
+			return nil // received whole above
+		}
 		dir := d.VolumePath(v)
 		if err := EmptyDir(dir); err != nil {
 			return err
@@ -364,13 +407,7 @@ func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, fi
 		if err := backup.Extract(ctx, file, member, dir); err != nil {
 			return err
 		}
-		if err := backup.DropDeviceNodes(dir); err != nil {
-			return err
-		}
-		if err := idmap.ShiftImported(dir, nil, nil); err != nil {
-			return apierr.BadRequest("the backup's %s: %v", member, err)
-		}
-		return os.Chmod(dir, 0o711)
+		return settle(dir, member)
 	}
 	now := time.Now().UTC()
 	var snapRecs []VolumeSnapshotRecord
@@ -378,8 +415,10 @@ func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, fi
 		if err := fill("backup/volume-snapshots/" + s); err != nil {
 			return err
 		}
-		if err := d.CreateSnapshot(ctx, v, s); err != nil {
-			return fmt.Errorf("snapshot %q: %w", s, err)
+		if !idx.IsOptimized() {
+			if err := d.CreateSnapshot(ctx, v, s); err != nil {
+				return fmt.Errorf("snapshot %q: %w", s, err)
+			}
 		}
 		sr := VolumeSnapshotRecord{Pool: rec.Pool, Project: rec.Project, Volume: rec.Name, Name: s, Config: copyConfig(rec.Config), CreatedAt: now}
 		if i := info[s]; i != nil {
@@ -408,4 +447,40 @@ func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, fi
 		}
 		return nil
 	})
+}
+
+// writeVolumeStreams fills w with an optimized backup of custom volume v:
+// the driver's streams, each snapshot against the one before, then the
+// volume against the last.
+func writeVolumeStreams(ctx context.Context, w *backup.Writer, d Driver, v Volume, idx backup.Index, scratch string) error {
+	st := d.(Streamer)
+	t := true
+	idx.Optimized, idx.OptimizedHeader = &t, &t
+	header := backup.OptimizedHeader{}
+	for _, s := range idx.Snapshots {
+		header.Subvolumes = append(header.Subvolumes, backup.Subvolume{Path: "/", Snapshot: s, Readonly: true})
+	}
+	header.Subvolumes = append(header.Subvolumes, backup.Subvolume{Path: "/"})
+	if err := w.AddYAML("backup/index.yaml", idx); err != nil {
+		return err
+	}
+	if err := w.AddYAML("backup/optimized_header.yaml", header); err != nil {
+		return err
+	}
+	parent := ""
+	for i, name := range backup.StreamNames("volume-snapshots", "volume", idx.Snapshots) {
+		snap := ""
+		if i < len(idx.Snapshots) {
+			snap = idx.Snapshots[i]
+		}
+		err := w.AddStream(name, scratch, func(out io.Writer) error {
+			_, err := st.WriteStream(ctx, v, StreamSpec{Snapshot: snap, Parent: parent}, out)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("back up %s: %w", name, err)
+		}
+		parent = snap
+	}
+	return nil
 }

@@ -9,10 +9,12 @@ import (
 // snapshots, which optimized backups carry (LXD's optimized_storage):
 // faster both ways than files, and readable only by the same driver.
 type Streamer interface {
-	// WriteStream writes v's snapshot snap (v itself when snap is "",
-	// with the files in top added at its top) to w, as a whole stream or,
-	// when parent is given, as the changes since v's snapshot parent.
-	WriteStream(ctx context.Context, v Volume, snap, parent string, top map[string][]byte, w io.Writer) error
+	// WriteStream writes what spec says to w, and returns the id the
+	// stream gives what it sends (a btrfs subvolume's uuid).
+	WriteStream(ctx context.Context, v Volume, spec StreamSpec, w io.Writer) (string, error)
+	// StreamID is the id of v's snapshot snap, or of v's export base
+	// when snap is "" ("" when it has none).
+	StreamID(v Volume, snap string) (string, error)
 	// ReceiveStreams makes v and its snapshots from the streams next
 	// returns in turn (io.EOF after the last): each snapshot's, oldest
 	// first, then the volume's. fix makes each tree fit before it is
@@ -20,6 +22,22 @@ type Streamer interface {
 	// that names anything outside the streams before it is refused. A
 	// failure leaves nothing.
 	ReceiveStreams(ctx context.Context, v Volume, next func() (VolumeStream, error), fix func(dir, snap string) error) error
+}
+
+// StreamSpec is what WriteStream sends.
+type StreamSpec struct {
+	// Snapshot is the snapshot sent; "" is the volume itself.
+	Snapshot string
+	// Parent, a snapshot of the volume: send only the changes since it.
+	Parent string
+	// FromBase (the volume): send only the changes since the volume's
+	// export base, what the last export with KeepBase sent.
+	FromBase bool
+	// Top (the volume): files added at its top.
+	Top map[string][]byte
+	// KeepBase (the volume): keep what is sent as the export base, for
+	// the next incremental export to send the changes since.
+	KeepBase bool
 }
 
 // VolumeStream is one stream of an optimized backup.

@@ -11,6 +11,8 @@
 //	containers-snapshots/<name>/<s>  its snapshots, read-only
 //	custom/<name>                    a custom volume
 //	custom-snapshots/<name>/<s>
+//	containers-exports/<name>        what the last optimized export sent, read-only,
+//	                                 for an incremental one to send the changes since
 //
 // Changes that take more than one step go through a name with a suffix
 // (.partial, .restore, .old) that start-up repair recognises.
@@ -142,9 +144,12 @@ func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
 	return nil
 }
 
-// DeleteVolume destroys the volume and its snapshots.
+// DeleteVolume destroys the volume, its snapshots and its export base.
 func (d *Driver) DeleteVolume(v storage.Volume) error {
 	if err := d.deleteSnapshots(d.SnapsDir(v)); err != nil {
+		return err
+	}
+	if err := deleteSubvolume(d.exportBase(v)); err != nil {
 		return err
 	}
 	return deleteSubvolume(d.VolumePath(v))
@@ -169,12 +174,17 @@ func (d *Driver) RemapVolume(v storage.Volume, from, to *idmap.Map) error {
 
 // RenameVolume renames the volume's subvolume and its snapshots' folder.
 func (d *Driver) RenameVolume(v storage.Volume, newName string) error {
-	return storage.RenamePaths(d.Renames(v, newName))
+	return storage.RenamePaths(d.renames(v, newName))
 }
 
 // UndoRename moves back what a rename cut short moved.
 func (d *Driver) UndoRename(v storage.Volume, newName string) error {
-	return storage.UndoRenamePaths(d.Renames(v, newName))
+	return storage.UndoRenamePaths(d.renames(v, newName))
+}
+
+// renames are the layout's, and the export base.
+func (d *Driver) renames(v storage.Volume, newName string) [][2]string {
+	return append(d.Renames(v, newName), [2]string{d.exportBase(v), d.exportBase(v.Renamed(newName))})
 }
 
 // RemoveLeftovers destroys what interrupted changes left: half-made
@@ -183,7 +193,7 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 	var removed []string
 	dirs := []string{"images"}
 	for _, dir := range storage.LayoutDirs {
-		dirs = append(dirs, dir, dir+"-snapshots")
+		dirs = append(dirs, dir, dir+"-snapshots", dir+"-exports")
 	}
 	for _, dir := range dirs {
 		names, err := storage.ListDir(filepath.Join(d.Root, dir))

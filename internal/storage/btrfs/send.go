@@ -48,7 +48,7 @@ func (d *Driver) SendVolume(ctx context.Context, src storage.Volume, srcSnap str
 		r, w := io.Pipe()
 		sending = make(chan error, 1)
 		go func() {
-			err := d.WriteStream(ctx, src, snap, from, nil, w)
+			_, err := d.WriteStream(ctx, src, storage.StreamSpec{Snapshot: snap, Parent: from}, w)
 			_ = w.CloseWithError(err)
 			sending <- err
 		}()

@@ -58,7 +58,7 @@ func TestStreamsReachNoOtherVolume(t *testing.T) {
 	}
 	send := func(snap, parent string) *bytes.Buffer {
 		var b bytes.Buffer
-		if err := d.WriteStream(ctx, vol("victim"), snap, parent, nil, &b); err != nil {
+		if _, err := d.WriteStream(ctx, vol("victim"), storage.StreamSpec{Snapshot: snap, Parent: parent}, &b); err != nil {
 			t.Fatal(err)
 		}
 		return &b

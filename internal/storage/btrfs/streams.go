@@ -21,41 +21,87 @@ import (
 // Optimized backups carry btrfs send streams, as LXD's do: each snapshot
 // sent against the one before it, then the volume against the last.
 
-// WriteStream writes v's snapshot snap, or v itself with top's files
-// added, as a send stream to w, against v's snapshot parent when given.
-func (d *Driver) WriteStream(ctx context.Context, v storage.Volume, snap, parent string, top map[string][]byte, w io.Writer) error {
-	src := d.SnapPath(v, snap)
-	if snap == "" {
-		// The volume goes as a read-only snapshot of it, with top's files.
-		src = d.VolumePath(v) + ".backup.partial"
+// WriteStream writes the stream spec asks for to w: a snapshot, or the
+// volume as a read-only snapshot of it with spec.Top's files added, whole
+// or against a snapshot or the export base. It returns the sent
+// subvolume's uuid, which the stream carries.
+func (d *Driver) WriteStream(ctx context.Context, v storage.Volume, spec storage.StreamSpec, w io.Writer) (string, error) {
+	src := d.SnapPath(v, spec.Snapshot)
+	if spec.Snapshot == "" {
+		// Made beside the export base: a read-only subvolume cannot move
+		// to another folder, and it may become the base.
+		src = d.exportBase(v) + ".partial"
+		if err := os.MkdirAll(filepath.Dir(src), 0o700); err != nil {
+			return "", err
+		}
 		if err := deleteSubvolume(src); err != nil {
-			return err
+			return "", err
 		}
 		if err := snapshot(d.VolumePath(v), src, false); err != nil {
-			return err
+			return "", err
 		}
 		defer func() { _ = deleteSubvolume(src) }()
-		for name, data := range top {
+		for name, data := range spec.Top {
 			if err := os.WriteFile(filepath.Join(src, name), data, 0o600); err != nil {
-				return err
+				return "", err
 			}
 		}
 		if err := setReadOnly(src, true); err != nil {
-			return err
+			return "", err
 		}
 	}
+	id, err := subvolumeUUID(src)
+	if err != nil {
+		return "", err
+	}
 	args := []string{"send", "-q"}
-	if parent != "" {
-		args = append(args, "-p", d.SnapPath(v, parent))
+	switch {
+	case spec.FromBase:
+		base := d.exportBase(v)
+		if !isSubvolume(base) {
+			return "", apierr.BadRequest("volume %q has no export base to send the changes since: make a whole export first", v.Name)
+		}
+		args = append(args, "-p", base)
+	case spec.Parent != "":
+		args = append(args, "-p", d.SnapPath(v, spec.Parent))
 	}
 	cmd := exec.CommandContext(ctx, "btrfs", append(args, src)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = w, &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("btrfs send %s: %v: %s", filepath.Base(src), err, bytes.TrimSpace(stderr.Bytes()))
+		return "", fmt.Errorf("btrfs send %s: %v: %s", filepath.Base(src), err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	return nil
+	if spec.Snapshot == "" && spec.KeepBase {
+		// The old base goes first: a crash between leaves none, and the
+		// next incremental export is refused until a whole one.
+		base := d.exportBase(v)
+		if err := deleteSubvolume(base); err != nil {
+			return "", err
+		}
+		if err := os.Rename(src, base); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// exportBase is where v's export base is kept: what its last export sent
+// as the volume, read-only, for the next one to send the changes since.
+func (d *Driver) exportBase(v storage.Volume) string {
+	return filepath.Join(d.Root, storage.LayoutDirs[v.Type]+"-exports", v.StorageName())
+}
+
+// StreamID is the uuid of v's snapshot snap, or of its export base.
+func (d *Driver) StreamID(v storage.Volume, snap string) (string, error) {
+	path := d.SnapPath(v, snap)
+	if snap == "" {
+		path = d.exportBase(v)
+		if !isSubvolume(path) {
+			return "", nil
+		}
+	}
+	return subvolumeUUID(path)
 }
 
 // receiveMu serialises receives: a stream finds its parent by received

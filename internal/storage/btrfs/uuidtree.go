@@ -16,10 +16,13 @@ import (
 const (
 	iocTreeSearch         = 0xd0009411 // _IOWR(0x94, 17, struct btrfs_ioctl_search_args)
 	iocInoLookup          = 0xd0009412 // _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args)
-	uuidTreeObjectID      = 9          // BTRFS_UUID_TREE_OBJECTID
-	uuidKeyReceivedSubvol = 252        // BTRFS_UUID_KEY_RECEIVED_SUBVOL
-	searchKeySize         = 104        // struct btrfs_ioctl_search_key
-	searchHeaderSize      = 32         // struct btrfs_ioctl_search_header
+	iocGetSubvolInfo      = 0x81f8943c // _IOR(0x94, 60, struct btrfs_ioctl_get_subvol_info_args)
+	subvolInfoSize        = 504
+	subvolInfoUUID        = 296 // offset of uuid in btrfs_ioctl_get_subvol_info_args
+	uuidTreeObjectID      = 9   // BTRFS_UUID_TREE_OBJECTID
+	uuidKeyReceivedSubvol = 252 // BTRFS_UUID_KEY_RECEIVED_SUBVOL
+	searchKeySize         = 104 // struct btrfs_ioctl_search_key
+	searchHeaderSize      = 32  // struct btrfs_ioctl_search_header
 )
 
 // searchArgs is struct btrfs_ioctl_search_args.
@@ -100,4 +103,20 @@ func subvolumeTreeID(path string) (uint64, error) {
 		return 0, fmt.Errorf("subvolume id of %s: %w", path, err)
 	}
 	return args.treeID, nil
+}
+
+// subvolumeUUID is the uuid of the subvolume whose root is path, as
+// text.
+func subvolumeUUID(path string) (string, error) {
+	fd, err := openDir(path)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	var info [subvolInfoSize]byte
+	if err := ioctl(fd, iocGetSubvolInfo, unsafe.Pointer(&info)); err != nil {
+		return "", fmt.Errorf("subvolume info of %s: %w", path, err)
+	}
+	u := info[subvolInfoUUID : subvolInfoUUID+16]
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]), nil
 }

@@ -35,7 +35,7 @@ func runStreams(t *testing.T, s Subject) {
 			t.Fatal(err)
 		}
 		var b bytes.Buffer
-		if err := st.WriteStream(ctx, vol("c1"), snap, parent, nil, &b); err != nil {
+		if _, err := st.WriteStream(ctx, vol("c1"), storage.StreamSpec{Snapshot: snap, Parent: parent}, &b); err != nil {
 			t.Fatal(err)
 		}
 		streams = append(streams, storage.VolumeStream{Snapshot: snap, R: &b})
@@ -45,7 +45,7 @@ func runStreams(t *testing.T, s Subject) {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := st.WriteStream(ctx, vol("c1"), "", parent, map[string][]byte{"extra.yaml": []byte("x")}, &b); err != nil {
+	if _, err := st.WriteStream(ctx, vol("c1"), storage.StreamSpec{Parent: parent, Top: map[string][]byte{"extra.yaml": []byte("x")}}, &b); err != nil {
 		t.Fatal(err)
 	}
 	whole := b.Bytes()
