@@ -154,6 +154,23 @@ func TestSnapshotSchedule(t *testing.T) {
 	for _, kv := range [][2]string{{"snapshots.schedule", "* * * * *"}, {"snapshots.pattern", "vol-%d"}, {"snapshots.expiry", "1M"}} {
 		d.MustLXC("storage", "volume", "set", "default", "sched", kv[0], kv[1])
 	}
+	// Scheduled backups (lodge_backup_schedule), on the same minute: one
+	// instance's into a folder, where an old one of its is expired, and
+	// another's as its own backups.
+	if _, stderr, err := d.Lodge("config", "set", name, "backups.path=relative/dir"); err == nil || !strings.Contains(stderr, "absolute") {
+		t.Fatalf("a relative backups.path: %v %q", err, stderr)
+	}
+	if _, stderr, err := d.Lodge("config", "set", name, "backups.schedule=@startup"); err == nil || !strings.Contains(stderr, "cron schedule") {
+		t.Fatalf("backups.schedule=@startup: %v %q", err, stderr)
+	}
+	backupDir := t.TempDir()
+	old := filepath.Join(backupDir, name+"-20200101-000000.tar.gz")
+	if err := os.WriteFile(old, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.MustLodge("config", "set", name, "backups.schedule=* * * * *", "backups.path="+backupDir, "backups.expiry=1d")
+	recorded := uniq("sched")
+	d.MustLodge("init", "busybox", recorded, "-c", "backups.schedule=* * * * *", "-c", "backups.expiry=1w")
 	var snaps []api.InstanceSnapshot
 	waitFor(t, "a scheduled snapshot", 75*time.Second, func() bool {
 		_, env := d.API("GET", "/1.0/instances/"+name+"/snapshots?recursion=1", nil)
@@ -172,6 +189,28 @@ func TestSnapshotSchedule(t *testing.T) {
 	if volSnaps[0].Name != "vol-0" || volSnaps[0].ExpiresAt == nil {
 		t.Fatalf("scheduled volume snapshot: %+v", volSnaps[0])
 	}
+	waitFor(t, "the scheduled backups", 75*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(backupDir, name+"-2*.tar.gz"))
+		var backups []api.InstanceBackup
+		_, env := d.API("GET", "/1.0/instances/"+recorded+"/backups?recursion=1", nil)
+		_ = json.Unmarshal(env.Metadata, &backups)
+		return len(files) == 1 && len(backups) == 1
+	})
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatalf("the expired backup in backups.path is still there: %v", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(backupDir, name+"-2*.tar.gz"))
+	if entries := tarEntries(t, files[0]); entries["backup/index.yaml"] == nil || entries["backup/container/rootfs"] == nil {
+		t.Fatalf("the scheduled backup file is not a backup: %v", entries)
+	}
+	var backups []api.InstanceBackup
+	_, env := d.API("GET", "/1.0/instances/"+recorded+"/backups?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &backups)
+	if exp := time.Until(backups[0].ExpiresAt); exp < 6*24*time.Hour || exp > 7*24*time.Hour {
+		t.Fatalf("the scheduled backup expires in %v, want a week", exp)
+	}
+	d.MustLodge("config", "unset", name, "backups.schedule")
+	d.MustLodge("config", "unset", recorded, "backups.schedule")
 	// The volume's expiry (1M) takes its snapshot away again.
 	d.MustLXC("storage", "volume", "unset", "default", "sched", "snapshots.schedule")
 	waitFor(t, "the volume snapshot to expire", 90*time.Second, func() bool {

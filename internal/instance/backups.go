@@ -145,6 +145,22 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 // writeBackup writes the tarball, then the record.
 func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error) {
 	defer s.lock(rec.Instance)()
+	final := filepath.Join(s.backupsDir(rec.Instance), rec.Name)
+	if err := s.writeTarball(ctx, rec, final); err != nil {
+		return err
+	}
+	rec.CreatedAt = time.Now().UTC()
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Backups, backupKey(rec.Instance, rec.Name), rec) }); err != nil {
+		_ = os.Remove(final)
+		return err
+	}
+	s.bus.Lifecycle("instance-backup-created", instanceURL(rec.Instance)+"/backups/"+rec.Name, nil)
+	return nil
+}
+
+// writeTarball writes the backup rec describes to final. The caller holds
+// the instance's lock.
+func (s *Service) writeTarball(ctx context.Context, rec BackupRecord, final string) error {
 	e, _, err := s.load(rec.Instance)
 	if err != nil {
 		return err
@@ -163,8 +179,7 @@ func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error)
 	if err != nil {
 		return err
 	}
-	final := filepath.Join(s.backupsDir(rec.Instance), rec.Name)
-	err = backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
+	return backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
 		if rec.Optimized {
 			return s.writeOptimized(ctx, w, e, snaps, cfg, filepath.Dir(final), rec.Since)
 		}
@@ -197,16 +212,6 @@ func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error)
 		crashpoint.Hit("backup.written")
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	rec.CreatedAt = time.Now().UTC()
-	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Backups, backupKey(rec.Instance, rec.Name), rec) }); err != nil {
-		_ = os.Remove(final)
-		return err
-	}
-	s.bus.Lifecycle("instance-backup-created", instanceURL(rec.Instance)+"/backups/"+rec.Name, nil)
-	return nil
 }
 
 // snapshotRecords are an instance's snapshot records, oldest first.

@@ -31,8 +31,10 @@ func (s *Service) RunScheduler(ctx context.Context, tick time.Duration) {
 			for _, err := range errs {
 				s.log.Warn("scheduled volume snapshot failed", "err", err)
 			}
+			s.scheduledBackups(last, now)
 			s.expireSnapshots(now)
 			s.ExpireBackups(now)
+			s.expireBackupFiles(now)
 			for _, err := range s.pools.ExpireCustomVolumeBackups(now) {
 				s.log.Warn("delete an expired volume backup", "err", err)
 			}

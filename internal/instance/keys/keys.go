@@ -4,6 +4,7 @@ package keys
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -60,6 +61,11 @@ var Table = map[string]Key{
 	"snapshots.schedule.stopped": {Type: typeBool, Live: true, Default: "false", Doc: "take scheduled snapshots of stopped instances too"},
 	"snapshots.expiry":           {Live: true, Check: checkExpiry, Doc: "delete snapshots after this long (1M 2H 3d 4w 5m 6y)"},
 	"snapshots.pattern":          {Live: true, Default: "snap%d", Doc: "name of new snapshots: %d is a counter, {{ creation_date|date:\"2006-01-02\" }} the date"},
+	// Lodge's own (lodge_backup_schedule): backups on a schedule, as
+	// hosting panels built on LXD offer.
+	"backups.schedule": {Live: true, Check: checkBackupCron, Doc: "back the instance up on a cron schedule (\"0 3 * * *\", @daily); several separated by \", \""},
+	"backups.expiry":   {Live: true, Check: checkExpiry, Doc: "delete scheduled backups after this long (1M 2H 3d 4w 5m 6y)"},
+	"backups.path":     {Live: true, Check: checkBackupPath, Doc: "a host directory the scheduled backups are written to, as <instance>-<UTC time>.tar.gz files (without it they are the instance's backups, as lxc export makes)"},
 }
 
 func checkRawIDMap(v string) error {
@@ -70,6 +76,21 @@ func checkRawIDMap(v string) error {
 func checkCron(v string) error {
 	_, err := cron.ParseTriggers(v)
 	return err
+}
+
+func checkBackupCron(v string) error {
+	t, err := cron.ParseTriggers(v)
+	if err == nil && t.OnStartup {
+		err = fmt.Errorf("@startup is for snapshots; give backups a cron schedule")
+	}
+	return err
+}
+
+func checkBackupPath(v string) error {
+	if !filepath.IsAbs(v) || filepath.Clean(v) != v || v == "/" {
+		return fmt.Errorf("%q is not a clean absolute path of a directory", v)
+	}
+	return nil
 }
 
 func checkExpiry(v string) error {
