@@ -20,8 +20,10 @@ type InstanceBackupsPost struct {
 // its file's name (the importer looks for it beside the new one) and the
 // streams it holds, as its optimized_header.yaml lists them.
 type BackupSince struct {
-	File    string         `json:"file" yaml:"file"`
-	Streams []BackupStream `json:"streams" yaml:"streams"`
+	File string `json:"file" yaml:"file"`
+	// Optimized: the earlier backup holds streams, and so does this one.
+	Optimized bool           `json:"optimized" yaml:"optimized"`
+	Streams   []BackupStream `json:"streams" yaml:"streams"`
 }
 
 // BackupStream is one stream of an optimized backup: a snapshot's, or the

@@ -114,3 +114,63 @@ func TestFilesIDMap(t *testing.T) {
 		}
 	}
 }
+
+// Merge moves new entries in, replaces changed ones, merges directories,
+// and RemovePaths deletes; neither goes through a link out of the root.
+func TestMergeAndRemoveStayInside(t *testing.T) {
+	base := t.TempDir()
+	vol := filepath.Join(base, "vol")
+	outside := filepath.Join(base, "outside")
+	for _, d := range []string{vol + "/rootfs/etc", vol + "/.merge/rootfs/etc", vol + "/.merge/rootfs/new", outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(vol+"/rootfs/etc/keep", "keep")
+	write(vol+"/rootfs/etc/changed", "old")
+	write(vol+"/.merge/rootfs/etc/changed", "new")
+	write(vol+"/.merge/rootfs/new/f", "f")
+	write(outside+"/victim", "victim")
+	// A link out of the volume, and an increment writing through it.
+	if err := os.Symlink(outside, vol+"/rootfs/out"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(vol+"/.merge/rootfs/out", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(vol+"/.merge/rootfs/out/victim", "overwritten")
+	root, err := os.OpenRoot(vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := Merge(root, ".merge", "."); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"rootfs/etc/keep": "keep", "rootfs/etc/changed": "new", "rootfs/new/f": "f", "rootfs/out/victim": "overwritten"} {
+		if b, _ := os.ReadFile(filepath.Join(vol, p)); string(b) != want {
+			t.Fatalf("%s after the merge: %q, want %q", p, b, want)
+		}
+	}
+	if b, _ := os.ReadFile(outside + "/victim"); string(b) != "victim" {
+		t.Fatalf("the merge wrote outside the volume: %q", b)
+	}
+	// Deletions through a link out are refused; inside they go.
+	if err := os.Symlink(outside, vol+"/rootfs/out2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemovePaths(root, []string{"rootfs/out2/victim"}); err == nil {
+		t.Fatal("a delete through a link out of the volume was done")
+	}
+	if err := RemovePaths(root, []string{"rootfs/etc/keep", "../outside/victim"}); err == nil {
+		t.Fatal("a path with .. was taken")
+	}
+	if _, err := os.Stat(outside + "/victim"); err != nil {
+		t.Fatalf("the victim: %v", err)
+	}
+}

@@ -35,6 +35,9 @@ type Index struct {
 	// what changed since the backup it names, which must be imported with
 	// it.
 	LodgeSince *api.BackupSince `yaml:"lodge_since,omitempty"`
+	// LodgeTrees lists the trees a backup of files holds, with their ids
+	// (Lodge's), for an incremental one to say what it builds on.
+	LodgeTrees []api.BackupStream `yaml:"lodge_trees,omitempty"`
 	// Header is backup/optimized_header.yaml, read beside the index.
 	Header *OptimizedHeader `yaml:"-"`
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/idmap"
 )
@@ -148,4 +149,24 @@ func (h *OptimizedHeader) CheckHeader() error {
 		}
 	}
 	return nil
+}
+
+// Trees are the trees a backup written by Lodge holds, with their ids:
+// an optimized one's streams (its header), or a backup of files' trees
+// (lodge_trees). An incremental backup says it builds on them.
+func (i Index) Trees() []api.BackupStream {
+	if !i.IsOptimized() {
+		return i.LodgeTrees
+	}
+	if i.Header == nil {
+		return nil
+	}
+	var out []api.BackupStream
+	for _, sv := range i.Header.Subvolumes {
+		if sv.UUID == "" {
+			return nil // LXD's: no ids
+		}
+		out = append(out, api.BackupStream{Snapshot: sv.Snapshot, UUID: sv.UUID})
+	}
+	return out
 }

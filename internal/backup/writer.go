@@ -129,13 +129,23 @@ func (w *Writer) AddFile(name string, data []byte) error {
 // link, so a directory swapped for a link while it is read cannot lead
 // the walk out of the tree.
 func (w *Writer) AddTree(ctx context.Context, prefix, dir string, top []string, files *idmap.Map) error {
+	return w.AddTreeWith(ctx, prefix, dir, top, files, nil)
+}
+
+// TreeHook sees each entry of a tree AddTreeWith walks, by its path
+// below the tree's prefix, and says whether to write it: a directory not
+// written is still walked (an incremental backup writes what changed).
+type TreeHook func(rel string, st *unix.Stat_t) bool
+
+// AddTreeWith is AddTree with a hook on each entry.
+func (w *Writer) AddTreeWith(ctx context.Context, prefix, dir string, top []string, files *idmap.Map, hook TreeHook) error {
 	w.links = map[uint64]string{}
 	root, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer unix.Close(root)
-	t := treeWalk{w: w, ctx: ctx, files: files}
+	t := treeWalk{w: w, ctx: ctx, files: files, hook: hook, prefix: prefix + "/"}
 	for _, name := range top {
 		var st unix.Stat_t
 		if err := unix.Fstatat(root, name, &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
@@ -151,9 +161,11 @@ func (w *Writer) AddTree(ctx context.Context, prefix, dir string, top []string, 
 }
 
 type treeWalk struct {
-	w     *Writer
-	ctx   context.Context
-	files *idmap.Map
+	w      *Writer
+	ctx    context.Context
+	files  *idmap.Map
+	hook   TreeHook
+	prefix string
 }
 
 // entry writes the entry name of directory fd dirfd as tar name, and
@@ -165,6 +177,9 @@ func (t *treeWalk) entry(dirfd int, name, tarName string, st *unix.Stat_t) error
 	uid, gid, ok := t.owners(st)
 	if !ok {
 		return nil
+	}
+	if t.hook != nil && !t.hook(strings.TrimPrefix(tarName, t.prefix), st) {
+		return t.skip(dirfd, name, tarName, st)
 	}
 	hdr := &tar.Header{Name: tarName, Mode: int64(st.Mode & 07777), Uid: int(uid), Gid: int(gid),
 		ModTime: time.Unix(st.Mtim.Unix()), Format: tar.FormatPAX}
@@ -202,6 +217,26 @@ func (t *treeWalk) entry(dirfd int, name, tarName string, st *unix.Stat_t) error
 		return nil // sockets cannot be stored, as in tar
 	}
 	return t.w.tw.WriteHeader(hdr)
+}
+
+// skip leaves an entry the hook declined out: a directory's entries are
+// still walked, and a file's hard links still point at its name (which
+// the backup it builds on holds).
+func (t *treeWalk) skip(dirfd int, name, tarName string, st *unix.Stat_t) error {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return skipVanished(err)
+		}
+		defer unix.Close(fd)
+		return t.children(fd, tarName)
+	case unix.S_IFREG:
+		if _, ok := t.w.links[st.Ino]; !ok && st.Nlink > 1 {
+			t.w.links[st.Ino] = tarName
+		}
+	}
+	return nil
 }
 
 // children writes a directory's entries in name order.

@@ -35,7 +35,8 @@ func cmdExport() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				req.LodgeSince, req.OptimizedStorage = s, true
+				req.LodgeSince = s
+				req.OptimizedStorage = s.Optimized
 			}
 			return downloadBackup(cmd, instancePath(name)+"/backups", req, file)
 		},
@@ -189,14 +190,11 @@ func backupSince(ctx context.Context, file string) (*api.BackupSince, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if !idx.IsOptimized() || idx.Header == nil || idx.Backend != "btrfs" {
-		return nil, fmt.Errorf("%s is not an optimized export from a btrfs pool, which an incremental one builds on", file)
+	trees := idx.Trees()
+	if len(trees) == 0 {
+		return nil, fmt.Errorf("%s was not exported by lodge, which an incremental export builds on", file)
 	}
-	since := &api.BackupSince{File: filepath.Base(file)}
-	for _, sv := range idx.Header.Subvolumes {
-		since.Streams = append(since.Streams, api.BackupStream{Snapshot: sv.Snapshot, UUID: sv.UUID})
-	}
-	return since, nil
+	return &api.BackupSince{File: filepath.Base(file), Optimized: idx.IsOptimized(), Streams: trees}, nil
 }
 
 // backupChain is file and, when it is incremental, the earlier exports it

@@ -3,7 +3,6 @@ package instance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,7 +13,6 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
-	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -126,7 +124,8 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 		if req.LodgeSince.File == "" || strings.ContainsAny(req.LodgeSince.File, "/\x00") {
 			return "", nil, apierr.BadRequest("lodge_since.file %q is not a file name", req.LodgeSince.File)
 		}
-		req.OptimizedStorage = true // an incremental backup is of streams
+		// Of streams when the earlier backup is (optimized_storage), else
+		// of the files that changed.
 	}
 	if req.OptimizedStorage {
 		pool, _, err := s.poolFor(key)
@@ -179,39 +178,22 @@ func (s *Service) writeTarball(ctx context.Context, rec BackupRecord, final stri
 	if err != nil {
 		return err
 	}
-	return backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
+	var manifest *backup.Manifest
+	err = backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
 		if rec.Optimized {
 			return s.writeOptimized(ctx, w, e, snaps, cfg, filepath.Dir(final), rec.Since)
 		}
-		optimized := false
-		idx := backup.Index{Name: e.Name, Backend: pool.Name(), Pool: rootPool(e.Devices), Optimized: &optimized,
-			OptimizedHeader: &optimized, Type: string(typeContainer), Config: cfg}
-		for _, sn := range snaps {
-			idx.Snapshots = append(idx.Snapshots, sn.Name)
-		}
-		if err := w.AddYAML("backup/index.yaml", idx); err != nil {
-			return err
-		}
-		for _, sn := range snaps {
-			err := pool.ViewSnapshot(ctx, vol, sn.Name, func(d string) error {
-				return w.AddTree(ctx, "backup/snapshots/"+sn.Name, d, backupEntries, sn.filesIDMap(e.IDMap))
-			})
-			if err != nil {
-				return fmt.Errorf("back up snapshot %q: %w", sn.Name, err)
-			}
-		}
-		if err := w.AddYAML("backup/container/backup.yaml", cfg); err != nil {
-			return err
-		}
-		if err := pool.MountVolume(vol); err != nil {
-			return err
-		}
-		if err := w.AddTree(ctx, "backup/container", pool.VolumePath(vol), backupEntries, e.IDMap); err != nil {
-			return fmt.Errorf("back up %q: %w", e.Name, err)
-		}
-		crashpoint.Hit("backup.written")
-		return nil
+		manifest, err = s.writeFiles(ctx, w, e, pool, vol, snaps, cfg, rec.Since)
+		return err
 	})
+	if err != nil || manifest == nil {
+		return err
+	}
+	// What this export saw is what the next incremental one builds on.
+	if err := manifest.Save(s.manifestFile(rec.Instance)); err != nil {
+		s.log.Warn("keep the export's manifest", "instance", rec.Instance, "err", err)
+	}
+	return nil
 }
 
 // snapshotRecords are an instance's snapshot records, oldest first.

@@ -180,10 +180,10 @@ func readChain(ctx context.Context, idx backup.Index, files []string) ([]chainLi
 			return nil, apierr.BadRequest("the backup is incremental: it builds on %s, which must come with it (lodge import finds it in the same folder)", next.LodgeSince.File)
 		}
 		prev := links[k].idx
-		if !prev.IsOptimized() || prev.Header == nil || prev.Backend != next.Backend {
-			return nil, apierr.BadRequest("%s, which the backup builds on, is not an optimized %s backup", next.LodgeSince.File, next.Backend)
+		if prev.IsOptimized() != next.IsOptimized() || (next.IsOptimized() && prev.Backend != next.Backend) {
+			return nil, apierr.BadRequest("%s, which the backup builds on, is not the same kind of backup (optimized %s, or files)", next.LodgeSince.File, next.Backend)
 		}
-		if base := sinceBase(next.LodgeSince); base == "" || base != volumeStreamID(prev.Header) {
+		if base := sinceBase(next.LodgeSince); base == "" || base != volumeTreeID(prev) {
 			return nil, apierr.BadRequest("the backup chain is broken: the backup does not build on the one before it (%s)", next.LodgeSince.File)
 		}
 		next = prev
@@ -202,11 +202,11 @@ func sinceBase(since *api.BackupSince) string {
 	return ""
 }
 
-// volumeStreamID is the id of a backup's volume stream.
-func volumeStreamID(h *backup.OptimizedHeader) string {
-	for _, sv := range h.Subvolumes {
-		if sv.Snapshot == "" {
-			return sv.UUID
+// volumeTreeID is the id of a backup's volume tree or stream.
+func volumeTreeID(idx backup.Index) string {
+	for _, t := range idx.Trees() {
+		if t.Snapshot == "" {
+			return t.UUID
 		}
 	}
 	return ""
@@ -225,30 +225,24 @@ func (s *Service) receiveBackup(ctx context.Context, pool storage.Driver, vol st
 		files[sn.api.Name] = sn.files
 	}
 	// Every backup's streams in turn. A snapshot's stream makes the
-	// snapshot only where it is the last of that name and the newest
-	// backup still lists it; the rest, and every volume but the newest,
-	// are only parents of what follows.
-	links := append(from.chain, chainLink{file: from.file, idx: from.idx})
-	last := map[string]int{}
-	for k, l := range links {
-		for _, n := range streamSnapshots(l.idx) {
-			last[n] = k
-		}
+	// snapshot only where the plan says; the rest, and every volume but
+	// the newest, are only parents of what follows.
+	plan, err := planChain(from)
+	if err != nil {
+		return err
 	}
+	links := plan.links
 	wanted := map[string]bool{}
 	for _, sn := range from.snaps {
 		wanted[sn.api.Name] = true
-		if _, ok := last[sn.api.Name]; !ok {
-			return apierr.BadRequest("the backup lists snapshot %q but holds no stream of it", sn.api.Name)
-		}
 	}
 	var streams []storage.VolumeStream
 	var members []string
 	var owners []int
 	for k, l := range links {
-		snaps := streamSnapshots(l.idx)
+		snaps := heldSnapshots(l.idx)
 		for _, n := range snaps {
-			streams = append(streams, storage.VolumeStream{Snapshot: n, Base: !wanted[n] || last[n] != k})
+			streams = append(streams, storage.VolumeStream{Snapshot: n, Base: !wanted[n] || plan.makes[n] != k})
 		}
 		streams = append(streams, storage.VolumeStream{Base: k < len(links)-1})
 		for _, m := range backup.StreamNames("snapshots", "container", snaps) {
@@ -311,20 +305,52 @@ func (s *Service) receiveBackup(ctx context.Context, pool storage.Driver, vol st
 	return nil
 }
 
-// streamSnapshots are the snapshots whose streams a backup holds, in
-// order: those its header lists (an incremental backup holds only the
-// new ones), or all it names.
-func streamSnapshots(idx backup.Index) []string {
-	if idx.Header == nil || (idx.LodgeSince == nil && len(idx.Header.Subvolumes) == 0) {
-		return idx.Snapshots
-	}
+// heldSnapshots are the snapshots whose trees or streams a backup holds,
+// in order: those Lodge's list (an incremental backup holds only the new
+// ones), those an optimized header lists, or all it names.
+func heldSnapshots(idx backup.Index) []string {
 	var out []string
-	for _, sv := range idx.Header.Subvolumes {
-		if sv.Snapshot != "" {
-			out = append(out, sv.Snapshot)
+	switch {
+	case idx.LodgeSince != nil || len(idx.Trees()) > 0:
+		for _, t := range idx.Trees() {
+			if t.Snapshot != "" {
+				out = append(out, t.Snapshot)
+			}
 		}
+	case idx.IsOptimized() && idx.Header != nil:
+		for _, sv := range idx.Header.Subvolumes {
+			if sv.Snapshot != "" {
+				out = append(out, sv.Snapshot)
+			}
+		}
+	default:
+		out = idx.Snapshots
 	}
 	return out
+}
+
+// chainPlan says, for a backup and its chain, which link's tree makes
+// each snapshot: the last that holds it, if the newest backup still lists
+// it. The others only serve as parents.
+type chainPlan struct {
+	links []chainLink
+	// makes maps a snapshot to the link whose tree makes it.
+	makes map[string]int
+}
+
+func planChain(from *imported) (chainPlan, error) {
+	p := chainPlan{links: append(append([]chainLink{}, from.chain...), chainLink{file: from.file, idx: from.idx}), makes: map[string]int{}}
+	for k, l := range p.links {
+		for _, n := range heldSnapshots(l.idx) {
+			p.makes[n] = k
+		}
+	}
+	for _, sn := range from.snaps {
+		if _, ok := p.makes[sn.api.Name]; !ok {
+			return p, apierr.BadRequest("the backup lists snapshot %q but holds no tree of it", sn.api.Name)
+		}
+	}
+	return p, nil
 }
 
 // settleTop makes a received volume's top as lodged keeps it: the

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
@@ -188,21 +190,20 @@ func onRootPool(snapDevices, devices map[string]map[string]string) map[string]ma
 	return out
 }
 
-// unpackBackup fills a new volume from the backup: each snapshot's tree in
-// turn, snapshotted, then the instance's, every file moved onto the
-// instance's map.
+// unpackBackup fills a new volume from the backup (and its chain, oldest
+// first): each snapshot's tree in turn, snapshotted, then the instance's,
+// which an incremental backup's changes are merged into, every file moved
+// onto the instance's map.
 func (s *Service) unpackBackup(ctx context.Context, pool storage.Driver, vol storage.Volume, from *imported, to *idmap.Map) error {
+	plan, err := planChain(from)
+	if err != nil {
+		return err
+	}
 	if err := pool.CreateEmptyVolume(vol); err != nil {
 		return err
 	}
-	fill := func(member string, files *idmap.Map) error {
-		dir := pool.VolumePath(vol)
-		if err := storage.EmptyDir(dir); err != nil {
-			return err
-		}
-		if err := backup.Extract(ctx, from.file, member, dir); err != nil {
-			return err
-		}
+	dir := pool.VolumePath(vol)
+	settle := func(member string, files *idmap.Map) error {
 		if err := backup.CheckTree(dir); err != nil {
 			return err
 		}
@@ -214,17 +215,69 @@ func (s *Service) unpackBackup(ctx context.Context, pool storage.Driver, vol sto
 		}
 		return os.Chmod(dir, 0o711)
 	}
+	fill := func(file, member string) error {
+		if err := storage.EmptyDir(dir); err != nil {
+			return err
+		}
+		return backup.Extract(ctx, file, member, dir)
+	}
 	for _, sn := range from.snaps {
-		if err := fill("backup/snapshots/"+sn.api.Name, sn.files); err != nil {
+		member := "backup/snapshots/" + sn.api.Name
+		if err := fill(plan.links[plan.makes[sn.api.Name]].file, member); err != nil {
+			return err
+		}
+		if err := settle(member, sn.files); err != nil {
 			return err
 		}
 		if err := pool.CreateSnapshot(ctx, vol, sn.api.Name); err != nil {
 			return fmt.Errorf("snapshot %q: %w", sn.api.Name, err)
 		}
 	}
-	if err := fill("backup/container", from.files); err != nil {
+	if err := fill(plan.links[0].file, "backup/container"); err != nil {
+		return err
+	}
+	for _, l := range plan.links[1:] {
+		if err := mergeIncrement(ctx, dir, l.file); err != nil {
+			return err
+		}
+	}
+	if err := settle("backup/container", from.files); err != nil {
 		return err
 	}
 	crashpoint.Hit("backup.imported")
 	return nil
+}
+
+// mergeIncrement applies an incremental backup of files to the volume at
+// dir: the paths it deleted go, and its changed entries, unpacked beside,
+// are merged in. The tree is untrusted: os.Root keeps every path inside.
+func mergeIncrement(ctx context.Context, dir, file string) error {
+	data, err := backup.ReadMember(ctx, file, backup.DeletedMember)
+	if err != nil {
+		return err
+	}
+	var deleted []string
+	if err := yaml.Unmarshal(data, &deleted); err != nil {
+		return apierr.BadRequest("the backup's %s: %v", backup.DeletedMember, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := backup.RemovePaths(root, deleted); err != nil {
+		return err
+	}
+	const scratch = ".lodge-increment"
+	if err := root.RemoveAll(scratch); err != nil {
+		return err
+	}
+	if err := root.Mkdir(scratch, 0o700); err != nil {
+		return err
+	}
+	defer func() { _ = root.RemoveAll(scratch) }()
+	if err := backup.Extract(ctx, file, "backup/container", filepath.Join(dir, scratch)); err != nil {
+		return err
+	}
+	return backup.Merge(root, scratch, ".")
 }
