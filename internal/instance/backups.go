@@ -320,6 +320,14 @@ func (s *Service) RepairBackups() {
 		_ = os.Remove(f)
 		s.log.Info("removed the upload of an import cut short", "file", f)
 	}
+	// Manifests of exports of instances no longer here.
+	manifests, _ := filepath.Glob(filepath.Join(s.dir, "backups", "manifests", "*"))
+	for _, f := range manifests {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		if strings.HasSuffix(f, ".partial") || !s.db.Has(store.Instances, project.KeyOfHost(name)) {
+			_ = os.Remove(f)
+		}
+	}
 	root := filepath.Join(s.dir, "backups", "instances")
 	dirs, _ := os.ReadDir(root)
 	for _, d := range dirs {
