@@ -185,7 +185,7 @@ func (t *treeWalk) entry(dirfd int, name, tarName string, st *unix.Stat_t) error
 		ModTime: time.Unix(st.Mtim.Unix()), Format: tar.FormatPAX}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := openSubdir(dirfd, name)
 		if err != nil {
 			return skipVanished(err)
 		}
@@ -225,7 +225,7 @@ func (t *treeWalk) entry(dirfd int, name, tarName string, st *unix.Stat_t) error
 func (t *treeWalk) skip(dirfd int, name, tarName string, st *unix.Stat_t) error {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := openSubdir(dirfd, name)
 		if err != nil {
 			return skipVanished(err)
 		}
@@ -237,6 +237,11 @@ func (t *treeWalk) skip(dirfd int, name, tarName string, st *unix.Stat_t) error 
 		}
 	}
 	return nil
+}
+
+// openSubdir opens directory name of dirfd, never through a link.
+func openSubdir(dirfd int, name string) (int, error) {
+	return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 }
 
 // children writes a directory's entries in name order.

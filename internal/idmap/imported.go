@@ -65,25 +65,37 @@ func ShiftImported(root string, from, to *Map) error {
 		if err := chownKeeping(path, d, st, uid, gid, to); err != nil {
 			return err
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return nil
+		refused, err := moveACLs(path, d, move)
+		if refused {
+			rel, _ := filepath.Rel(root, path)
+			return fmt.Errorf("%s has an ACL naming an id outside the instance's id map", rel)
 		}
-		for _, name := range []string{"system.posix_acl_access", "system.posix_acl_default"} {
-			acl := getxattr(path, name)
-			if acl == nil {
-				continue
-			}
-			moved, ok := ShiftACL(acl, move)
-			if !ok {
-				rel, _ := filepath.Rel(root, path)
-				return fmt.Errorf("%s has an ACL naming an id outside the instance's id map", rel)
-			}
-			if err := unix.Setxattr(path, name, moved, 0); err != nil {
-				return fmt.Errorf("shift the ACL of %s: %w", path, err)
-			}
-		}
-		return nil
+		return err
 	})
+}
+
+// moveACLs rewrites the ids in path's POSIX ACLs (access, and default on
+// a directory) with move; refused when an ACL is malformed or move
+// refuses an id (that ACL is left as it was).
+func moveACLs(path string, d fs.DirEntry, move func(id uint32, gid bool) (uint32, bool)) (refused bool, err error) {
+	if d.Type()&fs.ModeSymlink != 0 {
+		return false, nil
+	}
+	for _, name := range []string{"system.posix_acl_access", "system.posix_acl_default"} {
+		acl := getxattr(path, name)
+		if acl == nil {
+			continue
+		}
+		moved, ok := ShiftACL(acl, move)
+		if !ok {
+			refused = true
+			continue
+		}
+		if err := unix.Setxattr(path, name, moved, 0); err != nil {
+			return refused, fmt.Errorf("shift the ACL of %s: %w", path, err)
+		}
+	}
+	return refused, nil
 }
 
 // ownsHost says whether host id is in the map's host ranges.

@@ -39,33 +39,17 @@ func Reshift(root string, from, to *Map) error {
 	})
 }
 
-// reshiftACLs moves the ids in path's POSIX ACLs (access, and default on
-// a directory) as Reshift moves owners: an ACL naming a group of the
-// container must name it on the new map too.
+// reshiftACLs moves the ids in path's POSIX ACLs as Reshift moves
+// owners: an ACL naming a group of the container must name it on the new
+// map too. An ACL this code cannot read is left as it is.
 func reshiftACLs(path string, d fs.DirEntry, from, to *Map) error {
-	if d.Type()&fs.ModeSymlink != 0 {
-		return nil
-	}
-	move := func(id uint32, gid bool) (uint32, bool) {
+	_, err := moveACLs(path, d, func(id uint32, gid bool) (uint32, bool) {
 		if gid {
 			return to.ShiftGID(from.UnshiftGID(id)), true
 		}
 		return to.ShiftUID(from.UnshiftUID(id)), true
-	}
-	for _, name := range []string{"system.posix_acl_access", "system.posix_acl_default"} {
-		acl := getxattr(path, name)
-		if acl == nil {
-			continue
-		}
-		moved, ok := ShiftACL(acl, move)
-		if !ok {
-			continue // not an ACL this code reads: left as it is
-		}
-		if err := unix.Setxattr(path, name, moved, 0); err != nil {
-			return fmt.Errorf("shift the ACL of %s: %w", path, err)
-		}
-	}
-	return nil
+	})
+	return err
 }
 
 // chownKeeping gives path new owners and keeps what chown takes away: the

@@ -77,17 +77,11 @@ func (d *Driver) typeDir(v storage.Volume) error {
 // CreateVolumeFromImage snapshots the image, as already shifted onto m's
 // ids (see shiftedImage): a launch copies and chowns nothing.
 func (d *Driver) CreateVolumeFromImage(ctx context.Context, v storage.Volume, fp string, m *idmap.Map) error {
-	if err := check(v); err != nil {
-		return err
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dst := d.VolumePath(v)
-	if exists(dst) {
-		return fmt.Errorf("volume of instance %q already exists", v.Name)
-	}
-	if err := d.typeDir(v); err != nil {
+	dst, err := d.newVolumePath(v)
+	if err != nil {
 		return err
 	}
 	d.imageMu.Lock()
@@ -117,23 +111,30 @@ func (d *Driver) snapshotInPlace(src, dst string) error {
 	return nil
 }
 
-// CreateEmptyVolume makes an empty subvolume (an instance's with an empty
-// rootfs/).
-func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
+// newVolumePath is where new volume v goes, once checked: a name the
+// layout takes, not there yet, its type's folder made.
+func (d *Driver) newVolumePath(v storage.Volume) (string, error) {
 	if err := check(v); err != nil {
-		return err
+		return "", err
 	}
 	dst := d.VolumePath(v)
 	if exists(dst) {
-		return fmt.Errorf("volume %q already exists", v.Name)
+		return "", fmt.Errorf("volume %q already exists", v.Name)
 	}
-	if err := d.typeDir(v); err != nil {
+	return dst, d.typeDir(v)
+}
+
+// CreateEmptyVolume makes an empty subvolume (an instance's with an empty
+// rootfs/).
+func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
+	dst, err := d.newVolumePath(v)
+	if err != nil {
 		return err
 	}
 	if err := createSubvolume(dst); err != nil {
 		return err
 	}
-	err := os.Chmod(dst, 0o711)
+	err = os.Chmod(dst, 0o711)
 	if err == nil && v.Type != storage.TypeCustom {
 		err = os.Mkdir(filepath.Join(dst, "rootfs"), 0o755)
 	}

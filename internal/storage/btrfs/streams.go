@@ -122,14 +122,8 @@ type received struct {
 // snapshots of them are fixed, sealed and moved into place, and the
 // scratch subvolume goes with everything received.
 func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func() (storage.VolumeStream, error), fix func(dir, snap string) error) (err error) {
-	if err := check(v); err != nil {
-		return err
-	}
-	dst := d.VolumePath(v)
-	if exists(dst) {
-		return fmt.Errorf("volume %q already exists", v.Name)
-	}
-	if err := d.typeDir(v); err != nil {
+	dst, err := d.newVolumePath(v)
+	if err != nil {
 		return err
 	}
 	receiveMu.Lock()
