@@ -26,10 +26,10 @@ func TestBtrfsPools(t *testing.T) {
 		}
 	}
 	root := filepath.Join(d.Dir, "storage-pools", "bp")
-	// lxc storage info needs the resources extension (GET /1.0/resources),
-	// which lodged does not advertise yet; lodge storage info shows it.
-	if out := d.MustLodge("storage", "info", "bp"); !strings.Contains(out, "total space: 1") || !strings.Contains(out, "space used:") {
-		t.Fatalf("lodge storage info bp:\n%s", out)
+	for _, info := range []func(...string) string{d.MustLodge, d.MustLXC} {
+		if out := info("storage", "info", "bp"); !strings.Contains(out, "total space: 1") || !strings.Contains(out, "space used:") {
+			t.Fatalf("storage info bp:\n%s", out)
+		}
 	}
 	if out := d.MustLodge("storage", "get", "bp", "size"); out != "1GiB\n" {
 		t.Fatalf("lodge storage get bp size: %q", out)

@@ -8,6 +8,7 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/project"
+	hostres "github.com/lodge-project/lodge/internal/resources"
 )
 
 func notFoundOrMethod(r *http.Request) error {
@@ -53,4 +54,14 @@ func serverPut(d *Daemon, r *http.Request) response {
 		}
 	}
 	return empty()
+}
+
+// resourcesGet is GET /1.0/resources: the host's CPUs and memory (the
+// resources extension; lxc info --resources, lxc storage info).
+func resourcesGet(d *Daemon, r *http.Request) response {
+	res, err := hostres.Host{Root: "/"}.Get()
+	if err != nil {
+		return fail(err)
+	}
+	return ok(res)
 }

@@ -101,6 +101,7 @@ func routes() []route {
 		{"PATCH /1.0/profiles/{name}", profilePatch},
 		{"POST /1.0/profiles/{name}", profilePost},
 		{"DELETE /1.0/profiles/{name}", profileDelete},
+		{"GET /1.0/resources", resourcesGet},
 		{"GET /1.0/storage-pools", poolsGet},
 		{"POST /1.0/storage-pools", poolsPost},
 		{"GET /1.0/storage-pools/{name}", poolGet},
