@@ -17,6 +17,8 @@ var (
 	ErrTooLarge           = errors.New("request too large")
 	ErrBusy               = errors.New("busy")
 	ErrNotImplemented     = errors.New("not implemented")
+	// ErrForbidden is LXD's answer to an untrusted client: "not authorized".
+	ErrForbidden = errors.New("not authorized")
 )
 
 // BadRequest builds a 400 error with a message that says what to fix.
@@ -51,6 +53,8 @@ func Status(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNotImplemented):
 		return http.StatusNotImplemented
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

@@ -23,12 +23,20 @@ func rootGet(d *Daemon, r *http.Request) response {
 }
 
 func serverGet(d *Daemon, r *http.Request) response {
+	if !d.trusted(r) {
+		// An untrusted client learns what to talk and that it is not
+		// trusted, nothing of the host.
+		return ok(map[string]any{"api_extensions": apiExtensions, "api_status": "stable", "api_version": "1.0",
+			"auth": "untrusted", "auth_methods": []string{"tls"}, "public": false})
+	}
 	osName, osVersion := osRelease()
+	certPEM, certFP := d.serverCertificate()
 	return okETag(api.Server{
 		APIExtensions: apiExtensions, APIStatus: "stable", APIVersion: "1.0", Auth: "trusted",
-		AuthMethods: []string{"tls"}, Public: false, Config: map[string]any{},
+		AuthMethods: []string{"tls"}, Public: false, Config: d.shownConfig(),
 		Environment: api.ServerEnvironment{
-			Addresses: []string{}, Architectures: []string{image.Architecture()}, Driver: "lodge",
+			Addresses: d.httpsAddresses(), Certificate: certPEM, CertificateFingerprint: certFP,
+			Architectures: []string{image.Architecture()}, Driver: "lodge",
 			DriverVersion: Version, Firewall: "nftables", Kernel: "Linux", KernelArchitecture: image.Architecture(),
 			KernelFeatures: map[string]string{"idmapped_mounts": "true", "seccomp_listener": "false"},
 			KernelVersion:  kernelVersion(), OSName: osName, OSVersion: osVersion, Project: project.Default,
@@ -38,6 +46,8 @@ func serverGet(d *Daemon, r *http.Request) response {
 	}, 1)
 }
 
+// serverPut is PUT /1.0 (the config replaced: keys left out are unset)
+// and PATCH /1.0 (merged).
 func serverPut(d *Daemon, r *http.Request) response {
 	var req struct {
 		Config map[string]any `json:"config"`
@@ -45,13 +55,8 @@ func serverPut(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	// No server key is honoured yet: setting one is refused by name.
-	// Unsetting one (an empty value, as clients send back the config they
-	// read) changes nothing and is accepted.
-	for k, v := range req.Config {
-		if v != nil && v != "" {
-			return fail(apierr.BadRequest("server config key %q is not supported by this release", k))
-		}
+	if err := d.updateServerConfig(req.Config, r.Method == http.MethodPut); err != nil {
+		return fail(err)
 	}
 	return empty()
 }

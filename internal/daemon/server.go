@@ -24,6 +24,8 @@ import (
 	"github.com/lodge-project/lodge/internal/operation"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/trust"
 	"github.com/lodge-project/lodge/internal/version"
 )
 
@@ -55,7 +57,10 @@ type Daemon struct {
 	Ops       *operation.Manager
 	Bus       *event.Bus
 	Log       *slog.Logger
+	DB        *store.Store
+	Trust     *trust.Store
 	server    *http.Server
+	https     httpsState
 }
 
 type handlerFunc func(d *Daemon, r *http.Request) response
@@ -102,6 +107,12 @@ func routes() []route {
 		{"POST /1.0/profiles/{name}", profilePost},
 		{"DELETE /1.0/profiles/{name}", profileDelete},
 		{"GET /1.0/resources", resourcesGet},
+		{"GET /1.0/certificates", certificatesGet},
+		{"POST /1.0/certificates", certificatesPost},
+		{"GET /1.0/certificates/{fp}", certificateGet},
+		{"PUT /1.0/certificates/{fp}", certificatePut},
+		{"PATCH /1.0/certificates/{fp}", certificatePut},
+		{"DELETE /1.0/certificates/{fp}", certificateDelete},
 		{"GET /1.0/storage-pools", poolsGet},
 		{"POST /1.0/storage-pools", poolsPost},
 		{"GET /1.0/storage-pools/{name}", poolGet},
@@ -199,8 +210,13 @@ func (d *Daemon) Handler() http.Handler {
 		if len(r.URL.Path) > 1 && strings.HasSuffix(r.URL.Path, "/") {
 			r.URL.Path = strings.TrimSuffix(r.URL.Path, "/")
 		}
-		if _, pattern := mux.Handler(r); pattern == "" {
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
 			errResp{notFoundOrMethod(r)}.write(w)
+			return
+		}
+		if !untrustedRoutes[pattern] && !d.trusted(r) {
+			errResp{apierr.ErrForbidden}.write(w)
 			return
 		}
 		// Only the default project exists until projects do: a request
@@ -224,6 +240,9 @@ func (d *Daemon) Serve(ctx context.Context, socket string) error {
 		return fmt.Errorf("listen on %s: %w", socket, err)
 	}
 	if err := os.Chmod(socket, 0o660); err != nil {
+		return err
+	}
+	if err := d.startHTTPS(ctx); err != nil {
 		return err
 	}
 	d.server = &http.Server{Handler: d.Handler(), BaseContext: func(net.Listener) context.Context { return ctx }}

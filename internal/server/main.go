@@ -31,6 +31,7 @@ import (
 	"github.com/lodge-project/lodge/internal/operation"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/trust"
 )
 
 // Main runs lodged until SIGINT/SIGTERM. Containers keep running after it.
@@ -181,7 +182,8 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 	nets := network.NewService(db, filepath.Join(dir, "networks"), daemonid.Name(daemonid.Of(dir), "lodge", "_"), log)
 	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pools: pools, Images: images, Runtimes: runtimes(rt), Bus: bus, IDMap: m,
 		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports})
-	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Pools: pools, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log}
+	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Pools: pools, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log,
+		DB: db, Trust: trust.NewStore(db)}
 	return &services{db: db, daemon: d}, nil
 }
 

@@ -54,6 +54,14 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists([]byte(VolumeBackups))
 		return err
 	}},
+	{7, "add the config and certificates buckets (server config, trusted clients)", func(tx *bolt.Tx) error {
+		for _, b := range []string{Config, Certificates} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

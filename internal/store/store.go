@@ -38,9 +38,14 @@ const (
 	// VolumeBackups are custom volumes' backups, keyed
 	// "<volume key>/<backup>".
 	VolumeBackups = "storage_volume_backups"
+	// Config is the server's config, keyed by key.
+	Config = "config"
+	// Certificates are the trusted client certificates, keyed by
+	// fingerprint.
+	Certificates = "certificates"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates}
 
 // Store is the state database.
 type Store struct {

@@ -1,0 +1,136 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lodge-project/lodge/internal/trust"
+)
+
+// The API over HTTPS (core.https_address): TLS 1.3, the server's own
+// certificate, and client certificates asked for but checked here, not by
+// a CA: a client is trusted when its certificate's fingerprint is in the
+// trust store. The unix socket is always trusted (its mode guards it).
+
+type httpsState struct {
+	mu     sync.Mutex
+	ctx    context.Context
+	cert   tls.Certificate
+	leaf   *x509.Certificate
+	server *http.Server
+	addr   string
+}
+
+// startHTTPS loads the server certificate and listens where the config
+// says; a listener that cannot start is logged, as LXD does, and the
+// unix socket serves on.
+func (d *Daemon) startHTTPS(ctx context.Context) error {
+	cert, err := trust.ServerCert(d.Dir)
+	if err != nil {
+		return err
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return err
+	}
+	d.https.mu.Lock()
+	d.https.ctx, d.https.cert, d.https.leaf = ctx, cert, leaf
+	d.https.mu.Unlock()
+	cfg, err := d.serverConfig()
+	if err != nil {
+		return err
+	}
+	if err := d.listenHTTPS(cfg["core.https_address"]); err != nil {
+		d.Log.Warn("the API is not served over HTTPS", "core.https_address", cfg["core.https_address"], "err", err)
+	}
+	go func() {
+		<-ctx.Done()
+		_ = d.listenHTTPS("")
+	}()
+	return nil
+}
+
+// listenHTTPS serves the API on addr (closing what served before; "" is
+// none).
+func (d *Daemon) listenHTTPS(addr string) error {
+	h := &d.https
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.server != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = h.server.Shutdown(sctx)
+		cancel()
+		_ = h.server.Close()
+		h.server, h.addr = nil, ""
+	}
+	if addr == "" || h.ctx == nil || h.ctx.Err() != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", listenAddress(addr))
+	if err != nil {
+		return err
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{h.cert}, ClientAuth: tls.RequestClientCert}
+	ctx := h.ctx
+	srv := &http.Server{Handler: d.Handler(), BaseContext: func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	h.server, h.addr = srv, ln.Addr().String()
+	go func() { _ = srv.Serve(tls.NewListener(ln, cfg)) }()
+	d.Log.Info("the API is served over HTTPS", "address", h.addr)
+	return nil
+}
+
+// httpsAddresses are the addresses clients reach the API at over HTTPS.
+func (d *Daemon) httpsAddresses() []string {
+	h := &d.https
+	h.mu.Lock()
+	addr := h.addr
+	h.mu.Unlock()
+	if addr == "" {
+		return []string{}
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return []string{addr}
+	}
+	var out []string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipnet, ok := a.(*net.IPNet); ok && !ipnet.IP.IsLoopback() && !ipnet.IP.IsLinkLocalUnicast() {
+			out = append(out, net.JoinHostPort(ipnet.IP.String(), port))
+		}
+	}
+	return out
+}
+
+// serverCertificate is the server's certificate, PEM, and its fingerprint.
+func (d *Daemon) serverCertificate() (string, string) {
+	h := &d.https
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.leaf == nil {
+		return "", ""
+	}
+	return trust.PEM(h.leaf), trust.Fingerprint(h.leaf.Raw)
+}
+
+// trusted says whether a request comes from a trusted client: over the
+// unix socket, or with a certificate in the trust store.
+func (d *Daemon) trusted(r *http.Request) bool {
+	if r.TLS == nil {
+		return true
+	}
+	if len(r.TLS.PeerCertificates) == 0 {
+		return false
+	}
+	_, ok := d.Trust.Trusted(r.TLS.PeerCertificates[0])
+	return ok
+}
+
+// untrustedRoutes are what an untrusted client may ask for.
+var untrustedRoutes = map[string]bool{"GET /": true, "GET /1.0": true, "POST /1.0/certificates": true}

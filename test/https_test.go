@@ -1,0 +1,111 @@
+package test
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// TestHTTPSAndTrust serves the API over HTTPS on loopback
+// (core.https_address) and drives it as a remote with lxc 5.0.2: an
+// untrusted client sees auth: untrusted and nothing else, a wrong trust
+// password is refused, the right one trusts the client's certificate,
+// and removing it from the trust store takes the access away.
+func TestHTTPSAndTrust(t *testing.T) {
+	d := startDaemon(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if _, stderr, err := d.LXC("config", "set", "core.https_address", "nowhere:x"); err == nil || !strings.Contains(stderr, "core.https_address") {
+		t.Fatalf("a bad address: %v %s", err, stderr)
+	}
+	if _, stderr, err := d.LXC("config", "set", "core.nonsense", "1"); err == nil || !strings.Contains(stderr, "core.nonsense") {
+		t.Fatalf("an unknown key: %v %s", err, stderr)
+	}
+	d.MustLXC("config", "set", "core.https_address", addr)
+	d.MustLXC("config", "set", "core.trust_password", "sesame")
+	_, env := d.API("GET", "/1.0", nil)
+	var srv api.Server
+	if err := json.Unmarshal(env.Metadata, &srv); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Config["core.https_address"] != addr || srv.Config["core.trust_password"] != "true" || srv.Environment.CertificateFingerprint == "" ||
+		len(srv.Environment.Addresses) != 1 || srv.Environment.Addresses[0] != addr {
+		t.Fatalf("GET /1.0 after setting the keys: %+v %+v", srv.Config, srv.Environment)
+	}
+
+	// A client without a trusted certificate.
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	get := func(path string) (int, string) {
+		resp, err := insecure.Get("https://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e api.Response
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, string(e.Metadata) + e.Error
+	}
+	if st, body := get("/1.0"); st != 200 || !strings.Contains(body, `"auth":"untrusted"`) || strings.Contains(body, "environment") {
+		t.Fatalf("untrusted GET /1.0: %d %s", st, body)
+	}
+	if st, body := get("/1.0/instances"); st != 403 || !strings.HasSuffix(body, "not authorized") {
+		t.Fatalf("untrusted GET /1.0/instances: %d %s", st, body)
+	}
+	// TLS 1.2 is refused: TLS 1.3 only.
+	old := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}
+	if c, err := tls.Dial("tcp", addr, old); err == nil {
+		c.Close()
+		t.Fatal("a TLS 1.2 handshake succeeded")
+	}
+
+	// lxc 5.0.2 as a remote client, with its own config.
+	client := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "client")}
+	lxc := func(args ...string) (string, string, error) { return run(client, "", "lxc", args...) }
+	if _, stderr, err := lxc("remote", "add", "wrong", "https://"+addr, "--password", "open", "--accept-certificate"); err == nil {
+		t.Fatalf("remote add with a wrong password: %s", stderr)
+	}
+	if out, stderr, err := lxc("remote", "add", "lodge", "https://"+addr, "--password", "sesame", "--accept-certificate"); err != nil {
+		t.Fatalf("remote add: %v %s %s", err, out, stderr)
+	}
+	if out, stderr, err := lxc("list", "lodge:", "--format", "csv"); err != nil {
+		t.Fatalf("lxc list lodge: over HTTPS: %v %s %s", err, out, stderr)
+	}
+	out := d.MustLXC("config", "trust", "list", "--format", "csv")
+	fields := strings.Split(strings.TrimSpace(out), ",")
+	if len(fields) < 4 || fields[0] != "client" {
+		t.Fatalf("lxc config trust list: %q", out)
+	}
+	// The store holds it; removed, the client is untrusted again.
+	var certs []api.Certificate
+	_, env = d.API("GET", "/1.0/certificates?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &certs)
+	if len(certs) != 1 || certs[0].Type != "client" || !strings.HasPrefix(certs[0].Certificate, "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("the trust store: %+v", certs)
+	}
+	d.MustLXC("config", "trust", "remove", certs[0].Fingerprint[:12])
+	if _, stderr, err := lxc("list", "lodge:"); err == nil || !strings.Contains(stderr, "not authorized") {
+		t.Fatalf("lxc list after the certificate went: %v %s", err, stderr)
+	}
+
+	// A restart serves HTTPS again, with the same certificate.
+	d.Stop()
+	d.Start()
+	if st, _ := get("/1.0"); st != 200 {
+		t.Fatalf("GET /1.0 over HTTPS after a restart: %d", st)
+	}
+	_, env = d.API("GET", "/1.0", nil)
+	var again api.Server
+	_ = json.Unmarshal(env.Metadata, &again)
+	if again.Environment.CertificateFingerprint != srv.Environment.CertificateFingerprint {
+		t.Fatal("the server certificate changed across a restart")
+	}
+	d.MustLXC("config", "unset", "core.https_address")
+	if _, err := insecure.Get("https://" + addr + "/1.0"); err == nil {
+		t.Fatal("HTTPS still served after core.https_address was unset")
+	}
+}
