@@ -92,6 +92,39 @@ func TestHTTPSAndTrust(t *testing.T) {
 		t.Fatalf("lxc list after the certificate went: %v %s", err, stderr)
 	}
 
+	// Trust tokens: one per client, single use, revocable.
+	token := func(name string) string {
+		out := d.MustLXC("config", "trust", "add", "--name", name)
+		lines := strings.Fields(out)
+		if len(lines) == 0 {
+			t.Fatalf("lxc config trust add: %q", out)
+		}
+		return lines[len(lines)-1]
+	}
+	laptop := token("laptop")
+	if out := d.MustLXC("config", "trust", "list-tokens", "--format", "csv"); !strings.Contains(out, "laptop") {
+		t.Fatalf("lxc config trust list-tokens: %q", out)
+	}
+	second := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "second")}
+	if out, stderr, err := run(second, "", "lxc", "remote", "add", "lodge", laptop); err != nil {
+		t.Fatalf("remote add by token: %v %s %s", err, out, stderr)
+	}
+	if _, stderr, err := run(second, "", "lxc", "list", "lodge:"); err != nil {
+		t.Fatalf("lxc list after a token: %v %s", err, stderr)
+	}
+	third := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "third")}
+	if _, _, err := run(third, "", "lxc", "remote", "add", "lodge", laptop); err == nil {
+		t.Fatal("a token was used twice")
+	}
+	revoked := token("revoked")
+	d.MustLXC("config", "trust", "revoke-token", "revoked")
+	if _, _, err := run(third, "", "lxc", "remote", "add", "lodge", revoked); err == nil {
+		t.Fatal("a revoked token was taken")
+	}
+	if out := d.MustLXC("config", "trust", "list", "--format", "csv"); !strings.Contains(out, "laptop") {
+		t.Fatalf("the token's client is not trusted by its name: %q", out)
+	}
+
 	// A restart serves HTTPS again, with the same certificate.
 	d.Stop()
 	d.Start()

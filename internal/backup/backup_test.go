@@ -2,11 +2,13 @@ package backup
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lodge-project/lodge/internal/idmap"
@@ -172,5 +174,58 @@ func TestMergeAndRemoveStayInside(t *testing.T) {
 	}
 	if _, err := os.Stat(outside + "/victim"); err != nil {
 		t.Fatalf("the victim: %v", err)
+	}
+}
+
+// A stream goes into a plain tarball straight, its header written after
+// it; the tarball reads back whole, members in order.
+func TestAddStreamInPlace(t *testing.T) {
+	for _, algo := range []string{"none", "gzip"} {
+		file := filepath.Join(t.TempDir(), "b.tar")
+		w, err := Create(file, algo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddFile("backup/index.yaml", []byte("name: x\n")); err != nil {
+			t.Fatal(err)
+		}
+		stream := bytes.Repeat([]byte("0123456789"), 1001) // not a whole block
+		err = w.AddStream("backup/container.bin", t.TempDir(), func(out io.Writer) error {
+			_, err := out.Write(stream)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddFile("backup/after", []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, closeFn, err := open(context.Background(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(r)
+		var names []string
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", algo, err)
+			}
+			names = append(names, h.Name)
+			data, _ := io.ReadAll(tr)
+			if h.Name == "backup/container.bin" && !bytes.Equal(data, stream) {
+				t.Fatalf("%s: the stream read back is %d bytes, want %d", algo, len(data), len(stream))
+			}
+		}
+		closeFn()
+		if strings.Join(names, ",") != "backup/index.yaml,backup/container.bin,backup/after" {
+			t.Fatalf("%s: members %v", algo, names)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,9 +54,14 @@ func StreamNames(dir, main string, snaps []string) []string {
 	return append(out, "backup/"+main+".bin")
 }
 
-// AddStream adds a driver stream as member name: written first to a file
-// in scratchDir, for the size its header needs.
+// AddStream adds a driver stream as member name. Its header needs its
+// size: into a plain tarball it goes straight, its header written after
+// it in the place left for it; into a compressed one, through a file in
+// scratchDir first.
 func (w *Writer) AddStream(name, scratchDir string, write func(io.Writer) error) error {
+	if w.pipe == nil && len(name) < 100 {
+		return w.addStreamInPlace(name, write)
+	}
 	f, err := os.CreateTemp(scratchDir, ".stream-*.partial")
 	if err != nil {
 		return err
@@ -169,4 +175,56 @@ func (i Index) Trees() []api.BackupStream {
 		out = append(out, api.BackupStream{Snapshot: sv.Snapshot, UUID: sv.UUID})
 	}
 	return out
+}
+
+// addStreamInPlace writes member name to the plain tarball's file: a
+// block kept for the header, the stream, its padding, then the header,
+// now that the size is known, in its block.
+func (w *Writer) addStreamInPlace(name string, write func(io.Writer) error) error {
+	if err := w.tw.Flush(); err != nil {
+		return err
+	}
+	start, err := w.file.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if _, err := w.file.Write(make([]byte, blockSize)); err != nil {
+		return err
+	}
+	cw := &countingWriter{w: w.file}
+	if err := write(cw); err != nil {
+		return err
+	}
+	if pad := (blockSize - cw.n%blockSize) % blockSize; pad > 0 {
+		if _, err := w.file.Write(make([]byte, pad)); err != nil {
+			return err
+		}
+	}
+	// The GNU format holds any size in the one block (base-256 beyond
+	// what octal can), and a name under 100 bytes needs no other.
+	var hdr bytes.Buffer
+	tw := tar.NewWriter(&hdr)
+	err = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: cw.n, ModTime: time.Now().Truncate(time.Second),
+		Typeflag: tar.TypeReg, Format: tar.FormatGNU})
+	if err != nil {
+		return err
+	}
+	if hdr.Len() != blockSize {
+		return fmt.Errorf("tar header of %s: %d bytes, not one block", name, hdr.Len())
+	}
+	_, err = w.file.WriteAt(hdr.Bytes(), start)
+	return err
+}
+
+const blockSize = 512
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -51,6 +51,7 @@ var extensions = []extension{
 	{"storage_api_volume_snapshots", "custom volume snapshots: create, list, show, rename, delete, restore (PUT restore); copies with volume_only", "TestCustomVolumeChanges"},
 	{"custom_volume_backup", "custom volume backups in LXD's layout: create, list, rename, delete, export; import by posting a tarball to the pool's volumes", "TestVolumeBackups"},
 	{"resources", "GET /1.0/resources: the host's CPUs (sockets, cores, threads, caches, frequencies, NUMA nodes) and memory (with hugepages); GET /1.0/storage-pools/NAME/resources", "TestResources"},
+	{"certificate_token", "POST /1.0/certificates with token makes a single-use trust token (a token operation; core.remote_token_expiry), spent by the client that sends it as its password", "TestHTTPSAndTrust"},
 	{"lodge_incremental_backups", "an instance backup takes lodge_since (an earlier optimized backup's streams) and holds only what changed since; an import takes the chain in one body (X-Lodge-Backup-Chain)", "TestIncrementalBackups"},
 	{"lodge_backup_schedule", "backups.schedule, backups.expiry and backups.path: backups on a cron schedule, as the instance's backups or as files in a host directory, expired", "TestSnapshotSchedule"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},

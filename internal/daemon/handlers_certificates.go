@@ -39,10 +39,13 @@ func certificatesPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if req.Token {
-		return fail(apierr.BadRequest("trust tokens are not supported yet: set core.trust_password, or add the client's certificate from a trusted client"))
-	}
 	trusted := d.trusted(r)
+	if req.Token {
+		if !trusted {
+			return fail(apierr.ErrForbidden)
+		}
+		return d.issueToken(req)
+	}
 	var peer *x509.Certificate
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		peer = r.TLS.PeerCertificates[0]
@@ -62,14 +65,11 @@ func certificatesPost(d *Daemon, r *http.Request) response {
 		return fail(apierr.BadRequest("no certificate: give one, or connect with the client certificate to trust"))
 	}
 	if !trusted {
-		cfg, err := d.serverConfig()
-		if err != nil {
+		if put := d.spendToken(req.Password); put != nil {
+			// The token's request says what is trusted, not the client.
+			req.CertificatePut = *put
+		} else if err := d.checkTrustPassword(r, cert, req.Password); err != nil {
 			return fail(err)
-		}
-		if hash := cfg["core.trust_password"]; hash == "" || !trust.CheckPassword(hash, req.Password) {
-			d.Log.Warn("a client gave a wrong trust password", "remote", r.RemoteAddr, "fingerprint", trust.Fingerprint(cert.Raw))
-			time.Sleep(wrongPasswordDelay)
-			return fail(apierr.ErrForbidden)
 		}
 	}
 	rec, err := d.Trust.Add(cert, req.CertificatePut)
@@ -116,4 +116,18 @@ func certificateDelete(d *Daemon, r *http.Request) response {
 	}
 	d.Log.Info("certificate no longer trusted", "name", c.Name, "fingerprint", c.Fingerprint)
 	return empty()
+}
+
+// checkTrustPassword refuses a wrong trust password (or none set), slowly.
+func (d *Daemon) checkTrustPassword(r *http.Request, cert *x509.Certificate, password string) error {
+	cfg, err := d.serverConfig()
+	if err != nil {
+		return err
+	}
+	if hash := cfg["core.trust_password"]; hash == "" || !trust.CheckPassword(hash, password) {
+		d.Log.Warn("a client gave a wrong trust password or token", "remote", r.RemoteAddr, "fingerprint", trust.Fingerprint(cert.Raw))
+		time.Sleep(wrongPasswordDelay)
+		return apierr.ErrForbidden
+	}
+	return nil
 }

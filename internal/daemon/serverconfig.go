@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/trust"
 )
@@ -25,6 +26,8 @@ type serverKey struct {
 var serverKeys = map[string]serverKey{
 	"core.https_address":  {check: checkListenAddress},
 	"core.trust_password": {secret: true},
+	// How long a trust token lives (1M 2H 3d 4w 5m 6y); forever when unset.
+	"core.remote_token_expiry": {check: func(v string) error { _, err := cron.ParseExpiry(v); return err }},
 }
 
 // defaultHTTPSPort is the port of an address given without one.

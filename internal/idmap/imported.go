@@ -62,7 +62,14 @@ func ShiftImported(root string, from, to *Map) error {
 			rel, _ := filepath.Rel(root, path)
 			return fmt.Errorf("%s is owned by %d:%d, outside the instance's id map", rel, st.Uid, st.Gid)
 		}
-		if err := chownKeeping(path, d, st, uid, gid, to); err != nil {
+		if !hasXattrs(path, d) {
+			// Most files: no capabilities or ACLs to read or move.
+			if uid == st.Uid && gid == st.Gid {
+				return nil
+			}
+			return chownKeeping(path, d, st, uid, gid, to, false)
+		}
+		if err := chownKeeping(path, d, st, uid, gid, to, true); err != nil {
 			return err
 		}
 		refused, err := moveACLs(path, d, move)
@@ -72,6 +79,17 @@ func ShiftImported(root string, from, to *Map) error {
 		}
 		return err
 	})
+}
+
+// hasXattrs says whether path (not a link) has extended attributes, in
+// one call: most files have none, and then their capabilities and ACLs
+// need not be read.
+func hasXattrs(path string, d fs.DirEntry) bool {
+	if d.Type()&fs.ModeSymlink != 0 {
+		return false
+	}
+	n, err := unix.Llistxattr(path, nil)
+	return err != nil || n > 0 // unsure: read them
 }
 
 // moveACLs rewrites the ids in path's POSIX ACLs (access, and default on

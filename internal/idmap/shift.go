@@ -32,8 +32,12 @@ func Reshift(root string, from, to *Map) error {
 		if uid == st.Uid && gid == st.Gid {
 			return nil
 		}
-		if err := chownKeeping(path, d, st, uid, gid, to); err != nil {
+		xattrs := hasXattrs(path, d)
+		if err := chownKeeping(path, d, st, uid, gid, to, xattrs); err != nil {
 			return err
+		}
+		if !xattrs {
+			return nil
 		}
 		return reshiftACLs(path, d, from, to)
 	})
@@ -54,10 +58,11 @@ func reshiftACLs(path string, d fs.DirEntry, from, to *Map) error {
 
 // chownKeeping gives path new owners and keeps what chown takes away: the
 // setuid and setgid bits of a regular file, and its file capabilities,
-// rewritten for the map to.
-func chownKeeping(path string, d fs.DirEntry, st *syscall.Stat_t, uid, gid uint32, to *Map) error {
+// rewritten for the map to (read only when xattrs says there may be
+// some).
+func chownKeeping(path string, d fs.DirEntry, st *syscall.Stat_t, uid, gid uint32, to *Map, xattrs bool) error {
 	var caps []byte
-	if d.Type().IsRegular() {
+	if xattrs && d.Type().IsRegular() {
 		caps = readCaps(path)
 	}
 	if uid != st.Uid || gid != st.Gid {

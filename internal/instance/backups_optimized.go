@@ -73,34 +73,13 @@ func (s *Service) writeOptimized(ctx context.Context, w *backup.Writer, e Expand
 			return apierr.BadRequest("%s is not the last export of %q (its volume is no longer what the next one builds on): export it again whole, or since its latest export", since.File, e.Name)
 		}
 	}
-	// Streams go to the tarball as they are written, the header last but
-	// one: the uuids are known only once sent, and the header must come
-	// before the streams. So streams are written to files first.
-	type sent struct {
-		name, snap string
-		file       *os.File
-		id         string
-	}
-	var streams []sent
-	defer func() {
-		for _, x := range streams {
-			x.file.Close()
-			_ = os.Remove(x.file.Name())
-		}
-	}()
-	send := func(name string, spec storage.StreamSpec) error {
-		f, err := os.CreateTemp(scratch, ".stream-*.partial")
-		if err != nil {
-			return err
-		}
-		streams = append(streams, sent{name: name, snap: spec.Snapshot, file: f})
-		id, err := st.WriteStream(ctx, vol, spec, f)
-		if err != nil {
-			return fmt.Errorf("back up %s: %w", name, err)
-		}
-		streams[len(streams)-1].id = id
-		return nil
-	}
+	// The header, which comes before the streams, names each stream's
+	// subvolume by uuid. A snapshot's is known before it is sent; the
+	// volume's only once its read-only copy is made and sent: so the
+	// volume goes first, to a file, and the snapshots then go straight
+	// into the tarball.
+	var header backup.OptimizedHeader
+	var sendSnaps []storage.StreamSpec
 	parent := ""
 	for _, sn := range snaps {
 		id, err := st.StreamID(vol, sn.Name)
@@ -108,9 +87,8 @@ func (s *Service) writeOptimized(ctx context.Context, w *backup.Writer, e Expand
 			return err
 		}
 		if held[sn.Name] != id {
-			if err := send("backup/snapshots/"+sn.Name+".bin", storage.StreamSpec{Snapshot: sn.Name, Parent: parent}); err != nil {
-				return err
-			}
+			sendSnaps = append(sendSnaps, storage.StreamSpec{Snapshot: sn.Name, Parent: parent})
+			header.Subvolumes = append(header.Subvolumes, backup.Subvolume{Path: "/", Snapshot: sn.Name, Readonly: true, UUID: id})
 		}
 		parent = sn.Name
 	}
@@ -118,25 +96,36 @@ func (s *Service) writeOptimized(ctx context.Context, w *backup.Writer, e Expand
 	if err != nil {
 		return err
 	}
-	err = send("backup/container.bin", storage.StreamSpec{Parent: parent, FromBase: since != nil,
-		Top: map[string][]byte{"backup.yaml": cfgYAML}, KeepBase: true})
+	volFile, err := os.CreateTemp(scratch, ".stream-*.partial")
 	if err != nil {
 		return err
 	}
-	header := backup.OptimizedHeader{}
-	for _, x := range streams {
-		header.Subvolumes = append(header.Subvolumes, backup.Subvolume{Path: "/", Snapshot: x.snap, Readonly: x.snap != "", UUID: x.id})
+	defer os.Remove(volFile.Name())
+	defer volFile.Close()
+	id, err := st.WriteStream(ctx, vol, storage.StreamSpec{Parent: parent, FromBase: since != nil,
+		Top: map[string][]byte{"backup.yaml": cfgYAML}, KeepBase: true}, volFile)
+	if err != nil {
+		return fmt.Errorf("back up the volume: %w", err)
 	}
+	header.Subvolumes = append(header.Subvolumes, backup.Subvolume{Path: "/", UUID: id})
 	if err := w.AddYAML("backup/index.yaml", idx); err != nil {
 		return err
 	}
 	if err := w.AddYAML("backup/optimized_header.yaml", header); err != nil {
 		return err
 	}
-	for _, x := range streams {
-		if err := w.AddFileFrom(x.name, x.file); err != nil {
+	for _, spec := range sendSnaps {
+		name := "backup/snapshots/" + spec.Snapshot + ".bin"
+		err := w.AddStream(name, scratch, func(out io.Writer) error {
+			_, err := st.WriteStream(ctx, vol, spec, out)
 			return err
+		})
+		if err != nil {
+			return fmt.Errorf("back up %s: %w", name, err)
 		}
+	}
+	if err := w.AddFileFrom("backup/container.bin", volFile); err != nil {
+		return err
 	}
 	crashpoint.Hit("backup.written")
 	return nil

@@ -39,6 +39,9 @@ type Op struct {
 	done      chan struct{}
 	cancel    context.CancelFunc
 	mgr       *Manager
+	// used ends a token operation; spent says it was.
+	used  chan struct{}
+	spent bool
 
 	// Connect serves a websocket request for a websocket-class operation.
 	Connect func(w http.ResponseWriter, r *http.Request, secret string) error
@@ -167,7 +170,7 @@ func (op *Op) Err() string {
 func (op *Op) Cancel() error {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	if op.cancel == nil || op.status != api.Running {
+	if op.cancel == nil || op.status != api.Running || op.spent {
 		return apierr.BadRequest("operation %s cannot be cancelled", op.id)
 	}
 	op.status = api.Cancelling

@@ -18,7 +18,8 @@ type Streamer interface {
 	// ReceiveStreams makes v and its snapshots from the streams next
 	// returns in turn (io.EOF after the last): each snapshot's, oldest
 	// first, then the volume's. fix makes each tree fit before it is
-	// sealed (snap "" is the volume). The streams are untrusted: one
+	// sealed (snap "" is the volume); it may run for several trees at
+	// once. The streams are untrusted: one
 	// that names anything outside the streams before it is refused. A
 	// failure leaves nothing.
 	ReceiveStreams(ctx context.Context, v Volume, next func() (VolumeStream, error), fix func(dir, snap string) error) error

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -161,27 +162,38 @@ func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func
 			_ = deleteSubvolume(dst)
 		}
 	}()
-	var snaps int
+	// Writable snapshots of what was received go into place first, then
+	// are fixed side by side (each fix walks its tree), then sealed.
+	type tree struct{ from, path, snap string }
+	var trees []tree
 	for _, r := range got {
-		if r.VolumeStream.Base || r.VolumeStream.Snapshot == "" {
-			continue
+		if !r.VolumeStream.Base && r.VolumeStream.Snapshot != "" {
+			trees = append(trees, tree{r.path, filepath.Join(snapsTmp, r.VolumeStream.Snapshot), r.VolumeStream.Snapshot})
 		}
-		if snaps == 0 {
-			if err := os.MkdirAll(snapsTmp, 0o711); err != nil {
-				return err
-			}
-		}
-		snaps++
-		path := filepath.Join(snapsTmp, r.VolumeStream.Snapshot)
-		if err := d.settle(r.path, path, r.VolumeStream.Snapshot, fix); err != nil {
-			return err
-		}
-		if err := setReadOnly(path, true); err != nil {
+	}
+	snaps := len(trees)
+	trees = append(trees, tree{got[last].path, dst + ".partial", ""})
+	defer func() { _ = deleteSubvolume(dst + ".partial") }()
+	if snaps > 0 {
+		if err := os.MkdirAll(snapsTmp, 0o711); err != nil {
 			return err
 		}
 	}
-	if err := d.settle(got[last].path, dst+".partial", "", fix); err != nil {
+	for _, t := range trees {
+		if err := deleteSubvolume(t.path); err != nil {
+			return err
+		}
+		if err := snapshot(t.from, t.path, false); err != nil {
+			return err
+		}
+	}
+	if err := fixAll(len(trees), func(i int) error { return fix(trees[i].path, trees[i].snap) }); err != nil {
 		return err
+	}
+	for _, t := range trees[:snaps] {
+		if err := setReadOnly(t.path, true); err != nil {
+			return err
+		}
 	}
 	if snaps > 0 {
 		if err := os.MkdirAll(filepath.Dir(d.SnapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
@@ -191,25 +203,26 @@ func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func
 			return err
 		}
 	}
-	err = d.snapshotInPlace(dst+".partial", dst)
-	_ = deleteSubvolume(dst + ".partial")
-	return err
+	return d.snapshotInPlace(dst+".partial", dst)
 }
 
-// settle makes path a writable snapshot of the received subvolume and
-// fixes it.
-func (d *Driver) settle(from, path, snap string, fix func(dir, snap string) error) error {
-	if err := deleteSubvolume(path); err != nil {
-		return err
+// fixAll runs fix on n trees, as many at once as there are CPUs, and
+// returns the first error.
+func fixAll(n int, fix func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, runtime.NumCPU())
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fix(i)
+		}()
 	}
-	if err := snapshot(from, path, false); err != nil {
-		return err
-	}
-	if err := fix(path, snap); err != nil {
-		_ = deleteSubvolume(path)
-		return err
-	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // receiveAll receives every stream next gives into scratch.
