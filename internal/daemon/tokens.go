@@ -103,4 +103,3 @@ func (d *Daemon) spendToken(password string) *api.CertificatePut {
 	}
 	return nil
 }
-
