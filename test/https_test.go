@@ -1,13 +1,18 @@
 package test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/lodge-project/lodge/api"
 )
@@ -125,6 +130,35 @@ func TestHTTPSAndTrust(t *testing.T) {
 		t.Fatalf("the token's client is not trusted by its name: %q", out)
 	}
 
+	// An open event stream of a client whose certificate goes is cut.
+	monitor := exec.Command("lxc", "monitor", "lodge:", "--type", "operation")
+	monitor.Env = append(os.Environ(), second...)
+	var seen syncBuffer
+	monitor.Stdout = &seen
+	if err := monitor.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- monitor.Wait() }()
+	waitFor(t, "lxc monitor to see an event", 10*time.Second, func() bool {
+		_, _, _ = d.LXC("config", "trust", "add", "--name", uniq("probe"))
+		return strings.Contains(seen.String(), "Certificate add token")
+	})
+	certs = nil
+	_, env = d.API("GET", "/1.0/certificates?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &certs)
+	for _, c := range certs {
+		if c.Name == "laptop" {
+			d.MustLXC("config", "trust", "remove", c.Fingerprint)
+		}
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = monitor.Process.Kill()
+		t.Fatal("lxc monitor kept its event stream after its certificate was removed")
+	}
+
 	// A restart serves HTTPS again, with the same certificate.
 	d.Stop()
 	d.Start()
@@ -141,4 +175,22 @@ func TestHTTPSAndTrust(t *testing.T) {
 	if _, err := insecure.Get("https://" + addr + "/1.0"); err == nil {
 		t.Fatal("HTTPS still served after core.https_address was unset")
 	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

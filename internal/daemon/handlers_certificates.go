@@ -115,6 +115,13 @@ func certificateDelete(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	d.Log.Info("certificate no longer trusted", "name", c.Name, "fingerprint", c.Fingerprint)
+	// In the background: a connection still in its handshake holds its
+	// state until the handshake ends.
+	go func() {
+		if n := d.dropConnections(c.Fingerprint); n > 0 {
+			d.Log.Info("closed the connections of a certificate no longer trusted", "fingerprint", c.Fingerprint, "connections", n)
+		}
+	}()
 	return empty()
 }
 

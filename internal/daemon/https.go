@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/lodge-project/lodge/internal/trust"
 )
@@ -24,6 +25,10 @@ type httpsState struct {
 	leaf   *x509.Certificate
 	server *http.Server
 	addr   string
+	// conns are the TLS connections served, to close those of a client
+	// whose certificate is no longer trusted (websockets included).
+	conns    map[uint64]weak.Pointer[tls.Conn]
+	nextConn uint64
 }
 
 // startHTTPS loads the server certificate and listens where the config
@@ -78,7 +83,13 @@ func (d *Daemon) listenHTTPS(addr string) error {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{h.cert}, ClientAuth: tls.RequestClientCert}
 	ctx := h.ctx
 	srv := &http.Server{Handler: d.Handler(), BaseContext: func(net.Listener) context.Context { return ctx },
-		ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+		ReadHeaderTimeout: 30 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if tc, ok := c.(*tls.Conn); ok {
+				d.trackConn(tc)
+			}
+			return ctx
+		}}
 	h.server, h.addr = srv, ln.Addr().String()
 	go func() { _ = srv.Serve(tls.NewListener(ln, cfg)) }()
 	d.Log.Info("the API is served over HTTPS", "address", h.addr)
@@ -134,3 +145,50 @@ func (d *Daemon) trusted(r *http.Request) bool {
 
 // untrustedRoutes are what an untrusted client may ask for.
 var untrustedRoutes = map[string]bool{"GET /": true, "GET /1.0": true, "POST /1.0/certificates": true}
+
+// trackConn remembers a TLS connection, weakly: one closed and dropped
+// goes from the list by itself.
+func (d *Daemon) trackConn(c *tls.Conn) {
+	h := &d.https
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conns == nil {
+		h.conns = map[uint64]weak.Pointer[tls.Conn]{}
+	}
+	h.nextConn++
+	if h.nextConn%64 == 0 {
+		for id, p := range h.conns {
+			if p.Value() == nil {
+				delete(h.conns, id)
+			}
+		}
+	}
+	h.conns[h.nextConn] = weak.Make(c)
+}
+
+// dropConnections closes every connection of the client with the
+// certificate fingerprint: a removed certificate loses its open event and
+// exec websockets too, not only its next request.
+func (d *Daemon) dropConnections(fingerprint string) int {
+	h := &d.https
+	h.mu.Lock()
+	var conns []*tls.Conn
+	for id, p := range h.conns {
+		c := p.Value()
+		if c == nil {
+			delete(h.conns, id)
+			continue
+		}
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		st := c.ConnectionState()
+		if len(st.PeerCertificates) > 0 && trust.Fingerprint(st.PeerCertificates[0].Raw) == fingerprint {
+			_ = c.Close()
+			n++
+		}
+	}
+	return n
+}
