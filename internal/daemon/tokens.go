@@ -12,6 +12,7 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/trust"
 )
 
 // Trust tokens (lxc config trust add, lxc remote add TOKEN): a trusted
@@ -38,6 +39,9 @@ func (d *Daemon) issueToken(req api.CertificatesPost) response {
 	}
 	if req.Type != "" && req.Type != "client" {
 		return fail(apierr.BadRequest("tokens are issued for client certificates only"))
+	}
+	if err := trust.CheckRestriction(req.CertificatePut); err != nil {
+		return fail(err)
 	}
 	addresses := d.httpsAddresses()
 	if len(addresses) == 0 {

@@ -117,8 +117,8 @@ func record(c *x509.Certificate, put api.CertificatePut) (api.Certificate, error
 	if !certificateTypes[put.Type] {
 		return api.Certificate{}, apierr.BadRequest("certificate type %q is not supported (client or metrics)", put.Type)
 	}
-	if !put.Restricted && len(put.Projects) > 0 {
-		return api.Certificate{}, apierr.BadRequest("projects apply to restricted certificates only")
+	if err := CheckRestriction(put); err != nil {
+		return api.Certificate{}, err
 	}
 	if put.Name == "" {
 		put.Name = c.Subject.CommonName
@@ -128,4 +128,17 @@ func record(c *x509.Certificate, put api.CertificatePut) (api.Certificate, error
 		put.Projects = []string{}
 	}
 	return api.Certificate{CertificatePut: put, Fingerprint: Fingerprint(c.Raw)}, nil
+}
+
+// CheckRestriction refuses a restricted certificate: a restriction to
+// projects means nothing until projects exist, and a certificate taken as
+// restricted would have every right.
+func CheckRestriction(put api.CertificatePut) error {
+	if put.Restricted {
+		return apierr.BadRequest("restricted certificates are not supported yet (they come with projects): trust it unrestricted, or not at all")
+	}
+	if len(put.Projects) > 0 {
+		return apierr.BadRequest("projects apply to restricted certificates only")
+	}
+	return nil
 }
