@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/trust"
 )
 
 // TestHTTPSAndTrust serves the API over HTTPS on loopback
@@ -196,4 +197,45 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+const pylxdHTTPS = `
+import sys, warnings
+warnings.filterwarnings("ignore")
+from pylxd import Client
+endpoint, crt, key, password = sys.argv[1:5]
+c = Client(endpoint=endpoint, cert=(crt, key), verify=False)
+print("trusted before", c.trusted)
+c.authenticate(password)
+print("trusted after", c.trusted)
+print("instances", len(c.containers.all()))
+print("fingerprint", c.host_info["environment"]["certificate_fingerprint"][:12])
+`
+
+// TestPylxdOverHTTPS: Debian's pylxd with a client certificate of its
+// own, untrusted at first, trusted by the trust password, then listing.
+func TestPylxdOverHTTPS(t *testing.T) {
+	d := startDaemon(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d.MustLXC("config", "set", "core.https_address", addr)
+	d.MustLXC("config", "set", "core.trust_password", "sesame")
+	dir := t.TempDir()
+	if _, err := trust.ServerCert(dir); err != nil { // any certificate will do as the client's
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "https.py")
+	if err := os.WriteFile(script, []byte(pylxdHTTPS), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// requests lets a CA bundle in the environment override verify=False.
+	env := []string{"REQUESTS_CA_BUNDLE=", "CURL_CA_BUNDLE="}
+	out, errOut, err := run(env, "", "/usr/bin/python3", script, "https://"+addr, filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), "sesame")
+	if err != nil {
+		t.Fatalf("pylxd over HTTPS: %v\n%s\n%s", err, out, errOut)
+	}
+	for _, want := range []string{"trusted before False", "trusted after True", "instances 0", "fingerprint "} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("pylxd output lacks %q:\n%s\n%s", want, out, errOut)
+		}
+	}
 }
