@@ -62,6 +62,25 @@ func TestHTTPSAndTrust(t *testing.T) {
 	if st, body := get("/1.0/instances"); st != 403 || !strings.HasSuffix(body, "not authorized") {
 		t.Fatalf("untrusted GET /1.0/instances: %d %s", st, body)
 	}
+	// CORS (core.https_allowed_*): a browser's preflight gets the headers.
+	if _, stderr, err := d.LXC("config", "set", "core.https_allowed_credentials", "maybe"); err == nil || !strings.Contains(stderr, "true or false") {
+		t.Fatalf("a bad boolean: %v %s", err, stderr)
+	}
+	d.MustLXC("config", "set", "core.https_allowed_origin", "https://panel.example")
+	d.MustLXC("config", "set", "core.https_allowed_methods", "GET, POST")
+	d.MustLXC("config", "set", "core.https_allowed_credentials", "true")
+	preflight, _ := http.NewRequest(http.MethodOptions, "https://"+addr+"/1.0/instances", nil)
+	preflight.Header.Set("Origin", "https://panel.example")
+	resp, err := insecure.Do(preflight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://panel.example" ||
+		resp.Header.Get("Access-Control-Allow-Methods") != "GET, POST" || resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("a preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+
 	// TLS 1.2 is refused: TLS 1.3 only.
 	old := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}
 	if c, err := tls.Dial("tcp", addr, old); err == nil {

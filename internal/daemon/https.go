@@ -50,6 +50,7 @@ func (d *Daemon) startHTTPS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.config.Store(&cfg)
 	if err := d.listenHTTPS(cfg["core.https_address"]); err != nil {
 		d.Log.Warn("the API is not served over HTTPS", "core.https_address", cfg["core.https_address"], "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -61,6 +62,8 @@ type Daemon struct {
 	Trust     *trust.Store
 	server    *http.Server
 	https     httpsState
+	// config caches the server config (serverconfig.go).
+	config atomic.Pointer[map[string]string]
 }
 
 type handlerFunc func(d *Daemon, r *http.Request) response
@@ -209,6 +212,10 @@ func (d *Daemon) Handler() http.Handler {
 		// LXD clients send paths with a trailing slash sometimes, and ?project=.
 		if len(r.URL.Path) > 1 && strings.HasSuffix(r.URL.Path, "/") {
 			r.URL.Path = strings.TrimSuffix(r.URL.Path, "/")
+		}
+		d.setCORSHeaders(w, r)
+		if r.Method == http.MethodOptions {
+			return // a browser's preflight: the headers are the answer
 		}
 		_, pattern := mux.Handler(r)
 		if pattern == "" {

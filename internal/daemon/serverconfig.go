@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -26,6 +27,11 @@ type serverKey struct {
 var serverKeys = map[string]serverKey{
 	"core.https_address":  {check: checkListenAddress},
 	"core.trust_password": {secret: true},
+	// CORS for browsers on other origins, as LXD's.
+	"core.https_allowed_origin":      {},
+	"core.https_allowed_methods":     {},
+	"core.https_allowed_headers":     {},
+	"core.https_allowed_credentials": {check: checkBool},
 	// How long a trust token lives (1M 2H 3d 4w 5m 6y); forever when unset.
 	"core.remote_token_expiry": {check: func(v string) error { _, err := cron.ParseExpiry(v); return err }},
 }
@@ -40,6 +46,13 @@ func listenAddress(addr string) string {
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
 	return net.JoinHostPort(host, defaultHTTPSPort)
+}
+
+func checkBool(v string) error {
+	if _, err := strconv.ParseBool(v); err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	return nil
 }
 
 func checkListenAddress(v string) error {
@@ -132,9 +145,11 @@ func (d *Daemon) updateServerConfig(changes map[string]any, replace bool) error 
 	if err := d.storeServerConfig(next); err != nil {
 		return err
 	}
+	d.config.Store(&next)
 	if next["core.https_address"] != old["core.https_address"] {
 		if err := d.listenHTTPS(next["core.https_address"]); err != nil {
 			_ = d.storeServerConfig(old)
+			d.config.Store(&old)
 			_ = d.listenHTTPS(old["core.https_address"])
 			return apierr.BadRequest("core.https_address: %v", err)
 		}
@@ -158,4 +173,32 @@ func (d *Daemon) storeServerConfig(cfg map[string]string) error {
 		}
 		return nil
 	})
+}
+
+// cachedConfig is the stored config as last read or written, for what
+// every request looks at (CORS headers).
+func (d *Daemon) cachedConfig() map[string]string {
+	if c := d.config.Load(); c != nil {
+		return *c
+	}
+	return nil
+}
+
+// setCORSHeaders answers a browser on another origin as the
+// core.https_allowed_* keys say.
+func (d *Daemon) setCORSHeaders(w http.ResponseWriter, r *http.Request) {
+	cfg := d.cachedConfig()
+	origin := r.Header.Get("Origin")
+	for key, header := range map[string]string{
+		"core.https_allowed_origin":  "Access-Control-Allow-Origin",
+		"core.https_allowed_methods": "Access-Control-Allow-Methods",
+		"core.https_allowed_headers": "Access-Control-Allow-Headers",
+	} {
+		if v := cfg[key]; v != "" && origin != "" {
+			w.Header().Set(header, v)
+		}
+	}
+	if on, _ := strconv.ParseBool(cfg["core.https_allowed_credentials"]); on {
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	}
 }
