@@ -19,12 +19,14 @@ import (
 // trust store. The unix socket is always trusted (its mode guards it).
 
 type httpsState struct {
-	mu     sync.Mutex
-	ctx    context.Context
-	cert   tls.Certificate
-	leaf   *x509.Certificate
-	server *http.Server
-	addr   string
+	mu   sync.Mutex
+	ctx  context.Context
+	cert tls.Certificate
+	leaf *x509.Certificate
+	// pem and fingerprint are leaf's, as GET /1.0 shows them.
+	pem, fingerprint string
+	server           *http.Server
+	addr             string
 	// conns are the TLS connections served, to close those of a client
 	// whose certificate is no longer trusted (websockets included).
 	conns    map[uint64]weak.Pointer[tls.Conn]
@@ -45,6 +47,7 @@ func (d *Daemon) startHTTPS(ctx context.Context) error {
 	}
 	d.https.mu.Lock()
 	d.https.ctx, d.https.cert, d.https.leaf = ctx, cert, leaf
+	d.https.pem, d.https.fingerprint = trust.PEM(leaf), trust.Fingerprint(leaf.Raw)
 	d.https.mu.Unlock()
 	cfg, err := d.serverConfig()
 	if err != nil {
@@ -125,10 +128,7 @@ func (d *Daemon) serverCertificate() (string, string) {
 	h := &d.https
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.leaf == nil {
-		return "", ""
-	}
-	return trust.PEM(h.leaf), trust.Fingerprint(h.leaf.Raw)
+	return h.pem, h.fingerprint
 }
 
 // trusted says whether a request comes from a trusted client: over the

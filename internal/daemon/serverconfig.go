@@ -87,7 +87,7 @@ func (d *Daemon) serverConfig() (map[string]string, error) {
 
 // shownConfig is the config as GET /1.0 shows it: secrets as "true".
 func (d *Daemon) shownConfig() map[string]any {
-	cfg, _ := d.serverConfig()
+	cfg := d.cachedConfig()
 	out := map[string]any{}
 	for k, v := range cfg {
 		if serverKeys[k].secret {
