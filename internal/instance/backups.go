@@ -294,17 +294,15 @@ func (s *Service) DeleteBackup(key, name string) error {
 
 // ExpireBackups deletes the backups whose expiry has passed.
 func (s *Service) ExpireBackups(now time.Time) {
-	var expired []BackupRecord
-	_ = s.db.View(func(tx *store.Tx) error {
-		for _, k := range tx.Keys(store.Backups) {
-			var r BackupRecord
-			if _, err := tx.Get(store.Backups, k, &r); err == nil && !r.ExpiresAt.IsZero() && r.ExpiresAt.Before(now) {
-				expired = append(expired, r)
-			}
+	all, err := store.List[BackupRecord](s.db, store.Backups)
+	if err != nil {
+		s.log.Warn("list backups to expire", "err", err)
+		return
+	}
+	for _, r := range all {
+		if r.ExpiresAt.IsZero() || !r.ExpiresAt.Before(now) {
+			continue
 		}
-		return nil
-	})
-	for _, r := range expired {
 		if err := s.DeleteBackup(r.Instance, r.Name); err != nil {
 			s.log.Warn("delete an expired backup", "instance", r.Instance, "backup", r.Name, "err", err)
 		}

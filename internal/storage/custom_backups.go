@@ -248,18 +248,15 @@ func (p *Pools) DeleteCustomVolumeBackup(pool, proj, name, b string) error {
 
 // ExpireCustomVolumeBackups deletes the backups whose expiry has passed.
 func (p *Pools) ExpireCustomVolumeBackups(now time.Time) []error {
-	var expired []VolumeBackupRecord
-	_ = p.db.View(func(tx *store.Tx) error {
-		for _, k := range tx.Keys(store.VolumeBackups) {
-			var r VolumeBackupRecord
-			if _, err := tx.Get(store.VolumeBackups, k, &r); err == nil && !r.ExpiresAt.IsZero() && r.ExpiresAt.Before(now) {
-				expired = append(expired, r)
-			}
-		}
-		return nil
-	})
+	all, err := store.List[VolumeBackupRecord](p.db, store.VolumeBackups)
+	if err != nil {
+		return []error{err}
+	}
 	var errs []error
-	for _, r := range expired {
+	for _, r := range all {
+		if r.ExpiresAt.IsZero() || !r.ExpiresAt.Before(now) {
+			continue
+		}
 		if err := p.DeleteCustomVolumeBackup(r.Pool, r.Project, r.Volume, r.Name); err != nil {
 			errs = append(errs, err)
 		}
