@@ -19,6 +19,8 @@ type Image struct {
 	LastUsedAt   time.Time         `json:"last_used_at" yaml:"last_used_at"`
 	UploadedAt   time.Time         `json:"uploaded_at" yaml:"uploaded_at"`
 	Profiles     []string          `json:"profiles" yaml:"profiles"`
+	// UpdateSource is where a cached or auto-updating image came from.
+	UpdateSource *ImageSource `json:"update_source,omitempty" yaml:"update_source,omitempty"`
 }
 
 // ImagePut is the writable part of an image.
@@ -68,4 +70,37 @@ type ImageMetadata struct {
 	CreationDate int64             `yaml:"creation_date"`
 	ExpiryDate   int64             `yaml:"expiry_date"`
 	Properties   map[string]string `yaml:"properties"`
+}
+
+// ImageSource is where an image came from, or is to come from: a server,
+// its protocol, and the alias or fingerprint there.
+type ImageSource struct {
+	Alias       string `json:"alias" yaml:"alias"`
+	Certificate string `json:"certificate" yaml:"certificate"`
+	Protocol    string `json:"protocol" yaml:"protocol"`
+	Server      string `json:"server" yaml:"server"`
+	ImageType   string `json:"image_type" yaml:"image_type"`
+}
+
+// ImagesPostSource is the source of a new image: another server's image,
+// an instance or snapshot (publish), or a URL.
+type ImagesPostSource struct {
+	ImageSource `yaml:",inline"`
+	Mode        string `json:"mode" yaml:"mode"`
+	Type        string `json:"type" yaml:"type"`
+	URL         string `json:"url" yaml:"url"`
+	// Name is the instance or instance/snapshot to publish.
+	Name        string `json:"name" yaml:"name"`
+	Fingerprint string `json:"fingerprint" yaml:"fingerprint"`
+	Secret      string `json:"secret" yaml:"secret"`
+	Project     string `json:"project" yaml:"project"`
+}
+
+// ImagesPost is the JSON body of POST /1.0/images.
+type ImagesPost struct {
+	ImagePut             `yaml:",inline"`
+	Filename             string            `json:"filename" yaml:"filename"`
+	Source               *ImagesPostSource `json:"source" yaml:"source"`
+	CompressionAlgorithm string            `json:"compression_algorithm" yaml:"compression_algorithm"`
+	Aliases              []ImageAlias      `json:"aliases" yaml:"aliases"`
 }

@@ -51,6 +51,11 @@ type InstanceSource struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	Server      string `json:"server,omitempty"`
 	Protocol    string `json:"protocol,omitempty"`
+	// Certificate is the image server's (PEM), Secret opens a private
+	// image there, Mode is "pull" (the only one).
+	Certificate string `json:"certificate,omitempty"`
+	Secret      string `json:"secret,omitempty"`
+	Mode        string `json:"mode,omitempty"`
 	// Source is the instance (or instance/snapshot) to copy.
 	Source       string `json:"source,omitempty"`
 	InstanceOnly bool   `json:"instance_only,omitempty"`

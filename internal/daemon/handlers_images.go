@@ -25,6 +25,9 @@ func imagesGet(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
+	if !isTrusted(r) {
+		imgs = publicOnly(imgs)
+	}
 	if recursion(r) > 0 {
 		return ok(imgs)
 	}
@@ -41,7 +44,7 @@ func imagesGet(d *Daemon, r *http.Request) response {
 func imagesPost(d *Daemon, r *http.Request) response {
 	ctype, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ctype == "application/json" {
-		return fail(apierr.BadRequest("importing images from a URL or a remote server is not supported yet; upload the image file"))
+		return imagesPostJSON(d, r)
 	}
 	up := image.Upload{Project: requestProject(r), Filename: r.Header.Get("X-LXD-filename"), Public: r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-LXD-public") == "true"}
 	if props := r.Header.Get("X-LXD-properties"); props != "" {
@@ -117,7 +120,7 @@ func importMultipart(ctx context.Context, d *Daemon, body io.Reader, boundary st
 }
 
 func imageGet(d *Daemon, r *http.Request) response {
-	img, rev, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
+	img, rev, err := d.visibleImage(r, false)
 	if err != nil {
 		return fail(err)
 	}
@@ -193,7 +196,7 @@ func imageSubGet(d *Daemon, r *http.Request) response {
 // imageExport sends the image as it was imported: the unified tarball, or
 // a multipart body with its metadata and rootfs files.
 func imageExport(d *Daemon, r *http.Request) response {
-	img, _, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
+	img, _, err := d.visibleImage(r, true)
 	if err != nil {
 		return fail(err)
 	}
@@ -240,6 +243,9 @@ func aliasesGet(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
+	if !isTrusted(r) {
+		all = d.publicAliases(requestProject(r), all)
+	}
 	if recursion(r) > 0 {
 		if all == nil {
 			all = []api.ImageAliasesEntry{}
@@ -266,6 +272,9 @@ func aliasesPost(d *Daemon, r *http.Request) response {
 
 func aliasGet(d *Daemon, r *http.Request) response {
 	a, rev, err := d.Images.GetAlias(requestProject(r), r.PathValue("name"))
+	if err == nil && !isTrusted(r) && len(d.publicAliases(requestProject(r), []api.ImageAliasesEntry{a})) == 0 {
+		err = apierr.NotFound("image alias %q", a.Name)
+	}
 	if err != nil {
 		return fail(err)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/image"
+	"github.com/lodge-project/lodge/internal/imageserver"
 	"github.com/lodge-project/lodge/internal/filter"
 	"github.com/lodge-project/lodge/internal/operation"
 	"github.com/lodge-project/lodge/internal/validate"
@@ -100,6 +102,9 @@ func instancesPost(d *Daemon, r *http.Request) response {
 	var req api.InstancesPost
 	if err := decode(r, &req); err != nil {
 		return fail(err)
+	}
+	if req.Source.Type == "image" && req.Source.Server != "" {
+		return instanceFromRemoteImage(d, r, req)
 	}
 	create, err := d.Instances.PrepareCreate(requestProject(r), &req)
 	if err != nil {
@@ -339,4 +344,52 @@ func instanceLogDelete(d *Daemon, r *http.Request) response {
 		return fail(apierr.NotFound("log file %q", r.PathValue("file")))
 	}
 	return empty()
+}
+
+// instanceFromRemoteImage makes an instance from another server's image
+// (lxc launch remote:image): the image is pulled into the cache first,
+// unless it is there, then the instance is made from it.
+func instanceFromRemoteImage(d *Daemon, r *http.Request, req api.InstancesPost) response {
+	src := req.Source
+	ref := src.Fingerprint
+	if ref == "" {
+		ref = src.Alias
+	}
+	if ref == "" {
+		return fail(apierr.BadRequest("source: give the image's fingerprint or alias"))
+	}
+	if req.Name == "" {
+		return fail(apierr.BadRequest("give the instance a name"))
+	}
+	if _, err := imageserver.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
+		return fail(err)
+	}
+	if _, _, err := d.Instances.Get(instanceKey(r)); err == nil {
+		return fail(apierr.Conflict("instance %q already exists", req.Name))
+	}
+	proj := requestProject(r)
+	op := d.Ops.Start("Creating instance", resources(req.Name), nil, func(ctx context.Context, op *operation.Op) error {
+		img, err := d.Images.Pull(ctx, image.Pull{Project: proj, Ref: ref,
+			Source:  api.ImageSource{Server: src.Server, Protocol: src.Protocol, Certificate: src.Certificate, Alias: src.Alias, ImageType: req.Type},
+			Options: imageserver.Options{Certificate: src.Certificate, Secret: src.Secret},
+			Cached:  true, AutoUpdate: d.configValue("images.auto_update_cached", "true") == "true" && src.Alias != "",
+			Progress: downloadProgress(op)})
+		if err != nil {
+			return err
+		}
+		local := req
+		local.Source = api.InstanceSource{Type: "image", Fingerprint: img.Fingerprint}
+		create, err := d.Instances.PrepareCreate(proj, &local)
+		if err != nil {
+			return err
+		}
+		if err := create(ctx); err != nil {
+			return err
+		}
+		if req.Start {
+			return d.Instances.Start(ctx, local.Name)
+		}
+		return nil
+	})
+	return asyncResp{op}
 }

@@ -147,6 +147,22 @@ func (d *Daemon) trusted(r *http.Request) bool {
 // untrustedRoutes are what an untrusted client may ask for.
 var untrustedRoutes = map[string]bool{"GET /": true, "GET /1.0": true, "POST /1.0/certificates": true}
 
+// publicRoutes an untrusted client may ask for too, and sees only the
+// public part of: public images and their aliases, and a private image
+// with its secret.
+var publicRoutes = map[string]bool{
+	"GET /1.0/images": true, "GET /1.0/images/{fp}": true, "GET /1.0/images/{fp}/{sub}": true, "GET /1.0/images/aliases": true,
+}
+
+type trustKey struct{}
+
+// isTrusted says whether the request's client is trusted (the handler
+// wrapper decided, once).
+func isTrusted(r *http.Request) bool {
+	v, _ := r.Context().Value(trustKey{}).(bool)
+	return v
+}
+
 // trackConn remembers a TLS connection, weakly: one closed and dropped
 // goes from the list by itself.
 func (d *Daemon) trackConn(c *tls.Conn) {

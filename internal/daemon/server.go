@@ -93,6 +93,7 @@ func routes() []route {
 		{"GET /1.0/images/{fp}", imageGet},
 		{"PUT /1.0/images/{fp}", imagePut},
 		{"PATCH /1.0/images/{fp}", imagePatch},
+		{"POST /1.0/images/{fp}/{sub}", imageSubPost},
 		{"DELETE /1.0/images/{fp}", imageDelete},
 		// GET /1.0/images/aliases/{name} and /1.0/images/{fp}/export overlap as mux patterns.
 		{"GET /1.0/images/{fp}/{sub}", imageSubGet},
@@ -222,10 +223,12 @@ func (d *Daemon) Handler() http.Handler {
 			errResp{notFoundOrMethod(r)}.write(w)
 			return
 		}
-		if !untrustedRoutes[pattern] && !d.trusted(r) {
+		trusted := d.trusted(r)
+		if !trusted && !untrustedRoutes[pattern] && !publicRoutes[pattern] {
 			errResp{apierr.ErrForbidden}.write(w)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), trustKey{}, trusted))
 		// Only the default project exists until projects do: a request
 		// for another acts on nothing, rather than on the default one.
 		if p := r.URL.Query().Get("project"); p != "" && p != defaultProject {

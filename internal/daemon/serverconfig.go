@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/backup"
 	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/trust"
@@ -34,6 +35,31 @@ var serverKeys = map[string]serverKey{
 	"core.https_allowed_credentials": {check: checkBool},
 	// How long a trust token lives (1M 2H 3d 4w 5m 6y); forever when unset.
 	"core.remote_token_expiry": {check: func(v string) error { _, err := cron.ParseExpiry(v); return err }},
+	// Images: how published images are compressed (gzip when unset),
+	// days a cached image lives unused (10), hours between refreshes of
+	// auto-updating images (6; 0 never), and whether images pulled for a
+	// launch auto-update (true).
+	"images.compression_algorithm": {check: backup.CheckCompression},
+	"images.remote_cache_expiry":   {check: checkCount},
+	"images.auto_update_interval":  {check: checkCount},
+	"images.auto_update_cached":    {check: checkBool},
+}
+
+func checkCount(v string) error {
+	if n, err := strconv.Atoi(v); err != nil || n < 0 {
+		return fmt.Errorf("%q is not a whole number, 0 or more", v)
+	}
+	return nil
+}
+
+// configValue is a key of the server's config, or def when unset.
+func (d *Daemon) configValue(key, def string) string {
+	if cfg := d.config.Load(); cfg != nil {
+		if v, ok := (*cfg)[key]; ok && v != "" {
+			return v
+		}
+	}
+	return def
 }
 
 // defaultHTTPSPort is the port of an address given without one.

@@ -72,7 +72,7 @@ func (d *Daemon) issueToken(req api.CertificatesPost) response {
 	if !expires.IsZero() {
 		meta["expiresAt"] = expires.UTC().Format(time.RFC3339Nano)
 	}
-	op := d.Ops.StartToken(tokenDescription, meta, expires)
+	op := d.Ops.StartToken(tokenDescription, nil, meta, expires)
 	return asyncResp{op}
 }
 
@@ -92,6 +92,9 @@ func (d *Daemon) spendToken(password string) *api.CertificatePut {
 			continue
 		}
 		md := op.Metadata()
+		if _, trustToken := md["request"]; !trustToken {
+			continue // an image secret, say: no way in
+		}
 		secret, _ := md["secret"].(string)
 		if subtle.ConstantTimeCompare([]byte(secret), []byte(tok.Secret)) != 1 || !op.UseToken() {
 			continue

@@ -46,6 +46,8 @@ type Service struct {
 	maxSize int64
 	// unpacking serialises making one image's volume on a pool.
 	unpacking keyedlock.Locks
+	// downloading serialises pulling one image from a server.
+	downloading keyedlock.Locks
 }
 
 // NewService makes the image service; dir holds the original image files.
@@ -64,6 +66,13 @@ type Upload struct {
 	Properties            map[string]string
 	// Project is the project the image goes to ("" is the default).
 	Project string
+	// Expect, when set, is the fingerprint a download was announced
+	// with: anything else is refused before it is unpacked.
+	Expect string
+	// Cached marks an image pulled for a launch; AutoUpdate one to
+	// refresh from Source.
+	Cached, AutoUpdate bool
+	Source             *api.ImageSource
 }
 
 // spooled is an upload part saved to a temporary file while being hashed.
@@ -139,6 +148,9 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		return api.Image{}, apierr.BadRequest("the image upload is empty")
 	}
 	fp := hex.EncodeToString(hash.Sum(nil))
+	if up.Expect != "" && fp != up.Expect {
+		return api.Image{}, fmt.Errorf("the image downloaded has fingerprint %s, not the %s announced: the download was corrupted or tampered with", fp, up.Expect)
+	}
 	key := project.StoreKey(up.Project, fp)
 	if s.db.Has(store.Images, key) {
 		return api.Image{Fingerprint: fp}, apierr.Conflict("image %s is already imported", fp[:12])
@@ -149,6 +161,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		// and this project gets a record of its own.
 		rec := other
 		rec.Filename, rec.Public, rec.UploadedAt = up.Filename, up.Public, time.Now().UTC()
+		rec.Cached, rec.AutoUpdate, rec.UpdateSource, rec.LastUsedAt = up.Cached, up.AutoUpdate, up.Source, time.Time{}
 		for k, v := range up.Properties {
 			rec.Properties[k] = v
 		}
@@ -204,6 +217,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		Fingerprint: fp, Filename: up.Filename, Public: up.Public, Properties: props, Size: size,
 		Architecture: md.Architecture, Type: "container", UploadedAt: now, CreatedAt: unixOr(md.CreationDate, now),
 		ExpiresAt: unixOr(md.ExpiryDate, time.Time{}), Profiles: []string{"default"}, Aliases: []api.ImageAlias{},
+		Cached: up.Cached, AutoUpdate: up.AutoUpdate, UpdateSource: up.Source,
 	}}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Images, key, rec) }); err != nil {
 		s.removeFiles(fp)

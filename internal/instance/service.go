@@ -318,7 +318,7 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from *import
 			ref = req.Source.Alias
 		}
 		if req.Source.Server != "" {
-			return nil, apierr.BadRequest("images from remote servers are not supported yet; import the image first")
+			return nil, apierr.BadRequest("an image from server %s is downloaded first: this is the daemon's job (POST /1.0/instances)", req.Source.Server)
 		}
 		if ref == "" {
 			return nil, apierr.BadRequest("source: give an image alias or fingerprint")
@@ -390,7 +390,7 @@ func (s *Service) create(ctx context.Context, rec Record, fp, poolName string) e
 		return err
 	}
 	vol := storage.InstanceVolume(poolName, rec.Project, rec.Type, rec.Name)
-	return s.createWith(rec, nil, pool, vol, func() error {
+	err = s.createWith(rec, nil, pool, vol, func() error {
 		if fp != "" {
 			if err := s.images.EnsureVolume(ctx, pool, fp); err != nil {
 				return err
@@ -399,6 +399,13 @@ func (s *Service) create(ctx context.Context, rec Record, fp, poolName string) e
 		}
 		return pool.CreateEmptyVolume(vol)
 	})
+	if err == nil && fp != "" {
+		// A cached image expires counting from its last use.
+		if terr := s.images.Touch(rec.Project, fp); terr != nil {
+			s.log.Warn("record the image's last use", "image", fp, "err", terr)
+		}
+	}
+	return err
 }
 
 // createWith runs makeVolume, then writes the record and any snapshot

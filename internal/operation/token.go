@@ -16,10 +16,10 @@ const ClassToken = "token"
 // errTokenExpired ends a token nobody used in time.
 var errTokenExpired = errors.New("the token expired")
 
-// StartToken makes a token operation with metadata, ending at expires
-// (never, when zero).
-func (m *Manager) StartToken(desc string, metadata map[string]any, expires time.Time) *Op {
-	op := m.add(ClassToken, desc, nil, metadata)
+// StartToken makes a token operation with resources and metadata, ending
+// at expires (never, when zero).
+func (m *Manager) StartToken(desc string, resources map[string][]string, metadata map[string]any, expires time.Time) *Op {
+	op := m.add(ClassToken, desc, resources, metadata)
 	ctx, cancel := context.WithCancel(m.ctx)
 	used := make(chan struct{})
 	op.mu.Lock()
@@ -65,6 +65,20 @@ func (op *Op) UseToken() bool {
 	op.spent = true
 	close(op.used)
 	return true
+}
+
+// Running says whether the operation has not ended yet.
+func (op *Op) Running() bool {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.status == api.Running
+}
+
+// Resources are the API paths the operation is about.
+func (op *Op) Resources() map[string][]string {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.resources
 }
 
 // Metadata is a copy of the operation's metadata.

@@ -21,18 +21,18 @@ func TestTokens(t *testing.T) {
 		}
 		return op.Render()
 	}
-	used := m.StartToken("t", map[string]any{"secret": "a"}, time.Time{})
+	used := m.StartToken("t", nil, map[string]any{"secret": "a"}, time.Time{})
 	if !used.UseToken() || used.UseToken() {
 		t.Fatal("a token was not spent exactly once")
 	}
 	if r := wait(used); r.StatusCode != api.Success {
 		t.Fatalf("a spent token: %+v", r)
 	}
-	expired := m.StartToken("t", nil, time.Now().Add(50*time.Millisecond))
+	expired := m.StartToken("t", nil, nil, time.Now().Add(50*time.Millisecond))
 	if r := wait(expired); r.StatusCode != api.Failure || expired.UseToken() {
 		t.Fatalf("an expired token: %+v", r)
 	}
-	cancelled := m.StartToken("t", nil, time.Time{})
+	cancelled := m.StartToken("t", nil, nil, time.Time{})
 	if err := cancelled.Cancel(); err != nil {
 		t.Fatal(err)
 	}

@@ -111,6 +111,7 @@ func Main(args []string) error {
 	svc.daemon.Instances.RepairBackups()
 
 	go svc.daemon.Instances.RunScheduler(ctx, *tick)
+	go svc.daemon.RunImageTasks(ctx, time.Hour)
 	// Networks, NIC policies and autostart come up while the API already
 	// answers: none of them holds up a client, and instances wait for them.
 	go func() {

@@ -28,19 +28,32 @@ import (
 // connects to (LXD's names none).
 func ServerCert(dir string) (tls.Certificate, error) {
 	crt, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	return loadOrMake(crt, key, true)
+}
+
+// ClientCert loads the client certificate lodge presents to remotes
+// (client.crt, client.key in dir), making it at first use.
+func ClientCert(dir string) (tls.Certificate, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return tls.Certificate{}, err
+	}
+	return loadOrMake(filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"), false)
+}
+
+func loadOrMake(crt, key string, server bool) (tls.Certificate, error) {
 	if _, err := os.Stat(crt); errors.Is(err, os.ErrNotExist) {
-		if err := makeServerCert(crt, key); err != nil {
+		if err := makeCert(crt, key, server); err != nil {
 			return tls.Certificate{}, err
 		}
 	}
 	c, err := tls.LoadX509KeyPair(crt, key)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("load the server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("load the certificate %s: %w", crt, err)
 	}
 	return c, nil
 }
 
-func makeServerCert(crtPath, keyPath string) error {
+func makeCert(crtPath, keyPath string, server bool) error {
 	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
 		return err
@@ -50,15 +63,23 @@ func makeServerCert(crtPath, keyPath string) error {
 		return err
 	}
 	host, _ := os.Hostname()
+	user := "root"
+	if u := os.Getenv("USER"); u != "" {
+		user = u
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{Organization: []string{"Lodge"}, CommonName: "root@" + host},
+		Subject:      pkix.Name{Organization: []string{"Lodge"}, CommonName: user + "@" + host},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().AddDate(10, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{host, "localhost"},
-		IPAddresses:  hostAddresses(),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if server {
+		tmpl.Subject.CommonName = "root@" + host
+		// lodged also reaches other servers (image downloads) with it.
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+		tmpl.DNSNames, tmpl.IPAddresses = []string{host, "localhost"}, hostAddresses()
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
