@@ -1,0 +1,177 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// host is a lodged in a network namespace of its own, serving HTTPS on
+// its address there.
+type host struct {
+	*Daemon
+	addr string // host:port of its HTTPS listener
+}
+
+// twoHosts starts two lodged in two network namespaces joined by a veth
+// (198.18.0.1 and 198.18.0.2), each serving the API over HTTPS with the
+// trust password "sesame".
+func twoHosts(t *testing.T) (a, b host) {
+	t.Helper()
+	nsA, nsB := newNetns(t, "ha"), newNetns(t, "hb")
+	veth := uniq("vh")
+	if out, err := exec.Command("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p").CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	_ = exec.Command("ip", "link", "set", veth, "netns", nsA).Run()
+	_ = exec.Command("ip", "link", "set", veth+"p", "netns", nsB).Run()
+	nsRun(t, nsA, "ip", "addr", "add", "198.18.0.1/24", "dev", veth)
+	nsRun(t, nsA, "ip", "link", "set", veth, "up")
+	nsRun(t, nsB, "ip", "addr", "add", "198.18.0.2/24", "dev", veth+"p")
+	nsRun(t, nsB, "ip", "link", "set", veth+"p", "up")
+	start := func(ns, ip string) host {
+		d := startDaemonWith(t, &Daemon{t: t, Netns: ns})
+		h := host{Daemon: d, addr: ip + ":8443"}
+		d.MustLXC("config", "set", "core.https_address", h.addr)
+		d.MustLXC("config", "set", "core.trust_password", "sesame")
+		return h
+	}
+	return start(nsA, "198.18.0.1"), start(nsB, "198.18.0.2")
+}
+
+// client runs lxc in the host's namespace with a config of its own,
+// where "local" is the host's unix socket and remotes are reached over
+// the namespaces' network.
+func (h host) client(t *testing.T) func(args ...string) (string, string, error) {
+	conf := filepath.Join(t.TempDir(), "lxc")
+	env := []string{"LXD_DIR=" + h.Dir, "LXD_CONF=" + conf}
+	return func(args ...string) (string, string, error) {
+		return run(env, "", "nsenter", append([]string{"--net=/run/netns/" + h.Netns, "lxc"}, args...)...)
+	}
+}
+
+func must(t *testing.T, lxc func(...string) (string, string, error), args ...string) string {
+	t.Helper()
+	out, stderr, err := lxc(args...)
+	if err != nil {
+		t.Fatalf("lxc %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
+
+// untrusted is an HTTPS client with no certificate, inside a namespace
+// that reaches the hosts.
+func untrustedGet(t *testing.T, h host, path string) (int, api.Response) {
+	t.Helper()
+	out, err := exec.Command("nsenter", "--net=/run/netns/"+h.Netns, "curl", "-sk", "-w", "\n%{http_code}", "https://"+h.addr+path).Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v", path, err)
+	}
+	body, code, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	var env api.Response
+	_ = json.Unmarshal([]byte(body), &env)
+	var status int
+	fmt.Sscan(code, &status)
+	return status, env
+}
+
+// TestImagesAcrossHosts drives two Lodge hosts with lxc 5.0.2: a private
+// image copied to the other host with its secret, launched there, an
+// instance published there and launched back here from the cache; what
+// an untrusted client sees of public and private images.
+func TestImagesAcrossHosts(t *testing.T) {
+	a, b := twoHosts(t)
+	a.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
+	lxc := a.client(t)
+	must(t, lxc, "remote", "add", "b", "https://"+b.addr, "--password", "sesame", "--accept-certificate")
+
+	// A private image: the target downloads it with a secret.
+	must(t, lxc, "image", "copy", "local:bb", "b:", "--alias", "copied", "--copy-aliases")
+	_, env := a.API("GET", "/1.0/images/aliases/bb", nil)
+	var alias api.ImageAliasesEntry
+	_ = json.Unmarshal(env.Metadata, &alias)
+	fp := alias.Target
+	out := must(t, lxc, "image", "list", "b:", "--format", "csv", "-c", "LFp")
+	if !strings.Contains(out, "copied") || !strings.Contains(out, "bb") || !strings.Contains(out, fp+",no") {
+		t.Fatalf("b's images after the copy: %q (want %s, private)", out, fp)
+	}
+	if st, _ := untrustedGet(t, a, "/1.0/images/"+fp); st != 404 {
+		t.Fatalf("an untrusted client sees a private image: %d", st)
+	}
+	if st, _ := untrustedGet(t, a, "/1.0/images/"+fp+"/export?secret=guess"); st != 404 {
+		t.Fatalf("a guessed secret downloads a private image: %d", st)
+	}
+	if st, env := untrustedGet(t, a, "/1.0/images"); st != 200 || string(env.Metadata) != "[]" {
+		t.Fatalf("an untrusted client's image list: %d %s", st, env.Metadata)
+	}
+	if st, _ := untrustedGet(t, a, "/1.0/images/aliases/bb"); st != 404 {
+		t.Fatalf("an untrusted client sees the alias of a private image: %d", st)
+	}
+	// Public, it is there for all.
+	if out, stderr, err := a.LXC("query", "-X", "PATCH", "/1.0/images/"+fp, "-d", `{"public": true}`); err != nil {
+		t.Fatalf("make the image public: %v %s %s", err, out, stderr)
+	}
+	if st, env := untrustedGet(t, a, "/1.0/images/aliases/bb"); st != 200 || !strings.Contains(string(env.Metadata), fp) {
+		t.Fatalf("an untrusted client and a public image's alias: %d %s", st, env.Metadata)
+	}
+
+	// Launched on b from a (b has it: no second download), then
+	// changed, published there and launched back here.
+	must(t, lxc, "launch", "local:bb", "b:c1")
+	must(t, lxc, "exec", "b:c1", "--", "sh", "-c", "echo published > /marker")
+	must(t, lxc, "stop", "b:c1", "--force")
+	must(t, lxc, "publish", "b:c1", "b:", "--alias", "pub", "--public")
+	must(t, lxc, "launch", "b:pub", "local:c2")
+	if out := must(t, lxc, "exec", "local:c2", "--", "cat", "/marker"); strings.TrimSpace(out) != "published" {
+		t.Fatalf("the published file, launched here: %q", out)
+	}
+	var imgs []api.Image
+	_, env = a.API("GET", "/1.0/images?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &imgs)
+	cached := 0
+	var cachedFP string
+	for _, img := range imgs {
+		if img.Cached {
+			cached++
+			cachedFP = img.Fingerprint
+			if img.UpdateSource == nil || img.UpdateSource.Server != "https://"+b.addr || img.UpdateSource.Alias != "pub" {
+				t.Fatalf("the cached image's source: %+v", img.UpdateSource)
+			}
+		}
+	}
+	if cached != 1 {
+		t.Fatalf("a's images after launching b:pub: %+v", imgs)
+	}
+	// Refreshing it: nothing new on b; then b publishes anew as pub.
+	if out := must(t, lxc, "image", "refresh", "local:"+cachedFP[:12]); !strings.Contains(out, "already up to date") {
+		t.Fatalf("lxc image refresh: %q", out)
+	}
+	must(t, lxc, "start", "b:c1")
+	must(t, lxc, "exec", "b:c1", "--", "sh", "-c", "echo second > /marker")
+	must(t, lxc, "stop", "b:c1", "--force")
+	must(t, lxc, "image", "alias", "delete", "b:pub")
+	must(t, lxc, "publish", "b:c1", "b:", "--alias", "pub", "--public", "--compression", "zstd")
+	if out := must(t, lxc, "image", "refresh", "local:"+cachedFP[:12]); !strings.Contains(out, "refreshed successfully") {
+		t.Fatalf("lxc image refresh after b published anew: %q", out)
+	}
+	must(t, lxc, "launch", "b:pub", "local:c3")
+	if out := must(t, lxc, "exec", "local:c3", "--", "cat", "/marker"); strings.TrimSpace(out) != "second" {
+		t.Fatalf("launched after the refresh: %q", out)
+	}
+	_, env = a.API("GET", "/1.0/images?recursion=1", nil)
+	imgs = nil
+	_ = json.Unmarshal(env.Metadata, &imgs)
+	for _, img := range imgs {
+		if img.Fingerprint == cachedFP {
+			t.Fatalf("the image refreshed away is still here: %+v", imgs)
+		}
+	}
+	if len(imgs) != 2 {
+		t.Fatalf("a's images after the refresh: %+v", imgs)
+	}
+}
