@@ -104,4 +104,3 @@ func imageSubPost(d *Daemon, r *http.Request) response {
 	}
 	return fail(notFoundOrMethod(r))
 }
-
