@@ -1,5 +1,5 @@
-// Package client is a small Go client for Lodge's (and LXD's) REST API over
-// the unix socket.
+// Package client is a small Go client for Lodge's (and LXD's) REST API,
+// over the unix socket or HTTPS.
 package client
 
 import (
@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,8 +22,13 @@ import (
 
 // Client talks to one daemon.
 type Client struct {
-	socket string
-	http   *http.Client
+	// base is where paths are appended: http://lodge over the socket.
+	base string
+	// where names the daemon in errors.
+	where string
+	http  *http.Client
+	// dialer opens websockets the way http reaches the daemon.
+	dialer websocket.Dialer
 }
 
 // New connects to the daemon's unix socket.
@@ -31,7 +37,23 @@ func New(socket string) *Client {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
 	}
-	return &Client{socket: socket, http: &http.Client{Transport: &http.Transport{DialContext: dial}}}
+	return &Client{base: "http://lodge", where: "lodged at " + socket + " (is it running?)",
+		http:   &http.Client{Transport: &http.Transport{DialContext: dial}},
+		dialer: websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 10 * time.Second}}
+}
+
+// NewHTTPS reaches a daemon at url (https://host:port) through transport,
+// whose TLS config says which server certificate to accept and which
+// client certificate to present.
+func NewHTTPS(url string, transport *http.Transport) *Client {
+	return &Client{base: strings.TrimSuffix(url, "/"), where: url,
+		http:   &http.Client{Transport: transport},
+		dialer: websocket.Dialer{NetDialContext: transport.DialContext, TLSClientConfig: transport.TLSClientConfig, HandshakeTimeout: 10 * time.Second}}
+}
+
+// unreachable is the error of a request that did not get an answer.
+func (c *Client) unreachable(err error) error {
+	return fmt.Errorf("cannot reach %s: %w", c.where, err)
 }
 
 // Error is an error response from the daemon.
@@ -44,7 +66,7 @@ func (e *Error) Error() string { return e.Message }
 
 // Raw sends a request with a body of its own and decodes the envelope.
 func (c *Client) Raw(method, path string, body io.Reader, header http.Header) (*api.Response, string, error) {
-	req, err := http.NewRequest(method, "http://lodge"+path, body)
+	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
 		return nil, "", err
 	}
@@ -53,7 +75,7 @@ func (c *Client) Raw(method, path string, body io.Reader, header http.Header) (*
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, "", fmt.Errorf("cannot reach lodged at %s (is it running?): %w", c.socket, err)
+		return nil, "", c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	var env api.Response
@@ -109,6 +131,33 @@ func (c *Client) finish(resp *api.Response) (*api.Operation, error) {
 	return c.Wait(resp.Operation)
 }
 
+// DoProgress is Do, calling progress with the operation's metadata while
+// it runs (a download's download_progress, say).
+func (c *Client) DoProgress(method, path string, body any, progress func(map[string]any)) (*api.Operation, error) {
+	resp, _, err := c.Query(method, path, body, "")
+	if err != nil {
+		return nil, err
+	}
+	if resp.Type != api.AsyncResponse {
+		return nil, nil
+	}
+	for {
+		var op api.Operation
+		if _, err := c.Get(resp.Operation+"/wait?timeout=1", &op); err != nil {
+			return nil, err
+		}
+		switch op.StatusCode {
+		case api.Success:
+			return &op, nil
+		case api.Failure, api.Cancelled:
+			return &op, &Error{Status: 400, Message: op.Err}
+		}
+		if progress != nil {
+			progress(op.Metadata)
+		}
+	}
+}
+
 // Wait blocks until an operation ends and returns it; a failed operation is an error.
 func (c *Client) Wait(opURL string) (*api.Operation, error) {
 	for {
@@ -127,11 +176,8 @@ func (c *Client) Wait(opURL string) (*api.Operation, error) {
 
 // Websocket connects to a daemon websocket path.
 func (c *Client) Websocket(path string) (*websocket.Conn, error) {
-	d := websocket.Dialer{
-		NetDialContext:   func(ctx context.Context, _, _ string) (net.Conn, error) { return net.Dial("unix", c.socket) },
-		HandshakeTimeout: 10 * time.Second,
-	}
-	conn, _, err := d.Dial("ws://lodge"+path, nil)
+	u := "ws" + strings.TrimPrefix(c.base, "http") + path
+	conn, _, err := c.dialer.Dial(u, nil)
 	return conn, err
 }
 
@@ -143,19 +189,26 @@ func (c *Client) OperationWebsocket(opURL, secret string) (*websocket.Conn, erro
 // GetRaw fetches a path whose body is not an envelope (files, logs,
 // exports); an error envelope becomes an error.
 func (c *Client) GetRaw(path string) (io.ReadCloser, error) {
-	resp, err := c.http.Get("http://lodge" + path)
+	body, _, err := c.GetRawWithHeader(path)
+	return body, err
+}
+
+// GetRawWithHeader is GetRaw with the response's header (an export's
+// Content-Type and Content-Disposition).
+func (c *Client) GetRawWithHeader(path string) (io.ReadCloser, http.Header, error) {
+	resp, err := c.http.Get(c.base + path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach lodged at %s (is it running?): %w", c.socket, err)
+		return nil, nil, c.unreachable(err)
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
 		var env api.Response
 		if json.NewDecoder(resp.Body).Decode(&env) == nil && env.Error != "" {
-			return nil, &Error{Status: resp.StatusCode, Message: env.Error}
+			return nil, nil, &Error{Status: resp.StatusCode, Message: env.Error}
 		}
-		return nil, &Error{Status: resp.StatusCode, Message: resp.Status}
+		return nil, nil, &Error{Status: resp.StatusCode, Message: resp.Status}
 	}
-	return resp.Body, nil
+	return resp.Body, resp.Header, nil
 }
 
 // FileInfo is what the X-LXD-* headers say about a file.
@@ -168,9 +221,9 @@ type FileInfo struct {
 
 // GetFile reads a path inside an instance: a file's body, or a directory's entries.
 func (c *Client) GetFile(instance, path string) (FileInfo, io.ReadCloser, error) {
-	resp, err := c.http.Get("http://lodge/1.0/instances/" + instance + "/files?path=" + url.QueryEscape(path))
+	resp, err := c.http.Get(c.base + "/1.0/instances/" + instance + "/files?path=" + url.QueryEscape(path))
 	if err != nil {
-		return FileInfo{}, nil, fmt.Errorf("cannot reach lodged at %s (is it running?): %w", c.socket, err)
+		return FileInfo{}, nil, c.unreachable(err)
 	}
 	info := FileInfo{Type: resp.Header.Get("X-LXD-type")}
 	info.UID, _ = strconv.ParseInt(resp.Header.Get("X-LXD-uid"), 10, 64)

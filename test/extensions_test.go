@@ -99,10 +99,10 @@ func TestAdvertisedExtensions(t *testing.T) {
 
 	// Server keys: one not honoured is refused by name; unsetting one
 	// changes nothing and is fine.
-	if _, stderr, err := d.LXC("config", "set", "images.auto_update_interval", "6"); err == nil || !strings.Contains(stderr, "images.auto_update_interval") {
+	if _, stderr, err := d.LXC("config", "set", "cluster.https_address", "127.0.0.1:8444"); err == nil || !strings.Contains(stderr, "cluster.https_address") {
 		t.Errorf("setting a server key that is not honoured: %v %q", err, stderr)
 	}
-	if st, env := d.API("PATCH", "/1.0", map[string]any{"config": map[string]string{"images.auto_update_interval": ""}}); st != 200 {
+	if st, env := d.API("PATCH", "/1.0", map[string]any{"config": map[string]string{"cluster.https_address": ""}}); st != 200 {
 		t.Errorf("unsetting a server key: %d %q", st, env.Error)
 	}
 }

@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -174,4 +175,124 @@ func TestImagesAcrossHosts(t *testing.T) {
 	if len(imgs) != 2 {
 		t.Fatalf("a's images after the refresh: %+v", imgs)
 	}
+}
+
+// lodgeClient runs lodge in the host's namespace with a config directory
+// of its own (LODGE_CONF), "local" being the host's socket.
+func (h host) lodgeClient(t *testing.T) (func(args ...string) (string, string, error), string) {
+	conf := filepath.Join(t.TempDir(), "lodge")
+	env := []string{"LODGE_DIR=" + h.Dir, "LODGE_CONF=" + conf}
+	return func(args ...string) (string, string, error) {
+		return run(env, "", "nsenter", append([]string{"--net=/run/netns/" + h.Netns, lodgeBin}, args...)...)
+	}, conf
+}
+
+// TestRemotesWithLodge drives two hosts with lodge: remotes added by
+// password and by token (and refused: a wrong password, a reused token,
+// an unaccepted certificate, one that changed, an unreachable address),
+// remote: names on instances and images, copy, launch, publish, export,
+// rename, switch.
+func TestRemotesWithLodge(t *testing.T) {
+	a, b := twoHosts(t)
+	a.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
+	lodge, conf := a.lodgeClient(t)
+	fail := func(want string, args ...string) {
+		t.Helper()
+		out, stderr, err := lodge(args...)
+		if err == nil || !strings.Contains(stderr, want) {
+			t.Fatalf("lodge %s: want an error with %q, got %v\n%s%s", strings.Join(args, " "), want, err, out, stderr)
+		}
+	}
+	fail("--accept-certificate", "remote", "add", "b", b.addr, "--password", "sesame")
+	fail("refused to trust", "remote", "add", "b", b.addr, "--password", "wrong", "--accept-certificate")
+	fail("cannot reach", "remote", "add", "nowhere", "198.18.0.2:9", "--accept-certificate")
+	if out := must(t, lodge, "remote", "list", "--format", "csv"); strings.Contains(out, "b,") {
+		t.Fatalf("a refused remote was kept: %q", out)
+	}
+	must(t, lodge, "remote", "add", "b", "198.18.0.2", "--password", "sesame", "--accept-certificate")
+	if out := must(t, lodge, "remote", "list", "--format", "csv"); !strings.Contains(out, "b,https://"+b.addr+",lxd,tls,NO") {
+		t.Fatalf("lodge remote list: %q", out)
+	}
+
+	// remote: names.
+	must(t, lodge, "launch", "local:bb", "b:c1")
+	if out := must(t, lodge, "exec", "b:c1", "--", "echo", "over https"); strings.TrimSpace(out) != "over https" {
+		t.Fatalf("lodge exec b:c1: %q", out)
+	}
+	if out := must(t, lodge, "list", "b:", "--format", "csv"); !strings.Contains(out, "c1,RUNNING") {
+		t.Fatalf("lodge list b: %q", out)
+	}
+	if out := must(t, lodge, "list", "--format", "csv"); strings.Contains(out, "c1") {
+		t.Fatalf("lodge list (local) shows b's instance: %q", out)
+	}
+	must(t, lodge, "config", "set", "b:c1", "user.where=b")
+	if out := must(t, lodge, "config", "get", "b:c1", "user.where"); strings.TrimSpace(out) != "b" {
+		t.Fatalf("lodge config get b:c1: %q", out)
+	}
+	must(t, lodge, "image", "copy", "local:bb", "b:", "--alias", "fromA")
+	if out := must(t, lodge, "image", "info", "b:fromA"); !strings.Contains(out, "Public: no") {
+		t.Fatalf("lodge image info b:fromA: %q", out)
+	}
+	must(t, lodge, "image", "set-property", "b:fromA", "description", "copied from a")
+	if out := must(t, lodge, "image", "get-property", "b:fromA", "description"); strings.TrimSpace(out) != "copied from a" {
+		t.Fatalf("lodge image get-property: %q", out)
+	}
+	must(t, lodge, "exec", "b:c1", "--", "sh", "-c", "echo from-b > /marker")
+	must(t, lodge, "publish", "b:c1", "--alias", "pub", "--force", "version=2")
+	must(t, lodge, "launch", "b:pub", "c2")
+	if out := must(t, lodge, "exec", "c2", "--", "cat", "/marker"); strings.TrimSpace(out) != "from-b" {
+		t.Fatalf("the published file, launched here: %q", out)
+	}
+	export := t.TempDir()
+	if out := must(t, lodge, "image", "export", "b:pub", export); !strings.Contains(out, export) {
+		t.Fatalf("lodge image export: %q", out)
+	}
+
+	// Server config by remote, and a token for a second client.
+	must(t, lodge, "config", "set", "b:", "images.remote_cache_expiry", "3")
+	if out := must(t, lodge, "config", "get", "b:", "images.remote_cache_expiry"); strings.TrimSpace(out) != "3" {
+		t.Fatalf("lodge config get b: images.remote_cache_expiry: %q", out)
+	}
+	out := must(t, lodge, "config", "trust", "add", "b:", "--name", "second")
+	token := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	second, _ := a.lodgeClient(t)
+	must(t, second, "remote", "add", "b", token)
+	must(t, second, "list", "b:")
+	third, _ := a.lodgeClient(t)
+	fail3 := func(want string, args ...string) {
+		t.Helper()
+		if _, stderr, err := third(args...); err == nil || !strings.Contains(stderr, want) {
+			t.Fatalf("lodge %v: want %q, got %v %s", args, want, err, stderr)
+		}
+	}
+	fail3("refused to trust", "remote", "add", "b", token)
+
+	// A certificate that changed is refused, and said so.
+	certs := filepath.Join(conf, "servercerts")
+	aCert, err := exec.Command("cat", filepath.Join(a.Dir, "server.crt")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, lodge, "remote", "rename", "b", "bee")
+	if err := exec.Command("cp", filepath.Join(certs, "bee.crt"), filepath.Join(certs, "bee.orig")).Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(certs, "bee.crt"), aCert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fail("certificate changed", "list", "bee:")
+	if err := exec.Command("mv", filepath.Join(certs, "bee.orig"), filepath.Join(certs, "bee.crt")).Run(); err != nil {
+		t.Fatal(err)
+	}
+	must(t, lodge, "remote", "switch", "bee")
+	if out := must(t, lodge, "list", "--format", "csv"); !strings.Contains(out, "c1,") {
+		t.Fatalf("lodge list with bee the default: %q", out)
+	}
+	if out := must(t, lodge, "remote", "get-default"); strings.TrimSpace(out) != "bee" {
+		t.Fatalf("lodge remote get-default: %q", out)
+	}
+	fail("is the default", "remote", "remove", "bee")
+	must(t, lodge, "remote", "switch", "local")
+	must(t, lodge, "remote", "remove", "bee")
+	fail("does not exist", "list", "bee:")
 }

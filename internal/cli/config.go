@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -13,8 +14,15 @@ import (
 func cmdConfig() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Manage instance config"}
 	set := &cobra.Command{
-		Use: "set NAME KEY=VALUE...", Short: "Set config keys (live where the key allows)", Args: cobra.MinimumNArgs(2),
+		Use: "set [REMOTE:][NAME] KEY=VALUE... | KEY VALUE", Short: "Set config keys of an instance (live where the key allows), or of the server", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isServerKey(args) {
+				kv, err := serverKeyValues(withoutEmpty(args))
+				if err != nil {
+					return err
+				}
+				return patchServerConfig(kv)
+			}
 			kv, err := parseKeyValues(args[1:])
 			if err != nil {
 				return err
@@ -23,12 +31,36 @@ func cmdConfig() *cobra.Command {
 		},
 	}
 	unset := &cobra.Command{
-		Use: "unset NAME KEY...", Short: "Remove config keys", Args: cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error { return patchConfig(args[0], nil, args[1:]) },
+		Use: "unset [REMOTE:][NAME] KEY...", Short: "Remove config keys of an instance, or of the server", Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if isServerKey(args) {
+				kv := map[string]any{}
+				for _, k := range withoutEmpty(args) {
+					kv[k] = ""
+				}
+				return patchServerConfig(kv)
+			}
+			return patchConfig(args[0], nil, args[1:])
+		},
 	}
 	get := &cobra.Command{
-		Use: "get NAME KEY", Short: "Print a config key", Args: cobra.ExactArgs(2),
+		Use: "get [REMOTE:][NAME] KEY", Short: "Print a config key of an instance, or of the server", Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isServerKey(args) {
+				var srv api.Server
+				if _, err := connect().Get("/1.0", &srv); err != nil {
+					return err
+				}
+				keys := withoutEmpty(args)
+				if len(keys) != 1 {
+					return fmt.Errorf("give one server key")
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), srv.Config[keys[0]])
+				return nil
+			}
+			if len(args) != 2 {
+				return fmt.Errorf("give an instance and a key: lodge config get NAME KEY")
+			}
 			var inst api.Instance
 			if _, err := connect().Get(instancePath(args[0]), &inst); err != nil {
 				return err
@@ -85,8 +117,34 @@ func cmdConfig() *cobra.Command {
 		_, err := connect().Get(instancePath(name), &inst)
 		return inst.Devices, err
 	})
-	cmd.AddCommand(set, unset, get, show, keys, edit, device)
+	cmd.AddCommand(set, unset, get, show, keys, edit, device, cmdConfigTrust())
 	return cmd
+}
+
+// isServerKey says whether config set/get/unset names the server's keys:
+// no instance (a bare "remote:" leaves the first argument empty), and a
+// first argument with a dot, which no instance name has (core.*, images.*).
+func isServerKey(args []string) bool {
+	return len(args) > 0 && (args[0] == "" || strings.Contains(args[0], "."))
+}
+
+// serverKeyValues reads KEY VALUE, or KEY=VALUE...
+func serverKeyValues(args []string) (map[string]any, error) {
+	out := map[string]any{}
+	if len(args) == 2 && !strings.Contains(args[0], "=") {
+		out[args[0]] = args[1]
+		return out, nil
+	}
+	kv, err := parseKeyValues(args)
+	for k, v := range kv {
+		out[k] = v
+	}
+	return out, err
+}
+
+func patchServerConfig(kv map[string]any) error {
+	_, _, err := connect().Query("PATCH", "/1.0", map[string]any{"config": kv}, "")
+	return err
 }
 
 // patchConfig reads the instance with its ETag and writes it back changed,

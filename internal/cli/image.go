@@ -21,7 +21,9 @@ import (
 
 func cmdImage() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage images"}
-	cmd.AddCommand(cmdImageImport(), cmdImageList(), cmdImageShow(), cmdImageDelete(), cmdImageAlias())
+	cmd.AddCommand(cmdImageImport(), cmdImageList(), cmdImageShow(), cmdImageDelete(), cmdImageAlias(),
+		cmdImageCopy(), cmdImageExport(), cmdImageRefresh(), cmdImageInfo())
+	cmd.AddCommand(cmdImageProperties()...)
 	return cmd
 }
 

@@ -48,14 +48,45 @@ func createInstance(cmd *cobra.Command, args []string, o createOpts, start bool)
 	if o.pool != "" {
 		req.Devices = map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": o.pool}}
 	}
+	remotes, err := loadRemotes()
+	if err != nil {
+		return err
+	}
+	to, name, _ := remotes.splitRemote(name)
+	req.Name = name
+	c, err := remotes.connectTo(to)
+	if err != nil {
+		return err
+	}
+	from, image, _ := remotes.splitRemote(image)
+	var ref imageRef
 	if empty {
 		req.Source = api.InstanceSource{Type: "none"}
+	} else if ref, err = imageForTarget(remotes, from, image, to); err != nil {
+		return err
+	} else if ref.same {
+		req.Source = api.InstanceSource{Type: "image", Alias: image}
 	} else {
-		req.Source = api.InstanceSource{Type: "image", Alias: strings.TrimPrefix(image, "local:")}
+		req.Source = api.InstanceSource{Type: "image", Mode: "pull", Protocol: ref.source.Protocol, Certificate: ref.source.Certificate,
+			Alias: ref.source.Alias, Secret: ref.secret}
+		if ref.secret != "" {
+			req.Source.Fingerprint = ref.fingerprint
+		}
 	}
-	c := connect()
 	fmt.Fprintf(cmd.OutOrStdout(), "Creating %s\n", name)
-	if _, err := c.Do("POST", "/1.0/instances", req, ""); err != nil {
+	progress, done := showProgress(cmd.OutOrStdout(), "Retrieving image")
+	create := func(server string) error {
+		req.Source.Server = server
+		_, err := c.DoProgress("POST", "/1.0/instances", req, progress)
+		done()
+		return err
+	}
+	if ref.same || empty {
+		err = create("")
+	} else {
+		err = ref.tryServers(create)
+	}
+	if err != nil {
 		return err
 	}
 	var inst api.Instance
@@ -81,6 +112,7 @@ func cmdLaunch() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return createInstance(cmd, args, opts, true)
 		},
+		Annotations: map[string]string{ownRemotes: "image and instance"},
 	}
 	createFlags(cmd, &opts)
 	return cmd
@@ -98,6 +130,7 @@ func cmdInit() *cobra.Command {
 			}
 			return createInstance(cmd, args, opts, false)
 		},
+		Annotations: map[string]string{ownRemotes: "image and instance"},
 	}
 	createFlags(cmd, &opts)
 	cmd.Flags().BoolVar(&auto, "auto", false, "set up the host with defaults: bridge "+defaultBridge+" with NAT, on the default profile")
@@ -193,6 +226,7 @@ func cmdList() *cobra.Command {
 				return err
 			}
 			var list []api.InstanceFull
+			args = withoutEmpty(args)
 			for _, inst := range all {
 				if len(args) == 0 || matchesAny(inst.Name, args) {
 					list = append(list, inst)

@@ -42,19 +42,81 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "lodge",
 		Short:         "Lodge: system containers, managed like LXD's",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: pickRemote,
 	}
 	root.AddCommand(
 		cmdLaunch(), cmdInit(), cmdStart(), cmdStop(), cmdRestart(), cmdPause(), cmdResume(), cmdDelete(),
 		cmdList(), cmdInfo(), cmdExec(), cmdImage(), cmdConfig(), cmdOperation(), cmdMonitor(), cmdVersion(),
 		cmdSnapshot(), cmdRestore(), cmdCopy(), cmdMove(), cmdFile(), cmdProfile(), cmdConsole(), cmdNetwork(), cmdStorage(), cmdExport(), cmdImport(),
+		cmdRemote(), cmdPublish(),
 	)
 	return root
 }
 
-// connect finds lodged's socket: $LODGE_SOCKET, else $LODGE_DIR/unix.socket.
+// target is the remote the command's arguments named (set before the
+// command runs), and targetErr why it cannot be reached.
+var (
+	target    *client.Client
+	targetErr error
+)
+
+// connect is the client of the remote the command acts on: the one its
+// arguments name (remote:name), else the default remote.
 func connect() *client.Client {
+	if target != nil {
+		return target
+	}
+	return localClient()
+}
+
+// pickRemote takes the remote out of the command's arguments, in place,
+// before the command runs: "b:c1" becomes "c1", acted on at remote b.
+// Arguments may name one remote only; the commands that take two (copy,
+// image copy, launch, publish) pick their own and are marked so.
+func pickRemote(cmd *cobra.Command, args []string) error {
+	if cmd.Annotations[ownRemotes] != "" || cmd.Name() == "remote" || (cmd.Parent() != nil && cmd.Parent().Name() == "remote") {
+		return nil
+	}
+	cfg, err := loadRemotes()
+	if err != nil {
+		return err
+	}
+	picked := ""
+	for i, a := range args {
+		name, rest, ok := cfg.splitRemote(a)
+		if !ok {
+			if i == 0 && strings.HasSuffix(a, ":") && remoteNameRE.MatchString(strings.TrimSuffix(a, ":")) {
+				return fmt.Errorf("remote %q does not exist (lodge remote list shows them)", strings.TrimSuffix(a, ":"))
+			}
+			continue
+		}
+		if picked != "" && name != picked {
+			return fmt.Errorf("lodge %s acts on one remote: %s and %s are named", cmd.Name(), picked, name)
+		}
+		picked, args[i] = name, rest
+	}
+	target, targetErr = cfg.connectTo(picked)
+	return targetErr
+}
+
+// ownRemotes marks a command that reads remotes from its arguments itself.
+const ownRemotes = "lodge/own-remotes"
+
+// withoutEmpty drops the arguments a bare "remote:" left empty.
+func withoutEmpty(args []string) []string {
+	out := args[:0:0]
+	for _, a := range args {
+		if a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// localClient finds lodged's socket: $LODGE_SOCKET, else $LODGE_DIR/unix.socket.
+func localClient() *client.Client {
 	if s := os.Getenv("LODGE_SOCKET"); s != "" {
 		return client.New(s)
 	}
