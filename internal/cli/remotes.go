@@ -383,4 +383,3 @@ func cmdRemoteGetDefault() *cobra.Command {
 		},
 	}
 }
-

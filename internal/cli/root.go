@@ -40,8 +40,8 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "lodge",
-		Short:         "Lodge: system containers, managed like LXD's",
+		Use:               "lodge",
+		Short:             "Lodge: system containers, managed like LXD's",
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		PersistentPreRunE: pickRemote,
