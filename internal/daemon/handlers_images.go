@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,17 @@ func imagesGet(d *Daemon, r *http.Request) response {
 // upload is checked before answering, so a bad tarball is a 400.
 func imagesPost(d *Daemon, r *http.Request) response {
 	ctype, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ctype == "" || ctype == "text/plain" {
+		// As LXD: a body without a type is a request when it is JSON.
+		br := bufio.NewReader(r.Body)
+		if first, err := br.Peek(1); err == nil && first[0] == '{' {
+			ctype = "application/json"
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
+	}
 	if ctype == "application/json" {
 		return imagesPostJSON(d, r)
 	}
