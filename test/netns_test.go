@@ -76,6 +76,25 @@ func listenSink(t *testing.T, ns, addr string) {
 
 func serveIn(t *testing.T, ns, addr string, handle func(net.Conn)) {
 	t.Helper()
+	ln := listenerIn(t, ns, addr)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}
+
+// listenerIn listens on addr inside namespace ns (the socket stays in it
+// whichever thread accepts), closed at cleanup.
+func listenerIn(t *testing.T, ns, addr string) net.Listener {
+	t.Helper()
 	lnc := make(chan net.Listener, 1)
 	errc := make(chan error, 1)
 	go func() {
@@ -102,19 +121,9 @@ func serveIn(t *testing.T, ns, addr string, handle func(net.Conn)) {
 		t.Fatalf("listen in %s: %v", ns, err)
 	case ln := <-lnc:
 		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					handle(c)
-				}()
-			}
-		}()
+		return ln
 	}
+	return nil
 }
 
 func nftRuleset(t *testing.T, ns string) string {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -22,7 +23,7 @@ import (
 func cmdImage() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage images"}
 	cmd.AddCommand(cmdImageImport(), cmdImageList(), cmdImageShow(), cmdImageDelete(), cmdImageAlias(),
-		cmdImageCopy(), cmdImageExport(), cmdImageRefresh(), cmdImageInfo())
+		cmdImageCopy(), cmdImageExport(), cmdImageRefresh(), cmdImageInfo(), cmdImageExportStreams())
 	cmd.AddCommand(cmdImageProperties()...)
 	return cmd
 }
@@ -145,8 +146,8 @@ func cmdImageList() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List images",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var imgs []api.Image
-			if _, err := connect().Get("/1.0/images?recursion=1", &imgs); err != nil {
+			imgs, err := listImages(args)
+			if err != nil {
 				return err
 			}
 			sort.Slice(imgs, func(i, j int) bool { return imgs[i].UploadedAt.Before(imgs[j].UploadedAt) })
@@ -163,7 +164,37 @@ func cmdImageList() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, csv, json or yaml")
+	cmd.Annotations = map[string]string{ownRemotes: "image servers too"}
 	return cmd
+}
+
+// listImages lists the images of the remote the arguments name: a
+// server's, or an image server's index.
+func listImages(args []string) ([]api.Image, error) {
+	cfg, err := loadRemotes()
+	if err != nil {
+		return nil, err
+	}
+	name := ""
+	for _, a := range args {
+		if r, rest, ok := cfg.splitRemote(a); ok && rest == "" {
+			name = r
+		}
+	}
+	if r, ok := cfg.Remotes[name]; ok && r.Protocol == "simplestreams" {
+		src, err := cfg.streamsSource(name)
+		if err != nil {
+			return nil, err
+		}
+		return src.List(context.Background())
+	}
+	c, err := cfg.connectTo(name)
+	if err != nil {
+		return nil, err
+	}
+	var imgs []api.Image
+	_, err = c.Get("/1.0/images?recursion=1", &imgs)
+	return imgs, err
 }
 
 // resolveImage turns an alias or fingerprint prefix into a fingerprint.

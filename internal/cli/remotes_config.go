@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lodge-project/lodge/client"
+	"github.com/lodge-project/lodge/internal/imageserver"
 	"github.com/lodge-project/lodge/internal/trust"
 )
 
@@ -171,4 +172,21 @@ func normalizeAddr(addr string, server bool) (string, error) {
 		u.Path = ""
 	}
 	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// streamsSource opens the named image server (simplestreams).
+func (c *remotesConfig) streamsSource(name string) (imageserver.Lister, error) {
+	pem, err := os.ReadFile(c.serverCertPath(name))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	src, err := imageserver.Open("simplestreams", c.Remotes[name].Addr, imageserver.Options{Certificate: string(pem)})
+	if err != nil {
+		return nil, err
+	}
+	lister, ok := src.(imageserver.Lister)
+	if !ok {
+		return nil, fmt.Errorf("remote %q cannot list its images", name)
+	}
+	return lister, nil
 }

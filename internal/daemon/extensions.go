@@ -57,6 +57,7 @@ var extensions = []extension{
 	{"image_force_refresh", "POST /1.0/images/FP/refresh refreshes an image from the server it came from (lxc image refresh)", "TestImagesAcrossHosts"},
 	{"image_create_aliases", "POST /1.0/images takes the new image's aliases (image copy --alias, publish --alias)", "TestImagesAcrossHosts"},
 	{"image_compression_algorithm", "publish takes compression_algorithm; images.compression_algorithm is the default", "TestImagesAcrossHosts"},
+	{"lodge_image_streams", "the public images as a simplestreams tree (/streams/v1/index.json, images.json, /images/FP/FILE) for any client; images pull from simplestreams servers (unified, squashfs and root.tar.xz images)", "TestSimplestreams"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
 }
 

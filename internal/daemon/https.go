@@ -152,6 +152,7 @@ var untrustedRoutes = map[string]bool{"GET /": true, "GET /1.0": true, "POST /1.
 // with its secret.
 var publicRoutes = map[string]bool{
 	"GET /1.0/images": true, "GET /1.0/images/{fp}": true, "GET /1.0/images/{fp}/{sub}": true, "GET /1.0/images/aliases": true,
+	"GET /streams/v1/index.json": true, "GET /streams/v1/images.json": true, "GET /images/{fp}/{file}": true,
 }
 
 type trustKey struct{}
