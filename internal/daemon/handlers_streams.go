@@ -3,7 +3,6 @@ package daemon
 import (
 	"net/http"
 	"os"
-
 )
 
 // The public images as a simplestreams tree (image.StreamsIndex): any
@@ -46,4 +45,3 @@ func streamsFileGet(d *Daemon, r *http.Request) response {
 		http.ServeContent(w, r, r.PathValue("file"), st.ModTime(), f)
 	})
 }
-

@@ -159,4 +159,3 @@ func (s *Service) StreamsFile(proj, fp, name string) (string, error) {
 	}
 	return "", apierr.NotFound("images/%s/%s", fp, name)
 }
-
