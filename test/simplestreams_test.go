@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/trust"
 )
 
 // splitImages turns the busybox image into its split forms: metadata
@@ -176,3 +177,47 @@ func TestSimplestreams(t *testing.T) {
 type launchError struct{ name, stderr string }
 
 func (e *launchError) Error() string { return "launch " + e.name + ": " + e.stderr }
+
+const pylxdImagesScript = `
+import sys
+from pylxd import Client
+a = Client(endpoint="https://198.18.0.1:8443", cert=(sys.argv[1], sys.argv[2]), verify=sys.argv[3])
+a.authenticate("sesame")
+b = Client()
+img = a.images.get_by_alias("busybox")
+img.copy(b, wait=True)
+print("copied", b.images.get(img.fingerprint).fingerprint[:12])
+pulled = b.images.create_from_simplestreams("https://198.18.0.1:8443", "bb-squash")
+print("pulled", pulled.fingerprint[:12], pulled.properties.get("type", ""))
+`
+
+// TestPylxdImagesAcrossHosts: Debian's pylxd copies a public image from a
+// to b over the LXD protocol, and pulls one from a's simplestreams tree.
+// pylxd sends no server certificate with either: b trusts a's through
+// its trust store (SSL_CERT_FILE), as a host with a private CA would.
+func TestPylxdImagesAcrossHosts(t *testing.T) {
+	a, b := twoHosts(t)
+	meta, squash, _ := splitImages(t)
+	a.MustLodge("image", "import", busyboxImage(t), "--alias", "busybox", "--public")
+	a.MustLodge("image", "import", meta, squash, "--alias", "bb-squash", "--public")
+	b.Stop()
+	b.Env = append(b.Env, "SSL_CERT_FILE="+filepath.Join(a.Dir, "server.crt"))
+	b.Start()
+	clientDir := t.TempDir()
+	if _, err := trust.ServerCert(clientDir); err != nil { // any certificate will do as the client's
+		t.Fatal(err)
+	}
+	script := filepath.Join(clientDir, "images.py")
+	if err := os.WriteFile(script, []byte(pylxdImagesScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"LXD_DIR=" + b.Dir, "REQUESTS_CA_BUNDLE=", "CURL_CA_BUNDLE="}
+	out, stderr, err := run(env, "", "nsenter", "--net=/run/netns/"+b.Netns, "/usr/bin/python3", script,
+		filepath.Join(clientDir, "server.crt"), filepath.Join(clientDir, "server.key"), filepath.Join(a.Dir, "server.crt"))
+	if err != nil || strings.Contains(stderr, "Traceback") {
+		t.Fatalf("pylxd: %v\n%s\n%s", err, out, stderr)
+	}
+	if !strings.Contains(out, "copied ") || !strings.Contains(out, "pulled ") || !strings.Contains(out, " squashfs") {
+		t.Fatalf("pylxd output: %q", out)
+	}
+}
