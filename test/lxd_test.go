@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,4 +225,42 @@ func TestBackupsWithLXD(t *testing.T) {
 			lxd.MustLXC("delete", "--force", name)
 		})
 	}
+}
+
+// TestImagesWithLXD copies images between Debian's LXD 5.0.2 and Lodge
+// over HTTPS on loopback, driven by lxc with both as remotes: LXD pulls a
+// private image from Lodge (with its secret), and Lodge one from LXD;
+// then Lodge launches an instance from an image of LXD's.
+func TestImagesWithLXD(t *testing.T) {
+	t.Parallel()
+	lxd := startLXD(t)
+	d := startDaemon(t)
+	lxdAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	lodgeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	lxd.MustLXC("config", "set", "core.https_address", lxdAddr)
+	lxd.MustLXC("config", "set", "core.trust_password", "sesame")
+	d.MustLXC("config", "set", "core.https_address", lodgeAddr)
+	d.MustLXC("config", "set", "core.trust_password", "sesame")
+	meta, squash, _ := splitImages(t)
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
+	lxd.MustLXC("image", "import", meta, squash, "--alias", "bb-squash")
+
+	client := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "client")}
+	lxc := func(args ...string) (string, string, error) { return run(client, "", "lxc", args...) }
+	must(t, lxc, "remote", "add", "lxd", "https://"+lxdAddr, "--password", "sesame", "--accept-certificate")
+	must(t, lxc, "remote", "add", "lodge", "https://"+lodgeAddr, "--password", "sesame", "--accept-certificate")
+
+	must(t, lxc, "image", "copy", "lodge:bb", "lxd:", "--alias", "from-lodge")
+	must(t, lxc, "image", "copy", "lxd:bb-squash", "lodge:", "--alias", "from-lxd")
+	if out := must(t, lxc, "image", "list", "lodge:", "--format", "csv"); !strings.Contains(out, "from-lxd") {
+		t.Fatalf("Lodge's images after the copy from LXD: %q", out)
+	}
+	if out := must(t, lxc, "image", "list", "lxd:", "--format", "csv"); !strings.Contains(out, "from-lodge") {
+		t.Fatalf("LXD's images after the copy from Lodge: %q", out)
+	}
+	must(t, lxc, "launch", "lxd:bb-squash", "lodge:c1")
+	if out := must(t, lxc, "exec", "lodge:c1", "--", "echo", "from lxd"); strings.TrimSpace(out) != "from lxd" {
+		t.Fatalf("exec in the instance launched from LXD's image: %q", out)
+	}
+	must(t, lxc, "delete", "--force", "lodge:c1")
 }
