@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -256,5 +257,78 @@ func TestPylxdOverHTTPS(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("pylxd output lacks %q:\n%s\n%s", want, out, errOut)
 		}
+	}
+}
+
+// TestForgedTokensAndMalformedCertificates: a token whose secret was
+// made up, one naming another server, and certificates that are not
+// certificates are refused, and leave the trust store as it was.
+func TestForgedTokensAndMalformedCertificates(t *testing.T) {
+	d := startDaemon(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d.MustLXC("config", "set", "core.https_address", addr)
+	real := d.MustLXC("config", "trust", "add", "--name", "real")
+	fields := strings.Fields(real)
+	raw, err := base64.StdEncoding.DecodeString(fields[len(fields)-1])
+	if err != nil {
+		t.Fatalf("the token is not base64: %v", err)
+	}
+	var tok map[string]any
+	if err := json.Unmarshal(raw, &tok); err != nil {
+		t.Fatal(err)
+	}
+	forge := func(change func(map[string]any)) string {
+		c := map[string]any{}
+		for k, v := range tok {
+			c[k] = v
+		}
+		change(c)
+		data, _ := json.Marshal(c)
+		return base64.StdEncoding.EncodeToString(data)
+	}
+	for name, forged := range map[string]string{
+		"a made-up secret":       forge(func(c map[string]any) { c["secret"] = strings.Repeat("0", 64) }),
+		"another server":         forge(func(c map[string]any) { c["fingerprint"] = strings.Repeat("ab", 32) }),
+		"not base64":             "%%%not-a-token%%%",
+		"base64 of nothing good": base64.StdEncoding.EncodeToString([]byte(`{"secret": 3}`)),
+	} {
+		conf := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "c")}
+		if _, stderr, err := run(conf, "", "lxc", "remote", "add", "x", forged, "--accept-certificate"); err == nil {
+			t.Fatalf("a token with %s was taken: %s", name, stderr)
+		}
+		lodgeConf := []string{"LODGE_CONF=" + filepath.Join(t.TempDir(), "l")}
+		if _, stderr, err := run(lodgeConf, "", lodgeBin, "remote", "add", "x", forged, "--accept-certificate"); err == nil {
+			t.Fatalf("lodge took a token with %s: %s", name, stderr)
+		}
+	}
+	// The real token still works after the forgeries.
+	conf := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "ok")}
+	if _, stderr, err := run(conf, "", "lxc", "remote", "add", "ok", fields[len(fields)-1]); err != nil {
+		t.Fatalf("the real token after forged ones: %v %s", err, stderr)
+	}
+
+	// Certificates that are not: refused with 400, nothing stored.
+	for name, cert := range map[string]string{
+		"garbage":        "not a certificate",
+		"a PEM of junk":  "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+		"a private key":  "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----\n",
+		"empty base64":   "",
+		"truncated cert": "MIIB6jCCAW+gAwIBAgIRAInk2nUHA0lheNEYkWXqgHow",
+	} {
+		st, env := d.API("POST", "/1.0/certificates", api.CertificatesPost{CertificatePut: api.CertificatePut{Type: "client", Name: "x", Certificate: cert}})
+		if st != 400 {
+			t.Fatalf("a certificate that is %s: %d %q (want 400)", name, st, env.Error)
+		}
+	}
+	junk := filepath.Join(t.TempDir(), "junk.crt")
+	_ = os.WriteFile(junk, []byte("junk"), 0o600)
+	if _, stderr, err := d.Lodge("config", "trust", "add", junk); err == nil || !strings.Contains(stderr, "certificate") {
+		t.Fatalf("lodge config trust add of a junk file: %v %s", err, stderr)
+	}
+	var certs []api.Certificate
+	_, env := d.API("GET", "/1.0/certificates?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &certs)
+	if len(certs) != 1 || certs[0].Name != "real" {
+		t.Fatalf("the trust store after the refusals: %+v", certs)
 	}
 }

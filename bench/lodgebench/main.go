@@ -57,6 +57,7 @@ func main() {
 	flag.StringVar(&root, "root", "/tmp/lodgebench", "scratch directory for both daemons (its filesystem is the pools')")
 	label := flag.String("label", "", "what the scratch filesystem is, for the report")
 	appendOut := flag.Bool("append", false, "append to -out instead of replacing it")
+	onlyRemotes := flag.Bool("only-remotes", false, "measure the networked figures only (remotes and image servers)")
 	flag.Parse()
 	abs, _ := filepath.Abs(*lodged)
 
@@ -73,12 +74,7 @@ func main() {
 	for _, d := range daemons {
 		d.up()
 	}
-	preseed := "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n"
-	initCmd := exec.Command("lxd", "init", "--preseed")
-	initCmd.Env, initCmd.Stdin = lxd.env(), strings.NewReader(preseed)
-	if o, err := initCmd.CombinedOutput(); err != nil {
-		fatal(fmt.Errorf("lxd init: %v: %s", err, o))
-	}
+	initLXD(lxd)
 	r := newReport()
 	reps := func(n int) int {
 		if *quick {
@@ -102,6 +98,13 @@ func main() {
 		fmt.Println(r.line(figure))
 	}
 	timed := func(f func()) time.Duration { t0 := time.Now(); f(); return time.Since(t0) }
+	if *onlyRemotes {
+		benchRemotes(measure, reps, lxd, lodge, abs, filepath.Join(filepath.Dir(abs), "lodge"), *debian)
+		if err := r.write(*out, loadAvg(), *label, *appendOut); err != nil {
+			fatal(err)
+		}
+		return
+	}
 
 	measure("daemon cold start (to GET /1.0)", "0.1", reps(3), func(d *daemon, _ int) time.Duration {
 		d.stop()
@@ -439,6 +442,8 @@ func main() {
 	}
 	r.mem(densityFigure, "", density)
 
+	benchRemotes(measure, reps, lxd, lodge, abs, filepath.Join(filepath.Dir(abs), "lodge"), *debian)
+
 	if !*quick {
 		// 1,000 defined (stopped) instances.
 		for _, d := range daemons {
@@ -471,6 +476,17 @@ func main() {
 		fatal(err)
 	}
 	fmt.Println("wrote", *out)
+}
+
+// initLXD gives an LXD a dir pool called default and a default profile
+// whose root disk is on it.
+func initLXD(lxd *daemon) {
+	preseed := "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n"
+	initCmd := exec.Command("lxd", "init", "--preseed")
+	initCmd.Env, initCmd.Stdin = lxd.env(), strings.NewReader(preseed)
+	if o, err := initCmd.CombinedOutput(); err != nil {
+		fatal(fmt.Errorf("lxd init: %v: %s", err, o))
+	}
 }
 
 // cgroupMemory reads a container's memory cgroup usage in bytes (v1 or v2),

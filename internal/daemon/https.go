@@ -76,6 +76,7 @@ func (d *Daemon) listenHTTPS(addr string) error {
 		cancel()
 		_ = h.server.Close()
 		h.server, h.addr = nil, ""
+		d.dropServerInfo()
 	}
 	if addr == "" || h.ctx == nil || h.ctx.Err() != nil {
 		return nil
@@ -95,6 +96,7 @@ func (d *Daemon) listenHTTPS(addr string) error {
 			return ctx
 		}}
 	h.server, h.addr = srv, ln.Addr().String()
+	d.dropServerInfo()
 	go func() { _ = srv.Serve(tls.NewListener(ln, cfg)) }()
 	d.Log.Info("the API is served over HTTPS", "address", h.addr)
 	return nil

@@ -64,6 +64,9 @@ type Daemon struct {
 	https     httpsState
 	// config caches the server config (serverconfig.go).
 	config atomic.Pointer[map[string]string]
+	// info caches GET /1.0's answer (handlers_server.go).
+	info    atomic.Pointer[serverInfoCache]
+	infoGen atomic.Uint64
 }
 
 type handlerFunc func(d *Daemon, r *http.Request) response

@@ -172,10 +172,12 @@ func (d *Daemon) updateServerConfig(changes map[string]any, replace bool) error 
 		return err
 	}
 	d.config.Store(&next)
+	d.dropServerInfo()
 	if next["core.https_address"] != old["core.https_address"] {
 		if err := d.listenHTTPS(next["core.https_address"]); err != nil {
 			_ = d.storeServerConfig(old)
 			d.config.Store(&old)
+			d.dropServerInfo()
 			_ = d.listenHTTPS(old["core.https_address"])
 			return apierr.BadRequest("core.https_address: %v", err)
 		}
