@@ -138,6 +138,14 @@ func TestHostileImageServers(t *testing.T) {
 			}
 		}
 	}
+	launch := func(name, alias string) (int, string) {
+		t.Helper()
+		st, env := d.API("POST", "/1.0/instances", api.InstancesPost{Name: name, Source: api.InstanceSource{Type: "image", Server: fake.srv.URL,
+			Protocol: "lxd", Alias: alias, Certificate: fake.certPEM()}})
+		return st, env.Error
+	}
+	// A launch unpacks as it downloads: every check holds, and a failure
+	// leaves no image, no volume and no instance.
 	for alias, want := range map[string]string{
 		"link":       "symbolic link",
 		"meta-link":  "symbolic link",
@@ -145,26 +153,48 @@ func TestHostileImageServers(t *testing.T) {
 		"cut":        "unexpected EOF",
 		"missing":    "not found",
 	} {
+		if st, msg := launch("c1", alias); st != 400 || !strings.Contains(msg, want) {
+			t.Fatalf("launching %q: %d %q (want a failure saying %q)", alias, st, msg, want)
+		}
+		if st, _ := d.API("GET", "/1.0/instances/c1", nil); st != 404 {
+			t.Fatalf("a failed launch of %q left instance c1: %d", alias, st)
+		}
+		noLeftovers("launching " + alias)
+	}
+	// A copy (image copy) is unpacked at its first launch, as LXD's is:
+	// what can be told from the download fails it now, the rest fails
+	// that launch, leaving nothing unpacked.
+	for alias, want := range map[string]string{
+		"meta-link":  "metadata.yaml",
+		"wrong-hash": "tampered with",
+		"cut":        "unexpected EOF",
+		"missing":    "not found",
+	} {
 		if st, msg := pull(alias); st != 400 || !strings.Contains(msg, want) {
 			t.Fatalf("pulling %q: %d %q (want a failure saying %q)", alias, st, msg, want)
 		}
-		noLeftovers(alias)
+		noLeftovers("pulling " + alias)
 	}
-	// Launching from such a server fails the same way, and makes nothing.
-	if _, stderr, err := d.LXC("launch", "x", "c1"); err == nil {
-		t.Fatal("lxc launch of a missing image worked")
-	} else if !strings.Contains(stderr, "not found") {
-		t.Logf("lxc launch: %s", stderr)
+	if st, msg := pull("link"); st != 202 {
+		t.Fatalf("copying an image whose rootfs is a link: %d %q", st, msg)
 	}
-	st, env := d.API("POST", "/1.0/instances", api.InstancesPost{Name: "c1", Source: api.InstanceSource{Type: "image", Server: fake.srv.URL,
-		Protocol: "lxd", Alias: "link", Certificate: fake.certPEM()}})
+	var copied []api.Image
+	_, env := d.API("GET", "/1.0/images?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &copied)
+	if len(copied) != 1 {
+		t.Fatalf("images after the copy: %s", env.Metadata)
+	}
+	st, env := d.API("POST", "/1.0/instances", api.InstancesPost{Name: "c2", Source: api.InstanceSource{Type: "image", Fingerprint: copied[0].Fingerprint}})
 	if st != 400 || !strings.Contains(env.Error, "symbolic link") {
-		t.Fatalf("launch from a hostile image: %d %q", st, env.Error)
+		t.Fatalf("launching the copied hostile image: %d %q", st, env.Error)
 	}
-	if st, _ := d.API("GET", "/1.0/instances/c1", nil); st != 404 {
-		t.Fatalf("a failed launch left instance c1: %d", st)
+	if left, _ := os.ReadDir(filepath.Join(d.Dir, "storage-pools", "default", "images")); len(left) != 0 {
+		t.Fatalf("the failed launch left image volumes: %v", left)
 	}
-	noLeftovers("a failed launch")
+	if st, env := d.API("DELETE", "/1.0/images/"+copied[0].Fingerprint, nil); st != 202 {
+		t.Fatalf("delete the copied image: %d %q", st, env.Error)
+	}
+	noLeftovers("deleting the copied image")
 
 	// Device nodes are dropped, as at import; the image is kept.
 	if st, msg := pull("devices"); st != 202 {

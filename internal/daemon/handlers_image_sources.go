@@ -71,7 +71,9 @@ func imagePull(d *Daemon, r *http.Request, req api.ImagesPost) response {
 	op := d.Ops.Start("Downloading image", nil, nil, func(ctx context.Context, op *operation.Op) error {
 		img, err := d.Images.Pull(ctx, image.Pull{Project: proj, Source: src.ImageSource, Ref: ref,
 			Options: imageserver.Options{Certificate: src.Certificate, Secret: src.Secret},
-			Public:  req.Public, AutoUpdate: req.AutoUpdate, Progress: downloadProgress(op)})
+			Public:  req.Public, AutoUpdate: req.AutoUpdate, Progress: downloadProgress(op),
+			// A copy is unpacked at its first launch, as LXD's is.
+			Defer: true})
 		if err != nil {
 			return err
 		}

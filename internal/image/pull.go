@@ -26,6 +26,8 @@ type Pull struct {
 	Options imageserver.Options
 	// Cached marks an image pulled for a launch, which expires unused.
 	Cached, Public, AutoUpdate bool
+	// Defer leaves the unpacking to the first launch (Upload.Defer).
+	Defer bool
 	// Progress hears how far the download is, as LXD words it
 	// ("45% (12.3MB/s)").
 	Progress func(text string)
@@ -62,7 +64,7 @@ func (s *Service) fetch(ctx context.Context, p Pull, src imageserver.Source, fou
 	defer files.Close()
 	progress := &progressReader{size: files.Size, report: p.Progress}
 	up := Upload{Project: p.Project, Filename: found.Image.Filename, Public: p.Public, Properties: found.Image.Properties,
-		Expect: fp, Cached: p.Cached, AutoUpdate: p.AutoUpdate}
+		Expect: fp, Cached: p.Cached, AutoUpdate: p.AutoUpdate, Defer: p.Defer}
 	if p.Cached || p.AutoUpdate {
 		source := p.Source
 		if source.Alias == "" {

@@ -26,7 +26,9 @@ func (s *Service) Repair(log *slog.Logger) {
 	})
 	spools, _ := filepath.Glob(filepath.Join(s.dir, ".upload-*"))
 	multiparts, _ := filepath.Glob(filepath.Join(s.dir, ".multipart-*"))
-	for _, f := range append(spools, multiparts...) {
+	publishes, _ := filepath.Glob(filepath.Join(s.dir, ".publish-*"))
+	metas, _ := filepath.Glob(filepath.Join(s.dir, ".meta-*"))
+	for _, f := range append(append(spools, multiparts...), append(publishes, metas...)...) {
 		log.Warn("repair: removing an upload cut short", "file", f)
 		_ = os.RemoveAll(f)
 	}

@@ -72,6 +72,9 @@ type Upload struct {
 	// Cached marks an image pulled for a launch; AutoUpdate one to
 	// refresh from Source.
 	Cached, AutoUpdate bool
+	// Defer leaves the unpacking to the image's first use (a copy
+	// between hosts, as LXD does): only the metadata is read now.
+	Defer bool
 	Source             *api.ImageSource
 }
 
@@ -121,6 +124,11 @@ func (r readerWithContext) Read(p []byte) (int, error) {
 // Import stores an uploaded image and unpacks it into the pool. Importing an
 // image that is already there returns its fingerprint and a conflict.
 func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
+	if up.Expect != "" && up.Unified != nil && !up.Defer {
+		if _, elsewhere := s.recordOf(up.Expect); !elsewhere {
+			return s.importStreaming(ctx, up)
+		}
+	}
 	hash := sha256.New()
 	limit := s.maxSize
 	var parts []spooled
@@ -149,7 +157,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 	}
 	fp := hex.EncodeToString(hash.Sum(nil))
 	if up.Expect != "" && fp != up.Expect {
-		return api.Image{}, fmt.Errorf("the image downloaded has fingerprint %s, not the %s announced: the download was corrupted or tampered with", fp, up.Expect)
+		return api.Image{}, errTampered(fp, up.Expect)
 	}
 	key := project.StoreKey(up.Project, fp)
 	if s.db.Has(store.Images, key) {
@@ -171,6 +179,15 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		}
 		return rec.Image, nil
 	}
+	if up.Defer {
+		// Unpacked at the first use, as LXD does: the checks of the tree
+		// run then (EnsureVolume); the metadata is read now.
+		md, err := readMetadataOfFiles(ctx, parts[0].path)
+		if err != nil {
+			return api.Image{}, err
+		}
+		return s.commit(fp, key, split, parts, md, up)
+	}
 
 	unpack := func(dir string) error { return unpackUnified(ctx, parts[0].path, dir) }
 	if split {
@@ -181,26 +198,44 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 	if err != nil {
 		return api.Image{}, err
 	}
+	if err := s.unpackInto(pool, fp, unpack); err != nil {
+		return api.Image{}, err
+	}
+	md, err := readMetadataOfVolume(pool, fp)
+	if err == nil {
+		var img api.Image
+		if img, err = s.commit(fp, key, split, parts, md, up); err == nil {
+			return img, nil
+		}
+	}
+	_ = pool.DeleteImageVolume(fp)
+	return api.Image{}, err
+}
+
+func errTampered(got, want string) error {
+	return fmt.Errorf("the image downloaded has fingerprint %s, not the %s announced: the download was corrupted or tampered with", got, want)
+}
+
+// unpackInto makes image fp's volume on pool with unpack, replacing one a
+// crash left between unpack and the store write.
+func (s *Service) unpackInto(pool storage.Driver, fp string, unpack func(dir string) error) error {
 	if pool.HasImageVolume(fp) {
-		// Left by a crash between unpack and the store write: unpack again.
 		if err := pool.DeleteImageVolume(fp); err != nil {
-			return api.Image{}, err
+			return err
 		}
 	}
 	if err := pool.CreateImageVolume(fp, unpack); err != nil {
-		return api.Image{}, fmt.Errorf("unpack image: %w", err)
+		return fmt.Errorf("unpack image: %w", err)
 	}
 	crashpoint.Hit("import.unpacked")
-	md, err := readMetadataOfVolume(pool, fp)
-	if err != nil {
-		_ = pool.DeleteImageVolume(fp)
-		return api.Image{}, err
-	}
-	if err := s.keepFiles(fp, parts); err != nil {
-		_ = pool.DeleteImageVolume(fp)
-		return api.Image{}, err
-	}
+	return nil
+}
 
+// commit keeps the spooled files as image fp's and writes its record.
+func (s *Service) commit(fp, key string, split bool, parts []spooled, md api.ImageMetadata, up Upload) (api.Image, error) {
+	if err := s.keepFiles(fp, parts); err != nil {
+		return api.Image{}, err
+	}
 	now := time.Now().UTC()
 	props := map[string]string{}
 	for k, v := range md.Properties {
@@ -221,7 +256,6 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 	}}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Images, key, rec) }); err != nil {
 		s.removeFiles(fp)
-		_ = pool.DeleteImageVolume(fp)
 		return api.Image{}, err
 	}
 	return rec.Image, nil
