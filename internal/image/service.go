@@ -74,8 +74,8 @@ type Upload struct {
 	Cached, AutoUpdate bool
 	// Defer leaves the unpacking to the image's first use (a copy
 	// between hosts, as LXD does): only the metadata is read now.
-	Defer bool
-	Source             *api.ImageSource
+	Defer  bool
+	Source *api.ImageSource
 }
 
 // spooled is an upload part saved to a temporary file while being hashed.
