@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,17 +41,46 @@ func Tree(root string) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", root, err)
 	}
-	for _, p := range files {
-		if err := onFD(p, 0, unix.Fsync); err != nil {
-			return err
-		}
+	if err := inParallel(files, func(p string) error { return onFD(p, 0, unix.Fsync) }); err != nil {
+		return err
 	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := Dir(dirs[i]); err != nil {
-			return err
-		}
+	return inParallel(dirs, Dir)
+}
+
+// syncWorkers fsync at once: the filesystem commits its journal once for
+// the fsyncs waiting together, where one at a time each waits for its own.
+const syncWorkers = 16
+
+// inParallel runs op on every path with syncWorkers at once, and returns
+// the first error.
+func inParallel(paths []string, op func(string) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan string)
+	)
+	for w := 0; w < min(syncWorkers, len(paths)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				if err := op(p); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
 	}
-	return nil
+	for _, p := range paths {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
+	return first
 }
 
 // onFD runs op on a read-only descriptor of path, never following a
