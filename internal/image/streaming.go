@@ -174,4 +174,3 @@ func readMetadataOfFiles(ctx context.Context, file string) (api.ImageMetadata, e
 	}
 	return md, nil
 }
-
