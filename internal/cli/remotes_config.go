@@ -180,7 +180,7 @@ func (c *remotesConfig) streamsSource(name string) (imageserver.Lister, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	src, err := imageserver.Open("simplestreams", c.Remotes[name].Addr, imageserver.Options{Certificate: string(pem)})
+	src, err := imageserver.OpenSimplestreams(c.Remotes[name].Addr, imageserver.Options{Certificate: string(pem)})
 	if err != nil {
 		return nil, err
 	}

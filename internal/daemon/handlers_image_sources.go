@@ -64,7 +64,7 @@ func imagePull(d *Daemon, r *http.Request, req api.ImagesPost) response {
 	if ref == "" {
 		return fail(apierr.BadRequest("source: give the image's fingerprint or alias"))
 	}
-	if _, err := imageserver.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
+	if _, err := d.Images.Servers.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
 		return fail(err)
 	}
 	proj := requestProject(r)

@@ -361,7 +361,7 @@ func instanceFromRemoteImage(d *Daemon, r *http.Request, req api.InstancesPost) 
 	if req.Name == "" {
 		return fail(apierr.BadRequest("give the instance a name"))
 	}
-	if _, err := imageserver.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
+	if _, err := d.Images.Servers.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
 		return fail(err)
 	}
 	if _, _, err := d.Instances.Get(instanceKey(r)); err == nil {

@@ -37,7 +37,7 @@ type Pull struct {
 // has it already, and returns it. Two pulls of one image at once download
 // it once: the second waits and finds it.
 func (s *Service) Pull(ctx context.Context, p Pull) (api.Image, error) {
-	src, err := imageserver.Open(p.Source.Protocol, p.Source.Server, p.Options)
+	src, err := s.Servers.Open(p.Source.Protocol, p.Source.Server, p.Options)
 	if err != nil {
 		return api.Image{}, err
 	}

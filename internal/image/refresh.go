@@ -27,7 +27,7 @@ func (s *Service) Refresh(ctx context.Context, proj, prefix string, progress fun
 	if from == nil || from.Server == "" || from.Alias == "" {
 		return "", apierr.BadRequest("image %s was not downloaded from a server by an alias: there is nothing to refresh it from", img.Fingerprint[:12])
 	}
-	src, err := imageserver.Open(from.Protocol, from.Server, imageserver.Options{Certificate: from.Certificate})
+	src, err := s.Servers.Open(from.Protocol, from.Server, imageserver.Options{Certificate: from.Certificate})
 	if err != nil {
 		return "", err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/durable"
+	"github.com/lodge-project/lodge/internal/imageserver"
 	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
@@ -48,6 +49,8 @@ type Service struct {
 	unpacking keyedlock.Locks
 	// downloading serialises pulling one image from a server.
 	downloading keyedlock.Locks
+	// Servers are the protocols images are pulled with.
+	Servers imageserver.Registry
 }
 
 // NewService makes the image service; dir holds the original image files.

@@ -22,15 +22,14 @@ import (
 // untrusted client (public images, or a private one with its secret), as
 // LXD's own daemon reaches it.
 
-func init() { Register("lxd", openLXD) }
-
 type lxdSource struct {
 	base   string
 	secret string
 	http   *http.Client
 }
 
-func openLXD(server string, opts Options) (Source, error) {
+// OpenLXD opens an LXD or Lodge server at server (https://host:port).
+func OpenLXD(server string, opts Options) (Source, error) {
 	u, err := url.Parse(server)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, apierr.BadRequest("%q is not an https:// address", server)

@@ -25,8 +25,6 @@ import (
 // file is checked against the size and sha256 the index gives, and the
 // image against its fingerprint, by the image service.
 
-func init() { Register("simplestreams", openStreams) }
-
 // indexLimit bounds the JSON files a server may send.
 const indexLimit = 64 << 20
 
@@ -49,7 +47,9 @@ type streamImage struct {
 	info        api.Image
 }
 
-func openStreams(server string, opts Options) (Source, error) {
+// OpenSimplestreams opens the simplestreams server whose tree starts at
+// server (https://host/path/).
+func OpenSimplestreams(server string, opts Options) (Source, error) {
 	u, err := url.Parse(server)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, apierr.BadRequest("%q is not an https:// address", server)

@@ -16,6 +16,8 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 )
 
+var testRegistry = Registry{"lxd": OpenLXD, "simplestreams": OpenSimplestreams}
+
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 // streamsServer serves an index with one product on two architectures
@@ -66,7 +68,7 @@ func TestSimplestreamsFindAndFetch(t *testing.T) {
 			Versions: map[string]Version{"20240301_00:00": version(meta, "m", strings.Repeat("ab", 32))}},
 	}
 	srv, cert := streamsServer(t, files, products)
-	src, err := Open("simplestreams", srv.URL, Options{Certificate: cert})
+	src, err := testRegistry.Open("simplestreams", srv.URL, Options{Certificate: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,17 +145,17 @@ func TestSimplestreamsPathsStayOnTheServer(t *testing.T) {
 
 func TestOpenRefuses(t *testing.T) {
 	srv, _ := streamsServer(t, nil, nil)
-	src, err := Open("simplestreams", srv.URL, Options{Certificate: "not a certificate"})
+	src, err := testRegistry.Open("simplestreams", srv.URL, Options{Certificate: "not a certificate"})
 	if err == nil {
 		_, err = src.Find(context.Background(), "x", "")
 	}
 	if err == nil {
 		t.Fatal("a malformed pinned certificate was accepted")
 	}
-	if _, err := Open("ftp", srv.URL, Options{}); err == nil {
+	if _, err := testRegistry.Open("ftp", srv.URL, Options{}); err == nil {
 		t.Fatal("an unknown protocol opened")
 	}
-	if _, err := Open("lxd", "http://plain.invalid", Options{}); err == nil {
+	if _, err := testRegistry.Open("lxd", "http://plain.invalid", Options{}); err == nil {
 		t.Fatal("an http:// server opened")
 	}
 }

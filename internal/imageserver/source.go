@@ -1,7 +1,8 @@
 // Package imageserver downloads images from other servers. Each protocol
-// (LXD's REST API "lxd", and "simplestreams") is a Source opener in a
-// registry keyed by its name; the image service hashes, checks and
-// unpacks what a Source hands over, as it does an upload.
+// (LXD's REST API, OpenLXD, and simplestreams, OpenSimplestreams) is a
+// Source opener, listed in a Registry by name (internal/server builds
+// it); the image service hashes, checks and unpacks what a Source hands
+// over, as it does an upload.
 package imageserver
 
 import (
@@ -11,7 +12,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -57,24 +57,13 @@ type Source interface {
 // Opener opens a server of a protocol.
 type Opener func(server string, opts Options) (Source, error)
 
-var (
-	mu        sync.Mutex
-	protocols = map[string]Opener{}
-)
-
-// Register adds a protocol.
-func Register(name string, open Opener) {
-	mu.Lock()
-	defer mu.Unlock()
-	protocols[name] = open
-}
+// Registry is the protocols spoken, by name; internal/server lists them.
+type Registry map[string]Opener
 
 // Protocols are the names registered.
-func Protocols() []string {
-	mu.Lock()
-	defer mu.Unlock()
-	out := make([]string, 0, len(protocols))
-	for name := range protocols {
+func (r Registry) Protocols() []string {
+	out := make([]string, 0, len(r))
+	for name := range r {
 		out = append(out, name)
 	}
 	sort.Strings(out)
@@ -82,15 +71,13 @@ func Protocols() []string {
 }
 
 // Open opens server with the protocol named ("" is LXD's).
-func Open(protocol, server string, opts Options) (Source, error) {
+func (r Registry) Open(protocol, server string, opts Options) (Source, error) {
 	if protocol == "" {
 		protocol = "lxd"
 	}
-	mu.Lock()
-	open := protocols[protocol]
-	mu.Unlock()
+	open := r[protocol]
 	if open == nil {
-		return nil, apierr.BadRequest("image server protocol %q is not supported (%s)", protocol, strings.Join(Protocols(), ", "))
+		return nil, apierr.BadRequest("image server protocol %q is not supported (%s)", protocol, strings.Join(r.Protocols(), ", "))
 	}
 	src, err := open(server, opts)
 	if err != nil {

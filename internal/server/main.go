@@ -169,6 +169,7 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 		db.Close()
 		return nil, err
 	}
+	images.Servers = imageServers()
 	m, err := idmap.FromSubIDFiles("/etc/subuid", "/etc/subgid")
 	if err != nil {
 		db.Close()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/lodge-project/lodge/internal/imageserver"
 	instruntime "github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/instance/runtime/container"
 	"github.com/lodge-project/lodge/internal/storage"
@@ -21,4 +22,9 @@ func storageDrivers() storage.Registry {
 		"dir":   storage.Plain(func(path string) (storage.Driver, error) { return dir.New(path) }),
 		"btrfs": btrfs.Type(),
 	}
+}
+
+// imageServers is the one place image server protocols are listed.
+func imageServers() imageserver.Registry {
+	return imageserver.Registry{"lxd": imageserver.OpenLXD, "simplestreams": imageserver.OpenSimplestreams}
 }
