@@ -249,3 +249,68 @@ func TestHostileImageServers(t *testing.T) {
 		}
 	}
 }
+
+// fakeStreams serves images over simplestreams on loopback, each under
+// its alias as one unified item whose sha256 the index gives truly: the
+// files are what the index says, and hostile all the same.
+func fakeStreams(t *testing.T, images map[string][]byte) *httptest.Server {
+	t.Helper()
+	products := map[string]any{}
+	for alias, body := range images {
+		sum := sha256.Sum256(body)
+		fp := hex.EncodeToString(sum[:])
+		products[alias] = map[string]any{"aliases": alias, "arch": "amd64", "os": "Hostile", "release": alias, "release_title": alias,
+			"versions": map[string]any{"20260101_00:00": map[string]any{"items": map[string]any{
+				"lxd_combined.tar.gz": map[string]any{"ftype": "lxd_combined.tar.gz", "path": "images/" + alias, "sha256": fp, "size": len(body)}}}}}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/streams/v1/index.json", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"format": "index:1.0", "index": map[string]any{
+			"images": map[string]any{"datatype": "image-downloads", "path": "streams/v1/images.json", "products": []string{"x"}}}})
+	})
+	mux.HandleFunc("/streams/v1/images.json", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"format": "products:1.0", "datatype": "image-downloads", "products": products})
+	})
+	mux.HandleFunc("/images/", func(w http.ResponseWriter, r *http.Request) {
+		body, ok := images[strings.TrimPrefix(r.URL.Path, "/images/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(body)
+	})
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestHostileSimplestreams: images whose files match the index but whose
+// trees attack are refused at launch as an upload is, leaving nothing.
+func TestHostileSimplestreams(t *testing.T) {
+	d := startDaemon(t)
+	srv := fakeStreams(t, map[string][]byte{
+		"link":      imageTarball(t, map[string]string{"metadata.yaml": hostileMetadata}, map[string]string{"rootfs": "/etc"}, nil),
+		"meta-link": imageTarball(t, map[string]string{"rootfs/bin/sh": "x"}, map[string]string{"metadata.yaml": "/etc/shadow"}, nil),
+		"climb":     imageTarball(t, map[string]string{"metadata.yaml": hostileMetadata, "rootfs/bin/sh": "x", "../../escaped": "x"}, nil, nil),
+	})
+	cert := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	for alias, want := range map[string]string{"link": "symbolic link", "meta-link": "symbolic link", "climb": "malformed"} {
+		st, env := d.API("POST", "/1.0/instances", api.InstancesPost{Name: "c1", Source: api.InstanceSource{Type: "image", Server: srv.URL,
+			Protocol: "simplestreams", Alias: alias, Certificate: cert}})
+		if st != 400 || !strings.Contains(env.Error, want) {
+			t.Fatalf("launching %q over simplestreams: %d %q (want %q)", alias, st, env.Error, want)
+		}
+		if _, err := os.Stat("/escaped"); err == nil {
+			t.Fatal("a member climbed out of the image onto the host")
+		}
+		_, env = d.API("GET", "/1.0/images", nil)
+		if string(env.Metadata) != "[]" {
+			t.Fatalf("after launching %q: images %s", alias, env.Metadata)
+		}
+		for _, dir := range []string{filepath.Join(d.Dir, "images"), filepath.Join(d.Dir, "storage-pools", "default", "images")} {
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Fatalf("after launching %q: %s holds %v", alias, dir, left)
+			}
+		}
+	}
+}

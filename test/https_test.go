@@ -332,3 +332,24 @@ func TestForgedTokensAndMalformedCertificates(t *testing.T) {
 		t.Fatalf("the trust store after the refusals: %+v", certs)
 	}
 }
+
+// TestTLS12WhenAsked: lodged --allow-tls12 takes TLS 1.2 clients, with
+// forward-secret AEAD suites only.
+func TestTLS12WhenAsked(t *testing.T) {
+	d := startDaemon(t, "--allow-tls12")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d.MustLXC("config", "set", "core.https_address", addr)
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("a TLS 1.2 handshake with --allow-tls12: %v", err)
+	}
+	if v := c.ConnectionState().Version; v != tls.VersionTLS12 {
+		t.Fatalf("negotiated %x", v)
+	}
+	c.Close()
+	weak := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}
+	if c, err := tls.Dial("tcp", addr, weak); err == nil {
+		c.Close()
+		t.Fatal("a CBC suite was taken")
+	}
+}

@@ -126,7 +126,25 @@ func TestImagesAcrossHosts(t *testing.T) {
 	must(t, lxc, "launch", "local:bb", "b:c1")
 	must(t, lxc, "exec", "b:c1", "--", "sh", "-c", "echo published > /marker")
 	must(t, lxc, "stop", "b:c1", "--force")
+	must(t, lxc, "snapshot", "b:c1", "snap0")
+	must(t, lxc, "publish", "b:c1/snap0", "b:", "--alias", "fromsnap", "from=snapshot")
 	must(t, lxc, "publish", "b:c1", "b:", "--alias", "pub", "--public")
+	must(t, lxc, "launch", "b:fromsnap", "local:c0")
+	if out := must(t, lxc, "exec", "local:c0", "--", "cat", "/marker"); strings.TrimSpace(out) != "published" {
+		t.Fatalf("the snapshot's file, published and launched here: %q", out)
+	}
+	must(t, lxc, "delete", "--force", "local:c0")
+	var fromSnap []api.Image
+	_, env = a.API("GET", "/1.0/images?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &fromSnap)
+	for _, img := range fromSnap {
+		if img.Cached {
+			if img.Properties["from"] != "snapshot" {
+				t.Fatalf("the image published from a snapshot lacks its property: %+v", img.Properties)
+			}
+			a.MustLodge("image", "delete", img.Fingerprint)
+		}
+	}
 	must(t, lxc, "launch", "b:pub", "local:c2")
 	if out := must(t, lxc, "exec", "local:c2", "--", "cat", "/marker"); strings.TrimSpace(out) != "published" {
 		t.Fatalf("the published file, launched here: %q", out)

@@ -86,6 +86,13 @@ func (d *Daemon) listenHTTPS(addr string) error {
 		return err
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{h.cert}, ClientAuth: tls.RequestClientCert}
+	if d.AllowTLS12 {
+		// Asked for by the admin (lodged --allow-tls12, or LXD's
+		// LXD_INSECURE_TLS): TLS 1.2 with forward-secret AEAD suites only.
+		cfg.MinVersion = tls.VersionTLS12
+		cfg.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}
+	}
 	ctx := h.ctx
 	srv := &http.Server{Handler: d.Handler(), BaseContext: func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: 30 * time.Second,

@@ -64,6 +64,8 @@ type Daemon struct {
 	https     httpsState
 	// config caches the server config (serverconfig.go).
 	config atomic.Pointer[map[string]string]
+	// AllowTLS12 lets HTTPS clients use TLS 1.2 (1.3 only by default).
+	AllowTLS12 bool
 	// info caches GET /1.0's answer (handlers_server.go).
 	info    atomic.Pointer[serverInfoCache]
 	infoGen atomic.Uint64

@@ -47,6 +47,7 @@ func Main(args []string) error {
 	tick := fs.Duration("scheduler-tick", 10*time.Second, "how often scheduled and expired snapshots are looked for")
 	proxyPorts := fs.String("proxy-ports", "", "host ports proxy devices may listen on (80,443,8000-8100); empty: any")
 	debugAddr := fs.String("debug-address", "", "serve Go's profiles (pprof) at http://ADDR/debug/pprof/, e.g. 127.0.0.1:8444")
+	tls12 := fs.Bool("allow-tls12", os.Getenv("LXD_INSECURE_TLS") == "true", "accept TLS 1.2 over HTTPS too (TLS 1.3 only by default; also $LXD_INSECURE_TLS=true)")
 	favorMoves := fs.Bool("cgroup-favordynmods", true, "turn on the host cgroup2 mount's favordynmods, so container starts and execs do not wait for an RCU grace period")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,6 +87,7 @@ func Main(args []string) error {
 	if err != nil {
 		return err
 	}
+	svc.daemon.AllowTLS12 = *tls12
 	defer svc.db.Close()
 	raiseKeyQuota(log)
 	if *favorMoves {
