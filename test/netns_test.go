@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -124,6 +125,36 @@ func listenerIn(t *testing.T, ns, addr string) net.Listener {
 		return ln
 	}
 	return nil
+}
+
+// dialIn dials TCP from inside namespace ns: the socket is made there,
+// and works from any thread after.
+func dialIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			c   net.Conn
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+			fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY, 0)
+			if err != nil {
+				done <- result{nil, err}
+				return
+			}
+			defer unix.Close(fd)
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				done <- result{nil, err}
+				return
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			done <- result{c, err}
+		}()
+		r := <-done
+		return r.c, r.err
+	}
 }
 
 func nftRuleset(t *testing.T, ns string) string {
