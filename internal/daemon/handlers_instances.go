@@ -17,6 +17,7 @@ import (
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/imageserver"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/validate"
 )
 
@@ -364,10 +365,10 @@ func instanceFromRemoteImage(d *Daemon, r *http.Request, req api.InstancesPost) 
 	if _, err := d.Images.Servers.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
 		return fail(err)
 	}
-	if _, _, err := d.Instances.Get(instanceKey(r)); err == nil {
+	proj := requestProject(r)
+	if _, _, err := d.Instances.Get(project.StoreKey(proj, req.Name)); err == nil {
 		return fail(apierr.Conflict("instance %q already exists", req.Name))
 	}
-	proj := requestProject(r)
 	op := d.Ops.Start("Creating instance", resources(req.Name), nil, func(ctx context.Context, op *operation.Op) error {
 		img, err := d.Images.Pull(ctx, image.Pull{Project: proj, Ref: ref,
 			Source:  api.ImageSource{Server: src.Server, Protocol: src.Protocol, Certificate: src.Certificate, Alias: src.Alias, ImageType: req.Type},
