@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
@@ -94,7 +96,7 @@ func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *in
 	}
 	defer f.Close()
 	lr := &io.LimitedReader{R: r, N: *limit + 1}
-	n, err := io.Copy(io.MultiWriter(f, h), readerWithContext{ctx, lr})
+	n, err := io.Copy(io.MultiWriter(&writeBehind{f: f}, h), readerWithContext{ctx, lr})
 	if err != nil {
 		os.Remove(f.Name())
 		return spooled{}, fmt.Errorf("receive image: %w", err)
@@ -110,6 +112,25 @@ func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *in
 	}
 	*limit -= n
 	return spooled{path: f.Name(), size: n}, nil
+}
+
+// writeBehind writes to f and starts its writeback every few MiB, so the
+// fsync at the end waits for the tail of a download, not all of it.
+type writeBehind struct {
+	f              *os.File
+	written, begun int64
+}
+
+const writeBehindChunk = 8 << 20
+
+func (w *writeBehind) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if w.written-w.begun >= writeBehindChunk {
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.begun, w.written-w.begun, unix.SYNC_FILE_RANGE_WRITE)
+		w.begun = w.written
+	}
+	return n, err
 }
 
 type readerWithContext struct {
