@@ -42,20 +42,27 @@ func nsRun(t *testing.T, ns string, args ...string) string {
 func startDaemonInNetns(t *testing.T) (*Daemon, string) {
 	t.Helper()
 	inner, outer := newNetns(t, "lns"), newNetns(t, "out")
-	veth := uniq("vo")
-	if out, err := exec.Command("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p").CombinedOutput(); err != nil {
-		t.Fatalf("veth: %v %s", err, out)
-	}
-	_ = exec.Command("ip", "link", "set", veth, "netns", inner).Run()
-	_ = exec.Command("ip", "link", "set", veth+"p", "netns", outer).Run()
-	nsRun(t, inner, "ip", "addr", "add", "198.51.100.1/30", "dev", veth)
-	nsRun(t, inner, "ip", "link", "set", veth, "up")
+	linkNetns(t, inner, outer, "198.51.100.1/30", "198.51.100.2/30")
 	nsRun(t, inner, "ip", "route", "add", "default", "via", "198.51.100.2")
-	nsRun(t, outer, "ip", "addr", "add", "198.51.100.2/30", "dev", veth+"p")
-	nsRun(t, outer, "ip", "link", "set", veth+"p", "up")
 	d := &Daemon{t: t, Netns: inner}
 	d = startDaemonWith(t, d)
 	return d, outer
+}
+
+// linkNetns joins namespaces a and b by a veth pair, up, with an address
+// (CIDR) on each end.
+func linkNetns(t *testing.T, a, b, addrA, addrB string) {
+	t.Helper()
+	veth := uniq("vh")
+	if out, err := exec.Command("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p").CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	_ = exec.Command("ip", "link", "set", veth, "netns", a).Run()
+	_ = exec.Command("ip", "link", "set", veth+"p", "netns", b).Run()
+	nsRun(t, a, "ip", "addr", "add", addrA, "dev", veth)
+	nsRun(t, a, "ip", "link", "set", veth, "up")
+	nsRun(t, b, "ip", "addr", "add", addrB, "dev", veth+"p")
+	nsRun(t, b, "ip", "link", "set", veth+"p", "up")
 }
 
 // listenIn serves TCP on addr inside namespace ns; each client gets back

@@ -26,16 +26,7 @@ type host struct {
 func twoHosts(t *testing.T) (a, b host) {
 	t.Helper()
 	nsA, nsB := newNetns(t, "ha"), newNetns(t, "hb")
-	veth := uniq("vh")
-	if out, err := exec.Command("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p").CombinedOutput(); err != nil {
-		t.Fatalf("veth: %v %s", err, out)
-	}
-	_ = exec.Command("ip", "link", "set", veth, "netns", nsA).Run()
-	_ = exec.Command("ip", "link", "set", veth+"p", "netns", nsB).Run()
-	nsRun(t, nsA, "ip", "addr", "add", "198.18.0.1/24", "dev", veth)
-	nsRun(t, nsA, "ip", "link", "set", veth, "up")
-	nsRun(t, nsB, "ip", "addr", "add", "198.18.0.2/24", "dev", veth+"p")
-	nsRun(t, nsB, "ip", "link", "set", veth+"p", "up")
+	linkNetns(t, nsA, nsB, "198.18.0.1/24", "198.18.0.2/24")
 	start := func(ns, ip string) host {
 		d := startDaemonWith(t, &Daemon{t: t, Netns: ns})
 		h := host{Daemon: d, addr: ip + ":8443"}

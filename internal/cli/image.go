@@ -210,19 +210,26 @@ func resolveImage(c *client.Client, ref string) (string, error) {
 	return img.Fingerprint, nil
 }
 
+// getImage is the image an alias or fingerprint prefix names, with its
+// ETag.
+func getImage(c *client.Client, ref string) (api.Image, string, error) {
+	var img api.Image
+	fp, err := resolveImage(c, ref)
+	if err != nil {
+		return img, "", err
+	}
+	etag, err := c.Get("/1.0/images/"+fp, &img)
+	return img, etag, err
+}
+
 func cmdImageShow() *cobra.Command {
 	return &cobra.Command{
 		Use:   "show IMAGE",
 		Short: "Show an image's properties",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := connect()
-			fp, err := resolveImage(c, args[0])
+			img, _, err := getImage(connect(), args[0])
 			if err != nil {
-				return err
-			}
-			var img api.Image
-			if _, err := c.Get("/1.0/images/"+fp, &img); err != nil {
 				return err
 			}
 			return yamlOut(cmd, img)

@@ -207,13 +207,8 @@ func cmdImageInfo() *cobra.Command {
 		Short: "Show what an image is",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := connect()
-			fp, err := resolveImage(c, args[0])
+			img, _, err := getImage(connect(), args[0])
 			if err != nil {
-				return err
-			}
-			var img api.Image
-			if _, err := c.Get("/1.0/images/"+fp, &img); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -258,12 +253,7 @@ func stamp(t time.Time) string {
 // back with its ETag (a concurrent change is refused, not lost).
 func imagePut(ref string, change func(*api.ImagePut) error) error {
 	c := connect()
-	fp, err := resolveImage(c, ref)
-	if err != nil {
-		return err
-	}
-	var img api.Image
-	etag, err := c.Get("/1.0/images/"+fp, &img)
+	img, etag, err := getImage(c, ref)
 	if err != nil {
 		return err
 	}
@@ -274,7 +264,7 @@ func imagePut(ref string, change func(*api.ImagePut) error) error {
 	if err := change(&put); err != nil {
 		return err
 	}
-	_, _, err = c.Query("PUT", "/1.0/images/"+fp, put, etag)
+	_, _, err = c.Query("PUT", "/1.0/images/"+img.Fingerprint, put, etag)
 	return err
 }
 
@@ -282,13 +272,8 @@ func cmdImageProperties() []*cobra.Command {
 	get := &cobra.Command{
 		Use: "get-property IMAGE KEY", Short: "Show an image property", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := connect()
-			fp, err := resolveImage(c, args[0])
+			img, _, err := getImage(connect(), args[0])
 			if err != nil {
-				return err
-			}
-			var img api.Image
-			if _, err := c.Get("/1.0/images/"+fp, &img); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), img.Properties[args[1]])
