@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -351,5 +352,51 @@ func TestTLS12WhenAsked(t *testing.T) {
 	if c, err := tls.Dial("tcp", addr, weak); err == nil {
 		c.Close()
 		t.Fatal("a CBC suite was taken")
+	}
+}
+
+// TestRemovedCertificateOnAKeptAliveConnection: a client trusted on an
+// open connection loses its access with its certificate, at the next
+// request on that same connection.
+func TestRemovedCertificateOnAKeptAliveConnection(t *testing.T) {
+	d := startDaemon(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d.MustLXC("config", "set", "core.https_address", addr)
+	d.MustLXC("config", "set", "core.trust_password", "sesame")
+	dir := t.TempDir()
+	cert, err := trust.ClientCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}}}}
+	do := func(method, path, body string) int {
+		req, _ := http.NewRequest(method, "https://"+addr+path, strings.NewReader(body))
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0 // the connection was closed: no answer at all
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	if st := do("POST", "/1.0/certificates", `{"type": "client", "password": "sesame"}`); st != 200 && st != 201 {
+		t.Fatalf("trust by password: %d", st)
+	}
+	for i := 0; i < 3; i++ { // the connection is kept, and found trusted
+		if st := do("GET", "/1.0/instances", ""); st != 200 {
+			t.Fatalf("a trusted request: %d", st)
+		}
+	}
+	var certs []api.Certificate
+	_, env := d.API("GET", "/1.0/certificates?recursion=1", nil)
+	_ = json.Unmarshal(env.Metadata, &certs)
+	if len(certs) != 1 {
+		t.Fatalf("the trust store: %+v", certs)
+	}
+	if st, env := d.API("DELETE", "/1.0/certificates/"+certs[0].Fingerprint, nil); st != 200 {
+		t.Fatalf("remove the certificate: %d %s", st, env.Error)
+	}
+	if st := do("GET", "/1.0/instances", ""); st == 200 {
+		t.Fatal("a request after the certificate went was answered")
 	}
 }

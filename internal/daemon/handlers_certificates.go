@@ -103,6 +103,7 @@ func certificatePut(d *Daemon, r *http.Request) response {
 	if err := d.Trust.Update(c.Fingerprint, put); err != nil {
 		return fail(err)
 	}
+	d.trustChanged()
 	return empty()
 }
 
@@ -114,6 +115,7 @@ func certificateDelete(d *Daemon, r *http.Request) response {
 	if err := d.Trust.Delete(c.Fingerprint); err != nil {
 		return fail(err)
 	}
+	d.trustChanged()
 	d.Log.Info("certificate no longer trusted", "name", c.Name, "fingerprint", c.Fingerprint)
 	// In the background: a connection still in its handshake holds its
 	// state until the handshake ends.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
@@ -100,7 +101,7 @@ func (d *Daemon) listenHTTPS(addr string) error {
 			if tc, ok := c.(*tls.Conn); ok {
 				d.trackConn(tc)
 			}
-			return ctx
+			return context.WithValue(ctx, connTrustKey{}, &connTrust{})
 		}}
 	h.server, h.addr = srv, ln.Addr().String()
 	d.dropServerInfo()
@@ -149,9 +150,29 @@ func (d *Daemon) trusted(r *http.Request) bool {
 	if len(r.TLS.PeerCertificates) == 0 {
 		return false
 	}
+	// A connection found trusted stays so until the trust store changes
+	// (a certificate edited or removed: trustGen moves on). One found
+	// untrusted is asked again, as it may add its certificate and go on.
+	gen := d.trustGen.Load() + 1
+	ct, _ := r.Context().Value(connTrustKey{}).(*connTrust)
+	if ct != nil && ct.trustedAt.Load() == gen {
+		return true
+	}
 	_, ok := d.Trust.Trusted(r.TLS.PeerCertificates[0])
+	if ok && ct != nil {
+		ct.trustedAt.Store(gen)
+	}
 	return ok
 }
+
+// trustChanged makes every connection's client be looked up again.
+func (d *Daemon) trustChanged() { d.trustGen.Add(1) }
+
+// connTrust is what one TLS connection's client was found to be:
+// trusted at trust store generation trustedAt-1 (0: not found so).
+type connTrust struct{ trustedAt atomic.Uint64 }
+
+type connTrustKey struct{}
 
 // untrustedRoutes are what an untrusted client may ask for.
 var untrustedRoutes = map[string]bool{"GET /": true, "GET /1.0": true, "POST /1.0/certificates": true}

@@ -66,6 +66,8 @@ type Daemon struct {
 	config atomic.Pointer[map[string]string]
 	// AllowTLS12 lets HTTPS clients use TLS 1.2 (1.3 only by default).
 	AllowTLS12 bool
+	// trustGen counts the trust store's edits and removals (https.go).
+	trustGen atomic.Uint64
 	// info caches GET /1.0's answer (handlers_server.go).
 	info    atomic.Pointer[serverInfoCache]
 	infoGen atomic.Uint64
