@@ -82,6 +82,9 @@ func TestImagesAcrossHosts(t *testing.T) {
 	lxc := a.client(t)
 	must(t, lxc, "remote", "add", "b", "https://"+b.addr, "--password", "sesame", "--accept-certificate")
 
+	// Relay mode: lxc downloads from one and uploads to the other itself.
+	must(t, lxc, "image", "copy", "local:bb", "b:", "--mode", "relay", "--alias", "relayed")
+	must(t, lxc, "image", "delete", "b:relayed")
 	// A private image: the target downloads it with a secret.
 	must(t, lxc, "image", "copy", "local:bb", "b:", "--alias", "copied", "--copy-aliases")
 	_, env := a.API("GET", "/1.0/images/aliases/bb", nil)
