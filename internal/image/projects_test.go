@@ -12,10 +12,6 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
-	"github.com/lodge-project/lodge/internal/storage"
-	dirdriver "github.com/lodge-project/lodge/internal/storage/dir"
-	"github.com/lodge-project/lodge/internal/storage/storagetest"
-	"github.com/lodge-project/lodge/internal/store"
 )
 
 // tarball is a unified image: metadata.yaml and an empty rootfs/.
@@ -36,22 +32,7 @@ func tarball(t *testing.T) []byte {
 // Images and aliases are per project: one image imported into two
 // projects is two records over one set of files, which go with the last.
 func TestImagesByProject(t *testing.T) {
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "lodge.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	pool, err := dirdriver.New(filepath.Join(dir, "pool"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = storagetest.UnmountBelow(dir) })
-	pools := storage.NewPools(db, dir, storage.Registry{"dir": storage.Plain(func(string) (storage.Driver, error) { return pool, nil })})
-	s, err := NewService(db, pools, filepath.Join(dir, "images"), 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pool := newTestService(t)
 	ctx := context.Background()
 	data := tarball(t)
 	img, err := s.Import(ctx, Upload{Unified: bytes.NewReader(data)})
@@ -81,7 +62,7 @@ func TestImagesByProject(t *testing.T) {
 	if err := s.Delete("", img.Fingerprint); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "images", img.Fingerprint)); err != nil {
+	if _, err := os.Stat(filepath.Join(s.dir, img.Fingerprint)); err != nil {
 		t.Fatalf("the files went while project web holds the image: %v", err)
 	}
 	if _, err := s.Resolve("", "test"); err == nil {
@@ -93,7 +74,7 @@ func TestImagesByProject(t *testing.T) {
 	if err := s.Delete("web", img.Fingerprint); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "images", img.Fingerprint)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(s.dir, img.Fingerprint)); !os.IsNotExist(err) {
 		t.Fatalf("the files stayed after the last project's delete: %v", err)
 	}
 	if pool.HasImageVolume(img.Fingerprint) {
