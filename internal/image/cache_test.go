@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,5 +111,49 @@ func TestStreamingAndDeferredImports(t *testing.T) {
 	}
 	if err := s.EnsureVolume(ctx, pool, fp); err != nil || !pool.HasImageVolume(fp) {
 		t.Fatalf("the first use of a deferred image: %v", err)
+	}
+}
+
+// failingPool refuses to make image volumes without unpacking anything.
+type failingPool struct{ storage.Driver }
+
+func (failingPool) CreateImageVolume(string, func(dir string) error) error {
+	return errors.New("no room on this pool")
+}
+
+// A streamed import whose pool fails before it unpacks stops the
+// download and says why; it does not wait for a reader that never comes.
+func TestStreamingImportWhenThePoolFailsFirst(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "lodge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inner, err := dirdriver.New(filepath.Join(dir, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := storage.NewPools(db, dir, storage.Registry{"dir": storage.Plain(func(string) (storage.Driver, error) { return failingPool{inner}, nil })})
+	s, err := NewService(db, pools, filepath.Join(dir, "images"), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := tarball(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Import(context.Background(), Upload{Unified: bytes.NewReader(data), Expect: fingerprint(data)})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no room") {
+			t.Fatalf("the import: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the import hung on a pool that never unpacked")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "images", ".upload-*")); len(left) != 0 {
+		t.Fatalf("the stopped download left %v", left)
 	}
 }

@@ -54,7 +54,9 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 		done <- spoolResult{p, err}
 	}()
 	stopped := false // the unpack stopped reading: its error is the story
+	ran := false
 	unpack := func(dir string) error {
+		ran = true
 		err := untarStream(ctx, pr, dir)
 		if err != nil {
 			stopped = !downloadFailed.Load()
@@ -71,6 +73,17 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 		return err
 	}
 	unpackErr := s.unpackInto(pool, fp, unpack)
+	if !ran {
+		// The pool did not unpack: it failed first, or it had the volume
+		// already (a retired one back in use). Either way nothing reads
+		// the pipe: stop the download, or let it finish into the hash.
+		if unpackErr != nil {
+			stopped = true
+			pr.CloseWithError(unpackErr)
+		} else {
+			_, _ = io.Copy(io.Discard, pr)
+		}
+	}
 	res := <-done
 	if res.err == nil {
 		defer os.Remove(res.part.path)
