@@ -81,6 +81,9 @@ func TestSimplestreams(t *testing.T) {
 		t.Fatalf("lodge image list lodge-a: wants the three public images: %q", out)
 	}
 
+	if out := must(t, lodgeB, "image", "info", "lodge-a:bb-squash"); !strings.Contains(out, "type: squashfs") || !strings.Contains(out, "Fingerprint: ") {
+		t.Fatalf("lodge image info of an image server's image: %q", out)
+	}
 	// Two launches at once of one image: one download.
 	var wg sync.WaitGroup
 	errs := make([]error, 2)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -203,11 +204,11 @@ func cmdImageRefresh() *cobra.Command {
 
 func cmdImageInfo() *cobra.Command {
 	return &cobra.Command{
-		Use:   "info IMAGE",
-		Short: "Show what an image is",
+		Use:   "info [REMOTE:]IMAGE",
+		Short: "Show what an image is (on a server, or an image server)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, _, err := getImage(connect(), args[0])
+			img, err := imageInfo(args[0])
 			if err != nil {
 				return err
 			}
@@ -239,7 +240,32 @@ func cmdImageInfo() *cobra.Command {
 			}
 			return nil
 		},
+		Annotations: map[string]string{ownRemotes: "image servers too"},
 	}
+}
+
+// imageInfo describes image [remote:]ref, asking an image server's index
+// when the remote is one.
+func imageInfo(arg string) (api.Image, error) {
+	cfg, err := loadRemotes()
+	if err != nil {
+		return api.Image{}, err
+	}
+	name, ref, _ := cfg.splitRemote(arg)
+	if r, ok := cfg.Remotes[name]; ok && r.Protocol == "simplestreams" {
+		src, err := cfg.streamsSource(name)
+		if err != nil {
+			return api.Image{}, err
+		}
+		found, err := src.Find(context.Background(), ref, "")
+		return found.Image, err
+	}
+	c, err := cfg.connectTo(name)
+	if err != nil {
+		return api.Image{}, err
+	}
+	img, _, err := getImage(c, ref)
+	return img, err
 }
 
 func stamp(t time.Time) string {

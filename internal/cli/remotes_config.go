@@ -175,7 +175,7 @@ func normalizeAddr(addr string, server bool) (string, error) {
 }
 
 // streamsSource opens the named image server (simplestreams).
-func (c *remotesConfig) streamsSource(name string) (imageserver.Lister, error) {
+func (c *remotesConfig) streamsSource(name string) (streamsLister, error) {
 	pem, err := os.ReadFile(c.serverCertPath(name))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -184,9 +184,15 @@ func (c *remotesConfig) streamsSource(name string) (imageserver.Lister, error) {
 	if err != nil {
 		return nil, err
 	}
-	lister, ok := src.(imageserver.Lister)
+	lister, ok := src.(streamsLister)
 	if !ok {
 		return nil, fmt.Errorf("remote %q cannot list its images", name)
 	}
 	return lister, nil
+}
+
+// streamsLister is an image server the CLI can both list and ask.
+type streamsLister interface {
+	imageserver.Source
+	imageserver.Lister
 }
