@@ -141,9 +141,20 @@ func (c *Client) DoProgress(method, path string, body any, progress func(map[str
 	if resp.Type != api.AsyncResponse {
 		return nil, nil
 	}
+	return c.wait(resp.Operation, 1, progress)
+}
+
+// Wait blocks until an operation ends and returns it; a failed operation is an error.
+func (c *Client) Wait(opURL string) (*api.Operation, error) {
+	return c.wait(opURL, 30, nil)
+}
+
+// wait polls an operation every timeout seconds at most, telling
+// progress (when set) its metadata between polls, until it ends.
+func (c *Client) wait(opURL string, timeout int, progress func(map[string]any)) (*api.Operation, error) {
 	for {
 		var op api.Operation
-		if _, err := c.Get(resp.Operation+"/wait?timeout=1", &op); err != nil {
+		if _, err := c.Get(fmt.Sprintf("%s/wait?timeout=%d", opURL, timeout), &op); err != nil {
 			return nil, err
 		}
 		switch op.StatusCode {
@@ -154,22 +165,6 @@ func (c *Client) DoProgress(method, path string, body any, progress func(map[str
 		}
 		if progress != nil {
 			progress(op.Metadata)
-		}
-	}
-}
-
-// Wait blocks until an operation ends and returns it; a failed operation is an error.
-func (c *Client) Wait(opURL string) (*api.Operation, error) {
-	for {
-		var op api.Operation
-		if _, err := c.Get(opURL+"/wait?timeout=30", &op); err != nil {
-			return nil, err
-		}
-		switch op.StatusCode {
-		case api.Success:
-			return &op, nil
-		case api.Failure, api.Cancelled:
-			return &op, &Error{Status: 400, Message: op.Err}
 		}
 	}
 }

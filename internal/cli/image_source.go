@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/client"
 )
 
 // imageRef is an image on one remote as another server is to fetch it:
@@ -97,8 +98,10 @@ func imageForTarget(cfg *remotesConfig, from, ref, to string) (imageRef, error) 
 	return out, nil
 }
 
-// tryServers runs post against each of ref's servers in turn, until one
-// is reached; an answer that is an error ends the tries.
+// tryServers runs post against each of ref's servers in turn, as lxc
+// does: the next is tried when the target could not reach this one (its
+// operation says "cannot reach"), or this client could not reach the
+// target; any other error ends the tries.
 func (ref imageRef) tryServers(post func(server string) error) error {
 	var errs []error
 	for _, s := range ref.servers {
@@ -107,7 +110,8 @@ func (ref imageRef) tryServers(post func(server string) error) error {
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("from %s: %w", s, err))
-		if !strings.Contains(err.Error(), "cannot reach") {
+		var answered *client.Error
+		if errors.As(err, &answered) && !strings.Contains(answered.Message, "cannot reach") {
 			break
 		}
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -39,13 +40,7 @@ func cmdPublish() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name, snap := source, ""
-			for i := range source {
-				if source[i] == '/' {
-					name, snap = source[:i], source[i+1:]
-					break
-				}
-			}
+			name, snap, _ := strings.Cut(source, "/")
 			if snap == "" && force {
 				var st api.InstanceState
 				if _, err := c.Get(instancePath(name)+"/state", &st); err == nil && st.Status == "Running" {

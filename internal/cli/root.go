@@ -55,12 +55,9 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// target is the remote the command's arguments named (set before the
-// command runs), and targetErr why it cannot be reached.
-var (
-	target    *client.Client
-	targetErr error
-)
+// target is the client of the remote the command's arguments named, set
+// before the command runs.
+var target *client.Client
 
 // connect is the client of the remote the command acts on: the one its
 // arguments name (remote:name), else the default remote.
@@ -97,8 +94,8 @@ func pickRemote(cmd *cobra.Command, args []string) error {
 		}
 		picked, args[i] = name, rest
 	}
-	target, targetErr = cfg.connectTo(picked)
-	return targetErr
+	target, err = cfg.connectTo(picked)
+	return err
 }
 
 // ownRemotes marks a command that reads remotes from its arguments itself.

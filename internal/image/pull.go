@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/lodge-project/lodge/api"
@@ -105,7 +104,7 @@ func (s *Service) Touch(proj, fp string) error {
 type progressReader struct {
 	size, done int64
 	start      time.Time
-	last       atomic.Int64
+	last       time.Time
 	report     func(string)
 }
 
@@ -119,9 +118,9 @@ func (p *progressReader) wrap(r io.Reader) io.Reader {
 		}
 		n, err := r.Read(b)
 		p.done += int64(n)
-		now := time.Now().UnixNano()
-		if last := p.last.Load(); now-last > int64(500*time.Millisecond) {
-			p.last.Store(now)
+		// One reader at a time: the spool reads the parts in turn.
+		if now := time.Now(); now.Sub(p.last) > 500*time.Millisecond {
+			p.last = now
 			p.report(p.text())
 		}
 		return n, err

@@ -65,7 +65,7 @@ type streamFile struct {
 func (s *Service) streamFiles(fp string) []streamFile {
 	meta, rootfs := s.Files(fp)
 	if rootfs == "" {
-		return []streamFile{{FileUnified(), meta, imageserver.FileUnified}}
+		return []streamFile{{imageserver.FileUnified, meta, imageserver.FileUnified}}
 	}
 	root := streamFile{"root.tar.xz", rootfs, imageserver.FileRootTar}
 	if isSquashfs(rootfs) {
@@ -73,9 +73,6 @@ func (s *Service) streamFiles(fp string) []streamFile {
 	}
 	return []streamFile{{"lxd.tar.xz", meta, imageserver.FileMeta}, root}
 }
-
-// FileUnified is the name a unified image has in the tree.
-func FileUnified() string { return "lxd_combined.tar.gz" }
 
 // StreamsIndex is index.json for project proj's public images.
 func (s *Service) StreamsIndex(proj string) (imageserver.StreamIndex, error) {
