@@ -1,0 +1,165 @@
+package migration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RsyncFeatureNames are the rsync features Lodge offers, as LXD 5.0.2
+// does.
+var RsyncFeatureNames = []string{"xattrs", "delete", "compress", "bidirectional"}
+
+// rsyncFeatureArgs are rsync's options for the features both ends
+// agreed on; both ends must pass the same.
+func rsyncFeatureArgs(features []string) []string {
+	var args []string
+	for _, f := range features {
+		switch f {
+		case "xattrs":
+			args = append(args, "--xattrs", "--filter=-x security.selinux")
+		case "delete":
+			args = append(args, "--delete")
+		case "compress":
+			args = append(args, "--compress", "--compress-level=2")
+		}
+	}
+	return args
+}
+
+// drainTimeout is how long a transfer waits, after its rsync is done,
+// for the other end to mark the end of its stream.
+const drainTimeout = 30 * time.Second
+
+// SendTree sends the tree at dir over conn with rsync, as LXD's source
+// does: its rsync is the client, its remote shell joined to conn. The
+// tree is read in a sandbox that sees only it. sent counts the bytes
+// that leave. allowVanished takes rsync's "some files vanished" as done.
+func SendTree(ctx context.Context, dir string, conn io.ReadWriteCloser, features []string, sent *atomic.Int64, allowVanished bool) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "rsync"), os.NewFile(uintptr(fds[1]), "rsync")
+	defer ours.Close()
+	args := append([]string{"-ar", "--devices", "--numeric-ids", "--partial", "--sparse"}, rsyncFeatureArgs(features)...)
+	args = append(args, sandboxVolume+"/", "localhost:/tmp/foo", "-e", sandboxSelf+" "+netcatRole)
+	cmd := sandboxed(ctx, false, dir, args)
+	cmd.ExtraFiles = []*os.File{theirs}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		theirs.Close()
+		return fmt.Errorf("start rsync: %w", err)
+	}
+	theirs.Close()
+	out := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(conn, &countingReader{r: ours, n: sent})
+		if cerr := conn.Close(); err == nil {
+			err = cerr
+		}
+		out <- err
+	}()
+	in := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(ours, conn)
+		_ = unix.Shutdown(int(ours.Fd()), unix.SHUT_WR)
+		in <- err
+	}()
+	werr := cmd.Wait()
+	if allowVanished && exitCode(werr) == 24 {
+		werr = nil
+	}
+	return finish("rsync send", werr, &stderr, out, in)
+}
+
+// ReceiveTree receives a tree into dir from conn with rsync, as LXD's
+// target does (rsync --server), in a sandbox that sees only dir. got
+// counts the bytes that arrive.
+func ReceiveTree(ctx context.Context, dir string, conn io.ReadWriteCloser, features []string, got *atomic.Int64) error {
+	args := append([]string{"--server", "-vlogDtpre.iLsfx", "--numeric-ids", "--devices", "--partial", "--sparse"}, rsyncFeatureArgs(features)...)
+	args = append(args, ".", sandboxVolume+"/")
+	cmd := sandboxed(ctx, true, dir, args)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start rsync: %w", err)
+	}
+	out := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(conn, stdout)
+		if cerr := conn.Close(); err == nil {
+			err = cerr
+		}
+		out <- err
+	}()
+	in := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(stdin, &countingReader{r: conn, n: got})
+		_ = stdin.Close()
+		in <- err
+	}()
+	return finish("rsync receive", cmd.Wait(), &stderr, out, in)
+}
+
+// finish waits for a transfer's two copies once its rsync has exited:
+// the one from rsync ends with rsync; the one from the websocket ends at
+// the other end's end-of-stream mark, which a dead peer never sends.
+func finish(what string, werr error, stderr *bytes.Buffer, out, in <-chan error) error {
+	var errs []error
+	if werr != nil {
+		errs = append(errs, fmt.Errorf("%s: %w: %s", what, werr, strings.TrimSpace(stderr.String())))
+	}
+	if err := <-out; err != nil && werr == nil {
+		errs = append(errs, fmt.Errorf("%s: to the other end: %w", what, err))
+	}
+	select {
+	case err := <-in:
+		if err != nil && werr == nil && !errors.Is(err, syscall.EPIPE) {
+			errs = append(errs, fmt.Errorf("%s: from the other end: %w", what, err))
+		}
+	case <-time.After(drainTimeout):
+		errs = append(errs, fmt.Errorf("%s: the other end did not finish its stream", what))
+	}
+	return errors.Join(errs...)
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
+	return n, err
+}
