@@ -51,11 +51,23 @@ type InstanceSource struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	Server      string `json:"server,omitempty"`
 	Protocol    string `json:"protocol,omitempty"`
-	// Certificate is the image server's (PEM), Secret opens a private
-	// image there, Mode is "pull" (the only one).
+	// Certificate is the image server's (PEM), or the migration source's;
+	// Secret opens a private image there; Mode is a migration's "pull"
+	// (the target connects to the source) or "push" (the other way).
 	Certificate string `json:"certificate,omitempty"`
 	Secret      string `json:"secret,omitempty"`
 	Mode        string `json:"mode,omitempty"`
+	// Operation is the source's migration operation (its URL) and
+	// Websockets its websockets' secrets, for a pull.
+	Operation  string            `json:"operation,omitempty"`
+	Websockets map[string]string `json:"secrets,omitempty"`
+	BaseImage  string            `json:"base-image,omitempty"`
+	// Live asks for a stateful migration; Refresh updates an instance the
+	// target has; AllowInconsistent takes files that vanish as copied.
+	Live              bool   `json:"live,omitempty"`
+	Refresh           bool   `json:"refresh,omitempty"`
+	AllowInconsistent bool   `json:"allow_inconsistent,omitempty"`
+	Project           string `json:"project,omitempty"`
 	// Source is the instance (or instance/snapshot) to copy.
 	Source       string `json:"source,omitempty"`
 	InstanceOnly bool   `json:"instance_only,omitempty"`
@@ -80,6 +92,18 @@ type InstancePost struct {
 	Pool         string `json:"pool,omitempty"`
 	InstanceOnly bool   `json:"instance_only,omitempty"`
 	Live         bool   `json:"live,omitempty"`
+	// Target, with Migration, makes the source connect to the target's
+	// operation (push mode); without it the target connects (pull).
+	Target            *InstancePostTarget `json:"target,omitempty"`
+	AllowInconsistent bool                `json:"allow_inconsistent,omitempty"`
+}
+
+// InstancePostTarget is where a pushed migration goes: the target's
+// operation, its websockets' secrets and its certificate.
+type InstancePostTarget struct {
+	Certificate string            `json:"certificate"`
+	Operation   string            `json:"operation,omitempty"`
+	Websockets  map[string]string `json:"secrets,omitempty"`
 }
 
 // InstanceStatePut is the body of PUT /1.0/instances/<name>/state.

@@ -14,6 +14,8 @@ packages=(
   dnsmasq-base nftables                # managed networks: DHCP/DNS and NAT
   xfsprogs                             # reflink-capable scratch filesystems for storage tests
   btrfs-progs                          # btrfs pools (mkfs.btrfs; btrfs for quotas)
+  rsync                                # migration: LXD's transfer, run in a sandbox
+  criu                                 # stateful migration, offered only where `criu check` passes
 )
 
 missing=()

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/lodge-project/lodge/internal/instance/runtime/container"
+	"github.com/lodge-project/lodge/internal/migration"
 	"github.com/lodge-project/lodge/internal/server"
 )
 
@@ -13,6 +14,10 @@ func main() {
 	// libcontainer re-executes lodged as a container's first process,
 	// and lodged itself as a console keeper.
 	if container.Reexec(os.Args) {
+		return
+	}
+	// And as the sandbox of a migration's rsync, and its remote shell.
+	if migration.Reexec(os.Args) {
 		return
 	}
 	if err := server.Main(os.Args[1:]); err != nil {

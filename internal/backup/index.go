@@ -43,7 +43,9 @@ type Index struct {
 }
 
 // Config is backup.yaml, also embedded in the index: the instance, its
-// snapshots, its pool and its volume as the API shows them.
+// snapshots, its pool and its volume as the API shows them. It is also
+// the migration index header, in JSON, where LXD names its fields as Go
+// does (no tags).
 type Config struct {
 	Container       *api.Instance           `yaml:"container,omitempty"`
 	Snapshots       []*api.InstanceSnapshot `yaml:"snapshots,omitempty"`
@@ -54,12 +56,12 @@ type Config struct {
 
 // VolumeSnapshot is one snapshot of the instance's volume.
 type VolumeSnapshot struct {
-	Name        string            `yaml:"name"`
-	Description string            `yaml:"description"`
-	Config      map[string]string `yaml:"config"`
-	ContentType string            `yaml:"content_type"`
-	CreatedAt   time.Time         `yaml:"created_at"`
-	ExpiresAt   *time.Time        `yaml:"expires_at"`
+	Name        string            `yaml:"name" json:"name"`
+	Description string            `yaml:"description" json:"description"`
+	Config      map[string]string `yaml:"config" json:"config"`
+	ContentType string            `yaml:"content_type" json:"content_type"`
+	CreatedAt   time.Time         `yaml:"created_at" json:"created_at"`
+	ExpiresAt   *time.Time        `yaml:"expires_at" json:"expires_at"`
 }
 
 // IsOptimized says whether the backup holds a driver's own stream rather

@@ -107,6 +107,9 @@ func instancesPost(d *Daemon, r *http.Request) response {
 	if req.Source.Type == "image" && req.Source.Server != "" {
 		return instanceFromRemoteImage(d, r, req)
 	}
+	if req.Source.Type == "migration" {
+		return instanceFromMigration(d, r, req)
+	}
 	create, err := d.Instances.PrepareCreate(requestProject(r), &req)
 	if err != nil {
 		return fail(err)
@@ -200,14 +203,15 @@ func instancePost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if req.Migration && req.Pool == "" {
-		return fail(apierr.BadRequest("migration is not supported yet"))
-	}
-	if err := validate.InstanceName(req.Name); err != nil {
-		return fail(err)
-	}
 	inst, _, err := d.Instances.Get(name)
 	if err != nil {
+		return fail(err)
+	}
+	if req.Migration && req.Pool == "" {
+		// To another host: this one is the source.
+		return instanceMigrateSource(d, r, name, req)
+	}
+	if err := validate.InstanceName(req.Name); err != nil {
 		return fail(err)
 	}
 	if req.Migration {

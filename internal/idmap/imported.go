@@ -16,6 +16,13 @@ import (
 // instance's map would make its files another user's on the host. ACL
 // entries and file capabilities move with the owners.
 func ShiftImported(root string, from, to *Map) error {
+	return ShiftImportedExcept(root, from, to, nil)
+}
+
+// ShiftImportedExcept is ShiftImported leaving alone the entries at the
+// top of root that skip names (a volume's own files, such as
+// metadata.yaml, which are the host's and not the instance's).
+func ShiftImportedExcept(root string, from, to *Map, skip map[string]bool) error {
 	move := func(id uint32, gid bool) (uint32, bool) {
 		if from != nil && !from.ownsHost(id, gid) {
 			return 0, false
@@ -41,6 +48,12 @@ func ShiftImported(root string, from, to *Map) error {
 		}
 		if path == root {
 			return nil // the caller's directory, not the tree's
+		}
+		if skip[d.Name()] && filepath.Dir(path) == filepath.Clean(root) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		info, err := d.Info()
 		if err != nil {

@@ -127,6 +127,17 @@ func (s *Service) PrepareImport(ctx context.Context, proj, file string, chain []
 	return req.Name, work, nil
 }
 
+// origin is where a new instance's files come from when not from an
+// image or a copy here: a backup (imported) or another host (migrating).
+// It finishes the record and returns the work that fills the volume.
+type origin interface {
+	prepare(s *Service, rec Record, e Expanded) (func(ctx context.Context) error, error)
+}
+
+func (from *imported) prepare(s *Service, rec Record, e Expanded) (func(ctx context.Context) error, error) {
+	return s.prepareImport(rec, e, from)
+}
+
 // prepareImport finishes a record made from a backup and returns the
 // work that unpacks it.
 func (s *Service) prepareImport(rec Record, e Expanded, from *imported) (func(ctx context.Context) error, error) {
@@ -204,16 +215,7 @@ func (s *Service) unpackBackup(ctx context.Context, pool storage.Driver, vol sto
 	}
 	dir := pool.VolumePath(vol)
 	settle := func(member string, files *idmap.Map) error {
-		if err := backup.CheckTree(dir); err != nil {
-			return err
-		}
-		if err := idmap.ShiftImported(dir, files, to); err != nil {
-			return apierr.BadRequest("the backup's %s: %v", member, err)
-		}
-		if err := os.Remove(filepath.Join(dir, "backup.yaml")); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		return os.Chmod(dir, 0o711)
+		return settleTree(dir, "the backup's "+member, files, to)
 	}
 	fill := func(file, member string) error {
 		if err := storage.EmptyDir(dir); err != nil {
@@ -246,6 +248,23 @@ func (s *Service) unpackBackup(ctx context.Context, pool storage.Driver, vol sto
 	}
 	crashpoint.Hit("backup.imported")
 	return nil
+}
+
+// settleTree makes a tree that came from outside (a backup, another host)
+// fit to be an instance's: checked (backup.CheckTree), its files moved
+// from the map they came on to the instance's, refusing any other owner,
+// and its top as Lodge keeps it. what names the tree in errors.
+func settleTree(dir, what string, files, to *idmap.Map) error {
+	if err := backup.CheckTree(dir); err != nil {
+		return err
+	}
+	if err := idmap.ShiftImported(dir, files, to); err != nil {
+		return apierr.BadRequest("%s: %v", what, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "backup.yaml")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return os.Chmod(dir, 0o711)
 }
 
 // mergeIncrement applies an incremental backup of files to the volume at

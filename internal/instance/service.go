@@ -221,7 +221,7 @@ func (s *Service) PrepareCreate(proj string, req *api.InstancesPost) (func(ctx c
 
 // prepareNamed names, reserves and prepares a new instance, from the
 // request's source or, when from is set, from a backup.
-func (s *Service) prepareNamed(proj string, req *api.InstancesPost, from *imported) (func(ctx context.Context) error, error) {
+func (s *Service) prepareNamed(proj string, req *api.InstancesPost, from origin) (func(ctx context.Context) error, error) {
 	proj = project.Name(proj)
 	if req.Name == "" {
 		name, err := s.freeName(proj)
@@ -248,9 +248,10 @@ func (s *Service) prepareNamed(proj string, req *api.InstancesPost, from *import
 	}, nil
 }
 
-func (s *Service) prepareCreate(proj string, req api.InstancesPost, from *imported) (func(ctx context.Context) error, error) {
-	if req.Source.Type == "copy" && req.Config != nil {
-		// lxc copy sends the source's config back, volatile keys included.
+func (s *Service) prepareCreate(proj string, req api.InstancesPost, from origin) (func(ctx context.Context) error, error) {
+	if (req.Source.Type == "copy" || req.Source.Type == "migration") && req.Config != nil {
+		// lxc copy sends the source's config back, volatile keys included
+		// (a migration takes some of them back: migrating.prepare).
 		req.Config = withoutVolatile(req.Config)
 	}
 	if req.Type == "" {
@@ -308,7 +309,7 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from *import
 		return nil, err
 	}
 	if from != nil {
-		return s.prepareImport(rec, e, from)
+		return from.prepare(s, rec, e)
 	}
 	var fp string
 	switch req.Source.Type {

@@ -43,9 +43,10 @@ const drainTimeout = 30 * time.Second
 
 // SendTree sends the tree at dir over conn with rsync, as LXD's source
 // does: its rsync is the client, its remote shell joined to conn. The
-// tree is read in a sandbox that sees only it. sent counts the bytes
-// that leave. allowVanished takes rsync's "some files vanished" as done.
-func SendTree(ctx context.Context, dir string, conn io.ReadWriteCloser, features []string, sent *atomic.Int64, allowVanished bool) error {
+// tree is read in a sandbox that sees only it. only, when given, are the
+// entries at the tree's top that are sent. sent counts the bytes that
+// leave. allowVanished takes rsync's "some files vanished" as done.
+func SendTree(ctx context.Context, dir string, only []string, conn io.ReadWriteCloser, features []string, sent *atomic.Int64, allowVanished bool) error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -53,6 +54,12 @@ func SendTree(ctx context.Context, dir string, conn io.ReadWriteCloser, features
 	ours, theirs := os.NewFile(uintptr(fds[0]), "rsync"), os.NewFile(uintptr(fds[1]), "rsync")
 	defer ours.Close()
 	args := append([]string{"-ar", "--devices", "--numeric-ids", "--partial", "--sparse"}, rsyncFeatureArgs(features)...)
+	if only != nil {
+		for _, name := range only {
+			args = append(args, "--filter=+ /"+name)
+		}
+		args = append(args, "--filter=- /*")
+	}
 	args = append(args, sandboxVolume+"/", "localhost:/tmp/foo", "-e", sandboxSelf+" "+netcatRole)
 	cmd := sandboxed(ctx, false, dir, args)
 	cmd.ExtraFiles = []*os.File{theirs}

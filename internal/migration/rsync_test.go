@@ -83,12 +83,12 @@ func TestTreesOverAWebsocket(t *testing.T) {
 		}
 		done <- ReceiveTree(ctx, dst, b, features, &got)
 	}()
-	must(SendTree(ctx, src, a, features, &sent, false))
+	must(SendTree(ctx, src, nil, a, features, &sent, false))
 	must(os.WriteFile(filepath.Join(src, "rootfs/etc/hostname"), []byte("two\n"), 0o644))
 	later := time.Now().Add(time.Minute) // rsync's quick check: same size, so another time
 	must(os.Chtimes(filepath.Join(src, "rootfs/etc/hostname"), later, later))
 	must(os.Remove(filepath.Join(src, "metadata.yaml")))
-	must(SendTree(ctx, src, a, features, &sent, false))
+	must(SendTree(ctx, src, nil, a, features, &sent, false))
 	must(<-done)
 
 	data, err := os.ReadFile(filepath.Join(dst, "rootfs/etc/hostname"))

@@ -1,0 +1,226 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/migration"
+	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/trust"
+)
+
+// Migration between hosts, in LXD's protocol (package migration). The
+// source is asked first (POST /1.0/instances/<name> with migration); the
+// target then either connects to the source's operation (pull: the
+// default) or is connected to (push: its operation's secrets go to the
+// source as target). A relaying client connects to both and pipes.
+
+// migrationChannels are the websockets of a migration, as the operation's
+// metadata names them.
+var migrationChannels = []string{"control", "fs"}
+
+// instanceMigrateSource starts sending an instance to another host.
+func instanceMigrateSource(d *Daemon, r *http.Request, name string, req api.InstancePost) response {
+	st, _ := d.Instances.Status(name)
+	if req.Live && st != "Stopped" {
+		if err := migration.CheckCRIU(r.Context()); err != nil {
+			return fail(apierr.BadRequest("a live migration of %q: %v; copy it stateless (lxc copy --stateless), or stop it first", req.Name, err))
+		}
+	}
+	src, err := d.Instances.MigrationSource(name, req.InstanceOnly)
+	if err != nil {
+		return fail(err)
+	}
+	src.AllowInconsistent = req.AllowInconsistent
+	src.Sent = new(atomic.Int64)
+	if req.Target != nil {
+		// Push: this host connects to the target's operation.
+		dialer, err := migrationDialer(req.Target.Certificate)
+		if err != nil {
+			return fail(err)
+		}
+		op := d.Ops.Start("Migrating instance", resources(name), nil, func(ctx context.Context, op *operation.Op) error {
+			control, fs, err := dialMigration(ctx, dialer, req.Target.Operation, req.Target.Websockets)
+			if err != nil {
+				return err
+			}
+			defer closeMigration(control, fs)
+			defer reportProgress(op, src.Sent, name)()
+			return migration.RunSource(ctx, control, fs, src)
+		})
+		return asyncResp{op}
+	}
+	set, secrets := newWSSet(migrationChannels)
+	op := d.Ops.StartWebsocket("Migrating instance", resources(name), anyMap(secrets))
+	op.Connect = set.connect
+	op.Run(func(ctx context.Context) error {
+		if err := set.wait(ctx, "migration"); err != nil {
+			return err
+		}
+		defer set.closeAll()
+		defer reportProgress(op, src.Sent, name)()
+		return migration.RunSource(ctx, migration.NewConn(set.conn("control")), migration.NewConn(set.conn("fs")), src)
+	})
+	return asyncResp{op}
+}
+
+// instanceFromMigration makes an instance from another host's.
+func instanceFromMigration(d *Daemon, r *http.Request, req api.InstancesPost) response {
+	if req.Source.Live {
+		if err := migration.CheckCRIU(r.Context()); err != nil {
+			return fail(apierr.BadRequest("a live migration of %q: %v; copy it stateless (lxc copy --stateless), or stop it first", req.Name, err))
+		}
+	}
+	mode := req.Source.Mode
+	if mode == "" {
+		mode = "pull"
+	}
+	var dialer *websocket.Dialer
+	switch mode {
+	case "pull":
+		if req.Source.Operation == "" || req.Source.Websockets["control"] == "" || req.Source.Websockets["fs"] == "" {
+			return fail(apierr.BadRequest("a pulled migration needs the source's operation and its control and fs secrets"))
+		}
+		var err error
+		if dialer, err = migrationDialer(req.Source.Certificate); err != nil {
+			return fail(err)
+		}
+	case "push":
+	default:
+		return fail(apierr.BadRequest("migration mode %q: give pull or push", mode))
+	}
+	sink, release, err := d.Instances.PrepareMigration(requestProject(r), &req)
+	if err != nil {
+		return fail(err)
+	}
+	sink.Got = new(atomic.Int64)
+	if mode == "pull" {
+		op := d.Ops.Start("Creating instance", resources(req.Name), nil, func(ctx context.Context, op *operation.Op) error {
+			defer release()
+			control, fs, err := dialMigration(ctx, dialer, req.Source.Operation, req.Source.Websockets)
+			if err != nil {
+				return err
+			}
+			defer closeMigration(control, fs)
+			defer reportProgress(op, sink.Got, req.Name)()
+			return migration.RunSink(ctx, control, fs, sink)
+		})
+		return asyncResp{op}
+	}
+	set, secrets := newWSSet(migrationChannels)
+	op := d.Ops.StartWebsocket("Creating instance", resources(req.Name), anyMap(secrets))
+	op.Connect = set.connect
+	op.Run(func(ctx context.Context) error {
+		defer release()
+		if err := set.wait(ctx, "migration"); err != nil {
+			return err
+		}
+		defer set.closeAll()
+		defer reportProgress(op, sink.Got, req.Name)()
+		return migration.RunSink(ctx, migration.NewConn(set.conn("control")), migration.NewConn(set.conn("fs")), sink)
+	})
+	return asyncResp{op}
+}
+
+// migrationDialer connects to another host's migration websockets,
+// trusting only the certificate the client gave for it.
+func migrationDialer(certPEM string) (*websocket.Dialer, error) {
+	if certPEM == "" {
+		return nil, apierr.BadRequest("a migration needs the other host's certificate")
+	}
+	cfg, err := trust.ClientConfig(certPEM, nil)
+	if err != nil {
+		return nil, apierr.BadRequest("the other host's certificate: %v", err)
+	}
+	return &websocket.Dialer{TLSClientConfig: cfg, HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize: 1 << 16, WriteBufferSize: 1 << 16}, nil
+}
+
+// dialMigration connects the control and fs websockets of the migration
+// operation at opURL (https://host/1.0/operations/<id>).
+func dialMigration(ctx context.Context, dialer *websocket.Dialer, opURL string, secrets map[string]string) (control, fs *migration.Conn, err error) {
+	u, err := url.Parse(opURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || !strings.HasPrefix(u.Path, "/1.0/operations/") || strings.Count(u.Path, "/") != 3 {
+		return nil, nil, apierr.BadRequest("the other host's operation %q is not https://HOST/1.0/operations/ID", opURL)
+	}
+	conns := map[string]*migration.Conn{}
+	for _, ch := range migrationChannels {
+		ws := url.URL{Scheme: "wss", Host: u.Host, Path: u.Path + "/websocket", RawQuery: url.Values{"secret": {secrets[ch]}}.Encode()}
+		c, resp, err := dialer.DialContext(ctx, ws.String(), nil)
+		if err != nil {
+			for _, c := range conns {
+				c.Disconnect()
+			}
+			if resp != nil {
+				err = fmt.Errorf("%w (%s)", err, resp.Status)
+			}
+			return nil, nil, fmt.Errorf("connect to the other host's %s websocket: %w", ch, err)
+		}
+		conns[ch] = migration.NewConn(c)
+	}
+	return conns["control"], conns["fs"], nil
+}
+
+func closeMigration(conns ...*migration.Conn) {
+	for _, c := range conns {
+		c.Disconnect()
+	}
+}
+
+// reportProgress shows the bytes moved and their rate in the operation's
+// fs_progress, as LXD does, every second until stopped.
+func reportProgress(op *operation.Op, n *atomic.Int64, name string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		start := time.Now()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		var last int64 = -1
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			v := n.Load()
+			if v == last {
+				continue
+			}
+			last = v
+			rate := float64(v) / time.Since(start).Seconds()
+			op.SetMetadata(map[string]any{"fs_progress": fmt.Sprintf("%s: %s (%s/s)", name, byteSize(float64(v)), byteSize(rate))})
+		}
+	}()
+	return func() { close(done) }
+}
+
+// byteSize writes n bytes as LXD's progress does (1000-based units).
+func byteSize(n float64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB"}
+	i := 0
+	for n >= 1000 && i < len(units)-1 {
+		n /= 1000
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f%s", n, units[i])
+	}
+	return fmt.Sprintf("%.2f%s", n, units[i])
+}
+
+func anyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

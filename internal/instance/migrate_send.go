@@ -1,0 +1,108 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/migration"
+)
+
+// MigrationSource describes instance key to the migration protocol, to
+// be sent to another host: its config (the index header), its snapshots
+// unless instanceOnly, the map its files are on, and its trees. A
+// running instance is frozen while its volume is read, so that each pass
+// is consistent.
+func (s *Service) MigrationSource(key string, instanceOnly bool) (*migration.Source, error) {
+	e, _, err := s.load(key)
+	if err != nil {
+		return nil, err
+	}
+	var snaps []SnapshotRecord
+	if !instanceOnly {
+		if snaps, err = s.snapshotRecords(key); err != nil {
+			return nil, err
+		}
+	}
+	for _, sn := range snaps {
+		// The protocol has one map for every tree.
+		if !sameMap(sn.filesIDMap(e.IDMap), e.IDMap) {
+			return nil, apierr.BadRequest("snapshot %q of %q has its files on another id map than the instance (its isolation changed since): copy it with --instance-only, or delete that snapshot", sn.Name, e.Name)
+		}
+	}
+	if e.IDMap != nil && len(e.IDMap.Raw) > 0 {
+		return nil, apierr.BadRequest("instance %q has raw.idmap entries, which a migration cannot carry yet", e.Name)
+	}
+	cfg, err := s.backupConfig(e, snaps)
+	if err != nil {
+		return nil, err
+	}
+	rt := s.runtimeOf(e.Type)
+	st, _ := rt.Status(key)
+	src := &migration.Source{Info: migration.Info{Config: cfg}, IDMap: idmapEntries(e.IDMap), Running: st != runtime.StateStopped,
+		Only: backupEntries}
+	for _, sn := range snaps {
+		src.Snapshots = append(src.Snapshots, snapshotToWire(sn))
+	}
+	src.Tree = func(ctx context.Context, snap string, send func(dir string) error) error {
+		defer s.pools.Hold()()
+		pool, vol, err := s.poolOf(e)
+		if err != nil {
+			return err
+		}
+		if snap != "" {
+			return pool.ViewSnapshot(ctx, vol, snap, send)
+		}
+		if err := pool.MountVolume(vol); err != nil {
+			return err
+		}
+		if st, _ := rt.Status(key); st == runtime.StateRunning {
+			if err := rt.Freeze(ctx, key); err != nil {
+				return fmt.Errorf("freeze %q for a consistent copy: %w", e.Name, err)
+			}
+			defer func() {
+				if err := rt.Unfreeze(context.WithoutCancel(ctx), key); err != nil {
+					s.log.Error("unfreeze after a copy", "instance", key, "err", err)
+				}
+			}()
+		}
+		return send(pool.VolumePath(vol))
+	}
+	return src, nil
+}
+
+func sameMap(a, b *idmap.Map) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.HostUID == b.HostUID && a.HostGID == b.HostGID && a.Size == b.Size
+}
+
+// idmapEntries is m as the protocol's entries (none: the instance's own ids).
+func idmapEntries(m *idmap.Map) []migration.IDMapEntry {
+	if m == nil {
+		return nil
+	}
+	return []migration.IDMapEntry{
+		{IsUID: true, HostID: int32(m.HostUID), MapRange: int32(m.Size)},
+		{IsGID: true, HostID: int32(m.HostGID), MapRange: int32(m.Size)},
+	}
+}
+
+// snapshotToWire describes a snapshot as the protocol does.
+func snapshotToWire(sn SnapshotRecord) migration.Snapshot {
+	w := migration.Snapshot{Name: sn.Name, LocalConfig: withoutIDMapKeys(sn.Config), Profiles: sn.Profiles,
+		Ephemeral: sn.Ephemeral, Architecture: migration.ArchitectureID(sn.Architecture)}
+	for name, d := range sn.Devices {
+		w.LocalDevices = append(w.LocalDevices, migration.Device{Name: name, Config: d})
+	}
+	created := sn.CreatedAt.Unix()
+	w.CreationDate = &created
+	if !sn.ExpiresAt.IsZero() {
+		exp := sn.ExpiresAt.Unix()
+		w.ExpiryDate = &exp
+	}
+	return w
+}

@@ -1,0 +1,293 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+)
+
+// Source is what the sending host's instance side gives the protocol.
+type Source struct {
+	// Info is the index header (the instance's backup.yaml).
+	Info Info
+	// IDMap is the map the instance's files are on (none: its own ids).
+	IDMap []IDMapEntry
+	// Snapshots describe the snapshots sent, oldest first.
+	Snapshots []Snapshot
+	// Running: the instance runs, so its volume is sent twice, the second
+	// time as a final sync (LXD's stateless copy of a running instance).
+	Running bool
+	// Tree calls send with the directory of snapshot snap's tree (the
+	// volume's for ""), held consistent meanwhile.
+	Tree func(ctx context.Context, snap string, send func(dir string) error) error
+	// Sent counts the bytes sent, for progress.
+	Sent *atomic.Int64
+	// AllowInconsistent takes files that vanish during the copy as sent.
+	AllowInconsistent bool
+	// Only are the entries at each tree's top that are sent (nil: all):
+	// a volume holds files of its host's beside the instance's.
+	Only []string
+}
+
+// offer is the source's header.
+func (s *Source) offer() *Header {
+	ver := IndexHeaderVersion
+	predump := false
+	h := &Header{FS: FSRsync, IDMap: s.IDMap, Predump: &predump, IndexHeaderVersion: &ver,
+		Rsync: &RsyncFeatures{Xattrs: true, Delete: true, Compress: true, Bidirectional: true}}
+	if s.Running {
+		none := CriuNone
+		h.Criu = &none
+	}
+	for _, sn := range s.Snapshots {
+		h.SnapshotNames = append(h.SnapshotNames, sn.Name)
+		h.Snapshots = append(h.Snapshots, sn)
+	}
+	return h
+}
+
+// rsyncFeatures are the features the answer agreed on; an answer that
+// does not say bidirectional is an older LXD's, which has these three.
+func rsyncFeatures(h *Header) []string {
+	if h.Rsync == nil || !h.Rsync.Bidirectional {
+		return []string{"xattrs", "delete", "compress"}
+	}
+	var out []string
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{h.Rsync.Xattrs, "xattrs"}, {h.Rsync.Delete, "delete"}, {h.Rsync.Compress, "compress"}, {h.Rsync.Bidirectional, "bidirectional"}} {
+		if f.on {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// RunSource sends an instance: the offer, the target's answer, the index
+// header, each tree, then the target's verdict. A failure is sent on the
+// control websocket, and both websockets are closed.
+func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) {
+	defer func() {
+		if err != nil {
+			_ = control.SendControl(err)
+			control.Disconnect()
+			fs.Disconnect()
+		}
+	}()
+	offer := src.offer()
+	if err := control.SendHeader(offer); err != nil {
+		return fmt.Errorf("send the migration offer: %w", err)
+	}
+	answer, err := control.RecvHeader()
+	if err != nil {
+		return fmt.Errorf("the target's answer: %w", err)
+	}
+	if answer.FS != FSRsync {
+		return fmt.Errorf("the target asks for a %s transfer, which was not offered", answer.FS)
+	}
+	features := rsyncFeatures(answer)
+	info := src.Info
+	snaps := offer.SnapshotNames
+	if answer.Refresh != nil && *answer.Refresh {
+		// A refresh sends only the snapshots the target lacks.
+		snaps = nil
+		for _, n := range answer.SnapshotNames {
+			if slices.Contains(offer.SnapshotNames, n) {
+				snaps = append(snaps, n)
+			}
+		}
+		info.Config = onlySnapshots(info.Config, snaps)
+	}
+	if answer.IndexHeaderVersion != nil && *answer.IndexHeaderVersion >= 1 {
+		if _, err := sendIndex(fs, info); err != nil {
+			return err
+		}
+	}
+	send := func(dir string) error {
+		return SendTree(ctx, dir, src.Only, fs, features, src.Sent, src.AllowInconsistent)
+	}
+	for _, n := range snaps {
+		if err := src.Tree(ctx, n, send); err != nil {
+			return fmt.Errorf("send snapshot %q: %w", n, err)
+		}
+	}
+	if err := src.Tree(ctx, "", send); err != nil {
+		return fmt.Errorf("send the instance: %w", err)
+	}
+	if answer.Criu != nil && *answer.Criu == CriuNone {
+		// The final sync of a running instance.
+		if err := src.Tree(ctx, "", send); err != nil {
+			return fmt.Errorf("send the instance's final sync: %w", err)
+		}
+	}
+	verdict, err := control.RecvControl()
+	if err != nil {
+		return fmt.Errorf("the target's verdict: %w", err)
+	}
+	if !verdict.Success {
+		return &RemoteError{Message: verdict.Message}
+	}
+	return nil
+}
+
+// RemoteError is a failure the other end reported.
+type RemoteError struct{ Message string }
+
+func (e *RemoteError) Error() string { return "the other end failed: " + e.Message }
+
+// Incoming is what a target's instance side gets to make the instance.
+type Incoming struct {
+	Offer *Header
+	// Info is the index header, when the source sent one.
+	Info *Info
+	// Snapshots are those to make, oldest first, as the source described
+	// them.
+	Snapshots []Snapshot
+	// Receive fills dir with the next tree: each snapshot's in turn, then
+	// the volume's, then (FinalSync) the volume's again.
+	Receive   func(ctx context.Context, dir string) error
+	FinalSync bool
+}
+
+// Sink is the target's instance side.
+type Sink struct {
+	// Refresh: the instance exists here and is brought up to date.
+	Refresh bool
+	// Have are the snapshots the instance has here (a refresh sends only
+	// the others).
+	Have []string
+	// Make makes (or refreshes) the instance from what arrives; it
+	// returns once the instance is whole, records included.
+	Make func(ctx context.Context, in *Incoming) error
+	// Got counts the bytes received, for progress.
+	Got *atomic.Int64
+}
+
+// RunSink receives an instance: the offer, the answer, the index header,
+// the trees (through Make), then the verdict, sent to the source. A
+// failure the source reports stops the transfer.
+func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer func() {
+		if err != nil {
+			_ = control.SendControl(err)
+			control.Disconnect()
+			fs.Disconnect()
+		}
+	}()
+	offer, err := control.RecvHeader()
+	if err != nil {
+		return fmt.Errorf("the migration offer: %w", err)
+	}
+	if offer.Criu != nil && *offer.Criu != CriuNone {
+		return errors.New("the source offers a live (stateful) migration, which this host cannot restore")
+	}
+	ver := min(offer.GetIndexHeaderVersion(), IndexHeaderVersion)
+	predump := false
+	answer := &Header{FS: FSRsync, Criu: offer.Criu, Predump: &predump, IndexHeaderVersion: &ver, Refresh: &sink.Refresh}
+	features := RsyncFeatureNames
+	if offer.Rsync == nil || !offer.Rsync.Bidirectional {
+		features = []string{"xattrs", "delete", "compress"}
+	}
+	answer.Rsync = &RsyncFeatures{}
+	for _, f := range features {
+		if slices.Contains(rsyncFeatures(offer), f) {
+			switch f {
+			case "xattrs":
+				answer.Rsync.Xattrs = true
+			case "delete":
+				answer.Rsync.Delete = true
+			case "compress":
+				answer.Rsync.Compress = true
+			case "bidirectional":
+				answer.Rsync.Bidirectional = true
+			}
+		}
+	}
+	snaps := describedSnapshots(offer)
+	if sink.Refresh {
+		var missing []Snapshot
+		for _, sn := range snaps {
+			if !slices.Contains(sink.Have, sn.Name) {
+				missing = append(missing, sn)
+			}
+		}
+		snaps = missing
+	}
+	for _, sn := range snaps {
+		answer.SnapshotNames = append(answer.SnapshotNames, sn.Name)
+		answer.Snapshots = append(answer.Snapshots, sn)
+	}
+	if err := control.SendHeader(answer); err != nil {
+		return fmt.Errorf("answer the offer: %w", err)
+	}
+	in := &Incoming{Offer: offer, Snapshots: snaps, FinalSync: offer.Criu != nil && *offer.Criu == CriuNone,
+		Receive: func(ctx context.Context, dir string) error {
+			return ReceiveTree(ctx, dir, fs, rsyncFeatures(answer), sink.Got)
+		}}
+	if ver >= 1 {
+		if in.Info, err = receiveIndex(fs, sink.Refresh); err != nil {
+			return err
+		}
+	}
+	// The source's failure, if it reports one, ends the transfer.
+	verdict := make(chan error, 1)
+	go func() {
+		c, err := control.RecvControl()
+		switch {
+		case err != nil:
+			verdict <- fmt.Errorf("the source's connection: %w", err)
+		case !c.Success:
+			verdict <- &RemoteError{Message: c.Message}
+		default:
+			verdict <- nil
+		}
+	}()
+	made := make(chan error, 1)
+	go func() { made <- sink.Make(ctx, in) }()
+	select {
+	case err := <-made:
+		if err != nil {
+			return err
+		}
+		return control.SendControl(nil)
+	case err := <-verdict:
+		if err == nil {
+			err = errors.New("the source said it succeeded before the instance was received")
+		}
+		cancel()
+		fs.Disconnect()
+		<-made
+		return err
+	}
+}
+
+// GetIndexHeaderVersion is the offered index header version (0: none).
+func (h *Header) GetIndexHeaderVersion() uint32 {
+	if h.IndexHeaderVersion == nil {
+		return 0
+	}
+	return *h.IndexHeaderVersion
+}
+
+// describedSnapshots are the offer's snapshots, each with its
+// description; a name without one (an old source) gets a bare one.
+func describedSnapshots(h *Header) []Snapshot {
+	byName := map[string]Snapshot{}
+	for _, sn := range h.Snapshots {
+		byName[sn.Name] = sn
+	}
+	out := make([]Snapshot, 0, len(h.SnapshotNames))
+	for _, n := range h.SnapshotNames {
+		sn, ok := byName[n]
+		if !ok {
+			sn = Snapshot{Name: n, LocalConfig: map[string]string{}}
+		}
+		out = append(out, sn)
+	}
+	return out
+}
