@@ -1,6 +1,9 @@
 package test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -97,4 +100,70 @@ func TestMigrationBetweenHosts(t *testing.T) {
 	if got := cat("b:moved", "/root/mark"); got != "running" {
 		t.Errorf("the moved instance's file says %q", got)
 	}
+}
+
+// TestMigrationWithLXD copies a stopped Debian container with a snapshot
+// from Debian's LXD 5.0.2 to Lodge and from Lodge to LXD, each time with
+// lxc copy (the target pulls), on dir pools, and checks the file, its
+// owner and the snapshot at the other end. It runs in parallel with the
+// other slow tests.
+func TestMigrationWithLXD(t *testing.T) {
+	t.Parallel()
+	lxd := startLXD(t)
+	d := startDaemon(t)
+	lxdAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	lodgeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	lxd.MustLXC("config", "set", "core.https_address", lxdAddr)
+	lxd.MustLXC("config", "set", "core.trust_password", "sesame")
+	d.MustLXC("config", "set", "core.https_address", lodgeAddr)
+	d.MustLXC("config", "set", "core.trust_password", "sesame")
+	img := debianImage(t)
+	lxd.MustLXC("image", "import", img, "--alias", "debian")
+	d.MustLodge("image", "import", img, "--alias", "debian")
+
+	client := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "client")}
+	lxc := func(args ...string) (string, string, error) { return run(client, "", "lxc", args...) }
+	must(t, lxc, "remote", "add", "lxd", "https://"+lxdAddr, "--password", "sesame", "--accept-certificate")
+	must(t, lxc, "remote", "add", "lodge", "https://"+lodgeAddr, "--password", "sesame", "--accept-certificate")
+
+	state := filepath.Join(t.TempDir(), "state")
+	history := func(remote string) {
+		must(t, lxc, "init", remote+"debian", remote+"c")
+		for i, content := range []string{"one", "two"} {
+			if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			must(t, lxc, "file", "push", state, remote+"c/root/state", "--uid", "0", "--gid", "42")
+			if i == 0 {
+				must(t, lxc, "snapshot", remote+"c", "s0")
+			}
+		}
+	}
+	check := func(target string) {
+		t.Helper()
+		if out := must(t, lxc, "info", target); !strings.Contains(out, "s0") {
+			t.Errorf("%s has no snapshot s0:\n%s", target, out)
+		}
+		must(t, lxc, "start", target)
+		out := strings.TrimSpace(must(t, lxc, "exec", target, "--", "stat", "-c", "%u:%g %a", "/root/state"))
+		if out != "0:42 640" {
+			t.Errorf("%s: /root/state is %s inside, want 0:42 640", target, out)
+		}
+		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "two" {
+			t.Errorf("%s: /root/state says %q", target, got)
+		}
+		must(t, lxc, "restore", target, "s0")
+		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "one" {
+			t.Errorf("%s: the snapshot's /root/state says %q", target, got)
+		}
+		must(t, lxc, "stop", "--force", target)
+	}
+
+	history("lxd:")
+	must(t, lxc, "copy", "lxd:c", "lodge:fromlxd")
+	check("lodge:fromlxd")
+
+	history("lodge:")
+	must(t, lxc, "copy", "lodge:c", "lxd:fromlodge")
+	check("lxd:fromlodge")
 }
