@@ -144,6 +144,12 @@ func (c *Client) DoProgress(method, path string, body any, progress func(map[str
 	return c.wait(resp.Operation, 1, progress)
 }
 
+// WaitProgress is Wait, calling progress with the operation's metadata
+// while it runs.
+func (c *Client) WaitProgress(opURL string, progress func(map[string]any)) (*api.Operation, error) {
+	return c.wait(opURL, 1, progress)
+}
+
 // Wait blocks until an operation ends and returns it; a failed operation is an error.
 func (c *Client) Wait(opURL string) (*api.Operation, error) {
 	return c.wait(opURL, 30, nil)

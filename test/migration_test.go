@@ -167,3 +167,55 @@ func TestMigrationWithLXD(t *testing.T) {
 	must(t, lxc, "copy", "lodge:c", "lxd:fromlodge")
 	check("lxd:fromlodge")
 }
+
+// TestMigrationWithLodge drives two hosts with lodge: copy in each mode,
+// a move of a running instance (stateless: stopped, moved, started there),
+// a refused live copy, and a copy within one remote still a local copy.
+func TestMigrationWithLodge(t *testing.T) {
+	a, b := twoHosts(t)
+	a.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
+	lodge, _ := a.lodgeClient(t)
+	must(t, lodge, "remote", "add", "b", b.addr, "--password", "sesame", "--accept-certificate")
+	must(t, lodge, "launch", "bb", "c1")
+	must(t, lodge, "config", "device", "add", "c1", "eth0", "nic", "nictype=p2p")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo kept > /root/mark")
+	must(t, lodge, "snapshot", "c1", "s0")
+
+	_, stderr, err := lodge("copy", "c1", "b:live")
+	if err == nil || !strings.Contains(stderr, "criu check") {
+		t.Errorf("a live copy of a running instance: %v: %s", err, stderr)
+	}
+	for _, mode := range []string{"pull", "push", "relay"} {
+		must(t, lodge, "copy", "c1", "b:"+mode, "--stateless", "--mode", mode, "-c", "user.mode="+mode)
+		if got := strings.TrimSpace(must(t, lodge, "config", "get", "b:"+mode, "user.mode")); got != mode {
+			t.Errorf("%s copy: user.mode = %q", mode, got)
+		}
+		must(t, lodge, "start", "b:"+mode)
+		if got := strings.TrimSpace(must(t, lodge, "exec", "b:"+mode, "--", "cat", "/root/mark")); got != "kept" {
+			t.Errorf("%s copy: /root/mark says %q", mode, got)
+		}
+	}
+	// Within one remote: a local copy there.
+	must(t, lodge, "copy", "b:pull", "b:again")
+	if out := must(t, lodge, "list", "b:", "--format", "csv"); !strings.Contains(out, "again,") {
+		t.Errorf("a copy within b: %s", out)
+	}
+
+	mac := strings.TrimSpace(must(t, lodge, "config", "get", "c1", "volatile.eth0.hwaddr"))
+	if mac == "" {
+		t.Fatal("c1 has no MAC address to keep")
+	}
+	must(t, lodge, "move", "c1", "b:", "--stateless")
+	if _, _, err := lodge("info", "c1"); err == nil {
+		t.Error("the moved instance is still here")
+	}
+	if out := must(t, lodge, "list", "b:c1", "--format", "csv"); !strings.Contains(out, "c1,RUNNING") {
+		t.Errorf("the moved running instance is not running there: %s", out)
+	}
+	if got := strings.TrimSpace(must(t, lodge, "config", "get", "b:c1", "volatile.eth0.hwaddr")); got != mac {
+		t.Errorf("the moved instance's MAC address: %q, was %q", got, mac)
+	}
+	if out := must(t, lodge, "info", "b:c1"); !strings.Contains(out, "s0") {
+		t.Errorf("the moved instance lost its snapshot:\n%s", out)
+	}
+}

@@ -120,15 +120,5 @@ func (ref imageRef) tryServers(post func(server string) error) error {
 
 // showProgress prints an operation's download_progress, as lxc does.
 func showProgress(w io.Writer, what string) (func(map[string]any), func()) {
-	shown := false
-	return func(md map[string]any) {
-			if p, ok := md["download_progress"].(string); ok && p != "" {
-				fmt.Fprintf(w, "\r%s: %s    ", what, p)
-				shown = true
-			}
-		}, func() {
-			if shown {
-				fmt.Fprint(w, "\r\033[K")
-			}
-		}
+	return showProgressOf(w, what, "download_progress")
 }

@@ -76,6 +76,12 @@ func pickRemote(cmd *cobra.Command, args []string) error {
 	if cmd.Annotations[ownRemotes] != "" || cmd.Name() == "remote" || (cmd.Parent() != nil && cmd.Parent().Name() == "remote") {
 		return nil
 	}
+	return pickOneRemote(cmd, args)
+}
+
+// pickOneRemote is pickRemote for any command: one that reads its own
+// remotes calls it for the arguments that name only one.
+func pickOneRemote(cmd *cobra.Command, args []string) error {
 	cfg, err := loadRemotes()
 	if err != nil {
 		return err
