@@ -79,6 +79,16 @@ func TestMigrationBetweenHosts(t *testing.T) {
 	if _, _, err := lxc("info", "b:c5"); err == nil {
 		t.Error("a refused live copy left an instance on the target")
 	}
+	// So do a stateful stop and a stateful snapshot, which touch nothing.
+	for _, args := range [][]string{{"stop", "c1", "--stateful"}, {"snapshot", "c1", "live", "--stateful"}} {
+		_, stderr, err := lxc(args...)
+		if err == nil || !strings.Contains(stderr, "criu check") {
+			t.Errorf("lxc %s: %v: %s", strings.Join(args, " "), err, stderr)
+		}
+	}
+	if out := must(t, lxc, "info", "c1"); !strings.Contains(out, "RUNNING") || strings.Contains(out, "live") {
+		t.Errorf("refused stateful requests changed the instance:\n%s", out)
+	}
 
 	// A name taken on the target: refused, the source as it was.
 	_, stderr, err = lxc("copy", "c1", "b:c1", "--stateless")

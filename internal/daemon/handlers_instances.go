@@ -271,6 +271,9 @@ func instanceStatePut(d *Daemon, r *http.Request) response {
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
 	}
+	if req.Stateful {
+		return fail(statefulRefusal(r, "a stateful "+req.Action))
+	}
 	timeout := time.Duration(req.Timeout) * time.Second
 	if req.Timeout < 0 {
 		timeout = -1

@@ -32,9 +32,7 @@ var migrationChannels = []string{"control", "fs"}
 func instanceMigrateSource(d *Daemon, r *http.Request, name string, req api.InstancePost) response {
 	st, _ := d.Instances.Status(name)
 	if req.Live && st != "Stopped" {
-		if err := migration.CheckCRIU(r.Context()); err != nil {
-			return fail(apierr.BadRequest("a live migration of %q: %v; copy it stateless (lxc copy --stateless), or stop it first", req.Name, err))
-		}
+		return fail(fmt.Errorf("%w; copy it stateless (lxc copy --stateless), or stop it first", statefulRefusal(r, "a live migration of "+name)))
 	}
 	src, err := d.Instances.MigrationSource(name, req.InstanceOnly)
 	if err != nil {
@@ -76,9 +74,7 @@ func instanceMigrateSource(d *Daemon, r *http.Request, name string, req api.Inst
 // instanceFromMigration makes an instance from another host's.
 func instanceFromMigration(d *Daemon, r *http.Request, req api.InstancesPost) response {
 	if req.Source.Live {
-		if err := migration.CheckCRIU(r.Context()); err != nil {
-			return fail(apierr.BadRequest("a live migration of %q: %v; copy it stateless (lxc copy --stateless), or stop it first", req.Name, err))
-		}
+		return fail(fmt.Errorf("%w; copy it stateless (lxc copy --stateless), or stop it first", statefulRefusal(r, "a live migration of "+req.Name)))
 	}
 	mode := req.Source.Mode
 	if mode == "" {
@@ -129,6 +125,16 @@ func instanceFromMigration(d *Daemon, r *http.Request, req api.InstancesPost) re
 		return migration.RunSink(ctx, migration.NewConn(set.conn("control")), migration.NewConn(set.conn("fs")), sink)
 	})
 	return asyncResp{op}
+}
+
+// statefulRefusal is the 400 for stateful work (what): CRIU's check
+// fails here (its reason quoted), or, where it passes, Lodge does not
+// drive CRIU yet. Either way the instance is not touched.
+func statefulRefusal(r *http.Request, what string) error {
+	if err := migration.CheckCRIU(r.Context()); err != nil {
+		return apierr.BadRequest("%s: %v", what, err)
+	}
+	return apierr.BadRequest("%s: Lodge does not checkpoint instances with CRIU yet", what)
 }
 
 // migrationDialer connects to another host's migration websockets,

@@ -34,7 +34,7 @@ func snapshotsPost(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	if req.Stateful {
-		return fail(apierr.BadRequest("stateful snapshots (CRIU) are not supported yet"))
+		return fail(statefulRefusal(r, "a stateful snapshot"))
 	}
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
