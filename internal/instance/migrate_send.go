@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/migration"
@@ -55,6 +56,7 @@ func (s *Service) MigrationSource(key string, instanceOnly bool) (*migration.Sou
 		if snap != "" {
 			return pool.ViewSnapshot(ctx, vol, snap, send)
 		}
+		crashpoint.Hit("migration.sending")
 		if err := pool.MountVolume(vol); err != nil {
 			return err
 		}
