@@ -141,7 +141,7 @@ func TestHostileMigrationSource(t *testing.T) {
 		name, want string
 		src        *migration.Source
 	}{
-		{"rootlink", "symbolic link at its top", source(tree(t, func(dir string) {
+		{"rootlink", "rootfs", source(tree(t, func(dir string) {
 			_ = os.RemoveAll(filepath.Join(dir, "rootfs"))
 			_ = os.Symlink("/", filepath.Join(dir, "rootfs"))
 		}))},

@@ -131,11 +131,33 @@ func benchRemotes(measure measureFunc, reps func(int) int, lxd, lodge *daemon, l
 		d.mustLXC("image", "copy", fmt.Sprintf("src:deb-cp-%d", i), "local:")
 		return time.Since(t0)
 	})
+	benchMigration(measure, n, map[*daemon]*daemon{lxd: lxd2, lodge: lodge2})
 	for _, d := range []*daemon{lxd, lodge} {
 		for i := 0; i < n; i++ {
 			_, _ = d.lxc("delete", "-f", fmt.Sprintf("ss%d", i))
 		}
 		_, _ = d.lxc("config", "unset", "core.https_address")
+	}
+}
+
+// benchMigration copies a stopped Debian container from the second host
+// of each kind (source, remote "src") to the first, as lxc copy does
+// (the target pulls): LXD to LXD, Lodge to Lodge.
+func benchMigration(measure measureFunc, n int, source map[*daemon]*daemon) {
+	for _, src := range source {
+		for i := 0; i < n; i++ {
+			src.mustLXC("init", "deb-cp-0", fmt.Sprintf("mig%d", i))
+		}
+	}
+	measure("lxc copy of a stopped Debian container between two hosts", "0.5", n, func(d *daemon, i int) time.Duration {
+		t0 := time.Now()
+		d.mustLXC("copy", fmt.Sprintf("src:mig%d", i), fmt.Sprintf("local:mig%d", i))
+		return time.Since(t0)
+	})
+	for d := range source {
+		for i := 0; i < n; i++ {
+			_, _ = d.lxc("delete", "-f", fmt.Sprintf("mig%d", i))
+		}
 	}
 }
 

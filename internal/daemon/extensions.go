@@ -58,6 +58,7 @@ var extensions = []extension{
 	{"image_create_aliases", "POST /1.0/images takes the new image's aliases (image copy --alias, publish --alias)", "TestImagesAcrossHosts"},
 	{"image_compression_algorithm", "publish takes compression_algorithm; images.compression_algorithm is the default", "TestImagesAcrossHosts"},
 	{"container_push", "migration between hosts in LXD's protocol: pull (the target connects to the source's operation), push, and relay by the client", "TestMigrationBetweenHosts"},
+	{"container_incremental_copy", "copy --refresh onto an instance the target has: only the snapshots it lacks and the changed files are sent, and its snapshots follow the source's", "TestMigrationBetweenHosts"},
 	{"container_push_target", "POST /1.0/instances/NAME with migration and target: the source connects to the target's operation (push)", "TestMigrationBetweenHosts"},
 	{"instance_allow_inconsistent_copy", "a migration's allow_inconsistent takes files that vanish during the copy as copied", "TestMigrationBetweenHosts"},
 	{"lodge_image_streams", "the public images as a simplestreams tree (/streams/v1/index.json, images.json, /images/FP/FILE) for any client; images pull from simplestreams servers (unified, squashfs and root.tar.xz images)", "TestSimplestreams"},

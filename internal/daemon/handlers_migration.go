@@ -15,6 +15,7 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/migration"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/trust"
 )
 
@@ -94,7 +95,17 @@ func instanceFromMigration(d *Daemon, r *http.Request, req api.InstancesPost) re
 	default:
 		return fail(apierr.BadRequest("migration mode %q: give pull or push", mode))
 	}
-	sink, release, err := d.Instances.PrepareMigration(requestProject(r), &req)
+	proj := requestProject(r)
+	var sink *migration.Sink
+	release := func() {}
+	var err error
+	if _, _, gerr := d.Instances.Get(project.StoreKey(proj, req.Name)); gerr == nil && req.Source.Refresh {
+		// lxc copy --refresh onto an instance this host has.
+		sink, err = d.Instances.PrepareRefresh(proj, &req)
+	} else {
+		req.Source.Refresh = false // nothing to refresh: a copy
+		sink, release, err = d.Instances.PrepareMigration(proj, &req)
+	}
 	if err != nil {
 		return fail(err)
 	}

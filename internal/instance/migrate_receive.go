@@ -27,9 +27,6 @@ import (
 // makes the instance as the protocol delivers it; release frees the name
 // when the sink was never run (it is safe to call in any case).
 func (s *Service) PrepareMigration(proj string, req *api.InstancesPost) (sink *migration.Sink, release func(), err error) {
-	if req.Source.Refresh {
-		return nil, nil, apierr.BadRequest("copy --refresh is not supported yet")
-	}
 	proj = project.Name(proj)
 	if err := validate.InstanceName(req.Name); err != nil {
 		return nil, nil, err
@@ -91,8 +88,9 @@ func (m *migrating) prepare(s *Service, rec Record, e Expanded) (func(ctx contex
 			return err
 		}
 		vol := storage.InstanceVolume(poolName, rec.Project, rec.Type, rec.Name)
+		base := m.baseImage(s, rec)
 		return s.createWith(rec, snaps, pool, vol, func() error {
-			if err := s.receiveTrees(ctx, pool, vol, in, files, rec.IDMap); err != nil {
+			if err := s.receiveTrees(ctx, pool, vol, base, in, files, rec.IDMap); err != nil {
 				_ = pool.DeleteVolume(vol)
 				return err
 			}
@@ -101,78 +99,153 @@ func (m *migrating) prepare(s *Service, rec Record, e Expanded) (func(ctx contex
 	}, nil
 }
 
-// receiveTrees fills a new volume as the source sends it: each snapshot's
-// tree, checked, moved onto the instance's map and snapshotted, then the
-// volume's (and its final sync).
-func (s *Service) receiveTrees(ctx context.Context, pool storage.Driver, vol storage.Volume, in *migration.Incoming, files, to *idmap.Map) error {
-	if err := pool.CreateEmptyVolume(vol); err != nil {
+// baseImage is the image the instance was made from, when this host has
+// it too: the volume then starts as that image (as LXD's rsync target
+// does), and rsync sends only what the instance changed.
+func (m *migrating) baseImage(s *Service, rec Record) string {
+	fp := m.req.Source.BaseImage
+	if fp == "" {
+		fp = rec.Config["volatile.base_image"]
+	}
+	if fp == "" || m.in.Offer.FS != migration.FSRsync {
+		return ""
+	}
+	if _, _, err := s.images.Get(rec.Project, fp); err != nil {
+		return ""
+	}
+	return fp
+}
+
+// receiveTrees fills a new volume as the source sends it, from the base
+// image when there is one: each snapshot's tree, checked, moved onto the
+// instance's map and snapshotted, then the volume's (and its final sync).
+func (s *Service) receiveTrees(ctx context.Context, pool storage.Driver, vol storage.Volume, base string, in *migration.Incoming, files, to *idmap.Map) error {
+	if base != "" {
+		if err := s.images.EnsureVolume(ctx, pool, base); err != nil {
+			return err
+		}
+		if err := pool.CreateVolumeFromImage(ctx, vol, base, to); err != nil {
+			return err
+		}
+	} else if err := pool.CreateEmptyVolume(vol); err != nil {
 		return err
 	}
 	dir := pool.VolumePath(vol)
 	for _, sn := range in.Snapshots {
-		if err := in.Receive(ctx, dir); err != nil {
-			return fmt.Errorf("receive snapshot %q: %w", sn.Name, err)
-		}
-		if err := settleReceived(dir, fmt.Sprintf("the source's snapshot %q", sn.Name), files, to); err != nil {
+		if err := receiveTree(ctx, in, dir, fmt.Sprintf("the source's snapshot %q", sn.Name), files, to); err != nil {
 			return err
 		}
 		if err := pool.CreateSnapshot(ctx, vol, sn.Name); err != nil {
 			return fmt.Errorf("snapshot %q: %w", sn.Name, err)
 		}
 	}
-	if err := in.Receive(ctx, dir); err != nil {
-		return fmt.Errorf("receive the instance: %w", err)
+	return receiveInstance(ctx, in, dir, files, to)
+}
+
+// receiveInstance receives the instance's own tree, and its final sync.
+func receiveInstance(ctx context.Context, in *migration.Incoming, dir string, files, to *idmap.Map) error {
+	if err := receiveTree(ctx, in, dir, "the source's instance", files, to); err != nil {
+		return err
 	}
 	if in.FinalSync {
-		if err := in.Receive(ctx, dir); err != nil {
-			return fmt.Errorf("receive the instance's final sync: %w", err)
+		if err := receiveTree(ctx, in, dir, "the source's instance (final sync)", files, to); err != nil {
+			return err
 		}
 	}
 	crashpoint.Hit("migration.received")
-	return settleReceived(dir, "the source's instance", files, to)
+	return nil
 }
 
 // hostOwned are the entries at a volume's top that are the host's, not
 // the instance's: what LXD's image left beside rootfs/.
-var hostOwned = map[string]bool{"metadata.yaml": true, "templates": true}
+var hostOwned = []string{"metadata.yaml", "templates"}
 
-// settleReceived makes a tree another host sent fit to be an instance's
-// (see settleTree): only rootfs/ and the host's entries are kept at its
-// top (a source may send its own files, such as backup.yaml), rootfs/ is
-// moved onto the instance's map, the rest made the host root's.
-func settleReceived(dir, what string, files, to *idmap.Map) error {
-	if err := backup.CheckTree(dir); err != nil {
+// stagingDir is where a received tree's top lands, in the volume, while
+// it is checked: the volume's own files (Lodge's, such as a layered
+// volume's) are out of the sender's reach.
+const stagingDir = ".migration"
+
+// receiveTree brings the next tree into the volume at dir and settles it:
+// rootfs/ is written in place, and must hold no device node and no owner
+// off the map the source announced (files), whose ids move onto the
+// instance's (to); of the rest of the tree, only the host's entries are
+// taken (a regular metadata.yaml, a templates/ folder), made the host
+// root's. A source may send anything else (backup.yaml, say): it is
+// dropped with the staging folder.
+func receiveTree(ctx context.Context, in *migration.Incoming, dir, what string, files, to *idmap.Map) error {
+	staging := filepath.Join(dir, stagingDir)
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.RemoveAll(staging); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Join(staging, "rootfs"), 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return err
+	}
+	if err := in.Receive(ctx, staging, rootfs); err != nil {
+		return fmt.Errorf("receive %s: %w", what, err)
+	}
+	for _, name := range hostOwned {
+		if err := adoptHostEntry(staging, dir, name); err != nil {
+			return apierr.BadRequest("%s: %v", what, err)
+		}
+	}
+	if err := backup.DropDeviceNodes(rootfs); err != nil {
+		return err
+	}
+	skip := map[string]bool{}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if e.Name() == "rootfs" {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		if !hostOwned[e.Name()] {
-			if err := os.RemoveAll(p); err != nil {
-				return err
-			}
-			continue
-		}
-		err := filepath.WalkDir(p, func(path string, _ fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			return os.Lchown(path, 0, 0)
-		})
-		if err != nil {
-			return err
+		if e.Name() != "rootfs" {
+			skip[e.Name()] = true
 		}
 	}
-	if err := idmap.ShiftImportedExcept(dir, files, to, hostOwned); err != nil {
+	if err := idmap.ShiftImportedExcept(dir, files, to, skip); err != nil {
 		return apierr.BadRequest("%s: %v", what, err)
 	}
 	return os.Chmod(dir, 0o711)
+}
+
+// adoptHostEntry moves name from the staging folder to the volume, when
+// the tree had it: metadata.yaml a regular file, templates/ a folder
+// (its device nodes dropped), owned by the host's root; a link or another
+// kind is refused.
+func adoptHostEntry(staging, dir, name string) error {
+	from := filepath.Join(staging, name)
+	fi, err := os.Lstat(from)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	wantDir := name == "templates"
+	if fi.Mode()&fs.ModeSymlink != 0 || fi.IsDir() != wantDir || (!wantDir && !fi.Mode().IsRegular()) {
+		return fmt.Errorf("%s is a %s", name, fi.Mode().Type())
+	}
+	if err := backup.DropDeviceNodes(from); err != nil {
+		return err
+	}
+	err = filepath.WalkDir(from, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, 0, 0)
+	})
+	if err != nil {
+		return err
+	}
+	to := filepath.Join(dir, name)
+	if err := os.RemoveAll(to); err != nil {
+		return err
+	}
+	return os.Rename(from, to)
 }
 
 // snapshotRecords are the records of the snapshots the source sends,

@@ -146,19 +146,23 @@ type Incoming struct {
 	// Snapshots are those to make, oldest first, as the source described
 	// them.
 	Snapshots []Snapshot
-	// Receive fills dir with the next tree: each snapshot's in turn, then
-	// the volume's, then (FinalSync) the volume's again.
-	Receive   func(ctx context.Context, dir string) error
+	// Receive brings the next tree (each snapshot's in turn, then the
+	// volume's, then, with FinalSync, the volume's again): its rootfs/
+	// into rootfs, the rest into staging (see ReceiveTree).
+	Receive   func(ctx context.Context, staging, rootfs string) error
 	FinalSync bool
+	// Prune, in a refresh, are the target's snapshots the source does not
+	// have (or has another of, by its creation date): they go first.
+	Prune []string
 }
 
 // Sink is the target's instance side.
 type Sink struct {
 	// Refresh: the instance exists here and is brought up to date.
 	Refresh bool
-	// Have are the snapshots the instance has here (a refresh sends only
-	// the others).
-	Have []string
+	// Have are the snapshots the instance has here, with their creation
+	// dates: a refresh sends only the source's others.
+	Have []Snapshot
 	// Make makes (or refreshes) the instance from what arrives; it
 	// returns once the instance is whole, records included.
 	Make func(ctx context.Context, in *Incoming) error
@@ -209,14 +213,9 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 		}
 	}
 	snaps := describedSnapshots(offer)
+	var prune []string
 	if sink.Refresh {
-		var missing []Snapshot
-		for _, sn := range snaps {
-			if !slices.Contains(sink.Have, sn.Name) {
-				missing = append(missing, sn)
-			}
-		}
-		snaps = missing
+		snaps, prune = compareSnapshots(snaps, sink.Have)
 	}
 	for _, sn := range snaps {
 		answer.SnapshotNames = append(answer.SnapshotNames, sn.Name)
@@ -225,9 +224,9 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 	if err := control.SendHeader(answer); err != nil {
 		return fmt.Errorf("answer the offer: %w", err)
 	}
-	in := &Incoming{Offer: offer, Snapshots: snaps, FinalSync: offer.Criu != nil && *offer.Criu == CriuNone,
-		Receive: func(ctx context.Context, dir string) error {
-			return ReceiveTree(ctx, dir, fs, rsyncFeatures(answer), sink.Got)
+	in := &Incoming{Offer: offer, Snapshots: snaps, Prune: prune, FinalSync: offer.Criu != nil && *offer.Criu == CriuNone,
+		Receive: func(ctx context.Context, staging, rootfs string) error {
+			return ReceiveTree(ctx, staging, rootfs, fs, rsyncFeatures(answer), sink.Got)
 		}}
 	if ver >= 1 {
 		if in.Info, err = receiveIndex(fs, sink.Refresh); err != nil {
@@ -264,6 +263,34 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 		<-made
 		return err
 	}
+}
+
+// compareSnapshots is what a refresh does with the snapshots: the
+// source's that the target lacks are sent; the target's that the source
+// lacks go. A snapshot is the same one on both ends when its name and its
+// creation date (to the second) match.
+func compareSnapshots(source, target []Snapshot) (send []Snapshot, prune []string) {
+	same := func(a, b Snapshot) bool {
+		return a.Name == b.Name && unixOf(a.CreationDate) == unixOf(b.CreationDate)
+	}
+	for _, s := range source {
+		if !slices.ContainsFunc(target, func(t Snapshot) bool { return same(s, t) }) {
+			send = append(send, s)
+		}
+	}
+	for _, t := range target {
+		if !slices.ContainsFunc(source, func(s Snapshot) bool { return same(s, t) }) {
+			prune = append(prune, t.Name)
+		}
+	}
+	return send, prune
+}
+
+func unixOf(t *int64) int64 {
+	if t == nil {
+		return 0
+	}
+	return *t
 }
 
 // GetIndexHeaderVersion is the offered index header version (0: none).

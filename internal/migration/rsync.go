@@ -61,7 +61,7 @@ func SendTree(ctx context.Context, dir string, only []string, conn io.ReadWriteC
 		args = append(args, "--filter=- /*")
 	}
 	args = append(args, sandboxVolume+"/", "localhost:/tmp/foo", "-e", sandboxSelf+" "+netcatRole)
-	cmd := sandboxed(ctx, false, dir, args)
+	cmd := sandboxed(ctx, false, dir, "", args)
 	cmd.ExtraFiles = []*os.File{theirs}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -91,13 +91,17 @@ func SendTree(ctx context.Context, dir string, only []string, conn io.ReadWriteC
 	return finish("rsync send", werr, &stderr, out, in)
 }
 
-// ReceiveTree receives a tree into dir from conn with rsync, as LXD's
-// target does (rsync --server), in a sandbox that sees only dir. got
-// counts the bytes that arrive.
-func ReceiveTree(ctx context.Context, dir string, conn io.ReadWriteCloser, features []string, got *atomic.Int64) error {
-	args := append([]string{"--server", "-vlogDtpre.iLsfx", "--numeric-ids", "--devices", "--partial", "--sparse"}, rsyncFeatureArgs(features)...)
+// ReceiveTree receives a tree from conn with rsync, as LXD's target does
+// (rsync --server), in a sandbox that sees only staging, with rootfs
+// mounted at its rootfs/ (which must be there): the instance's files go
+// straight to their place, the rest of the tree to staging, for the
+// caller to check. got counts the bytes that arrive.
+func ReceiveTree(ctx context.Context, staging, rootfs string, conn io.ReadWriteCloser, features []string, got *atomic.Int64) error {
+	// Times to the nanosecond (the receiver's choice): a file rewritten
+	// at its size within the second of an earlier tree would be skipped.
+	args := append([]string{"--server", "-vlogDtpre.iLsfx", "--numeric-ids", "--devices", "--partial", "--sparse", "--modify-window=-1"}, rsyncFeatureArgs(features)...)
 	args = append(args, ".", sandboxVolume+"/")
-	cmd := sandboxed(ctx, true, dir, args)
+	cmd := sandboxed(ctx, true, staging, rootfs, args)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err

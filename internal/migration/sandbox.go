@@ -49,18 +49,23 @@ func Reexec(args []string) bool {
 	return false
 }
 
-// sandboxed is rsync run in a sandbox over the volume at dir: its own
-// mount namespace whose root holds only the volume (read-only for a
+// sandboxed is rsync run in a sandbox over the tree at dir: its own
+// mount namespace whose root holds only the tree (read-only for a
 // sender), /usr read-only and /dev/null; a capability bounding set of
 // file ownership and permissions only; no new privileges. What the other
 // end sends is untrusted: an rsync receiver follows the paths and links
-// it is given, and here they can only lead inside the volume.
-func sandboxed(ctx context.Context, writable bool, dir string, rsyncArgs []string) *exec.Cmd {
+// it is given, and here they can only lead inside the tree. rootfs, when
+// given, is mounted at the tree's rootfs/: a receiver then writes the
+// instance's files there and everything else in dir, a staging folder.
+func sandboxed(ctx context.Context, writable bool, dir, rootfs string, rsyncArgs []string) *exec.Cmd {
 	mode := "ro"
 	if writable {
 		mode = "rw"
 	}
-	cmd := exec.CommandContext(ctx, "/proc/self/exe", append([]string{sandboxRole, mode, dir}, rsyncArgs...)...)
+	if rootfs == "" {
+		rootfs = "-"
+	}
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", append([]string{sandboxRole, mode, dir, rootfs}, rsyncArgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
 	return cmd
@@ -75,14 +80,18 @@ var keptCaps = map[int]bool{
 }
 
 // runSandbox is the sandbox's first process: args are the mode ("ro",
-// "rw"), the volume and rsync's arguments. It returns only on failure.
+// "rw"), the tree, the rootfs mounted in it ("-": none) and rsync's
+// arguments. It returns only on failure.
 func runSandbox(args []string) error {
-	if len(args) < 2 {
-		return fmt.Errorf("usage: %s ro|rw DIR RSYNC-ARGS", sandboxRole)
+	if len(args) < 3 {
+		return fmt.Errorf("usage: %s ro|rw DIR ROOTFS|- RSYNC-ARGS", sandboxRole)
 	}
 	// Capabilities and the exec below are per thread.
 	runtime.LockOSThread()
-	mode, dir, rsyncArgs := args[0], args[1], args[2:]
+	mode, dir, rootfs, rsyncArgs := args[0], args[1], args[2], args[3:]
+	if rootfs == "-" {
+		rootfs = ""
+	}
 	last, err := lastCap()
 	if err != nil {
 		return err
@@ -91,7 +100,7 @@ func runSandbox(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := buildRoot(dir, self, mode == "ro"); err != nil {
+	if err := buildRoot(dir, rootfs, self, mode == "ro"); err != nil {
 		return err
 	}
 	if err := unix.Chdir(sandboxVolume); err != nil {
@@ -123,14 +132,18 @@ func lastCap() (int, error) {
 
 // buildRoot makes the sandbox's root on a tmpfs over /tmp (this mount
 // namespace's own) and pivots into it.
-func buildRoot(dir, self string, readOnly bool) error {
+func buildRoot(dir, rootfs, self string, readOnly bool) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("private mounts: %w", err)
 	}
 	// The volume and the binary may be below /tmp, which the root hides:
 	// they are held open and bound from their descriptors.
 	held := map[string]string{}
-	for _, p := range []string{dir, self} {
+	paths := []string{dir, self}
+	if rootfs != "" {
+		paths = append(paths, rootfs)
+	}
+	for _, p := range paths {
 		fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", p, err)
@@ -169,6 +182,12 @@ func buildRoot(dir, self string, readOnly bool) error {
 	}
 	if readOnly {
 		binds[3].flags |= unix.MS_RDONLY
+	}
+	if rootfs != "" {
+		binds = append(binds, struct {
+			from, to string
+			flags    uintptr
+		}{held[rootfs], "v/rootfs", binds[3].flags})
 	}
 	for _, b := range binds {
 		to := filepath.Join(root, b.to)

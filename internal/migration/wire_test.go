@@ -198,3 +198,17 @@ func TestMalformedMessagesAreRefused(t *testing.T) {
 }
 
 func truncated(b []byte) []byte { return b[:len(b)-1] }
+
+func TestRefreshComparesSnapshotsByNameAndDate(t *testing.T) {
+	at := func(n int64) *int64 { return &n }
+	source := []Snapshot{{Name: "a", CreationDate: at(1)}, {Name: "b", CreationDate: at(2)}, {Name: "c", CreationDate: at(3)}}
+	target := []Snapshot{{Name: "a", CreationDate: at(1)}, {Name: "b", CreationDate: at(9)}, {Name: "old", CreationDate: at(0)}}
+	send, prune := compareSnapshots(source, target)
+	var names []string
+	for _, s := range send {
+		names = append(names, s.Name)
+	}
+	if !reflect.DeepEqual(names, []string{"b", "c"}) || !reflect.DeepEqual(prune, []string{"b", "old"}) {
+		t.Errorf("send %v, prune %v", names, prune)
+	}
+}

@@ -1,0 +1,89 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/migration"
+	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/store"
+)
+
+// PrepareRefresh readies a refresh of instance req.Name (lxc copy
+// --refresh onto an instance this host has): the source then sends only
+// the snapshots this copy lacks and the changes to its files (rsync's
+// deltas). The instance must be stopped. Its config is the client's to
+// update after (lxc does); its snapshots follow the source's.
+func (s *Service) PrepareRefresh(proj string, req *api.InstancesPost) (*migration.Sink, error) {
+	key := project.StoreKey(proj, req.Name)
+	e, _, err := s.load(key)
+	if err != nil {
+		return nil, err
+	}
+	if st, _ := s.runtimeOf(e.Type).Status(key); st != runtime.StateStopped {
+		return nil, apierr.BadRequest("instance %q is %s: stop it to refresh it", req.Name, st)
+	}
+	snaps, err := s.snapshotRecords(key)
+	if err != nil {
+		return nil, err
+	}
+	sink := &migration.Sink{Refresh: true}
+	for _, sn := range snaps {
+		sink.Have = append(sink.Have, snapshotToWire(sn))
+	}
+	sink.Make = func(ctx context.Context, in *migration.Incoming) error {
+		defer s.lock(key)()
+		e, _, err := s.load(key)
+		if err != nil {
+			return err
+		}
+		if st, _ := s.runtimeOf(e.Type).Status(key); st != runtime.StateStopped {
+			return apierr.BadRequest("instance %q started during its refresh", req.Name)
+		}
+		files, err := offeredMap(in.Offer.IDMap)
+		if err != nil {
+			return apierr.BadRequest("the source's id map: %v", err)
+		}
+		m := &migrating{req: *req, in: in}
+		recs, err := m.snapshotRecords(e.Record)
+		if err != nil {
+			return err
+		}
+		for _, name := range in.Prune {
+			if err := s.deleteSnapshot(key, name); err != nil {
+				return fmt.Errorf("refresh: delete snapshot %q, which the source does not have: %w", name, err)
+			}
+		}
+		defer s.pools.Hold()()
+		pool, vol, err := s.poolOf(e)
+		if err != nil {
+			return err
+		}
+		if err := pool.MountVolume(vol); err != nil {
+			return err
+		}
+		dir := pool.VolumePath(vol)
+		for _, rec := range recs {
+			if err := receiveTree(ctx, in, dir, fmt.Sprintf("the source's snapshot %q", rec.Name), files, e.IDMap); err != nil {
+				return err
+			}
+			if err := pool.CreateSnapshot(ctx, vol, rec.Name); err != nil {
+				return fmt.Errorf("snapshot %q: %w", rec.Name, err)
+			}
+			rec.Files = &SnapshotFiles{IDMap: e.IDMap}
+			if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Snapshots, snapKey(key, rec.Name), rec) }); err != nil {
+				_ = pool.DeleteSnapshot(vol, rec.Name)
+				return err
+			}
+		}
+		if err := receiveInstance(ctx, in, dir, files, e.IDMap); err != nil {
+			return err
+		}
+		s.bus.Lifecycle("instance-updated", instanceURL(key), nil)
+		return nil
+	}
+	return sink, nil
+}
