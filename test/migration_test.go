@@ -1,11 +1,14 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lodge-project/lodge/api"
 )
 
 // TestMigrationBetweenHosts drives two Lodge hosts with lxc 5.0.2: copies
@@ -42,6 +45,10 @@ func TestMigrationBetweenHosts(t *testing.T) {
 	// Shifted onto b's isolated map: ids inside are as they were.
 	if got := strings.TrimSpace(must(t, lxc, "exec", "b:c1", "--", "stat", "-c", "%u:%g", "/root/mark")); got != "1000:1000" {
 		t.Errorf("the copy's file is owned by %s inside", got)
+	}
+	// Progress, in the finished operation as lxc shows it while it runs.
+	if _, env := b.API("GET", "/1.0/operations?recursion=1", nil); !strings.Contains(string(env.Metadata), `"fs_progress":"c1: `) {
+		t.Errorf("the target's operation shows no fs_progress: %s", env.Metadata)
 	}
 	must(t, lxc, "restore", "b:c1", "snap0")
 	if got := cat("b:c1", "/root/mark"); got != "first" {
@@ -226,6 +233,22 @@ func TestMigrationWithLodge(t *testing.T) {
 			t.Errorf("%s copy: /root/mark says %q", mode, got)
 		}
 	}
+	// To another pool there; a pool that is not there is refused.
+	b.MustLodge("storage", "create", "other", "dir")
+	must(t, lodge, "copy", "c1", "b:onother", "--stateless", "-s", "other")
+	var inst api.Instance
+	_, env := b.API("GET", "/1.0/instances/onother", nil)
+	if err := json.Unmarshal(env.Metadata, &inst); err != nil || inst.ExpandedDevices["root"]["pool"] != "other" {
+		t.Errorf("the copy's root disk: %v (%v)", inst.ExpandedDevices["root"], err)
+	}
+	_, stderr, err = lodge("copy", "c1", "b:nopool", "--stateless", "-s", "missing")
+	if err == nil || !strings.Contains(stderr, "missing") {
+		t.Errorf("a copy to a pool that is not there: %v: %s", err, stderr)
+	}
+	if st, _ := b.API("GET", "/1.0/instances/nopool", nil); st != 404 {
+		t.Errorf("a copy to a missing pool left an instance (%d)", st)
+	}
+
 	// Within one remote: a local copy there.
 	must(t, lodge, "copy", "b:pull", "b:again")
 	if out := must(t, lodge, "list", "b:", "--format", "csv"); !strings.Contains(out, "again,") {
@@ -248,5 +271,52 @@ func TestMigrationWithLodge(t *testing.T) {
 	}
 	if out := must(t, lodge, "info", "b:c1"); !strings.Contains(out, "s0") {
 		t.Errorf("the moved instance lost its snapshot:\n%s", out)
+	}
+}
+
+// TestMigrationBtrfs copies between btrfs pools of two Lodge hosts: the
+// volume and its snapshot travel as btrfs send streams (the received
+// target's log says so), onto the target's map; a dir pool target gets
+// rsync's trees from the same source.
+func TestMigrationBtrfs(t *testing.T) {
+	a, b := twoHosts(t)
+	a.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
+	for _, h := range []host{a, b} {
+		h.MustLodge("storage", "create", "bt", "btrfs", "size=2GiB")
+	}
+	lodge, _ := a.lodgeClient(t)
+	must(t, lodge, "remote", "add", "b", b.addr, "--password", "sesame", "--accept-certificate")
+	must(t, lodge, "launch", "bb", "c1", "-s", "bt")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo first > /root/mark && chown 7:7 /root/mark")
+	must(t, lodge, "snapshot", "c1", "s0")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo second > /root/mark")
+
+	// Running: the stream is a snapshot of the moment, no freeze needed.
+	must(t, lodge, "copy", "c1", "b:c1", "--stateless", "-s", "bt", "-c", "security.idmap.isolated=true")
+	if log, _ := os.ReadFile(filepath.Join(b.Dir, "lodged.log")); !strings.Contains(string(log), `instance=c1 transfer="btrfs streams" snapshots=1`) {
+		t.Errorf("the copy between btrfs pools did not go as btrfs streams:\n%s", log)
+	}
+	must(t, lodge, "start", "b:c1")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "stat", "-c", "%u:%g", "/root/mark")); got != "7:7" {
+		t.Errorf("the copy's file is owned by %s inside", got)
+	}
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "second" {
+		t.Errorf("the copy's file says %q", got)
+	}
+	must(t, lodge, "stop", "b:c1", "--force")
+	must(t, lodge, "restore", "b:c1", "s0")
+	must(t, lodge, "start", "b:c1")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "first" {
+		t.Errorf("the copy's snapshot holds %q", got)
+	}
+
+	// To a dir pool: rsync.
+	must(t, lodge, "copy", "c1", "b:c2", "--stateless", "-s", "default")
+	if log, _ := os.ReadFile(filepath.Join(b.Dir, "lodged.log")); !strings.Contains(string(log), `instance=c2 transfer=rsync`) {
+		t.Errorf("the copy to a dir pool did not go by rsync")
+	}
+	must(t, lodge, "start", "b:c2")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c2", "--", "cat", "/root/mark")); got != "second" {
+		t.Errorf("the dir copy's file says %q", got)
 	}
 }

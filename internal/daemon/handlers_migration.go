@@ -194,30 +194,37 @@ func closeMigration(conns ...*migration.Conn) {
 }
 
 // reportProgress shows the bytes moved and their rate in the operation's
-// fs_progress, as LXD does, every second until stopped.
+// fs_progress, as LXD does, every second until stopped, and once more
+// then: the finished operation tells what was moved.
 func reportProgress(op *operation.Op, n *atomic.Int64, name string) (stop func()) {
 	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	var last int64 = -1
+	show := func() {
+		v := n.Load()
+		if v == last {
+			return
+		}
+		last = v
+		rate := float64(v) / max(time.Since(start).Seconds(), 0.001)
+		op.SetMetadata(map[string]any{"fs_progress": fmt.Sprintf("%s: %s (%s/s)", name, byteSize(float64(v)), byteSize(rate))})
+	}
 	go func() {
-		start := time.Now()
+		defer close(finished)
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
-		var last int64 = -1
 		for {
 			select {
 			case <-done:
+				show()
 				return
 			case <-tick.C:
+				show()
 			}
-			v := n.Load()
-			if v == last {
-				continue
-			}
-			last = v
-			rate := float64(v) / time.Since(start).Seconds()
-			op.SetMetadata(map[string]any{"fs_progress": fmt.Sprintf("%s: %s (%s/s)", name, byteSize(float64(v)), byteSize(rate))})
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-finished }
 }
 
 // byteSize writes n bytes as LXD's progress does (1000-based units).

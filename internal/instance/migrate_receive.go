@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func (s *Service) PrepareMigration(proj string, req *api.InstancesPost) (sink *m
 		release()
 		return nil, nil, err
 	}
-	sink = &migration.Sink{Make: func(ctx context.Context, in *migration.Incoming) error {
+	sink = &migration.Sink{Driver: m.streamDriver, Make: func(ctx context.Context, in *migration.Incoming) error {
 		defer release()
 		m.in = in
 		return work(ctx)
@@ -56,6 +57,9 @@ func (s *Service) PrepareMigration(proj string, req *api.InstancesPost) (sink *m
 type migrating struct {
 	req api.InstancesPost
 	in  *migration.Incoming
+	// streamDriver is the target pool's driver when it takes its own
+	// streams (storage.Streamer).
+	streamDriver string
 }
 
 func (m *migrating) prepare(s *Service, rec Record, e Expanded) (func(ctx context.Context) error, error) {
@@ -72,6 +76,11 @@ func (m *migrating) prepare(s *Service, rec Record, e Expanded) (func(ctx contex
 		}
 	}
 	poolName := rootPool(e.Devices)
+	if pool, err := s.pools.Get(poolName); err == nil {
+		if _, ok := pool.(storage.Streamer); ok {
+			m.streamDriver = pool.Name()
+		}
+	}
 	return func(ctx context.Context) error {
 		in := m.in
 		files, err := offeredMap(in.Offer.IDMap)
@@ -89,7 +98,18 @@ func (m *migrating) prepare(s *Service, rec Record, e Expanded) (func(ctx contex
 		}
 		vol := storage.InstanceVolume(poolName, rec.Project, rec.Type, rec.Name)
 		base := m.baseImage(s, rec)
+		transfer := "rsync"
+		switch {
+		case in.Streams:
+			transfer = pool.Name() + " streams"
+		case base != "":
+			transfer = "rsync onto image " + base[:min(12, len(base))]
+		}
+		s.log.Info("receiving an instance from another host", "instance", rec.Name, "transfer", transfer, "snapshots", len(in.Snapshots))
 		return s.createWith(rec, snaps, pool, vol, func() error {
+			if in.Streams {
+				return receiveStreams(ctx, pool, vol, in, files, rec.IDMap)
+			}
 			if err := s.receiveTrees(ctx, pool, vol, base, in, files, rec.IDMap); err != nil {
 				_ = pool.DeleteVolume(vol)
 				return err
@@ -140,6 +160,50 @@ func (s *Service) receiveTrees(ctx context.Context, pool storage.Driver, vol sto
 		}
 	}
 	return receiveInstance(ctx, in, dir, files, to)
+}
+
+// receiveStreams makes the volume and its snapshots from the pool
+// driver's own streams (btrfs receive), each tree then checked and moved
+// onto the instance's map as a received backup's is. A failure leaves
+// nothing (ReceiveStreams' promise).
+func receiveStreams(ctx context.Context, pool storage.Driver, vol storage.Volume, in *migration.Incoming, files, to *idmap.Map) error {
+	st, err := streamer(pool)
+	if err != nil {
+		return err
+	}
+	i := 0
+	next := func() (storage.VolumeStream, error) {
+		switch {
+		case i < len(in.Snapshots):
+			i++
+			return storage.VolumeStream{Snapshot: in.Snapshots[i-1].Name, R: in.NextStream()}, nil
+		case i == len(in.Snapshots):
+			i++
+			return storage.VolumeStream{R: in.NextStream()}, nil
+		}
+		return storage.VolumeStream{}, io.EOF
+	}
+	fix := func(dir, snap string) error {
+		if err := backup.CheckTree(dir); err != nil {
+			return err
+		}
+		if err := settleTop(dir); err != nil {
+			return err
+		}
+		if err := idmap.ShiftImportedExcept(dir, files, to, map[string]bool{"metadata.yaml": true, "templates": true}); err != nil {
+			what := "instance"
+			if snap != "" {
+				what = "snapshot " + snap
+			}
+			return apierr.BadRequest("the source's %s: %v", what, err)
+		}
+		return os.Chmod(dir, 0o711)
+	}
+	if err := st.ReceiveStreams(ctx, vol, next, fix); err != nil {
+		return err
+	}
+	crashpoint.Hit("migration.received")
+	return nil
 }
 
 // receiveInstance receives the instance's own tree, and its final sync.

@@ -3,12 +3,14 @@ package instance
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/migration"
+	"github.com/lodge-project/lodge/internal/storage"
 )
 
 // MigrationSource describes instance key to the migration protocol, to
@@ -46,6 +48,18 @@ func (s *Service) MigrationSource(key string, instanceOnly bool) (*migration.Sou
 		Only: backupEntries}
 	for _, sn := range snaps {
 		src.Snapshots = append(src.Snapshots, snapshotToWire(sn))
+	}
+	if pool, vol, err := s.poolOf(e); err == nil {
+		if st, ok := pool.(storage.Streamer); ok {
+			// A picture of the volume as the stream starts: consistent
+			// without a freeze.
+			src.Driver = pool.Name()
+			src.Stream = func(ctx context.Context, snap, parent string, w io.Writer) error {
+				defer s.pools.Hold()()
+				_, err := st.WriteStream(ctx, vol, storage.StreamSpec{Snapshot: snap, Parent: parent}, w)
+				return err
+			}
+		}
 	}
 	src.Tree = func(ctx context.Context, snap string, send func(dir string) error) error {
 		defer s.pools.Hold()()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync/atomic"
 )
@@ -29,6 +30,13 @@ type Source struct {
 	// Only are the entries at each tree's top that are sent (nil: all):
 	// a volume holds files of its host's beside the instance's.
 	Only []string
+	// Driver and Stream, when the pool has streams of its own (btrfs
+	// send): Stream writes snapshot snap's (the volume's for "") as the
+	// changes since snapshot parent (all of it for ""), an atomic picture
+	// of it. A Lodge target on a pool of the same driver takes them
+	// instead of rsync's trees.
+	Driver string
+	Stream func(ctx context.Context, snap, parent string, w io.Writer) error
 }
 
 // offer is the source's header.
@@ -44,6 +52,9 @@ func (s *Source) offer() *Header {
 	for _, sn := range s.Snapshots {
 		h.SnapshotNames = append(h.SnapshotNames, sn.Name)
 		h.Snapshots = append(h.Snapshots, sn)
+	}
+	if s.Stream != nil {
+		h.Lodge = &LodgeFeatures{Stream: s.Driver}
 	}
 	return h
 }
@@ -106,6 +117,15 @@ func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) 
 			return err
 		}
 	}
+	if answer.Lodge != nil && answer.Lodge.Stream != "" {
+		if src.Stream == nil || answer.Lodge.Stream != src.Driver {
+			return fmt.Errorf("the target asks for %q streams, which were not offered", answer.Lodge.Stream)
+		}
+		if err := sendStreams(ctx, fs, src, snaps); err != nil {
+			return err
+		}
+		return awaitVerdict(control)
+	}
 	send := func(dir string) error {
 		return SendTree(ctx, dir, src.Only, fs, features, src.Sent, src.AllowInconsistent)
 	}
@@ -123,6 +143,11 @@ func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) 
 			return fmt.Errorf("send the instance's final sync: %w", err)
 		}
 	}
+	return awaitVerdict(control)
+}
+
+// awaitVerdict reads the target's last word.
+func awaitVerdict(control *Conn) error {
 	verdict, err := control.RecvControl()
 	if err != nil {
 		return fmt.Errorf("the target's verdict: %w", err)
@@ -131,6 +156,39 @@ func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) 
 		return &RemoteError{Message: verdict.Message}
 	}
 	return nil
+}
+
+// sendStreams sends each snapshot as the changes since the one before,
+// then the volume since the last, each stream one transfer on fs.
+func sendStreams(ctx context.Context, fs *Conn, src *Source, snaps []string) error {
+	w := &countingWriter{w: fs, n: src.Sent}
+	parent := ""
+	for _, n := range append(snaps, "") {
+		if err := src.Stream(ctx, n, parent, w); err != nil {
+			if n == "" {
+				return fmt.Errorf("send the instance's stream: %w", err)
+			}
+			return fmt.Errorf("send snapshot %q's stream: %w", n, err)
+		}
+		if err := fs.Close(); err != nil {
+			return err
+		}
+		parent = n
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
+	return n, err
 }
 
 // RemoteError is a failure the other end reported.
@@ -154,6 +212,11 @@ type Incoming struct {
 	// Prune, in a refresh, are the target's snapshots the source does not
 	// have (or has another of, by its creation date): they go first.
 	Prune []string
+	// Streams: the trees come as the pool driver's own streams (see
+	// Source.Stream), each snapshot's then the volume's, each read from
+	// NextStream in turn (Receive is not used).
+	Streams    bool
+	NextStream func() io.Reader
 }
 
 // Sink is the target's instance side.
@@ -168,6 +231,9 @@ type Sink struct {
 	Make func(ctx context.Context, in *Incoming) error
 	// Got counts the bytes received, for progress.
 	Got *atomic.Int64
+	// Driver is the target pool's driver when it takes streams of its
+	// own (Source.Stream), for a source of the same driver.
+	Driver string
 }
 
 // RunSink receives an instance: the offer, the answer, the index header,
@@ -221,13 +287,17 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 		answer.SnapshotNames = append(answer.SnapshotNames, sn.Name)
 		answer.Snapshots = append(answer.Snapshots, sn)
 	}
+	streams := !sink.Refresh && sink.Driver != "" && offer.Lodge != nil && offer.Lodge.Stream == sink.Driver
+	if streams {
+		answer.Lodge = &LodgeFeatures{Stream: sink.Driver}
+	}
 	if err := control.SendHeader(answer); err != nil {
 		return fmt.Errorf("answer the offer: %w", err)
 	}
-	in := &Incoming{Offer: offer, Snapshots: snaps, Prune: prune, FinalSync: offer.Criu != nil && *offer.Criu == CriuNone,
+	in := &Incoming{Offer: offer, Snapshots: snaps, Prune: prune, FinalSync: !streams && offer.Criu != nil && *offer.Criu == CriuNone,
 		Receive: func(ctx context.Context, staging, rootfs string) error {
 			return ReceiveTree(ctx, staging, rootfs, fs, rsyncFeatures(answer), sink.Got)
-		}}
+		}, Streams: streams, NextStream: frames(fs, sink.Got)}
 	if ver >= 1 {
 		if in.Info, err = receiveIndex(fs, sink.Refresh); err != nil {
 			return err
@@ -291,6 +361,39 @@ func unixOf(t *int64) int64 {
 		return 0
 	}
 	return *t
+}
+
+// frames reads the transfers on fs in turn: each call's reader ends at
+// its transfer's end mark, what the previous one left unread skipped.
+func frames(fs *Conn, got *atomic.Int64) func() io.Reader {
+	var cur *frame
+	return func() io.Reader {
+		if cur != nil && !cur.done {
+			_, _ = io.Copy(io.Discard, cur)
+		}
+		cur = &frame{c: fs, n: got}
+		return cur
+	}
+}
+
+type frame struct {
+	c    *Conn
+	n    *atomic.Int64
+	done bool
+}
+
+func (f *frame) Read(p []byte) (int, error) {
+	if f.done {
+		return 0, io.EOF
+	}
+	n, err := f.c.Read(p)
+	if f.n != nil {
+		f.n.Add(int64(n))
+	}
+	if err == io.EOF {
+		f.done = true
+	}
+	return n, err
 }
 
 // GetIndexHeaderVersion is the offered index header version (0: none).

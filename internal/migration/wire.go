@@ -108,8 +108,12 @@ type Header struct {
 // LodgeFeatures name Lodge-only transfers: a Lodge target that sees them
 // may answer with one (FS then stays what LXD would read).
 type LodgeFeatures struct {
-	// Tar: each tree as a tar stream of the instance's own ids.
+	// Tar: each tree as a tar stream of the instance's own ids (not
+	// spoken yet; kept for its field number).
 	Tar bool
+	// Stream names the storage driver whose own streams (btrfs send) the
+	// volume and its snapshots travel as, when both pools are of it.
+	Stream string
 }
 
 // lodgeField is the header field Lodge's features travel in: far above
@@ -172,7 +176,11 @@ func (h *Header) Marshal() []byte {
 		b = appendVarint(b, 13, uint64(*h.IndexHeaderVersion))
 	}
 	if h.Lodge != nil {
-		b = appendBytes(b, lodgeField, appendBool(nil, 1, h.Lodge.Tar))
+		m := appendBool(nil, 1, h.Lodge.Tar)
+		if h.Lodge.Stream != "" {
+			m = appendBytes(m, 2, []byte(h.Lodge.Stream))
+		}
+		b = appendBytes(b, lodgeField, m)
 	}
 	return b
 }
@@ -299,9 +307,12 @@ func UnmarshalHeader(b []byte) (*Header, error) {
 			h.IndexHeaderVersion = &ver
 		case lodgeField:
 			f := &LodgeFeatures{}
-			err := eachField(data, func(n protowire.Number, v uint64, _ []byte) error {
-				if n == 1 {
+			err := eachField(data, func(n protowire.Number, v uint64, data []byte) error {
+				switch n {
+				case 1:
 					f.Tar = v != 0
+				case 2:
+					f.Stream = string(data)
 				}
 				return nil
 			})
