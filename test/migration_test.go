@@ -216,7 +216,7 @@ func TestMigrationWithLodge(t *testing.T) {
 	must(t, lodge, "remote", "add", "b", b.addr, "--password", "sesame", "--accept-certificate")
 	must(t, lodge, "launch", "bb", "c1")
 	must(t, lodge, "config", "device", "add", "c1", "eth0", "nic", "nictype=p2p")
-	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo kept > /root/mark")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo kept > /root/mark && ln /root/mark /root/linked")
 	must(t, lodge, "snapshot", "c1", "s0")
 
 	_, stderr, err := lodge("copy", "c1", "b:live")
@@ -231,6 +231,10 @@ func TestMigrationWithLodge(t *testing.T) {
 		must(t, lodge, "start", "b:"+mode)
 		if got := strings.TrimSpace(must(t, lodge, "exec", "b:"+mode, "--", "cat", "/root/mark")); got != "kept" {
 			t.Errorf("%s copy: /root/mark says %q", mode, got)
+		}
+		// Between Lodge hosts hard links stay links.
+		if got := strings.TrimSpace(must(t, lodge, "exec", "b:"+mode, "--", "stat", "-c", "%h", "/root/mark")); got != "2" {
+			t.Errorf("%s copy: /root/mark has %s links", mode, got)
 		}
 	}
 	// To another pool there; a pool that is not there is refused.

@@ -53,19 +53,24 @@ func (s *Source) offer() *Header {
 		h.SnapshotNames = append(h.SnapshotNames, sn.Name)
 		h.Snapshots = append(h.Snapshots, sn)
 	}
+	h.Lodge = &LodgeFeatures{LinksAndACLs: true}
 	if s.Stream != nil {
-		h.Lodge = &LodgeFeatures{Stream: s.Driver}
+		h.Lodge.Stream = s.Driver
 	}
 	return h
 }
 
 // rsyncFeatures are the features the answer agreed on; an answer that
 // does not say bidirectional is an older LXD's, which has these three.
+// Two Lodge hosts may add hard links and ACLs.
 func rsyncFeatures(h *Header) []string {
-	if h.Rsync == nil || !h.Rsync.Bidirectional {
-		return []string{"xattrs", "delete", "compress"}
-	}
 	var out []string
+	if h.Lodge != nil && h.Lodge.LinksAndACLs {
+		out = append(out, lodgeLinksAndACLs)
+	}
+	if h.Rsync == nil || !h.Rsync.Bidirectional {
+		return append(out, "xattrs", "delete", "compress")
+	}
 	for _, f := range []struct {
 		on   bool
 		name string
@@ -287,9 +292,12 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 		answer.SnapshotNames = append(answer.SnapshotNames, sn.Name)
 		answer.Snapshots = append(answer.Snapshots, sn)
 	}
+	if offer.Lodge != nil {
+		answer.Lodge = &LodgeFeatures{LinksAndACLs: offer.Lodge.LinksAndACLs}
+	}
 	streams := !sink.Refresh && sink.Driver != "" && offer.Lodge != nil && offer.Lodge.Stream == sink.Driver
 	if streams {
-		answer.Lodge = &LodgeFeatures{Stream: sink.Driver}
+		answer.Lodge.Stream = sink.Driver
 	}
 	if err := control.SendHeader(answer); err != nil {
 		return fmt.Errorf("answer the offer: %w", err)

@@ -32,10 +32,16 @@ func rsyncFeatureArgs(features []string) []string {
 			args = append(args, "--delete")
 		case "compress":
 			args = append(args, "--compress", "--compress-level=2")
+		case lodgeLinksAndACLs:
+			args = append(args, "--hard-links", "--acls")
 		}
 	}
 	return args
 }
+
+// lodgeLinksAndACLs is the rsync feature two Lodge hosts add
+// (LodgeFeatures.LinksAndACLs).
+const lodgeLinksAndACLs = "lodge-links-acls"
 
 // drainTimeout is how long a transfer waits, after its rsync is done,
 // for the other end to mark the end of its stream.
@@ -80,9 +86,10 @@ func SendTree(ctx context.Context, dir string, only []string, conn io.ReadWriteC
 	}()
 	in := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(ours, conn)
+		w := &drainingWriter{w: ours}
+		_, err := io.Copy(w, conn)
 		_ = unix.Shutdown(int(ours.Fd()), unix.SHUT_WR)
-		in <- err
+		in <- errors.Join(err, w.err)
 	}()
 	werr := cmd.Wait()
 	if allowVanished && exitCode(werr) == 24 {
@@ -125,9 +132,10 @@ func ReceiveTree(ctx context.Context, staging, rootfs string, conn io.ReadWriteC
 	}()
 	in := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(stdin, &countingReader{r: conn, n: got})
+		w := &drainingWriter{w: stdin}
+		_, err := io.Copy(w, &countingReader{r: conn, n: got})
 		_ = stdin.Close()
-		in <- err
+		in <- errors.Join(err, w.err)
 	}()
 	return finish("rsync receive", cmd.Wait(), &stderr, out, in)
 }
@@ -160,6 +168,24 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// drainingWriter writes to w until it fails, then drops what follows:
+// the copy from the websocket goes on to the transfer's end mark, which
+// must not be left for the next transfer to read (rsync may exit, and
+// its end of the pipe close, before the other end has finished).
+type drainingWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (d *drainingWriter) Write(p []byte) (int, error) {
+	if d.err == nil {
+		if _, err := d.w.Write(p); err != nil {
+			d.err = err
+		}
+	}
+	return len(p), nil
 }
 
 type countingReader struct {

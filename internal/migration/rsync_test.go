@@ -70,10 +70,16 @@ func TestTreesOverAWebsocket(t *testing.T) {
 	must(os.Symlink("/etc/hostname", filepath.Join(src, "rootfs/link")))
 	must(os.Link(filepath.Join(src, "rootfs/etc/hostname"), filepath.Join(src, "rootfs/hard")))
 	must(unix.Setxattr(filepath.Join(src, "rootfs/etc/hostname"), "user.lodge", []byte("kept"), 0))
+	// An ACL entry for uid 1000200 (the xattr's binary form).
+	acl := []byte{2, 0, 0, 0}
+	for _, e := range [][3]uint32{{1, 6, 0xffffffff}, {2, 4, 1000200}, {4, 4, 0xffffffff}, {0x10, 4, 0xffffffff}, {0x20, 4, 0xffffffff}} {
+		acl = append(acl, byte(e[0]), byte(e[0]>>8), byte(e[1]), byte(e[1]>>8), byte(e[2]), byte(e[2]>>8), byte(e[2]>>16), byte(e[2]>>24))
+	}
+	must(unix.Setxattr(filepath.Join(src, "rootfs/etc/hostname"), "system.posix_acl_access", acl, 0))
 	must(os.WriteFile(filepath.Join(src, "metadata.yaml"), []byte("architecture: x86_64\n"), 0o644))
 
 	a, b := wsPair(t)
-	features := []string{"xattrs", "delete", "compress", "bidirectional"}
+	features := []string{"xattrs", "delete", "compress", "bidirectional", lodgeLinksAndACLs}
 	var sent, got atomic.Int64
 	ctx := context.Background()
 	done := make(chan error, 1)
@@ -110,6 +116,15 @@ func TestTreesOverAWebsocket(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dst, "metadata.yaml")); !os.IsNotExist(err) {
 		t.Errorf("a file deleted at the source is still there (delete): %v", err)
+	}
+	var hard unix.Stat_t
+	must(unix.Lstat(filepath.Join(dst, "rootfs/hard"), &hard))
+	if hard.Ino != st.Ino {
+		t.Error("the hard link arrived as a copy")
+	}
+	buf = make([]byte, 128)
+	if n, err := unix.Getxattr(filepath.Join(dst, "rootfs/etc/hostname"), "system.posix_acl_access", buf); err != nil || !bytes.Equal(buf[:n], acl) {
+		t.Errorf("the ACL: %v, %v", buf[:n], err)
 	}
 	if sent.Load() == 0 || got.Load() == 0 {
 		t.Errorf("bytes counted: sent %d, got %d", sent.Load(), got.Load())

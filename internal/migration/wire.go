@@ -114,6 +114,9 @@ type LodgeFeatures struct {
 	// Stream names the storage driver whose own streams (btrfs send) the
 	// volume and its snapshots travel as, when both pools are of it.
 	Stream string
+	// LinksAndACLs: rsync keeps hard links and POSIX ACLs too (LXD's
+	// rsync options do neither).
+	LinksAndACLs bool
 }
 
 // lodgeField is the header field Lodge's features travel in: far above
@@ -179,6 +182,9 @@ func (h *Header) Marshal() []byte {
 		m := appendBool(nil, 1, h.Lodge.Tar)
 		if h.Lodge.Stream != "" {
 			m = appendBytes(m, 2, []byte(h.Lodge.Stream))
+		}
+		if h.Lodge.LinksAndACLs {
+			m = appendBool(m, 3, true)
 		}
 		b = appendBytes(b, lodgeField, m)
 	}
@@ -313,6 +319,8 @@ func UnmarshalHeader(b []byte) (*Header, error) {
 					f.Tar = v != 0
 				case 2:
 					f.Stream = string(data)
+				case 3:
+					f.LinksAndACLs = v != 0
 				}
 				return nil
 			})

@@ -101,7 +101,7 @@ func sampleHeader() *Header {
 			Architecture: 2, CreationDate: &created}, {Name: "snap1", LocalConfig: map[string]string{}, Architecture: 2, Stateful: true}},
 		Rsync: &RsyncFeatures{Xattrs: true, Delete: true, Compress: true, Bidirectional: true},
 		Btrfs: &BtrfsFeatures{MigrationHeader: true, HeaderSubvolumeUUIDs: true},
-		Lodge: &LodgeFeatures{Stream: "btrfs"},
+		Lodge: &LodgeFeatures{Stream: "btrfs", LinksAndACLs: true},
 	}
 }
 
