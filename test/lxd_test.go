@@ -93,6 +93,26 @@ func (l *lxdDaemon) stop() {
 	_ = storagetest.UnmountBelow(l.dir)
 }
 
+// lxdAndLodge starts LXD and Lodge, each serving its API over HTTPS on
+// loopback with the trust password "sesame", and returns them with an lxc
+// of its own that has them as the remotes lxd and lodge.
+func lxdAndLodge(t *testing.T) (*lxdDaemon, *Daemon, func(args ...string) (string, string, error)) {
+	t.Helper()
+	lxd := startLXD(t)
+	d := startDaemon(t)
+	lxdAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	lodgeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	lxd.MustLXC("config", "set", "core.https_address", lxdAddr)
+	lxd.MustLXC("config", "set", "core.trust_password", "sesame")
+	d.MustLXC("config", "set", "core.https_address", lodgeAddr)
+	d.MustLXC("config", "set", "core.trust_password", "sesame")
+	client := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "client")}
+	lxc := func(args ...string) (string, string, error) { return run(client, "", "lxc", args...) }
+	must(t, lxc, "remote", "add", "lxd", "https://"+lxdAddr, "--password", "sesame", "--accept-certificate")
+	must(t, lxc, "remote", "add", "lodge", "https://"+lodgeAddr, "--password", "sesame", "--accept-certificate")
+	return lxd, d, lxc
+}
+
 // TestBackupsWithLXD moves a stopped Debian container with two snapshots
 // from Debian's LXD 5.0.2 to Lodge and from Lodge to LXD by lxc export and
 // lxc import, onto dir and btrfs pools on each side, and checks files,
@@ -233,22 +253,10 @@ func TestBackupsWithLXD(t *testing.T) {
 // then Lodge launches an instance from an image of LXD's.
 func TestImagesWithLXD(t *testing.T) {
 	t.Parallel()
-	lxd := startLXD(t)
-	d := startDaemon(t)
-	lxdAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	lodgeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	lxd.MustLXC("config", "set", "core.https_address", lxdAddr)
-	lxd.MustLXC("config", "set", "core.trust_password", "sesame")
-	d.MustLXC("config", "set", "core.https_address", lodgeAddr)
-	d.MustLXC("config", "set", "core.trust_password", "sesame")
+	lxd, d, lxc := lxdAndLodge(t)
 	meta, squash, _ := splitImages(t)
 	d.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
 	lxd.MustLXC("image", "import", meta, squash, "--alias", "bb-squash")
-
-	client := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "client")}
-	lxc := func(args ...string) (string, string, error) { return run(client, "", "lxc", args...) }
-	must(t, lxc, "remote", "add", "lxd", "https://"+lxdAddr, "--password", "sesame", "--accept-certificate")
-	must(t, lxc, "remote", "add", "lodge", "https://"+lodgeAddr, "--password", "sesame", "--accept-certificate")
 
 	must(t, lxc, "image", "copy", "lodge:bb", "lxd:", "--alias", "from-lodge")
 	must(t, lxc, "image", "copy", "lxd:bb-squash", "lodge:", "--alias", "from-lxd")

@@ -2,7 +2,6 @@ package test
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,22 +144,10 @@ func TestMigrationBetweenHosts(t *testing.T) {
 // other slow tests.
 func TestMigrationWithLXD(t *testing.T) {
 	t.Parallel()
-	lxd := startLXD(t)
-	d := startDaemon(t)
-	lxdAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	lodgeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	lxd.MustLXC("config", "set", "core.https_address", lxdAddr)
-	lxd.MustLXC("config", "set", "core.trust_password", "sesame")
-	d.MustLXC("config", "set", "core.https_address", lodgeAddr)
-	d.MustLXC("config", "set", "core.trust_password", "sesame")
+	lxd, d, lxc := lxdAndLodge(t)
 	img := debianImage(t)
 	lxd.MustLXC("image", "import", img, "--alias", "debian")
 	d.MustLodge("image", "import", img, "--alias", "debian")
-
-	client := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "client")}
-	lxc := func(args ...string) (string, string, error) { return run(client, "", "lxc", args...) }
-	must(t, lxc, "remote", "add", "lxd", "https://"+lxdAddr, "--password", "sesame", "--accept-certificate")
-	must(t, lxc, "remote", "add", "lodge", "https://"+lodgeAddr, "--password", "sesame", "--accept-certificate")
 
 	state := filepath.Join(t.TempDir(), "state")
 	history := func(remote string) {
@@ -313,6 +300,20 @@ func TestMigrationBtrfs(t *testing.T) {
 	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "first" {
 		t.Errorf("the copy's snapshot holds %q", got)
 	}
+
+	// A root disk too small for what is sent: refused, nothing left there.
+	must(t, lodge, "exec", "c1", "--", "dd", "if=/dev/urandom", "of=/root/big", "bs=1M", "count=8")
+	lxc := a.client(t)
+	must(t, lxc, "remote", "add", "b", "https://"+b.addr, "--password", "sesame", "--accept-certificate")
+	_, stderr, err := lxc("copy", "c1", "b:small", "--stateless", "-s", "bt", "-d", "root,size=4MiB")
+	if err == nil || !strings.Contains(stderr, "size") {
+		t.Errorf("a copy onto a root disk too small: %v: %s", err, stderr)
+	}
+	if st, _ := b.API("GET", "/1.0/instances/small", nil); st != 404 {
+		t.Errorf("a copy too big for its root disk left an instance (%d)", st)
+	}
+	assertConsistent(t, b.Daemon)
+	must(t, lodge, "exec", "c1", "--", "rm", "/root/big")
 
 	// To a dir pool: rsync.
 	must(t, lodge, "copy", "c1", "b:c2", "--stateless", "-s", "default")

@@ -139,20 +139,33 @@ func pullCopy(src, dst *client.Client, srcName string, req api.InstancesPost, so
 		return err
 	}
 	req.Source.Mode, req.Source.Websockets, req.Source.Certificate = "pull", secrets, cert
-	var errs []error
-	for _, u := range urls {
+	err = throughAny(urls, func(u string) error {
 		req.Source.Operation = u
 		_, err := dst.DoProgress("POST", "/1.0/instances", req, progress)
+		return err
+	})
+	if err != nil {
+		cancelOperation(src, op.ID)
+		return err
+	}
+	_, err = src.Wait("/1.0/operations/" + op.ID)
+	return err
+}
+
+// throughAny tries the other host's addresses in turn until one is
+// reached: a failure once there ends the tries.
+func throughAny(urls []string, try func(url string) error) error {
+	var errs []error
+	for _, u := range urls {
+		err := try(u)
 		if err == nil {
-			_, err = src.Wait("/1.0/operations/" + op.ID)
-			return err
+			return nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", u, err))
 		if !strings.Contains(err.Error(), "connect to the other host") {
-			break // reached, and failed
+			break
 		}
 	}
-	cancelOperation(src, op.ID)
 	return fmt.Errorf("copy: %w", errors.Join(errs...))
 }
 
@@ -168,21 +181,17 @@ func pushCopy(src, dst *client.Client, srcName string, req api.InstancesPost, so
 		return err
 	}
 	sourceReq.Target = &api.InstancePostTarget{Certificate: cert, Websockets: secrets}
-	var errs []error
-	for _, u := range urls {
+	err = throughAny(urls, func(u string) error {
 		sourceReq.Target.Operation = u
 		_, err := src.DoProgress("POST", instancePath(srcName), sourceReq, progress)
-		if err == nil {
-			_, err = dst.Wait("/1.0/operations/" + op.ID)
-			return err
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", u, err))
-		if !strings.Contains(err.Error(), "connect to the other host") {
-			break
-		}
+		return err
+	})
+	if err != nil {
+		cancelOperation(dst, op.ID)
+		return err
 	}
-	cancelOperation(dst, op.ID)
-	return fmt.Errorf("copy: %w", errors.Join(errs...))
+	_, err = dst.Wait("/1.0/operations/" + op.ID)
+	return err
 }
 
 // relayCopy joins the source's websockets to the target's, message by

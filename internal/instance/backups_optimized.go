@@ -272,20 +272,7 @@ func (s *Service) receiveBackup(ctx context.Context, pool storage.Driver, vol st
 		return s, nil
 	}
 	fix := func(dir, snap string) error {
-		if err := backup.CheckTree(dir); err != nil {
-			return err
-		}
-		if err := settleTop(dir); err != nil {
-			return err
-		}
-		if err := idmap.ShiftImported(filepath.Join(dir, "rootfs"), files[snap], to); err != nil {
-			what := "volume"
-			if snap != "" {
-				what = "snapshot " + snap
-			}
-			return apierr.BadRequest("the backup's %s: %v", what, err)
-		}
-		return os.Chmod(dir, 0o711)
+		return settleStreamTree(dir, snap, "the backup's", files[snap], to)
 	}
 	if err := st.ReceiveStreams(ctx, vol, read, fix); err != nil {
 		return err
@@ -340,6 +327,28 @@ func planChain(from *imported) (chainPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// settleStreamTree is how a tree a driver's stream made (a backup's, or
+// another host's) is fixed before it is sealed: checked, its top as
+// lodged keeps it (settleTop), its rootfs/ moved from the map its files
+// came on (files) onto the instance's (to). whose names the tree's origin
+// in errors.
+func settleStreamTree(dir, snap, whose string, files, to *idmap.Map) error {
+	if err := backup.CheckTree(dir); err != nil {
+		return err
+	}
+	if err := settleTop(dir); err != nil {
+		return err
+	}
+	if err := idmap.ShiftImportedExcept(dir, files, to, map[string]bool{"metadata.yaml": true, "templates": true}); err != nil {
+		what := "volume"
+		if snap != "" {
+			what = "snapshot " + snap
+		}
+		return apierr.BadRequest("%s %s: %v", whose, what, err)
+	}
+	return os.Chmod(dir, 0o711)
 }
 
 // settleTop makes a received volume's top as lodged keeps it: the

@@ -184,20 +184,7 @@ func receiveStreams(ctx context.Context, pool storage.Driver, vol storage.Volume
 		return storage.VolumeStream{}, io.EOF
 	}
 	fix := func(dir, snap string) error {
-		if err := backup.CheckTree(dir); err != nil {
-			return err
-		}
-		if err := settleTop(dir); err != nil {
-			return err
-		}
-		if err := idmap.ShiftImportedExcept(dir, files, to, map[string]bool{"metadata.yaml": true, "templates": true}); err != nil {
-			what := "instance"
-			if snap != "" {
-				what = "snapshot " + snap
-			}
-			return apierr.BadRequest("the source's %s: %v", what, err)
-		}
-		return os.Chmod(dir, 0o711)
+		return settleStreamTree(dir, snap, "the source's", files, to)
 	}
 	if err := st.ReceiveStreams(ctx, vol, next, fix); err != nil {
 		return err

@@ -76,26 +76,12 @@ func SendTree(ctx context.Context, dir string, only []string, conn io.ReadWriteC
 		return fmt.Errorf("start rsync: %w", err)
 	}
 	theirs.Close()
-	out := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(conn, &countingReader{r: ours, n: sent})
-		if cerr := conn.Close(); err == nil {
-			err = cerr
-		}
-		out <- err
-	}()
-	in := make(chan error, 1)
-	go func() {
-		w := &drainingWriter{w: ours}
-		_, err := io.Copy(w, conn)
-		_ = unix.Shutdown(int(ours.Fd()), unix.SHUT_WR)
-		in <- errors.Join(err, w.err)
-	}()
+	out, in := pump(conn, &countingReader{r: ours, n: sent}, ours, func() { _ = unix.Shutdown(int(ours.Fd()), unix.SHUT_WR) }, nil)
 	werr := cmd.Wait()
 	if allowVanished && exitCode(werr) == 24 {
 		werr = nil
 	}
-	return finish("rsync send", werr, &stderr, out, in)
+	return finish("rsync send", werr, &stderr, <-out, in)
 }
 
 // ReceiveTree receives a tree from conn with rsync, as LXD's target does
@@ -122,33 +108,45 @@ func ReceiveTree(ctx context.Context, staging, rootfs string, conn io.ReadWriteC
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start rsync: %w", err)
 	}
-	out := make(chan error, 1)
+	out, in := pump(conn, stdout, stdin, func() { _ = stdin.Close() }, got)
+	// rsync's output is read to its end before Wait, which closes it.
+	outErr := <-out
+	return finish("rsync receive", cmd.Wait(), &stderr, outErr, in)
+}
+
+// pump joins rsync (its output from, its input to) to the websocket
+// conn, each way in a goroutine: from rsync until it ends, then the end
+// mark; from the websocket to the other end's end mark (read on even once
+// rsync has gone, see drainingWriter), then closeTo ends rsync's input.
+// got counts what comes from the websocket.
+func pump(conn io.ReadWriteCloser, from io.Reader, to io.Writer, closeTo func(), got *atomic.Int64) (out, in <-chan error) {
+	o, i := make(chan error, 1), make(chan error, 1)
 	go func() {
-		_, err := io.Copy(conn, stdout)
+		_, err := io.Copy(conn, from)
 		if cerr := conn.Close(); err == nil {
 			err = cerr
 		}
-		out <- err
+		o <- err
 	}()
-	in := make(chan error, 1)
 	go func() {
-		w := &drainingWriter{w: stdin}
+		w := &drainingWriter{w: to}
 		_, err := io.Copy(w, &countingReader{r: conn, n: got})
-		_ = stdin.Close()
-		in <- errors.Join(err, w.err)
+		closeTo()
+		i <- errors.Join(err, w.err)
 	}()
-	return finish("rsync receive", cmd.Wait(), &stderr, out, in)
+	return o, i
 }
 
-// finish waits for a transfer's two copies once its rsync has exited:
-// the one from rsync ends with rsync; the one from the websocket ends at
-// the other end's end-of-stream mark, which a dead peer never sends.
-func finish(what string, werr error, stderr *bytes.Buffer, out, in <-chan error) error {
+// finish gathers a transfer's outcome once its rsync has exited: the
+// copy from rsync's (outErr) has ended with rsync; the one from the
+// websocket ends at the other end's end-of-stream mark, which a dead peer
+// never sends.
+func finish(what string, werr error, stderr *bytes.Buffer, outErr error, in <-chan error) error {
 	var errs []error
 	if werr != nil {
 		errs = append(errs, fmt.Errorf("%s: %w: %s", what, werr, strings.TrimSpace(stderr.String())))
 	}
-	if err := <-out; err != nil && werr == nil {
+	if err := outErr; err != nil && werr == nil {
 		errs = append(errs, fmt.Errorf("%s: to the other end: %w", what, err))
 	}
 	select {
