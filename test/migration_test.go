@@ -240,6 +240,19 @@ func TestMigrationWithLodge(t *testing.T) {
 		t.Errorf("a copy to a missing pool left an instance (%d)", st)
 	}
 
+	// A refresh with lodge: the stopped copy gets the change, and the
+	// source's config.
+	must(t, lodge, "stop", "b:pull", "--force")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo refreshed > /root/mark")
+	must(t, lodge, "copy", "c1", "b:pull", "--refresh", "--stateless")
+	must(t, lodge, "start", "b:pull")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:pull", "--", "cat", "/root/mark")); got != "refreshed" {
+		t.Errorf("the refreshed copy says %q", got)
+	}
+	if got := strings.TrimSpace(must(t, lodge, "config", "get", "b:pull", "user.mode")); got != "" {
+		t.Errorf("the refreshed copy kept its own user.mode %q", got)
+	}
+
 	// Within one remote: a local copy there.
 	must(t, lodge, "copy", "b:pull", "b:again")
 	if out := must(t, lodge, "list", "b:", "--format", "csv"); !strings.Contains(out, "again,") {

@@ -27,6 +27,8 @@ type crossCopy struct {
 	instanceOnly bool
 	stateless    bool
 	move         bool
+	// refresh brings a copy the target has up to date.
+	refresh bool
 	// edit changes the new instance's request (-c, -s, -p).
 	edit func(req *api.InstancesPost, inst api.Instance) error
 }
@@ -57,7 +59,8 @@ func copyAcross(out io.Writer, src, dst *client.Client, srcName, dstName string,
 	}
 	running := inst.StatusCode == api.Running
 	live := running && !o.stateless
-	req.Source = api.InstanceSource{Type: "migration", InstanceOnly: o.instanceOnly, Live: live, BaseImage: inst.Config["volatile.base_image"]}
+	req.Source = api.InstanceSource{Type: "migration", InstanceOnly: o.instanceOnly, Live: live, BaseImage: inst.Config["volatile.base_image"],
+		Refresh: o.refresh}
 	sourceReq := api.InstancePost{Migration: true, Live: live, InstanceOnly: o.instanceOnly}
 	progress, done := showProgressOf(out, "Transferring instance", "fs_progress")
 	defer done()
@@ -71,6 +74,17 @@ func copyAcross(out io.Writer, src, dst *client.Client, srcName, dstName string,
 		err = relayCopy(src, dst, srcName, req, sourceReq, progress)
 	default:
 		return fmt.Errorf("--mode %q: give pull, push or relay", o.mode)
+	}
+	if err == nil && o.refresh {
+		// As lxc does: the copy's config follows the source's too.
+		put := req.InstancePut
+		put.Config = map[string]string{}
+		for k, v := range req.Config {
+			if !strings.HasPrefix(k, "volatile.") {
+				put.Config[k] = v
+			}
+		}
+		_, err = dst.Do("PUT", instancePath(dstName), put, "")
 	}
 	if err != nil || !o.move {
 		return err

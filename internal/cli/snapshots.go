@@ -51,7 +51,7 @@ func cmdRestore() *cobra.Command {
 }
 
 func cmdCopy() *cobra.Command {
-	var instanceOnly, ephemeral, stateless, noProfiles bool
+	var instanceOnly, ephemeral, stateless, noProfiles, refresh bool
 	var pool, mode string
 	var config, profiles []string
 	cmd := &cobra.Command{
@@ -69,7 +69,10 @@ func cmdCopy() *cobra.Command {
 					return fmt.Errorf("a snapshot is copied to another host as an instance of its own: copy it here first (lodge copy %s NEW), then NEW there", from.name)
 				}
 				return copyAcross(cmd.ErrOrStderr(), from.client, to.client, from.name, to.name,
-					crossCopy{mode: mode, instanceOnly: instanceOnly, stateless: stateless, edit: edit})
+					crossCopy{mode: mode, instanceOnly: instanceOnly, stateless: stateless, refresh: refresh, edit: edit})
+			}
+			if refresh {
+				return fmt.Errorf("--refresh brings a copy on another host up to date: name the target's remote")
 			}
 			req := api.InstancesPost{Name: to.name, Type: "container",
 				Source: api.InstanceSource{Type: "copy", Source: from.name, InstanceOnly: instanceOnly}}
@@ -98,6 +101,7 @@ func cmdCopy() *cobra.Command {
 	cmd.Flags().StringArrayVarP(&config, "config", "c", nil, "config key/value for the copy")
 	cmd.Flags().StringArrayVarP(&profiles, "profile", "p", nil, "profile for the copy (instead of the source's)")
 	cmd.Flags().BoolVar(&noProfiles, "no-profiles", false, "the copy has no profiles")
+	cmd.Flags().BoolVar(&refresh, "refresh", false, "bring a copy on another host up to date: only what changed is sent, its snapshots follow the source's")
 	migrationFlags(cmd, &mode, &stateless)
 	return cmd
 }

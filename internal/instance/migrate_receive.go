@@ -36,9 +36,15 @@ func (s *Service) PrepareMigration(proj string, req *api.InstancesPost) (sink *m
 	if err != nil {
 		return nil, nil, err
 	}
-	var once sync.Once
-	release = func() { once.Do(free) }
 	m := &migrating{req: *req}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			free()
+			// An isolated range handed out for a migration that never ran.
+			s.releasePending(m.idmap)
+		})
+	}
 	work, err := s.prepareCreate(proj, *req, m)
 	if err != nil {
 		release()
@@ -60,6 +66,8 @@ type migrating struct {
 	// streamDriver is the target pool's driver when it takes its own
 	// streams (storage.Streamer).
 	streamDriver string
+	// idmap is the map the instance gets (idmapFor).
+	idmap *idmap.Map
 }
 
 func (m *migrating) prepare(s *Service, rec Record, e Expanded) (func(ctx context.Context) error, error) {
@@ -67,6 +75,7 @@ func (m *migrating) prepare(s *Service, rec Record, e Expanded) (func(ctx contex
 	if rec.IDMap, err = s.idmapFor(rec.key(), e.Config, nil); err != nil {
 		return nil, err
 	}
+	m.idmap = rec.IDMap
 	if m.req.Architecture != "" {
 		rec.Architecture = m.req.Architecture
 	}
