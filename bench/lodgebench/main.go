@@ -29,8 +29,12 @@ var (
 	lxcfsCmd *exec.Cmd
 )
 
+// sources are the second hosts of the networked figures, the sources of
+// their copies: not measured, but stopped with the others.
+var sources []*daemon
+
 func cleanup() {
-	for _, d := range daemons {
+	for _, d := range append(append([]*daemon{}, daemons...), sources...) {
 		if d.cmd == nil {
 			continue
 		}

@@ -103,6 +103,7 @@ func benchRemotes(measure measureFunc, reps func(int) int, lxd, lodge *daemon, l
 
 	// A second host of each kind, the source of the copies.
 	lxd2, lodge2 := newLXD(filepath.Join(root, "lxd2")), newLodge(filepath.Join(root, "lodge2"), lodgedBin)
+	sources = append(sources, lxd2, lodge2) // a failure's cleanup stops them too
 	for _, d := range []*daemon{lxd2, lodge2} {
 		_ = os.MkdirAll(d.dir, 0o711)
 		d.up()
@@ -152,7 +153,7 @@ func benchMigration(measure measureFunc, n int, source map[*daemon]*daemon) {
 		// copy starts from it on both (LXD unpacks it each time; Lodge
 		// once, at its first use, which a copy after a mere image copy
 		// pays: about 3 s more here).
-		dst.mustLXC("init", "deb-cp-0", "primer")
+		dst.mustLXC("init", "src:deb-cp-0", "primer") // copied here already: used from the cache
 		dst.mustLXC("delete", "primer")
 	}
 	measure("lxc copy of a stopped Debian container between two hosts", "0.5", n, func(d *daemon, i int) time.Duration {

@@ -200,6 +200,26 @@ func (c *copier) ids(st *unix.Stat_t) (int, int) {
 	return int(c.opts.To.ShiftUID(uid)), int(c.opts.To.ShiftGID(gid))
 }
 
+// shiftACL moves the ids a POSIX ACL (access, or a directory's default)
+// names as the owners move: an ACL copied as it is would name host ids
+// outside the copy's map. Any other xattr, or an ACL that does not parse,
+// is returned as it is.
+func (c *copier) shiftACL(name string, val []byte) []byte {
+	if name != "system.posix_acl_access" && name != "system.posix_acl_default" {
+		return val
+	}
+	out, ok := idmap.ShiftACL(val, func(id uint32, gid bool) (uint32, bool) {
+		if gid {
+			return c.opts.To.ShiftGID(c.opts.From.UnshiftGID(id)), true
+		}
+		return c.opts.To.ShiftUID(c.opts.From.UnshiftUID(id)), true
+	})
+	if !ok {
+		return val
+	}
+	return out
+}
+
 // finishFd sets owner, xattrs, mode and times on an open file.
 func (c *copier) finishFd(src string, f *os.File, st *unix.Stat_t) error {
 	fd := int(f.Fd())
@@ -211,7 +231,7 @@ func (c *copier) finishFd(src string, f *os.File, st *unix.Stat_t) error {
 		if name == "security.capability" {
 			val = idmap.CapsFor(val, c.opts.To)
 		}
-		return unix.Fsetxattr(fd, name, val, 0)
+		return unix.Fsetxattr(fd, name, c.shiftACL(name, val), 0)
 	}); err != nil {
 		return err
 	}
@@ -227,7 +247,7 @@ func (c *copier) finish(src, dst string, st *unix.Stat_t) error {
 	if err := unix.Lchown(dst, uid, gid); err != nil {
 		return err
 	}
-	if err := copyXattrs(src, func(name string, val []byte) error { return unix.Lsetxattr(dst, name, val, 0) }); err != nil {
+	if err := copyXattrs(src, func(name string, val []byte) error { return unix.Lsetxattr(dst, name, c.shiftACL(name, val), 0) }); err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {

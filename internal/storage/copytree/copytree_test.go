@@ -34,6 +34,12 @@ func TestCopyKeepsEverything(t *testing.T) {
 	must(unix.Setxattr(bin, "security.capability", caps, 0))
 	must(unix.Chmod(bin, 0o4755)) // after the caps: setting them clears setuid
 	must(unix.Setxattr(bin, "user.note", []byte("kept"), 0))
+	// A default ACL on a directory for group 4 (as Debian's /var/log/journal).
+	acl := []byte{2, 0, 0, 0}
+	for _, e := range [][3]uint32{{1, 7, 0xffffffff}, {4, 5, 0xffffffff}, {8, 5, 4}, {0x10, 5, 0xffffffff}, {0x20, 5, 0xffffffff}} {
+		acl = append(acl, byte(e[0]), byte(e[0]>>8), byte(e[1]), byte(e[1]>>8), byte(e[2]), byte(e[2]>>8), byte(e[2]>>16), byte(e[2]>>24))
+	}
+	must(unix.Setxattr(filepath.Join(src, "bin"), "system.posix_acl_default", acl, 0))
 	must(os.Link(bin, filepath.Join(src, "bin", "ping-link")))
 	must(os.Symlink("ping", filepath.Join(src, "bin", "p")))
 	must(unix.Mkfifo(filepath.Join(src, "fifo"), 0o600))
@@ -54,6 +60,12 @@ func TestCopyKeepsEverything(t *testing.T) {
 	}
 	if st.Mtim.Sec != old.Unix() {
 		t.Fatalf("mtime not kept: %d", st.Mtim.Sec)
+	}
+	aclBuf := make([]byte, 64)
+	n, aerr := unix.Getxattr(filepath.Join(dst, "bin"), "system.posix_acl_default", aclBuf)
+	must(aerr)
+	if got := aclBuf[:n]; len(got) != len(acl) || got[24] != 0xa4 || got[25] != 0x86 || got[26] != 0x01 {
+		t.Fatalf("the default ACL's group is not moved onto the map (100004): % x", got)
 	}
 	var lst unix.Stat_t
 	must(unix.Lstat(filepath.Join(dst, "bin", "ping-link"), &lst))
