@@ -158,7 +158,10 @@ func (d *Daemon) trusted(r *http.Request) bool {
 	if ct != nil && ct.trustedAt.Load() == gen {
 		return true
 	}
-	_, ok := d.Trust.Trusted(r.TLS.PeerCertificates[0])
+	c, ok := d.Trust.Trusted(r.TLS.PeerCertificates[0])
+	// A metrics certificate reads the metrics and nothing else
+	// (metricsAllowed): it is no client.
+	ok = ok && c.Type != "metrics"
 	if ok && ct != nil {
 		ct.trustedAt.Store(gen)
 	}

@@ -121,6 +121,7 @@ func routes() []route {
 		{"POST /1.0/profiles/{name}", profilePost},
 		{"DELETE /1.0/profiles/{name}", profileDelete},
 		{"GET /1.0/resources", resourcesGet},
+		{metricsRoute, metricsGet},
 		{"GET /1.0/certificates", certificatesGet},
 		{"POST /1.0/certificates", certificatesPost},
 		{"GET /1.0/certificates/{fp}", certificateGet},
@@ -234,7 +235,7 @@ func (d *Daemon) Handler() http.Handler {
 			return
 		}
 		trusted := d.trusted(r)
-		if !trusted && !untrustedRoutes[pattern] && !publicRoutes[pattern] {
+		if !trusted && !untrustedRoutes[pattern] && !publicRoutes[pattern] && !(pattern == metricsRoute && d.metricsAllowed(r)) {
 			errResp{apierr.ErrForbidden}.write(w)
 			return
 		}

@@ -35,6 +35,9 @@ var serverKeys = map[string]serverKey{
 	"core.https_allowed_credentials": {check: checkBool},
 	// How long a trust token lives (1M 2H 3d 4w 5m 6y); forever when unset.
 	"core.remote_token_expiry": {check: func(v string) error { _, err := cron.ParseExpiry(v); return err }},
+	// Whether GET /1.0/metrics asks for a certificate (true: a client or
+	// metrics certificate, as LXD's).
+	"core.metrics_authentication": {check: checkBool},
 	// Images: how published images are compressed (gzip when unset),
 	// days a cached image lives unused (10), hours between refreshes of
 	// auto-updating images (6; 0 never), and whether images pulled for a

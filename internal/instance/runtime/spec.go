@@ -111,6 +111,24 @@ type Usage struct {
 	CPUNanos                              int64
 	Memory, MemoryPeak, Swap, MemoryLimit int64
 	Interfaces                            map[string]api.InstanceStateNetwork
+	// CPUs is the CPU time by host CPU, where the cgroup tells it (cgroup
+	// v1); otherwise one entry, the totals.
+	CPUs []CPUTime
+	// MemoryStat is the cgroup's memory breakdown under cgroup v1's names
+	// (rss, cache, mapped, dirty, writeback, shmem, active_anon, ...),
+	// whichever cgroup version the host runs.
+	MemoryStat map[string]uint64
+	// Block is the block I/O by device.
+	Block []BlockIO
+}
+
+// CPUTime is CPU time spent in user and kernel mode, in nanoseconds.
+type CPUTime struct{ User, System uint64 }
+
+// BlockIO is the I/O an instance did on one block device.
+type BlockIO struct {
+	Major, Minor                           uint64
+	ReadBytes, Reads, WrittenBytes, Writes uint64
 }
 
 // Add puts a device in the spec, with the others of its kind.

@@ -428,16 +428,12 @@ func (d *Driver) Usage(name string) (runtime.Usage, error) {
 		return runtime.Usage{}, err
 	}
 	procs, _ := c.Processes()
-	u := runtime.Usage{Processes: len(procs), Interfaces: netState(state.InitProcessPid)}
+	u := runtime.Usage{Processes: len(procs)}
 	if cg := st.CgroupStats; cg != nil {
-		u.CPUNanos = int64(cg.CpuStats.CpuUsage.TotalUsage)
-		u.Memory = int64(cg.MemoryStats.Usage.Usage)
-		u.MemoryPeak = int64(cg.MemoryStats.Usage.MaxUsage)
-		u.Swap = int64(cg.MemoryStats.SwapUsage.Usage)
-		if l := cg.MemoryStats.Usage.Limit; l > 0 && l < 1<<62 {
-			u.MemoryLimit = int64(l)
-		}
+		u = usageOf(cg)
+		u.Processes = len(procs)
 	}
+	u.Interfaces = netState(state.InitProcessPid)
 	return u, nil
 }
 

@@ -37,7 +37,9 @@ func readNetState(h *netlink.Handle, out map[string]api.InstanceStateNetwork) {
 		}
 		if st := a.Statistics; st != nil {
 			entry.Counters = api.InstanceStateNetworkCounters{BytesReceived: int64(st.RxBytes), BytesSent: int64(st.TxBytes),
-				PacketsReceived: int64(st.RxPackets), PacketsSent: int64(st.TxPackets)}
+				PacketsReceived: int64(st.RxPackets), PacketsSent: int64(st.TxPackets),
+				ErrorsReceived: int64(st.RxErrors), ErrorsSent: int64(st.TxErrors),
+				PacketsDroppedInbound: int64(st.RxDropped), PacketsDroppedOutbound: int64(st.TxDropped)}
 		}
 		addrs, _ := h.AddrList(l, netlink.FAMILY_ALL)
 		for _, ad := range addrs {
