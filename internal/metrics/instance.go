@@ -38,7 +38,9 @@ var memoryFamilies = map[string]Family{
 // name and type as LXD labels them.
 func (s *Set) AddInstance(in Instance) {
 	base := []Label{{"name", in.Name}, {"project", in.Project}, {"type", in.Type}}
-	with := func(extra ...Label) []Label { return append(append(make([]Label, 0, len(base)+len(extra)), base...), extra...) }
+	with := func(extra ...Label) []Label {
+		return append(append(make([]Label, 0, len(base)+len(extra)), base...), extra...)
+	}
 	u := in.Usage
 
 	for cpu, t := range u.CPUs {
