@@ -50,7 +50,7 @@ func newRoot() *cobra.Command {
 		cmdLaunch(), cmdInit(), cmdStart(), cmdStop(), cmdRestart(), cmdPause(), cmdResume(), cmdDelete(),
 		cmdList(), cmdInfo(), cmdExec(), cmdImage(), cmdConfig(), cmdOperation(), cmdMonitor(), cmdVersion(),
 		cmdSnapshot(), cmdRestore(), cmdCopy(), cmdMove(), cmdFile(), cmdProfile(), cmdConsole(), cmdNetwork(), cmdStorage(), cmdExport(), cmdImport(),
-		cmdRemote(), cmdPublish(),
+		cmdRemote(), cmdPublish(), cmdCheck(), cmdWarning(),
 	)
 	return root
 }
@@ -123,11 +123,15 @@ func localClient() *client.Client {
 	if s := os.Getenv("LODGE_SOCKET"); s != "" {
 		return client.New(s)
 	}
-	dir := os.Getenv("LODGE_DIR")
-	if dir == "" {
-		dir = "/var/lib/lodge"
+	return client.New(filepath.Join(lodgeDir(), "unix.socket"))
+}
+
+// lodgeDir is lodged's state directory: $LODGE_DIR, else /var/lib/lodge.
+func lodgeDir() string {
+	if dir := os.Getenv("LODGE_DIR"); dir != "" {
+		return dir
 	}
-	return client.New(filepath.Join(dir, "unix.socket"))
+	return "/var/lib/lodge"
 }
 
 func instancePath(name string) string { return "/1.0/instances/" + name }

@@ -54,6 +54,7 @@ var extensions = []extension{
 	{"metrics", "GET /1.0/metrics: the running instances' metrics in the Prometheus text format, under LXD's names (CPU, memory, disk, filesystem, network, processes; project, name and type labels); metrics certificates", "TestMetrics"},
 	{"metrics_cpu_seconds", "lxd_cpu_seconds_total counts seconds, by cpu and mode", "TestMetrics"},
 	{"metrics_authentication", "core.metrics_authentication=false serves GET /1.0/metrics to any client", "TestMetrics"},
+	{"warnings", "/1.0/warnings: the host's warnings (missing cgroup controllers and swap accounting, no AppArmor, no lxcfs, an autostart that failed, a dnsmasq that keeps exiting): list, show, acknowledge, delete; resolved when the cause is gone", "TestWarnings"},
 	{"certificate_token", "POST /1.0/certificates with token makes a single-use trust token (a token operation; core.remote_token_expiry), spent by the client that sends it as its password", "TestHTTPSAndTrust"},
 	{"lodge_incremental_backups", "an instance backup takes lodge_since (an earlier optimized backup's streams) and holds only what changed since; an import takes the chain in one body (X-Lodge-Backup-Chain)", "TestIncrementalBackups"},
 	{"lodge_backup_schedule", "backups.schedule, backups.expiry and backups.path: backups on a cron schedule, as the instance's backups or as files in a host directory, expired", "TestSnapshotSchedule"},

@@ -28,6 +28,7 @@ import (
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/trust"
 	"github.com/lodge-project/lodge/internal/version"
+	"github.com/lodge-project/lodge/internal/warning"
 )
 
 // Version is lodged's version as /1.0 reports it.
@@ -60,6 +61,7 @@ type Daemon struct {
 	Log       *slog.Logger
 	DB        *store.Store
 	Trust     *trust.Store
+	Warnings  *warning.Service
 	server    *http.Server
 	https     httpsState
 	// config caches the server config (serverconfig.go).
@@ -122,6 +124,11 @@ func routes() []route {
 		{"DELETE /1.0/profiles/{name}", profileDelete},
 		{"GET /1.0/resources", resourcesGet},
 		{metricsRoute, metricsGet},
+		{"GET /1.0/warnings", warningsGet},
+		{"GET /1.0/warnings/{uuid}", warningGet},
+		{"PUT /1.0/warnings/{uuid}", warningPut},
+		{"PATCH /1.0/warnings/{uuid}", warningPut},
+		{"DELETE /1.0/warnings/{uuid}", warningDelete},
 		{"GET /1.0/certificates", certificatesGet},
 		{"POST /1.0/certificates", certificatesPost},
 		{"GET /1.0/certificates/{fp}", certificateGet},

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
+	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/warning"
 )
 
 // Autostart starts, in priority order, the stopped instances that have
@@ -42,6 +45,9 @@ func (s *Service) Autostart(ctx context.Context) {
 		started, err := s.autostart(ctx, c.name)
 		if err != nil {
 			s.log.Warn("autostart failed", "instance", c.name, "err", err)
+			proj, name := project.SplitKey(c.name)
+			s.warnings.Raise(warning.InstanceAutostartFailure, proj, instanceURL(c.name),
+				fmt.Sprintf("instance %s did not start with lodged: %v", name, err))
 			continue
 		}
 		if !started {
@@ -106,4 +112,11 @@ func (s *Service) ShutdownHost(ctx context.Context) {
 		}(n)
 	}
 	wg.Wait()
+}
+
+// autostartResolved resolves the autostart warning of the instance whose
+// key is key, if it has one: it started after all, or it is gone.
+func (s *Service) autostartResolved(key string) {
+	proj, _ := project.SplitKey(key)
+	s.warnings.Resolve(warning.InstanceAutostartFailure, proj, instanceURL(key))
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/lodge-project/lodge/internal/metrics"
 	"github.com/lodge-project/lodge/internal/procfs"
 	"github.com/lodge-project/lodge/internal/project"
-	"github.com/lodge-project/lodge/internal/storage"
 )
 
 // blockNames names block devices for every scrape (sysfs read once each).
@@ -105,12 +104,11 @@ func (s *Service) filesystems(e Expanded, mounts procfs.MountTable) []metrics.Fi
 			}
 			at = filepath.Join(pool.VolumePath(vol), "rootfs")
 		case d["pool"] != "":
-			pool, err := s.pools.Get(d["pool"])
+			p, err := s.pools.CustomVolumePath(d["pool"], project.Name(e.Project), d["source"])
 			if err != nil {
 				continue
 			}
-			at = pool.VolumePath(storage.Volume{Pool: d["pool"], Project: project.Name(e.Project), Type: storage.TypeCustom,
-				Name: d["source"], Content: storage.ContentFilesystem})
+			at = p
 		case filepath.IsAbs(d["source"]):
 			at = d["source"]
 		default:

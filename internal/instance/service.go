@@ -32,6 +32,7 @@ import (
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
+	"github.com/lodge-project/lodge/internal/warning"
 )
 
 // Service creates, runs and changes instances.
@@ -60,6 +61,8 @@ type Service struct {
 	// netReady is closed once lodged has set its networks up after a start;
 	// instance starts wait for it, since their NICs need the bridges.
 	netReady chan struct{}
+	// warnings hears of instances that fail to autostart.
+	warnings *warning.Service
 }
 
 // Deps are what the service is built from.
@@ -77,12 +80,14 @@ type Deps struct {
 	Log      *slog.Logger
 	// ProxyPorts limits the host ports proxy devices may listen on.
 	ProxyPorts device.AllowedPorts
+	// Warnings hears of instances that fail to autostart (nil: nowhere).
+	Warnings *warning.Service
 }
 
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pools: d.Pools, images: d.Images, runtimes: d.Runtimes, bus: d.Bus, idmap: d.IDMap, host: d.Host,
-		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, netReady: make(chan struct{})}
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, netReady: make(chan struct{}), warnings: d.Warnings}
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	s.daemonID = daemonid.Of(d.Dir)
 	s.devEnv = &device.Env{Networks: d.Networks, Proxies: &device.Proxies{}, ProxyPorts: d.ProxyPorts,
@@ -562,6 +567,7 @@ func (s *Service) start(ctx context.Context, name string) error {
 		return err
 	})
 	s.log.Info("started", "instance", name, "init_pid", pid)
+	s.autostartResolved(name)
 	s.bus.Lifecycle("instance-started", instanceURL(name), nil)
 	return nil
 }
@@ -779,6 +785,7 @@ func (s *Service) Delete(name string) error {
 	s.refreshHosts(e)
 	s.releaseLeases(e, Expanded{})
 	s.bus.Lifecycle("instance-deleted", instanceURL(name), nil)
+	s.autostartResolved(name)
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/warning"
 )
 
 // dnsmasq supervises one dnsmasq for one network: it restarts it when it
@@ -26,6 +27,11 @@ type dnsmasq struct {
 	dir    string // the network's state directory
 	bridge string
 	log    *slog.Logger
+	// warnings hears of a dnsmasq that keeps exiting.
+	warnings *warning.Service
+
+	// exits are when dnsmasq last exited on its own, the latest last.
+	exits []time.Time
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -138,7 +144,9 @@ func (d *dnsmasq) spawnLocked() error {
 	return nil
 }
 
-// watch restarts dnsmasq if it dies while it should run.
+// watch restarts dnsmasq if it dies while it should run. A dnsmasq that
+// exits again within crashWindow of its last exit is raised as a warning
+// on its network, resolved once a restart has run crashWindow.
 func (d *dnsmasq) watch(cmd *exec.Cmd, logf *os.File) {
 	err := cmd.Wait()
 	if logf != nil {
@@ -150,14 +158,41 @@ func (d *dnsmasq) watch(cmd *exec.Cmd, logf *os.File) {
 		return
 	}
 	d.log.Warn("dnsmasq exited; restarting", "network", d.bridge, "err", err)
+	now := time.Now()
+	recent := d.exits[:0]
+	for _, t := range d.exits {
+		if now.Sub(t) < crashWindow {
+			recent = append(recent, t)
+		}
+	}
+	d.exits = append(recent, now)
+	if len(d.exits) >= 2 {
+		d.warnings.Raise(warning.DnsmasqRestarting, "", "/1.0/networks/"+d.bridge,
+			fmt.Sprintf("dnsmasq of network %s exited %d times in %s (last: %v); DHCP and DNS on it stop while it is down; its log is %s",
+				d.bridge, len(d.exits), crashWindow, err, d.logFile()))
+	}
 	time.Sleep(time.Second)
 	if d.stopped || d.cmd != cmd {
 		return
 	}
 	if err := d.spawnLocked(); err != nil {
 		d.log.Error("restart dnsmasq", "network", d.bridge, "err", err)
+		return
 	}
+	restarted := d.cmd
+	time.AfterFunc(crashWindow, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.cmd == restarted && !d.stopped {
+			d.exits = nil
+			d.warnings.Resolve(warning.DnsmasqRestarting, "", "/1.0/networks/"+d.bridge)
+		}
+	})
 }
+
+// crashWindow is how close two exits of a network's dnsmasq make it one
+// that keeps exiting, and how long a restart must run to clear that.
+var crashWindow = 5 * time.Minute
 
 // killLeftover ends a dnsmasq an earlier lodged started for this network.
 func (d *dnsmasq) killLeftover() {

@@ -19,6 +19,7 @@ import (
 	"github.com/lodge-project/lodge/internal/keyedlock"
 	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/warning"
 )
 
 // Record is a network as the store keeps it. Config holds concrete
@@ -46,6 +47,9 @@ type Service struct {
 	UsedBy func(network string) []string
 	// Filters holds the NICs' anti-spoofing and connection-limit rules.
 	Filters *PortFilters
+	// Warnings hears of networks in trouble (a dnsmasq that keeps
+	// exiting); nil in unit tests.
+	Warnings *warning.Service
 
 	// locks serialises the changes of one network: a change commits, then
 	// applies, then rolls back if the host refused it, and no other change
@@ -253,7 +257,7 @@ func (s *Service) dnsmasqFor(name string) *dnsmasq {
 	defer s.mu.Unlock()
 	d, ok := s.dnsmasq[name]
 	if !ok {
-		d = &dnsmasq{dir: filepath.Join(s.dir, name), bridge: name, log: s.log}
+		d = &dnsmasq{dir: filepath.Join(s.dir, name), bridge: name, log: s.log, warnings: s.Warnings}
 		s.dnsmasq[name] = d
 	}
 	return d
@@ -401,6 +405,7 @@ func (s *Service) Delete(name string) error {
 		return err
 	}
 	s.teardown(name)
+	s.Warnings.Resolve(warning.DnsmasqRestarting, "", "/1.0/networks/"+name)
 	return nil
 }
 

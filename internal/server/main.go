@@ -32,6 +32,7 @@ import (
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/trust"
+	"github.com/lodge-project/lodge/internal/warning"
 )
 
 // Main runs lodged until SIGINT/SIGTERM. Containers keep running after it.
@@ -112,6 +113,7 @@ func Main(args []string) error {
 	svc.daemon.Pools.RepairCustomVolumes(svc.daemon.Log)
 	svc.daemon.Instances.RepairBackups()
 
+	go hostWarnings(ctx, svc.daemon.Warnings, log)
 	go svc.daemon.Instances.RunScheduler(ctx, *tick)
 	go svc.daemon.RunImageTasks(ctx, time.Hour)
 	// Networks, NIC policies and autostart come up while the API already
@@ -183,11 +185,13 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 		db.Close()
 		return nil, err
 	}
+	warnings := warning.NewService(db, bus, log)
 	nets := network.NewService(db, filepath.Join(dir, "networks"), daemonid.Name(daemonid.Of(dir), "lodge", "_"), log)
+	nets.Warnings = warnings
 	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pools: pools, Images: images, Runtimes: runtimes(rt), Bus: bus, IDMap: m,
-		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports})
+		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports, Warnings: warnings})
 	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Pools: pools, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log,
-		DB: db, Trust: trust.NewStore(db)}
+		DB: db, Trust: trust.NewStore(db), Warnings: warnings}
 	return &services{db: db, daemon: d}, nil
 }
 

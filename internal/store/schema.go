@@ -62,6 +62,10 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{8, "add the warnings bucket (/1.0/warnings)", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(Warnings))
+		return err
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

@@ -43,9 +43,11 @@ const (
 	// Certificates are the trusted client certificates, keyed by
 	// fingerprint.
 	Certificates = "certificates"
+	// Warnings are the host's warnings (/1.0/warnings), keyed by UUID.
+	Warnings = "warnings"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates, Warnings}
 
 // Store is the state database.
 type Store struct {
@@ -285,6 +287,8 @@ func singular(bucket string) string {
 		return "snapshot"
 	case Networks:
 		return "network"
+	case Warnings:
+		return "warning"
 	}
 	return bucket
 }

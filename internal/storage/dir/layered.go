@@ -209,3 +209,10 @@ func (d *Driver) canLayer() bool {
 	})
 	return d.layered
 }
+
+// CanLayerIn says whether this kernel takes an overlay over an idmapped
+// image on the filesystem of dir (a scratch directory it may fill and
+// empty): what a layered dir pool there needs. lodge check asks it.
+func CanLayerIn(dir string) bool {
+	return (&Driver{Layout: storage.Layout{Root: dir}}).canLayer()
+}
