@@ -16,6 +16,7 @@ packages=(
   btrfs-progs                          # btrfs pools (mkfs.btrfs; btrfs for quotas)
   rsync                                # migration: LXD's transfer, run in a sandbox
   criu                                 # stateful migration, offered only where `criu check` passes
+  lxcfs                                # containers' own /proc views (meminfo, cpuinfo, uptime...)
 )
 
 missing=()

@@ -49,7 +49,9 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	stopLxcfs()
+	os.Exit(code)
 }
 
 // Daemon is one lodged under test.

@@ -68,6 +68,13 @@ func TestWarnings(t *testing.T) {
 			t.Errorf("%s: %+v", name, w)
 		}
 	}
+	// Without lxcfs, lodged starts and says so once in its log.
+	if it, _ := report.Find(hostcheck.LXCFS); !it.OK {
+		logText, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+		if n := strings.Count(string(logText), "lxcfs is not running"); n != 1 {
+			t.Errorf("lodged's log says %d times that lxcfs is not running, want once", n)
+		}
+	}
 	out := d.MustLodge("check")
 	for _, want := range []string{"--- Namespaces ---", "--- Control groups ---", "user namespaces:", "idmapped mounts under overlayfs:", "CRIU:", "lxcfs:"} {
 		if !strings.Contains(out, want) {

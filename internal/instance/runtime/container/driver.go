@@ -65,6 +65,9 @@ func New(root, stateDir string, logDir func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
+	if !lxcfsRunning() {
+		log.Info("lxcfs is not running: containers started without it see the host's /proc/meminfo, cpuinfo, stat, uptime (Debian's lxcfs package gives them their own)")
+	}
 	return &Driver{root: root, stateDir: stateDir, cgroupParent: CgroupParent(stateDir), logDir: logDir, self: self, log: log}, nil
 }
 

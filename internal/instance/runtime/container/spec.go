@@ -120,6 +120,7 @@ func buildConfig(s runtime.Spec, cgroupParent string) (*configs.Config, error) {
 		Sysctl:          s.Sysctls,
 		RootPropagation: unix.MS_SLAVE | unix.MS_REC,
 	}
+	cfg.Mounts = append(cfg.Mounts, lxcfsMounts()...)
 	for _, disk := range s.Disks {
 		cfg.Mounts = append(cfg.Mounts, diskMount(disk, s.IDMap))
 	}
