@@ -1,10 +1,16 @@
 package api
 
-// Resources is GET /1.0/resources (the resources extension): the host's
-// CPUs and memory, in LXD's shape.
+// Resources is GET /1.0/resources (the resources and resources_v2
+// extensions): the host's hardware, in LXD's shape.
 type Resources struct {
-	CPU    ResourcesCPU    `json:"cpu" yaml:"cpu"`
-	Memory ResourcesMemory `json:"memory" yaml:"memory"`
+	CPU     ResourcesCPU     `json:"cpu" yaml:"cpu"`
+	Memory  ResourcesMemory  `json:"memory" yaml:"memory"`
+	GPU     ResourcesGPU     `json:"gpu" yaml:"gpu"`
+	Network ResourcesNetwork `json:"network" yaml:"network"`
+	Storage ResourcesStorage `json:"storage" yaml:"storage"`
+	USB     ResourcesUSB     `json:"usb" yaml:"usb"`
+	PCI     ResourcesPCI     `json:"pci" yaml:"pci"`
+	System  ResourcesSystem  `json:"system" yaml:"system"`
 }
 
 // ResourcesCPU is the host's processors, by socket.

@@ -17,6 +17,7 @@ packages=(
   rsync                                # migration: LXD's transfer, run in a sandbox
   criu                                 # stateful migration, offered only where `criu check` passes
   lxcfs                                # containers' own /proc views (meminfo, cpuinfo, uptime...)
+  pci.ids                              # hardware names in GET /1.0/resources (lxc info --resources)
 )
 
 missing=()

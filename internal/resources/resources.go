@@ -1,4 +1,5 @@
-// Package resources reads the host's CPUs and memory from sysfs and
+// Package resources reads the host's hardware (CPUs, memory, GPUs,
+// network cards, disks, USB and PCI devices, the machine) from sysfs and
 // procfs, for GET /1.0/resources in LXD's shape.
 package resources
 
@@ -37,7 +38,7 @@ func (h Host) readUint(p string) (uint64, bool) {
 	return v, err == nil
 }
 
-// Get reads the host's CPUs and memory.
+// Get reads the host's CPUs, memory and devices.
 func (h Host) Get() (api.Resources, error) {
 	cpu, err := h.CPU()
 	if err != nil {
@@ -47,7 +48,8 @@ func (h Host) Get() (api.Resources, error) {
 	if err != nil {
 		return api.Resources{}, fmt.Errorf("read the memory: %w", err)
 	}
-	return api.Resources{CPU: cpu, Memory: mem}, nil
+	return api.Resources{CPU: cpu, Memory: mem, GPU: h.GPU(), Network: h.Network(), Storage: h.Storage(),
+		USB: h.USB(), PCI: h.PCI(), System: h.System()}, nil
 }
 
 var cpuDir = regexp.MustCompile(`^cpu[0-9]+$`)
