@@ -3,6 +3,7 @@ module github.com/lodge-project/lodge
 go 1.26.8
 
 require (
+	github.com/flosch/pongo2/v6 v6.0.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/moby/sys/capability v0.4.0
 	github.com/opencontainers/cgroups v0.1.0

@@ -66,10 +66,23 @@ type ImageAliasesEntryPost struct {
 
 // ImageMetadata is metadata.yaml inside an image.
 type ImageMetadata struct {
-	Architecture string            `yaml:"architecture"`
-	CreationDate int64             `yaml:"creation_date"`
-	ExpiryDate   int64             `yaml:"expiry_date"`
-	Properties   map[string]string `yaml:"properties"`
+	Architecture string            `json:"architecture" yaml:"architecture"`
+	CreationDate int64             `json:"creation_date" yaml:"creation_date"`
+	ExpiryDate   int64             `json:"expiry_date" yaml:"expiry_date"`
+	Properties   map[string]string `json:"properties" yaml:"properties"`
+	// Templates are the files rendered into an instance's root, by their
+	// path there (GET /1.0/instances/NAME/metadata).
+	Templates map[string]*ImageMetadataTemplate `json:"templates" yaml:"templates"`
+}
+
+// ImageMetadataTemplate says when a template is rendered (create, copy,
+// start, rename), from which file of templates/, whether only where the
+// file is missing, and the properties it is given.
+type ImageMetadataTemplate struct {
+	When       []string          `json:"when" yaml:"when"`
+	CreateOnly bool              `json:"create_only" yaml:"create_only"`
+	Template   string            `json:"template" yaml:"template"`
+	Properties map[string]string `json:"properties" yaml:"properties"`
 }
 
 // ImageSource is where an image came from, or is to come from: a server,

@@ -319,7 +319,7 @@ func (d *Daemon) LodgeIn(stdin string, args ...string) (string, string, error) {
 
 // LXC runs Debian's lxc client against this daemon.
 func (d *Daemon) LXC(args ...string) (string, string, error) {
-	return run([]string{"LXD_DIR=" + d.Dir, "LXD_CONF=" + d.conf}, "", "lxc", args...)
+	return run(d.lxcEnv(), "", "lxc", args...)
 }
 
 // MustLXC runs lxc and fails the test on an error.
@@ -477,3 +477,6 @@ func readFile(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	return string(data), err
 }
+
+// lxcEnv is the environment lxc needs to reach this daemon.
+func (d *Daemon) lxcEnv() []string { return []string{"LXD_DIR=" + d.Dir, "LXD_CONF=" + d.conf} }

@@ -63,6 +63,10 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 			delete(rec.Config, k)
 		}
 	}
+	if rec.Config == nil {
+		rec.Config = map[string]string{}
+	}
+	rec.Config[applyTemplateKey] = "copy"
 	// The record names the map the copied files are on; the first start
 	// shifts them if the copy wants another (an isolated range of its own).
 	rec.Architecture, rec.IDMap = src.Architecture, filesMap

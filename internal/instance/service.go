@@ -345,6 +345,7 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from origin)
 			rec.Config["image."+k] = v
 		}
 		rec.Config["volatile.base_image"] = fp
+		rec.Config[applyTemplateKey] = "create"
 	case "copy":
 		return s.prepareCopy(req, rec)
 	case "none":
@@ -530,6 +531,9 @@ func (s *Service) start(ctx context.Context, name string) error {
 	}
 	rootfs, err := s.rootfs(e)
 	if err != nil {
+		return err
+	}
+	if err := s.applyTemplates(e, rootfs); err != nil {
 		return err
 	}
 	spec := runtime.Spec{Name: name, Rootfs: rootfs, IDMap: e.IDMap,
@@ -829,6 +833,10 @@ func (s *Service) Rename(name, newName string) error {
 	}
 	crashpoint.Hit("rename.volume-moved")
 	r.Name = newName
+	if r.Config == nil {
+		r.Config = map[string]string{}
+	}
+	r.Config[applyTemplateKey] = "rename"
 	err = s.db.Update(func(tx *store.Tx) error {
 		if err := dropIntent(tx, name); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -144,7 +145,60 @@ func (d *Driver) fillLayered(fp, vol string, m *idmap.Map) error {
 	if err := os.Chmod(upper, os.FileMode(st.Mode&0o777)); err != nil {
 		return err
 	}
+	if err := copyMetadata(d.imageDir(fp), vol); err != nil {
+		return err
+	}
 	return writeLayer(vol, layer{Image: fp, IDMap: m})
+}
+
+// copyMetadata gives a layered volume its own metadata.yaml and
+// templates/ (from its image, or from the volume it is copied from): an
+// instance edits them (lxc config metadata, lxc config template), and its
+// backups and published images carry them, as a flat copy's do.
+func copyMetadata(from, to string) error {
+	for _, name := range []string{"metadata.yaml", "templates"} {
+		src := filepath.Join(from, name)
+		st, err := os.Lstat(src)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if (name == "metadata.yaml" && !st.Mode().IsRegular()) || (name == "templates" && !st.IsDir()) {
+			continue // an image's tree is checked at import; never follow a link here
+		}
+		if name == "metadata.yaml" {
+			err = copyRegular(src, filepath.Join(to, name), st.Mode().Perm())
+		} else {
+			err = copytree.Copy(context.Background(), src, filepath.Join(to, name), copytree.Options{})
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// copyRegular copies a regular file, refusing anything else in its place.
+func copyRegular(src, dst string, perm os.FileMode) error {
+	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", src)
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // CreateEmptyVolume makes a volume with an empty rootfs.

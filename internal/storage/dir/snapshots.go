@@ -38,6 +38,9 @@ func copyLayers(ctx context.Context, src, dst string, l layer, asInstance bool) 
 			return err
 		}
 	}
+	if err := copyMetadata(src, dst); err != nil {
+		return err
+	}
 	return writeLayer(dst, l)
 }
 
