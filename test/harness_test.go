@@ -399,13 +399,20 @@ var (
 // per run, into test/.cache.
 func cachedImage(t *testing.T, file, script string) string {
 	t.Helper()
+	return cachedImageWith(t, file, script)
+}
+
+// cachedImageWith builds an image with script and its extra arguments,
+// once per run.
+func cachedImageWith(t *testing.T, file, script string, args ...string) string {
+	t.Helper()
 	path := filepath.Join(cacheDir, file)
 	imagesMu.Lock()
 	defer imagesMu.Unlock()
 	err, built := images[file]
 	if !built {
 		_ = os.MkdirAll(cacheDir, 0o755)
-		if _, errOut, rerr := run(nil, "", filepath.Join(repoRoot, "scripts", script), path); rerr != nil {
+		if _, errOut, rerr := run(nil, "", filepath.Join(repoRoot, "scripts", script), append([]string{path}, args...)...); rerr != nil {
 			err = fmt.Errorf("%s: %v: %s", script, rerr, errOut)
 		}
 		images[file] = err

@@ -10,6 +10,7 @@ import (
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/uuid"
 )
 
 // prepareCopy validates a copy (source.type=copy) and returns its work: the
@@ -67,6 +68,7 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 		rec.Config = map[string]string{}
 	}
 	rec.Config[applyTemplateKey] = "copy"
+	rec.Config[cloudInitIDKey] = uuid.New()
 	// The record names the map the copied files are on; the first start
 	// shifts them if the copy wants another (an isolated range of its own).
 	rec.Architecture, rec.IDMap = src.Architecture, filesMap

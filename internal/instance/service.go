@@ -32,6 +32,7 @@ import (
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
+	"github.com/lodge-project/lodge/internal/uuid"
 	"github.com/lodge-project/lodge/internal/warning"
 )
 
@@ -346,9 +347,14 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from origin)
 		}
 		rec.Config["volatile.base_image"] = fp
 		rec.Config[applyTemplateKey] = "create"
+		rec.Config[cloudInitIDKey] = uuid.New()
 	case "copy":
 		return s.prepareCopy(req, rec)
 	case "none":
+		if rec.Config == nil {
+			rec.Config = map[string]string{}
+		}
+		rec.Config[cloudInitIDKey] = uuid.New()
 	case "":
 		return nil, apierr.BadRequest("source type is missing (image, copy or none)")
 	default:
@@ -837,6 +843,7 @@ func (s *Service) Rename(name, newName string) error {
 		r.Config = map[string]string{}
 	}
 	r.Config[applyTemplateKey] = "rename"
+	r.Config[cloudInitIDKey] = uuid.New() // a new instance to cloud-init, as in LXD
 	err = s.db.Update(func(tx *store.Tx) error {
 		if err := dropIntent(tx, name); err != nil {
 			return err

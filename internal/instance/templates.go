@@ -24,6 +24,11 @@ import (
 // copy gets the copy ones, not the create ones again.
 const applyTemplateKey = "volatile.apply_template"
 
+// cloudInitIDKey is the instance id cloud-init sees (templates read it
+// with config_get, /dev/lxd serves it): new at create, copy and rename,
+// so cloud-init runs again for what is a new instance to it.
+const cloudInitIDKey = "volatile.cloud-init.instance-id"
+
 // maxRendered bounds what one template may write: templates run in
 // lodged, and a loop in one must not fill the disk or the memory.
 const maxRendered = 16 << 20

@@ -1,7 +1,6 @@
 package warning
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
+	"github.com/lodge-project/lodge/internal/uuid"
 )
 
 // Service raises, lists and resolves warnings, as store records.
@@ -45,7 +45,7 @@ func (s *Service) Raise(t Type, proj, entity, msg string) {
 		}
 		now := s.now()
 		if !found {
-			w = api.Warning{WarningPut: api.WarningPut{Status: StatusNew}, UUID: newUUID(), Location: "none", Project: proj,
+			w = api.Warning{WarningPut: api.WarningPut{Status: StatusNew}, UUID: uuid.New(), Location: "none", Project: proj,
 				Type: string(t), FirstSeenAt: now, Severity: t.Severity(), EntityURL: entity}
 		}
 		if w.Status == StatusResolved {
@@ -191,13 +191,4 @@ func (s *Service) Prune() {
 	if err != nil {
 		s.log.Error("prune resolved warnings", "err", err)
 	}
-}
-
-// newUUID is a random (version 4) UUID, the form LXD names warnings by.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -61,6 +61,9 @@ var Table = map[string]Key{
 	"snapshots.schedule.stopped": {Type: typeBool, Live: true, Default: "false", Doc: "take scheduled snapshots of stopped instances too"},
 	"snapshots.expiry":           {Live: true, Check: checkExpiry, Doc: "delete snapshots after this long (1M 2H 3d 4w 5m 6y)"},
 	"snapshots.pattern":          {Live: true, Default: "snap%d", Doc: "name of new snapshots: %d is a counter, {{ creation_date|date:\"2006-01-02\" }} the date"},
+	"cloud-init.user-data":       {Check: checkCloudConfig, Doc: "cloud-init user-data: #cloud-config YAML, or any other format cloud-init reads (a #! script, ...)"},
+	"cloud-init.vendor-data":     {Check: checkCloudConfig, Doc: "cloud-init vendor-data, in user-data's formats"},
+	"cloud-init.network-config":  {Check: checkYAML, Doc: "cloud-init network configuration (YAML, version 1 or 2); DHCP on eth0 when unset"},
 	// Lodge's own (lodge_backup_schedule): backups on a schedule, as
 	// hosting panels built on LXD offer.
 	"backups.schedule": {Live: true, Check: checkBackupCron, Doc: "back the instance up on a cron schedule (\"0 3 * * *\", @daily); several separated by \", \""},
@@ -134,6 +137,12 @@ func validateKey(k, v string, allowVolatile bool) error {
 	}
 	if sysctl, ok := strings.CutPrefix(k, "linux.sysctl."); ok {
 		return checkSysctl(k, sysctl)
+	}
+	if check, ok := cloudInitUserKeys[k]; ok && v != "" {
+		if err := check(v); err != nil {
+			return apierr.BadRequest("config key %q: %v", k, err)
+		}
+		return nil
 	}
 	for _, p := range freeForm {
 		if strings.HasPrefix(k, p) && len(k) > len(p) {
