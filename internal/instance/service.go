@@ -31,8 +31,8 @@ import (
 	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
-	"github.com/lodge-project/lodge/internal/validate"
 	"github.com/lodge-project/lodge/internal/uuid"
+	"github.com/lodge-project/lodge/internal/validate"
 	"github.com/lodge-project/lodge/internal/warning"
 )
 
