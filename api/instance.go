@@ -236,3 +236,11 @@ type InstanceSnapshotPut struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	Description string    `json:"description"`
 }
+
+// DevLXDGet is GET /1.0 of the guest API (/dev/lxd/sock).
+type DevLXDGet struct {
+	State        string `json:"state,omitempty" yaml:"state,omitempty"`
+	APIVersion   string `json:"api_version" yaml:"api_version"`
+	InstanceType string `json:"instance_type" yaml:"instance_type"`
+	Location     string `json:"location" yaml:"location"`
+}

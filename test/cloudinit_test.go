@@ -1,8 +1,12 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +96,66 @@ ethernets:
 		out, _, _ := d.Lodge("exec", "ci1", "--", "ip", "-4", "addr", "show", "eth0")
 		return strings.Contains(out, static.String())
 	})
+	// With /dev/lxd (security.devlxd, on by default), cloud-init read all
+	// this through LXD's datasource.
+	if out := d.MustLodge("exec", "ci1", "--", "cloud-init", "query", "v1.platform"); strings.TrimSpace(out) != "lxd" {
+		t.Errorf("cloud-init's platform: %q, want lxd (/dev/lxd)", out)
+	}
+	// The guest API from inside: user.* and cloud-init.* keys, nothing else.
+	d.MustLodge("config", "set", "ci1", "user.panel-id=42")
+	devlxd := func(path string) string {
+		out, stderr, err := d.Lodge("exec", "ci1", "--", "python3", "-c", `
+import http.client, socket, sys
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect("/dev/lxd/sock")
+c = C("devlxd")
+c.request("GET", sys.argv[1])
+r = c.getresponse()
+print(r.status, r.read().decode())
+`, path)
+		if err != nil {
+			t.Fatalf("devlxd %s: %v %s", path, err, stderr)
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := devlxd("/1.0/config/user.panel-id"); got != "200 42" {
+		t.Errorf("/dev/lxd user.panel-id: %q", got)
+	}
+	if got := devlxd("/1.0/config/limits.memory"); !strings.HasPrefix(got, "403") {
+		t.Errorf("/dev/lxd limits.memory: %q, want 403", got)
+	}
+	if got := devlxd("/1.0/meta-data"); !strings.Contains(got, "local-hostname: ci1") {
+		t.Errorf("/dev/lxd meta-data: %q", got)
+	}
+	// From the host, the same socket answers nothing.
+	hostClient := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var nd net.Dialer
+		return nd.DialContext(ctx, "unix", filepath.Join(d.Dir, "devlxd", "ci1", "sock"))
+	}}}
+	if resp, err := hostClient.Get("http://devlxd/1.0/config/user.panel-id"); err != nil || resp.StatusCode != 403 {
+		t.Errorf("a host process asked ci1's /dev/lxd: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// Without /dev/lxd, cloud-init reads the NoCloud seed the templates wrote.
+	d.MustLodge("launch", "cloud", "ci2", "-c", "security.devlxd=false", "-c", "cloud-init.user-data=#cloud-config\nruncmd:\n  - [touch, /var/tmp/seeded]\n")
+	waitFor(t, "cloud-init to finish in ci2", 180*time.Second, func() bool {
+		out, _, _ := d.Lodge("exec", "ci2", "--", "cloud-init", "status")
+		return strings.Contains(out, "done") || strings.Contains(out, "error")
+	})
+	if out := d.MustLodge("exec", "ci2", "--", "cloud-init", "query", "v1.platform"); strings.TrimSpace(out) != "nocloud" {
+		t.Errorf("ci2's cloud-init platform: %q, want nocloud (the seed)", out)
+	}
+	if _, _, err := d.Lodge("exec", "ci2", "--", "test", "-e", "/var/tmp/seeded"); err != nil {
+		t.Error("ci2's runcmd did not run")
+	}
+	if _, _, err := d.Lodge("exec", "ci2", "--", "test", "-e", "/dev/lxd/sock"); err == nil {
+		t.Error("ci2 has /dev/lxd/sock with security.devlxd=false")
+	}
+
 	// chpasswd: root has a password hash now, and it is the one set.
 	shadow := func() string {
 		out := d.MustLodge("exec", "ci1", "--", "getent", "shadow", "root")

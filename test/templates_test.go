@@ -152,6 +152,24 @@ func TestTemplates(t *testing.T) {
 		t.Errorf("a template added with lxc: %q", got)
 	}
 
+	// And lodge, with lxc's grammar.
+	if out := d.MustLodge("config", "metadata", "show", "t1"); !strings.Contains(out, "motd.tpl") {
+		t.Errorf("lodge config metadata show:\n%s", out)
+	}
+	if out := d.MustLodge("config", "template", "list", "t1"); !strings.Contains(out, "motd.tpl") || !strings.Contains(out, "hosts.tpl") {
+		t.Errorf("lodge config template list:\n%s", out)
+	}
+	if _, stderr, err := d.LodgeIn("x {{ instance.name }}\n", "config", "template", "create", "t1", "extra.tpl"); err != nil {
+		t.Fatalf("lodge config template create: %v %s", err, stderr)
+	}
+	if out := d.MustLodge("config", "template", "show", "t1", "extra.tpl"); out != "x {{ instance.name }}\n" {
+		t.Errorf("lodge config template show: %q", out)
+	}
+	d.MustLodge("config", "template", "delete", "t1", "extra.tpl")
+	if _, _, err := d.Lodge("config", "template", "show", "t1", "extra.tpl"); err == nil {
+		t.Error("a deleted template still shows")
+	}
+
 	// Bad input: 400s that name the problem, and nothing changes.
 	bad := map[string]string{
 		"missing file":    "templates:\n  /etc/x:\n    when: [start]\n    template: nope.tpl\n",

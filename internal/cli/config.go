@@ -117,7 +117,7 @@ func cmdConfig() *cobra.Command {
 		_, err := connect().Get(instancePath(name), &inst)
 		return inst.Devices, err
 	})
-	cmd.AddCommand(set, unset, get, show, keys, edit, device, cmdConfigTrust())
+	cmd.AddCommand(set, unset, get, show, keys, edit, device, cmdConfigTrust(), cmdConfigMetadata(), cmdConfigTemplate())
 	return cmd
 }
 

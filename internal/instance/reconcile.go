@@ -103,6 +103,7 @@ func (s *Service) Reconcile() error {
 		rt := s.runtimeOf(r.Type)
 		if st, _ := rt.Status(n); st != runtime.StateStopped {
 			rt.Watch(n)
+			s.restoreDevLXD(n)
 		} else if r.Config["volatile.last_state.power"] == "RUNNING" {
 			// Gone while lodged was away (a host reboot, a crash):
 			// Autostart brings it back; an ephemeral one is deleted.

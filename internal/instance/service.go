@@ -18,6 +18,7 @@ import (
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/daemonid"
+	"github.com/lodge-project/lodge/internal/devlxd"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
@@ -64,6 +65,8 @@ type Service struct {
 	netReady chan struct{}
 	// warnings hears of instances that fail to autostart.
 	warnings *warning.Service
+	// devlxd serves /dev/lxd/sock to running instances.
+	devlxd *devlxd.Server
 }
 
 // Deps are what the service is built from.
@@ -91,6 +94,7 @@ func NewService(d Deps) *Service {
 		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, netReady: make(chan struct{}), warnings: d.Warnings}
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	s.daemonID = daemonid.Of(d.Dir)
+	s.devlxd = devlxd.NewServer(filepath.Join(d.Dir, "devlxd"), s, d.Bus, s.log)
 	s.devEnv = &device.Env{Networks: d.Networks, Proxies: &device.Proxies{}, ProxyPorts: d.ProxyPorts,
 		NodesDir: s.devicesDir, VethName: s.hostVethName, Log: s.log,
 		CustomVolume: func(proj, pool, name string) (string, error) {
@@ -553,9 +557,17 @@ func (s *Service) start(ctx context.Context, name string) error {
 			spec.Add(p)
 		}
 	}
+	if keys.Bool(e.Config, "security.devlxd") {
+		dir, err := s.devlxd.Start(name, host(name))
+		if err != nil {
+			return fmt.Errorf("instance %q: /dev/lxd: %w", name, err)
+		}
+		spec.Add(runtime.Disk{Source: dir, Path: "/dev/lxd", ReadOnly: true})
+	}
 	rt := s.runtimeOf(e.Type)
 	if err := rt.Start(ctx, spec); err != nil {
 		s.log.Error("start failed", "instance", name, "err", err)
+		s.devlxd.Stop(name)
 		return err
 	}
 	var r revert.Reverter
@@ -739,6 +751,7 @@ func (s *Service) onExit(name string) {
 		_ = s.setPower(name, "STOPPED")
 	}
 	s.devicesDown(name)
+	s.devlxd.Stop(name)
 	s.log.Info("stopped: init exited", "instance", name)
 	s.bus.Lifecycle("instance-stopped", instanceURL(name), nil)
 	if r.Ephemeral && !restarting {
@@ -791,6 +804,7 @@ func (s *Service) Delete(name string) error {
 	}
 	_ = os.RemoveAll(s.LogDir(name))
 	_ = os.RemoveAll(s.devicesDir(name))
+	s.devlxd.Remove(host(name))
 	_ = os.Remove(filepath.Join(s.dir, "containers", host(name)))
 	s.refreshHosts(e)
 	s.releaseLeases(e, Expanded{})
@@ -885,6 +899,7 @@ func (s *Service) Rename(name, newName string) error {
 	}
 	_ = os.Rename(s.LogDir(name), s.LogDir(newKey))
 	_ = os.RemoveAll(s.devicesDir(name))
+	s.devlxd.Remove(host(name))
 	_ = os.Remove(filepath.Join(s.dir, "containers", host(name)))
 	s.linkVolume(newKey, pool, vol.Renamed(newName))
 	if e, _, err := s.load(newKey); err == nil {

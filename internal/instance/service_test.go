@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -208,7 +209,7 @@ func TestFailedStartLeavesItStopped(t *testing.T) {
 // instance as they were.
 func TestFailedLiveUpdatePutsTheRecordBack(t *testing.T) {
 	h := newHarness(t)
-	h.mustCreate(t, api.InstancesPost{Name: "c1", InstancePut: api.InstancePut{Config: map[string]string{"limits.memory": "256MiB"}}})
+	h.mustCreate(t, api.InstancesPost{Name: "c1", InstancePut: api.InstancePut{Config: map[string]string{"limits.memory": "256MiB", "security.devlxd": "false"}}})
 	if err := h.Start(context.Background(), "c1"); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +357,8 @@ func TestSnapshotsAndRestoreReachTheVolume(t *testing.T) {
 // each through its device type.
 func TestHotplugThroughDeviceTypes(t *testing.T) {
 	h := newHarness(t)
-	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	// Without /dev/lxd, whose folder is plugged too (TestDevLXDFolderIsMounted).
+	h.mustCreate(t, api.InstancesPost{Name: "c1", InstancePut: api.InstancePut{Config: map[string]string{"security.devlxd": "false"}}})
 	if err := h.Start(context.Background(), "c1"); err != nil {
 		t.Fatal(err)
 	}
@@ -562,5 +564,33 @@ func TestProjectsKeepInstancesApart(t *testing.T) {
 	}
 	if _, ok := h.pool.Volume("web_c2"); !ok {
 		t.Fatal("the renamed instance's volume kept its old name")
+	}
+}
+
+// An instance gets its /dev/lxd folder mounted, read-only, unless
+// security.devlxd is false; the socket in it listens while it runs.
+func TestDevLXDFolderIsMounted(t *testing.T) {
+	h := newHarness(t)
+	h.mustCreate(t, api.InstancesPost{Name: "c1"})
+	if err := h.Start(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	for _, d := range h.rt.Instance("c1").Devices {
+		if disk, ok := d.(runtime.Disk); ok && disk.Path == "/dev/lxd" && disk.ReadOnly {
+			dir = disk.Source
+		}
+	}
+	if dir == "" {
+		t.Fatalf("no /dev/lxd among %+v", h.rt.Instance("c1").Devices)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "sock")); err != nil || st.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("the socket: %v %v", st, err)
+	}
+	if err := h.Stop(context.Background(), "c1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sock")); !os.IsNotExist(err) {
+		t.Fatalf("the socket after a stop: %v", err)
 	}
 }

@@ -52,6 +52,7 @@ var Table = map[string]Key{
 	"raw.idmap":                  {NeedsStop: true, Check: checkRawIDMap, Doc: "host ids mapped straight into the instance: lines of \"both|uid|gid HOST[-HOST] CONTAINER[-CONTAINER]\""},
 	"security.privileged":        {Type: typeBool, NeedsStop: true, Default: "false", Doc: "run without a user namespace (container root is host root)"},
 	"security.nesting":           {Type: typeBool, Default: "false", Doc: "let the instance run containers of its own"},
+	"security.devlxd":            {Type: typeBool, Default: "true", Doc: "serve the guest API (/dev/lxd/sock: the instance's user.* and cloud-init.* config, devices, meta-data, events) inside the instance; at the next start"},
 	"boot.autostart":             {Type: typeBool, Live: true, Doc: "start the instance when lodged starts (unset: start it if it was running when the host went down)"},
 	"boot.host_shutdown_timeout": {Type: typeInt, Live: true, Default: "30", Doc: "seconds to wait for a clean stop before killing the instance"},
 	"boot.autostart.priority":    {Type: typeInt, Live: true, Default: "0", Doc: "instances with a higher priority start first"},
@@ -188,6 +189,16 @@ func ParseBool(v string) (bool, error) {
 // IsTrue reads a boolean key of an expanded config.
 func IsTrue(config map[string]string, key string) bool {
 	b, _ := ParseBool(config[key])
+	return b
+}
+
+// Bool is a boolean key's value, its default in Table when unset.
+func Bool(config map[string]string, key string) bool {
+	v := config[key]
+	if v == "" {
+		v = Table[key].Default
+	}
+	b, _ := ParseBool(v)
 	return b
 }
 
