@@ -129,6 +129,12 @@ print(r.status, r.read().decode())
 	if got := devlxd("/1.0/meta-data"); !strings.Contains(got, "local-hostname: ci1") {
 		t.Errorf("/dev/lxd meta-data: %q", got)
 	}
+	// A restart of lodged leaves ci1 running, and its /dev/lxd answers again.
+	d.Stop()
+	d.Start()
+	if got := devlxd("/1.0/config/user.panel-id"); got != "200 42" {
+		t.Errorf("/dev/lxd after lodged restarted: %q", got)
+	}
 	// From the host, the same socket answers nothing.
 	hostClient := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var nd net.Dialer

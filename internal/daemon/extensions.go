@@ -62,6 +62,8 @@ var extensions = []extension{
 	{"metrics_authentication", "core.metrics_authentication=false serves GET /1.0/metrics to any client", "TestMetrics"},
 	{"warnings", "/1.0/warnings: the host's warnings (missing cgroup controllers and swap accounting, no AppArmor, no lxcfs, an autostart that failed, a dnsmasq that keeps exiting): list, show, acknowledge, delete; resolved when the cause is gone", "TestWarnings"},
 	{"container_edit_metadata", "GET/PUT /1.0/instances/NAME/metadata and /metadata/templates: an instance's image metadata and template files (lxc config metadata, lxc config template); templates render at create (first start), copy, start and rename, with LXD's variables", "TestTemplates"},
+	{"restrict_devlxd", "security.devlxd: /dev/lxd/sock inside the instance (default true), answering only the instance's own processes", "TestCloudInit"},
+	{"devlxd_events", "/dev/lxd's /1.0/events: a websocket of config (user.*) and device changes", "TestEventsOfConfigAndDevices"},
 	{"certificate_token", "POST /1.0/certificates with token makes a single-use trust token (a token operation; core.remote_token_expiry), spent by the client that sends it as its password", "TestHTTPSAndTrust"},
 	{"lodge_incremental_backups", "an instance backup takes lodge_since (an earlier optimized backup's streams) and holds only what changed since; an import takes the chain in one body (X-Lodge-Backup-Chain)", "TestIncrementalBackups"},
 	{"lodge_backup_schedule", "backups.schedule, backups.expiry and backups.path: backups on a cron schedule, as the instance's backups or as files in a host directory, expired", "TestSnapshotSchedule"},
