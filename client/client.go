@@ -29,6 +29,21 @@ type Client struct {
 	http  *http.Client
 	// dialer opens websockets the way http reaches the daemon.
 	dialer websocket.Dialer
+	// Project, when set, is the project every request acts in
+	// (?project=, as lxc --project sends it).
+	Project string
+}
+
+// url is the full URL of path, in the client's project.
+func (c *Client) url(path string) string {
+	if c.Project == "" || !strings.HasPrefix(path, "/1.0") || strings.Contains(path, "project=") {
+		return c.base + path
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return c.base + path + sep + "project=" + url.QueryEscape(c.Project)
 }
 
 // New connects to the daemon's unix socket.
@@ -66,7 +81,7 @@ func (e *Error) Error() string { return e.Message }
 
 // Raw sends a request with a body of its own and decodes the envelope.
 func (c *Client) Raw(method, path string, body io.Reader, header http.Header) (*api.Response, string, error) {
-	req, err := http.NewRequest(method, c.base+path, body)
+	req, err := http.NewRequest(method, c.url(path), body)
 	if err != nil {
 		return nil, "", err
 	}
@@ -177,7 +192,7 @@ func (c *Client) wait(opURL string, timeout int, progress func(map[string]any)) 
 
 // Websocket connects to a daemon websocket path.
 func (c *Client) Websocket(path string) (*websocket.Conn, error) {
-	u := "ws" + strings.TrimPrefix(c.base, "http") + path
+	u := "ws" + strings.TrimPrefix(c.url(path), "http")
 	conn, _, err := c.dialer.Dial(u, nil)
 	return conn, err
 }
@@ -197,7 +212,7 @@ func (c *Client) GetRaw(path string) (io.ReadCloser, error) {
 // GetRawWithHeader is GetRaw with the response's header (an export's
 // Content-Type and Content-Disposition).
 func (c *Client) GetRawWithHeader(path string) (io.ReadCloser, http.Header, error) {
-	resp, err := c.http.Get(c.base + path)
+	resp, err := c.http.Get(c.url(path))
 	if err != nil {
 		return nil, nil, c.unreachable(err)
 	}
@@ -222,7 +237,7 @@ type FileInfo struct {
 
 // GetFile reads a path inside an instance: a file's body, or a directory's entries.
 func (c *Client) GetFile(instance, path string) (FileInfo, io.ReadCloser, error) {
-	resp, err := c.http.Get(c.base + "/1.0/instances/" + instance + "/files?path=" + url.QueryEscape(path))
+	resp, err := c.http.Get(c.url("/1.0/instances/" + instance + "/files?path=" + url.QueryEscape(path)))
 	if err != nil {
 		return FileInfo{}, nil, c.unreachable(err)
 	}

@@ -35,7 +35,22 @@ type remote struct {
 type remotesConfig struct {
 	DefaultRemote string            `yaml:"default-remote"`
 	Remotes       map[string]remote `yaml:"remotes"`
-	dir           string
+	// Projects are the current project of each remote (lodge project
+	// switch); the default project where unset.
+	Projects map[string]string `yaml:"projects,omitempty"`
+	dir      string
+}
+
+// projectOf is the project commands act in on remote name: --project,
+// else the remote's current one.
+func (c *remotesConfig) projectOf(name string) string {
+	if projectFlag != "" {
+		return projectFlag
+	}
+	if name == "" {
+		name = c.DefaultRemote
+	}
+	return c.Projects[name]
 }
 
 const localRemote = "local"
@@ -120,7 +135,9 @@ func (c *remotesConfig) connectTo(name string) (*client.Client, error) {
 		name = c.DefaultRemote
 	}
 	if name == localRemote {
-		return localClient(), nil
+		cl := localClient()
+		cl.Project = c.projectOf(name)
+		return cl, nil
 	}
 	r, ok := c.Remotes[name]
 	if !ok {
@@ -141,7 +158,9 @@ func (c *remotesConfig) connectTo(name string) (*client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remote %q: %w", name, err)
 	}
-	return client.NewHTTPS(r.Addr, trust.Transport(tlsCfg)), nil
+	cl := client.NewHTTPS(r.Addr, trust.Transport(tlsCfg))
+	cl.Project = c.projectOf(name)
+	return cl, nil
 }
 
 // splitRemote splits "remote:rest" when remote is one lodge knows; an

@@ -46,11 +46,12 @@ func newRoot() *cobra.Command {
 		SilenceErrors:     true,
 		PersistentPreRunE: pickRemote,
 	}
+	root.PersistentFlags().StringVar(&projectFlag, "project", "", "the project to act in (else the remote's current one: lodge project switch)")
 	root.AddCommand(
 		cmdLaunch(), cmdInit(), cmdStart(), cmdStop(), cmdRestart(), cmdPause(), cmdResume(), cmdDelete(),
 		cmdList(), cmdInfo(), cmdExec(), cmdImage(), cmdConfig(), cmdOperation(), cmdMonitor(), cmdVersion(),
 		cmdSnapshot(), cmdRestore(), cmdCopy(), cmdMove(), cmdFile(), cmdProfile(), cmdConsole(), cmdNetwork(), cmdStorage(), cmdExport(), cmdImport(),
-		cmdRemote(), cmdPublish(), cmdCheck(), cmdWarning(),
+		cmdRemote(), cmdPublish(), cmdCheck(), cmdWarning(), cmdProject(),
 	)
 	return root
 }
@@ -59,13 +60,18 @@ func newRoot() *cobra.Command {
 // before the command runs.
 var target *client.Client
 
+// projectFlag is --project.
+var projectFlag string
+
 // connect is the client of the remote the command acts on: the one its
 // arguments name (remote:name), else the default remote.
 func connect() *client.Client {
 	if target != nil {
 		return target
 	}
-	return localClient()
+	cl := localClient()
+	cl.Project = projectFlag
+	return cl
 }
 
 // pickRemote takes the remote out of the command's arguments, in place,

@@ -34,7 +34,7 @@ func imagesPostJSON(d *Daemon, r *http.Request) response {
 		if err := validate.AliasName(a.Name); err != nil {
 			return fail(err)
 		}
-		if _, _, err := d.Images.GetAlias(requestProject(r), a.Name); err == nil {
+		if _, _, err := d.Images.GetAlias(d.imagesProject(r), a.Name); err == nil {
 			return fail(apierr.Conflict("alias %q already exists", a.Name))
 		}
 	}
@@ -67,8 +67,8 @@ func imagePull(d *Daemon, r *http.Request, req api.ImagesPost) response {
 	if _, err := d.Images.Servers.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
 		return fail(err)
 	}
-	proj := requestProject(r)
-	op := d.Ops.Start("Downloading image", nil, nil, func(ctx context.Context, op *operation.Op) error {
+	proj := d.imagesProject(r)
+	op := d.Ops.Start("Downloading image", map[string][]string{"images": {project.URL(d.imagesProject(r), "/1.0/images")}}, nil, func(ctx context.Context, op *operation.Op) error {
 		img, err := d.Images.Pull(ctx, image.Pull{Project: proj, Source: src.ImageSource, Ref: ref,
 			Options: imageserver.Options{Certificate: src.Certificate, Secret: src.Secret},
 			Public:  req.Public, AutoUpdate: req.AutoUpdate, Progress: downloadProgress(op),
@@ -106,7 +106,7 @@ func imagePublish(d *Daemon, r *http.Request, req api.ImagesPost) response {
 	if name == "" || (req.Source.Type == "snapshot") != (snap != "") {
 		return fail(apierr.BadRequest("source.name %q: give an instance, or instance/snapshot for a snapshot", req.Source.Name))
 	}
-	proj := requestProject(r)
+	proj := d.imagesProject(r)
 	key := project.StoreKey(proj, name)
 	if _, _, err := d.Instances.Get(key); err != nil {
 		return fail(err)
@@ -140,12 +140,12 @@ func imagePublish(d *Daemon, r *http.Request, req api.ImagesPost) response {
 // imageRefreshPost (lxc image refresh) refreshes an image from its
 // source now.
 func imageRefreshPost(d *Daemon, r *http.Request) response {
-	proj := requestProject(r)
+	proj := d.imagesProject(r)
 	img, _, err := d.Images.Get(proj, r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}
-	op := d.Ops.Start("Refreshing image", map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}}, nil,
+	op := d.Ops.Start("Refreshing image", map[string][]string{"images": {project.URL(d.imagesProject(r), "/1.0/images/"+img.Fingerprint)}}, nil,
 		func(ctx context.Context, op *operation.Op) error {
 			fp, err := d.Images.Refresh(ctx, proj, img.Fingerprint, downloadProgress(op))
 			if err != nil {

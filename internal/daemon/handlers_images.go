@@ -19,10 +19,11 @@ import (
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 func imagesGet(d *Daemon, r *http.Request) response {
-	imgs, err := d.Images.List(requestProject(r))
+	imgs, err := d.Images.List(d.imagesProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -58,7 +59,7 @@ func imagesPost(d *Daemon, r *http.Request) response {
 	if ctype == "application/json" {
 		return imagesPostJSON(d, r)
 	}
-	up := image.Upload{Project: requestProject(r), Filename: r.Header.Get("X-LXD-filename"), Public: r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-LXD-public") == "true"}
+	up := image.Upload{Project: d.imagesProject(r), Filename: r.Header.Get("X-LXD-filename"), Public: r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-LXD-public") == "true"}
 	if props := r.Header.Get("X-LXD-properties"); props != "" {
 		vals, err := url.ParseQuery(props)
 		if err != nil {
@@ -82,7 +83,7 @@ func imagesPost(d *Daemon, r *http.Request) response {
 	}
 	d.Bus.Lifecycle("image-created", "/1.0/images/"+img.Fingerprint, nil)
 	md := map[string]any{"fingerprint": img.Fingerprint, "size": img.Size}
-	op := d.Ops.Start("Downloading image", map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}}, md,
+	op := d.Ops.Start("Downloading image", map[string][]string{"images": {project.URL(d.imagesProject(r), "/1.0/images/"+img.Fingerprint)}}, md,
 		func(context.Context, *operation.Op) error { return nil })
 	return asyncResp{op}
 }
@@ -148,19 +149,19 @@ func imagePut(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if err := d.Images.Update(requestProject(r), r.PathValue("fp"), put, rev); err != nil {
+	if err := d.Images.Update(d.imagesProject(r), r.PathValue("fp"), put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
 }
 
 func imagePatch(d *Daemon, r *http.Request) response {
-	img, _, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
+	img, _, err := d.Images.Get(d.imagesProject(r), r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}
 	err = patchRecord(r, func() (api.ImagePut, uint64, error) {
-		cur, rev, err := d.Images.Get(requestProject(r), img.Fingerprint)
+		cur, rev, err := d.Images.Get(d.imagesProject(r), img.Fingerprint)
 		put := api.ImagePut{AutoUpdate: cur.AutoUpdate, Properties: cur.Properties, Public: cur.Public, Profiles: cur.Profiles}
 		if put.Properties == nil {
 			put.Properties = map[string]string{}
@@ -170,7 +171,7 @@ func imagePatch(d *Daemon, r *http.Request) response {
 		return errors.Join(mergePatch(patch, "properties", put.Properties),
 			replacePatch(patch, map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles}))
 	}, func(put api.ImagePut, rev uint64) error {
-		return d.Images.Update(requestProject(r), img.Fingerprint, put, rev)
+		return d.Images.Update(d.imagesProject(r), img.Fingerprint, put, rev)
 	})
 	if err != nil {
 		return fail(err)
@@ -179,13 +180,13 @@ func imagePatch(d *Daemon, r *http.Request) response {
 }
 
 func imageDelete(d *Daemon, r *http.Request) response {
-	img, _, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
+	img, _, err := d.Images.Get(d.imagesProject(r), r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}
-	op := d.Ops.Start("Deleting image", map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}}, nil,
+	op := d.Ops.Start("Deleting image", map[string][]string{"images": {project.URL(d.imagesProject(r), "/1.0/images/"+img.Fingerprint)}}, nil,
 		func(context.Context, *operation.Op) error {
-			if err := d.Images.Delete(requestProject(r), img.Fingerprint); err != nil {
+			if err := d.Images.Delete(d.imagesProject(r), img.Fingerprint); err != nil {
 				return err
 			}
 			d.Bus.Lifecycle("image-deleted", "/1.0/images/"+img.Fingerprint, nil)
@@ -251,12 +252,12 @@ func imageExport(d *Daemon, r *http.Request) response {
 }
 
 func aliasesGet(d *Daemon, r *http.Request) response {
-	all, err := d.Images.ListAliases(requestProject(r))
+	all, err := d.Images.ListAliases(d.imagesProject(r))
 	if err != nil {
 		return fail(err)
 	}
 	if !isTrusted(r) {
-		all = d.publicAliases(requestProject(r), all)
+		all = d.publicAliases(d.imagesProject(r), all)
 	}
 	if recursion(r) > 0 {
 		if all == nil {
@@ -276,15 +277,15 @@ func aliasesPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Images.CreateAlias(requestProject(r), req); err != nil {
+	if err := d.Images.CreateAlias(d.imagesProject(r), req); err != nil {
 		return fail(err)
 	}
 	return syncResp{metadata: map[string]any{}, location: "/1.0/images/aliases/" + req.Name, status: http.StatusCreated}
 }
 
 func aliasGet(d *Daemon, r *http.Request) response {
-	a, rev, err := d.Images.GetAlias(requestProject(r), r.PathValue("name"))
-	if err == nil && !isTrusted(r) && len(d.publicAliases(requestProject(r), []api.ImageAliasesEntry{a})) == 0 {
+	a, rev, err := d.Images.GetAlias(d.imagesProject(r), r.PathValue("name"))
+	if err == nil && !isTrusted(r) && len(d.publicAliases(d.imagesProject(r), []api.ImageAliasesEntry{a})) == 0 {
 		err = apierr.NotFound("image alias %q", a.Name)
 	}
 	if err != nil {
@@ -302,14 +303,14 @@ func aliasPut(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if err := d.Images.UpdateAlias(requestProject(r), r.PathValue("name"), put, rev); err != nil {
+	if err := d.Images.UpdateAlias(d.imagesProject(r), r.PathValue("name"), put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
 }
 
 func aliasPatch(d *Daemon, r *http.Request) response {
-	a, _, err := d.Images.GetAlias(requestProject(r), r.PathValue("name"))
+	a, _, err := d.Images.GetAlias(d.imagesProject(r), r.PathValue("name"))
 	if err != nil {
 		return fail(err)
 	}
@@ -321,7 +322,7 @@ func aliasPatch(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if err := d.Images.UpdateAlias(requestProject(r), a.Name, put, rev); err != nil {
+	if err := d.Images.UpdateAlias(d.imagesProject(r), a.Name, put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
@@ -332,14 +333,14 @@ func aliasPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Images.RenameAlias(requestProject(r), r.PathValue("name"), req.Name); err != nil {
+	if err := d.Images.RenameAlias(d.imagesProject(r), r.PathValue("name"), req.Name); err != nil {
 		return fail(err)
 	}
 	return syncResp{metadata: map[string]any{}, location: "/1.0/images/aliases/" + req.Name, status: http.StatusCreated}
 }
 
 func aliasDelete(d *Daemon, r *http.Request) response {
-	if err := d.Images.DeleteAlias(requestProject(r), r.PathValue("name")); err != nil {
+	if err := d.Images.DeleteAlias(d.imagesProject(r), r.PathValue("name")); err != nil {
 		return fail(err)
 	}
 	return empty()

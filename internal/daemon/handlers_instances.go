@@ -23,8 +23,11 @@ import (
 
 func instanceURL(name string) string { return "/1.0/instances/" + name }
 
-func resources(name string) map[string][]string {
-	return map[string][]string{"instances": {instanceURL(name)}, "containers": {"/1.0/containers/" + name}}
+// resources are an operation's resources for the instance whose store
+// key is key, with ?project= outside the default project.
+func resources(key string) map[string][]string {
+	proj, name := project.SplitKey(key)
+	return map[string][]string{"instances": {project.URL(proj, instanceURL(name))}, "containers": {project.URL(proj, "/1.0/containers/"+name)}}
 }
 
 func instancesGet(d *Daemon, r *http.Request) response {
@@ -33,14 +36,19 @@ func instancesGet(d *Daemon, r *http.Request) response {
 		return fail(apierr.BadRequest("%v", err))
 	}
 	filtered := r.URL.Query().Get("filter") != ""
+	// One project's instances (?project=, else the default one's), or
+	// every project's with ?all-projects=true.
+	proj, allProjects := requestProject(r), r.URL.Query().Get("all-projects") == "true"
 	if recursion(r) == 0 && !filtered {
-		names, err := d.Instances.Names()
+		keys, err := d.Instances.Names()
 		if err != nil {
 			return fail(err)
 		}
-		urls := make([]string, 0, len(names))
-		for _, n := range names {
-			urls = append(urls, instanceURL(n))
+		urls := make([]string, 0, len(keys))
+		for _, k := range keys {
+			if p, name := project.SplitKey(k); allProjects || p == proj {
+				urls = append(urls, project.URL(p, instanceURL(name)))
+			}
 		}
 		return ok(urls)
 	}
@@ -50,7 +58,7 @@ func instancesGet(d *Daemon, r *http.Request) response {
 	}
 	list := all[:0]
 	for _, inst := range all {
-		if f.Match(inst) {
+		if (allProjects || project.Name(inst.Project) == proj) && f.Match(inst) {
 			list = append(list, inst)
 		}
 	}
@@ -58,7 +66,7 @@ func instancesGet(d *Daemon, r *http.Request) response {
 	case 0:
 		urls := make([]string, 0, len(list))
 		for _, inst := range list {
-			urls = append(urls, instanceURL(inst.Name))
+			urls = append(urls, project.URL(inst.Project, instanceURL(inst.Name)))
 		}
 		return ok(urls)
 	case 1:
@@ -77,18 +85,19 @@ func instancesGet(d *Daemon, r *http.Request) response {
 // recursion lists it and as lxc info asks for it
 // (instance_get_full).
 func instanceFull(d *Daemon, inst api.Instance) (api.InstanceFull, error) {
-	st, err := d.Instances.State(inst.Name)
+	key := project.StoreKey(inst.Project, inst.Name)
+	st, err := d.Instances.State(key)
 	if err != nil {
 		return api.InstanceFull{}, err
 	}
 	snaps := []any{}
-	if list, err := d.Instances.Snapshots(inst.Name); err == nil {
+	if list, err := d.Instances.Snapshots(key); err == nil {
 		for _, s := range list {
 			snaps = append(snaps, s)
 		}
 	}
 	backups := []any{}
-	if list, err := d.Instances.Backups(inst.Name); err == nil {
+	if list, err := d.Instances.Backups(key); err == nil {
 		for _, b := range list {
 			backups = append(backups, b)
 		}
@@ -114,7 +123,7 @@ func instancesPost(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	op := d.Ops.Start("Creating instance", resources(req.Name), nil, func(ctx context.Context, op *operation.Op) error {
+	op := d.Ops.Start("Creating instance", resources(project.StoreKey(requestProject(r), req.Name)), nil, func(ctx context.Context, op *operation.Op) error {
 		if err := create(ctx); err != nil {
 			return err
 		}
@@ -372,11 +381,11 @@ func instanceFromRemoteImage(d *Daemon, r *http.Request, req api.InstancesPost) 
 	if _, err := d.Images.Servers.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
 		return fail(err)
 	}
-	proj := requestProject(r)
+	proj := d.imagesProject(r)
 	if _, _, err := d.Instances.Get(project.StoreKey(proj, req.Name)); err == nil {
 		return fail(apierr.Conflict("instance %q already exists", req.Name))
 	}
-	op := d.Ops.Start("Creating instance", resources(req.Name), nil, func(ctx context.Context, op *operation.Op) error {
+	op := d.Ops.Start("Creating instance", resources(project.StoreKey(requestProject(r), req.Name)), nil, func(ctx context.Context, op *operation.Op) error {
 		img, err := d.Images.Pull(ctx, image.Pull{Project: proj, Ref: ref,
 			Source:  api.ImageSource{Server: src.Server, Protocol: src.Protocol, Certificate: src.Certificate, Alias: src.Alias, ImageType: req.Type},
 			Options: imageserver.Options{Certificate: src.Certificate, Secret: src.Secret},

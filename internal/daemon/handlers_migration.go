@@ -111,7 +111,7 @@ func instanceFromMigration(d *Daemon, r *http.Request, req api.InstancesPost) re
 	}
 	sink.Got = new(atomic.Int64)
 	if mode == "pull" {
-		op := d.Ops.Start("Creating instance", resources(req.Name), nil, func(ctx context.Context, op *operation.Op) error {
+		op := d.Ops.Start("Creating instance", resources(project.StoreKey(requestProject(r), req.Name)), nil, func(ctx context.Context, op *operation.Op) error {
 			defer release()
 			control, fs, err := dialMigration(ctx, dialer, req.Source.Operation, req.Source.Websockets)
 			if err != nil {
@@ -124,7 +124,7 @@ func instanceFromMigration(d *Daemon, r *http.Request, req api.InstancesPost) re
 		return asyncResp{op}
 	}
 	set, secrets := newWSSet(migrationChannels)
-	op := d.Ops.StartWebsocket("Creating instance", resources(req.Name), anyMap(secrets))
+	op := d.Ops.StartWebsocket("Creating instance", resources(project.StoreKey(requestProject(r), req.Name)), anyMap(secrets))
 	op.Connect = set.connect
 	op.Run(func(ctx context.Context) error {
 		defer release()

@@ -93,6 +93,9 @@ func eventsGet(d *Daemon, r *http.Request) response {
 			return fail(apierr.BadRequest("unknown event type %q (operation, lifecycle or logging)", t))
 		}
 	}
+	// Events of one project (?project=, else the default one), or of all
+	// (?all-projects=true); logging events belong to none, and go to all.
+	proj, all := requestProject(r), r.URL.Query().Get("all-projects") == "true"
 	return rawResp(func(w http.ResponseWriter) {
 		// Subscribe before the upgrade answers: a client that checks an
 		// operation right after connecting must not miss its last event.
@@ -117,6 +120,9 @@ func eventsGet(d *Daemon, r *http.Request) response {
 			case ev, ok := <-sub.C:
 				if !ok {
 					return
+				}
+				if !all && ev.Project != "" && ev.Project != proj {
+					continue
 				}
 				if err := conn.WriteJSON(ev); err != nil {
 					return

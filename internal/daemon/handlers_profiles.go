@@ -10,7 +10,7 @@ import (
 )
 
 func profilesGet(d *Daemon, r *http.Request) response {
-	ps, err := d.Instances.Profiles(requestProject(r))
+	ps, err := d.Instances.Profiles(d.profilesProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -19,7 +19,7 @@ func profilesGet(d *Daemon, r *http.Request) response {
 	}
 	urls := []string{}
 	for _, p := range ps {
-		urls = append(urls, project.URL(requestProject(r), "/1.0/profiles/"+p.Name))
+		urls = append(urls, project.URL(d.profilesProject(r), "/1.0/profiles/"+p.Name))
 	}
 	return ok(urls)
 }
@@ -29,14 +29,14 @@ func profilesPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Instances.CreateProfile(requestProject(r), req); err != nil {
+	if err := d.Instances.CreateProfile(d.profilesProject(r), req); err != nil {
 		return fail(err)
 	}
 	return syncResp{metadata: map[string]any{}, location: "/1.0/profiles/" + req.Name, status: http.StatusCreated}
 }
 
 func profileGet(d *Daemon, r *http.Request) response {
-	p, rev, err := d.Instances.Profile(profileKey(r))
+	p, rev, err := d.Instances.Profile(profileKey(d, r))
 	if err != nil {
 		return fail(err)
 	}
@@ -52,14 +52,14 @@ func profilePut(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	if err := d.Instances.UpdateProfile(profileKey(r), put, rev); err != nil {
+	if err := d.Instances.UpdateProfile(profileKey(d, r), put, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
 }
 
 func profilePatch(d *Daemon, r *http.Request) response {
-	name := profileKey(r)
+	name := profileKey(d, r)
 	err := patchRecord(r, func() (api.ProfilePut, uint64, error) {
 		p, rev, err := d.Instances.Profile(name)
 		return api.ProfilePut{Description: p.Description, Config: p.Config, Devices: p.Devices}, rev, err
@@ -76,7 +76,7 @@ func profilePatch(d *Daemon, r *http.Request) response {
 }
 
 func profileDelete(d *Daemon, r *http.Request) response {
-	if err := d.Instances.DeleteProfile(profileKey(r)); err != nil {
+	if err := d.Instances.DeleteProfile(profileKey(d, r)); err != nil {
 		return fail(err)
 	}
 	return empty()
@@ -89,13 +89,13 @@ func profilePost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Instances.RenameProfile(profileKey(r), req.Name); err != nil {
+	if err := d.Instances.RenameProfile(profileKey(d, r), req.Name); err != nil {
 		return fail(err)
 	}
 	return syncResp{metadata: map[string]any{}, location: "/1.0/profiles/" + req.Name, status: http.StatusCreated}
 }
 
 // profileKey is the store key of the profile a request names.
-func profileKey(r *http.Request) string {
-	return project.StoreKey(requestProject(r), r.PathValue("name"))
+func profileKey(d *Daemon, r *http.Request) string {
+	return project.StoreKey(d.profilesProject(r), r.PathValue("name"))
 }

@@ -9,7 +9,7 @@ import (
 // client may read it, trusted or not; it holds public images only.
 
 func streamsIndexGet(d *Daemon, r *http.Request) response {
-	idx, err := d.Images.StreamsIndex(requestProject(r))
+	idx, err := d.Images.StreamsIndex(d.imagesProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -17,7 +17,7 @@ func streamsIndexGet(d *Daemon, r *http.Request) response {
 }
 
 func streamsProductsGet(d *Daemon, r *http.Request) response {
-	products, err := d.Images.StreamsProducts(requestProject(r))
+	products, err := d.Images.StreamsProducts(d.imagesProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -25,7 +25,7 @@ func streamsProductsGet(d *Daemon, r *http.Request) response {
 }
 
 func streamsFileGet(d *Daemon, r *http.Request) response {
-	path, err := d.Images.StreamsFile(requestProject(r), r.PathValue("fp"), r.PathValue("file"))
+	path, err := d.Images.StreamsFile(d.imagesProject(r), r.PathValue("fp"), r.PathValue("file"))
 	if err != nil {
 		return fail(err)
 	}

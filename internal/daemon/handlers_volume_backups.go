@@ -11,6 +11,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 // Custom volume backups (custom_volume_backup): lxc storage volume export
@@ -26,7 +27,7 @@ func volumeBackupsGet(d *Daemon, r *http.Request) response {
 	if err := customOnly(typ); err != nil {
 		return fail(err)
 	}
-	list, err := d.Pools.CustomVolumeBackups(pool, requestProject(r), name)
+	list, err := d.Pools.CustomVolumeBackups(pool, d.volumesProject(r), name)
 	if err != nil {
 		return fail(err)
 	}
@@ -53,17 +54,17 @@ func volumeBackupsPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	b, work, err := d.Pools.PrepareCustomVolumeBackup(pool, requestProject(r), name, req)
+	b, work, err := d.Pools.PrepareCustomVolumeBackup(pool, d.volumesProject(r), name, req)
 	if err != nil {
 		return fail(err)
 	}
-	res := map[string][]string{"storage_volumes": {volumeURL(pool, typ, name)}, "backups": {"/1.0/backups/" + b}}
+	res := map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, typ, name))}, "backups": {"/1.0/backups/" + b}}
 	op := d.Ops.Start("Backing up storage volume", res, nil, func(ctx context.Context, _ *operation.Op) error { return work(ctx) })
 	return asyncResp{op}
 }
 
 func volumeBackupGet(d *Daemon, r *http.Request) response {
-	b, _, err := d.Pools.CustomVolumeBackup(r.PathValue("pool"), requestProject(r), r.PathValue("name"), r.PathValue("backup"))
+	b, _, err := d.Pools.CustomVolumeBackup(r.PathValue("pool"), d.volumesProject(r), r.PathValue("name"), r.PathValue("backup"))
 	if err != nil {
 		return fail(err)
 	}
@@ -76,11 +77,11 @@ func volumeBackupPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	proj := requestProject(r)
+	proj := d.volumesProject(r)
 	if _, _, err := d.Pools.CustomVolumeBackup(pool, proj, name, b); err != nil {
 		return fail(err)
 	}
-	op := d.Ops.Start("Renaming storage volume backup", map[string][]string{"storage_volumes": {volumeURL(pool, "custom", name)}}, nil,
+	op := d.Ops.Start("Renaming storage volume backup", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, "custom", name))}}, nil,
 		func(context.Context, *operation.Op) error {
 			return d.Pools.RenameCustomVolumeBackup(pool, proj, name, b, req.Name)
 		})
@@ -89,11 +90,11 @@ func volumeBackupPost(d *Daemon, r *http.Request) response {
 
 func volumeBackupDelete(d *Daemon, r *http.Request) response {
 	pool, name, b := r.PathValue("pool"), r.PathValue("name"), r.PathValue("backup")
-	proj := requestProject(r)
+	proj := d.volumesProject(r)
 	if _, _, err := d.Pools.CustomVolumeBackup(pool, proj, name, b); err != nil {
 		return fail(err)
 	}
-	op := d.Ops.Start("Deleting storage volume backup", map[string][]string{"storage_volumes": {volumeURL(pool, "custom", name)}}, nil,
+	op := d.Ops.Start("Deleting storage volume backup", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, "custom", name))}}, nil,
 		func(context.Context, *operation.Op) error {
 			return d.Pools.DeleteCustomVolumeBackup(pool, proj, name, b)
 		})
@@ -101,7 +102,7 @@ func volumeBackupDelete(d *Daemon, r *http.Request) response {
 }
 
 func volumeBackupExport(d *Daemon, r *http.Request) response {
-	_, path, err := d.Pools.CustomVolumeBackup(r.PathValue("pool"), requestProject(r), r.PathValue("name"), r.PathValue("backup"))
+	_, path, err := d.Pools.CustomVolumeBackup(r.PathValue("pool"), d.volumesProject(r), r.PathValue("name"), r.PathValue("backup"))
 	if err != nil {
 		return fail(err)
 	}
@@ -162,12 +163,12 @@ func volumesImport(d *Daemon, r *http.Request, pool string) response {
 	if err != nil {
 		return fail(err)
 	}
-	name, work, err := d.Pools.PrepareCustomVolumeImport(r.Context(), pool, requestProject(r), file, r.Header.Get("X-LXD-name"))
+	name, work, err := d.Pools.PrepareCustomVolumeImport(r.Context(), pool, d.volumesProject(r), file, r.Header.Get("X-LXD-name"))
 	if err != nil {
 		_ = os.Remove(file)
 		return fail(err)
 	}
-	op := d.Ops.Start("Restoring storage volume backup", map[string][]string{"storage_volumes": {volumeURL(pool, "custom", name)}}, nil,
+	op := d.Ops.Start("Restoring storage volume backup", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, "custom", name))}}, nil,
 		func(ctx context.Context, _ *operation.Op) error {
 			defer os.Remove(file)
 			return work(ctx)

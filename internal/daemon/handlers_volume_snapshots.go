@@ -7,6 +7,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
 )
 
@@ -35,7 +36,7 @@ func volumeSnapshotsGet(d *Daemon, r *http.Request) response {
 	if err := customOnly(typ); err != nil {
 		return fail(err)
 	}
-	snaps, err := d.Pools.CustomVolumeSnapshots(pool, requestProject(r), name)
+	snaps, err := d.Pools.CustomVolumeSnapshots(pool, d.volumesProject(r), name)
 	if err != nil {
 		return fail(err)
 	}
@@ -62,12 +63,12 @@ func volumeSnapshotsPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if _, _, err := d.Pools.CustomVolume(pool, requestProject(r), name); err != nil {
+	if _, _, err := d.Pools.CustomVolume(pool, d.volumesProject(r), name); err != nil {
 		return fail(err)
 	}
-	op := d.Ops.Start("Snapshotting storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, typ, name)}}, nil,
+	op := d.Ops.Start("Snapshotting storage volume", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, typ, name))}}, nil,
 		func(ctx context.Context, _ *operation.Op) error {
-			snap, err := d.Pools.CreateCustomVolumeSnapshot(ctx, pool, requestProject(r), name, req.Name, req.ExpiresAt)
+			snap, err := d.Pools.CreateCustomVolumeSnapshot(ctx, pool, d.volumesProject(r), name, req.Name, req.ExpiresAt)
 			if err == nil {
 				d.Bus.Lifecycle("storage-volume-snapshot-created", volumeSnapshotURL(pool, name, snap), nil)
 			}
@@ -77,7 +78,7 @@ func volumeSnapshotsPost(d *Daemon, r *http.Request) response {
 }
 
 func volumeSnapshotGet(d *Daemon, r *http.Request) response {
-	s, rev, err := d.Pools.CustomVolumeSnapshot(r.PathValue("pool"), requestProject(r), r.PathValue("name"), r.PathValue("snap"))
+	s, rev, err := d.Pools.CustomVolumeSnapshot(r.PathValue("pool"), d.volumesProject(r), r.PathValue("name"), r.PathValue("snap"))
 	if err != nil {
 		return fail(err)
 	}
@@ -98,7 +99,7 @@ func volumeSnapshotPut(d *Daemon, r *http.Request) response {
 	if put.ExpiresAt != nil {
 		expires = *put.ExpiresAt
 	}
-	if err := d.Pools.UpdateCustomVolumeSnapshot(pool, requestProject(r), name, snap, put.Description, expires, rev); err != nil {
+	if err := d.Pools.UpdateCustomVolumeSnapshot(pool, d.volumesProject(r), name, snap, put.Description, expires, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
@@ -110,24 +111,24 @@ func volumeSnapshotPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if _, _, err := d.Pools.CustomVolumeSnapshot(pool, requestProject(r), name, snap); err != nil {
+	if _, _, err := d.Pools.CustomVolumeSnapshot(pool, d.volumesProject(r), name, snap); err != nil {
 		return fail(err)
 	}
 	op := d.Ops.Start("Renaming storage volume snapshot", map[string][]string{"storage_volumes": {volumeURL(pool, string(storage.TypeCustom), name)}}, nil,
 		func(context.Context, *operation.Op) error {
-			return d.Pools.RenameCustomVolumeSnapshot(pool, requestProject(r), name, snap, req.Name)
+			return d.Pools.RenameCustomVolumeSnapshot(pool, d.volumesProject(r), name, snap, req.Name)
 		})
 	return asyncResp{op}
 }
 
 func volumeSnapshotDelete(d *Daemon, r *http.Request) response {
 	pool, name, snap := r.PathValue("pool"), r.PathValue("name"), r.PathValue("snap")
-	if _, _, err := d.Pools.CustomVolumeSnapshot(pool, requestProject(r), name, snap); err != nil {
+	if _, _, err := d.Pools.CustomVolumeSnapshot(pool, d.volumesProject(r), name, snap); err != nil {
 		return fail(err)
 	}
 	op := d.Ops.Start("Deleting storage volume snapshot", map[string][]string{"storage_volumes": {volumeURL(pool, string(storage.TypeCustom), name)}}, nil,
 		func(context.Context, *operation.Op) error {
-			err := d.Pools.DeleteCustomVolumeSnapshot(pool, requestProject(r), name, snap)
+			err := d.Pools.DeleteCustomVolumeSnapshot(pool, d.volumesProject(r), name, snap)
 			if err == nil {
 				d.Bus.Lifecycle("storage-volume-snapshot-deleted", volumeSnapshotURL(pool, name, snap), nil)
 			}

@@ -26,7 +26,7 @@ func volumesGet(d *Daemon, r *http.Request) response {
 	if _, _, err := d.Pools.Record(pool); err != nil {
 		return fail(err)
 	}
-	vols, err := poolVolumes(d, pool, requestProject(r))
+	vols, err := poolVolumes(d, pool, d.volumesProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -120,12 +120,12 @@ func volumesPost(d *Daemon, r *http.Request) response {
 		if from == "" {
 			from = pool
 		}
-		if _, _, err := d.Pools.CustomVolume(from, requestProject(r), req.Source.Name); err != nil {
+		if _, _, err := d.Pools.CustomVolume(from, d.volumesProject(r), req.Source.Name); err != nil {
 			return fail(err)
 		}
-		op := d.Ops.Start("Copying storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, req.Type, req.Name)}}, nil,
+		op := d.Ops.Start("Copying storage volume", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, req.Type, req.Name))}}, nil,
 			func(ctx context.Context, _ *operation.Op) error {
-				err := d.Pools.CopyCustomVolume(ctx, from, requestProject(r), req.Source.Name, pool, req.Name, req.Description, req.Config, req.Source.VolumeOnly)
+				err := d.Pools.CopyCustomVolume(ctx, from, d.volumesProject(r), req.Source.Name, pool, req.Name, req.Description, req.Config, req.Source.VolumeOnly)
 				if err == nil {
 					d.Bus.Lifecycle("storage-volume-created", volumeURL(pool, req.Type, req.Name), nil)
 				}
@@ -136,7 +136,7 @@ func volumesPost(d *Daemon, r *http.Request) response {
 	default:
 		return fail(apierr.BadRequest("volume %q: source type %q is not supported (copy, or none for an empty volume)", req.Name, req.Source.Type))
 	}
-	rec := storage.VolumeRecord{Pool: pool, Project: requestProject(r), Name: req.Name, Description: req.Description,
+	rec := storage.VolumeRecord{Pool: pool, Project: d.volumesProject(r), Name: req.Name, Description: req.Description,
 		Config: req.Config, ContentType: storage.ContentType(req.ContentType)}
 	if err := d.Pools.CreateCustomVolume(rec); err != nil {
 		return fail(err)
@@ -148,7 +148,7 @@ func volumesPost(d *Daemon, r *http.Request) response {
 func volumeGet(d *Daemon, r *http.Request) response {
 	pool, typ, name := r.PathValue("pool"), r.PathValue("type"), r.PathValue("name")
 	if typ != string(storage.TypeCustom) {
-		vols, err := poolVolumes(d, pool, requestProject(r))
+		vols, err := poolVolumes(d, pool, d.volumesProject(r))
 		if err != nil {
 			return fail(err)
 		}
@@ -159,7 +159,7 @@ func volumeGet(d *Daemon, r *http.Request) response {
 		}
 		return fail(apierr.NotFound("storage volume %s/%s on pool %q", typ, name, pool))
 	}
-	c, rev, err := d.Pools.CustomVolume(pool, requestProject(r), name)
+	c, rev, err := d.Pools.CustomVolume(pool, d.volumesProject(r), name)
 	if err != nil {
 		return fail(err)
 	}
@@ -180,7 +180,7 @@ func volumePut(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	if put.Restore != "" {
-		if err := d.Instances.RestoreCustomVolume(r.Context(), requestProject(r), pool, name, put.Restore); err != nil {
+		if err := d.Instances.RestoreCustomVolume(r.Context(), d.volumesProject(r), pool, name, put.Restore); err != nil {
 			return fail(err)
 		}
 		return empty()
@@ -190,7 +190,7 @@ func volumePut(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	dropEmptyValues(put.Config)
-	if err := d.Pools.UpdateCustomVolume(pool, requestProject(r), name, put.Description, put.Config, rev); err != nil {
+	if err := d.Pools.UpdateCustomVolume(pool, d.volumesProject(r), name, put.Description, put.Config, rev); err != nil {
 		return fail(err)
 	}
 	return empty()
@@ -202,13 +202,13 @@ func volumePatch(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	err := patchRecord(r, func() (api.StorageVolumePut, uint64, error) {
-		c, rev, err := d.Pools.CustomVolume(pool, requestProject(r), name)
+		c, rev, err := d.Pools.CustomVolume(pool, d.volumesProject(r), name)
 		return api.StorageVolumePut{Description: c.Description, Config: c.Config}, rev, err
 	}, func(put *api.StorageVolumePut, patch map[string]json.RawMessage) error {
 		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description}))
 	}, func(put api.StorageVolumePut, rev uint64) error {
 		dropEmptyValues(put.Config)
-		return d.Pools.UpdateCustomVolume(pool, requestProject(r), name, put.Description, put.Config, rev)
+		return d.Pools.UpdateCustomVolume(pool, d.volumesProject(r), name, put.Description, put.Config, rev)
 	})
 	if err != nil {
 		return fail(err)
@@ -221,7 +221,7 @@ func volumeDelete(d *Daemon, r *http.Request) response {
 	if err := customOnly(typ); err != nil {
 		return fail(err)
 	}
-	if err := d.Instances.DeleteCustomVolume(requestProject(r), pool, name); err != nil {
+	if err := d.Instances.DeleteCustomVolume(d.volumesProject(r), pool, name); err != nil {
 		return fail(err)
 	}
 	d.Bus.Lifecycle("storage-volume-deleted", volumeURL(pool, typ, name), nil)
@@ -238,7 +238,7 @@ func volumePost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if _, _, err := d.Pools.CustomVolume(pool, requestProject(r), name); err != nil {
+	if _, _, err := d.Pools.CustomVolume(pool, d.volumesProject(r), name); err != nil {
 		return fail(err)
 	}
 	if req.Name == "" {
@@ -248,9 +248,9 @@ func volumePost(d *Daemon, r *http.Request) response {
 		if !d.Pools.Exists(req.Pool) {
 			return fail(apierr.BadRequest("storage pool %q does not exist", req.Pool))
 		}
-		op := d.Ops.Start("Moving storage volume", map[string][]string{"storage_volumes": {volumeURL(pool, typ, name)}}, nil,
+		op := d.Ops.Start("Moving storage volume", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, typ, name))}}, nil,
 			func(ctx context.Context, _ *operation.Op) error {
-				return d.Instances.MoveCustomVolume(ctx, requestProject(r), pool, name, req.Pool, req.Name)
+				return d.Instances.MoveCustomVolume(ctx, d.volumesProject(r), pool, name, req.Pool, req.Name)
 			})
 		return asyncResp{op}
 	}
@@ -258,7 +258,7 @@ func volumePost(d *Daemon, r *http.Request) response {
 		return fail(apierr.BadRequest("storage volume %q: give a new name or another pool", name))
 	}
 	// A rename answers at once (lxc waits for no operation).
-	if err := d.Instances.RenameCustomVolume(requestProject(r), pool, name, req.Name); err != nil {
+	if err := d.Instances.RenameCustomVolume(d.volumesProject(r), pool, name, req.Name); err != nil {
 		return fail(err)
 	}
 	d.Bus.Lifecycle("storage-volume-renamed", volumeURL(pool, typ, req.Name), map[string]any{"old_name": name})

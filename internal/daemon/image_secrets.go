@@ -43,7 +43,7 @@ func (d *Daemon) publicAliases(proj string, aliases []api.ImageAliasesEntry) []a
 // it; download spends the secret that lets an untrusted client see a
 // private image.
 func (d *Daemon) visibleImage(r *http.Request, download bool) (api.Image, uint64, error) {
-	img, rev, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
+	img, rev, err := d.Images.Get(d.imagesProject(r), r.PathValue("fp"))
 	if err != nil || img.Public || isTrusted(r) {
 		return img, rev, err
 	}
@@ -76,7 +76,7 @@ const imageSecretTTL = 24 * time.Hour
 
 // imageSecretPost makes a secret for one download of a private image.
 func imageSecretPost(d *Daemon, r *http.Request) response {
-	img, _, err := d.Images.Get(requestProject(r), r.PathValue("fp"))
+	img, _, err := d.Images.Get(d.imagesProject(r), r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}

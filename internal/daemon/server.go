@@ -24,6 +24,7 @@ import (
 	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/operation"
 	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/projects"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/trust"
@@ -62,6 +63,7 @@ type Daemon struct {
 	DB        *store.Store
 	Trust     *trust.Store
 	Warnings  *warning.Service
+	Projects  *projects.Service
 	server    *http.Server
 	https     httpsState
 	// config caches the server config (serverconfig.go).
@@ -124,6 +126,14 @@ func routes() []route {
 		{"DELETE /1.0/profiles/{name}", profileDelete},
 		{"GET /1.0/resources", resourcesGet},
 		{metricsRoute, metricsGet},
+		{"GET /1.0/projects", projectsGet},
+		{"POST /1.0/projects", projectsPost},
+		{"GET /1.0/projects/{name}", projectGet},
+		{"PUT /1.0/projects/{name}", projectPut},
+		{"PATCH /1.0/projects/{name}", projectPatch},
+		{"POST /1.0/projects/{name}", projectPost},
+		{"DELETE /1.0/projects/{name}", projectDelete},
+		{"GET /1.0/projects/{name}/state", projectStateGet},
 		{"GET /1.0/warnings", warningsGet},
 		{"GET /1.0/warnings/{uuid}", warningGet},
 		{"PUT /1.0/warnings/{uuid}", warningPut},
@@ -254,9 +264,9 @@ func (d *Daemon) Handler() http.Handler {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), trustKey{}, trusted))
-		// Only the default project exists until projects do: a request
-		// for another acts on nothing, rather than on the default one.
-		if p := r.URL.Query().Get("project"); p != "" && p != defaultProject {
+		// A request in a project that does not exist acts on nothing,
+		// rather than on the default project.
+		if p := r.URL.Query().Get("project"); p != "" && p != defaultProject && (d.Projects == nil || !d.Projects.Exists(p)) {
 			errResp{apierr.NotFound("Project not found")}.write(w)
 			return
 		}

@@ -87,6 +87,9 @@ func (s *Server) Start(key, host string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("listen on %s: %w", sock, err)
 	}
+	// Stop removes the socket itself: a listener closed late (its Serve
+	// starting after the Close) must not unlink the next one's socket.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	// Any user of the instance may ask (as in LXD); the peer check keeps
 	// the host's processes out.
 	if err := os.Chmod(sock, 0o666); err != nil {

@@ -3,6 +3,8 @@
 package event
 
 import (
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +54,12 @@ func (s *Subscription) Close() {
 // (its channel closed) rather than stalling the daemon or silently missing
 // events: its client sees the disconnect instead of waiting forever.
 func (b *Bus) Send(typ string, metadata any) {
-	ev := api.Event{Type: typ, Timestamp: time.Now().UTC(), Metadata: metadata, Location: "none", Project: project.Default}
+	b.SendIn(project.Default, typ, metadata)
+}
+
+// SendIn publishes an event of project proj ("" for none: logging).
+func (b *Bus) SendIn(proj, typ string, metadata any) {
+	ev := api.Event{Type: typ, Timestamp: time.Now().UTC(), Metadata: metadata, Location: "none", Project: proj}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
@@ -69,6 +76,19 @@ func (b *Bus) Send(typ string, metadata any) {
 }
 
 // Lifecycle publishes a lifecycle event such as "instance-started".
+// Its project is the one its source names (?project=), as LXD's API
+// paths name it.
 func (b *Bus) Lifecycle(action, source string, ctx map[string]any) {
-	b.Send("lifecycle", api.EventLifecycle{Action: action, Source: source, Context: ctx})
+	b.SendIn(ProjectOf(source), "lifecycle", api.EventLifecycle{Action: action, Source: source, Context: ctx})
+}
+
+// ProjectOf is the project an API path names: its ?project=, else the
+// default project.
+func ProjectOf(path string) string {
+	if _, query, ok := strings.Cut(path, "?"); ok {
+		if v, err := url.ParseQuery(query); err == nil && v.Get("project") != "" {
+			return v.Get("project")
+		}
+	}
+	return project.Default
 }

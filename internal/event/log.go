@@ -38,7 +38,7 @@ func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
 	if level == "" {
 		level = fmt.Sprint(r.Level)
 	}
-	h.bus.Send("logging", api.EventLogging{Message: r.Message, Level: level, Context: fields})
+	h.bus.SendIn("", "logging", api.EventLogging{Message: r.Message, Level: level, Context: fields})
 	return h.next.Handle(ctx, r)
 }
 

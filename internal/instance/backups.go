@@ -97,6 +97,9 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 	if err := backup.CheckCompression(req.CompressionAlgorithm); err != nil {
 		return "", nil, err
 	}
+	if err := s.checkBackupsAllowed(key); err != nil {
+		return "", nil, err
+	}
 	name := req.Name
 	err := s.db.View(func(tx *store.Tx) error {
 		if !tx.Exists(store.Instances, key) {

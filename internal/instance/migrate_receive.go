@@ -139,7 +139,7 @@ func (m *migrating) baseImage(s *Service, rec Record) string {
 	if fp == "" || m.in.Offer.FS != migration.FSRsync {
 		return ""
 	}
-	if _, _, err := s.images.Get(rec.Project, fp); err != nil {
+	if _, _, err := s.images.Get(s.imagesProject(rec.Project), fp); err != nil {
 		return ""
 	}
 	return fp

@@ -98,13 +98,25 @@ func (s *Service) RootVolumes(name string) ([]string, error) {
 // on it.
 func (s *Service) PoolUsers(name string) ([]string, error) {
 	return s.diskUsers("", func(d map[string]string) bool { return d["pool"] == name },
-		func(e Expanded) bool { return rootPool(e.Devices) == name })
+		func(e Expanded) bool { return rootPool(e.Devices) == name }, nil)
 }
 
 // diskUsers lists, as API paths, the instances (expanded) and profiles of
 // project proj (every project's when empty) with a disk device that match
 // says yes to, and the instances that also says yes to.
-func (s *Service) diskUsers(proj string, match func(disk map[string]string) bool, also func(Expanded) bool) ([]string, error) {
+func (s *Service) diskUsers(proj string, match func(disk map[string]string) bool, also func(Expanded) bool, scope func(string) string) ([]string, error) {
+	// scope maps an object's project to the one whose objects its disks
+	// name (custom volumes: the project's own, or the default project's).
+	in := func(key string) bool {
+		if proj == "" {
+			return true
+		}
+		p, _ := project.SplitKey(key)
+		if scope != nil {
+			p = scope(p)
+		}
+		return p == proj
+	}
 	hasDisk := func(devices map[string]map[string]string) bool {
 		for _, d := range devices {
 			if d["type"] == "disk" && match(d) {
@@ -119,7 +131,7 @@ func (s *Service) diskUsers(proj string, match func(disk map[string]string) bool
 	}
 	out := []string{}
 	for _, e := range all {
-		if proj != "" && !project.InProject(e.key(), proj) {
+		if !in(e.key()) {
 			continue
 		}
 		if hasDisk(e.Devices) || (also != nil && also(e)) {
@@ -131,7 +143,7 @@ func (s *Service) diskUsers(proj string, match func(disk map[string]string) bool
 		return nil, err
 	}
 	for _, key := range sortedKeys(ps) {
-		if (proj == "" || project.InProject(key, proj)) && hasDisk(ps[key].Devices) {
+		if in(key) && hasDisk(ps[key].Devices) {
 			out = append(out, profileURL(key))
 		}
 	}
@@ -169,7 +181,7 @@ func (s *Service) checkDiskPools(devices map[string]map[string]string) error {
 func (s *Service) VolumeUsers(proj, pool, name string) ([]string, error) {
 	return s.diskUsers(project.Name(proj), func(d map[string]string) bool {
 		return d["path"] != "/" && d["pool"] == pool && d["source"] == name
-	}, nil)
+	}, nil, s.volumesProject)
 }
 
 // DeleteCustomVolume deletes a custom volume nothing attaches. Instance

@@ -30,7 +30,8 @@ func (s *Service) EnsureDefaultProfile() error {
 
 // Profiles are keyed like instances: project.StoreKey(project, name),
 // the bare name in the default project. An instance's profiles are those
-// of its project.
+// of its project, or the default project's when its project has no
+// features.profiles.
 
 // Profiles lists project proj's profiles with the instances that use them.
 func (s *Service) Profiles(proj string) ([]api.Profile, error) {
@@ -108,7 +109,7 @@ func (s *Service) profileUsers(profile string) []string {
 	_ = s.db.View(func(tx *store.Tx) error {
 		return tx.Each(store.Instances, func(key string, _ uint64, data json.RawMessage) error {
 			var r Record
-			if json.Unmarshal(data, &r) == nil && project.Name(r.Project) == proj && slices.Contains(r.Profiles, name) {
+			if json.Unmarshal(data, &r) == nil && s.profilesProject(r.Project) == proj && slices.Contains(r.Profiles, name) {
 				keys = append(keys, key)
 			}
 			return nil

@@ -67,6 +67,8 @@ type Service struct {
 	warnings *warning.Service
 	// devlxd serves /dev/lxd/sock to running instances.
 	devlxd *devlxd.Server
+	// projects resolves features and holds limits (nil in unit tests).
+	projects Projects
 }
 
 // Deps are what the service is built from.
@@ -84,6 +86,10 @@ type Deps struct {
 	Log      *slog.Logger
 	// ProxyPorts limits the host ports proxy devices may listen on.
 	ProxyPorts device.AllowedPorts
+	// Projects says which project's profiles, images and volumes a
+	// project uses, and holds its limits and restrictions (nil: the
+	// default project alone).
+	Projects Projects
 	// Warnings hears of instances that fail to autostart (nil: nowhere).
 	Warnings *warning.Service
 }
@@ -91,14 +97,14 @@ type Deps struct {
 // NewService wires the service and hooks it to the runtime's exit reports.
 func NewService(d Deps) *Service {
 	s := &Service{db: d.DB, networks: d.Networks, pools: d.Pools, images: d.Images, runtimes: d.Runtimes, bus: d.Bus, idmap: d.IDMap, host: d.Host,
-		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, netReady: make(chan struct{}), warnings: d.Warnings}
+		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, netReady: make(chan struct{}), warnings: d.Warnings, projects: d.Projects}
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	s.daemonID = daemonid.Of(d.Dir)
 	s.devlxd = devlxd.NewServer(filepath.Join(d.Dir, "devlxd"), s, d.Bus, s.log)
 	s.devEnv = &device.Env{Networks: d.Networks, Proxies: &device.Proxies{}, ProxyPorts: d.ProxyPorts,
 		NodesDir: s.devicesDir, VethName: s.hostVethName, Log: s.log,
 		CustomVolume: func(proj, pool, name string) (string, error) {
-			return d.Pools.CustomVolumePath(pool, proj, name)
+			return d.Pools.CustomVolumePath(pool, s.volumesProject(proj), name)
 		}}
 	for _, rt := range d.Runtimes {
 		hostNamed{rt}.OnExit(s.onExit)
@@ -119,7 +125,7 @@ func (s *Service) LogDir(key string) string { return filepath.Join(s.dir, "logs"
 // profiles reads the named profiles of project proj (an instance's
 // profiles are its project's).
 func (s *Service) profiles(tx *store.Tx, proj string, names []string) ([]api.Profile, error) {
-	return readProfiles(tx, proj, names, nil)
+	return readProfiles(tx, s.profilesProject(proj), names, nil)
 }
 
 // readProfiles reads the named profiles of project proj, through decoded
@@ -211,7 +217,7 @@ func (s *Service) expandedAll() ([]Expanded, error) {
 			if _, err := tx.Get(store.Instances, name, &r); err != nil {
 				return err
 			}
-			if ps, err := readProfiles(tx, r.Project, r.Profiles, decoded); err == nil {
+			if ps, err := readProfiles(tx, s.profilesProject(r.Project), r.Profiles, decoded); err == nil {
 				all = append(all, expand(r, ps))
 			}
 		}
@@ -310,6 +316,9 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from origin)
 	if err := keys.ValidateConfig(e.Config, true); err != nil {
 		return nil, err
 	}
+	if err := s.checkProject(e, ""); err != nil {
+		return nil, err
+	}
 	// Values that only the host can judge (CPU numbers, percentages,
 	// device sources, bridges).
 	if _, err := s.resources(e); err != nil {
@@ -334,11 +343,11 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from origin)
 		if ref == "" {
 			return nil, apierr.BadRequest("source: give an image alias or fingerprint")
 		}
-		fp, err = s.images.Resolve(proj, ref)
+		fp, err = s.images.Resolve(s.imagesProject(proj), ref)
 		if err != nil {
 			return nil, err
 		}
-		img, _, err := s.images.Get(proj, fp)
+		img, _, err := s.images.Get(s.imagesProject(proj), fp)
 		if err != nil {
 			return nil, err
 		}
@@ -503,6 +512,9 @@ func (s *Service) start(ctx context.Context, name string) error {
 	}
 	if st, _ := s.runtimeOf(e.Type).Status(name); st != runtime.StateStopped {
 		return apierr.BadRequest("instance %q is already running", name)
+	}
+	if err := s.checkProject(e, name); err != nil {
+		return err
 	}
 	res, err := s.resources(e)
 	if err != nil {
@@ -959,6 +971,9 @@ func (s *Service) Update(name string, put api.InstancePut, ifRev uint64) (err er
 		return apierr.BadRequest("instance %q would have no root disk", name)
 	}
 	if err := samePool(old, e); err != nil {
+		return err
+	}
+	if err := s.checkProject(e, name); err != nil {
 		return err
 	}
 	if rootSize(old) != rootSize(e) {

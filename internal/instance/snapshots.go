@@ -125,6 +125,9 @@ func (s *Service) createSnapshot(ctx context.Context, name, snap string, expires
 	if err != nil {
 		return "", err
 	}
+	if err := s.checkSnapshotsAllowed(name); err != nil {
+		return "", err
+	}
 	now := time.Now().UTC()
 	if snap == "" {
 		if snap, err = s.nextSnapshotName(name, e.Config["snapshots.pattern"], now); err != nil {

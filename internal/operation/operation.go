@@ -16,6 +16,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/event"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 // Classes of operation.
@@ -99,7 +100,7 @@ func (m *Manager) add(class, desc string, resources map[string][]string, metadat
 	m.mu.Lock()
 	m.ops[op.id] = op
 	m.mu.Unlock()
-	m.bus.Send("operation", op.Render())
+	m.bus.SendIn(op.project(), "operation", op.Render())
 	return op
 }
 
@@ -130,7 +131,7 @@ func (op *Op) finish(err error) {
 	}
 	close(op.done)
 	op.mu.Unlock()
-	op.mgr.bus.Send("operation", op.Render())
+	op.mgr.bus.SendIn(op.project(), "operation", op.Render())
 	// Keep finished operations around for a while so clients can read the result.
 	time.AfterFunc(5*time.Minute, func() {
 		op.mgr.mu.Lock()
@@ -156,7 +157,7 @@ func (op *Op) SetMetadata(values map[string]any) {
 	}
 	op.updated = time.Now().UTC()
 	op.mu.Unlock()
-	op.mgr.bus.Send("operation", op.Render())
+	op.mgr.bus.SendIn(op.project(), "operation", op.Render())
 }
 
 // Err returns the failure message of a finished operation.
@@ -233,4 +234,17 @@ func (op *Op) Wait(ctx context.Context, timeout time.Duration) error {
 	case <-ctx.Done():
 		return fmt.Errorf("wait for operation %s: %w", op.id, ctx.Err())
 	}
+}
+
+// project is the project of the objects the operation works on, as
+// their paths name it (the default project when none does).
+func (op *Op) project() string {
+	for _, urls := range op.resources {
+		for _, u := range urls {
+			if p := event.ProjectOf(u); p != project.Default {
+				return p
+			}
+		}
+	}
+	return project.Default
 }

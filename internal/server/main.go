@@ -29,6 +29,7 @@ import (
 	"github.com/lodge-project/lodge/internal/limits"
 	"github.com/lodge-project/lodge/internal/network"
 	"github.com/lodge-project/lodge/internal/operation"
+	"github.com/lodge-project/lodge/internal/projects"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/trust"
@@ -186,12 +187,13 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 		return nil, err
 	}
 	warnings := warning.NewService(db, bus, log)
+	projs := projects.NewService(db, bus)
 	nets := network.NewService(db, filepath.Join(dir, "networks"), daemonid.Name(daemonid.Of(dir), "lodge", "_"), log)
 	nets.Warnings = warnings
 	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pools: pools, Images: images, Runtimes: runtimes(rt), Bus: bus, IDMap: m,
-		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports, Warnings: warnings})
+		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports, Warnings: warnings, Projects: projs})
 	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Pools: pools, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log,
-		DB: db, Trust: trust.NewStore(db), Warnings: warnings}
+		DB: db, Trust: trust.NewStore(db), Warnings: warnings, Projects: projs}
 	return &services{db: db, daemon: d}, nil
 }
 

@@ -66,6 +66,18 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists([]byte(Warnings))
 		return err
 	}},
+	{9, "add the projects bucket, with the default project", func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists([]byte(Projects)); err != nil {
+			return err
+		}
+		t := &Tx{tx: tx}
+		if t.Exists(Projects, "default") {
+			return nil
+		}
+		// The projects package's record, spelled out (it imports this one).
+		return t.Create(Projects, "default", map[string]any{"name": "default", "description": "Default Lodge project",
+			"config": map[string]string{"features.images": "true", "features.profiles": "true", "features.storage.volumes": "true", "features.networks": "true"}})
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

@@ -45,9 +45,12 @@ const (
 	Certificates = "certificates"
 	// Warnings are the host's warnings (/1.0/warnings), keyed by UUID.
 	Warnings = "warnings"
+	// Projects are the projects, keyed by name; the default one is
+	// seeded.
+	Projects = "projects"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates, Warnings}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates, Warnings, Projects}
 
 // Store is the state database.
 type Store struct {
@@ -289,6 +292,8 @@ func singular(bucket string) string {
 		return "network"
 	case Warnings:
 		return "warning"
+	case Projects:
+		return "project"
 	}
 	return bucket
 }

@@ -53,3 +53,21 @@ func PoolName(name string) error {
 	}
 	return nil
 }
+
+var projectName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]*$`)
+
+// ProjectName checks a project name. Store keys hold it before a ':' and
+// host names before a '_' (package project), so it has neither; nor '/'.
+func ProjectName(name string) error {
+	switch {
+	case name == "":
+		return apierr.BadRequest("project name is empty")
+	case len(name) > 63:
+		return apierr.BadRequest("project name %q is longer than 63 characters", name)
+	case strings.Contains(name, "_"):
+		return apierr.BadRequest("project name %q is invalid: project names may not contain underscores", name)
+	case !projectName.MatchString(name) || name == "." || name == "..":
+		return apierr.BadRequest("project name %q is invalid: use letters, digits, '-' and '.', starting with a letter or digit", name)
+	}
+	return nil
+}

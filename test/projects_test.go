@@ -1,0 +1,143 @@
+package test
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lodge-project/lodge/api"
+)
+
+// TestProjects drives projects with lxc 5.0.2 and lodge: their own
+// images and profiles, the same instance name in two projects, limits,
+// restrictions, LXD's rules for features, deletion, and events.
+func TestProjects(t *testing.T) {
+	d := withBusybox(t)
+	lxc := func(args ...string) string { t.Helper(); return d.MustLXC(args...) }
+	refused := func(what, want string, args ...string) {
+		t.Helper()
+		if _, stderr, err := d.LXC(args...); err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("%s: want a refusal naming %q, got %v %s", what, want, err, stderr)
+		}
+	}
+
+	lxc("project", "create", "p1")
+	var p api.Project
+	_, env := d.API("GET", "/1.0/projects/p1", nil)
+	_ = json.Unmarshal(env.Metadata, &p)
+	if p.Config["features.images"] != "true" || p.Config["features.profiles"] != "true" || p.Config["features.storage.volumes"] != "true" || p.Config["features.networks"] != "" {
+		t.Fatalf("a new project's features: %v", p.Config)
+	}
+	if out := lxc("project", "list", "--format", "csv"); !strings.Contains(out, "p1,") || !strings.Contains(out, "default") {
+		t.Errorf("lxc project list:\n%s", out)
+	}
+	refused("a project name with _", "underscores", "project", "create", "bad_name")
+	refused("an unknown project key", "limits.disk", "project", "create", "p9", "-c", "limits.disk=10GiB")
+	refused("a project of its own networks", "features.networks", "project", "create", "p9", "-c", "features.networks=true")
+	refused("an unknown project", "not found", "list", "--project", "nope")
+
+	// p1 has its own images and profiles: the default project's are not
+	// there, and its default profile is empty.
+	if out := lxc("image", "list", "--project", "p1", "--format", "csv"); strings.TrimSpace(out) != "" {
+		t.Errorf("p1 sees images: %s", out)
+	}
+	d.MustLodge("--project", "p1", "image", "import", busyboxImage(t), "--alias", "busybox")
+	refused("a launch without a root disk", "root disk", "launch", "busybox", "c1", "--project", "p1")
+	lxc("profile", "device", "add", "default", "root", "disk", "path=/", "pool=default", "--project", "p1")
+
+	// The same name in both projects: two instances, apart everywhere.
+	lxc("launch", "busybox", "c1")
+	lxc("launch", "busybox", "c1", "--project", "p1")
+	if out := lxc("list", "--project", "p1", "--format", "csv", "-c", "ns"); strings.TrimSpace(out) != "c1,RUNNING" {
+		t.Errorf("lxc list --project p1: %q", out)
+	}
+	d.MustLodge("--project", "p1", "exec", "c1", "--", "touch", "/in-p1")
+	if _, _, err := d.Lodge("exec", "c1", "--", "test", "-e", "/in-p1"); err == nil {
+		t.Error("the default project's c1 sees p1's c1's file")
+	}
+	lxc("delete", "-f", "c1")
+	if out := lxc("list", "--project", "p1", "--format", "csv", "-c", "ns"); strings.TrimSpace(out) != "c1,RUNNING" {
+		t.Errorf("p1's c1 after the default one went: %q", out)
+	}
+
+	// Limits: checked on create, update and when set.
+	lxc("project", "set", "p1", "limits.instances=1")
+	refused("a second instance over limits.instances", "limits.instances", "init", "busybox", "c2", "--project", "p1")
+	lxc("project", "set", "p1", "limits.instances=5")
+	refused("limits.memory while c1 has none", "must set limits.memory", "project", "set", "p1", "limits.memory=256MiB")
+	lxc("config", "set", "c1", "limits.memory=128MiB", "--project", "p1")
+	lxc("project", "set", "p1", "limits.memory=256MiB")
+	refused("a launch over limits.memory", "limits.memory", "init", "busybox", "c2", "--project", "p1", "-c", "limits.memory=200MiB")
+	refused("an update over limits.memory", "limits.memory", "config", "set", "c1", "limits.memory=300MiB", "--project", "p1")
+	lxc("init", "busybox", "c2", "--project", "p1", "-c", "limits.memory=100MiB")
+	var st api.ProjectState
+	_, env = d.API("GET", "/1.0/projects/p1/state", nil)
+	_ = json.Unmarshal(env.Metadata, &st)
+	if m := st.Resources["memory"]; m.Limit != 256<<20 || m.Usage != 228<<20 || st.Resources["instances"].Usage != 2 {
+		t.Errorf("p1's state: %+v", st.Resources)
+	}
+
+	// Restrictions.
+	lxc("project", "set", "p1", "restricted=true")
+	refused("a privileged container", "restricted.containers.privilege", "init", "busybox", "c3", "--project", "p1", "-c", "limits.memory=8MiB", "-c", "security.privileged=true")
+	refused("nesting", "restricted.containers.nesting", "config", "set", "c1", "security.nesting=true", "--project", "p1")
+	refused("a unix-char device", "restricted.devices.unix-char", "config", "device", "add", "c1", "null", "unix-char", "path=/dev/x", "source=/dev/null", "--project", "p1")
+	refused("a host path disk", "restricted.devices.disk", "config", "device", "add", "c1", "data", "disk", "source=/etc", "path=/mnt", "--project", "p1")
+	refused("a snapshot", "restricted.snapshots", "snapshot", "c1", "--project", "p1")
+	lxc("project", "set", "p1", "restricted.snapshots=allow")
+	lxc("snapshot", "c1", "s1", "--project", "p1")
+	refused("an unenforced restriction", "not enforced", "project", "set", "p1", "restricted.networks.uplinks=x")
+
+	// Features change only while the project is empty; a non-empty one
+	// is not deleted.
+	refused("features.images on a project with instances", "empty projects", "project", "set", "p1", "features.images=false")
+	refused("deleting a project with instances", "only empty projects", "project", "delete", "p1")
+
+	// Events: a client of p1 hears p1's, not the default project's.
+	dialer := websocket.Dialer{NetDial: func(_, _ string) (net.Conn, error) { return net.Dial("unix", filepath.Join(d.Dir, "unix.socket")) }}
+	ws, _, err := dialer.Dial("ws://lodge/1.0/events?type=lifecycle&project=p1", http.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	lxc("launch", "busybox", "other")
+	lxc("start", "c2", "--project", "p1")
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var ev api.Event
+		if err := ws.ReadJSON(&ev); err != nil {
+			t.Fatalf("no p1 event: %v", err)
+		}
+		raw, _ := json.Marshal(ev.Metadata)
+		if strings.Contains(string(raw), "/1.0/instances/other") {
+			t.Fatalf("a p1 client heard a default-project event: %s", raw)
+		}
+		if ev.Project == "p1" && strings.Contains(string(raw), "c2") {
+			break
+		}
+	}
+
+	// lodge project switch: later commands act in p1.
+	conf := []string{"LODGE_DIR=" + d.Dir, "LODGE_CONF=" + t.TempDir()}
+	if _, stderr, err := run(conf, "", lodgeBin, "project", "switch", "p1"); err != nil {
+		t.Fatalf("lodge project switch: %v %s", err, stderr)
+	}
+	if out, _, _ := run(conf, "", lodgeBin, "list"); !strings.Contains(out, "c2") || strings.Contains(out, "other") {
+		t.Errorf("lodge list after switching to p1:\n%s", out)
+	}
+
+	// Emptied, it goes (its default profile with it).
+	lxc("delete", "-f", "c1", "c2", "--project", "p1")
+	lxc("image", "delete", "busybox", "--project", "p1")
+	lxc("project", "delete", "p1")
+	if out := lxc("project", "list", "--format", "csv"); strings.Contains(out, "p1") {
+		t.Errorf("p1 after its deletion:\n%s", out)
+	}
+	lxc("project", "create", "p1") // its name, and its default profile's, are free again
+}
