@@ -132,6 +132,25 @@ func TestProjects(t *testing.T) {
 		t.Errorf("lodge list after switching to p1:\n%s", out)
 	}
 
+	// A project without features.images and features.profiles uses the
+	// default project's; instances move into it with --target-project.
+	lxc("project", "create", "p2", "-c", "features.images=false", "-c", "features.profiles=false")
+	if out := lxc("image", "list", "--project", "p2", "--format", "csv", "-c", "l"); !strings.Contains(out, "busybox") {
+		t.Errorf("p2 does not see the default project's images: %q", out)
+	}
+	lxc("stop", "-f", "other")
+	lxc("copy", "other", "other2", "--target-project", "p2")
+	d.MustLodge("move", "other", "--target-project", "p2")
+	if out := lxc("list", "--project", "p2", "--format", "csv", "-c", "n"); !strings.Contains(out, "other\n") || !strings.Contains(out, "other2") {
+		t.Errorf("p2 after the copy and the move: %q", out)
+	}
+	if out := lxc("list", "--format", "csv", "-c", "n"); strings.Contains(out, "other") {
+		t.Errorf("the default project after the move: %q", out)
+	}
+	d.MustLodge("--project", "p2", "start", "other2")
+	lxc("delete", "-f", "other", "other2", "--project", "p2")
+	lxc("project", "delete", "p2")
+
 	// Emptied, it goes (its default profile with it).
 	lxc("delete", "-f", "c1", "c2", "--project", "p1")
 	lxc("image", "delete", "busybox", "--project", "p1")

@@ -52,7 +52,7 @@ func cmdRestore() *cobra.Command {
 
 func cmdCopy() *cobra.Command {
 	var instanceOnly, ephemeral, stateless, noProfiles, refresh bool
-	var pool, mode string
+	var pool, mode, targetProject string
 	var config, profiles []string
 	cmd := &cobra.Command{
 		Use:   "copy [REMOTE:]SOURCE[/SNAPSHOT] [REMOTE:]DEST",
@@ -90,11 +90,12 @@ func cmdCopy() *cobra.Command {
 				}
 			}
 			req.Ephemeral = ephemeral
-			_, err = from.client.Do("POST", "/1.0/instances", req, "")
+			_, err = inProject(from.client, targetProject, &req).Do("POST", "/1.0/instances", req, "")
 			return err
 		},
 		Annotations: map[string]string{ownRemotes: "source and target"},
 	}
+	cmd.Flags().StringVar(&targetProject, "target-project", "", "copy into this project (on this host)")
 	cmd.Flags().StringVarP(&pool, "storage", "s", "", "storage pool for the copy (another pool: copied file by file)")
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "copy the instance without its snapshots")
 	cmd.Flags().BoolVarP(&ephemeral, "ephemeral", "e", false, "make the copy ephemeral")
@@ -198,6 +199,7 @@ func twoRemotes(from, to string) (remoteArg, remoteArg, error) {
 func cmdMove() *cobra.Command {
 	var pool, mode string
 	var instanceOnly, stateless bool
+	var targetProject string
 	cmd := &cobra.Command{
 		Use:     "move [REMOTE:]NAME[/SNAPSHOT] [[REMOTE:]NEW-NAME[/NEW-SNAPSHOT]] [--storage POOL]",
 		Aliases: []string{"rename"},
@@ -219,6 +221,20 @@ func cmdMove() *cobra.Command {
 				return err
 			}
 			c := connect()
+			if targetProject != "" {
+				// Another project of this host: a copy there, then the
+				// source goes (as lxc move --target-project does).
+				newName := args[0]
+				if len(args) > 1 {
+					newName = args[1]
+				}
+				req := api.InstancesPost{Name: newName, Type: "container", Source: api.InstanceSource{Type: "copy", Source: args[0], InstanceOnly: instanceOnly}}
+				if _, err := inProject(c, targetProject, &req).Do("POST", "/1.0/instances", req, ""); err != nil {
+					return err
+				}
+				_, err := c.Do("DELETE", instancePath(args[0]), nil, "")
+				return err
+			}
 			if pool != "" {
 				newName := args[0]
 				if len(args) > 1 {
@@ -245,7 +261,23 @@ func cmdMove() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&pool, "storage", "s", "", "move the (stopped) instance's volume to this storage pool (or, to another host, the pool there)")
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "leave the snapshots behind (they are deleted)")
+	cmd.Flags().StringVar(&targetProject, "target-project", "", "move into this project (on this host)")
 	migrationFlags(cmd, &mode, &stateless)
 	cmd.Annotations = map[string]string{ownRemotes: "source and target"}
 	return cmd
+}
+
+// inProject is c acting in project target (c itself when target is ""),
+// with req's source named in c's own project.
+func inProject(c *client.Client, target string, req *api.InstancesPost) *client.Client {
+	if target == "" {
+		return c
+	}
+	req.Source.Project = c.Project
+	if req.Source.Project == "" {
+		req.Source.Project = "default"
+	}
+	in := *c
+	in.Project = target
+	return &in
 }

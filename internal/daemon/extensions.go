@@ -70,6 +70,7 @@ var extensions = []extension{
 	{"projects_restrictions", "restricted=true with restricted.containers.nesting/privilege/lowlevel, restricted.devices.unix-char/unix-block/proxy/nic/disk (and disk.paths), restricted.idmap.uid/gid; the restricted.* keys Lodge does not enforce are refused", "TestProjects"},
 	{"projects_restricted_backups_and_snapshots", "restricted.backups and restricted.snapshots", "TestProjects"},
 	{"projects_networks_restricted_access", "restricted.networks.access: the managed networks a restricted project's NICs may use", "TestProjects"},
+	{"container_copy_project", "a copy's source may be in another project (source.project): lxc copy and move --target-project on one host", "TestProjects"},
 	{"project_usage", "GET /1.0/projects/NAME/state: each limited resource's limit and use (lxc project info)", "TestProjects"},
 	{"certificate_token", "POST /1.0/certificates with token makes a single-use trust token (a token operation; core.remote_token_expiry), spent by the client that sends it as its password", "TestHTTPSAndTrust"},
 	{"lodge_incremental_backups", "an instance backup takes lodge_since (an earlier optimized backup's streams) and holds only what changed since; an import takes the chain in one body (X-Lodge-Backup-Chain)", "TestIncrementalBackups"},

@@ -21,7 +21,17 @@ func (s *Service) prepareCopy(req api.InstancesPost, rec Record) (func(ctx conte
 	if srcName == "" {
 		return nil, apierr.BadRequest("copy: give the source instance (source.source)")
 	}
-	srcKey := project.StoreKey(rec.Project, srcName)
+	// The source may be in another project (lxc copy --target-project).
+	srcProj := rec.Project
+	if req.Source.Project != "" {
+		srcProj = req.Source.Project
+		if s.projects != nil && project.Name(srcProj) != project.Default {
+			if _, err := s.projects.Config(srcProj); err != nil {
+				return nil, apierr.NotFound("copy source project %q", srcProj)
+			}
+		}
+	}
+	srcKey := project.StoreKey(srcProj, srcName)
 	src, _, err := s.load(srcKey)
 	if err != nil {
 		return nil, apierr.NotFound("copy source instance %q", srcName)
