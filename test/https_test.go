@@ -128,8 +128,8 @@ func TestHTTPSAndTrust(t *testing.T) {
 		}
 		return lines[len(lines)-1]
 	}
-	if _, stderr, err := d.LXC("config", "trust", "add", "--name", "r", "--restricted", "--projects", "default"); err == nil || !strings.Contains(stderr, "restricted certificates are not supported") {
-		t.Fatalf("a restricted token: %v %s", err, stderr)
+	if _, stderr, err := d.LXC("config", "trust", "add", "--name", "r", "--restricted", "--projects", "nope"); err == nil || !strings.Contains(stderr, `project "nope" does not exist`) {
+		t.Fatalf("a token restricted to a missing project: %v %s", err, stderr)
 	}
 	laptop := token("laptop")
 	if out := d.MustLXC("config", "trust", "list-tokens", "--format", "csv"); !strings.Contains(out, "laptop") {

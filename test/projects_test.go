@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +160,49 @@ func TestProjects(t *testing.T) {
 		t.Errorf("p1 after its deletion:\n%s", out)
 	}
 	lxc("project", "create", "p1") // its name, and its default profile's, are free again
+}
+
+// TestRestrictedCertificates: a client trusted for one project sees and
+// touches only that project, and nothing the host shares but to read it.
+func TestRestrictedCertificates(t *testing.T) {
+	d := startDaemon(t)
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	d.MustLXC("config", "set", "core.https_address", addr)
+	d.MustLXC("project", "create", "p1")
+	d.MustLXC("project", "create", "p2")
+	out := d.MustLXC("config", "trust", "add", "--name", "tenant", "--restricted", "--projects", "p1")
+	fields := strings.Fields(out)
+	tok := fields[len(fields)-1]
+	env := []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "tenant")}
+	lxc := func(args ...string) (string, string, error) { return run(env, "", "lxc", args...) }
+	if out, stderr, err := lxc("remote", "add", "lodge", tok); err != nil {
+		t.Fatalf("remote add by a restricted token: %v %s %s", err, out, stderr)
+	}
+	if out, stderr, err := lxc("list", "lodge:", "--project", "p1", "--format", "csv"); err != nil {
+		t.Fatalf("list in p1: %v %s %s", err, out, stderr)
+	}
+	if out, _, err := lxc("profile", "list", "lodge:", "--project", "p1", "--format", "csv"); err != nil || !strings.Contains(out, "default") {
+		t.Errorf("p1's profiles: %v %s", err, out)
+	}
+	if out, _, err := lxc("project", "list", "lodge:", "--format", "csv"); err != nil || !strings.Contains(out, "p1") || strings.Contains(out, "p2") || strings.Contains(out, "default") {
+		t.Errorf("the projects a tenant sees: %v %q", err, out)
+	}
+	for what, args := range map[string][]string{
+		"the default project":   {"list", "lodge:", "--project", "default", "--format", "csv"},
+		"another project":       {"list", "lodge:", "--project", "p2"},
+		"all projects":          {"list", "lodge:", "--all-projects"},
+		"the server's config":   {"config", "set", "lodge:", "core.https_allowed_origin", "x"},
+		"the trust store":       {"config", "trust", "list", "lodge:"},
+		"a project's settings":  {"project", "set", "lodge:p1", "limits.instances=100"},
+		"a new project":         {"project", "create", "lodge:p3"},
+		"a storage pool":        {"storage", "create", "lodge:x", "dir"},
+		"another project's key": {"project", "show", "lodge:p2"},
+	} {
+		if _, stderr, err := lxc(args...); err == nil {
+			t.Errorf("a tenant of p1 reached %s (%v): %s", what, args, stderr)
+		}
+	}
+	if out, _, err := lxc("storage", "list", "lodge:", "--format", "csv"); err != nil || !strings.Contains(out, "default") {
+		t.Errorf("a tenant reads the pools: %v %s", err, out)
+	}
 }

@@ -72,6 +72,9 @@ func certificatesPost(d *Daemon, r *http.Request) response {
 			return fail(err)
 		}
 	}
+	if err := d.checkCertProjects(req.CertificatePut); err != nil {
+		return fail(err)
+	}
 	rec, err := d.Trust.Add(cert, req.CertificatePut)
 	if err != nil {
 		return fail(err)
@@ -98,6 +101,9 @@ func certificatePut(d *Daemon, r *http.Request) response {
 		put = api.CertificatePut{}
 	}
 	if err := decode(r, &put); err != nil {
+		return fail(err)
+	}
+	if err := d.checkCertProjects(put); err != nil {
 		return fail(err)
 	}
 	if err := d.Trust.Update(c.Fingerprint, put); err != nil {
@@ -137,6 +143,17 @@ func (d *Daemon) checkTrustPassword(r *http.Request, cert *x509.Certificate, pas
 		d.Log.Warn("a client gave a wrong trust password or token", "remote", r.RemoteAddr, "fingerprint", trust.Fingerprint(cert.Raw))
 		time.Sleep(wrongPasswordDelay)
 		return apierr.ErrForbidden
+	}
+	return nil
+}
+
+// checkCertProjects refuses a restriction to a project that does not
+// exist.
+func (d *Daemon) checkCertProjects(put api.CertificatePut) error {
+	for _, p := range put.Projects {
+		if !d.Projects.Exists(p) {
+			return apierr.BadRequest("project %q does not exist", p)
+		}
 	}
 	return nil
 }

@@ -15,7 +15,11 @@ var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return
 
 func operationsGet(d *Daemon, r *http.Request) response {
 	byStatus := map[string][]any{}
+	proj, all := requestProject(r), r.URL.Query().Get("all-projects") == "true"
 	for _, op := range d.Ops.List() {
+		if !all && op.Project() != proj {
+			continue
+		}
 		o := op.Render()
 		key := strings.ToLower(o.Status)
 		if recursion(r) > 0 {
@@ -32,12 +36,18 @@ func operationGet(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
+	if err := opVisible(r, op); err != nil {
+		return fail(err)
+	}
 	return ok(op.Render())
 }
 
 func operationDelete(d *Daemon, r *http.Request) response {
 	op, err := d.Ops.Get(r.PathValue("id"))
 	if err != nil {
+		return fail(err)
+	}
+	if err := opVisible(r, op); err != nil {
 		return fail(err)
 	}
 	if err := op.Cancel(); err != nil {
@@ -49,6 +59,9 @@ func operationDelete(d *Daemon, r *http.Request) response {
 func operationWait(d *Daemon, r *http.Request) response {
 	op, err := d.Ops.Get(r.PathValue("id"))
 	if err != nil {
+		return fail(err)
+	}
+	if err := opVisible(r, op); err != nil {
 		return fail(err)
 	}
 	timeout := time.Duration(-1)

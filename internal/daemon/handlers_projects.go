@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/lodge-project/lodge/api"
@@ -82,6 +83,15 @@ func projectsGet(d *Daemon, r *http.Request) response {
 	recs, err := d.Projects.List()
 	if err != nil {
 		return fail(err)
+	}
+	if only := restrictedTo(r); only != nil {
+		kept := recs[:0]
+		for _, p := range recs {
+			if slices.Contains(only, p.Name) {
+				kept = append(kept, p)
+			}
+		}
+		recs = kept
 	}
 	if recursion(r) == 0 {
 		urls := make([]string, 0, len(recs))

@@ -142,13 +142,20 @@ func (d *Daemon) serverCertificate() (string, string) {
 }
 
 // trusted says whether a request comes from a trusted client: over the
-// unix socket, or with a certificate in the trust store.
+// unix socket, or with a client certificate in the trust store.
 func (d *Daemon) trusted(r *http.Request) bool {
+	ok, _ := d.client(r)
+	return ok
+}
+
+// client says whether a request comes from a trusted client, and, for
+// one restricted to projects, which (nil: unrestricted).
+func (d *Daemon) client(r *http.Request) (bool, []string) {
 	if r.TLS == nil {
-		return true
+		return true, nil
 	}
 	if len(r.TLS.PeerCertificates) == 0 {
-		return false
+		return false, nil
 	}
 	// A connection found trusted stays so until the trust store changes
 	// (a certificate edited or removed: trustGen moves on). One found
@@ -156,24 +163,48 @@ func (d *Daemon) trusted(r *http.Request) bool {
 	gen := d.trustGen.Load() + 1
 	ct, _ := r.Context().Value(connTrustKey{}).(*connTrust)
 	if ct != nil && ct.trustedAt.Load() == gen {
-		return true
+		return true, ct.projects()
 	}
 	c, ok := d.Trust.Trusted(r.TLS.PeerCertificates[0])
 	// A metrics certificate reads the metrics and nothing else
 	// (metricsAllowed): it is no client.
 	ok = ok && c.Type != "metrics"
+	var projects []string
+	if ok && c.Restricted {
+		projects = append([]string{}, c.Projects...) // restricted to none: an empty, non-nil list
+	}
 	if ok && ct != nil {
+		ct.setProjects(projects)
 		ct.trustedAt.Store(gen)
 	}
-	return ok
+	return ok, projects
 }
 
 // trustChanged makes every connection's client be looked up again.
 func (d *Daemon) trustChanged() { d.trustGen.Add(1) }
 
 // connTrust is what one TLS connection's client was found to be:
-// trusted at trust store generation trustedAt-1 (0: not found so).
-type connTrust struct{ trustedAt atomic.Uint64 }
+// trusted at trust store generation trustedAt-1 (0: not found so), and
+// restricted to which projects (nil: unrestricted).
+type connTrust struct {
+	trustedAt atomic.Uint64
+	restrict  atomic.Pointer[[]string]
+}
+
+func (c *connTrust) projects() []string {
+	if p := c.restrict.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (c *connTrust) setProjects(p []string) {
+	if p == nil {
+		c.restrict.Store(nil)
+		return
+	}
+	c.restrict.Store(&p)
+}
 
 type connTrustKey struct{}
 

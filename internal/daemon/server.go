@@ -258,12 +258,20 @@ func (d *Daemon) Handler() http.Handler {
 			errResp{notFoundOrMethod(r)}.write(w)
 			return
 		}
-		trusted := d.trusted(r)
+		trusted, restricted := d.client(r)
 		if !trusted && !untrustedRoutes[pattern] && !publicRoutes[pattern] && !(pattern == metricsRoute && d.metricsAllowed(r)) {
 			errResp{apierr.ErrForbidden}.write(w)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), trustKey{}, trusted))
+		if trusted && restricted != nil && !restrictedMay(pattern, r, restricted) {
+			errResp{apierr.ErrForbidden}.write(w)
+			return
+		}
+		ctx := context.WithValue(r.Context(), trustKey{}, trusted)
+		if trusted && restricted != nil {
+			ctx = context.WithValue(ctx, restrictKey{}, restricted)
+		}
+		r = r.WithContext(ctx)
 		// A request in a project that does not exist acts on nothing,
 		// rather than on the default project.
 		if p := r.URL.Query().Get("project"); p != "" && p != defaultProject && (d.Projects == nil || !d.Projects.Exists(p)) {

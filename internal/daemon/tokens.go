@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/lodge-project/lodge/api"
@@ -40,7 +41,7 @@ func (d *Daemon) issueToken(req api.CertificatesPost) response {
 	if req.Type != "" && req.Type != "client" {
 		return fail(apierr.BadRequest("tokens are issued for client certificates only"))
 	}
-	if err := trust.CheckRestriction(req.CertificatePut); err != nil {
+	if err := errors.Join(trust.CheckRestriction(req.CertificatePut), d.checkCertProjects(req.CertificatePut)); err != nil {
 		return fail(err)
 	}
 	addresses := d.httpsAddresses()

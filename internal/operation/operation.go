@@ -100,7 +100,7 @@ func (m *Manager) add(class, desc string, resources map[string][]string, metadat
 	m.mu.Lock()
 	m.ops[op.id] = op
 	m.mu.Unlock()
-	m.bus.SendIn(op.project(), "operation", op.Render())
+	m.bus.SendIn(op.Project(), "operation", op.Render())
 	return op
 }
 
@@ -131,7 +131,7 @@ func (op *Op) finish(err error) {
 	}
 	close(op.done)
 	op.mu.Unlock()
-	op.mgr.bus.SendIn(op.project(), "operation", op.Render())
+	op.mgr.bus.SendIn(op.Project(), "operation", op.Render())
 	// Keep finished operations around for a while so clients can read the result.
 	time.AfterFunc(5*time.Minute, func() {
 		op.mgr.mu.Lock()
@@ -157,7 +157,7 @@ func (op *Op) SetMetadata(values map[string]any) {
 	}
 	op.updated = time.Now().UTC()
 	op.mu.Unlock()
-	op.mgr.bus.SendIn(op.project(), "operation", op.Render())
+	op.mgr.bus.SendIn(op.Project(), "operation", op.Render())
 }
 
 // Err returns the failure message of a finished operation.
@@ -236,9 +236,9 @@ func (op *Op) Wait(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// project is the project of the objects the operation works on, as
+// Project is the project of the objects the operation works on, as
 // their paths name it (the default project when none does).
-func (op *Op) project() string {
+func (op *Op) Project() string {
 	for _, urls := range op.resources {
 		for _, u := range urls {
 			if p := event.ProjectOf(u); p != project.Default {

@@ -130,15 +130,13 @@ func record(c *x509.Certificate, put api.CertificatePut) (api.Certificate, error
 	return api.Certificate{CertificatePut: put, Fingerprint: Fingerprint(c.Raw)}, nil
 }
 
-// CheckRestriction refuses a restricted certificate: a restriction to
-// projects means nothing until projects exist, and a certificate taken as
-// restricted would have every right.
+// CheckRestriction checks a certificate's restriction: projects apply to
+// a restricted certificate only (one restricted to no project reaches
+// nothing project-scoped). That the projects exist is the daemon's to
+// check.
 func CheckRestriction(put api.CertificatePut) error {
-	if put.Restricted {
-		return apierr.BadRequest("restricted certificates are not supported yet (they come with projects): trust it unrestricted, or not at all")
-	}
-	if len(put.Projects) > 0 {
-		return apierr.BadRequest("projects apply to restricted certificates only")
+	if !put.Restricted && len(put.Projects) > 0 {
+		return apierr.BadRequest("projects apply to restricted certificates only (set restricted)")
 	}
 	return nil
 }

@@ -52,8 +52,8 @@ func TestCertificatesAndStore(t *testing.T) {
 	if _, err := s.Add(clients[0], api.CertificatePut{}); err == nil {
 		t.Fatal("a certificate was trusted twice")
 	}
-	if _, err := s.Add(clients[1], api.CertificatePut{Restricted: true, Projects: []string{"p"}}); err == nil {
-		t.Fatal("a restricted certificate was taken, with no projects to restrict it to")
+	if _, err := s.Add(clients[1], api.CertificatePut{Projects: []string{"p"}}); err == nil {
+		t.Fatal("projects were taken for an unrestricted certificate")
 	}
 	if _, err := s.Add(clients[1], api.CertificatePut{Type: "server"}); err == nil {
 		t.Fatal("a server certificate type was taken")
