@@ -90,6 +90,7 @@ func TestProjects(t *testing.T) {
 	refused("nesting", "restricted.containers.nesting", "config", "set", "c1", "security.nesting=true", "--project", "p1")
 	refused("a unix-char device", "restricted.devices.unix-char", "config", "device", "add", "c1", "null", "unix-char", "path=/dev/x", "source=/dev/null", "--project", "p1")
 	refused("a host path disk", "restricted.devices.disk", "config", "device", "add", "c1", "data", "disk", "source=/etc", "path=/mnt", "--project", "p1")
+	refused("nesting through a profile", "restricted.containers.nesting", "profile", "set", "default", "security.nesting=true", "--project", "p1")
 	refused("a snapshot", "restricted.snapshots", "snapshot", "c1", "--project", "p1")
 	lxc("project", "set", "p1", "restricted.snapshots=allow")
 	lxc("snapshot", "c1", "s1", "--project", "p1")

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 
@@ -155,6 +156,9 @@ func (s *Service) UpdateProfile(name string, put api.ProfilePut, ifRev uint64) e
 		return err
 	}
 	users := s.profileUsers(name)
+	if err := s.checkProfileUsers(name, put, users); err != nil {
+		return err
+	}
 	before := map[string]Expanded{}
 	for _, inst := range users {
 		if e, _, err := s.load(inst); err == nil {
@@ -249,3 +253,37 @@ func (s *Service) RenameProfile(name, newName string) error {
 // lockProfile serialises the changes of one profile (instance names, the
 // other keys of the same locks, cannot hold a "/").
 func (s *Service) lockProfile(name string) func() { return s.locks.Lock("profile/" + name) }
+
+// checkProfileUsers checks each instance that uses profile key against
+// its project's restrictions and limits as the profile is to be (put):
+// a restricted project's rules hold whichever way a key arrives.
+func (s *Service) checkProfileUsers(key string, put api.ProfilePut, users []string) error {
+	_, profileName := project.SplitKey(key)
+	for _, inst := range users {
+		var e Expanded
+		err := s.db.View(func(tx *store.Tx) error {
+			var r Record
+			if _, err := tx.Get(store.Instances, inst, &r); err != nil {
+				return err
+			}
+			ps, err := s.profiles(tx, r.Project, r.Profiles)
+			if err != nil {
+				return err
+			}
+			for i := range ps {
+				if ps[i].Name == profileName {
+					ps[i].Config, ps[i].Devices = nonNil(put.Config), nonNilDevices(put.Devices)
+				}
+			}
+			e = expand(r, ps)
+			return nil
+		})
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if err := s.checkProject(e, inst); err != nil {
+			return fmt.Errorf("profile %q cannot apply to instance %q: %w", profileName, e.Name, err)
+		}
+	}
+	return nil
+}
