@@ -351,38 +351,13 @@ func copyEntries(ctx context.Context, src, dst string) error {
 		if e.IsDir() {
 			err = copytree.Copy(ctx, from, to, copytree.Options{})
 		} else {
-			err = copyFile(from, to)
+			err = copytree.CopyFile(from, to)
 		}
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", e.Name(), err)
 		}
 	}
 	return nil
-}
-
-// copyFile copies a regular file of an image volume (metadata.yaml).
-func copyFile(from, to string) error {
-	st, err := os.Lstat(from)
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", from)
-	}
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // readMetadataOfVolume reads metadata.yaml back from the unpacked image.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -169,7 +168,7 @@ func copyMetadata(from, to string) error {
 			continue // an image's tree is checked at import; never follow a link here
 		}
 		if name == "metadata.yaml" {
-			err = copyRegular(src, filepath.Join(to, name), st.Mode().Perm())
+			err = copytree.CopyFile(src, filepath.Join(to, name))
 		} else {
 			err = copytree.Copy(context.Background(), src, filepath.Join(to, name), copytree.Options{})
 		}
@@ -180,26 +179,6 @@ func copyMetadata(from, to string) error {
 	return nil
 }
 
-// copyRegular copies a regular file, refusing anything else in its place.
-func copyRegular(src, dst string, perm os.FileMode) error {
-	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", src)
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
 
 // CreateEmptyVolume makes a volume with an empty rootfs.
 func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
