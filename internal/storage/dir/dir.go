@@ -179,7 +179,6 @@ func copyMetadata(from, to string) error {
 	return nil
 }
 
-
 // CreateEmptyVolume makes a volume with an empty rootfs.
 func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
 	if err := check(v); err != nil {
