@@ -206,4 +206,17 @@ func TestRestrictedCertificates(t *testing.T) {
 	if out, _, err := lxc("storage", "list", "lodge:", "--format", "csv"); err != nil || !strings.Contains(out, "default") {
 		t.Errorf("a tenant reads the pools: %v %s", err, out)
 	}
+	// In its project, the tenant launches and execs (operations, their
+	// websockets, events).
+	d.MustLodge("--project", "p1", "image", "import", busyboxImage(t), "--alias", "busybox")
+	d.MustLXC("profile", "device", "add", "default", "root", "disk", "path=/", "pool=default", "--project", "p1")
+	if out, stderr, err := lxc("launch", "lodge:busybox", "lodge:t1"); err != nil {
+		t.Fatalf("a tenant's launch: %v %s %s", err, out, stderr)
+	}
+	if out, stderr, err := lxc("exec", "lodge:t1", "--", "echo", "inside"); err != nil || strings.TrimSpace(out) != "inside" {
+		t.Fatalf("a tenant's exec: %v %q %s", err, out, stderr)
+	}
+	if out := d.MustLXC("list", "--project", "p1", "--format", "csv", "-c", "ns"); strings.TrimSpace(out) != "t1,RUNNING" {
+		t.Errorf("p1 after the tenant's launch: %q", out)
+	}
 }

@@ -16,7 +16,9 @@ import (
 
 // restrictedReadable are the shared routes a restricted client may read.
 var restrictedReadable = map[string]bool{
-	"GET /1.0": true, "GET /1.0/resources": true, "GET /1.0/projects": true,
+	"GET /": true, "GET /1.0": true,
+	// A websocket's secret is its key, and its operation is the client's.
+	"GET /1.0/operations/{id}/websocket": true, "GET /1.0/resources": true, "GET /1.0/projects": true,
 	"GET /1.0/storage-pools": true, "GET /1.0/storage-pools/{name}": true, "GET /1.0/storage-pools/{name}/resources": true,
 	"GET /1.0/networks": true, "GET /1.0/networks/{name}": true, "GET /1.0/networks/{name}/state": true,
 }

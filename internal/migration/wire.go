@@ -108,9 +108,9 @@ type Header struct {
 // LodgeFeatures name Lodge-only transfers: a Lodge target that sees them
 // may answer with one (FS then stays what LXD would read).
 type LodgeFeatures struct {
-	// Tar: each tree as a tar stream of the instance's own ids (not
-	// spoken yet; kept for its field number).
-	Tar bool
+	// Field 1 is reserved: it was a tar stream never spoken, and an older
+	// Lodge may still send it (false).
+
 	// Stream names the storage driver whose own streams (btrfs send) the
 	// volume and its snapshots travel as, when both pools are of it.
 	Stream string
@@ -179,7 +179,7 @@ func (h *Header) Marshal() []byte {
 		b = appendVarint(b, 13, uint64(*h.IndexHeaderVersion))
 	}
 	if h.Lodge != nil {
-		m := appendBool(nil, 1, h.Lodge.Tar)
+		var m []byte
 		if h.Lodge.Stream != "" {
 			m = appendBytes(m, 2, []byte(h.Lodge.Stream))
 		}
@@ -315,8 +315,6 @@ func UnmarshalHeader(b []byte) (*Header, error) {
 			f := &LodgeFeatures{}
 			err := eachField(data, func(n protowire.Number, v uint64, data []byte) error {
 				switch n {
-				case 1:
-					f.Tar = v != 0
 				case 2:
 					f.Stream = string(data)
 				case 3:

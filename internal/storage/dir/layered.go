@@ -124,7 +124,18 @@ func (d *Driver) mountLayered(vol string, l *layer) error {
 	if err := os.MkdirAll(filepath.Join(vol, "work"), 0o700); err != nil {
 		return err
 	}
-	return d.mountOverlay(rootfs, l, filepath.Join(vol, "upper"), filepath.Join(vol, "work"))
+	if err := d.mountOverlay(rootfs, l, filepath.Join(vol, "upper"), filepath.Join(vol, "work")); err != nil {
+		return err
+	}
+	entries, err := d.aclEntries(l.Image)
+	if err == nil {
+		err = copyUpACLs(vol, entries)
+	}
+	if err != nil {
+		_ = unmountRootfs(rootfs)
+		return fmt.Errorf("copy up the image's entries with ACLs: %w", err)
+	}
+	return nil
 }
 
 // mountOverlay mounts on target an overlay of the image l names (seen
