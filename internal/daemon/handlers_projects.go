@@ -9,9 +9,9 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/projects"
-	"github.com/lodge-project/lodge/internal/revert"
 )
 
 // projectUsedBy lists what project proj holds, as API paths: its
@@ -60,6 +60,10 @@ func (d *Daemon) projectUsedBy(proj string, withDefaultProfile bool) ([]string, 
 	sort.Strings(out)
 	return out, nil
 }
+
+// unchecked undoes a project's own step (its creation, its rename) when
+// the next one failed: what it holds is known, nothing to ask.
+var unchecked = projects.Checks{UsedBy: func(string) ([]string, error) { return nil, nil }}
 
 // projectChecks are what a project's change asks of the rest.
 func (d *Daemon) projectChecks() projects.Checks {
@@ -122,17 +126,12 @@ func projectsPost(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	var rv revert.Reverter
-	defer rv.Fail(nil)
-	rv.Add("the project", func() error {
-		return d.Projects.Delete(rec.Name, projects.Checks{UsedBy: func(string) ([]string, error) { return nil, nil }})
-	})
-	if projects.IsTrue(rec.Config, "features.profiles") {
+	if keys.IsTrue(rec.Config, "features.profiles") {
 		if err := d.Instances.CreateProjectProfile(rec.Name); err != nil {
-			return fail(rv.Fail(err))
+			// The project goes again: it holds nothing yet.
+			return fail(errors.Join(err, d.Projects.Delete(rec.Name, unchecked)))
 		}
 	}
-	rv.Success()
 	d.Bus.Lifecycle("project-created", "/1.0/projects/"+rec.Name, nil)
 	return syncResp{metadata: map[string]any{}, location: "/1.0/projects/" + rec.Name, status: http.StatusCreated}
 }
@@ -199,7 +198,7 @@ func projectPost(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	if err := d.Instances.MoveProjectProfiles(name, req.Name); err != nil {
-		_ = d.Projects.Rename(req.Name, name, projects.Checks{UsedBy: func(string) ([]string, error) { return nil, nil }})
+		_ = d.Projects.Rename(req.Name, name, unchecked)
 		return fail(err)
 	}
 	d.Bus.Lifecycle("project-renamed", "/1.0/projects/"+req.Name, map[string]any{"old_name": name})

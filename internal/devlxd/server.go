@@ -27,6 +27,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/event"
+	"github.com/lodge-project/lodge/internal/instance/keys"
 )
 
 // Info is what the guest API serves of an instance.
@@ -204,7 +205,7 @@ func (s *Server) info(w http.ResponseWriter, key string) (Info, bool) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return in, false
 	}
-	if v := strings.ToLower(in.Config["security.devlxd"]); v == "false" || v == "0" || v == "no" || v == "off" {
+	if !keys.Bool(in.Config, "security.devlxd") {
 		http.Error(w, "not authorized", http.StatusForbidden)
 		return in, false
 	}

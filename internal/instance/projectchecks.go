@@ -23,10 +23,10 @@ func (s *Service) checkProject(e Expanded, replacing string) error {
 	for k, v := range cfg {
 		limited = limited || (strings.HasPrefix(k, "limits.") && v != "")
 	}
-	if !limited && !projects.IsTrue(cfg, "restricted") {
+	if !limited && !keys.IsTrue(cfg, "restricted") {
 		return nil // most projects, the default one: no list of instances read
 	}
-	if projects.IsTrue(cfg, "restricted") {
+	if keys.IsTrue(cfg, "restricted") {
 		if err := checkRestrictions(e, cfg); err != nil {
 			return apierr.BadRequest("project %q is restricted: %v", proj, err)
 		}
@@ -241,7 +241,7 @@ func checkDevice(name string, d, cfg map[string]string) error {
 // checkSnapshotsAllowed refuses snapshots in a project that blocks them.
 func (s *Service) checkSnapshotsAllowed(key string) error {
 	proj, _ := project.SplitKey(key)
-	if cfg := s.projectConfig(proj); projects.IsTrue(cfg, "restricted") && restriction(cfg, "restricted.snapshots", "block") == "block" {
+	if cfg := s.projectConfig(proj); keys.IsTrue(cfg, "restricted") && restriction(cfg, "restricted.snapshots", "block") == "block" {
 		return apierr.BadRequest("project %q is restricted: snapshots are blocked (restricted.snapshots)", proj)
 	}
 	return nil
@@ -250,7 +250,7 @@ func (s *Service) checkSnapshotsAllowed(key string) error {
 // checkBackupsAllowed refuses backups in a project that blocks them.
 func (s *Service) checkBackupsAllowed(key string) error {
 	proj, _ := project.SplitKey(key)
-	if cfg := s.projectConfig(proj); projects.IsTrue(cfg, "restricted") && restriction(cfg, "restricted.backups", "block") == "block" {
+	if cfg := s.projectConfig(proj); keys.IsTrue(cfg, "restricted") && restriction(cfg, "restricted.backups", "block") == "block" {
 		return apierr.BadRequest("project %q is restricted: backups are blocked (restricted.backups)", proj)
 	}
 	return nil

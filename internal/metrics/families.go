@@ -91,6 +91,3 @@ var families = [numFamilies]family{
 	// A process count goes down as well as up: a gauge, as LXD has it.
 	ProcsTotal: {"lxd_procs_total", "The number of running processes.", false},
 }
-
-// Name is the metric's name, as LXD writes it.
-func (f Family) Name() string { return families[f].name }

@@ -35,15 +35,6 @@ func (s *Set) Merge(o *Set) {
 	}
 }
 
-// Len is the number of samples.
-func (s *Set) Len() int {
-	n := 0
-	for _, ss := range s.samples {
-		n += len(ss)
-	}
-	return n
-}
-
 // WriteTo writes the set in the Prometheus text format: each family that
 // has samples, once, with its HELP and TYPE lines, and "# EOF" at the end
 // as LXD writes it (a comment to Prometheus's text parser).

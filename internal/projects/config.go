@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lodge-project/lodge/internal/idmap"
+	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/limits"
 )
 
@@ -68,34 +69,22 @@ func CheckConfig(config map[string]string) error {
 			return fmt.Errorf("project key %q: %v", k, err)
 		}
 	}
-	if IsTrue(config, "restricted") && isFalse(config["features.profiles"]) {
+	if keys.IsTrue(config, "restricted") && isFalse(config["features.profiles"]) {
 		return fmt.Errorf("a project without its own profiles (features.profiles=false) cannot be restricted")
 	}
 	return nil
 }
 
-// IsTrue reads a boolean key.
-func IsTrue(config map[string]string, k string) bool {
-	switch strings.ToLower(config[k]) {
-	case "true", "1", "yes", "on":
-		return true
-	}
-	return false
-}
-
+// isFalse says whether v is set, to false (unset is not false: a new
+// project's features default to true).
 func isFalse(v string) bool {
-	switch strings.ToLower(v) {
-	case "false", "0", "no", "off":
-		return true
-	}
-	return false
+	b, err := keys.ParseBool(v)
+	return v != "" && err == nil && !b
 }
 
 func isBool(v string) error {
-	if !IsTrue(map[string]string{"k": v}, "k") && !isFalse(v) {
-		return fmt.Errorf("%q is not a boolean", v)
-	}
-	return nil
+	_, err := keys.ParseBool(v)
+	return err
 }
 
 func isCount(v string) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/event"
+	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
@@ -143,7 +144,7 @@ func (s *Service) Effective(proj, feature string) (string, error) {
 	if !ok {
 		return "", apierr.NotFound("project %q", proj)
 	}
-	if IsTrue(r.Config, feature) {
+	if keys.IsTrue(r.Config, feature) {
 		return proj, nil
 	}
 	return project.Default, nil
@@ -167,7 +168,7 @@ func (s *Service) Create(req api.ProjectsPost) (Record, error) {
 	if err := CheckConfig(cfg); err != nil {
 		return Record{}, apierr.BadRequest("%v", err)
 	}
-	if IsTrue(cfg, "features.networks") {
+	if keys.IsTrue(cfg, "features.networks") {
 		return Record{}, apierr.BadRequest("projects with networks of their own (features.networks) are not supported yet: a project uses the default project's networks")
 	}
 	r := Record{Name: req.Name, Description: req.Description, Config: cfg}
@@ -210,7 +211,7 @@ func (s *Service) Update(name string, put api.ProjectPut, ifRev uint64, c Checks
 		return apierr.BadRequest("%v", err)
 	}
 	for _, f := range Features {
-		if IsTrue(cur.Config, f) == IsTrue(cfg, f) {
+		if keys.IsTrue(cur.Config, f) == keys.IsTrue(cfg, f) {
 			continue
 		}
 		if name == project.Default {
@@ -227,7 +228,7 @@ func (s *Service) Update(name string, put api.ProjectPut, ifRev uint64, c Checks
 	if err := c.FitLimits(name, cfg); err != nil {
 		return err
 	}
-	if name != project.Default && IsTrue(cfg, "features.networks") {
+	if name != project.Default && keys.IsTrue(cfg, "features.networks") {
 		return apierr.BadRequest("projects with networks of their own (features.networks) are not supported yet: a project uses the default project's networks")
 	}
 	next := Record{Name: name, Description: put.Description, Config: cfg}
