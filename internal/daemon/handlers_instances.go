@@ -106,6 +106,9 @@ func instanceFull(d *Daemon, inst api.Instance) (api.InstanceFull, error) {
 }
 
 func instancesPost(d *Daemon, r *http.Request) response {
+	if err := d.checkTarget(r); err != nil {
+		return fail(err)
+	}
 	if r.Header.Get("Content-Type") == "application/octet-stream" {
 		return instancesImport(d, r)
 	}

@@ -1,6 +1,12 @@
 package daemon
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/instance/keys"
+)
 
 // featureProject is the project whose set of feature (features.images,
 // ...) a request uses: the project it names when that project has the
@@ -27,4 +33,20 @@ func (d *Daemon) profilesProject(r *http.Request) string {
 
 func (d *Daemon) volumesProject(r *http.Request) string {
 	return d.featureProject(r, "features.storage.volumes")
+}
+
+// checkTarget refuses ?target= (a cluster member) as LXD does on a host
+// that is not clustered; a restricted project that blocks targeting
+// (restricted.cluster.target, blocked by default) gets LXD's 403 first.
+func (d *Daemon) checkTarget(r *http.Request) error {
+	if r.URL.Query().Get("target") == "" {
+		return nil
+	}
+	if d.Projects != nil {
+		if cfg, err := d.Projects.Config(requestProject(r)); err == nil && keys.IsTrue(cfg, "restricted") &&
+			cfg["restricted.cluster.target"] != "allow" {
+			return fmt.Errorf("this project does not allow cluster member targeting (restricted.cluster.target): %w", apierr.ErrForbidden)
+		}
+	}
+	return apierr.BadRequest("target only allowed when clustered: this host is not part of a cluster")
 }

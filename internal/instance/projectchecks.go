@@ -44,7 +44,7 @@ func (s *Service) checkProject(e Expanded, replacing string) error {
 			in = append(in, o)
 		}
 	}
-	return fitLimits(proj, cfg, append(in, e))
+	return s.fitLimits(proj, cfg, append(in, e))
 }
 
 // FitLimits says whether project proj's instances fit limits (a project
@@ -61,11 +61,21 @@ func (s *Service) FitLimits(proj string, cfg map[string]string) error {
 			in = append(in, e)
 		}
 	}
-	return fitLimits(proj, cfg, in)
+	return s.fitLimits(proj, cfg, in)
 }
 
-// fitLimits checks the instances of a project against its limits.*.
-func fitLimits(proj string, cfg map[string]string, instances []Expanded) error {
+// fitLimits checks the instances of a project (and, for limits.disk, its
+// custom volumes) against its limits.*.
+func (s *Service) fitLimits(proj string, cfg map[string]string, instances []Expanded) error {
+	if limit := cfg["limits.disk"]; limit != "" {
+		vols, err := s.projectVolumes(proj, "", "")
+		if err != nil {
+			return err
+		}
+		if err := fitDisk(proj, limit, instances, vols); err != nil {
+			return err
+		}
+	}
 	count := func(key string, want func(Expanded) bool) error {
 		v := cfg[key]
 		if v == "" {
@@ -87,6 +97,9 @@ func fitLimits(proj string, cfg map[string]string, instances []Expanded) error {
 		return err
 	}
 	if err := count("limits.containers", func(e Expanded) bool { return e.Type == "" || e.Type == typeContainer }); err != nil {
+		return err
+	}
+	if err := count("limits.virtual-machines", func(e Expanded) bool { return e.Type == typeVM }); err != nil {
 		return err
 	}
 	for _, key := range []string{"limits.cpu", "limits.memory", "limits.processes"} {
@@ -151,12 +164,20 @@ func checkRestrictions(e Expanded, cfg map[string]string) error {
 			return fmt.Errorf("containers must be unprivileged with security.idmap.isolated=true (restricted.containers.privilege=isolated)")
 		}
 	}
+	lowlevel := "restricted.containers.lowlevel"
+	if e.Type == typeVM {
+		lowlevel = "restricted.virtual-machines.lowlevel"
+	}
 	for k, v := range e.Config {
+		if strings.HasPrefix(k, "security.syscalls.intercept.") && keys.IsTrue(e.Config, k) &&
+			restriction(cfg, "restricted.containers.interception", "block") == "block" {
+			return fmt.Errorf("%s is blocked (restricted.containers.interception)", k)
+		}
 		if !strings.HasPrefix(k, "raw.") || v == "" {
 			continue
 		}
-		if restriction(cfg, "restricted.containers.lowlevel", "block") == "block" {
-			return fmt.Errorf("%s is blocked (restricted.containers.lowlevel)", k)
+		if restriction(cfg, lowlevel, "block") == "block" {
+			return fmt.Errorf("%s is blocked (%s)", k, lowlevel)
 		}
 		if k == "raw.idmap" {
 			uids, _ := projects.ParseIDRanges(cfg["restricted.idmap.uid"])
@@ -189,7 +210,7 @@ func checkRestrictions(e Expanded, cfg map[string]string) error {
 // restricted.networks.access.
 func checkDevice(name string, d, cfg map[string]string) error {
 	switch typ := d["type"]; typ {
-	case "unix-char", "unix-block", "proxy":
+	case "unix-char", "unix-block", "unix-hotplug", "proxy", "gpu", "usb", "pci", "infiniband":
 		if restriction(cfg, "restricted.devices."+typ, "block") == "block" {
 			return fmt.Errorf("device %q: %s devices are blocked (restricted.devices.%s)", name, typ, typ)
 		}

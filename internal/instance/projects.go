@@ -140,15 +140,17 @@ func (s *Service) ProjectUsage(proj string) (map[string]int64, error) {
 		return nil, err
 	}
 	use := map[string]int64{"instances": 0, "containers": 0, "virtual-machines": 0, "cpu": 0, "memory": 0, "processes": 0}
+	var in []Expanded
 	for _, e := range all {
 		if project.Name(e.Project) != project.Name(proj) {
 			continue
 		}
+		in = append(in, e)
 		use["instances"]++
 		if e.Type == "" || e.Type == typeContainer {
 			use["containers"]++
 		} else {
-			use["virtual-machines"]++
+			use["virtual-machines"]++ // typeVM
 		}
 		for _, key := range []string{"limits.cpu", "limits.memory", "limits.processes"} {
 			if n, err := projects.LimitValue(key, e.Config[key]); err == nil {
@@ -156,5 +158,10 @@ func (s *Service) ProjectUsage(proj string) (map[string]int64, error) {
 			}
 		}
 	}
+	vols, err := s.projectVolumes(proj, "", "")
+	if err != nil {
+		return nil, err
+	}
+	use["disk"] = diskUse(in, vols)
 	return use, nil
 }

@@ -14,6 +14,10 @@ import (
 // typeContainer is the instance type of system containers, the default.
 const typeContainer = "container"
 
+// typeVM is the instance type of virtual machines (no runtime yet; its
+// project limits and restrictions are checked all the same).
+const typeVM = "virtual-machine"
+
 // runtimeTypes lists the instance types this host runs.
 func (s *Service) runtimeTypes() []string {
 	return slices.Sorted(maps.Keys(s.runtimes))

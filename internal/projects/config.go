@@ -20,30 +20,39 @@ var newProjectFeatures = map[string]string{"features.images": "true", "features.
 // configKeys checks a project's keys; a key Lodge does not enforce is not
 // here, so setting it is refused rather than trusted.
 var configKeys = map[string]func(string) error{
-	"features.images":                 isBool,
-	"features.profiles":               isBool,
-	"features.storage.volumes":        isBool,
-	"features.networks":               isBool,
-	"limits.instances":                isCount,
-	"limits.containers":               isCount,
-	"limits.cpu":                      isCount,
-	"limits.memory":                   isAbsoluteSize,
-	"limits.processes":                isCount,
-	"restricted":                      isBool,
-	"restricted.containers.nesting":   oneOf("allow", "block"),
-	"restricted.containers.lowlevel":  oneOf("allow", "block"),
-	"restricted.containers.privilege": oneOf("allow", "unprivileged", "isolated"),
-	"restricted.devices.unix-char":    oneOf("allow", "block"),
-	"restricted.devices.unix-block":   oneOf("allow", "block"),
-	"restricted.devices.proxy":        oneOf("allow", "block"),
-	"restricted.devices.nic":          oneOf("allow", "block", "managed"),
-	"restricted.devices.disk":         oneOf("allow", "block", "managed"),
-	"restricted.devices.disk.paths":   isPathList,
-	"restricted.idmap.uid":            isIDRanges,
-	"restricted.idmap.gid":            isIDRanges,
-	"restricted.networks.access":      isNameList,
-	"restricted.snapshots":            oneOf("allow", "block"),
-	"restricted.backups":              oneOf("allow", "block"),
+	"features.images":                      isBool,
+	"features.profiles":                    isBool,
+	"features.storage.volumes":             isBool,
+	"features.networks":                    isBool,
+	"limits.instances":                     isCount,
+	"limits.containers":                    isCount,
+	"limits.virtual-machines":              isCount,
+	"limits.cpu":                           isCount,
+	"limits.memory":                        isAbsoluteSize,
+	"limits.processes":                     isCount,
+	"restricted":                           isBool,
+	"restricted.containers.nesting":        oneOf("allow", "block"),
+	"restricted.containers.lowlevel":       oneOf("allow", "block"),
+	"restricted.containers.privilege":      oneOf("allow", "unprivileged", "isolated"),
+	"restricted.containers.interception":   oneOf("allow", "block", "full"),
+	"restricted.virtual-machines.lowlevel": oneOf("allow", "block"),
+	"restricted.cluster.target":            oneOf("allow", "block"),
+	"restricted.devices.unix-char":         oneOf("allow", "block"),
+	"restricted.devices.unix-block":        oneOf("allow", "block"),
+	"restricted.devices.proxy":             oneOf("allow", "block"),
+	"restricted.devices.unix-hotplug":      oneOf("allow", "block"),
+	"restricted.devices.gpu":               oneOf("allow", "block"),
+	"restricted.devices.usb":               oneOf("allow", "block"),
+	"restricted.devices.pci":               oneOf("allow", "block"),
+	"restricted.devices.infiniband":        oneOf("allow", "block"),
+	"restricted.devices.nic":               oneOf("allow", "block", "managed"),
+	"restricted.devices.disk":              oneOf("allow", "block", "managed"),
+	"restricted.devices.disk.paths":        isPathList,
+	"restricted.idmap.uid":                 isIDRanges,
+	"restricted.idmap.gid":                 isIDRanges,
+	"restricted.networks.access":           isNameList,
+	"restricted.snapshots":                 oneOf("allow", "block"),
+	"restricted.backups":                   oneOf("allow", "block"),
 }
 
 // CheckConfig checks a project's config, key by key, and LXD's rule that
@@ -193,6 +202,8 @@ func RawIDMapAllowed(raw string, uids, gids []IDRange) error {
 // (not a percentage), processes as a count.
 func LimitValue(key, v string) (int64, error) {
 	switch key {
+	case "limits.disk":
+		return limits.ParseSize(v)
 	case "limits.memory":
 		if strings.HasSuffix(v, "%") {
 			return 0, fmt.Errorf("%q is a percentage: a limited project needs sizes", v)

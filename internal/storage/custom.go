@@ -66,7 +66,7 @@ func (p *Pools) CreateCustomVolume(r VolumeRecord) error {
 	if !slices.Contains(caps.VolumeTypes, TypeCustom) || (r.ContentType == ContentBlock && !caps.BlockVolumes) {
 		return apierr.BadRequest("storage pool %q (driver %s) cannot hold custom %s volumes", r.Pool, d.Name(), r.ContentType)
 	}
-	if err := checkVolumeConfig(d, r.Pool, r.Name, r.Config); err != nil {
+	if err := p.admit(d, r); err != nil {
 		return err
 	}
 	key := volumeKey(r.Pool, r.Project, r.Name)
@@ -87,6 +87,25 @@ func (p *Pools) CreateCustomVolume(r VolumeRecord) error {
 		return rv.Fail(err)
 	}
 	rv.Success()
+	return nil
+}
+
+// SetVolumeLimits sets the check of a custom volume, new or with a new
+// config, against its project's limits; every path that makes or resizes
+// one (create, copy, import, update) asks it.
+func (p *Pools) SetVolumeLimits(check func(proj string, v VolumeRecord) error) {
+	p.volumeLimits = check
+}
+
+// admit checks volume v, about to be made or changed, on driver d: its
+// config, then its project's limits.
+func (p *Pools) admit(d Driver, v VolumeRecord) error {
+	if err := checkVolumeConfig(d, v.Pool, v.Name, v.Config); err != nil {
+		return err
+	}
+	if p.volumeLimits != nil {
+		return p.volumeLimits(v.Project, v)
+	}
 	return nil
 }
 
@@ -148,13 +167,13 @@ func (p *Pools) UpdateCustomVolume(pool, proj, name, description string, config 
 	if err != nil {
 		return err
 	}
-	if err := checkVolumeConfig(d, pool, name, config); err != nil {
-		return err
-	}
 	key := volumeKey(pool, proj, name)
 	defer p.volumeLocks.Lock(key)()
 	r, _, err := p.CustomVolume(pool, proj, name)
 	if err != nil {
+		return err
+	}
+	if err := p.admit(d, VolumeRecord{Pool: pool, Project: proj, Name: name, Config: config}); err != nil {
 		return err
 	}
 	oldSize := r.Config["size"]

@@ -339,7 +339,8 @@ func (p *Pools) PrepareCustomVolumeImport(ctx context.Context, pool, proj, file,
 			return "", nil, apierr.BadRequest("the backup's snapshot: %v", err)
 		}
 	}
-	if err := checkVolumeConfig(d, pool, name, rec.Config); err != nil {
+	rec.Name = name
+	if err := p.admit(d, rec); err != nil {
 		return "", nil, err
 	}
 	if err := validate.PoolName(name); err != nil || IsLeftoverName(name) {

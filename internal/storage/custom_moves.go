@@ -150,11 +150,11 @@ func (p *Pools) CopyCustomVolume(ctx context.Context, srcPool, proj, srcName, ds
 	if config == nil {
 		config = copyConfig(src.Config)
 	}
-	if err := checkVolumeConfig(to, dstPool, dstName, config); err != nil {
-		return err
-	}
 	dst := VolumeRecord{Pool: dstPool, Project: src.Project, Name: dstName, Description: description, Config: config,
 		ContentType: src.ContentType, CreatedAt: time.Now().UTC()}
+	if err := p.admit(to, dst); err != nil {
+		return err
+	}
 	key := volumeKey(dstPool, dst.Project, dstName)
 	defer p.volumeLocks.Lock(key)()
 	if p.db.Has(store.Volumes, key) {

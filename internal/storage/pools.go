@@ -36,6 +36,9 @@ type Pools struct {
 	db       *store.Store
 	stateDir string // $LODGE_DIR: pools without a source live in storage-pools/<name>
 	registry Registry
+	// volumeLimits, when set, checks a custom volume about to be made or
+	// resized against its project's limits (see SetVolumeLimits).
+	volumeLimits func(proj string, v VolumeRecord) error
 
 	mu   sync.Mutex
 	open map[string]Driver
