@@ -39,8 +39,7 @@ func TestProjects(t *testing.T) {
 		t.Errorf("lxc project list:\n%s", out)
 	}
 	refused("a project name with _", "underscores", "project", "create", "bad_name")
-	refused("an unknown project key", "limits.disk", "project", "create", "p9", "-c", "limits.disk=10GiB")
-	refused("a project of its own networks", "features.networks", "project", "create", "p9", "-c", "features.networks=true")
+	refused("an unknown project key", "limits.nothing", "project", "create", "p9", "-c", "limits.nothing=10GiB")
 	refused("an unknown project", "not found", "list", "--project", "nope")
 
 	// p1 has its own images and profiles: the default project's are not
@@ -95,6 +94,7 @@ func TestProjects(t *testing.T) {
 	lxc("project", "set", "p1", "restricted.snapshots=allow")
 	lxc("snapshot", "c1", "s1", "--project", "p1")
 	refused("an unenforced restriction", "not enforced", "project", "set", "p1", "restricted.networks.uplinks=x")
+	refused("an unenforced restriction", "not enforced", "project", "set", "p1", "restricted.networks.subnets=x")
 
 	// Features change only while the project is empty; a non-empty one
 	// is not deleted.
@@ -219,4 +219,125 @@ func TestRestrictedCertificates(t *testing.T) {
 	if out := d.MustLXC("list", "--project", "p1", "--format", "csv", "-c", "ns"); strings.TrimSpace(out) != "t1,RUNNING" {
 		t.Errorf("p1 after the tenant's launch: %q", out)
 	}
+}
+
+// TestProjectDiskLimit: limits.disk bounds the sizes a project's root
+// disks and custom volumes declare, on every path that makes or resizes
+// one, and what is left of it bounds an image brought into the project.
+func TestProjectDiskLimit(t *testing.T) {
+	d := withBusybox(t)
+	lxc := func(args ...string) string { t.Helper(); return d.MustLXC(args...) }
+	refused := func(what, want string, args ...string) {
+		t.Helper()
+		if _, stderr, err := d.LXC(args...); err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("%s: want a refusal naming %q, got %v %s", what, want, err, stderr)
+		}
+	}
+	lxc("storage", "create", "bp", "btrfs", "size=1GiB")
+	lxc("project", "create", "pd", "-c", "features.images=false", "-c", "limits.disk=300MiB")
+	lxc("profile", "device", "add", "default", "root", "disk", "path=/", "pool=bp", "size=100MiB", "--project", "pd")
+	lxc("init", "busybox", "c1", "--project", "pd")
+	lxc("storage", "volume", "create", "bp", "v1", "size=100MiB", "--project", "pd")
+	refused("a volume over limits.disk", "limits.disk", "storage", "volume", "create", "bp", "v2", "size=200MiB", "--project", "pd")
+	refused("a volume without a size", "must set a size", "storage", "volume", "create", "bp", "v3", "--project", "pd")
+	lxc("storage", "volume", "set", "bp", "v1", "size=150MiB", "--project", "pd")
+	refused("a volume grown over limits.disk", "limits.disk", "storage", "volume", "set", "bp", "v1", "size=250MiB", "--project", "pd")
+	refused("a copy of a volume over limits.disk", "limits.disk", "storage", "volume", "copy", "bp/v1", "bp/v4", "--project", "pd")
+	refused("an instance over limits.disk", "limits.disk", "init", "busybox", "c2", "--project", "pd")
+	refused("a root disk grown over limits.disk", "limits.disk", "config", "device", "override", "c1", "root", "size=200MiB", "--project", "pd")
+	refused("a limit under what the project holds", "limits.disk", "project", "set", "pd", "limits.disk=200MiB")
+	var st api.ProjectState
+	_, env := d.API("GET", "/1.0/projects/pd/state", nil)
+	_ = json.Unmarshal(env.Metadata, &st)
+	if disk := st.Resources["disk"]; disk.Limit != 300<<20 || disk.Usage != 250<<20 {
+		t.Errorf("pd's disk: %+v", disk)
+	}
+	if out := lxc("storage", "volume", "list", "bp", "--project", "pd", "--format", "csv", "-c", "n"); strings.Contains(out, "v2") || strings.Contains(out, "v3") || strings.Contains(out, "v4") {
+		t.Errorf("a refused volume is there:\n%s", out)
+	}
+
+	// An image into a project of its own images takes from what is left.
+	lxc("project", "create", "pi", "-c", "limits.disk=1KiB")
+	if _, stderr, err := d.Lodge("--project", "pi", "image", "import", busyboxImage(t)); err == nil || !strings.Contains(stderr, "limits.disk") {
+		t.Errorf("an image over what limits.disk leaves: %v %s", err, stderr)
+	}
+	if out := lxc("image", "list", "--project", "pi", "--format", "csv"); strings.TrimSpace(out) != "" {
+		t.Errorf("a refused image is there: %s", out)
+	}
+
+	// Off a cluster, a target is refused; a restricted project refuses it
+	// first, as LXD does.
+	refused("a cluster target", "clustered", "init", "busybox", "c3", "--project", "pd", "--target", "elsewhere")
+	lxc("project", "set", "pd", "restricted=true")
+	refused("a cluster target in a restricted project", "restricted.cluster.target", "init", "busybox", "c3", "--project", "pd", "--target", "elsewhere")
+
+	lxc("delete", "c1", "--project", "pd")
+	lxc("storage", "volume", "delete", "bp", "v1", "--project", "pd")
+	lxc("project", "delete", "pd")
+	lxc("project", "delete", "pi")
+}
+
+// TestProjectNetworks: a project with features.networks has bridges of
+// its own, which only its instances reach and which no other project
+// sees; limits.networks counts them, and a restricted project's bridges
+// take the subnets Lodge picks.
+func TestProjectNetworks(t *testing.T) {
+	d := withBusybox(t)
+	lxc := func(args ...string) string { t.Helper(); return d.MustLXC(args...) }
+	refused := func(what, want string, args ...string) {
+		t.Helper()
+		if _, stderr, err := d.LXC(args...); err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("%s: want a refusal naming %q, got %v %s", what, want, err, stderr)
+		}
+	}
+	own, other := uniq("pn"), uniq("df")
+	lxc("network", "create", other)
+	lxc("project", "create", "pn", "-c", "features.networks=true", "-c", "features.images=false", "-c", "limits.networks=1")
+	if out := lxc("network", "list", "--project", "pn", "--format", "csv"); strings.TrimSpace(out) != "" {
+		t.Errorf("a new project of its own networks lists some:\n%s", out)
+	}
+	lxc("network", "create", own, "--project", "pn")
+	refused("a network over limits.networks", "limits.networks", "network", "create", uniq("pn"), "--project", "pn")
+	refused("limits.networks under what the project has", "limits.networks", "project", "set", "pn", "limits.networks=0")
+	refused("the name of another project's network", "taken", "network", "create", own)
+	refused("another project's network, by name", "not found", "network", "show", own)
+	if out := lxc("network", "list", "--format", "csv"); strings.Contains(out, own) {
+		t.Errorf("the default project lists pn's network:\n%s", out)
+	}
+	if out := lxc("network", "list", "--project", "pn", "--format", "csv"); !strings.Contains(out, own+",bridge,YES") || strings.Contains(out, other) {
+		t.Errorf("pn's networks:\n%s", out)
+	}
+
+	// Only pn's instances reach pn's network, and they reach no other.
+	lxc("profile", "device", "add", "default", "root", "disk", "path=/", "pool=default", "--project", "pn")
+	lxc("launch", "busybox", "c1", "--project", "pn", "-n", own)
+	var n api.Network
+	_, env := d.API("GET", "/1.0/networks/"+own+"?project=pn", nil)
+	_ = json.Unmarshal(env.Metadata, &n)
+	if len(n.UsedBy) != 1 || n.UsedBy[0] != "/1.0/instances/c1?project=pn" {
+		t.Errorf("pn's network is used by %v", n.UsedBy)
+	}
+	refused("the default project's network from pn, to lxc", "not found", "launch", "busybox", "c2", "--project", "pn", "-n", other)
+	refused("the default project's network from pn", "not one of project", "config", "device", "add", "c1", "eth9", "nic", "network="+other, "--project", "pn")
+	lxc("init", "busybox", "c3")
+	refused("pn's network from the default project", "not one of project", "config", "device", "add", "c3", "eth9", "nic", "network="+own)
+	lxc("delete", "c3")
+	var st api.ProjectState
+	_, env = d.API("GET", "/1.0/projects/pn/state", nil)
+	_ = json.Unmarshal(env.Metadata, &st)
+	if st.Resources["networks"].Usage != 1 || st.Resources["networks"].Limit != 1 {
+		t.Errorf("pn's networks in its state: %+v", st.Resources["networks"])
+	}
+	refused("features.networks off with a network in it", "empty projects", "project", "set", "pn", "features.networks=false")
+
+	// A restricted project's bridges take Lodge's subnets.
+	lxc("project", "set", "pn", "limits.networks=2", "restricted=true", "restricted.devices.nic=managed")
+	refused("a subnet of the tenant's choosing", "auto or none", "network", "create", uniq("pn"), "ipv4.address=10.234.0.1/24", "--project", "pn")
+	refused("a subnet changed by the tenant", "auto or none", "network", "set", own, "ipv4.address=10.234.0.1/24", "--project", "pn")
+	lxc("network", "set", own, "dns.domain=tenant.example", "--project", "pn")
+
+	lxc("delete", "-f", "c1", "--project", "pn")
+	lxc("network", "delete", own, "--project", "pn")
+	lxc("project", "delete", "pn")
+	lxc("network", "delete", other)
 }

@@ -6,10 +6,14 @@ import (
 	"net/http"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
+// networkURL is a network's API path in project proj.
+func networkURL(proj, name string) string { return project.URL(proj, "/1.0/networks/"+name) }
+
 func networksGet(d *Daemon, r *http.Request) response {
-	list, err := d.Networks.List()
+	list, err := d.Networks.List(d.networksProject(r))
 	if err != nil {
 		return fail(err)
 	}
@@ -28,15 +32,19 @@ func networksPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Networks.Create(req); err != nil {
+	proj := d.networksProject(r)
+	if err := d.checkProjectNetwork(proj, req.Name, req.Config, true); err != nil {
 		return fail(err)
 	}
-	d.Bus.Lifecycle("network-created", "/1.0/networks/"+req.Name, nil)
+	if err := d.Networks.Create(proj, req); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("network-created", networkURL(proj, req.Name), nil)
 	return syncResp{metadata: map[string]any{}, location: "/1.0/networks/" + req.Name, status: http.StatusCreated}
 }
 
 func networkGet(d *Daemon, r *http.Request) response {
-	n, rev, err := d.Networks.Get(r.PathValue("name"))
+	n, rev, err := d.Networks.Get(d.networksProject(r), r.PathValue("name"))
 	if err != nil {
 		return fail(err)
 	}
@@ -48,37 +56,44 @@ func networkPut(d *Daemon, r *http.Request) response {
 	if err := decode(r, &put); err != nil {
 		return fail(err)
 	}
-	return updateNetwork(d, r, put)
-}
-
-func networkPatch(d *Daemon, r *http.Request) response {
-	name := r.PathValue("name")
-	err := patchRecord(r, func() (api.NetworkPut, uint64, error) {
-		cur, rev, err := d.Networks.Get(name)
-		return api.NetworkPut{Description: cur.Description, Config: cur.Config}, rev, err
-	}, func(put *api.NetworkPut, patch map[string]json.RawMessage) error {
-		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description}))
-	}, func(put api.NetworkPut, rev uint64) error {
-		dropEmptyValues(put.Config)
-		return d.Networks.Update(name, put, rev)
-	})
-	if err != nil {
-		return fail(err)
-	}
-	d.Bus.Lifecycle("network-updated", "/1.0/networks/"+name, nil)
-	return empty()
-}
-
-func updateNetwork(d *Daemon, r *http.Request, put api.NetworkPut) response {
 	rev, err := ifMatch(r)
 	if err != nil {
 		return fail(err)
 	}
 	dropEmptyValues(put.Config)
-	if err := d.Networks.Update(r.PathValue("name"), put, rev); err != nil {
+	return d.updateNetwork(r, put, rev)
+}
+
+func networkPatch(d *Daemon, r *http.Request) response {
+	name, proj := r.PathValue("name"), d.networksProject(r)
+	err := patchRecord(r, func() (api.NetworkPut, uint64, error) {
+		cur, rev, err := d.Networks.Get(proj, name)
+		return api.NetworkPut{Description: cur.Description, Config: cur.Config}, rev, err
+	}, func(put *api.NetworkPut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description}))
+	}, func(put api.NetworkPut, rev uint64) error {
+		dropEmptyValues(put.Config)
+		if err := d.checkProjectNetwork(proj, name, put.Config, false); err != nil {
+			return err
+		}
+		return d.Networks.Update(proj, name, put, rev)
+	})
+	if err != nil {
 		return fail(err)
 	}
-	d.Bus.Lifecycle("network-updated", "/1.0/networks/"+r.PathValue("name"), nil)
+	d.Bus.Lifecycle("network-updated", networkURL(proj, name), nil)
+	return empty()
+}
+
+func (d *Daemon) updateNetwork(r *http.Request, put api.NetworkPut, rev uint64) response {
+	name, proj := r.PathValue("name"), d.networksProject(r)
+	if err := d.checkProjectNetwork(proj, name, put.Config, false); err != nil {
+		return fail(err)
+	}
+	if err := d.Networks.Update(proj, name, put, rev); err != nil {
+		return fail(err)
+	}
+	d.Bus.Lifecycle("network-updated", networkURL(proj, name), nil)
 	return empty()
 }
 
@@ -89,23 +104,25 @@ func networkPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if err := d.Networks.Rename(r.PathValue("name"), req.Name); err != nil {
+	proj := d.networksProject(r)
+	if err := d.Networks.Rename(proj, r.PathValue("name"), req.Name); err != nil {
 		return fail(err)
 	}
-	d.Bus.Lifecycle("network-renamed", "/1.0/networks/"+req.Name, map[string]any{"old_name": r.PathValue("name")})
+	d.Bus.Lifecycle("network-renamed", networkURL(proj, req.Name), map[string]any{"old_name": r.PathValue("name")})
 	return syncResp{metadata: map[string]any{}, location: "/1.0/networks/" + req.Name, status: http.StatusCreated}
 }
 
 func networkDelete(d *Daemon, r *http.Request) response {
-	if err := d.Networks.Delete(r.PathValue("name")); err != nil {
+	proj := d.networksProject(r)
+	if err := d.Networks.Delete(proj, r.PathValue("name")); err != nil {
 		return fail(err)
 	}
-	d.Bus.Lifecycle("network-deleted", "/1.0/networks/"+r.PathValue("name"), nil)
+	d.Bus.Lifecycle("network-deleted", networkURL(proj, r.PathValue("name")), nil)
 	return empty()
 }
 
 func networkStateGet(d *Daemon, r *http.Request) response {
-	st, err := d.Networks.State(r.PathValue("name"))
+	st, err := d.Networks.State(d.networksProject(r), r.PathValue("name"))
 	if err != nil {
 		return fail(err)
 	}
@@ -113,7 +130,7 @@ func networkStateGet(d *Daemon, r *http.Request) response {
 }
 
 func networkLeasesGet(d *Daemon, r *http.Request) response {
-	leases, err := d.Networks.Leases(r.PathValue("name"))
+	leases, err := d.Networks.Leases(d.networksProject(r), r.PathValue("name"))
 	if err != nil {
 		return fail(err)
 	}

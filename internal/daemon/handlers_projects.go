@@ -39,6 +39,15 @@ func (d *Daemon) projectUsedBy(proj string, withDefaultProfile bool) ([]string, 
 				out = append(out, project.URL(proj, "/1.0/images/"+i.Fingerprint))
 			}
 		}
+		if eff, _ := d.Projects.Effective(proj, "features.networks"); eff == proj && proj != project.Default {
+			nets, err := d.Networks.InProject(proj)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range nets {
+				out = append(out, networkURL(proj, n))
+			}
+		}
 		if eff, _ := d.Projects.Effective(proj, "features.storage.volumes"); eff == proj {
 			pools, err := d.Pools.Names()
 			if err != nil {
@@ -68,8 +77,10 @@ var unchecked = projects.Checks{UsedBy: func(string) ([]string, error) { return 
 // projectChecks are what a project's change asks of the rest.
 func (d *Daemon) projectChecks() projects.Checks {
 	return projects.Checks{
-		UsedBy:    func(p string) ([]string, error) { return d.projectUsedBy(p, false) },
-		FitLimits: d.Instances.FitLimits,
+		UsedBy: func(p string) ([]string, error) { return d.projectUsedBy(p, false) },
+		FitLimits: func(p string, cfg map[string]string) error {
+			return errors.Join(d.Instances.FitLimits(p, cfg), d.fitNetworkLimit(p, cfg))
+		},
 	}
 }
 
@@ -237,6 +248,11 @@ func projectStateGet(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
+	nets, err := d.Networks.InProject(name)
+	if err != nil {
+		return fail(err)
+	}
+	use["networks"] = int64(len(nets))
 	st := api.ProjectState{Resources: map[string]api.ProjectStateResource{}}
 	for res, n := range use {
 		limit := int64(-1)

@@ -47,6 +47,7 @@ type Service struct {
 	pools   *storage.Pools
 	dir     string // $LODGE_DIR/images: the original files, for export
 	maxSize int64
+	budget  func(proj string) (int64, error) // see SetBudget
 	// unpacking serialises making one image's volume on a pool.
 	unpacking keyedlock.Locks
 	// downloading serialises pulling one image from a server.
@@ -89,28 +90,60 @@ type spooled struct {
 	size int64
 }
 
-func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *int64) (spooled, error) {
+// quota is what an import may still write: the host's --max-image-size,
+// or less where its project's limits.disk leaves less.
+type quota struct {
+	left     int64
+	exceeded func() error
+}
+
+// SetBudget sets what a project may still take by an image, in bytes
+// (-1: no limit): what its limits.disk leaves, as LXD counts it.
+func (s *Service) SetBudget(budget func(proj string) (int64, error)) { s.budget = budget }
+
+// quotaFor is the quota of an import into project proj.
+func (s *Service) quotaFor(proj string) (*quota, error) {
+	q := &quota{left: s.maxSize, exceeded: func() error {
+		return fmt.Errorf("the image is larger than the %d-byte limit (lodged --max-image-size): %w", s.maxSize, apierr.ErrTooLarge)
+	}}
+	if s.budget == nil {
+		return q, nil
+	}
+	b, err := s.budget(proj)
+	if err != nil {
+		return nil, err
+	}
+	if b >= 0 && b < q.left {
+		q.left = b
+		q.exceeded = func() error {
+			return apierr.BadRequest("the image is larger than what project %q's limits.disk leaves (%d MiB)", project.Name(proj), b>>20)
+		}
+	}
+	return q, nil
+}
+
+func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *quota) (spooled, error) {
 	f, err := os.CreateTemp(s.dir, ".upload-*")
 	if err != nil {
 		return spooled{}, err
 	}
 	defer f.Close()
-	lr := &io.LimitedReader{R: r, N: *limit + 1}
+	lr := &io.LimitedReader{R: r, N: limit.left + 1}
 	n, err := io.Copy(io.MultiWriter(&writeBehind{f: f}, h), readerWithContext{ctx, lr})
 	if err != nil {
 		os.Remove(f.Name())
 		return spooled{}, fmt.Errorf("receive image: %w", err)
 	}
-	if n > *limit {
+	if n > limit.left {
 		os.Remove(f.Name())
-		return spooled{}, fmt.Errorf("the image is larger than the %d-byte limit (lodged --max-image-size): %w", s.maxSize, apierr.ErrTooLarge)
+		return spooled{}, limit.exceeded()
 	}
 	// Kept as the image's file once unpacked: on disk before its record.
 	if err := f.Sync(); err != nil {
 		os.Remove(f.Name())
 		return spooled{}, fmt.Errorf("receive image: %w", err)
 	}
-	*limit -= n
+	limit.left -= n
 	return spooled{path: f.Name(), size: n}, nil
 }
 
@@ -154,7 +187,10 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		}
 	}
 	hash := sha256.New()
-	limit := s.maxSize
+	limit, err := s.quotaFor(up.Project)
+	if err != nil {
+		return api.Image{}, err
+	}
 	var parts []spooled
 	defer func() {
 		for _, p := range parts {
@@ -170,7 +206,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		readers = []io.Reader{up.Meta, up.Rootfs}
 	}
 	for _, r := range readers {
-		p, err := s.spool(ctx, r, hash, &limit)
+		p, err := s.spool(ctx, r, hash, limit)
 		if err != nil {
 			return api.Image{}, err
 		}

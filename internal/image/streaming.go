@@ -39,7 +39,10 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 		return api.Image{}, err
 	}
 	hash := sha256.New()
-	limit := s.maxSize
+	limit, err := s.quotaFor(up.Project)
+	if err != nil {
+		return api.Image{}, err
+	}
 	pr, pw := io.Pipe()
 	type spoolResult struct {
 		part spooled
@@ -48,7 +51,7 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 	done := make(chan spoolResult, 1)
 	var downloadFailed atomic.Bool
 	go func() {
-		p, err := s.spool(ctx, io.TeeReader(up.Unified, pw), hash, &limit)
+		p, err := s.spool(ctx, io.TeeReader(up.Unified, pw), hash, limit)
 		downloadFailed.Store(err != nil) // before tar can see it
 		pw.CloseWithError(err)           // nil: tar reads to the end
 		done <- spoolResult{p, err}

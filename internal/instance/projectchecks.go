@@ -51,9 +51,18 @@ func (s *Service) checkProject(e Expanded, replacing string) error {
 // config about to be set): each instance must set every limited key, and
 // their sum must stay under the project's.
 func (s *Service) FitLimits(proj string, cfg map[string]string) error {
-	all, err := s.expandedAll()
+	in, err := s.expandedIn(proj)
 	if err != nil {
 		return err
+	}
+	return s.fitLimits(proj, cfg, in)
+}
+
+// expandedIn lists project proj's instances, expanded.
+func (s *Service) expandedIn(proj string) ([]Expanded, error) {
+	all, err := s.expandedAll()
+	if err != nil {
+		return nil, err
 	}
 	var in []Expanded
 	for _, e := range all {
@@ -61,7 +70,7 @@ func (s *Service) FitLimits(proj string, cfg map[string]string) error {
 			in = append(in, e)
 		}
 	}
-	return s.fitLimits(proj, cfg, in)
+	return in, nil
 }
 
 // fitLimits checks the instances of a project (and, for limits.disk, its

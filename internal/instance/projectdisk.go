@@ -114,19 +114,37 @@ func (s *Service) CheckVolumeLimits(proj string, v storage.VolumeRecord) error {
 	if limit == "" {
 		return nil
 	}
-	all, err := s.expandedAll()
+	in, err := s.expandedIn(proj)
 	if err != nil {
 		return err
-	}
-	var in []Expanded
-	for _, e := range all {
-		if project.Name(e.Project) == proj {
-			in = append(in, e)
-		}
 	}
 	vols, err := s.projectVolumes(proj, v.Pool, v.Name)
 	if err != nil {
 		return err
 	}
 	return fitDisk(proj, limit, in, append(vols, v))
+}
+
+// ImageBudget is what project proj's limits.disk leaves for an image, in
+// bytes (-1: no limit): the limit less its instances' root disks and its
+// custom volumes, as LXD reckons it.
+func (s *Service) ImageBudget(proj string) (int64, error) {
+	proj = project.Name(proj)
+	limit := s.projectConfig(proj)["limits.disk"]
+	if limit == "" {
+		return -1, nil
+	}
+	total, err := limits.ParseSize(limit)
+	if err != nil {
+		return 0, apierr.BadRequest("project %q: limits.disk: %v", proj, err)
+	}
+	in, err := s.expandedIn(proj)
+	if err != nil {
+		return 0, err
+	}
+	vols, err := s.projectVolumes(proj, "", "")
+	if err != nil {
+		return 0, err
+	}
+	return max(0, total-diskUse(in, vols)), nil
 }

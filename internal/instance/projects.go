@@ -135,17 +135,12 @@ func (s *Service) ProjectInstances(proj string) ([]string, error) {
 // ProjectUsage is what project proj's instances use of each resource
 // a project limits: counts, and the sums of their own limits.
 func (s *Service) ProjectUsage(proj string) (map[string]int64, error) {
-	all, err := s.expandedAll()
+	in, err := s.expandedIn(proj)
 	if err != nil {
 		return nil, err
 	}
 	use := map[string]int64{"instances": 0, "containers": 0, "virtual-machines": 0, "cpu": 0, "memory": 0, "processes": 0}
-	var in []Expanded
-	for _, e := range all {
-		if project.Name(e.Project) != project.Name(proj) {
-			continue
-		}
-		in = append(in, e)
+	for _, e := range in {
 		use["instances"]++
 		if e.Type == "" || e.Type == typeContainer {
 			use["containers"]++

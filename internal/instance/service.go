@@ -103,6 +103,7 @@ func NewService(d Deps) *Service {
 	s.devlxd = devlxd.NewServer(filepath.Join(d.Dir, "devlxd"), s, d.Bus, s.log)
 	s.devEnv = &device.Env{Networks: d.Networks, Proxies: &device.Proxies{}, ProxyPorts: d.ProxyPorts,
 		NodesDir: s.devicesDir, VethName: s.hostVethName, Log: s.log,
+		NetworksProject: func(proj string) string { return s.effective(proj, "features.networks") },
 		CustomVolume: func(proj, pool, name string) (string, error) {
 			return d.Pools.CustomVolumePath(pool, s.volumesProject(proj), name)
 		}}

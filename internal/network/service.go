@@ -17,6 +17,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/keyedlock"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/revert"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/warning"
@@ -28,6 +29,10 @@ type Record struct {
 	Name        string            `json:"name"`
 	Description string            `json:"description"`
 	Config      map[string]string `json:"config"`
+	// Project owns the network ("": the default project). A network's
+	// name is its bridge on the host, so names are unique across
+	// projects: a project reaches only its own networks by them.
+	Project string `json:"project,omitempty"`
 }
 
 // NIC is an instance's NIC on a managed network, as DHCP and DNS see it.
@@ -68,6 +73,40 @@ func NewService(db *store.Store, dir, table string, log *slog.Logger) *Service {
 }
 
 func (s *Service) records() ([]Record, error) { return store.List[Record](s.db, store.Networks) }
+
+// owned is network name of project proj: a network of another project
+// is not found, as if it were not there.
+func (s *Service) owned(proj, name string) (Record, uint64, error) {
+	r, rev, err := store.Get[Record](s.db, store.Networks, name)
+	if err == nil && project.Name(r.Project) != project.Name(proj) {
+		return Record{}, 0, apierr.NotFound("network %q in project %q", name, project.Name(proj))
+	}
+	return r, rev, err
+}
+
+// Project is the project that owns managed network name ("" if none).
+func (s *Service) Project(name string) string {
+	r, _, err := store.Get[Record](s.db, store.Networks, name)
+	if err != nil {
+		return ""
+	}
+	return project.Name(r.Project)
+}
+
+// InProject lists the names of project proj's networks.
+func (s *Service) InProject(proj string) ([]string, error) {
+	recs, err := s.records()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range recs {
+		if project.Name(r.Project) == project.Name(proj) {
+			out = append(out, r.Name)
+		}
+	}
+	return out, nil
+}
 
 func (r Record) prefix(family int) netip.Prefix {
 	key := "ipv4.address"
@@ -134,9 +173,9 @@ func (s *Service) resolve(name string, config map[string]string, creating bool) 
 	return cfg, nil
 }
 
-// Create makes a network: bridge, addresses, firewall, dnsmasq, then the
-// record. A failure takes everything down again.
-func (s *Service) Create(req api.NetworksPost) error {
+// Create makes a network of project proj: bridge, addresses, firewall,
+// dnsmasq, then the record. A failure takes everything down again.
+func (s *Service) Create(proj string, req api.NetworksPost) error {
 	if err := ValidateName(req.Name); err != nil {
 		return err
 	}
@@ -146,8 +185,10 @@ func (s *Service) Create(req api.NetworksPost) error {
 	// A second create of the name waits, then finds it taken (409),
 	// rather than tear down the bridge of the first when its record loses.
 	defer s.locks.Lock(req.Name)()
-	if s.IsManaged(req.Name) {
+	if owner := s.Project(req.Name); owner == project.Name(proj) {
 		return apierr.Conflict("network %q already exists", req.Name)
+	} else if owner != "" {
+		return apierr.Conflict("network name %q is taken by a network of another project: a network's name is its bridge on the host, so names are unique across projects", req.Name)
 	}
 	if _, err := netlink.LinkByName(req.Name); err == nil {
 		return apierr.Conflict("an interface called %q already exists on the host", req.Name)
@@ -157,6 +198,9 @@ func (s *Service) Create(req api.NetworksPost) error {
 		return err
 	}
 	rec := Record{Name: req.Name, Description: req.Description, Config: cfg}
+	if project.Name(proj) != project.Default {
+		rec.Project = proj
+	}
 	var r revert.Reverter
 	// Whatever of the bridge, its addresses, rules and dnsmasq setup made.
 	r.Add("the network's host side", func() error { s.teardown(rec.Name); return nil })
@@ -292,11 +336,12 @@ func (s *Service) StartAll() {
 	}
 }
 
-// Get returns one network.
-// A host interface that is not a managed network answers as an unmanaged one.
-func (s *Service) Get(name string) (api.Network, uint64, error) {
-	r, rev, err := store.Get[Record](s.db, store.Networks, name)
-	if errors.Is(err, apierr.ErrNotFound) {
+// Get returns one network of project proj. In the default project, a
+// host interface that is not a managed network answers as an unmanaged
+// one; a project of its own networks sees only those.
+func (s *Service) Get(proj, name string) (api.Network, uint64, error) {
+	r, rev, err := s.owned(proj, name)
+	if errors.Is(err, apierr.ErrNotFound) && project.Name(proj) == project.Default && !s.IsManaged(name) {
 		if n, ok := s.hostInterface(name); ok {
 			return n, 0, nil
 		}
@@ -317,8 +362,9 @@ func (s *Service) render(r Record) api.Network {
 		Config: r.Config, UsedBy: used, Locations: []string{"none"}}
 }
 
-// List returns every network.
-func (s *Service) List() ([]api.Network, error) {
+// List returns project proj's networks; the default project's list has
+// the host's other interfaces too, as unmanaged networks.
+func (s *Service) List(proj string) ([]api.Network, error) {
 	recs, err := s.records()
 	if err != nil {
 		return nil, err
@@ -326,17 +372,22 @@ func (s *Service) List() ([]api.Network, error) {
 	out := make([]api.Network, 0, len(recs))
 	managed := map[string]bool{}
 	for _, r := range recs {
-		out = append(out, s.render(r))
 		managed[r.Name] = true
+		if project.Name(r.Project) == project.Name(proj) {
+			out = append(out, s.render(r))
+		}
+	}
+	if project.Name(proj) != project.Default {
+		return out, nil
 	}
 	return append(out, s.hostInterfaces(managed)...), nil
 }
 
 // Update replaces a network's config and applies it at once; if the host
 // refuses, the old config is applied again and kept.
-func (s *Service) Update(name string, put api.NetworkPut, ifRev uint64) error {
+func (s *Service) Update(proj, name string, put api.NetworkPut, ifRev uint64) error {
 	defer s.locks.Lock(name)()
-	old, _, err := store.Get[Record](s.db, store.Networks, name)
+	old, _, err := s.owned(proj, name)
 	if err != nil {
 		return err
 	}
@@ -344,7 +395,7 @@ func (s *Service) Update(name string, put api.NetworkPut, ifRev uint64) error {
 	if err != nil {
 		return err
 	}
-	next := Record{Name: name, Description: put.Description, Config: cfg}
+	next := Record{Name: name, Description: put.Description, Config: cfg, Project: old.Project}
 	if old.prefix(4).Masked() != next.prefix(4).Masked() {
 		if err := s.checkNICsFit(name, cfg); err != nil {
 			return err
@@ -392,10 +443,10 @@ func (s *Service) checkNICsFit(name string, cfg map[string]string) error {
 	return nil
 }
 
-// Delete removes an unused network.
-func (s *Service) Delete(name string) error {
+// Delete removes an unused network of project proj.
+func (s *Service) Delete(proj, name string) error {
 	defer s.locks.Lock(name)()
-	if _, _, err := store.Get[Record](s.db, store.Networks, name); err != nil {
+	if _, _, err := s.owned(proj, name); err != nil {
 		return err
 	}
 	if used := s.UsedBy(name); len(used) > 0 {
@@ -410,12 +461,12 @@ func (s *Service) Delete(name string) error {
 }
 
 // Rename renames an unused network (its bridge is renamed too).
-func (s *Service) Rename(name, newName string) error {
+func (s *Service) Rename(proj, name, newName string) error {
 	defer s.locks.Lock(name)()
 	if err := ValidateName(newName); err != nil {
 		return err
 	}
-	r, _, err := store.Get[Record](s.db, store.Networks, name)
+	r, _, err := s.owned(proj, name)
 	if err != nil {
 		return err
 	}
@@ -563,8 +614,8 @@ func (s *Service) hostEntries(network string) []HostEntry {
 }
 
 // Leases lists DHCP leases plus pinned addresses.
-func (s *Service) Leases(name string) ([]api.NetworkLease, error) {
-	if _, _, err := store.Get[Record](s.db, store.Networks, name); err != nil {
+func (s *Service) Leases(proj, name string) ([]api.NetworkLease, error) {
+	if _, _, err := s.owned(proj, name); err != nil {
 		return nil, err
 	}
 	leases := s.dnsmasqFor(name).leases()
@@ -604,9 +655,9 @@ func (s *Service) Leases(name string) ([]api.NetworkLease, error) {
 }
 
 // State reads the bridge's state from the kernel.
-func (s *Service) State(name string) (api.NetworkState, error) {
-	if _, _, err := store.Get[Record](s.db, store.Networks, name); err != nil {
-		if _, host := s.hostInterface(name); !host {
+func (s *Service) State(proj, name string) (api.NetworkState, error) {
+	if _, _, err := s.owned(proj, name); err != nil {
+		if _, host := s.hostInterface(name); !host || project.Name(proj) != project.Default || s.IsManaged(name) {
 			return api.NetworkState{}, err
 		}
 	}

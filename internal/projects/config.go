@@ -30,6 +30,8 @@ var configKeys = map[string]func(string) error{
 	"limits.cpu":                           isCount,
 	"limits.memory":                        isAbsoluteSize,
 	"limits.processes":                     isCount,
+	"limits.disk":                          isAbsoluteSize,
+	"limits.networks":                      isCount,
 	"restricted":                           isBool,
 	"restricted.containers.nesting":        oneOf("allow", "block"),
 	"restricted.containers.lowlevel":       oneOf("allow", "block"),

@@ -168,9 +168,6 @@ func (s *Service) Create(req api.ProjectsPost) (Record, error) {
 	if err := CheckConfig(cfg); err != nil {
 		return Record{}, apierr.BadRequest("%v", err)
 	}
-	if keys.IsTrue(cfg, "features.networks") {
-		return Record{}, apierr.BadRequest("projects with networks of their own (features.networks) are not supported yet: a project uses the default project's networks")
-	}
 	r := Record{Name: req.Name, Description: req.Description, Config: cfg}
 	err := s.db.Update(func(tx *store.Tx) error {
 		if tx.Exists(store.Projects, req.Name) {
@@ -227,9 +224,6 @@ func (s *Service) Update(name string, put api.ProjectPut, ifRev uint64, c Checks
 	}
 	if err := c.FitLimits(name, cfg); err != nil {
 		return err
-	}
-	if name != project.Default && keys.IsTrue(cfg, "features.networks") {
-		return apierr.BadRequest("projects with networks of their own (features.networks) are not supported yet: a project uses the default project's networks")
 	}
 	next := Record{Name: name, Description: put.Description, Config: cfg}
 	err = s.db.Update(func(tx *store.Tx) error {

@@ -193,6 +193,7 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pools: pools, Images: images, Runtimes: runtimes(rt), Bus: bus, IDMap: m,
 		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports, Warnings: warnings, Projects: projs})
 	pools.SetVolumeLimits(inst.CheckVolumeLimits)
+	images.SetBudget(inst.ImageBudget)
 	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Pools: pools, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log,
 		DB: db, Trust: trust.NewStore(db), Warnings: warnings, Projects: projs}
 	return &services{db: db, daemon: d}, nil

@@ -33,9 +33,12 @@ type Instance struct {
 
 // Env is the host side devices reach.
 type Env struct {
-	Networks   *network.Service // nil: no managed networks
-	Proxies    *Proxies
-	ProxyPorts AllowedPorts
+	Networks *network.Service // nil: no managed networks
+	// NetworksProject is the project whose networks an instance of
+	// project proj reaches (features.networks); nil: the default one.
+	NetworksProject func(proj string) string
+	Proxies         *Proxies
+	ProxyPorts      AllowedPorts
 	// NodesDir is where an instance's device nodes are made.
 	NodesDir func(instance string) string
 	// VethName names the host end of an instance's NIC.

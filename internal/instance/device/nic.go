@@ -11,6 +11,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance/keys"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/network"
+	"github.com/lodge-project/lodge/internal/project"
 )
 
 // nic is a network interface: bridged (on a host bridge or a managed
@@ -96,6 +97,15 @@ func NICNetwork(networks *network.Service, d Config) string {
 	return ""
 }
 
+// networksProject is the project whose networks inst's NICs reach.
+func networksProject(env *Env, inst Instance) string {
+	proj, _ := project.SplitKey(inst.Name)
+	if env.NetworksProject == nil {
+		return project.Default
+	}
+	return project.Name(env.NetworksProject(proj))
+}
+
 // NICMAC is a NIC's hwaddr, or the one lodged gave it (volatile).
 func NICMAC(inst Instance, dev string) string {
 	if mac := inst.Devices[dev]["hwaddr"]; mac != "" {
@@ -110,6 +120,9 @@ func (nic) Resolve(env *Env, inst Instance, name string, d Config) (Device, erro
 		br, _, err := env.Networks.Bridge(net)
 		if err != nil {
 			return nil, apierr.BadRequest("device %q: %v", name, err)
+		}
+		if want := networksProject(env, inst); env.Networks.Project(net) != want {
+			return nil, apierr.BadRequest("device %q: network %q is not one of project %q's networks", name, net, want)
 		}
 		if err := env.Networks.CheckNIC(net, inst.Name, name, d["ipv4.address"], d["ipv6.address"]); err != nil {
 			return nil, err
