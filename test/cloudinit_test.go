@@ -129,6 +129,50 @@ print(r.status, r.read().decode())
 	if got := devlxd("/1.0/meta-data"); !strings.Contains(got, "local-hostname: ci1") {
 		t.Errorf("/dev/lxd meta-data: %q", got)
 	}
+	// Images through /dev/lxd (as a nested LXD fetches them): only with
+	// security.devlxd.images, and only the host's public or cached ones.
+	var alias api.ImageAliasesEntry
+	_, env = d.API("GET", "/1.0/images/aliases/cloud", nil)
+	if err := json.Unmarshal(env.Metadata, &alias); err != nil || alias.Target == "" {
+		t.Fatalf("the cloud image's alias: %v %s", err, env.Metadata)
+	}
+	export := func() string {
+		out, stderr, err := d.Lodge("exec", "ci1", "--", "python3", "-c", `
+import hashlib, http.client, socket, sys
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect("/dev/lxd/sock")
+c = C("devlxd")
+c.request("GET", sys.argv[1])
+r = c.getresponse()
+h = hashlib.sha256()
+while True:
+    b = r.read(1 << 20)
+    if not b:
+        break
+    h.update(b)
+print(r.status, h.hexdigest())
+`, "/1.0/images/"+alias.Target+"/export")
+		if err != nil {
+			t.Fatalf("devlxd image export: %v %s", err, stderr)
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := export(); !strings.HasPrefix(got, "403") {
+		t.Errorf("an image through /dev/lxd without security.devlxd.images: %q, want 403", got)
+	}
+	d.MustLodge("config", "set", "ci1", "security.devlxd.images=true")
+	if got := export(); !strings.HasPrefix(got, "404") {
+		t.Errorf("a private image through /dev/lxd: %q, want 404", got)
+	}
+	if code, env := d.API("PATCH", "/1.0/images/"+alias.Target, map[string]any{"public": true}); code != 200 {
+		t.Fatalf("make the cloud image public: %d %s", code, env.Error)
+	}
+	if got := export(); got != "200 "+alias.Target {
+		t.Errorf("a public image through /dev/lxd: %q, want its whole file (200 %s)", got, alias.Target)
+	}
+
 	// A restart of lodged leaves ci1 running, and its /dev/lxd answers again.
 	d.Stop()
 	d.Start()

@@ -63,6 +63,7 @@ var extensions = []extension{
 	{"warnings", "/1.0/warnings: the host's warnings (missing cgroup controllers and swap accounting, no AppArmor, no lxcfs, an autostart that failed, a dnsmasq that keeps exiting): list, show, acknowledge, delete; resolved when the cause is gone", "TestWarnings"},
 	{"container_edit_metadata", "GET/PUT /1.0/instances/NAME/metadata and /metadata/templates: an instance's image metadata and template files (lxc config metadata, lxc config template); templates render at create (first start), copy, start and rename, with LXD's variables", "TestTemplates"},
 	{"restrict_devlxd", "security.devlxd: /dev/lxd/sock inside the instance (default true), answering only the instance's own processes", "TestCloudInit"},
+	{"devlxd_images", "security.devlxd.images: /1.0/images/FINGERPRINT/export through /dev/lxd, for the host's public and cached images", "TestCloudInit"},
 	{"devlxd_events", "/dev/lxd's /1.0/events: a websocket of config (user.*) and device changes", "TestEventsOfConfigAndDevices"},
 	{"projects", "/1.0/projects and ?project= everywhere: projects with their own images, profiles and custom volumes (features.*, LXD's defaults and rules), instances of one name in two projects, events by project", "TestProjects"},
 	{"projects_limits", "a project's limits.containers, limits.cpu, limits.memory and limits.processes bound its instances' sum, on create, update, start and when set", "TestProjects"},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -13,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -215,39 +213,9 @@ func imageExport(d *Daemon, r *http.Request) response {
 	}
 	meta, rootfs := d.Images.Files(img.Fingerprint)
 	return rawResp(func(w http.ResponseWriter) {
-		if rootfs == "" {
-			f, err := os.Open(meta)
-			if err != nil {
-				errResp{err}.write(w)
-				return
-			}
-			defer f.Close()
-			st, _ := f.Stat()
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%s%s", img.Fingerprint, image.Extension(meta)))
-			w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
-			_, _ = io.Copy(w, f)
-			return
+		if err := image.WriteExport(w, img.Fingerprint, meta, rootfs); err != nil {
+			errResp{err}.write(w)
 		}
-		mw := multipart.NewWriter(w)
-		w.Header().Set("Content-Type", mw.FormDataContentType())
-		// LXD's names: meta-<fp><ext> and <fp><ext>, each with its own format's extension.
-		for _, part := range []struct{ name, path, file string }{
-			{"metadata", meta, "meta-" + img.Fingerprint + image.Extension(meta)},
-			{"rootfs", rootfs, img.Fingerprint + image.Extension(rootfs)},
-		} {
-			pw, err := mw.CreateFormFile(part.name, part.file)
-			if err != nil {
-				return
-			}
-			f, err := os.Open(part.path)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(pw, f)
-			f.Close()
-		}
-		_ = mw.Close()
 	})
 }
 

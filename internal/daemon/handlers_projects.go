@@ -227,11 +227,13 @@ func projectDelete(d *Daemon, r *http.Request) response {
 	} else if len(used) > 0 {
 		return fail(apierr.BadRequest("only empty projects can be deleted: project %q holds %v", name, used))
 	}
-	if err := d.Instances.DeleteProjectProfiles(name); err != nil {
+	restore, err := d.Instances.DeleteProjectProfiles(name)
+	if err != nil {
 		return fail(err)
 	}
 	if err := d.Projects.Delete(name, d.projectChecks()); err != nil {
-		return fail(err)
+		// The project stays: so do its profiles.
+		return fail(errors.Join(err, restore()))
 	}
 	d.Bus.Lifecycle("project-deleted", "/1.0/projects/"+name, nil)
 	return empty()

@@ -47,12 +47,20 @@ type Source interface {
 	InitPID(key string) int
 }
 
+// Images exports the host's shared images to guests allowed to read
+// them (security.devlxd.images): it writes image fp when a project has it
+// public or cached, and says false when none has.
+type Images interface {
+	ExportShared(w http.ResponseWriter, fp string) bool
+}
+
 // Server keeps one listener per running instance.
 type Server struct {
-	dir string // $LODGE_DIR/devlxd: one folder per instance
-	src Source
-	bus *event.Bus
-	log *slog.Logger
+	dir    string // $LODGE_DIR/devlxd: one folder per instance
+	src    Source
+	bus    *event.Bus
+	log    *slog.Logger
+	images Images // nil: no image exports
 
 	mu        sync.Mutex
 	listeners map[string]*listener
@@ -64,9 +72,10 @@ type listener struct {
 	cancel context.CancelFunc
 }
 
-// NewServer serves instances' guest APIs from sockets under dir.
-func NewServer(dir string, src Source, bus *event.Bus, log *slog.Logger) *Server {
-	return &Server{dir: dir, src: src, bus: bus, log: log, listeners: map[string]*listener{}}
+// NewServer serves instances' guest APIs from sockets under dir, with
+// images (nil: none) for those with security.devlxd.images.
+func NewServer(dir string, src Source, images Images, bus *event.Bus, log *slog.Logger) *Server {
+	return &Server{dir: dir, src: src, images: images, bus: bus, log: log, listeners: map[string]*listener{}}
 }
 
 // Dir is the host folder to mount at /dev/lxd in the instance whose host
@@ -188,6 +197,19 @@ func (s *Server) handler(key string) http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /1.0/events", func(w http.ResponseWriter, r *http.Request) { s.events(w, r, key) })
+	mux.HandleFunc("GET /1.0/images/{fingerprint}/export", func(w http.ResponseWriter, r *http.Request) {
+		in, ok := s.info(w, key)
+		if !ok {
+			return
+		}
+		if !keys.Bool(in.Config, "security.devlxd.images") || s.images == nil {
+			http.Error(w, "not authorized", http.StatusForbidden)
+			return
+		}
+		if !s.images.ExportShared(w, r.PathValue("fingerprint")) {
+			http.Error(w, "not found", http.StatusNotFound)
+		}
+	})
 	return s.fromInstance(key, mux)
 }
 

@@ -39,7 +39,7 @@ func (f *fakeSource) InitPID(string) int { return f.pid }
 func start(t *testing.T, src *fakeSource) (*Server, *http.Client, string) {
 	t.Helper()
 	bus := event.NewBus()
-	s := NewServer(t.TempDir(), src, bus, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := NewServer(t.TempDir(), src, nil, bus, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dir, err := s.Start("c1", "c1")
 	if err != nil {
 		t.Fatal(err)

@@ -103,18 +103,37 @@ func (s *Service) MoveProjectProfiles(from, to string) error {
 }
 
 // DeleteProjectProfiles removes project proj's profiles (it is being
-// deleted, and holds no instances).
-func (s *Service) DeleteProjectProfiles(proj string) error {
-	return s.db.Update(func(tx *store.Tx) error {
+// deleted, and holds no instances). The returned restore puts them back,
+// for when the project's own deletion fails after this.
+func (s *Service) DeleteProjectProfiles(proj string) (restore func() error, err error) {
+	gone := map[string]api.Profile{}
+	err = s.db.Update(func(tx *store.Tx) error {
 		for _, k := range tx.Keys(store.Profiles) {
-			if project.InProject(k, proj) {
-				if err := tx.Delete(store.Profiles, k); err != nil {
-					return err
-				}
+			if !project.InProject(k, proj) {
+				continue
 			}
+			var p api.Profile
+			if _, err := tx.Get(store.Profiles, k, &p); err != nil {
+				return err
+			}
+			if err := tx.Delete(store.Profiles, k); err != nil {
+				return err
+			}
+			gone[k] = p
 		}
 		return nil
 	})
+	restore = func() error {
+		return s.db.Update(func(tx *store.Tx) error {
+			for k, p := range gone {
+				if err := tx.Create(store.Profiles, k, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return restore, err
 }
 
 // ProjectInstances lists project proj's instances as API paths.

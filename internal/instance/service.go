@@ -100,7 +100,11 @@ func NewService(d Deps) *Service {
 		dir: d.Dir, log: d.Log, defStop: 30 * time.Second, restarting: map[string]bool{}, reserved: map[string]bool{}, pendingMaps: map[uint32]bool{}, netReady: make(chan struct{}), warnings: d.Warnings, projects: d.Projects}
 	s.log = slog.New(newRuntimeLogHandler(d.Log.Handler(), s.LogDir))
 	s.daemonID = daemonid.Of(d.Dir)
-	s.devlxd = devlxd.NewServer(filepath.Join(d.Dir, "devlxd"), s, d.Bus, s.log)
+	var images devlxd.Images
+	if d.Images != nil {
+		images = d.Images
+	}
+	s.devlxd = devlxd.NewServer(filepath.Join(d.Dir, "devlxd"), s, images, d.Bus, s.log)
 	s.devEnv = &device.Env{Networks: d.Networks, Proxies: &device.Proxies{}, ProxyPorts: d.ProxyPorts,
 		NodesDir: s.devicesDir, VethName: s.hostVethName, Log: s.log,
 		NetworksProject: func(proj string) string { return s.effective(proj, "features.networks") },

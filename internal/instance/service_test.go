@@ -594,3 +594,25 @@ func TestDevLXDFolderIsMounted(t *testing.T) {
 		t.Fatalf("the socket after a stop: %v", err)
 	}
 }
+
+// A project's profiles deleted with it come back when its deletion
+// fails after them.
+func TestDeletedProjectProfilesRestore(t *testing.T) {
+	h := newHarness(t)
+	if err := h.CreateProfile("web", api.ProfilesPost{Name: "default", ProfilePut: api.ProfilePut{Config: map[string]string{"limits.memory": "64MiB"}}}); err != nil {
+		t.Fatal(err)
+	}
+	restore, err := h.DeleteProjectProfiles("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := h.Profiles("web"); len(ps) != 0 {
+		t.Fatalf("web's profiles after their deletion: %+v", ps)
+	}
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := h.Profiles("web"); len(ps) != 1 || ps[0].Config["limits.memory"] != "64MiB" {
+		t.Fatalf("web's profiles restored: %+v", ps)
+	}
+}

@@ -53,6 +53,7 @@ var Table = map[string]Key{
 	"security.privileged":        {Type: typeBool, NeedsStop: true, Default: "false", Doc: "run without a user namespace (container root is host root)"},
 	"security.nesting":           {Type: typeBool, Default: "false", Doc: "let the instance run containers of its own"},
 	"security.devlxd":            {Type: typeBool, Default: "true", Doc: "serve the guest API (/dev/lxd/sock: the instance's user.* and cloud-init.* config, devices, meta-data, events) inside the instance; at the next start"},
+	"security.devlxd.images":     {Type: typeBool, Default: "false", Doc: "let the guest API export the host's public and cached images (/1.0/images/FINGERPRINT/export), as a nested Lodge or LXD asks for them"},
 	"boot.autostart":             {Type: typeBool, Live: true, Doc: "start the instance when lodged starts (unset: start it if it was running when the host went down)"},
 	"boot.host_shutdown_timeout": {Type: typeInt, Live: true, Default: "30", Doc: "seconds to wait for a clean stop before killing the instance"},
 	"boot.autostart.priority":    {Type: typeInt, Live: true, Default: "0", Doc: "instances with a higher priority start first"},
