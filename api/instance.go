@@ -229,6 +229,9 @@ type InstanceSnapshotPost struct {
 	Name      string `json:"name"`
 	Migration bool   `json:"migration"`
 	Live      bool   `json:"live"`
+	// Target, with Migration, pushes the snapshot to another host's
+	// operation (push mode).
+	Target *InstancePostTarget `json:"target,omitempty"`
 }
 
 // InstanceSnapshotPut changes a snapshot's expiry (the rest is immutable).

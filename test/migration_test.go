@@ -122,6 +122,20 @@ func TestMigrationBetweenHosts(t *testing.T) {
 	}
 	must(t, lxc, "stop", "b:c1", "--force")
 
+	// A snapshot, copied there as an instance of its own: its files, no
+	// snapshots; pulled (lxc's default) and pushed.
+	for _, mode := range []string{"pull", "push"} {
+		must(t, lxc, "copy", "c1/snap0", "b:fromsnap-"+mode, "--mode", mode)
+		if out := must(t, lxc, "info", "b:fromsnap-"+mode); strings.Contains(out, "snap0") || strings.Contains(out, "snap1") {
+			t.Errorf("a snapshot's copy (%s) has snapshots:\n%s", mode, out)
+		}
+		must(t, lxc, "start", "b:fromsnap-"+mode)
+		if got := cat("b:fromsnap-"+mode, "/root/mark"); got != "first" {
+			t.Errorf("a snapshot's copy (%s) says %q", mode, got)
+		}
+		must(t, lxc, "delete", "-f", "b:fromsnap-"+mode)
+	}
+
 	// A move: the target has it whole, then the source goes.
 	must(t, lxc, "move", "c1", "b:moved")
 	if _, _, err := lxc("info", "c1"); err == nil {
@@ -140,7 +154,8 @@ func TestMigrationBetweenHosts(t *testing.T) {
 // TestMigrationWithLXD copies a stopped Debian container with a snapshot
 // from Debian's LXD 5.0.2 to Lodge and from Lodge to LXD, each time with
 // lxc copy (the target pulls), on dir pools, and checks the file, its
-// owner and the snapshot at the other end. It runs in parallel with the
+// owner and the snapshot at the other end; then a snapshot alone, each
+// way, as an instance of its own. It runs in parallel with the
 // other slow tests.
 func TestMigrationWithLXD(t *testing.T) {
 	t.Parallel()
@@ -191,6 +206,16 @@ func TestMigrationWithLXD(t *testing.T) {
 	history("lodge:")
 	must(t, lxc, "copy", "lodge:c", "lxd:fromlodge")
 	check("lxd:fromlodge")
+
+	// A snapshot becomes an instance at the other end, both ways.
+	for _, c := range [][2]string{{"lxd:c/s0", "lodge:snapfromlxd"}, {"lodge:c/s0", "lxd:snapfromlodge"}} {
+		must(t, lxc, "copy", c[0], c[1])
+		must(t, lxc, "start", c[1])
+		if got := strings.TrimSpace(must(t, lxc, "exec", c[1], "--", "cat", "/root/state")); got != "one" {
+			t.Errorf("%s, copied from %s, says %q", c[1], c[0], got)
+		}
+		must(t, lxc, "stop", "--force", c[1])
+	}
 }
 
 // TestMigrationWithLodge drives two hosts with lodge: copy in each mode,
@@ -252,6 +277,21 @@ func TestMigrationWithLodge(t *testing.T) {
 	if got := strings.TrimSpace(must(t, lodge, "config", "get", "b:pull", "user.mode")); got != "" {
 		t.Errorf("the refreshed copy kept its own user.mode %q", got)
 	}
+
+	// Into a project there, and a snapshot as an instance of its own.
+	b.MustLodge("project", "create", "p1", "-c", "features.profiles=false")
+	must(t, lodge, "copy", "c1/s0", "b:fromsnap", "--target-project", "p1")
+	if out := must(t, lodge, "list", "b:", "--project", "p1", "--format", "csv"); !strings.Contains(out, "fromsnap,STOPPED") {
+		t.Errorf("project p1 on b after the copy: %q", out)
+	}
+	if st, _ := b.API("GET", "/1.0/instances/fromsnap", nil); st != 404 {
+		t.Errorf("the copy into p1 is in b's default project too (%d)", st)
+	}
+	must(t, lodge, "--project", "p1", "start", "b:fromsnap")
+	if got := strings.TrimSpace(must(t, lodge, "--project", "p1", "exec", "b:fromsnap", "--", "cat", "/root/mark")); got != "kept" {
+		t.Errorf("the snapshot's copy in p1 says %q", got)
+	}
+	must(t, lodge, "--project", "p1", "delete", "-f", "b:fromsnap")
 
 	// Within one remote: a local copy there.
 	must(t, lodge, "copy", "b:pull", "b:again")

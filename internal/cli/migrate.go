@@ -33,10 +33,22 @@ type crossCopy struct {
 	edit func(req *api.InstancesPost, inst api.Instance) error
 }
 
-// copyAcross copies instance srcName of src to dstName on dst; a move
-// then deletes the source, once the target has the whole instance, and
-// starts the target when the source ran.
+// sourceSide is what the source host is asked: the path to POST (an
+// instance's, or a snapshot's) and the request, given the target's
+// operation in push mode (nil otherwise).
+type sourceSide struct {
+	path string
+	req  func(target *api.InstancePostTarget) any
+}
+
+// copyAcross copies instance srcName of src (or its snapshot, for
+// "NAME/SNAP") to dstName on dst; a move then deletes the source, once
+// the target has the whole instance, and starts the target when the
+// source ran.
 func copyAcross(out io.Writer, src, dst *client.Client, srcName, dstName string, o crossCopy) error {
+	if name, snap, ok := strings.Cut(srcName, "/"); ok {
+		return copySnapshotAcross(out, src, dst, name, snap, dstName, o)
+	}
 	var inst api.Instance
 	if _, err := src.Get(instancePath(srcName), &inst); err != nil {
 		return err
@@ -61,20 +73,12 @@ func copyAcross(out io.Writer, src, dst *client.Client, srcName, dstName string,
 	live := running && !o.stateless
 	req.Source = api.InstanceSource{Type: "migration", InstanceOnly: o.instanceOnly, Live: live, BaseImage: inst.Config["volatile.base_image"],
 		Refresh: o.refresh}
-	sourceReq := api.InstancePost{Migration: true, Live: live, InstanceOnly: o.instanceOnly}
+	side := sourceSide{path: instancePath(srcName), req: func(target *api.InstancePostTarget) any {
+		return api.InstancePost{Migration: true, Live: live, InstanceOnly: o.instanceOnly, Target: target}
+	}}
 	progress, done := showProgressOf(out, "Transferring instance", "fs_progress")
 	defer done()
-	var err error
-	switch o.mode {
-	case "", "pull":
-		err = pullCopy(src, dst, srcName, req, sourceReq, progress)
-	case "push":
-		err = pushCopy(src, dst, srcName, req, sourceReq, progress)
-	case "relay":
-		err = relayCopy(src, dst, srcName, req, sourceReq, progress)
-	default:
-		return fmt.Errorf("--mode %q: give pull, push or relay", o.mode)
-	}
+	err := transfer(src, dst, side, req, o.mode, progress)
 	if err == nil && o.refresh {
 		// As lxc does: the copy's config follows the source's too.
 		put := req.InstancePut
@@ -104,6 +108,96 @@ func copyAcross(out io.Writer, src, dst *client.Client, srcName, dstName string,
 		}
 	}
 	return nil
+}
+
+// copySnapshotAcross makes snapshot snap of instance name on src an
+// instance dstName of dst (lxc copy c1/snap0 other:c2): the snapshot's
+// config, its tree as the new instance's volume, no snapshots.
+func copySnapshotAcross(out io.Writer, src, dst *client.Client, name, snap, dstName string, o crossCopy) error {
+	if o.move || o.refresh {
+		return errors.New("a snapshot is copied to another host, not moved or refreshed: copy it, then delete it here")
+	}
+	var sn api.InstanceSnapshot
+	if _, err := src.Get(instancePath(name)+"/snapshots/"+url.PathEscape(snap), &sn); err != nil {
+		return err
+	}
+	var inst api.Instance
+	if _, err := src.Get(instancePath(name), &inst); err != nil {
+		return err
+	}
+	if dstName == "" {
+		dstName = name
+	}
+	req := api.InstancesPost{Name: dstName, Type: inst.Type, InstancePut: api.InstancePut{Architecture: sn.Architecture,
+		Config: map[string]string{}, Devices: sn.Devices, Profiles: sn.Profiles, Ephemeral: sn.Ephemeral}}
+	for k, v := range sn.Config {
+		if !strings.HasPrefix(k, "volatile.") {
+			req.Config[k] = v
+		}
+	}
+	if o.edit != nil {
+		if err := o.edit(&req, inst); err != nil {
+			return err
+		}
+	}
+	req.Source = api.InstanceSource{Type: "migration", InstanceOnly: true, BaseImage: sn.Config["volatile.base_image"]}
+	side := sourceSide{path: instancePath(name) + "/snapshots/" + url.PathEscape(snap), req: func(target *api.InstancePostTarget) any {
+		return api.InstanceSnapshotPost{Migration: true, Name: dstName, Target: target}
+	}}
+	progress, done := showProgressOf(out, "Transferring snapshot", "fs_progress")
+	defer done()
+	return transfer(src, dst, side, req, o.mode, progress)
+}
+
+// transfer runs a migration of what side names on src into req on dst,
+// in mode: the target connects to the source (pull), the source to the
+// target (push), or this client joins both (relay).
+func transfer(src, dst *client.Client, side sourceSide, req api.InstancesPost, mode string, progress func(map[string]any)) error {
+	switch mode {
+	case "", "pull":
+		return handOver(src, func() (*api.Operation, map[string]string, error) {
+			return startOperation(src, "POST", side.path, side.req(nil))
+		}, func(opURL, cert string, secrets map[string]string) error {
+			req.Source.Mode, req.Source.Operation, req.Source.Websockets, req.Source.Certificate = "pull", opURL, secrets, cert
+			_, err := dst.DoProgress("POST", "/1.0/instances", req, progress)
+			return err
+		})
+	case "push":
+		req.Source.Mode = "push"
+		return handOver(dst, func() (*api.Operation, map[string]string, error) {
+			return startOperation(dst, "POST", "/1.0/instances", req)
+		}, func(opURL, cert string, secrets map[string]string) error {
+			_, err := src.DoProgress("POST", side.path, side.req(&api.InstancePostTarget{Operation: opURL, Certificate: cert, Websockets: secrets}), progress)
+			return err
+		})
+	case "relay":
+		return relayCopy(src, dst, side, req, progress)
+	}
+	return fmt.Errorf("--mode %q: give pull, push or relay", mode)
+}
+
+// handOver starts the side that listens (its operation's websockets, on
+// host listener), then has the other side connect to it through one of
+// listener's addresses, and waits for both. A failure cancels the
+// listener's operation.
+func handOver(listener *client.Client, listen func() (*api.Operation, map[string]string, error),
+	connect func(opURL, cert string, secrets map[string]string) error) error {
+	op, secrets, err := listen()
+	if err != nil {
+		return err
+	}
+	cert, urls, err := reachable(listener, op.ID)
+	if err != nil {
+		cancelOperation(listener, op.ID)
+		return err
+	}
+	err = throughAny(urls, func(u string) error { return connect(u, cert, secrets) })
+	if err != nil {
+		cancelOperation(listener, op.ID)
+		return err
+	}
+	_, err = listener.Wait("/1.0/operations/" + op.ID)
+	return err
 }
 
 // startOperation sends a request that starts an operation and returns it
@@ -142,30 +236,6 @@ func reachable(c *client.Client, opID string) (cert string, urls []string, err e
 	return info.Environment.Certificate, urls, nil
 }
 
-func pullCopy(src, dst *client.Client, srcName string, req api.InstancesPost, sourceReq api.InstancePost, progress func(map[string]any)) error {
-	op, secrets, err := startOperation(src, "POST", instancePath(srcName), sourceReq)
-	if err != nil {
-		return err
-	}
-	cert, urls, err := reachable(src, op.ID)
-	if err != nil {
-		cancelOperation(src, op.ID)
-		return err
-	}
-	req.Source.Mode, req.Source.Websockets, req.Source.Certificate = "pull", secrets, cert
-	err = throughAny(urls, func(u string) error {
-		req.Source.Operation = u
-		_, err := dst.DoProgress("POST", "/1.0/instances", req, progress)
-		return err
-	})
-	if err != nil {
-		cancelOperation(src, op.ID)
-		return err
-	}
-	_, err = src.Wait("/1.0/operations/" + op.ID)
-	return err
-}
-
 // throughAny tries the other host's addresses in turn until one is
 // reached: a failure once there ends the tries.
 func throughAny(urls []string, try func(url string) error) error {
@@ -183,35 +253,10 @@ func throughAny(urls []string, try func(url string) error) error {
 	return fmt.Errorf("copy: %w", errors.Join(errs...))
 }
 
-func pushCopy(src, dst *client.Client, srcName string, req api.InstancesPost, sourceReq api.InstancePost, progress func(map[string]any)) error {
-	req.Source.Mode = "push"
-	op, secrets, err := startOperation(dst, "POST", "/1.0/instances", req)
-	if err != nil {
-		return err
-	}
-	cert, urls, err := reachable(dst, op.ID)
-	if err != nil {
-		cancelOperation(dst, op.ID)
-		return err
-	}
-	sourceReq.Target = &api.InstancePostTarget{Certificate: cert, Websockets: secrets}
-	err = throughAny(urls, func(u string) error {
-		sourceReq.Target.Operation = u
-		_, err := src.DoProgress("POST", instancePath(srcName), sourceReq, progress)
-		return err
-	})
-	if err != nil {
-		cancelOperation(dst, op.ID)
-		return err
-	}
-	_, err = dst.Wait("/1.0/operations/" + op.ID)
-	return err
-}
-
 // relayCopy joins the source's websockets to the target's, message by
 // message, for hosts that cannot reach each other.
-func relayCopy(src, dst *client.Client, srcName string, req api.InstancesPost, sourceReq api.InstancePost, progress func(map[string]any)) error {
-	srcOp, srcSecrets, err := startOperation(src, "POST", instancePath(srcName), sourceReq)
+func relayCopy(src, dst *client.Client, side sourceSide, req api.InstancesPost, progress func(map[string]any)) error {
+	srcOp, srcSecrets, err := startOperation(src, "POST", side.path, side.req(nil))
 	if err != nil {
 		return err
 	}

@@ -65,10 +65,7 @@ func cmdCopy() *cobra.Command {
 				return err
 			}
 			if from.remote != to.remote {
-				if strings.Contains(from.name, "/") {
-					return fmt.Errorf("a snapshot is copied to another host as an instance of its own: copy it here first (lodge copy %s NEW), then NEW there", from.name)
-				}
-				return copyAcross(cmd.ErrOrStderr(), from.client, to.client, from.name, to.name,
+				return copyAcross(cmd.ErrOrStderr(), from.client, inProject(to.client, targetProject, nil), from.name, to.name,
 					crossCopy{mode: mode, instanceOnly: instanceOnly, stateless: stateless, refresh: refresh, edit: edit})
 			}
 			if refresh {
@@ -95,7 +92,7 @@ func cmdCopy() *cobra.Command {
 		},
 		Annotations: map[string]string{ownRemotes: "source and target"},
 	}
-	cmd.Flags().StringVar(&targetProject, "target-project", "", "copy into this project (on this host)")
+	cmd.Flags().StringVar(&targetProject, "target-project", "", "the project the copy goes into (on the target host)")
 	cmd.Flags().StringVarP(&pool, "storage", "s", "", "storage pool for the copy (another pool: copied file by file)")
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "copy the instance without its snapshots")
 	cmd.Flags().BoolVarP(&ephemeral, "ephemeral", "e", false, "make the copy ephemeral")
@@ -212,7 +209,7 @@ func cmdMove() *cobra.Command {
 					return err
 				}
 				if from.remote != to.remote {
-					return copyAcross(cmd.ErrOrStderr(), from.client, to.client, from.name, to.name,
+					return copyAcross(cmd.ErrOrStderr(), from.client, inProject(to.client, targetProject, nil), from.name, to.name,
 						crossCopy{mode: mode, instanceOnly: instanceOnly, stateless: stateless, move: true,
 							edit: newInstanceEdits(nil, nil, false, pool, false)})
 				}
@@ -261,7 +258,7 @@ func cmdMove() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&pool, "storage", "s", "", "move the (stopped) instance's volume to this storage pool (or, to another host, the pool there)")
 	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "leave the snapshots behind (they are deleted)")
-	cmd.Flags().StringVar(&targetProject, "target-project", "", "move into this project (on this host)")
+	cmd.Flags().StringVar(&targetProject, "target-project", "", "the project the instance moves into (on the target host)")
 	migrationFlags(cmd, &mode, &stateless)
 	cmd.Annotations = map[string]string{ownRemotes: "source and target"}
 	return cmd
@@ -273,9 +270,11 @@ func inProject(c *client.Client, target string, req *api.InstancesPost) *client.
 	if target == "" {
 		return c
 	}
-	req.Source.Project = c.Project
-	if req.Source.Project == "" {
-		req.Source.Project = "default"
+	if req != nil { // a copy on this host names the project it copies from
+		req.Source.Project = c.Project
+		if req.Source.Project == "" {
+			req.Source.Project = "default"
+		}
 	}
 	in := *c
 	in.Project = target

@@ -40,15 +40,36 @@ func instanceMigrateSource(d *Daemon, r *http.Request, name string, req api.Inst
 		return fail(err)
 	}
 	src.AllowInconsistent = req.AllowInconsistent
+	return d.startMigrationSource(name, src, req.Target)
+}
+
+// snapshotMigrateSource starts sending a snapshot to another host, where
+// it becomes an instance (lxc copy c1/snap0 other:c2).
+func snapshotMigrateSource(d *Daemon, r *http.Request, name, snap string, req api.InstanceSnapshotPost) response {
+	if req.Live {
+		return fail(statefulRefusal(r, "a stateful copy of snapshot "+snap))
+	}
+	src, err := d.Instances.SnapshotMigrationSource(name, snap)
+	if err != nil {
+		return fail(err)
+	}
+	return d.startMigrationSource(name, src, req.Target)
+}
+
+// startMigrationSource runs the source side of a migration of what src
+// describes (of instance name): pushed to target's operation when it is
+// given, else offered on this operation's websockets for the target (or
+// a relaying client) to connect to.
+func (d *Daemon) startMigrationSource(name string, src *migration.Source, target *api.InstancePostTarget) response {
 	src.Sent = new(atomic.Int64)
-	if req.Target != nil {
+	if target != nil {
 		// Push: this host connects to the target's operation.
-		dialer, err := migrationDialer(req.Target.Certificate)
+		dialer, err := migrationDialer(target.Certificate)
 		if err != nil {
 			return fail(err)
 		}
 		op := d.Ops.Start("Migrating instance", resources(name), nil, func(ctx context.Context, op *operation.Op) error {
-			control, fs, err := dialMigration(ctx, dialer, req.Target.Operation, req.Target.Websockets)
+			control, fs, err := dialMigration(ctx, dialer, target.Operation, target.Websockets)
 			if err != nil {
 				return err
 			}

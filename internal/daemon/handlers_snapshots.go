@@ -77,11 +77,11 @@ func snapshotPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
-	if req.Migration {
-		return fail(apierr.BadRequest("snapshot migration is not supported yet"))
-	}
 	if _, _, err := d.Instances.Snapshot(name, snap); err != nil {
 		return fail(err)
+	}
+	if req.Migration {
+		return snapshotMigrateSource(d, r, name, snap, req)
 	}
 	op := d.Ops.Start("Renaming snapshot", resources(name), nil, func(context.Context, *operation.Op) error {
 		return d.Instances.RenameSnapshot(name, snap, req.Name)

@@ -11,6 +11,7 @@ import (
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/migration"
 	"github.com/lodge-project/lodge/internal/storage"
+	"github.com/lodge-project/lodge/internal/store"
 )
 
 // MigrationSource describes instance key to the migration protocol, to
@@ -35,8 +36,8 @@ func (s *Service) MigrationSource(key string, instanceOnly bool) (*migration.Sou
 			return nil, apierr.BadRequest("snapshot %q of %q has its files on another id map than the instance (its isolation changed since): copy it with --instance-only, or delete that snapshot", sn.Name, e.Name)
 		}
 	}
-	if e.IDMap != nil && len(e.IDMap.Raw) > 0 {
-		return nil, apierr.BadRequest("instance %q has raw.idmap entries, which a migration cannot carry yet", e.Name)
+	if err := carriesIDMap(e); err != nil {
+		return nil, err
 	}
 	cfg, err := s.backupConfig(e, snaps)
 	if err != nil {
@@ -49,26 +50,79 @@ func (s *Service) MigrationSource(key string, instanceOnly bool) (*migration.Sou
 	for _, sn := range snaps {
 		src.Snapshots = append(src.Snapshots, snapshotToWire(sn))
 	}
+	s.sendVolume(e, src, "")
+	return src, nil
+}
+
+// SnapshotMigrationSource describes snapshot snap of instance key to the
+// migration protocol as an instance of its own (lxc copy c1/snap0
+// other:c2): its config in the index header, no snapshots, and its tree
+// as the volume's. A snapshot does not change, so nothing is frozen.
+func (s *Service) SnapshotMigrationSource(key, snap string) (*migration.Source, error) {
+	e, _, err := s.load(key)
+	if err != nil {
+		return nil, err
+	}
+	sn, _, err := store.Get[SnapshotRecord](s.db, store.Snapshots, snapKey(key, snap))
+	if err != nil {
+		return nil, err
+	}
+	if err := carriesIDMap(e); err != nil {
+		return nil, err
+	}
+	cfg, err := s.backupConfig(e, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The index header describes what is sent: the snapshot's config.
+	cfg.Container.Config, cfg.Container.Devices = withoutIDMapKeys(sn.Config), sn.Devices
+	cfg.Container.Profiles, cfg.Container.Ephemeral, cfg.Container.Architecture = sn.Profiles, sn.Ephemeral, sn.Architecture
+	src := &migration.Source{Info: migration.Info{Config: cfg}, IDMap: idmapEntries(sn.filesIDMap(e.IDMap)), Only: backupEntries}
+	s.sendVolume(e, src, sn.Name)
+	return src, nil
+}
+
+// carriesIDMap refuses an instance whose files a migration cannot
+// describe: the protocol has one contiguous range for uids and gids.
+func carriesIDMap(e Expanded) error {
+	if e.IDMap != nil && len(e.IDMap.Raw) > 0 {
+		return apierr.BadRequest("instance %q has raw.idmap entries, which a migration cannot carry yet", e.Name)
+	}
+	return nil
+}
+
+// sendVolume gives src the trees and streams of instance e's volume: as
+// it is (snap ""), or as its snapshot snap, which then stands for the
+// volume.
+func (s *Service) sendVolume(e Expanded, src *migration.Source, snap string) {
+	key := e.key()
+	rt := s.runtimeOf(e.Type)
 	if pool, vol, err := s.poolOf(e); err == nil {
 		if st, ok := pool.(storage.Streamer); ok {
 			// A picture of the volume as the stream starts: consistent
 			// without a freeze.
 			src.Driver = pool.Name()
-			src.Stream = func(ctx context.Context, snap, parent string, w io.Writer) error {
+			src.Stream = func(ctx context.Context, which, parent string, w io.Writer) error {
 				defer s.pools.Hold()()
-				_, err := st.WriteStream(ctx, vol, storage.StreamSpec{Snapshot: snap, Parent: parent}, w)
+				if which == "" {
+					which = snap
+				}
+				_, err := st.WriteStream(ctx, vol, storage.StreamSpec{Snapshot: which, Parent: parent}, w)
 				return err
 			}
 		}
 	}
-	src.Tree = func(ctx context.Context, snap string, send func(dir string) error) error {
+	src.Tree = func(ctx context.Context, which string, send func(dir string) error) error {
 		defer s.pools.Hold()()
 		pool, vol, err := s.poolOf(e)
 		if err != nil {
 			return err
 		}
-		if snap != "" {
-			return pool.ViewSnapshot(ctx, vol, snap, send)
+		if which == "" {
+			which = snap
+		}
+		if which != "" {
+			return pool.ViewSnapshot(ctx, vol, which, send)
 		}
 		crashpoint.Hit("migration.sending")
 		if err := pool.MountVolume(vol); err != nil {
@@ -86,7 +140,6 @@ func (s *Service) MigrationSource(key string, instanceOnly bool) (*migration.Sou
 		}
 		return send(pool.VolumePath(vol))
 	}
-	return src, nil
 }
 
 func sameMap(a, b *idmap.Map) bool {
