@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lodge-project/lodge/api"
@@ -292,6 +293,28 @@ func TestMigrationWithLodge(t *testing.T) {
 		t.Errorf("the snapshot's copy in p1 says %q", got)
 	}
 	must(t, lodge, "--project", "p1", "delete", "-f", "b:fromsnap")
+
+	// An instance with raw.idmap: host 1000's files stay host 1000's
+	// there, in the instance and in its snapshot.
+	must(t, lodge, "launch", "bb", "raw", "-c", "raw.idmap=both 1000 1000")
+	must(t, lodge, "exec", "raw", "--", "sh", "-c", "echo mine > /root/own && echo theirs > /root/mark && chown 1000:1000 /root/own && chown 1001:1001 /root/mark")
+	must(t, lodge, "snapshot", "raw", "s0")
+	must(t, lodge, "stop", "-f", "raw")
+	must(t, lodge, "copy", "raw", "b:raw")
+	for _, tree := range []string{"containers/raw/rootfs", "containers-snapshots/raw/s0/rootfs"} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(b.Dir, "storage-pools", "default", tree, "root", "own"), &st); err != nil || st.Uid != 1000 || st.Gid != 1000 {
+			t.Errorf("%s/root/own on b's host: %d:%d %v, want host 1000's", tree, st.Uid, st.Gid, err)
+		}
+	}
+	must(t, lodge, "start", "b:raw")
+	for file, want := range map[string]string{"/root/own": "1000:1000", "/root/mark": "1001:1001"} {
+		if got := strings.TrimSpace(must(t, lodge, "exec", "b:raw", "--", "stat", "-c", "%u:%g", file)); got != want {
+			t.Errorf("the raw.idmap copy's %s is %s inside, want %s", file, got, want)
+		}
+	}
+	must(t, lodge, "delete", "-f", "b:raw")
+	must(t, lodge, "delete", "raw")
 
 	// Within one remote: a local copy there.
 	must(t, lodge, "copy", "b:pull", "b:again")

@@ -110,6 +110,17 @@ func TestFilesIDMap(t *testing.T) {
 	if m, err := FilesIDMap(map[string]string{"volatile.last_state.idmap": "[]"}); err != nil || m != nil {
 		t.Fatalf("an empty map: %+v %v", m, err)
 	}
+	// With raw.idmap entries, as LXD writes them: the main range cut
+	// around host 1000's line. What LXDIDMap writes reads back the same.
+	lxd := `[{"Isuid":true,"Isgid":true,"Hostid":1000000,"Nsid":0,"Maprange":1000},{"Isuid":true,"Isgid":true,"Hostid":1000,"Nsid":1000,"Maprange":1},` +
+		`{"Isuid":true,"Isgid":true,"Hostid":1001001,"Nsid":1001,"Maprange":999998999}]`
+	m, err = FilesIDMap(map[string]string{"volatile.last_state.idmap": lxd})
+	if err != nil || m.HostUID != 1000000 || m.Size != 1000000000 || len(m.Raw) != 1 || m.Raw[0] != (idmap.Raw{UID: true, GID: true, Host: 1000, Container: 1000, Count: 1}) {
+		t.Fatalf("LXD's map with a raw entry: %+v %v", m, err)
+	}
+	if again, err := FilesIDMap(map[string]string{"volatile.last_state.idmap": LXDIDMap(m)}); err != nil || !idmap.Equal(again, m) {
+		t.Fatalf("written and read again: %+v %v", again, err)
+	}
 	for _, bad := range []string{`[{"Isuid":true,"Isgid":true,"Hostid":1000000,"Nsid":5,"Maprange":10}]`, `not json`, `[{"Isuid":true,"Isgid":false,"Hostid":1,"Nsid":0,"Maprange":10}]`} {
 		if _, err := FilesIDMap(map[string]string{"volatile.last_state.idmap": bad}); err == nil {
 			t.Fatalf("%s was taken", bad)

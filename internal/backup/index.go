@@ -90,32 +90,22 @@ func FilesIDMap(cfg map[string]string) (*idmap.Map, error) {
 	if err := json.Unmarshal([]byte(raw), &entries); err != nil {
 		return nil, fmt.Errorf("volatile.last_state.idmap: %w", err)
 	}
-	var m idmap.Map
-	var haveU, haveG bool
+	var uids, gids []idmap.Range
 	for _, e := range entries {
-		if e.Nsid != 0 || e.Hostid < 0 || e.Maprange <= 0 || e.Hostid+e.Maprange > 1<<32-1 {
-			return nil, fmt.Errorf("volatile.last_state.idmap: only maps from container id 0 are supported (%+v)", e)
+		if e.Nsid < 0 || e.Hostid < 0 || e.Maprange <= 0 || e.Hostid+e.Maprange > 1<<32-1 || e.Nsid+e.Maprange > 1<<32-1 {
+			return nil, fmt.Errorf("volatile.last_state.idmap: entry %+v is out of range", e)
 		}
+		r := idmap.Range{Container: uint32(e.Nsid), Host: uint32(e.Hostid), Size: uint32(e.Maprange)}
 		if e.Isuid {
-			if haveU && (uint32(e.Hostid) != m.HostUID || uint32(e.Maprange) != m.Size) {
-				return nil, fmt.Errorf("volatile.last_state.idmap: more than one uid range")
-			}
-			m.HostUID, haveU = uint32(e.Hostid), true
-			m.Size = uint32(e.Maprange)
+			uids = append(uids, r)
 		}
 		if e.Isgid {
-			if haveG && uint32(e.Hostid) != m.HostGID {
-				return nil, fmt.Errorf("volatile.last_state.idmap: more than one gid range")
-			}
-			m.HostGID, haveG = uint32(e.Hostid), true
-			if m.Size != 0 && uint32(e.Maprange) != m.Size {
-				return nil, fmt.Errorf("volatile.last_state.idmap: uid and gid ranges differ in size")
-			}
-			m.Size = uint32(e.Maprange)
+			gids = append(gids, r)
 		}
 	}
-	if !haveU || !haveG {
-		return nil, fmt.Errorf("volatile.last_state.idmap: needs a uid and a gid range")
+	m, err := idmap.FromRanges(uids, gids)
+	if err != nil {
+		return nil, fmt.Errorf("volatile.last_state.idmap: %w", err)
 	}
-	return &m, nil
+	return m, nil
 }

@@ -136,10 +136,13 @@ func LXDIDMap(m *idmap.Map) string {
 	if m == nil {
 		return "[]"
 	}
-	data, _ := json.Marshal([]lxdIDMapEntry{
-		{Isuid: true, Hostid: int64(m.HostUID), Maprange: int64(m.Size)},
-		{Isgid: true, Hostid: int64(m.HostGID), Maprange: int64(m.Size)},
-	})
+	var entries []lxdIDMapEntry
+	for _, gid := range []bool{false, true} {
+		for _, r := range m.Ranges(gid) {
+			entries = append(entries, lxdIDMapEntry{Isuid: !gid, Isgid: gid, Hostid: int64(r.Host), Nsid: int64(r.Container), Maprange: int64(r.Size)})
+		}
+	}
+	data, _ := json.Marshal(entries)
 	return string(data)
 }
 

@@ -36,9 +36,6 @@ func (s *Service) MigrationSource(key string, instanceOnly bool) (*migration.Sou
 			return nil, apierr.BadRequest("snapshot %q of %q has its files on another id map than the instance (its isolation changed since): copy it with --instance-only, or delete that snapshot", sn.Name, e.Name)
 		}
 	}
-	if err := carriesIDMap(e); err != nil {
-		return nil, err
-	}
 	cfg, err := s.backupConfig(e, snaps)
 	if err != nil {
 		return nil, err
@@ -67,9 +64,6 @@ func (s *Service) SnapshotMigrationSource(key, snap string) (*migration.Source, 
 	if err != nil {
 		return nil, err
 	}
-	if err := carriesIDMap(e); err != nil {
-		return nil, err
-	}
 	cfg, err := s.backupConfig(e, nil)
 	if err != nil {
 		return nil, err
@@ -80,15 +74,6 @@ func (s *Service) SnapshotMigrationSource(key, snap string) (*migration.Source, 
 	src := &migration.Source{Info: migration.Info{Config: cfg}, IDMap: idmapEntries(sn.filesIDMap(e.IDMap)), Only: backupEntries}
 	s.sendVolume(e, src, sn.Name)
 	return src, nil
-}
-
-// carriesIDMap refuses an instance whose files a migration cannot
-// describe: the protocol has one contiguous range for uids and gids.
-func carriesIDMap(e Expanded) error {
-	if e.IDMap != nil && len(e.IDMap.Raw) > 0 {
-		return apierr.BadRequest("instance %q has raw.idmap entries, which a migration cannot carry yet", e.Name)
-	}
-	return nil
 }
 
 // sendVolume gives src the trees and streams of instance e's volume: as
@@ -149,15 +134,19 @@ func sameMap(a, b *idmap.Map) bool {
 	return a.HostUID == b.HostUID && a.HostGID == b.HostGID && a.Size == b.Size
 }
 
-// idmapEntries is m as the protocol's entries (none: the instance's own ids).
+// idmapEntries is m as the protocol's entries, a line of its uid or gid
+// map each (raw.idmap entries among them); none: the instance's own ids.
 func idmapEntries(m *idmap.Map) []migration.IDMapEntry {
 	if m == nil {
 		return nil
 	}
-	return []migration.IDMapEntry{
-		{IsUID: true, HostID: int32(m.HostUID), MapRange: int32(m.Size)},
-		{IsGID: true, HostID: int32(m.HostGID), MapRange: int32(m.Size)},
+	var out []migration.IDMapEntry
+	for _, gid := range []bool{false, true} {
+		for _, r := range m.Ranges(gid) {
+			out = append(out, migration.IDMapEntry{IsUID: !gid, IsGID: gid, HostID: int32(r.Host), NsID: int32(r.Container), MapRange: int32(r.Size)})
+		}
 	}
+	return out
 }
 
 // snapshotToWire describes a snapshot as the protocol does.
