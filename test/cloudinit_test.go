@@ -103,9 +103,11 @@ ethernets:
 	}
 	// The guest API from inside: user.* and cloud-init.* keys, nothing else.
 	d.MustLodge("config", "set", "ci1", "user.panel-id=42")
-	devlxd := func(path string) string {
+	// ask GETs path of ci1's /dev/lxd from inside: the status, then the
+	// body (its sha256 when hashed: an image is no text).
+	ask := func(path string, hashed bool) string {
 		out, stderr, err := d.Lodge("exec", "ci1", "--", "python3", "-c", `
-import http.client, socket, sys
+import hashlib, http.client, socket, sys
 class C(http.client.HTTPConnection):
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -113,13 +115,23 @@ class C(http.client.HTTPConnection):
 c = C("devlxd")
 c.request("GET", sys.argv[1])
 r = c.getresponse()
-print(r.status, r.read().decode())
-`, path)
+if sys.argv[2] == "hashed":
+    h = hashlib.sha256()
+    while True:
+        b = r.read(1 << 20)
+        if not b:
+            break
+        h.update(b)
+    print(r.status, h.hexdigest())
+else:
+    print(r.status, r.read().decode())
+`, path, map[bool]string{true: "hashed", false: "text"}[hashed])
 		if err != nil {
 			t.Fatalf("devlxd %s: %v %s", path, err, stderr)
 		}
 		return strings.TrimSpace(out)
 	}
+	devlxd := func(path string) string { return ask(path, false) }
 	if got := devlxd("/1.0/config/user.panel-id"); got != "200 42" {
 		t.Errorf("/dev/lxd user.panel-id: %q", got)
 	}
@@ -136,29 +148,7 @@ print(r.status, r.read().decode())
 	if err := json.Unmarshal(env.Metadata, &alias); err != nil || alias.Target == "" {
 		t.Fatalf("the cloud image's alias: %v %s", err, env.Metadata)
 	}
-	export := func() string {
-		out, stderr, err := d.Lodge("exec", "ci1", "--", "python3", "-c", `
-import hashlib, http.client, socket, sys
-class C(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect("/dev/lxd/sock")
-c = C("devlxd")
-c.request("GET", sys.argv[1])
-r = c.getresponse()
-h = hashlib.sha256()
-while True:
-    b = r.read(1 << 20)
-    if not b:
-        break
-    h.update(b)
-print(r.status, h.hexdigest())
-`, "/1.0/images/"+alias.Target+"/export")
-		if err != nil {
-			t.Fatalf("devlxd image export: %v %s", err, stderr)
-		}
-		return strings.TrimSpace(out)
-	}
+	export := func() string { return ask("/1.0/images/"+alias.Target+"/export", true) }
 	if got := export(); !strings.HasPrefix(got, "403") {
 		t.Errorf("an image through /dev/lxd without security.devlxd.images: %q, want 403", got)
 	}

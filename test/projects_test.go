@@ -21,12 +21,7 @@ import (
 func TestProjects(t *testing.T) {
 	d := withBusybox(t)
 	lxc := func(args ...string) string { t.Helper(); return d.MustLXC(args...) }
-	refused := func(what, want string, args ...string) {
-		t.Helper()
-		if _, stderr, err := d.LXC(args...); err == nil || !strings.Contains(stderr, want) {
-			t.Errorf("%s: want a refusal naming %q, got %v %s", what, want, err, stderr)
-		}
-	}
+	refused := refusedByLXC(t, d)
 
 	lxc("project", "create", "p1")
 	var p api.Project
@@ -227,12 +222,7 @@ func TestRestrictedCertificates(t *testing.T) {
 func TestProjectDiskLimit(t *testing.T) {
 	d := withBusybox(t)
 	lxc := func(args ...string) string { t.Helper(); return d.MustLXC(args...) }
-	refused := func(what, want string, args ...string) {
-		t.Helper()
-		if _, stderr, err := d.LXC(args...); err == nil || !strings.Contains(stderr, want) {
-			t.Errorf("%s: want a refusal naming %q, got %v %s", what, want, err, stderr)
-		}
-	}
+	refused := refusedByLXC(t, d)
 	lxc("storage", "create", "bp", "btrfs", "size=1GiB")
 	lxc("project", "create", "pd", "-c", "features.images=false", "-c", "limits.disk=300MiB")
 	lxc("profile", "device", "add", "default", "root", "disk", "path=/", "pool=bp", "size=100MiB", "--project", "pd")
@@ -284,12 +274,7 @@ func TestProjectDiskLimit(t *testing.T) {
 func TestProjectNetworks(t *testing.T) {
 	d := withBusybox(t)
 	lxc := func(args ...string) string { t.Helper(); return d.MustLXC(args...) }
-	refused := func(what, want string, args ...string) {
-		t.Helper()
-		if _, stderr, err := d.LXC(args...); err == nil || !strings.Contains(stderr, want) {
-			t.Errorf("%s: want a refusal naming %q, got %v %s", what, want, err, stderr)
-		}
-	}
+	refused := refusedByLXC(t, d)
 	own, other := uniq("pn"), uniq("df")
 	lxc("network", "create", other)
 	lxc("project", "create", "pn", "-c", "features.networks=true", "-c", "features.images=false", "-c", "limits.networks=1")
@@ -340,4 +325,15 @@ func TestProjectNetworks(t *testing.T) {
 	lxc("network", "delete", own, "--project", "pn")
 	lxc("project", "delete", "pn")
 	lxc("network", "delete", other)
+}
+
+// refusedByLXC checks that lxc args fails with an error naming want
+// (what says what was asked).
+func refusedByLXC(t *testing.T, d *Daemon) func(what, want string, args ...string) {
+	return func(what, want string, args ...string) {
+		t.Helper()
+		if _, stderr, err := d.LXC(args...); err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("%s: want a refusal naming %q, got %v %s", what, want, err, stderr)
+		}
+	}
 }
