@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lodge-project/lodge/api"
 )
@@ -377,6 +378,67 @@ func TestMigrationBtrfs(t *testing.T) {
 		t.Errorf("the copy's snapshot holds %q", got)
 	}
 
+	// A refresh between btrfs pools comes as the changes since the
+	// snapshot the copy kept as received (s0): streams, on the copy's own
+	// map; the new snapshot follows.
+	refreshed := func(since string) {
+		t.Helper()
+		must(t, lodge, "copy", "c1", "b:c1", "--refresh", "--stateless")
+		if log, _ := os.ReadFile(filepath.Join(b.Dir, "lodged.log")); !strings.Contains(string(log), `instance=c1 transfer="btrfs streams since `+since+`"`) {
+			t.Errorf("the refresh did not go as btrfs streams since %s", since)
+		}
+	}
+	must(t, lodge, "stop", "b:c1", "--force")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo third > /root/mark")
+	must(t, lodge, "snapshot", "c1", "s1")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo fourth > /root/mark && chown 8:8 /root/mark")
+	refreshed("s0")
+	must(t, lodge, "start", "b:c1")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "stat", "-c", "%u:%g %n", "/root/mark")); got != "8:8 /root/mark" {
+		t.Errorf("the refreshed copy's file is owned by %s inside", got)
+	}
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "fourth" {
+		t.Errorf("the refreshed copy's file says %q", got)
+	}
+	must(t, lodge, "stop", "b:c1", "--force")
+	must(t, lodge, "restore", "b:c1", "s1")
+	must(t, lodge, "start", "b:c1")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "third" {
+		t.Errorf("the snapshot the refresh brought holds %q", got)
+	}
+	// Only the volume changed since: streams since s1.
+	must(t, lodge, "stop", "b:c1", "--force")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo fifth > /root/mark")
+	refreshed("s1")
+	must(t, lodge, "start", "b:c1")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "fifth" {
+		t.Errorf("the copy refreshed again says %q", got)
+	}
+	// The source dies mid-refresh, before the volume's stream: the copy,
+	// cut off, stays as it was, and the next refresh brings it all.
+	must(t, lodge, "stop", "b:c1", "--force")
+	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo sixth > /root/mark")
+	must(t, lodge, "snapshot", "c1", "s2")
+	a.crashAt("migration.streaming", func() { _, _, _ = lodge("copy", "c1", "b:c1", "--refresh", "--stateless") })
+	waitFor(t, "the target to give up", 30*time.Second, func() bool {
+		_, env := b.API("GET", "/1.0/operations?recursion=1", nil)
+		return !strings.Contains(string(env.Metadata), `"status":"Running"`)
+	})
+	assertConsistent(t, b.Daemon)
+	if out := must(t, lodge, "info", "b:c1"); strings.Contains(out, "s2") {
+		t.Errorf("a refresh cut short left its snapshot:\n%s", out)
+	}
+	must(t, lodge, "start", "b:c1")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "fifth" {
+		t.Errorf("the copy after a refresh cut short says %q", got)
+	}
+	must(t, lodge, "stop", "b:c1", "--force")
+	refreshed("s1")
+	must(t, lodge, "start", "b:c1")
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "sixth" {
+		t.Errorf("the copy refreshed after the cut says %q", got)
+	}
+
 	// A root disk too small for what is sent: refused, nothing left there.
 	must(t, lodge, "exec", "c1", "--", "dd", "if=/dev/urandom", "of=/root/big", "bs=1M", "count=8")
 	lxc := a.client(t)
@@ -397,7 +459,7 @@ func TestMigrationBtrfs(t *testing.T) {
 		t.Errorf("the copy to a dir pool did not go by rsync")
 	}
 	must(t, lodge, "start", "b:c2")
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c2", "--", "cat", "/root/mark")); got != "second" {
+	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c2", "--", "cat", "/root/mark")); got != "sixth" {
 		t.Errorf("the dir copy's file says %q", got)
 	}
 }

@@ -180,26 +180,37 @@ func receiveStreams(ctx context.Context, pool storage.Driver, vol storage.Volume
 	if err != nil {
 		return err
 	}
+	if err := st.ReceiveStreams(ctx, vol, incomingStreams(in), streamFix(files, to)); err != nil {
+		return err
+	}
+	crashpoint.Hit("migration.received")
+	return nil
+}
+
+// incomingStreams gives the streams of in in turn: each snapshot's, the
+// last of them kept as received (the parent of a later refresh's
+// streams), then the volume's.
+func incomingStreams(in *migration.Incoming) func() (storage.VolumeStream, error) {
 	i := 0
-	next := func() (storage.VolumeStream, error) {
+	return func() (storage.VolumeStream, error) {
 		switch {
 		case i < len(in.Snapshots):
 			i++
-			return storage.VolumeStream{Snapshot: in.Snapshots[i-1].Name, R: in.NextStream()}, nil
+			return storage.VolumeStream{Snapshot: in.Snapshots[i-1].Name, Keep: i == len(in.Snapshots), R: in.NextStream()}, nil
 		case i == len(in.Snapshots):
 			i++
 			return storage.VolumeStream{R: in.NextStream()}, nil
 		}
 		return storage.VolumeStream{}, io.EOF
 	}
-	fix := func(dir, snap string) error {
+}
+
+// streamFix checks a tree a stream made and moves it from the source's
+// map (files) onto the instance's (to).
+func streamFix(files, to *idmap.Map) func(dir, snap string) error {
+	return func(dir, snap string) error {
 		return settleStreamTree(dir, snap, "the source's", files, to)
 	}
-	if err := st.ReceiveStreams(ctx, vol, next, fix); err != nil {
-		return err
-	}
-	crashpoint.Hit("migration.received")
-	return nil
 }
 
 // receiveInstance receives the instance's own tree, and its final sync.

@@ -6,9 +6,12 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/crashpoint"
+	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/instance/runtime"
 	"github.com/lodge-project/lodge/internal/migration"
 	"github.com/lodge-project/lodge/internal/project"
+	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -33,6 +36,15 @@ func (s *Service) PrepareRefresh(proj string, req *api.InstancesPost) (*migratio
 	sink := &migration.Sink{Refresh: true}
 	for _, sn := range snaps {
 		sink.Have = append(sink.Have, snapshotToWire(sn))
+	}
+	if pool, vol, err := s.poolOf(e); err == nil {
+		if r, ok := pool.(storage.StreamRefresher); ok {
+			// Streams since the snapshot it kept as received, if the
+			// source still has it.
+			if base := r.ReceivedBase(vol); base != "" {
+				sink.Driver, sink.StreamParent = pool.Name(), base
+			}
+		}
 	}
 	sink.Make = func(ctx context.Context, in *migration.Incoming) error {
 		defer s.lock(key)()
@@ -62,6 +74,9 @@ func (s *Service) PrepareRefresh(proj string, req *api.InstancesPost) (*migratio
 		if err != nil {
 			return err
 		}
+		if in.Streams {
+			return s.refreshByStreams(ctx, e, pool, vol, in, recs, files)
+		}
 		if err := pool.MountVolume(vol); err != nil {
 			return err
 		}
@@ -86,4 +101,32 @@ func (s *Service) PrepareRefresh(proj string, req *api.InstancesPost) (*migratio
 		return nil
 	}
 	return sink, nil
+}
+
+// refreshByStreams brings instance e up to date from the source's
+// streams since the snapshot its pool kept as received: the pool adds
+// the new snapshots and swaps the new volume in at once (a failure
+// leaves it as it was); their records follow.
+func (s *Service) refreshByStreams(ctx context.Context, e Expanded, pool storage.Driver, vol storage.Volume, in *migration.Incoming, recs []SnapshotRecord, files *idmap.Map) error {
+	r, ok := pool.(storage.StreamRefresher)
+	if !ok {
+		return fmt.Errorf("pool %q takes no refresh by streams", pool.Name())
+	}
+	s.log.Info("refreshing an instance from another host", "instance", e.Name, "transfer", pool.Name()+" streams since "+in.StreamParent, "snapshots", len(recs))
+	if err := r.RefreshStreams(ctx, vol, incomingStreams(in), streamFix(files, e.IDMap)); err != nil {
+		return err
+	}
+	key := e.key()
+	for _, rec := range recs {
+		rec.Files = &SnapshotFiles{IDMap: e.IDMap}
+		if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Snapshots, snapKey(key, rec.Name), rec) }); err != nil {
+			return err
+		}
+	}
+	if err := s.applyRootSize(e); err != nil {
+		return err
+	}
+	crashpoint.Hit("migration.received")
+	s.bus.Lifecycle("instance-updated", instanceURL(key), nil)
+	return nil
 }

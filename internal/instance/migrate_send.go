@@ -90,6 +90,7 @@ func (s *Service) sendVolume(e Expanded, src *migration.Source, snap string) {
 			src.Stream = func(ctx context.Context, which, parent string, w io.Writer) error {
 				defer s.pools.Hold()()
 				if which == "" {
+					crashpoint.Hit("migration.streaming")
 					which = snap
 				}
 				_, err := st.WriteStream(ctx, vol, storage.StreamSpec{Snapshot: which, Parent: parent}, w)

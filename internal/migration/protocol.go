@@ -126,7 +126,11 @@ func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) 
 		if src.Stream == nil || answer.Lodge.Stream != src.Driver {
 			return fmt.Errorf("the target asks for %q streams, which were not offered", answer.Lodge.Stream)
 		}
-		if err := sendStreams(ctx, fs, src, snaps); err != nil {
+		parent := answer.Lodge.StreamParent
+		if parent != "" && !slices.Contains(offer.SnapshotNames, parent) {
+			return fmt.Errorf("the target asks for streams since snapshot %q, which was not offered", parent)
+		}
+		if err := sendStreams(ctx, fs, src, snaps, parent); err != nil {
 			return err
 		}
 		return awaitVerdict(control)
@@ -163,11 +167,11 @@ func awaitVerdict(control *Conn) error {
 	return nil
 }
 
-// sendStreams sends each snapshot as the changes since the one before,
-// then the volume since the last, each stream one transfer on fs.
-func sendStreams(ctx context.Context, fs *Conn, src *Source, snaps []string) error {
+// sendStreams sends each snapshot as the changes since the one before
+// (the first since snapshot parent, or whole for ""), then the volume
+// since the last, each stream one transfer on fs.
+func sendStreams(ctx context.Context, fs *Conn, src *Source, snaps []string, parent string) error {
 	w := &countingWriter{w: fs, n: src.Sent}
-	parent := ""
 	for _, n := range append(snaps, "") {
 		if err := src.Stream(ctx, n, parent, w); err != nil {
 			if n == "" {
@@ -222,6 +226,9 @@ type Incoming struct {
 	// NextStream in turn (Receive is not used).
 	Streams    bool
 	NextStream func() io.Reader
+	// StreamParent, in a refresh by streams, is the snapshot the first
+	// stream is the changes since (Sink.StreamParent, agreed).
+	StreamParent string
 }
 
 // Sink is the target's instance side.
@@ -239,6 +246,11 @@ type Sink struct {
 	// Driver is the target pool's driver when it takes streams of its
 	// own (Source.Stream), for a source of the same driver.
 	Driver string
+	// StreamParent, in a refresh, is the snapshot whose picture as
+	// received the target keeps: the streams may then be the changes
+	// since it, when the source has it too and every snapshot to send
+	// is newer.
+	StreamParent string
 }
 
 // RunSink receives an instance: the offer, the answer, the index header,
@@ -295,9 +307,13 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 	if offer.Lodge != nil {
 		answer.Lodge = &LodgeFeatures{LinksAndACLs: offer.Lodge.LinksAndACLs}
 	}
-	streams := !sink.Refresh && sink.Driver != "" && offer.Lodge != nil && offer.Lodge.Stream == sink.Driver
+	parent := ""
+	if sink.Refresh && streamsSince(sink.StreamParent, offer, sink.Have, snaps, prune) {
+		parent = sink.StreamParent
+	}
+	streams := sink.Driver != "" && offer.Lodge != nil && offer.Lodge.Stream == sink.Driver && (!sink.Refresh || parent != "")
 	if streams {
-		answer.Lodge.Stream = sink.Driver
+		answer.Lodge.Stream, answer.Lodge.StreamParent = sink.Driver, parent
 	}
 	if err := control.SendHeader(answer); err != nil {
 		return fmt.Errorf("answer the offer: %w", err)
@@ -305,7 +321,7 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 	in := &Incoming{Offer: offer, Snapshots: snaps, Prune: prune, FinalSync: !streams && offer.Criu != nil && *offer.Criu == CriuNone,
 		Receive: func(ctx context.Context, staging, rootfs string) error {
 			return ReceiveTree(ctx, staging, rootfs, fs, rsyncFeatures(answer), sink.Got)
-		}, Streams: streams, NextStream: frames(fs, sink.Got)}
+		}, Streams: streams, NextStream: frames(fs, sink.Got), StreamParent: parent}
 	if ver >= 1 {
 		if in.Info, err = receiveIndex(fs, sink.Refresh); err != nil {
 			return err
@@ -341,6 +357,30 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 		<-made
 		return err
 	}
+}
+
+// streamsSince says whether a refresh may come as streams since snapshot
+// parent: the source offers it, as the same snapshot (its creation date)
+// the target has, it stays, and every snapshot to send is newer.
+func streamsSince(parent string, offer *Header, have, send []Snapshot, prune []string) bool {
+	if parent == "" || slices.Contains(prune, parent) {
+		return false
+	}
+	at := slices.Index(offer.SnapshotNames, parent)
+	if at < 0 {
+		return false
+	}
+	i := slices.IndexFunc(have, func(s Snapshot) bool { return s.Name == parent })
+	j := slices.IndexFunc(offer.Snapshots, func(s Snapshot) bool { return s.Name == parent })
+	if i < 0 || j < 0 || unixOf(have[i].CreationDate) != unixOf(offer.Snapshots[j].CreationDate) {
+		return false
+	}
+	for _, s := range send {
+		if slices.Index(offer.SnapshotNames, s.Name) <= at {
+			return false
+		}
+	}
+	return true
 }
 
 // compareSnapshots is what a refresh does with the snapshots: the

@@ -117,6 +117,10 @@ type LodgeFeatures struct {
 	// LinksAndACLs: rsync keeps hard links and POSIX ACLs too (LXD's
 	// rsync options do neither).
 	LinksAndACLs bool
+	// StreamParent, in a target's answer to a refresh, names the snapshot
+	// the first stream is to be the changes since: the target keeps that
+	// snapshot as it received it.
+	StreamParent string
 }
 
 // lodgeField is the header field Lodge's features travel in: far above
@@ -185,6 +189,9 @@ func (h *Header) Marshal() []byte {
 		}
 		if h.Lodge.LinksAndACLs {
 			m = appendBool(m, 3, true)
+		}
+		if h.Lodge.StreamParent != "" {
+			m = appendBytes(m, 4, []byte(h.Lodge.StreamParent))
 		}
 		b = appendBytes(b, lodgeField, m)
 	}
@@ -319,6 +326,8 @@ func UnmarshalHeader(b []byte) (*Header, error) {
 					f.Stream = string(data)
 				case 3:
 					f.LinksAndACLs = v != 0
+				case 4:
+					f.StreamParent = string(data)
 				}
 				return nil
 			})

@@ -49,7 +49,27 @@ type VolumeStream struct {
 	// earlier backup's volume, below an incremental one): it is received
 	// and dropped.
 	Base bool
+	// Keep (a snapshot's stream, in a migration) keeps what it made, as
+	// received, as the volume's received base: a later refresh's streams
+	// may then be incremental against it (see StreamRefresher).
+	Keep bool
 	R    io.Reader
+}
+
+// StreamRefresher is a Streamer that brings a volume it received from
+// another host up to date from that host's incremental streams (lxc copy
+// --refresh between two pools of its driver).
+type StreamRefresher interface {
+	// ReceivedBase names the snapshot of v whose picture, as received,
+	// v keeps (a stream's Keep), when a refresh may use it as its
+	// parent; "" when there is none.
+	ReceivedBase(v Volume) string
+	// RefreshStreams brings v up to date from the streams next returns
+	// in turn: new snapshots, oldest first, the first against the
+	// received base, then the volume. fix is as for ReceiveStreams. The
+	// volume is replaced at once when all is there; a failure (or a
+	// crash: start-up removes the leftovers) leaves v as it was.
+	RefreshStreams(ctx context.Context, v Volume, next func() (VolumeStream, error), fix func(dir, snap string) error) error
 }
 
 // StreamsOf adapts a reader of a backup's streams (snapshot name, "" for

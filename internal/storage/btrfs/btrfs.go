@@ -145,12 +145,16 @@ func (d *Driver) CreateEmptyVolume(v storage.Volume) error {
 	return nil
 }
 
-// DeleteVolume destroys the volume, its snapshots and its export base.
+// DeleteVolume destroys the volume, its snapshots, its export base and
+// its received base.
 func (d *Driver) DeleteVolume(v storage.Volume) error {
 	if err := d.deleteSnapshots(d.SnapsDir(v)); err != nil {
 		return err
 	}
 	if err := deleteSubvolume(d.exportBase(v)); err != nil {
+		return err
+	}
+	if err := deleteReceived(d.receivedDir(v)); err != nil {
 		return err
 	}
 	return deleteSubvolume(d.VolumePath(v))
@@ -183,9 +187,11 @@ func (d *Driver) UndoRename(v storage.Volume, newName string) error {
 	return storage.UndoRenamePaths(d.renames(v, newName))
 }
 
-// renames are the layout's, and the export base.
+// renames are the layout's, the export base and the received base (a
+// folder: the read-only subvolume in it stays put).
 func (d *Driver) renames(v storage.Volume, newName string) [][2]string {
-	return append(d.Renames(v, newName), [2]string{d.exportBase(v), d.exportBase(v.Renamed(newName))})
+	return append(d.Renames(v, newName), [2]string{d.exportBase(v), d.exportBase(v.Renamed(newName))},
+		[2]string{d.receivedDir(v), d.receivedDir(v.Renamed(newName))})
 }
 
 // RemoveLeftovers destroys what interrupted changes left: half-made
@@ -194,7 +200,7 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 	var removed []string
 	dirs := []string{"images"}
 	for _, dir := range storage.LayoutDirs {
-		dirs = append(dirs, dir, dir+"-snapshots", dir+"-exports")
+		dirs = append(dirs, dir, dir+"-snapshots", dir+"-exports", dir+"-received")
 	}
 	for _, dir := range dirs {
 		names, err := storage.ListDir(filepath.Join(d.Root, dir))
@@ -206,9 +212,12 @@ func (d *Driver) RemoveLeftovers() ([]string, error) {
 				continue
 			}
 			path := filepath.Join(d.Root, dir, name)
-			if strings.HasSuffix(dir, "-snapshots") {
+			switch {
+			case strings.HasSuffix(dir, "-snapshots"):
 				err = d.deleteSnapshots(path)
-			} else {
+			case strings.HasSuffix(dir, "-received"):
+				err = deleteReceived(path)
+			default:
 				err = deleteSubvolume(path)
 			}
 			if err != nil {

@@ -38,6 +38,12 @@ func (d *Driver) CreateSnapshot(ctx context.Context, v storage.Volume, snap stri
 
 // DeleteSnapshot destroys a snapshot.
 func (d *Driver) DeleteSnapshot(v storage.Volume, snap string) error {
+	if rb, _, _, ok := d.base(v); ok && rb.Snapshot == snap {
+		// The received base of a snapshot that is gone is no parent.
+		if err := deleteReceived(d.receivedDir(v)); err != nil {
+			return err
+		}
+	}
 	return deleteSubvolume(d.SnapPath(v, snap))
 }
 
@@ -60,6 +66,13 @@ func (d *Driver) deleteSnapshots(dir string) error {
 
 // RenameSnapshot renames a snapshot's subvolume.
 func (d *Driver) RenameSnapshot(v storage.Volume, oldSnap, newSnap string) error {
+	if rb, _, _, ok := d.base(v); ok && rb.Snapshot == oldSnap {
+		// Another name is another snapshot to the source: a refresh
+		// would not match it.
+		if err := deleteReceived(d.receivedDir(v)); err != nil {
+			return err
+		}
+	}
 	if err := os.Rename(d.SnapPath(v, oldSnap), d.SnapPath(v, newSnap)); err != nil {
 		return fmt.Errorf("rename snapshot %s/%s: %w", v.Name, oldSnap, err)
 	}

@@ -115,6 +115,7 @@ type received struct {
 	VolumeStream storage.VolumeStream
 	path         string
 	id           uint64
+	own          uuid // the uuid its stream gave it: its received uuid
 }
 
 // ReceiveStreams makes v and its snapshots from untrusted streams. Each
@@ -137,10 +138,16 @@ func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func
 		return err
 	}
 	defer func() { _ = deleteSubvolume(scratch) }()
-	got, err := d.receiveAll(ctx, scratch, next)
+	keep, err := d.newKeepDir(v)
 	if err != nil {
 		return err
 	}
+	defer func() { _ = deleteReceived(keep) }() // moved into place on success
+	b := &receiving{scratch: scratch, keepDir: keep, byUUID: map[uuid]int{}}
+	if err := b.receiveAll(ctx, next); err != nil {
+		return err
+	}
+	got := b.got
 	// The volume is the last stream that is not a base.
 	last := -1
 	for i, r := range got {
@@ -203,7 +210,10 @@ func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func
 			return err
 		}
 	}
-	return d.snapshotInPlace(dst+".partial", dst)
+	if err := d.snapshotInPlace(dst+".partial", dst); err != nil {
+		return err
+	}
+	return d.keepReceived(v, b)
 }
 
 // fixAll runs fix on n trees, as many at once as there are CPUs, and
@@ -225,43 +235,64 @@ func fixAll(n int, fix func(i int) error) error {
 	return errors.Join(errs...)
 }
 
+// receiving is a batch of streams being received: each into a folder
+// of its own in scratch (the one to keep into keepDir), each naming as
+// its parent only one received before it in the batch (got, by the uuid
+// its stream gave it).
+type receiving struct {
+	scratch string
+	keepDir string // "": no stream may be kept
+	got     []received
+	byUUID  map[uuid]int
+}
+
 // receiveAll receives every stream next gives into scratch.
 func (d *Driver) receiveAll(ctx context.Context, scratch string, next func() (storage.VolumeStream, error)) ([]received, error) {
-	var got []received
-	byUUID := map[uuid]int{}
+	b := &receiving{scratch: scratch, byUUID: map[uuid]int{}}
+	err := b.receiveAll(ctx, next)
+	return b.got, err
+}
+
+func (b *receiving) receiveAll(ctx context.Context, next func() (storage.VolumeStream, error)) error {
 	seen := map[string]bool{}
+	kept := false
 	for i := 0; ; i++ {
 		s, err := next()
 		if errors.Is(err, io.EOF) {
-			return got, nil
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		key := s.Snapshot
 		if s.Base {
 			key = "base " + strconv.Itoa(i)
 		}
 		if seen[key] {
-			return nil, apierr.BadRequest("the backup holds snapshot %q twice", s.Snapshot)
+			return apierr.BadRequest("the backup holds snapshot %q twice", s.Snapshot)
 		}
 		seen[key] = true
-		dir := filepath.Join(scratch, strconv.Itoa(i))
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			return nil, err
+		dir := filepath.Join(b.scratch, strconv.Itoa(i))
+		if s.Keep {
+			if b.keepDir == "" || kept || s.Snapshot == "" {
+				return fmt.Errorf("only one snapshot's stream is kept, where a folder is given for it")
+			}
+			kept, dir = true, b.keepDir
+		} else if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
 		}
 		// A parent must be a stream of this import, and the uuid tree
 		// must lead receive to that one alone.
 		parent := func(id uuid) error {
-			j, ok := byUUID[id]
+			j, ok := b.byUUID[id]
 			if !ok {
 				return fmt.Errorf("the stream names a parent subvolume that the backup does not hold before it")
 			}
-			ids, err := receivedBy(scratch, id)
+			ids, err := receivedBy(b.scratch, id)
 			if err != nil {
 				return err
 			}
-			if !slices.Equal(ids, []uint64{got[j].id}) {
+			if !slices.Equal(ids, []uint64{b.got[j].id}) {
 				return fmt.Errorf("the stream's parent subvolume is not unique on this pool")
 			}
 			return nil
@@ -272,18 +303,18 @@ func (d *Driver) receiveAll(ctx context.Context, scratch string, next func() (st
 			if s.Snapshot != "" {
 				what = fmt.Sprintf("snapshot %q's stream", s.Snapshot)
 			}
-			return nil, apierr.BadRequest("the backup's %s: %v", what, err)
+			return apierr.BadRequest("the backup's %s: %v", what, err)
 		}
 		path, err := onlyEntry(dir)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		id, err := subvolumeTreeID(path)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		byUUID[own] = len(got)
-		got = append(got, received{VolumeStream: s, path: path, id: id})
+		b.byUUID[own] = len(b.got)
+		b.got = append(b.got, received{VolumeStream: s, path: path, id: id, own: own})
 	}
 }
 
