@@ -246,13 +246,7 @@ type receiving struct {
 	byUUID  map[uuid]int
 }
 
-// receiveAll receives every stream next gives into scratch.
-func (d *Driver) receiveAll(ctx context.Context, scratch string, next func() (storage.VolumeStream, error)) ([]received, error) {
-	b := &receiving{scratch: scratch, byUUID: map[uuid]int{}}
-	err := b.receiveAll(ctx, next)
-	return b.got, err
-}
-
+// receiveAll receives every stream next gives.
 func (b *receiving) receiveAll(ctx context.Context, next func() (storage.VolumeStream, error)) error {
 	seen := map[string]bool{}
 	kept := false
