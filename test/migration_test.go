@@ -3,7 +3,9 @@ package test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -462,4 +464,69 @@ func TestMigrationBtrfs(t *testing.T) {
 	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c2", "--", "cat", "/root/mark")); got != "sixth" {
 		t.Errorf("the dir copy's file says %q", got)
 	}
+}
+
+// TestMigrationBtrfsWithLXD copies between btrfs pools of Debian's LXD
+// 5.0.2 and Lodge in LXD's own BTRFS transfer (a header of subvolumes,
+// then a btrfs send stream each), both ways, a container with a snapshot,
+// and checks the file, its owner and the snapshot at the other end; then
+// from btrfs onto dir pools, where each side answers with rsync.
+func TestMigrationBtrfsWithLXD(t *testing.T) {
+	t.Parallel()
+	lxd, d, lxc := lxdAndLodge(t)
+	img := debianImage(t)
+	lxd.MustLXC("image", "import", img, "--alias", "debian")
+	d.MustLodge("image", "import", img, "--alias", "debian")
+	lxd.MustLXC("storage", "create", "bt", "btrfs", "size=4GiB")
+	d.MustLodge("storage", "create", "bt", "btrfs", "size=4GiB")
+	state := filepath.Join(t.TempDir(), "state")
+	for _, remote := range []string{"lxd:", "lodge:"} {
+		must(t, lxc, "init", remote+"debian", remote+"c", "-s", "bt")
+		// Of other sizes: LXD's rsync receiver tells files apart by size
+		// and time to the second.
+		for i, content := range []string{"one", "second"} {
+			if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			must(t, lxc, "file", "push", state, remote+"c/root/state", "--uid", "0", "--gid", "42")
+			if i == 0 {
+				must(t, lxc, "snapshot", remote+"c", "s0")
+			}
+		}
+	}
+	check := func(target string) {
+		t.Helper()
+		must(t, lxc, "start", target)
+		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "stat", "-c", "%u:%g", "/root/state")); got != "0:42" {
+			t.Errorf("%s: /root/state is owned by %s inside", target, got)
+		}
+		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "second" {
+			t.Errorf("%s: /root/state says %q", target, got)
+		}
+		must(t, lxc, "stop", "-f", target)
+		must(t, lxc, "restore", target, "s0")
+		must(t, lxc, "start", target)
+		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "one" {
+			t.Errorf("%s: the snapshot's /root/state says %q", target, got)
+		}
+		must(t, lxc, "stop", "-f", target)
+	}
+	must(t, lxc, "copy", "lxd:c", "lodge:fromlxd", "-s", "bt")
+	if log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log")); !strings.Contains(string(log), `instance=fromlxd transfer="LXD's BTRFS streams" snapshots=1`) {
+		t.Errorf("the copy from LXD's btrfs pool did not come in LXD's BTRFS transfer")
+	}
+	check("lodge:fromlxd")
+	must(t, lxc, "copy", "lodge:c", "lxd:fromlodge", "-s", "bt")
+	// LXD's receiver marks what it received from streams with their
+	// uuids; rsync's copies have none.
+	snap := filepath.Join(lxd.dir, "storage-pools", "bt", "containers-snapshots", "fromlodge", "s0")
+	if out, err := exec.Command("btrfs", "subvolume", "show", snap).CombinedOutput(); err != nil || !regexp.MustCompile(`Received UUID:\s+[0-9a-f-]{36}`).Match(out) {
+		t.Errorf("LXD's copy of the snapshot was not received from a stream: %v\n%s", err, out)
+	}
+	check("lxd:fromlodge")
+	// Onto dir pools, each side answers the BTRFS offer with rsync.
+	must(t, lxc, "copy", "lxd:c", "lodge:todir", "-s", "default")
+	check("lodge:todir")
+	must(t, lxc, "copy", "lodge:c", "lxd:todir", "-s", "default")
+	check("lxd:todir")
 }

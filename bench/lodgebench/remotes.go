@@ -176,6 +176,46 @@ func benchMigration(measure measureFunc, n int, source map[*daemon]*daemon) {
 			_, _ = d.lxc("delete", "-f", fmt.Sprintf("mig%d", i))
 		}
 	}
+	benchMigrationBtrfs(measure, n, source)
+}
+
+// benchMigrationBtrfs is the same between btrfs pools, with a snapshot:
+// each copies in its own streams (LXD's BTRFS transfer, Lodge's), and a
+// refresh sends the changes since the snapshot both ends have.
+func benchMigrationBtrfs(measure measureFunc, n int, source map[*daemon]*daemon) {
+	for dst, src := range source {
+		for _, d := range []*daemon{dst, src} {
+			d.mustLXC("storage", "create", "mbt", "btrfs", "size=8GiB")
+		}
+		for i := 0; i < n; i++ {
+			name := fmt.Sprintf("mbt%d", i)
+			src.mustLXC("init", "deb-cp-0", name, "-s", "mbt")
+			src.mustLXC("snapshot", name, "s0")
+		}
+	}
+	measure("lxc copy of a stopped Debian container with a snapshot between two hosts (btrfs pools)", "0.5", n, func(d *daemon, i int) time.Duration {
+		t0 := time.Now()
+		d.mustLXC("copy", fmt.Sprintf("src:mbt%d", i), fmt.Sprintf("local:mbt%d", i), "-s", "mbt")
+		return time.Since(t0)
+	})
+	changed := filepath.Join(root, "changed")
+	measure("lxc copy --refresh of that container after one file changed (btrfs pools)", "< 1 s (absolute)", n, func(d *daemon, i int) time.Duration {
+		if err := os.WriteFile(changed, []byte(fmt.Sprintf("change %d %d\n", i, time.Now().UnixNano())), 0o644); err != nil {
+			fatal(err)
+		}
+		source[d].mustLXC("file", "push", changed, fmt.Sprintf("mbt%d/root/changed", i))
+		t0 := time.Now()
+		d.mustLXC("copy", fmt.Sprintf("src:mbt%d", i), fmt.Sprintf("local:mbt%d", i), "--refresh")
+		return time.Since(t0)
+	})
+	for dst, src := range source {
+		for _, d := range []*daemon{dst, src} {
+			for i := 0; i < n; i++ {
+				_, _ = d.lxc("delete", "-f", fmt.Sprintf("mbt%d", i))
+			}
+			_, _ = d.lxc("storage", "delete", "mbt")
+		}
+	}
 }
 
 // serveFolder serves dir over HTTPS on a loopback port, with a

@@ -109,6 +109,8 @@ func (m *migrating) prepare(s *Service, rec Record, e Expanded) (func(ctx contex
 		base := m.baseImage(s, rec)
 		transfer := "rsync"
 		switch {
+		case in.LXDBtrfs:
+			transfer = "LXD's BTRFS streams"
 		case in.Streams:
 			transfer = pool.Name() + " streams"
 		case base != "":

@@ -56,6 +56,12 @@ func (s *Source) offer() *Header {
 	h.Lodge = &LodgeFeatures{LinksAndACLs: true}
 	if s.Stream != nil {
 		h.Lodge.Stream = s.Driver
+		if s.Driver == "btrfs" {
+			// LXD's own type, for an LXD target on btrfs: the same
+			// streams, after a header of the subvolumes. Lodge sends no
+			// nested subvolumes and no uuids for LXD's refresh.
+			h.FS, h.Btrfs = FSBtrfs, &BtrfsFeatures{MigrationHeader: true}
+		}
 	}
 	return h
 }
@@ -101,7 +107,7 @@ func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) 
 	if err != nil {
 		return fmt.Errorf("the target's answer: %w", err)
 	}
-	if answer.FS != FSRsync {
+	if answer.FS != FSRsync && answer.FS != offer.FS {
 		return fmt.Errorf("the target asks for a %s transfer, which was not offered", answer.FS)
 	}
 	features := rsyncFeatures(answer)
@@ -131,6 +137,17 @@ func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) 
 			return fmt.Errorf("the target asks for streams since snapshot %q, which was not offered", parent)
 		}
 		if err := sendStreams(ctx, fs, src, snaps, parent); err != nil {
+			return err
+		}
+		return awaitVerdict(control)
+	}
+	if answer.FS == FSBtrfs {
+		if answer.Btrfs != nil && answer.Btrfs.MigrationHeader {
+			if err := sendBtrfsHeader(fs, snaps); err != nil {
+				return err
+			}
+		}
+		if err := sendStreams(ctx, fs, src, snaps, ""); err != nil {
 			return err
 		}
 		return awaitVerdict(control)
@@ -229,6 +246,8 @@ type Incoming struct {
 	// StreamParent, in a refresh by streams, is the snapshot the first
 	// stream is the changes since (Sink.StreamParent, agreed).
 	StreamParent string
+	// LXDBtrfs: the streams come in LXD's BTRFS transfer (from LXD).
+	LXDBtrfs bool
 }
 
 // Sink is the target's instance side.
@@ -315,15 +334,28 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 	if streams {
 		answer.Lodge.Stream, answer.Lodge.StreamParent = sink.Driver, parent
 	}
+	// LXD's BTRFS type, from an LXD source on btrfs; not for a refresh,
+	// which LXD sends that way only by subvolume uuids.
+	lxdBtrfs := !streams && !sink.Refresh && sink.Driver == "btrfs" && offer.FS == FSBtrfs
+	if lxdBtrfs {
+		answer.FS = FSBtrfs
+		answer.Btrfs = &BtrfsFeatures{MigrationHeader: offer.Btrfs != nil && offer.Btrfs.MigrationHeader}
+		streams = true
+	}
 	if err := control.SendHeader(answer); err != nil {
 		return fmt.Errorf("answer the offer: %w", err)
 	}
 	in := &Incoming{Offer: offer, Snapshots: snaps, Prune: prune, FinalSync: !streams && offer.Criu != nil && *offer.Criu == CriuNone,
 		Receive: func(ctx context.Context, staging, rootfs string) error {
 			return ReceiveTree(ctx, staging, rootfs, fs, rsyncFeatures(answer), sink.Got)
-		}, Streams: streams, NextStream: frames(fs, sink.Got), StreamParent: parent}
+		}, Streams: streams, NextStream: frames(fs, sink.Got), StreamParent: parent, LXDBtrfs: lxdBtrfs}
 	if ver >= 1 {
 		if in.Info, err = receiveIndex(fs, sink.Refresh); err != nil {
+			return err
+		}
+	}
+	if lxdBtrfs && answer.Btrfs.MigrationHeader {
+		if err := receiveBtrfsHeader(fs, snaps); err != nil {
 			return err
 		}
 	}
