@@ -164,7 +164,7 @@ func TestRestrictedCertificates(t *testing.T) {
 	d := startDaemon(t)
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	d.MustLXC("config", "set", "core.https_address", addr)
-	d.MustLXC("project", "create", "p1")
+	d.MustLXC("project", "create", "p1", "-c", "features.networks=true")
 	d.MustLXC("project", "create", "p2")
 	out := d.MustLXC("config", "trust", "add", "--name", "tenant", "--restricted", "--projects", "p1")
 	fields := strings.Fields(out)
@@ -213,6 +213,18 @@ func TestRestrictedCertificates(t *testing.T) {
 	}
 	if out := d.MustLXC("list", "--project", "p1", "--format", "csv", "-c", "ns"); strings.TrimSpace(out) != "t1,RUNNING" {
 		t.Errorf("p1 after the tenant's launch: %q", out)
+	}
+	// p1 has networks of its own: the tenant makes and drops one there,
+	// and none in the default project.
+	own := uniq("tn")
+	if out, stderr, err := lxc("network", "create", "lodge:"+own, "--project", "p1"); err != nil {
+		t.Errorf("a tenant's network in its project: %v %s %s", err, out, stderr)
+	}
+	if _, _, err := lxc("network", "create", "lodge:"+uniq("tn"), "--project", "default"); err == nil {
+		t.Error("a tenant of p1 made a network in the default project")
+	}
+	if out, stderr, err := lxc("network", "delete", "lodge:"+own, "--project", "p1"); err != nil {
+		t.Errorf("a tenant's network deleted: %v %s %s", err, out, stderr)
 	}
 }
 

@@ -79,7 +79,7 @@ func (d *Daemon) projectChecks() projects.Checks {
 	return projects.Checks{
 		UsedBy: func(p string) ([]string, error) { return d.projectUsedBy(p, false) },
 		FitLimits: func(p string, cfg map[string]string) error {
-			return errors.Join(d.Instances.FitLimits(p, cfg), d.fitNetworkLimit(p, cfg))
+			return errors.Join(d.Instances.FitLimits(p, cfg), d.fitNetworkLimit(p, cfg, 0))
 		},
 	}
 }

@@ -18,6 +18,12 @@ func (d *Daemon) networksProject(r *http.Request) string {
 	return d.featureProject(r, "features.networks")
 }
 
+// ownNetworks says whether the request's project has networks of its own.
+func (d *Daemon) ownNetworks(r *http.Request) bool {
+	p := d.networksProject(r)
+	return p != project.Default && p == requestProject(r)
+}
+
 // checkProjectNetwork applies project proj's rules to its network name,
 // about to be made (creating) or given config cfg:
 //   - limits.networks bounds how many networks the project has;
@@ -32,14 +38,9 @@ func (d *Daemon) checkProjectNetwork(proj, name string, cfg map[string]string, c
 	if err != nil {
 		return err
 	}
-	if v := pc["limits.networks"]; creating && v != "" {
-		max, _ := strconv.Atoi(v)
-		have, err := d.Networks.InProject(proj)
-		if err != nil {
+	if creating {
+		if err := d.fitNetworkLimit(proj, pc, 1); err != nil {
 			return err
-		}
-		if len(have) >= max {
-			return apierr.BadRequest("project %q: limits.networks is %d, and it has %d networks already", proj, max, len(have))
 		}
 	}
 	if !keys.IsTrue(pc, "restricted") {
@@ -62,9 +63,9 @@ func (d *Daemon) checkProjectNetwork(proj, name string, cfg map[string]string, c
 	return nil
 }
 
-// fitNetworkLimit says whether project proj's networks fit a new
-// limits.networks in its config.
-func (d *Daemon) fitNetworkLimit(proj string, cfg map[string]string) error {
+// fitNetworkLimit says whether project proj's networks, and adding more,
+// fit limits.networks in its config cfg (when set, or about to be).
+func (d *Daemon) fitNetworkLimit(proj string, cfg map[string]string, adding int) error {
 	v := cfg["limits.networks"]
 	if v == "" || project.Name(proj) == project.Default {
 		return nil
@@ -74,8 +75,8 @@ func (d *Daemon) fitNetworkLimit(proj string, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if len(have) > max {
-		return apierr.BadRequest("project %q: limits.networks of %d is under the %d networks it has", proj, max, len(have))
+	if len(have)+adding > max {
+		return apierr.BadRequest("project %q: limits.networks is %d, and it would have %d networks", proj, max, len(have)+adding)
 	}
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 
 // A client whose certificate is restricted to projects reaches its
 // projects' objects and reads what every project shares; nothing else:
-// no server config, trust store, projects' settings, pools or networks
-// to change.
+// no server config, trust store, projects' settings, pools or shared
+// networks to change (a project's own networks are its own).
 
 // restrictedReadable are the shared routes a restricted client may read.
 var restrictedReadable = map[string]bool{
@@ -28,8 +28,9 @@ var restrictedReadable = map[string]bool{
 var projectScoped = []string{"/1.0/instances", "/1.0/containers", "/1.0/images", "/1.0/profiles", "/1.0/operations", "/1.0/events", "/1.0/metrics"}
 
 // restrictedMay says whether a client restricted to projects may make a
-// request that matched pattern.
-func restrictedMay(pattern string, r *http.Request, projects []string) bool {
+// request that matched pattern. ownNetworks: the request's project has
+// networks of its own (features.networks), which are then its to change.
+func restrictedMay(pattern string, r *http.Request, projects []string, ownNetworks bool) bool {
 	if restrictedReadable[pattern] {
 		return true
 	}
@@ -41,7 +42,8 @@ func restrictedMay(pattern string, r *http.Request, projects []string) bool {
 		name, _, _ := strings.Cut(rest, "/")
 		return slices.Contains(projects, name)
 	}
-	scoped := strings.HasPrefix(path, "/1.0/storage-pools/{pool}/volumes")
+	scoped := strings.HasPrefix(path, "/1.0/storage-pools/{pool}/volumes") ||
+		(ownNetworks && (path == "/1.0/networks" || strings.HasPrefix(path, "/1.0/networks/")))
 	for _, p := range projectScoped {
 		scoped = scoped || path == p || strings.HasPrefix(path, p+"/")
 	}

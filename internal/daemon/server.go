@@ -263,7 +263,7 @@ func (d *Daemon) Handler() http.Handler {
 			errResp{apierr.ErrForbidden}.write(w)
 			return
 		}
-		if trusted && restricted != nil && !restrictedMay(pattern, r, restricted) {
+		if trusted && restricted != nil && !restrictedMay(pattern, r, restricted, d.ownNetworks(r)) {
 			errResp{apierr.ErrForbidden}.write(w)
 			return
 		}
