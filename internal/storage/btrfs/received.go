@@ -176,61 +176,30 @@ func (d *Driver) RefreshStreams(ctx context.Context, v storage.Volume, next func
 	if err := b.receiveAll(ctx, next); err != nil {
 		return err
 	}
-	last := -1
-	for i, r := range b.got {
-		if !r.VolumeStream.Base && r.VolumeStream.Snapshot == "" {
-			last = i
-		}
-	}
-	if last < 0 {
-		return apierr.BadRequest("the refresh sent no stream of the volume itself")
-	}
-	// Writable copies, fixed side by side, in a folder of their own.
 	snapsTmp := d.SnapsDir(v) + ".partial"
 	if err := d.deleteSnapshots(snapsTmp); err != nil {
 		return err
 	}
 	defer func() { _ = d.deleteSnapshots(snapsTmp) }()
-	type tree struct{ from, path, snap string }
-	var trees []tree
-	for _, r := range b.got {
-		if !r.VolumeStream.Base && r.VolumeStream.Snapshot != "" {
-			trees = append(trees, tree{r.path, filepath.Join(snapsTmp, r.VolumeStream.Snapshot), r.VolumeStream.Snapshot})
-		}
-	}
-	snaps := len(trees)
 	fresh := dst + ".partial"
-	trees = append(trees, tree{b.got[last].path, fresh, ""})
 	defer func() { _ = deleteSubvolume(fresh) }()
-	if snaps > 0 {
-		if err := os.MkdirAll(snapsTmp, 0o711); err != nil {
-			return err
-		}
-	}
-	for _, t := range trees {
-		if err := deleteSubvolume(t.path); err != nil {
-			return err
-		}
-		if err := snapshot(t.from, t.path, false); err != nil {
-			return err
-		}
-	}
-	if err := fixAll(len(trees), func(i int) error { return fix(trees[i].path, trees[i].snap) }); err != nil {
+	snaps, err := b.fixedCopies(snapsTmp, fresh, fix)
+	if err != nil {
 		return err
 	}
 	// The snapshots move in while writable (a read-only one cannot
 	// change folders), replacing any a crash left without a record.
-	if snaps > 0 {
+	if len(snaps) > 0 {
 		if err := os.MkdirAll(d.SnapsDir(v), 0o711); err != nil {
 			return err
 		}
 	}
-	for _, t := range trees[:snaps] {
-		final := d.SnapPath(v, t.snap)
+	for _, n := range snaps {
+		final := d.SnapPath(v, n)
 		if err := deleteSubvolume(final); err != nil {
 			return err
 		}
-		if err := os.Rename(t.path, final); err != nil {
+		if err := os.Rename(filepath.Join(snapsTmp, n), final); err != nil {
 			return err
 		}
 		if err := setReadOnly(final, true); err != nil {

@@ -147,17 +147,6 @@ func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func
 	if err := b.receiveAll(ctx, next); err != nil {
 		return err
 	}
-	got := b.got
-	// The volume is the last stream that is not a base.
-	last := -1
-	for i, r := range got {
-		if !r.VolumeStream.Base && r.VolumeStream.Snapshot == "" {
-			last = i
-		}
-	}
-	if last < 0 {
-		return apierr.BadRequest("the backup holds no stream of the volume itself")
-	}
 	snapsTmp := d.SnapsDir(v) + ".partial"
 	if err := d.deleteSnapshots(snapsTmp); err != nil {
 		return err
@@ -169,40 +158,17 @@ func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func
 			_ = deleteSubvolume(dst)
 		}
 	}()
-	// Writable snapshots of what was received go into place first, then
-	// are fixed side by side (each fix walks its tree), then sealed.
-	type tree struct{ from, path, snap string }
-	var trees []tree
-	for _, r := range got {
-		if !r.VolumeStream.Base && r.VolumeStream.Snapshot != "" {
-			trees = append(trees, tree{r.path, filepath.Join(snapsTmp, r.VolumeStream.Snapshot), r.VolumeStream.Snapshot})
-		}
-	}
-	snaps := len(trees)
-	trees = append(trees, tree{got[last].path, dst + ".partial", ""})
 	defer func() { _ = deleteSubvolume(dst + ".partial") }()
-	if snaps > 0 {
-		if err := os.MkdirAll(snapsTmp, 0o711); err != nil {
-			return err
-		}
-	}
-	for _, t := range trees {
-		if err := deleteSubvolume(t.path); err != nil {
-			return err
-		}
-		if err := snapshot(t.from, t.path, false); err != nil {
-			return err
-		}
-	}
-	if err := fixAll(len(trees), func(i int) error { return fix(trees[i].path, trees[i].snap) }); err != nil {
+	snaps, err := b.fixedCopies(snapsTmp, dst+".partial", fix)
+	if err != nil {
 		return err
 	}
-	for _, t := range trees[:snaps] {
-		if err := setReadOnly(t.path, true); err != nil {
+	for _, n := range snaps {
+		if err := setReadOnly(filepath.Join(snapsTmp, n), true); err != nil {
 			return err
 		}
 	}
-	if snaps > 0 {
+	if len(snaps) > 0 {
 		if err := os.MkdirAll(filepath.Dir(d.SnapsDir(v)), storage.TypeDirMode(v.Type)); err != nil {
 			return err
 		}
@@ -244,6 +210,46 @@ type receiving struct {
 	keepDir string // "": no stream may be kept
 	got     []received
 	byUUID  map[uuid]int
+}
+
+// fixedCopies makes writable snapshots of what b received, each
+// snapshot's in snapsTmp and the volume's (the last stream that is not a
+// base) at volTmp, and fixes them side by side (each fix walks its
+// tree). It returns the snapshots' names, in the streams' order.
+func (b *receiving) fixedCopies(snapsTmp, volTmp string, fix func(dir, snap string) error) ([]string, error) {
+	last := -1
+	for i, r := range b.got {
+		if !r.VolumeStream.Base && r.VolumeStream.Snapshot == "" {
+			last = i
+		}
+	}
+	if last < 0 {
+		return nil, apierr.BadRequest("no stream of the volume itself came")
+	}
+	type tree struct{ from, path, snap string }
+	var trees []tree
+	var snaps []string
+	for _, r := range b.got {
+		if n := r.VolumeStream.Snapshot; !r.VolumeStream.Base && n != "" {
+			trees = append(trees, tree{r.path, filepath.Join(snapsTmp, n), n})
+			snaps = append(snaps, n)
+		}
+	}
+	trees = append(trees, tree{b.got[last].path, volTmp, ""})
+	if len(snaps) > 0 {
+		if err := os.MkdirAll(snapsTmp, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range trees {
+		if err := deleteSubvolume(t.path); err != nil {
+			return nil, err
+		}
+		if err := snapshot(t.from, t.path, false); err != nil {
+			return nil, err
+		}
+	}
+	return snaps, fixAll(len(trees), func(i int) error { return fix(trees[i].path, trees[i].snap) })
 }
 
 // receiveAll receives every stream next gives.
