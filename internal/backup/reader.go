@@ -158,6 +158,15 @@ func Extract(ctx context.Context, path, member, dest string) error {
 // at its top level (rootfs/ a link to a host directory would become a
 // container's root), rootfs/ a directory, and no device nodes anywhere.
 func CheckTree(dir string) error {
+	if err := CheckTop(dir); err != nil {
+		return err
+	}
+	return DropDeviceNodes(dir)
+}
+
+// CheckTop checks a received volume's top: no link there, a rootfs/
+// directory. (CheckTree does, and drops the device nodes below too.)
+func CheckTop(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -174,7 +183,7 @@ func CheckTree(dir string) error {
 	if !rootfs {
 		return apierr.BadRequest("the backup's volume has no rootfs/ directory")
 	}
-	return DropDeviceNodes(dir)
+	return nil
 }
 
 // DropDeviceNodes removes the device nodes below dir (WalkDir follows no

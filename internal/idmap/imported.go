@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -23,6 +24,17 @@ func ShiftImported(root string, from, to *Map) error {
 // top of root that skip names (a volume's own files, such as
 // metadata.yaml, which are the host's and not the instance's).
 func ShiftImportedExcept(root string, from, to *Map, skip map[string]bool) error {
+	return shiftImported(root, from, to, skip, false)
+}
+
+// SettleImported is ShiftImportedExcept that also removes the device
+// nodes it meets (lodged, as host root, would reach the host's device
+// through one): one walk of a received tree for both.
+func SettleImported(root string, from, to *Map, skip map[string]bool) error {
+	return shiftImported(root, from, to, skip, true)
+}
+
+func shiftImported(root string, from, to *Map, skip map[string]bool, dropDevices bool) error {
 	move := func(id uint32, gid bool) (uint32, bool) {
 		if from != nil && !from.ownsHost(id, gid) {
 			return 0, false
@@ -54,6 +66,9 @@ func ShiftImportedExcept(root string, from, to *Map, skip map[string]bool) error
 				return filepath.SkipDir
 			}
 			return nil
+		}
+		if dropDevices && d.Type()&fs.ModeDevice != 0 {
+			return os.Remove(path)
 		}
 		info, err := d.Info()
 		if err != nil {

@@ -78,3 +78,48 @@ func TestShiftACL(t *testing.T) {
 		t.Fatal("a refused id was taken")
 	}
 }
+
+// SettleImported removes device nodes in the walk that shifts the rest,
+// and leaves the skipped entries at the top alone.
+func TestSettleImportedDropsDeviceNodes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mknod, chown)")
+	}
+	from := &Map{HostUID: 1000000, HostGID: 1000000, Size: Size}
+	to := &Map{HostUID: 200000, HostGID: 200000, Size: Size}
+	root := t.TempDir()
+	dev := filepath.Join(root, "rootfs", "dev", "sda")
+	kept := filepath.Join(root, "rootfs", "etc", "hostname")
+	skipped := filepath.Join(root, "templates", "x")
+	for _, p := range []string{dev, kept, skipped} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mknod(dev, syscall.S_IFBLK|0o600, 8<<8); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{kept, skipped} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{filepath.Join(root, "rootfs"), filepath.Join(root, "rootfs", "dev"), filepath.Join(root, "rootfs", "etc"), dev, kept} {
+		if err := os.Lchown(p, 1000000, 1000000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SettleImported(root, from, to, map[string]bool{"templates": true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dev); !os.IsNotExist(err) {
+		t.Fatalf("the device node is still there: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(kept, &st); err != nil || st.Uid != 200000 {
+		t.Fatalf("the file beside it: %d %v", st.Uid, err)
+	}
+	if err := syscall.Lstat(skipped, &st); err != nil || st.Uid != 0 {
+		t.Fatalf("a skipped entry was moved: %d %v", st.Uid, err)
+	}
+}

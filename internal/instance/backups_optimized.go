@@ -335,13 +335,14 @@ func planChain(from *imported) (chainPlan, error) {
 // came on (files) onto the instance's (to). whose names the tree's origin
 // in errors.
 func settleStreamTree(dir, snap, whose string, files, to *idmap.Map) error {
-	if err := backup.CheckTree(dir); err != nil {
+	if err := backup.CheckTop(dir); err != nil {
 		return err
 	}
 	if err := settleTop(dir); err != nil {
 		return err
 	}
-	if err := idmap.ShiftImportedExcept(dir, files, to, map[string]bool{"metadata.yaml": true, "templates": true}); err != nil {
+	// One walk drops the device nodes and moves the owners.
+	if err := idmap.SettleImported(dir, files, to, map[string]bool{"metadata.yaml": true, "templates": true}); err != nil {
 		what := "volume"
 		if snap != "" {
 			what = "snapshot " + snap
@@ -366,9 +367,12 @@ func settleTop(dir string) error {
 		case "rootfs":
 		case "metadata.yaml", "templates":
 			// WalkDir follows no link; Lchown changes the link itself.
-			err := filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
+			err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
+				}
+				if d.Type()&fs.ModeDevice != 0 {
+					return os.Remove(p) // the rest of the tree loses them too
 				}
 				return os.Lchown(p, 0, 0)
 			})

@@ -266,9 +266,6 @@ func receiveTree(ctx context.Context, in *migration.Incoming, dir, what string, 
 			return apierr.BadRequest("%s: %v", what, err)
 		}
 	}
-	if err := backup.DropDeviceNodes(rootfs); err != nil {
-		return err
-	}
 	skip := map[string]bool{}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -279,7 +276,8 @@ func receiveTree(ctx context.Context, in *migration.Incoming, dir, what string, 
 			skip[e.Name()] = true
 		}
 	}
-	if err := idmap.ShiftImportedExcept(dir, files, to, skip); err != nil {
+	// One walk drops the device nodes and moves the owners.
+	if err := idmap.SettleImported(dir, files, to, skip); err != nil {
 		return apierr.BadRequest("%s: %v", what, err)
 	}
 	return os.Chmod(dir, 0o711)

@@ -1,6 +1,7 @@
 package btrfs
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -51,7 +52,12 @@ type streamCheck struct {
 
 // copy passes the stream from r to w and returns the uuid the stream
 // gives its subvolume (which receive records as its received uuid).
-func (c streamCheck) copy(r io.Reader, w io.Writer) (own uuid, err error) {
+func (c streamCheck) copy(src io.Reader, dst io.Writer) (own uuid, err error) {
+	// A stream is mostly small commands: buffered both ways, each is not
+	// two reads and two writes of its own (r ends where the stream does,
+	// so reading ahead takes nothing of what follows it).
+	r := bufio.NewReaderSize(src, 1<<20)
+	w := bufio.NewWriterSize(dst, 1<<20)
 	head := make([]byte, len(streamMagic)+4)
 	if _, err := io.ReadFull(r, head); err != nil {
 		return own, fmt.Errorf("not a btrfs send stream: %w", err)
@@ -67,6 +73,7 @@ func (c streamCheck) copy(r io.Reader, w io.Writer) (own uuid, err error) {
 		return own, err
 	}
 	var hdr [10]byte
+	var buf []byte // each command's body in turn: passed on before the next is read
 	for n := 0; ; n++ {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return own, fmt.Errorf("the stream is truncated: %w", err)
@@ -76,7 +83,10 @@ func (c streamCheck) copy(r io.Reader, w io.Writer) (own uuid, err error) {
 		if size > maxCommandLen {
 			return own, fmt.Errorf("stream command %d is %d bytes long", cmd, size)
 		}
-		body := make([]byte, size)
+		if int(size) > cap(buf) {
+			buf = make([]byte, size)
+		}
+		body := buf[:size]
 		if _, err := io.ReadFull(r, body); err != nil {
 			return own, fmt.Errorf("the stream is truncated: %w", err)
 		}
@@ -109,7 +119,7 @@ func (c streamCheck) copy(r io.Reader, w io.Writer) (own uuid, err error) {
 	if n, _ := io.ReadFull(r, hdr[:1]); n != 0 {
 		return own, errors.New("data follows the end of the stream")
 	}
-	return own, nil
+	return own, w.Flush()
 }
 
 // command checks one command's attributes.
