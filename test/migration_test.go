@@ -356,6 +356,13 @@ func TestMigrationBtrfs(t *testing.T) {
 	}
 	lodge, _ := a.lodgeClient(t)
 	must(t, lodge, "remote", "add", "b", b.addr, "--password", "sesame", "--accept-certificate")
+	// says checks what a command inside b:c1 prints.
+	says := func(want, what string, args ...string) {
+		t.Helper()
+		if got := strings.TrimSpace(must(t, lodge, append([]string{"exec", "b:c1", "--"}, args...)...)); got != want {
+			t.Errorf("%s: %q, want %q", what, got, want)
+		}
+	}
 	must(t, lodge, "launch", "bb", "c1", "-s", "bt")
 	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo first > /root/mark && chown 7:7 /root/mark")
 	must(t, lodge, "snapshot", "c1", "s0")
@@ -367,18 +374,12 @@ func TestMigrationBtrfs(t *testing.T) {
 		t.Errorf("the copy between btrfs pools did not go as btrfs streams:\n%s", log)
 	}
 	must(t, lodge, "start", "b:c1")
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "stat", "-c", "%u:%g", "/root/mark")); got != "7:7" {
-		t.Errorf("the copy's file is owned by %s inside", got)
-	}
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "second" {
-		t.Errorf("the copy's file says %q", got)
-	}
+	says("7:7", "the copy's file", "stat", "-c", "%u:%g", "/root/mark")
+	says("second", "the copy's file", "cat", "/root/mark")
 	must(t, lodge, "stop", "b:c1", "--force")
 	must(t, lodge, "restore", "b:c1", "s0")
 	must(t, lodge, "start", "b:c1")
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "first" {
-		t.Errorf("the copy's snapshot holds %q", got)
-	}
+	says("first", "the copy's snapshot", "cat", "/root/mark")
 
 	// A refresh between btrfs pools comes as the changes since the
 	// snapshot the copy kept as received (s0): streams, on the copy's own
@@ -396,26 +397,18 @@ func TestMigrationBtrfs(t *testing.T) {
 	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo fourth > /root/mark && chown 8:8 /root/mark")
 	refreshed("s0")
 	must(t, lodge, "start", "b:c1")
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "stat", "-c", "%u:%g %n", "/root/mark")); got != "8:8 /root/mark" {
-		t.Errorf("the refreshed copy's file is owned by %s inside", got)
-	}
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "fourth" {
-		t.Errorf("the refreshed copy's file says %q", got)
-	}
+	says("8:8 /root/mark", "the refreshed copy's file", "stat", "-c", "%u:%g %n", "/root/mark")
+	says("fourth", "the refreshed copy's file", "cat", "/root/mark")
 	must(t, lodge, "stop", "b:c1", "--force")
 	must(t, lodge, "restore", "b:c1", "s1")
 	must(t, lodge, "start", "b:c1")
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "third" {
-		t.Errorf("the snapshot the refresh brought holds %q", got)
-	}
+	says("third", "the snapshot the refresh brought", "cat", "/root/mark")
 	// Only the volume changed since: streams since s1.
 	must(t, lodge, "stop", "b:c1", "--force")
 	must(t, lodge, "exec", "c1", "--", "sh", "-c", "echo fifth > /root/mark")
 	refreshed("s1")
 	must(t, lodge, "start", "b:c1")
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "fifth" {
-		t.Errorf("the copy refreshed again says %q", got)
-	}
+	says("fifth", "the copy refreshed again", "cat", "/root/mark")
 	// The source dies mid-refresh, before the volume's stream: the copy,
 	// cut off, stays as it was, and the next refresh brings it all.
 	must(t, lodge, "stop", "b:c1", "--force")
@@ -431,15 +424,11 @@ func TestMigrationBtrfs(t *testing.T) {
 		t.Errorf("a refresh cut short left its snapshot:\n%s", out)
 	}
 	must(t, lodge, "start", "b:c1")
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "fifth" {
-		t.Errorf("the copy after a refresh cut short says %q", got)
-	}
+	says("fifth", "the copy after a refresh cut short", "cat", "/root/mark")
 	must(t, lodge, "stop", "b:c1", "--force")
 	refreshed("s1")
 	must(t, lodge, "start", "b:c1")
-	if got := strings.TrimSpace(must(t, lodge, "exec", "b:c1", "--", "cat", "/root/mark")); got != "sixth" {
-		t.Errorf("the copy refreshed after the cut says %q", got)
-	}
+	says("sixth", "the copy refreshed after the cut", "cat", "/root/mark")
 
 	// A root disk too small for what is sent: refused, nothing left there.
 	must(t, lodge, "exec", "c1", "--", "dd", "if=/dev/urandom", "of=/root/big", "bs=1M", "count=8")

@@ -158,21 +158,14 @@ func (d *Driver) RefreshStreams(ctx context.Context, v storage.Volume, next func
 	if err != nil {
 		return err
 	}
-	scratch := dst + ".refresh.partial"
-	if err := deleteSubvolume(scratch); err != nil {
-		return err
-	}
-	if err := createSubvolume(scratch); err != nil {
-		return err
-	}
-	defer func() { _ = deleteSubvolume(scratch) }()
-	keep, err := d.newKeepDir(v)
+	b, done, err := d.newReceiving(v, dst+".refresh.partial")
 	if err != nil {
 		return err
 	}
-	defer func() { _ = deleteReceived(keep) }()
-	b := &receiving{scratch: scratch, keepDir: keep, byUUID: map[uuid]int{baseID: 0},
-		got: []received{{VolumeStream: storage.VolumeStream{Base: true, Snapshot: rb.Snapshot}, path: basePath, id: baseTree, own: baseID}}}
+	defer done()
+	// The base is the one parent from outside the batch.
+	b.byUUID[baseID] = 0
+	b.got = []received{{VolumeStream: storage.VolumeStream{Base: true, Snapshot: rb.Snapshot}, path: basePath, id: baseTree, own: baseID}}
 	if err := b.receiveAll(ctx, next); err != nil {
 		return err
 	}

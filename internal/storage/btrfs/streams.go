@@ -130,20 +130,11 @@ func (d *Driver) ReceiveStreams(ctx context.Context, v storage.Volume, next func
 	}
 	receiveMu.Lock()
 	defer receiveMu.Unlock()
-	scratch := dst + ".receive.partial"
-	if err := deleteSubvolume(scratch); err != nil {
-		return err
-	}
-	if err := createSubvolume(scratch); err != nil {
-		return err
-	}
-	defer func() { _ = deleteSubvolume(scratch) }()
-	keep, err := d.newKeepDir(v)
+	b, done, err := d.newReceiving(v, dst+".receive.partial")
 	if err != nil {
 		return err
 	}
-	defer func() { _ = deleteReceived(keep) }() // moved into place on success
-	b := &receiving{scratch: scratch, keepDir: keep, byUUID: map[uuid]int{}}
+	defer done()
 	if err := b.receiveAll(ctx, next); err != nil {
 		return err
 	}
@@ -210,6 +201,27 @@ type receiving struct {
 	keepDir string // "": no stream may be kept
 	got     []received
 	byUUID  map[uuid]int
+}
+
+// newReceiving readies a batch of streams for v: an empty scratch
+// subvolume at scratch, and the folder a stream to keep goes to (see
+// keepReceived). done removes what the batch leaves there.
+func (d *Driver) newReceiving(v storage.Volume, scratch string) (b *receiving, done func(), err error) {
+	if err := deleteSubvolume(scratch); err != nil {
+		return nil, nil, err
+	}
+	if err := createSubvolume(scratch); err != nil {
+		return nil, nil, err
+	}
+	keep, err := d.newKeepDir(v)
+	if err != nil {
+		_ = deleteSubvolume(scratch)
+		return nil, nil, err
+	}
+	return &receiving{scratch: scratch, keepDir: keep, byUUID: map[uuid]int{}}, func() {
+		_ = deleteSubvolume(scratch)
+		_ = deleteReceived(keep) // gone already when kept
+	}, nil
 }
 
 // fixedCopies makes writable snapshots of what b received, each
