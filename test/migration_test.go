@@ -168,48 +168,13 @@ func TestMigrationWithLXD(t *testing.T) {
 	lxd.MustLXC("image", "import", img, "--alias", "debian")
 	d.MustLodge("image", "import", img, "--alias", "debian")
 
-	state := filepath.Join(t.TempDir(), "state")
-	history := func(remote string) {
-		must(t, lxc, "init", remote+"debian", remote+"c")
-		// Of other sizes: LXD's receiver tells files apart by size and
-		// time to the second, and the pushes fall within one.
-		for i, content := range []string{"one", "second"} {
-			if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
-				t.Fatal(err)
-			}
-			must(t, lxc, "file", "push", state, remote+"c/root/state", "--uid", "0", "--gid", "42")
-			if i == 0 {
-				must(t, lxc, "snapshot", remote+"c", "s0")
-			}
-		}
-	}
-	check := func(target string) {
-		t.Helper()
-		if out := must(t, lxc, "info", target); !strings.Contains(out, "s0") {
-			t.Errorf("%s has no snapshot s0:\n%s", target, out)
-		}
-		must(t, lxc, "start", target)
-		out := strings.TrimSpace(must(t, lxc, "exec", target, "--", "stat", "-c", "%u:%g %a", "/root/state"))
-		if out != "0:42 640" {
-			t.Errorf("%s: /root/state is %s inside, want 0:42 640", target, out)
-		}
-		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "second" {
-			t.Errorf("%s: /root/state says %q", target, got)
-		}
-		must(t, lxc, "restore", target, "s0")
-		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "one" {
-			t.Errorf("%s: the snapshot's /root/state says %q", target, got)
-		}
-		must(t, lxc, "stop", "--force", target)
-	}
-
-	history("lxd:")
+	stateHistory(t, lxc, "lxd:", "")
 	must(t, lxc, "copy", "lxd:c", "lodge:fromlxd")
-	check("lodge:fromlxd")
+	checkStateHistory(t, lxc, "lodge:fromlxd")
 
-	history("lodge:")
+	stateHistory(t, lxc, "lodge:", "")
 	must(t, lxc, "copy", "lodge:c", "lxd:fromlodge")
-	check("lxd:fromlodge")
+	checkStateHistory(t, lxc, "lxd:fromlodge")
 
 	// A snapshot becomes an instance at the other end, both ways.
 	for _, c := range [][2]string{{"lxd:c/s0", "lodge:snapfromlxd"}, {"lodge:c/s0", "lxd:snapfromlodge"}} {
@@ -220,6 +185,50 @@ func TestMigrationWithLXD(t *testing.T) {
 		}
 		must(t, lxc, "stop", "--force", c[1])
 	}
+}
+
+// stateHistory makes container c on remote (on pool; "" for the default
+// one) whose /root/state, owned 0:42, says "one" in snapshot s0 and
+// "second" after. Of other sizes: LXD's rsync receiver tells files apart
+// by size and time to the second, and the pushes fall within one.
+func stateHistory(t *testing.T, lxc func(...string) (string, string, error), remote, pool string) {
+	t.Helper()
+	args := []string{"init", remote + "debian", remote + "c"}
+	if pool != "" {
+		args = append(args, "-s", pool)
+	}
+	must(t, lxc, args...)
+	state := filepath.Join(t.TempDir(), "state")
+	for i, content := range []string{"one", "second"} {
+		if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		must(t, lxc, "file", "push", state, remote+"c/root/state", "--uid", "0", "--gid", "42")
+		if i == 0 {
+			must(t, lxc, "snapshot", remote+"c", "s0")
+		}
+	}
+}
+
+// checkStateHistory checks what stateHistory made, copied to target:
+// the file, its owner and mode inside, and the snapshot.
+func checkStateHistory(t *testing.T, lxc func(...string) (string, string, error), target string) {
+	t.Helper()
+	if out := must(t, lxc, "info", target); !strings.Contains(out, "s0") {
+		t.Errorf("%s has no snapshot s0:\n%s", target, out)
+	}
+	must(t, lxc, "start", target)
+	if out := strings.TrimSpace(must(t, lxc, "exec", target, "--", "stat", "-c", "%u:%g %a", "/root/state")); out != "0:42 640" {
+		t.Errorf("%s: /root/state is %s inside, want 0:42 640", target, out)
+	}
+	if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "second" {
+		t.Errorf("%s: /root/state says %q", target, got)
+	}
+	must(t, lxc, "restore", target, "s0")
+	if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "one" {
+		t.Errorf("%s: the snapshot's /root/state says %q", target, got)
+	}
+	must(t, lxc, "stop", "--force", target)
 }
 
 // TestMigrationWithLodge drives two hosts with lodge: copy in each mode,
@@ -468,43 +477,14 @@ func TestMigrationBtrfsWithLXD(t *testing.T) {
 	d.MustLodge("image", "import", img, "--alias", "debian")
 	lxd.MustLXC("storage", "create", "bt", "btrfs", "size=4GiB")
 	d.MustLodge("storage", "create", "bt", "btrfs", "size=4GiB")
-	state := filepath.Join(t.TempDir(), "state")
 	for _, remote := range []string{"lxd:", "lodge:"} {
-		must(t, lxc, "init", remote+"debian", remote+"c", "-s", "bt")
-		// Of other sizes: LXD's rsync receiver tells files apart by size
-		// and time to the second.
-		for i, content := range []string{"one", "second"} {
-			if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
-				t.Fatal(err)
-			}
-			must(t, lxc, "file", "push", state, remote+"c/root/state", "--uid", "0", "--gid", "42")
-			if i == 0 {
-				must(t, lxc, "snapshot", remote+"c", "s0")
-			}
-		}
-	}
-	check := func(target string) {
-		t.Helper()
-		must(t, lxc, "start", target)
-		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "stat", "-c", "%u:%g", "/root/state")); got != "0:42" {
-			t.Errorf("%s: /root/state is owned by %s inside", target, got)
-		}
-		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "second" {
-			t.Errorf("%s: /root/state says %q", target, got)
-		}
-		must(t, lxc, "stop", "-f", target)
-		must(t, lxc, "restore", target, "s0")
-		must(t, lxc, "start", target)
-		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "one" {
-			t.Errorf("%s: the snapshot's /root/state says %q", target, got)
-		}
-		must(t, lxc, "stop", "-f", target)
+		stateHistory(t, lxc, remote, "bt")
 	}
 	must(t, lxc, "copy", "lxd:c", "lodge:fromlxd", "-s", "bt")
 	if log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log")); !strings.Contains(string(log), `instance=fromlxd transfer="LXD's BTRFS streams" snapshots=1`) {
 		t.Errorf("the copy from LXD's btrfs pool did not come in LXD's BTRFS transfer")
 	}
-	check("lodge:fromlxd")
+	checkStateHistory(t, lxc, "lodge:fromlxd")
 	must(t, lxc, "copy", "lodge:c", "lxd:fromlodge", "-s", "bt")
 	// LXD's receiver marks what it received from streams with their
 	// uuids; rsync's copies have none.
@@ -512,10 +492,10 @@ func TestMigrationBtrfsWithLXD(t *testing.T) {
 	if out, err := exec.Command("btrfs", "subvolume", "show", snap).CombinedOutput(); err != nil || !regexp.MustCompile(`Received UUID:\s+[0-9a-f-]{36}`).Match(out) {
 		t.Errorf("LXD's copy of the snapshot was not received from a stream: %v\n%s", err, out)
 	}
-	check("lxd:fromlodge")
+	checkStateHistory(t, lxc, "lxd:fromlodge")
 	// Onto dir pools, each side answers the BTRFS offer with rsync.
 	must(t, lxc, "copy", "lxd:c", "lodge:todir", "-s", "default")
-	check("lodge:todir")
+	checkStateHistory(t, lxc, "lodge:todir")
 	must(t, lxc, "copy", "lodge:c", "lxd:todir", "-s", "default")
-	check("lxd:todir")
+	checkStateHistory(t, lxc, "lxd:todir")
 }
