@@ -120,10 +120,10 @@ func (d *Driver) base(v storage.Volume) (receivedBase, string, uuid, bool) {
 // ReceivedBase names the snapshot whose received picture v keeps, when
 // it is the only subvolume of the pool received from that picture (a
 // second copy of one source on this pool has one too: then a stream
-// could not say which it means, and a refresh goes by files).
+// could not say which it means, and a refresh goes by files). It does not
+// wait for receives under way (a request asks it): RefreshStreams checks
+// again, under the lock, before any stream names the base.
 func (d *Driver) ReceivedBase(v storage.Volume) string {
-	receiveMu.Lock()
-	defer receiveMu.Unlock()
 	rb, path, id, ok := d.base(v)
 	if !ok || !isSubvolume(d.SnapPath(v, rb.Snapshot)) {
 		return ""
