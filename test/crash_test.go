@@ -17,14 +17,16 @@ import (
 // crash at that point leaves.
 func (d *Daemon) crashAt(point string, op func()) {
 	d.t.Helper()
+	reached := func() int {
+		log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+		return strings.Count(string(log), "crashpoint "+point+" reached")
+	}
+	before := reached() // the log goes on across restarts
 	d.Kill()
 	d.Env = []string{"LODGE_CRASHPOINT=" + point}
 	d.Start()
 	go op()
-	waitFor(d.t, "lodged to reach crash point "+point, 30*time.Second, func() bool {
-		log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
-		return strings.Contains(string(log), "crashpoint "+point+" reached")
-	})
+	waitFor(d.t, "lodged to reach crash point "+point, 30*time.Second, func() bool { return reached() > before })
 	d.Kill()
 	d.Env = nil
 	d.Start()

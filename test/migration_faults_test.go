@@ -63,6 +63,47 @@ func TestMigrationFaults(t *testing.T) {
 	}
 	// And the copy still works.
 	must(t, lxc, "copy", "c1", "b:c3", "--stateless")
+
+	// A refresh by rsync is all or nothing, whichever end dies: the copy
+	// stays as it was, without the snapshot the refresh brought.
+	must(t, lxc, "exec", "c1", "--", "sh", "-c", "echo newer > /root/mark && echo extra > /root/extra")
+	must(t, lxc, "snapshot", "c1", "s1")
+	must(t, lxc, "exec", "c1", "--", "sh", "-c", "echo newest > /root/mark")
+	asBefore := func(when string) {
+		t.Helper()
+		assertConsistent(t, b.Daemon)
+		if out := must(t, lxc, "info", "b:c3"); strings.Contains(out, "s1") || !strings.Contains(out, "s0") {
+			t.Errorf("%s, the copy's snapshots are not as before:\n%s", when, out)
+		}
+		if got := strings.TrimSpace(must(t, lxc, "file", "pull", "b:c3/root/mark", "-")); got != "source" {
+			t.Errorf("%s, the copy's file says %q", when, got)
+		}
+		if _, _, err := lxc("file", "pull", "b:c3/root/extra", "-"); err == nil {
+			t.Errorf("%s, the copy has a file of the refresh", when)
+		}
+	}
+	// The source dies after the new snapshot, before the volume.
+	a.crashAt("migration.sending", func() { _, _, _ = lxc("copy", "c1", "b:c3", "--refresh", "--stateless") })
+	waitFor(t, "the target to give up", 30*time.Second, func() bool {
+		_, env := b.API("GET", "/1.0/operations?recursion=1", nil)
+		return !strings.Contains(string(env.Metadata), `"status":"Running"`)
+	})
+	asBefore("after the source died mid-refresh")
+	// The target dies once it has every tree, before its records.
+	b.crashAt("migration.received", func() { _, _, _ = lxc("copy", "c1", "b:c3", "--refresh", "--stateless") })
+	if log, _ := os.ReadFile(filepath.Join(b.Dir, "lodged.log")); !strings.Contains(string(log), "put back a copy whose refresh did not finish") {
+		t.Error("the target's start-up did not undo the refresh cut short")
+	}
+	asBefore("after the target died mid-refresh")
+	// Then a whole refresh brings it all.
+	must(t, lxc, "copy", "c1", "b:c3", "--refresh", "--stateless")
+	if got := strings.TrimSpace(must(t, lxc, "file", "pull", "b:c3/root/mark", "-")); got != "newest" {
+		t.Errorf("the refreshed copy's file says %q", got)
+	}
+	if out := must(t, lxc, "info", "b:c3"); !strings.Contains(out, "s1") {
+		t.Errorf("the refresh did not bring the new snapshot:\n%s", out)
+	}
+	assertConsistent(t, b.Daemon)
 }
 
 // fakeSource is a hostile migration source: an HTTPS server whose one

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"context"
 	"errors"
 
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -15,7 +16,10 @@ import (
 //   - restore, phase "copy": the records are unchanged, so the prepared
 //     copy is dropped;
 //   - restore, phase "swap": the records already say restored, so the
-//     prepared copy is swapped in.
+//     prepared copy is swapped in;
+//   - refresh (by rsync): the new snapshots have no records yet, so the
+//     volume goes back to the snapshot taken before (undoRefresh), and
+//     start-up's repair removes the snapshots without records.
 type intent struct {
 	Op       string `json:"op"`
 	Instance string `json:"instance"`
@@ -27,6 +31,7 @@ type intent struct {
 const (
 	intentRename  = "rename"
 	intentRestore = "restore"
+	intentRefresh = "refresh"
 	phaseCopy     = "copy"
 	phaseSwap     = "swap"
 )
@@ -67,6 +72,9 @@ func (s *Service) settleIntents() {
 		case in.Op == intentRestore && in.Phase == phaseSwap:
 			err = pool.FinishRestore(vol)
 			s.log.Warn("repair: finished a snapshot restore", "instance", in.Instance, "snapshot", in.Snapshot, "err", err)
+		case in.Op == intentRefresh:
+			err = s.undoRefresh(context.Background(), pool, vol)
+			s.log.Warn("repair: put back a copy whose refresh did not finish", "instance", in.Instance, "err", err)
 		case in.Op == intentRestore:
 			err = pool.CancelRestore(vol)
 			s.log.Warn("repair: dropped a snapshot restore that did not finish", "instance", in.Instance, "snapshot", in.Snapshot, "err", err)

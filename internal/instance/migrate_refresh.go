@@ -77,28 +77,7 @@ func (s *Service) PrepareRefresh(proj string, req *api.InstancesPost) (*migratio
 		if in.Streams {
 			return s.refreshByStreams(ctx, e, pool, vol, in, recs, files)
 		}
-		if err := pool.MountVolume(vol); err != nil {
-			return err
-		}
-		dir := pool.VolumePath(vol)
-		for _, rec := range recs {
-			if err := receiveTree(ctx, in, dir, fmt.Sprintf("the source's snapshot %q", rec.Name), files, e.IDMap); err != nil {
-				return err
-			}
-			if err := pool.CreateSnapshot(ctx, vol, rec.Name); err != nil {
-				return fmt.Errorf("snapshot %q: %w", rec.Name, err)
-			}
-			rec.Files = &SnapshotFiles{IDMap: e.IDMap}
-			if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Snapshots, snapKey(key, rec.Name), rec) }); err != nil {
-				_ = pool.DeleteSnapshot(vol, rec.Name)
-				return err
-			}
-		}
-		if err := receiveInstance(ctx, in, dir, files, e.IDMap); err != nil {
-			return err
-		}
-		s.bus.Lifecycle("instance-updated", instanceURL(key), nil)
-		return nil
+		return s.refreshByRsync(ctx, e, pool, vol, in, recs, files)
 	}
 	return sink, nil
 }
