@@ -118,8 +118,10 @@ func (p *progressReader) wrap(r io.Reader) io.Reader {
 		}
 		n, err := r.Read(b)
 		p.done += int64(n)
-		// One reader at a time: the spool reads the parts in turn.
-		if now := time.Now(); now.Sub(p.last) > 500*time.Millisecond {
+		// One reader at a time: the spool reads the parts in turn. The
+		// end is told too: a download shorter than the interval would
+		// show only its first 0%.
+		if now := time.Now(); now.Sub(p.last) > 500*time.Millisecond || (err == io.EOF && p.done == p.size) {
 			p.last = now
 			p.report(p.text())
 		}

@@ -129,7 +129,7 @@ func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *qu
 	}
 	defer f.Close()
 	lr := &io.LimitedReader{R: r, N: limit.left + 1}
-	n, err := io.Copy(io.MultiWriter(&writeBehind{f: f}, h), readerWithContext{ctx, lr})
+	n, err := copyChunked(io.MultiWriter(&writeBehind{f: f}, h), readerWithContext{ctx, lr})
 	if err != nil {
 		os.Remove(f.Name())
 		return spooled{}, fmt.Errorf("receive image: %w", err)

@@ -1,13 +1,16 @@
 package image
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -161,6 +164,9 @@ func untarStream(ctx context.Context, r io.Reader, dir string) error {
 // tarball without unpacking the rest: LXD's images have it first.
 func readMetadataOfFiles(ctx context.Context, file string) (api.ImageMetadata, error) {
 	var md api.ImageMetadata
+	if raw, ok := firstMemberOfGzip(file, "metadata.yaml"); ok {
+		return parseMetadata(raw)
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(file), ".meta-")
 	if err != nil {
 		return md, err
@@ -178,10 +184,19 @@ func readMetadataOfFiles(ctx context.Context, file string) (api.ImageMetadata, e
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		return md, apierr.BadRequest("the image's metadata.yaml is not a regular file")
 	}
-	raw, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(f, maxMetadata))
 	if err != nil {
 		return md, err
 	}
+	return parseMetadata(raw)
+}
+
+// maxMetadata bounds the metadata.yaml read.
+const maxMetadata = 1 << 20
+
+// parseMetadata reads an image's metadata.yaml.
+func parseMetadata(raw []byte) (api.ImageMetadata, error) {
+	var md api.ImageMetadata
 	if err := yaml.Unmarshal(raw, &md); err != nil {
 		return md, apierr.BadRequest("the image's metadata.yaml is invalid: %v", err)
 	}
@@ -189,4 +204,30 @@ func readMetadataOfFiles(ctx context.Context, file string) (api.ImageMetadata, e
 		return md, apierr.BadRequest("the image's metadata.yaml has no architecture")
 	}
 	return md, nil
+}
+
+// firstMemberOfGzip reads member name of a gzip tarball when it is the
+// first, a regular file (LXD's and Lodge's images start with
+// metadata.yaml): no tar to run for what the first few kilobytes hold.
+// Not ok for anything else, which tar then reads.
+func firstMemberOfGzip(file, name string) ([]byte, bool) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return nil, false
+	}
+	tr := tar.NewReader(zr)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Typeflag != tar.TypeReg || path.Clean(hdr.Name) != name || hdr.Size > maxMetadata {
+		return nil, false
+	}
+	raw := make([]byte, hdr.Size)
+	if _, err := io.ReadFull(tr, raw); err != nil {
+		return nil, false
+	}
+	return raw, true
 }
