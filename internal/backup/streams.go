@@ -194,11 +194,17 @@ func (w *Writer) addStreamInPlace(name string, write func(io.Writer) error) erro
 	if _, err := w.file.Write(make([]byte, blockSize)); err != nil {
 		return err
 	}
-	cw := &countingWriter{w: w.file}
-	if err := write(cw); err != nil {
+	// The file itself, not a wrapper: a command writing the stream (btrfs
+	// send) then writes into it directly, and the offset says how much.
+	if err := write(w.file); err != nil {
 		return err
 	}
-	if pad := (blockSize - cw.n%blockSize) % blockSize; pad > 0 {
+	end, err := w.file.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	size := end - start - blockSize
+	if pad := (blockSize - size%blockSize) % blockSize; pad > 0 {
 		if _, err := w.file.Write(make([]byte, pad)); err != nil {
 			return err
 		}
@@ -207,7 +213,7 @@ func (w *Writer) addStreamInPlace(name string, write func(io.Writer) error) erro
 	// what octal can), and a name under 100 bytes needs no other.
 	var hdr bytes.Buffer
 	tw := tar.NewWriter(&hdr)
-	err = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: cw.n, ModTime: time.Now().Truncate(time.Second),
+	err = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: size, ModTime: time.Now().Truncate(time.Second),
 		Typeflag: tar.TypeReg, Format: tar.FormatGNU})
 	if err != nil {
 		return err
@@ -220,14 +226,3 @@ func (w *Writer) addStreamInPlace(name string, write func(io.Writer) error) erro
 }
 
 const blockSize = 512
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/idmap"
 )
 
@@ -40,6 +41,8 @@ type Writer struct {
 	// links maps an inode already written to its name, for hard links
 	// within one tree.
 	links map[uint64]string
+	// stopWriteBehind ends the file's early writeback.
+	stopWriteBehind func()
 }
 
 // Create starts a backup tarball at path, compressed with algorithm
@@ -61,7 +64,7 @@ func Create(path, algorithm string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{file: f, links: map[uint64]string{}}
+	w := &Writer{file: f, links: map[uint64]string{}, stopWriteBehind: durable.WriteBehind(f)}
 	if argv == nil {
 		w.tw = tar.NewWriter(f)
 		return w, nil
@@ -73,6 +76,7 @@ func Create(path, algorithm string) (*Writer, error) {
 		err = w.cmd.Start()
 	}
 	if err != nil {
+		w.stopWriteBehind()
 		f.Close()
 		_ = os.Remove(path)
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
@@ -92,6 +96,7 @@ func (w *Writer) Close() error {
 			err = fmt.Errorf("%s: %w", w.cmd.Path, werr)
 		}
 	}
+	w.stopWriteBehind()
 	if serr := w.file.Sync(); err == nil {
 		err = serr
 	}
@@ -108,6 +113,7 @@ func (w *Writer) Abort() {
 		_ = w.pipe.Close()
 		_ = w.cmd.Wait()
 	}
+	w.stopWriteBehind()
 	w.file.Close()
 }
 
