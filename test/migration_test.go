@@ -468,7 +468,8 @@ func TestMigrationBtrfs(t *testing.T) {
 // 5.0.2 and Lodge in LXD's own BTRFS transfer (a header of subvolumes,
 // then a btrfs send stream each), both ways, a container with a snapshot,
 // and checks the file, its owner and the snapshot at the other end; then
-// from btrfs onto dir pools, where each side answers with rsync.
+// from btrfs onto dir pools, where each side answers with rsync; then a
+// refresh that brings a new snapshot, both ways, by subvolume uuids.
 func TestMigrationBtrfsWithLXD(t *testing.T) {
 	t.Parallel()
 	lxd, d, lxc := lxdAndLodge(t)
@@ -498,4 +499,49 @@ func TestMigrationBtrfsWithLXD(t *testing.T) {
 	checkStateHistory(t, lxc, "lodge:todir")
 	must(t, lxc, "copy", "lodge:c", "lxd:todir", "-s", "default")
 	checkStateHistory(t, lxc, "lxd:todir")
+
+	// A refresh that brings a snapshot goes in LXD's BTRFS transfer too,
+	// by subvolume uuids, both ways: the new snapshot against s0, the
+	// volume against it.
+	state := filepath.Join(t.TempDir(), "state")
+	for _, remote := range []string{"lxd:", "lodge:"} {
+		for _, content := range []string{"third", "fourth"} {
+			if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			must(t, lxc, "file", "push", state, remote+"c/root/state", "--uid", "0", "--gid", "42")
+			if content == "third" {
+				must(t, lxc, "snapshot", remote+"c", "s1")
+			}
+		}
+	}
+	refreshed := func(target string) {
+		t.Helper()
+		if out := must(t, lxc, "info", target); !strings.Contains(out, "s1") {
+			t.Errorf("the refresh did not bring snapshot s1 to %s:\n%s", target, out)
+		}
+		must(t, lxc, "start", target)
+		if out := strings.TrimSpace(must(t, lxc, "exec", target, "--", "stat", "-c", "%u:%g %a", "/root/state")); out != "0:42 640" {
+			t.Errorf("%s: the refreshed /root/state is %s inside, want 0:42 640", target, out)
+		}
+		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "fourth" {
+			t.Errorf("%s: the refreshed /root/state says %q", target, got)
+		}
+		must(t, lxc, "restore", target, "s1")
+		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "third" {
+			t.Errorf("%s: the new snapshot's /root/state says %q", target, got)
+		}
+		must(t, lxc, "stop", "--force", target)
+	}
+	must(t, lxc, "copy", "lxd:c", "lodge:fromlxd", "--refresh")
+	if log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log")); !strings.Contains(string(log), `instance=fromlxd transfer="LXD's BTRFS streams since s0" snapshots=1`) {
+		t.Errorf("the refresh from LXD's btrfs pool did not come in LXD's BTRFS transfer since s0")
+	}
+	refreshed("lodge:fromlxd")
+	must(t, lxc, "copy", "lodge:c", "lxd:fromlodge", "--refresh")
+	snap = filepath.Join(lxd.dir, "storage-pools", "bt", "containers-snapshots", "fromlodge", "s1")
+	if out, err := exec.Command("btrfs", "subvolume", "show", snap).CombinedOutput(); err != nil || !regexp.MustCompile(`Received UUID:\s+[0-9a-f-]{36}`).Match(out) {
+		t.Errorf("LXD's refresh did not receive the new snapshot from a stream: %v\n%s", err, out)
+	}
+	refreshed("lxd:fromlodge")
 }

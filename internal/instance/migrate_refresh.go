@@ -41,8 +41,8 @@ func (s *Service) PrepareRefresh(proj string, req *api.InstancesPost) (*migratio
 		if r, ok := pool.(storage.StreamRefresher); ok {
 			// Streams since the snapshot it kept as received, if the
 			// source still has it.
-			if base := r.ReceivedBase(vol); base != "" {
-				sink.Driver, sink.StreamParent = pool.Name(), base
+			if base, id := r.ReceivedBase(vol); base != "" {
+				sink.Driver, sink.StreamParent, sink.StreamParentUUID = pool.Name(), base, id
 			}
 		}
 	}
@@ -91,7 +91,11 @@ func (s *Service) refreshByStreams(ctx context.Context, e Expanded, pool storage
 	if !ok {
 		return fmt.Errorf("pool %q takes no refresh by streams", pool.Name())
 	}
-	s.log.Info("refreshing an instance from another host", "instance", e.Name, "transfer", pool.Name()+" streams since "+in.StreamParent, "snapshots", len(recs))
+	transfer := pool.Name() + " streams"
+	if in.LXDBtrfs {
+		transfer = "LXD's BTRFS streams"
+	}
+	s.log.Info("refreshing an instance from another host", "instance", e.Name, "transfer", transfer+" since "+in.StreamParent, "snapshots", len(recs))
 	if err := r.RefreshStreams(ctx, vol, incomingStreams(in), streamFix(files, e.IDMap)); err != nil {
 		return err
 	}

@@ -96,6 +96,7 @@ func (s *Service) sendVolume(e Expanded, src *migration.Source, snap string) {
 				_, err := st.WriteStream(ctx, vol, storage.StreamSpec{Snapshot: which, Parent: parent}, w)
 				return err
 			}
+			src.StreamUUID = func(which string) (string, error) { return st.StreamID(vol, which) }
 		}
 	}
 	src.Tree = func(ctx context.Context, which string, send func(dir string) error) error {

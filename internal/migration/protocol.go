@@ -37,6 +37,10 @@ type Source struct {
 	// instead of rsync's trees.
 	Driver string
 	Stream func(ctx context.Context, snap, parent string, w io.Writer) error
+	// StreamUUID, with Stream, is the uuid of snapshot snap's subvolume,
+	// which its stream carries: LXD's BTRFS transfer lists them, and an
+	// LXD target refreshes by them.
+	StreamUUID func(snap string) (string, error)
 }
 
 // offer is the source's header.
@@ -58,9 +62,9 @@ func (s *Source) offer() *Header {
 		h.Lodge.Stream = s.Driver
 		if s.Driver == "btrfs" {
 			// LXD's own type, for an LXD target on btrfs: the same
-			// streams, after a header of the subvolumes. Lodge sends no
-			// nested subvolumes and no uuids for LXD's refresh.
-			h.FS, h.Btrfs = FSBtrfs, &BtrfsFeatures{MigrationHeader: true}
+			// streams, after a header of the subvolumes (and their uuids,
+			// by which LXD refreshes). Lodge sends no nested subvolumes.
+			h.FS, h.Btrfs = FSBtrfs, &BtrfsFeatures{MigrationHeader: true, HeaderSubvolumeUUIDs: s.StreamUUID != nil}
 		}
 	}
 	return h
@@ -142,12 +146,7 @@ func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) 
 		return awaitVerdict(control)
 	}
 	if answer.FS == FSBtrfs {
-		if answer.Btrfs != nil && answer.Btrfs.MigrationHeader {
-			if err := sendBtrfsHeader(fs, snaps); err != nil {
-				return err
-			}
-		}
-		if err := sendStreams(ctx, fs, src, snaps, ""); err != nil {
+		if err := sendLXDBtrfs(ctx, fs, src, offer, answer, snaps); err != nil {
 			return err
 		}
 		return awaitVerdict(control)
@@ -170,6 +169,40 @@ func RunSource(ctx context.Context, control, fs *Conn, src *Source) (err error) 
 		}
 	}
 	return awaitVerdict(control)
+}
+
+// sendLXDBtrfs sends the streams in LXD's BTRFS transfer: the header of
+// the subvolumes, then snapshots snaps and the volume. A refresh by
+// uuids (see btrfsheader.go) lists every snapshot, and sends those the
+// target's answer asks for.
+func sendLXDBtrfs(ctx context.Context, fs *Conn, src *Source, offer, answer *Header, snaps []string) error {
+	if answer.Btrfs == nil || !answer.Btrfs.MigrationHeader {
+		return sendStreams(ctx, fs, src, snaps, "")
+	}
+	refresh := answer.Refresh != nil && *answer.Refresh && answer.Btrfs.HeaderSubvolumeUUIDs && offer.Btrfs.HeaderSubvolumeUUIDs
+	var uuidOf func(string) (string, error)
+	if offer.Btrfs.HeaderSubvolumeUUIDs {
+		uuidOf = src.StreamUUID
+	}
+	listed := snaps
+	if refresh {
+		listed = offer.SnapshotNames
+	}
+	h, err := btrfsHeaderOf(listed, uuidOf)
+	if err != nil {
+		return err
+	}
+	if err := sendBtrfsHeader(fs, h); err != nil {
+		return err
+	}
+	if !refresh {
+		return sendStreams(ctx, fs, src, snaps, "")
+	}
+	send, err := btrfsRefreshList(fs, offer.SnapshotNames)
+	if err != nil {
+		return err
+	}
+	return sendStreams(ctx, fs, src, send, refreshParent(offer.SnapshotNames, send))
 }
 
 // awaitVerdict reads the target's last word.
@@ -270,6 +303,9 @@ type Sink struct {
 	// since it, when the source has it too and every snapshot to send
 	// is newer.
 	StreamParent string
+	// StreamParentUUID is the uuid of the source's subvolume that
+	// picture was received from: an LXD source refreshes against it.
+	StreamParentUUID string
 }
 
 // RunSink receives an instance: the offer, the answer, the index header,
@@ -334,13 +370,23 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 	if streams {
 		answer.Lodge.Stream, answer.Lodge.StreamParent = sink.Driver, parent
 	}
-	// LXD's BTRFS type, from an LXD source on btrfs; not for a refresh,
-	// which LXD sends that way only by subvolume uuids.
-	lxdBtrfs := !streams && !sink.Refresh && sink.Driver == "btrfs" && offer.FS == FSBtrfs
+	// LXD's BTRFS type, from an LXD source on btrfs. A refresh goes that
+	// way by subvolume uuids, against the copy's received picture: only
+	// when snapshots come, the first right after that one (with none,
+	// LXD would send the whole volume, and rsync sends less).
+	lxdBtrfs := !streams && sink.Driver == "btrfs" && offer.FS == FSBtrfs
+	if sink.Refresh {
+		lxdBtrfs = lxdBtrfs && parent != "" && sink.StreamParentUUID != "" && offer.Btrfs != nil &&
+			offer.Btrfs.MigrationHeader && offer.Btrfs.HeaderSubvolumeUUIDs &&
+			len(snaps) > 0 && refreshParent(offer.SnapshotNames, []string{snaps[0].Name}) == parent
+	}
 	if lxdBtrfs {
 		answer.FS = FSBtrfs
-		answer.Btrfs = &BtrfsFeatures{MigrationHeader: offer.Btrfs != nil && offer.Btrfs.MigrationHeader}
+		answer.Btrfs = &BtrfsFeatures{MigrationHeader: offer.Btrfs != nil && offer.Btrfs.MigrationHeader, HeaderSubvolumeUUIDs: sink.Refresh}
 		streams = true
+	}
+	if !streams {
+		parent = "" // by rsync: no stream is against it
 	}
 	if err := control.SendHeader(answer); err != nil {
 		return fmt.Errorf("answer the offer: %w", err)
@@ -354,7 +400,12 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 			return err
 		}
 	}
-	if lxdBtrfs && answer.Btrfs.MigrationHeader {
+	switch {
+	case lxdBtrfs && sink.Refresh:
+		if err := answerBtrfsRefresh(fs, snaps, parent, sink.StreamParentUUID); err != nil {
+			return err
+		}
+	case lxdBtrfs && answer.Btrfs.MigrationHeader:
 		if err := receiveBtrfsHeader(fs, snaps); err != nil {
 			return err
 		}

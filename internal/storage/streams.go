@@ -62,8 +62,9 @@ type VolumeStream struct {
 type StreamRefresher interface {
 	// ReceivedBase names the snapshot of v whose picture, as received,
 	// v keeps (a stream's Keep), when a refresh may use it as its
-	// parent; "" when there is none.
-	ReceivedBase(v Volume) string
+	// parent, and the uuid of the source's subvolume it was received
+	// from; "" when there is none.
+	ReceivedBase(v Volume) (snap, id string)
 	// RefreshStreams brings v up to date from the streams next returns
 	// in turn: new snapshots, oldest first, the first against the
 	// received base, then the volume. fix is as for ReceiveStreams. The

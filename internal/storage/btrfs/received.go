@@ -122,20 +122,21 @@ func (d *Driver) base(v storage.Volume) (receivedBase, string, uuid, bool) {
 // second copy of one source on this pool has one too: then a stream
 // could not say which it means, and a refresh goes by files). It does not
 // wait for receives under way (a request asks it): RefreshStreams checks
-// again, under the lock, before any stream names the base.
-func (d *Driver) ReceivedBase(v storage.Volume) string {
-	rb, path, id, ok := d.base(v)
+// again, under the lock, before any stream names the base. id is the
+// uuid of the source's subvolume the picture was received from.
+func (d *Driver) ReceivedBase(v storage.Volume) (snap, id string) {
+	rb, path, own, ok := d.base(v)
 	if !ok || !isSubvolume(d.SnapPath(v, rb.Snapshot)) {
-		return ""
+		return "", ""
 	}
 	tree, err := subvolumeTreeID(path)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	if ids, err := receivedBy(path, id); err != nil || len(ids) != 1 || ids[0] != tree {
-		return ""
+	if ids, err := receivedBy(path, own); err != nil || len(ids) != 1 || ids[0] != tree {
+		return "", ""
 	}
-	return rb.Snapshot
+	return rb.Snapshot, own.String()
 }
 
 // RefreshStreams receives new snapshots and the volume, the first stream

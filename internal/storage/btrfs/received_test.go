@@ -59,8 +59,10 @@ func TestRefreshByIncrementalStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dst.ReceivedBase(c1); got != "s0" {
+	if got, id := dst.ReceivedBase(c1); got != "s0" {
 		t.Fatalf("the copy keeps %q as received, want s0", got)
+	} else if want, _ := src.StreamID(c1, "s0"); id != want {
+		t.Errorf("the copy's received base came from %s, want the source's s0 (%s)", id, want)
 	}
 
 	// A stream against the source's s0 that the target does not keep as
@@ -98,7 +100,7 @@ func TestRefreshByIncrementalStreams(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dst.SnapPath(c1, "s1"), "rootfs", "a")); string(b) != "three" {
 		t.Fatalf("the new snapshot holds %q", b)
 	}
-	if got := dst.ReceivedBase(c1); got != "s1" {
+	if got, _ := dst.ReceivedBase(c1); got != "s1" {
 		t.Fatalf("after the refresh the copy keeps %q as received, want s1", got)
 	}
 	if left, _ := dst.RemoveLeftovers(); len(left) != 0 {
@@ -118,7 +120,7 @@ func TestRefreshByIncrementalStreams(t *testing.T) {
 	if err := dst.DeleteSnapshot(c1, "s1"); err != nil {
 		t.Fatal(err)
 	}
-	if got := dst.ReceivedBase(c1); got != "" {
+	if got, _ := dst.ReceivedBase(c1); got != "" {
 		t.Fatalf("a deleted snapshot is still kept as received: %q", got)
 	}
 	err = dst.RefreshStreams(ctx, c1, streams(storage.VolumeStream{R: send("", "s1")}), noFix)

@@ -43,6 +43,11 @@ const (
 // uuid is a subvolume's uuid as streams carry it.
 type uuid [16]byte
 
+// String writes u as btrfs tools (and LXD's headers) do.
+func (u uuid) String() string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
 // streamCheck says which subvolumes a stream may name besides its own.
 type streamCheck struct {
 	// parent is asked about every uuid the stream names as a snapshot's

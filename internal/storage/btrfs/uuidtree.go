@@ -117,6 +117,5 @@ func subvolumeUUID(path string) (string, error) {
 	if err := ioctl(fd, iocGetSubvolInfo, unsafe.Pointer(&info)); err != nil {
 		return "", fmt.Errorf("subvolume info of %s: %w", path, err)
 	}
-	u := info[subvolInfoUUID : subvolInfoUUID+16]
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]), nil
+	return uuid(info[subvolInfoUUID : subvolInfoUUID+16]).String(), nil
 }
