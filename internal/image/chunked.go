@@ -1,9 +1,6 @@
 package image
 
-import (
-	"errors"
-	"io"
-)
+import "io"
 
 // spoolChunk is how much of a download is read before it is written.
 const spoolChunk = 1 << 20
@@ -36,11 +33,11 @@ func copyChunked(w io.Writer, r io.Reader) (int64, error) {
 			case <-stop:
 				return
 			}
-			n, err := io.ReadFull(r, b)
+			n, err := fill(r, b)
 			if n > 0 {
 				full <- chunk{b: b[:n]}
 			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if err == io.EOF {
 				return
 			}
 			if err != nil {
@@ -64,4 +61,20 @@ func copyChunked(w io.Writer, r io.Reader) (int64, error) {
 		free <- c.b[:cap(c.b)]
 	}
 	return total, nil
+}
+
+// fill reads into b until it is full or r ends: io.EOF only for the
+// stream's own end (unlike io.ReadFull, which turns a short last chunk
+// into io.ErrUnexpectedEOF, and so could not be told from a download
+// cut short).
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

@@ -40,6 +40,12 @@ func TestCopyChunkedStopsOnErrors(t *testing.T) {
 	if n, err := copyChunked(io.Discard, r); !errors.Is(err, boom) || n != 2*spoolChunk+5 {
 		t.Errorf("a read error: copied %d, err %v", n, err)
 	}
+	// A download cut short says so (io.ReadFull's own short-read error is
+	// not the stream's end).
+	cut := io.MultiReader(bytes.NewReader(make([]byte, spoolChunk/2)), iotest.ErrReader(io.ErrUnexpectedEOF))
+	if _, err := copyChunked(io.Discard, cut); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("a download cut short: %v", err)
+	}
 	// A write error stops the copy though the reader has more.
 	if _, err := copyChunked(&failingWriter{after: 1}, bytes.NewReader(make([]byte, 10*spoolChunk))); err == nil || err.Error() != "disk full" {
 		t.Errorf("a write error: %v", err)
