@@ -198,14 +198,21 @@ func stateHistory(t *testing.T, lxc func(...string) (string, string, error), rem
 		args = append(args, "-s", pool)
 	}
 	must(t, lxc, args...)
+	addHistory(t, lxc, remote+"c", "s0", "one", "second")
+}
+
+// addHistory writes /root/state (owned 0:42, mode 640) in instance
+// target: then, snapshot snap, then now.
+func addHistory(t *testing.T, lxc func(...string) (string, string, error), target, snap, then, now string) {
+	t.Helper()
 	state := filepath.Join(t.TempDir(), "state")
-	for i, content := range []string{"one", "second"} {
+	for _, content := range []string{then, now} {
 		if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
 			t.Fatal(err)
 		}
-		must(t, lxc, "file", "push", state, remote+"c/root/state", "--uid", "0", "--gid", "42")
-		if i == 0 {
-			must(t, lxc, "snapshot", remote+"c", "s0")
+		must(t, lxc, "file", "push", state, target+"/root/state", "--uid", "0", "--gid", "42")
+		if content == then {
+			must(t, lxc, "snapshot", target, snap)
 		}
 	}
 }
@@ -214,19 +221,27 @@ func stateHistory(t *testing.T, lxc func(...string) (string, string, error), rem
 // the file, its owner and mode inside, and the snapshot.
 func checkStateHistory(t *testing.T, lxc func(...string) (string, string, error), target string) {
 	t.Helper()
-	if out := must(t, lxc, "info", target); !strings.Contains(out, "s0") {
-		t.Errorf("%s has no snapshot s0:\n%s", target, out)
+	checkHistory(t, lxc, target, "s0", "one", "second")
+}
+
+// checkHistory checks what addHistory made, copied to target (stopped,
+// and left so): the file says now, with its owner and mode inside, and
+// then in snapshot snap (restored to see it).
+func checkHistory(t *testing.T, lxc func(...string) (string, string, error), target, snap, then, now string) {
+	t.Helper()
+	if out := must(t, lxc, "info", target); !strings.Contains(out, snap) {
+		t.Errorf("%s has no snapshot %s:\n%s", target, snap, out)
 	}
 	must(t, lxc, "start", target)
 	if out := strings.TrimSpace(must(t, lxc, "exec", target, "--", "stat", "-c", "%u:%g %a", "/root/state")); out != "0:42 640" {
 		t.Errorf("%s: /root/state is %s inside, want 0:42 640", target, out)
 	}
-	if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "second" {
-		t.Errorf("%s: /root/state says %q", target, got)
+	if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != now {
+		t.Errorf("%s: /root/state says %q, want %q", target, got, now)
 	}
-	must(t, lxc, "restore", target, "s0")
-	if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "one" {
-		t.Errorf("%s: the snapshot's /root/state says %q", target, got)
+	must(t, lxc, "restore", target, snap)
+	if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != then {
+		t.Errorf("%s: snapshot %s's /root/state says %q, want %q", target, snap, got, then)
 	}
 	must(t, lxc, "stop", "--force", target)
 }
@@ -503,45 +518,18 @@ func TestMigrationBtrfsWithLXD(t *testing.T) {
 	// A refresh that brings a snapshot goes in LXD's BTRFS transfer too,
 	// by subvolume uuids, both ways: the new snapshot against s0, the
 	// volume against it.
-	state := filepath.Join(t.TempDir(), "state")
 	for _, remote := range []string{"lxd:", "lodge:"} {
-		for _, content := range []string{"third", "fourth"} {
-			if err := os.WriteFile(state, []byte(content+"\n"), 0o640); err != nil {
-				t.Fatal(err)
-			}
-			must(t, lxc, "file", "push", state, remote+"c/root/state", "--uid", "0", "--gid", "42")
-			if content == "third" {
-				must(t, lxc, "snapshot", remote+"c", "s1")
-			}
-		}
-	}
-	refreshed := func(target string) {
-		t.Helper()
-		if out := must(t, lxc, "info", target); !strings.Contains(out, "s1") {
-			t.Errorf("the refresh did not bring snapshot s1 to %s:\n%s", target, out)
-		}
-		must(t, lxc, "start", target)
-		if out := strings.TrimSpace(must(t, lxc, "exec", target, "--", "stat", "-c", "%u:%g %a", "/root/state")); out != "0:42 640" {
-			t.Errorf("%s: the refreshed /root/state is %s inside, want 0:42 640", target, out)
-		}
-		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "fourth" {
-			t.Errorf("%s: the refreshed /root/state says %q", target, got)
-		}
-		must(t, lxc, "restore", target, "s1")
-		if got := strings.TrimSpace(must(t, lxc, "exec", target, "--", "cat", "/root/state")); got != "third" {
-			t.Errorf("%s: the new snapshot's /root/state says %q", target, got)
-		}
-		must(t, lxc, "stop", "--force", target)
+		addHistory(t, lxc, remote+"c", "s1", "third", "fourth")
 	}
 	must(t, lxc, "copy", "lxd:c", "lodge:fromlxd", "--refresh")
 	if log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log")); !strings.Contains(string(log), `instance=fromlxd transfer="LXD's BTRFS streams since s0" snapshots=1`) {
 		t.Errorf("the refresh from LXD's btrfs pool did not come in LXD's BTRFS transfer since s0")
 	}
-	refreshed("lodge:fromlxd")
+	checkHistory(t, lxc, "lodge:fromlxd", "s1", "third", "fourth")
 	must(t, lxc, "copy", "lodge:c", "lxd:fromlodge", "--refresh")
 	snap = filepath.Join(lxd.dir, "storage-pools", "bt", "containers-snapshots", "fromlodge", "s1")
 	if out, err := exec.Command("btrfs", "subvolume", "show", snap).CombinedOutput(); err != nil || !regexp.MustCompile(`Received UUID:\s+[0-9a-f-]{36}`).Match(out) {
 		t.Errorf("LXD's refresh did not receive the new snapshot from a stream: %v\n%s", err, out)
 	}
-	refreshed("lxd:fromlodge")
+	checkHistory(t, lxc, "lxd:fromlodge", "s1", "third", "fourth")
 }
