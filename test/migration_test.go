@@ -50,8 +50,10 @@ func TestMigrationBetweenHosts(t *testing.T) {
 		t.Errorf("the copy's file is owned by %s inside", got)
 	}
 	// Progress, in the finished operation as lxc shows it while it runs.
-	if _, env := b.API("GET", "/1.0/operations?recursion=1", nil); !strings.Contains(string(env.Metadata), `"fs_progress":"c1: `) {
-		t.Errorf("the target's operation shows no fs_progress: %s", env.Metadata)
+	for host, d := range map[string]*Daemon{"source": a.Daemon, "target": b.Daemon} {
+		if _, env := d.API("GET", "/1.0/operations?recursion=1", nil); !strings.Contains(string(env.Metadata), `"fs_progress":"c1: `) {
+			t.Errorf("the %s's operation shows no fs_progress: %s", host, env.Metadata)
+		}
 	}
 	must(t, lxc, "restore", "b:c1", "snap0")
 	if got := cat("b:c1", "/root/mark"); got != "first" {

@@ -87,6 +87,8 @@ var extensions = []extension{
 	{"container_push", "migration between hosts in LXD's protocol: pull (the target connects to the source's operation), push, and relay by the client", "TestMigrationBetweenHosts"},
 	{"container_incremental_copy", "copy --refresh onto an instance the target has: only the snapshots it lacks and the changed files are sent, and its snapshots follow the source's", "TestMigrationBetweenHosts"},
 	{"container_push_target", "POST /1.0/instances/NAME with migration and target: the source connects to the target's operation (push)", "TestMigrationBetweenHosts"},
+	{"migration_progress", "a migration's operations show the bytes moved and their rate in fs_progress, on both ends", "TestMigrationBetweenHosts"},
+	{"container_stateless_copy", "POST /1.0/instances/NAME with migration takes live: false, a stateless copy of a running instance (its volume sent twice, the second time as a final sync, each time frozen)", "TestMigrationBetweenHosts"},
 	{"instance_allow_inconsistent_copy", "a migration's allow_inconsistent takes files that vanish during the copy as copied", "TestMigrationBetweenHosts"},
 	{"lodge_image_streams", "the public images as a simplestreams tree (/streams/v1/index.json, images.json, /images/FP/FILE) for any client; images pull from simplestreams servers (unified, squashfs and root.tar.xz images)", "TestSimplestreams"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
