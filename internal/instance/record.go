@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/api"
-	"github.com/lodge-project/lodge/internal/backup"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/project"
 )
@@ -64,11 +63,10 @@ func expand(r Record, profiles []api.Profile) Expanded {
 // render is the wire form of an instance.
 func render(e Expanded, status string) api.Instance {
 	code := map[string]int{"Running": api.Running, "Stopped": api.Stopped, "Frozen": api.Frozen}[status]
-	ids := backup.LXDIDMap(e.IDMap)
 	return api.Instance{
-		Architecture: e.Architecture, Config: withIDMapKeys(e.Record.Config, ids), Devices: nonNilDevices(e.Record.Devices),
+		Architecture: e.Architecture, Config: nonNil(e.Record.Config), Devices: nonNilDevices(e.Record.Devices),
 		Ephemeral: e.Ephemeral, Profiles: e.Profiles, Stateful: e.Stateful, Description: e.Description,
-		CreatedAt: e.CreatedAt, ExpandedConfig: withIDMapKeys(e.Config, ids), ExpandedDevices: e.Devices, Name: e.Name,
+		CreatedAt: e.CreatedAt, ExpandedConfig: e.Config, ExpandedDevices: e.Devices, Name: e.Name,
 		Status: status, StatusCode: code, LastUsedAt: e.LastUsedAt, Location: "none", Type: e.Type, Project: project.Name(e.Project),
 	}
 }
@@ -76,8 +74,9 @@ func render(e Expanded, status string) api.Instance {
 // withIDMapKeys is a copy of cfg with the volatile keys LXD shows for
 // the ids an instance's files are on, and will be on when it starts
 // (ids, in LXD's JSON): lxc copy --refresh writes the source's config
-// onto the target, and LXD refuses an update that drops them. Lodge
-// ignores them in updates, as all volatile keys.
+// (a GET of the one instance) onto the target, and LXD refuses an update
+// that drops them. Lodge ignores them in updates, as all volatile keys.
+// Lists leave them out: they would cost every row.
 func withIDMapKeys(cfg map[string]string, ids string) map[string]string {
 	out := make(map[string]string, len(cfg)+3)
 	for k, v := range cfg {

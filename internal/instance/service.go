@@ -15,6 +15,7 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/backup"
 	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/cron"
 	"github.com/lodge-project/lodge/internal/daemonid"
@@ -181,7 +182,10 @@ func (s *Service) Get(name string) (api.Instance, uint64, error) {
 		return api.Instance{}, 0, err
 	}
 	st, _ := s.runtimeOf(e.Type).Status(name)
-	return render(e, st), rev, nil
+	inst := render(e, st)
+	ids := backup.LXDIDMap(e.IDMap)
+	inst.Config, inst.ExpandedConfig = withIDMapKeys(inst.Config, ids), withIDMapKeys(inst.ExpandedConfig, ids)
+	return inst, rev, nil
 }
 
 // Names lists instance names in order.

@@ -158,6 +158,17 @@ func TestLifecycleReachesTheRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// LXD's idmap keys show on the one instance (lxc copy --refresh sends
+	// them back, and an LXD target wants them kept), not in lists; an
+	// update that carries them back ignores them.
+	for _, k := range []string{"volatile.idmap.current", "volatile.idmap.next", "volatile.last_state.idmap"} {
+		if v := inst.Config[k]; !strings.HasPrefix(v, "[") || v != inst.ExpandedConfig[k] {
+			t.Errorf("%s of c1: %q (expanded %q)", k, v, inst.ExpandedConfig[k])
+		}
+	}
+	if all, _ := h.List(); len(all) != 1 || all[0].Config["volatile.last_state.idmap"] != "" {
+		t.Errorf("a list shows LXD's idmap keys: %v", all)
+	}
 	put := writable(inst)
 	put.Config["limits.memory"] = "512MiB"
 	if err := h.Update("c1", put, rev); err != nil {
