@@ -95,8 +95,20 @@ func TestMigrationFaults(t *testing.T) {
 		t.Error("the target's start-up did not undo the refresh cut short")
 	}
 	asBefore("after the target died mid-refresh")
-	// Then a whole refresh brings it all.
-	must(t, lxc, "copy", "c1", "b:c3", "--refresh", "--stateless")
+	// Then a whole refresh brings it all, though the target dies once its
+	// records are in, before it removes the snapshot taken before: the
+	// next start removes that one (it has no record) and keeps the rest.
+	b.crashAt("migration.refreshed", func() { _, _, _ = lxc("copy", "c1", "b:c3", "--refresh", "--stateless") })
+	snaps := filepath.Join(b.Dir, "storage-pools", "default", "containers-snapshots", "c3")
+	if _, err := os.Lstat(filepath.Join(snaps, "s1")); err != nil {
+		t.Errorf("the refresh's snapshot is not on disk: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(snaps, ".lodge-refresh-undo")); err == nil {
+		t.Error("the snapshot taken before a refresh outlived the target's restart")
+	}
+	if log, _ := os.ReadFile(filepath.Join(b.Dir, "lodged.log")); !strings.Contains(string(log), "snapshot=.lodge-refresh-undo") {
+		t.Error("the target's start-up did not remove the snapshot taken before the refresh")
+	}
 	if got := strings.TrimSpace(must(t, lxc, "file", "pull", "b:c3/root/mark", "-")); got != "newest" {
 		t.Errorf("the refreshed copy's file says %q", got)
 	}
