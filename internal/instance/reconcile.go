@@ -128,10 +128,14 @@ func (s *Service) reconcileSnapshots(name string, pool storage.Driver, vol stora
 		disk[snap] = true
 	}
 	recorded := map[string]bool{}
+	keepUndo := false
 	_ = s.db.View(func(tx *store.Tx) error {
 		for _, k := range snapshotKeys(tx, name) {
 			recorded[strings.TrimPrefix(k, name+"/")] = true
 		}
+		// A refresh whose undo start-up could not finish keeps its undo
+		// snapshot for the next start (see settleIntents).
+		keepUndo = tx.Exists(store.Intents, name)
 		return nil
 	})
 	for snap := range recorded {
@@ -141,7 +145,7 @@ func (s *Service) reconcileSnapshots(name string, pool storage.Driver, vol stora
 		}
 	}
 	for snap := range disk {
-		if !recorded[snap] {
+		if !recorded[snap] && !(keepUndo && snap == undoSnapshot) {
 			s.log.Warn("repair: removing a snapshot copy without a record", "instance", name, "snapshot", snap)
 			_ = pool.DeleteSnapshot(vol, snap)
 		}

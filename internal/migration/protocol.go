@@ -180,15 +180,11 @@ func sendLXDBtrfs(ctx context.Context, fs *Conn, src *Source, offer, answer *Hea
 		return sendStreams(ctx, fs, src, snaps, "")
 	}
 	refresh := answer.Refresh != nil && *answer.Refresh && answer.Btrfs.HeaderSubvolumeUUIDs && offer.Btrfs.HeaderSubvolumeUUIDs
-	var uuidOf func(string) (string, error)
-	if offer.Btrfs.HeaderSubvolumeUUIDs {
-		uuidOf = src.StreamUUID
-	}
 	listed := snaps
 	if refresh {
 		listed = offer.SnapshotNames
 	}
-	h, err := btrfsHeaderOf(listed, uuidOf)
+	h, err := btrfsHeaderOf(listed, src.StreamUUID) // offered when StreamUUID is set
 	if err != nil {
 		return err
 	}
