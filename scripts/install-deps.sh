@@ -7,6 +7,7 @@ packages=(
   gcc libc6-dev make pkg-config libseccomp-dev  # build: cgo (nsexec, attach), a static lodged
   busybox-static                       # the local test/demo image
   xz-utils zstd squashfs-tools          # image formats
+  isal                                 # igzip: gzip images and backups decompress 4x faster
   debootstrap                          # the Debian test image
   lxd-client python3-pylxd             # the reference clients
   lxd                                  # the reference daemon: backups move to and from it

@@ -90,8 +90,15 @@ func assertConsistent(t *testing.T, d *Daemon) {
 	}
 	unpacked, _ := os.ReadDir(filepath.Join(d.Dir, "storage-pools", "default", "images"))
 	for _, f := range unpacked {
-		if !images[strings.TrimSuffix(f.Name(), ".retired")] {
+		name := strings.TrimSuffix(strings.TrimSuffix(f.Name(), ".retired"), ".unsynced")
+		if !images[name] {
 			t.Errorf("image volume %s has no record", f.Name())
+		}
+		// A writeback's marker is there only beside its volume.
+		if name != f.Name() && strings.HasSuffix(f.Name(), ".unsynced") {
+			if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "images", name)); err != nil {
+				t.Errorf("image volume %s has a writeback marker and no volume", name)
+			}
 		}
 	}
 }

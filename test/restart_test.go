@@ -88,6 +88,46 @@ func TestCrashRepair(t *testing.T) {
 	}
 }
 
+// TestImageVolumeAfterHostCrash: an image volume is written back after
+// the launch that unpacked it. A host that went down first may have lost
+// some of its files; the next start unpacks it again from the image file,
+// in place, and the instance layered on it starts with the image whole.
+func TestImageVolumeAfterHostCrash(t *testing.T) {
+	d := withBusybox(t)
+	name := uniq("crashed")
+	d.MustLodge("init", "busybox", name)
+	fp := fingerprintOf(t, busyboxImage(t))
+	images := filepath.Join(d.Dir, "storage-pools", "default", "images")
+	d.Kill()
+	// As a host crash may leave it: a file of the image emptied, the
+	// marker from a boot that is gone, no overlay mounted.
+	lost := filepath.Join(images, fp, "rootfs", "bin", "busybox")
+	if err := os.Truncate(lost, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(images, fp+".unsynced"), []byte("a-boot-before 00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := storagetest.UnmountBelow(d.Dir); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	if st, err := os.Stat(lost); err != nil || st.Size() == 0 {
+		t.Fatalf("the image volume was not unpacked again: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(images, fp+".unsynced")); !os.IsNotExist(err) {
+		t.Fatalf("the marker outlived the recovery: %v", err)
+	}
+	log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+	if !strings.Contains(string(log), "unpacking it again") {
+		t.Fatalf("the recovery is not logged:\n%s", log)
+	}
+	d.MustLodge("start", name)
+	if out := d.MustLodge("exec", name, "--", "busybox", "echo", "whole"); !strings.Contains(out, "whole") {
+		t.Fatalf("the instance does not run the image's busybox: %q", out)
+	}
+}
+
 // TestTwoDaemonsOneInstanceName: two lodged daemons on one host (other
 // state directories) each run an instance of the same name, in cgroups of
 // their own.

@@ -3,7 +3,6 @@ package backup
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,22 +17,20 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/decompress"
 )
 
-// decompressor is the command that decompresses a file starting with
-// head, or nil for a plain tarball.
-func decompressor(head []byte) []string {
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		return []string{"gzip", "-d", "-c"}
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return []string{"xz", "-d", "-c"}
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return []string{"zstd", "-d", "-c", "-q"}
-	case bytes.HasPrefix(head, []byte("BZh")):
-		return []string{"bzip2", "-d", "-c"}
+// gzipped says whether the file at path is gzip (tar would detect it, and
+// run GNU gzip).
+func gzipped(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
 	}
-	return nil
+	defer f.Close()
+	head := make([]byte, 2)
+	n, _ := io.ReadFull(f, head)
+	return decompress.IsGzip(head[:n])
 }
 
 // open streams the tarball at path, decompressed; close ends it.
@@ -44,7 +41,7 @@ func open(ctx context.Context, path string) (r io.Reader, closeFn func(), err er
 	}
 	br := bufio.NewReader(f)
 	head, _ := br.Peek(6)
-	argv := decompressor(head)
+	argv := decompress.Command(head)
 	if argv == nil {
 		return br, func() { f.Close() }, nil
 	}
@@ -142,6 +139,9 @@ func Extract(ctx context.Context, path, member, dest string) error {
 	strip := strings.Count(strings.Trim(member, "/"), "/") + 1
 	args := []string{"-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--same-permissions",
 		"--strip-components", fmt.Sprint(strip), "-f", path, "-C", dest, member}
+	if gzipped(path) {
+		args = append([]string{decompress.GzipTarFlag()}, args...)
+	}
 	cmd := exec.CommandContext(ctx, "tar", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -57,6 +58,23 @@ func (s *Service) Repair(log *slog.Logger) {
 			if err := pool.DeleteImageVolume(v); err != nil {
 				log.Error("repair: remove image volume", "pool", name, "volume", v, "err", err)
 			}
+		}
+	})
+}
+
+// RecoverVolumes runs before the instances' volumes are mounted: pools
+// that write image volumes back after making them finish what the last
+// stop left, and unpack again, from the image files, the volumes a host
+// crash may have cut short.
+func (s *Service) RecoverVolumes(log *slog.Logger) {
+	s.pools.Each(func(name string, pool storage.Driver, err error) {
+		wb, ok := pool.(storage.ImageWriteback)
+		if err != nil || !ok {
+			return // Repair says why a pool does not open
+		}
+		unpackFor := func(fp string) (func(string) error, bool) { return s.unpackFromFiles(context.Background(), fp) }
+		if err := wb.RecoverImageVolumes(unpackFor); err != nil {
+			log.Error("repair: image volumes not written back before the host went down", "pool", name, "err", err)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -284,9 +285,11 @@ func (s *Service) unpackInto(pool storage.Driver, fp string, unpack func(dir str
 			return err
 		}
 	}
+	began := time.Now()
 	if err := pool.CreateImageVolume(fp, unpack); err != nil {
 		return fmt.Errorf("unpack image: %w", err)
 	}
+	slog.Debug("image unpacked", "image", fp[:12], "took", time.Since(began))
 	crashpoint.Hit("import.unpacked")
 	return nil
 }
@@ -344,14 +347,9 @@ func (s *Service) EnsureVolume(ctx context.Context, pool storage.Driver, fp stri
 	if pool.HasImageVolume(fp) {
 		return nil
 	}
-	r, ok := s.recordOf(fp)
+	fill, ok := s.unpackFromFiles(ctx, fp)
 	if !ok {
 		return fmt.Errorf("image %s: %w", fp, apierr.ErrNotFound)
-	}
-	meta, rootfs := filepath.Join(s.dir, fp), filepath.Join(s.dir, fp+".rootfs")
-	fill := func(dir string) error { return unpackUnified(ctx, meta, dir) }
-	if r.Split {
-		fill = func(dir string) error { return unpackSplit(ctx, meta, rootfs, dir) }
 	}
 	// Another pool that keeps the image unpacked (OptimizedImages) has the
 	// tree already checked and decompressed: a copy of it (reflinks where
@@ -363,6 +361,20 @@ func (s *Service) EnsureVolume(ctx context.Context, pool storage.Driver, fp stri
 		return fmt.Errorf("unpack image %s into the pool: %w", fp[:12], err)
 	}
 	return nil
+}
+
+// unpackFromFiles unpacks image fp's kept files into a volume's directory;
+// ok is false when fp has no record.
+func (s *Service) unpackFromFiles(ctx context.Context, fp string) (unpack func(dir string) error, ok bool) {
+	r, ok := s.recordOf(fp)
+	if !ok {
+		return nil, false
+	}
+	meta, rootfs := filepath.Join(s.dir, fp), filepath.Join(s.dir, fp+".rootfs")
+	if r.Split {
+		return func(dir string) error { return unpackSplit(ctx, meta, rootfs, dir) }, true
+	}
+	return func(dir string) error { return unpackUnified(ctx, meta, dir) }, true
 }
 
 // poolWithVolume is a pool other than not that keeps image fp unpacked.

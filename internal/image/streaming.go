@@ -8,17 +8,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/decompress"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -46,7 +50,19 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 	if err != nil {
 		return api.Image{}, err
 	}
-	pr, pw := io.Pipe()
+	// tar reads an OS pipe of 1 MiB, fed after the spool file and the
+	// hash: the download reads ahead while tar works, instead of waiting
+	// for tar to take each piece.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return api.Image{}, err
+	}
+	defer pr.Close()
+	_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, 1<<20) // best effort
+	download := bufio.NewReaderSize(up.Unified, 64<<10)
+	head, _ := download.Peek(6)
+	spoolCtx, stopDownload := context.WithCancel(ctx)
+	defer stopDownload()
 	type spoolResult struct {
 		part spooled
 		err  error
@@ -54,24 +70,24 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 	done := make(chan spoolResult, 1)
 	var downloadFailed atomic.Bool
 	go func() {
-		p, err := s.spool(ctx, io.TeeReader(up.Unified, pw), hash, limit)
-		downloadFailed.Store(err != nil) // before tar can see it
-		pw.CloseWithError(err)           // nil: tar reads to the end
+		p, err := s.spool(spoolCtx, download, io.MultiWriter(hash, &tarFeed{w: pw}), limit)
+		downloadFailed.Store(err != nil) // before tar can see the end
+		pw.Close()                       // tar reads to the end
 		done <- spoolResult{p, err}
 	}()
 	stopped := false // the unpack stopped reading: its error is the story
 	ran := false
 	unpack := func(dir string) error {
 		ran = true
-		err := untarStream(ctx, pr, dir)
+		err := untarStream(ctx, pr, head, dir)
+		// tar may stop at the archive's end blocks: the rest still goes
+		// through the hash, and the feed drops it.
+		pr.Close()
 		if err != nil {
 			stopped = !downloadFailed.Load()
-			pr.CloseWithError(err) // the download stops too
+			stopDownload()
 			return err
 		}
-		// tar may stop at the archive's end blocks: the rest still goes
-		// through the hash.
-		_, _ = io.Copy(io.Discard, pr)
 		if err := checkImageTree(dir); err != nil {
 			return err
 		}
@@ -83,11 +99,10 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 		// The pool did not unpack: it failed first, or it had the volume
 		// already (a retired one back in use). Either way nothing reads
 		// the pipe: stop the download, or let it finish into the hash.
+		pr.Close()
 		if unpackErr != nil {
 			stopped = true
-			pr.CloseWithError(unpackErr)
-		} else {
-			_, _ = io.Copy(io.Discard, pr)
+			stopDownload()
 		}
 	}
 	res := <-done
@@ -124,40 +139,78 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 	return api.Image{}, err
 }
 
-// compressionFlag is tar's option for the compression r starts with
-// (tar cannot tell from a pipe by itself).
-func compressionFlag(head []byte) string {
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		return "-z"
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z'}):
-		return "-J"
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return "--zstd"
-	case bytes.HasPrefix(head, []byte("BZh")):
-		return "-j"
+// untarStream is untar reading the tarball from the pipe r; head is its
+// first bytes. tar cannot tell a pipe's compression by itself, and its
+// own decompressor on a pipe would add a process copying 10 KiB at a
+// time: the decompressor reads r here, and tar reads it through a 1 MiB
+// pipe.
+func untarStream(ctx context.Context, r *os.File, head []byte, dir string) error {
+	in := r
+	var unzip *exec.Cmd
+	var unzipErr bytes.Buffer
+	if argv := decompress.Command(head); argv != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer pr.Close()
+		_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, 1<<20) // best effort
+		unzip = helper(ctx, argv[0], argv[1:]...)
+		unzip.Stdin, unzip.Stdout, unzip.Stderr = r, pw, &unzipErr
+		err = unzip.Start()
+		pw.Close()
+		if err != nil {
+			return err
+		}
+		in = pr
 	}
-	return ""
-}
-
-// untarStream is untar reading the tarball from r.
-func untarStream(ctx context.Context, r io.Reader, dir string) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(6)
-	args := []string{"-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--same-permissions", "-f", "-", "-C", dir}
-	if flag := compressionFlag(head); flag != "" {
-		args = append([]string{flag}, args...)
-	}
-	cmd := helper(ctx, "tar", args...)
-	cmd.Stdin = br
+	cmd := helper(ctx, "tar", "-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--same-permissions", "-f", "-", "-C", dir)
+	cmd.Stdin = in
 	out, err := cmd.CombinedOutput()
+	var zerr error
+	if unzip != nil {
+		in.Close() // tar stopped reading: the rest is not wanted
+		zerr = unzip.Wait()
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	// A decompressor that fails (a corrupt or truncated stream) is the
+	// cause of what tar says. One that tar left writing, after the
+	// archive's end or at its own failure, dies of a broken pipe.
+	if zerr != nil && !diedOfBrokenPipe(zerr) {
+		return apierr.BadRequest("the image tarball is malformed or truncated (%s: %s)", filepath.Base(unzip.Path), firstLine(unzipErr.Bytes()))
 	}
 	if err != nil {
 		return apierr.BadRequest("the image tarball is malformed or truncated (tar: %s)", firstLine(out))
 	}
 	return nil
+}
+
+func diedOfBrokenPipe(err error) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGPIPE
+}
+
+// tarFeed writes a download into tar's pipe until tar stops reading it:
+// after the archive's end blocks, or on an error of its own, which the
+// unpack reports. The download goes on into the spool file and the hash.
+type tarFeed struct {
+	w    *os.File
+	gone bool
+}
+
+func (f *tarFeed) Write(p []byte) (int, error) {
+	if !f.gone {
+		if _, err := f.w.Write(p); err != nil {
+			f.gone = true
+		}
+	}
+	return len(p), nil
 }
 
 // readMetadataOfFiles reads metadata.yaml out of an image's (metadata)

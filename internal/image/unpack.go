@@ -14,18 +14,23 @@ import (
 	"syscall"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/decompress"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lodge-project/lodge/api"
 )
 
 // untar extracts a (possibly compressed) tarball into dir with GNU tar,
-// which detects gzip/xz/zstd/bzip2 by content, keeps numeric owners and
-// xattrs, refuses absolute and ".." members, and defers symlinks that point
-// outside so no later member can be written through them.
+// which detects gzip/xz/zstd/bzip2 by content (gzip is decompressed with
+// decompress's program), keeps numeric owners and xattrs, refuses absolute and
+// ".." members, and defers symlinks that point outside so no later member
+// can be written through them.
 func untar(ctx context.Context, file, dir string) error {
 	args := []string{"-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--same-permissions",
 		"-f", file, "-C", dir}
+	if Extension(file) == ".tar.gz" {
+		args = append([]string{decompress.GzipTarFlag()}, args...)
+	}
 	out, err := helper(ctx, "tar", args...).CombinedOutput()
 	if ctx.Err() != nil {
 		return ctx.Err() // the import was cancelled: tar was killed

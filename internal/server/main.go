@@ -105,6 +105,8 @@ func Main(args []string) error {
 	if err := svc.daemon.Instances.EnsureDefaultProfile(); err != nil {
 		return err
 	}
+	// Before Reconcile mounts the layered volumes over them.
+	svc.daemon.Images.RecoverVolumes(svc.daemon.Log)
 	if err := svc.daemon.Instances.Reconcile(); err != nil {
 		return fmt.Errorf("reconcile state: %w", err)
 	}

@@ -95,3 +95,12 @@ type Driver interface {
 	// repaired; it returns what it removed, for the log.
 	RemoveLeftovers() ([]string, error)
 }
+
+// ImageWriteback is a driver whose image volumes reach the disk after
+// they are made, not before (dir: a volume is a cache of its image file,
+// which is synced). Start-up calls RecoverImageVolumes before any volume
+// is mounted: volumes a host crash may have cut short are filled again by
+// unpackFor's unpack (ok false: the image is gone).
+type ImageWriteback interface {
+	RecoverImageVolumes(unpackFor func(fp string) (unpack func(dir string) error, ok bool)) error
+}

@@ -27,6 +27,10 @@ type Driver struct {
 	userns    usernsCache
 	// imageMu orders image volume deletion against new references to it.
 	imageMu sync.Mutex
+	// Image volumes written back in the background (imagesync.go): one
+	// at a time, and counted so that tests can wait for them.
+	syncMu sync.Mutex
+	syncs  sync.WaitGroup
 	// Project quotas (quotas.go): probed once; quotaMu serialises ids.
 	quotaOnce sync.Once
 	quotas    bool
@@ -99,11 +103,18 @@ func (d *Driver) CreateVolumeFromImage(ctx context.Context, v storage.Volume, fp
 // (a host crash would otherwise leave an image, snapshot or copy whose
 // files never reached the disk).
 func buildInPlace(dst string, fill func(tmp string) error) error {
+	return buildInPlaceThen(dst, fill, durable.Tree)
+}
+
+// buildInPlaceThen is buildInPlace with another step than the tree's
+// sync between fill and rename (an image volume's is a marker that says
+// it is written back later).
+func buildInPlaceThen(dst string, fill, beforeRename func(tmp string) error) error {
 	tmp := dst + ".partial"
 	_ = removeAll(tmp)
 	err := fill(tmp)
 	if err == nil {
-		err = durable.Tree(tmp)
+		err = beforeRename(tmp)
 	}
 	if err == nil {
 		err = os.Rename(tmp, dst)

@@ -9,3 +9,6 @@ func NewFlat(root string) (*Driver, error) {
 	}
 	return d, err
 }
+
+// Image volumes are written back at once in tests, which wait for it.
+func init() { writebackDelay = 0 }

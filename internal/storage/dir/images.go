@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lodge-project/lodge/internal/durable"
 )
 
 // An image volume is images/<fp>, unpacked once. Layered volumes read it
@@ -32,19 +34,27 @@ func (d *Driver) CreateImageVolume(fp string, unpack func(dir string) error) err
 	}
 	d.imageMu.Unlock()
 	var unpackErr error // the image's own fault, reported as it is
-	err := buildInPlace(d.imageDir(fp), func(tmp string) error {
+	var mark string
+	err := buildInPlaceThen(d.imageDir(fp), func(tmp string) error {
 		if err := os.Mkdir(tmp, 0o711); err != nil {
 			return err
 		}
 		unpackErr = unpack(tmp)
 		return unpackErr
+	}, func(string) (err error) {
+		mark, err = d.markUnsynced(fp) // written back later (imagesync.go)
+		return err
 	})
 	if unpackErr != nil {
 		return unpackErr
 	}
 	if err != nil {
+		if mark != "" {
+			_ = os.Remove(d.unsyncedMarker(fp))
+		}
 		return fmt.Errorf("create image volume %s: %w", fp, err)
 	}
+	d.syncLater(fp, mark)
 	return nil
 }
 
@@ -70,7 +80,7 @@ func (d *Driver) ImageVolumeNames() ([]string, error) {
 	var names []string
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasSuffix(name, ".retired") || exists(d.retiredMarker(name)) {
+		if strings.HasSuffix(name, ".retired") || strings.HasSuffix(name, unsyncedSuffix) || exists(d.retiredMarker(name)) {
 			continue
 		}
 		names = append(names, name)
@@ -88,13 +98,26 @@ func (d *Driver) DeleteImageVolume(fp string) error {
 		return fmt.Errorf("delete image volume %s: %w", fp, err)
 	}
 	if users[fp] {
+		// Its image file goes now, and start-up could not unpack it
+		// again: a retired volume is written back first.
+		if exists(d.unsyncedMarker(fp)) {
+			if err := durable.Tree(d.imageDir(fp)); err != nil {
+				return fmt.Errorf("retire image volume %s: %w", fp, err)
+			}
+			if err := d.endUnsynced(fp, ""); err != nil {
+				return fmt.Errorf("retire image volume %s: %w", fp, err)
+			}
+		}
 		f, err := os.Create(d.retiredMarker(fp))
 		if err != nil {
 			return fmt.Errorf("retire image volume %s: %w", fp, err)
 		}
 		return f.Close()
 	}
-	return removeAll(d.imageDir(fp))
+	if err := removeAll(d.imageDir(fp)); err != nil {
+		return err
+	}
+	return removeAll(d.unsyncedMarker(fp))
 }
 
 // collectImage removes a retired image once no volume uses it.
