@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lodge-project/lodge/api"
 )
@@ -225,6 +226,44 @@ func TestBackupCrashes(t *testing.T) {
 	if out := d.MustLXC("query", "/1.0/instances/"+c+"/backups"); strings.Contains(out, "backup") {
 		t.Fatalf("a backup cut short left a record: %s", out)
 	}
+
+	// A backup is written back after it is recorded. A daemon killed
+	// first finishes that at its next start; a host that went down first
+	// (another boot) may have cut the tarball short: it is removed.
+	backups := func() string { return d.MustLXC("query", "/1.0/instances/"+c+"/backups") }
+	d.Env = []string{"LODGE_BOOT_ID=boot-a"}
+	post := func() { _, _, _ = d.LXC("query", "-X", "POST", "/1.0/instances/"+c+"/backups", "-d", `{"name": "b1"}`) }
+	d.crashAt("backup.recorded", post)
+	if out := backups(); !strings.Contains(out, "b1") {
+		t.Fatalf("a backup recorded before a daemon crash is gone: %s", out)
+	}
+	// Once written back, it survives a host crash.
+	waitFor(t, "the backup's writeback", 10*time.Second, func() bool {
+		log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+		return strings.Contains(string(log), `msg="backup written back"`)
+	})
+	d.Kill()
+	d.Env = []string{"LODGE_BOOT_ID=boot-c"}
+	d.Start()
+	if out := backups(); !strings.Contains(out, "b1") {
+		t.Fatalf("a backup written back is gone after a host crash: %s", out)
+	}
+	if st, env := d.API("DELETE", "/1.0/instances/"+c+"/backups/b1", nil); st >= 300 {
+		t.Fatalf("delete b1: %d %s", st, env.Error)
+	}
+	d.crashAtThen("backup.recorded", post, []string{"LODGE_BOOT_ID=boot-b"})
+	if out := backups(); strings.Contains(out, "b1") {
+		t.Fatalf("a backup not on disk when the host went down is still offered: %s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(d.Dir, "backups", "instances", c, "*")); len(left) != 0 {
+		t.Fatalf("a backup the host's crash cut short left %v", left)
+	}
+	if log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log")); !strings.Contains(string(log), "before this backup was on disk") {
+		t.Fatal("the removal is not logged")
+	}
+	d.Kill()
+	d.Env = nil
+	d.Start()
 
 	name := uniq("bkcrash")
 	d.crashAt("backup.imported", func() { _, _, _ = d.Lodge("import", file, name) })

@@ -17,18 +17,25 @@ import (
 // crash at that point leaves.
 func (d *Daemon) crashAt(point string, op func()) {
 	d.t.Helper()
+	d.crashAtThen(point, op, d.Env)
+}
+
+// crashAtThen is crashAt, the restart with env as lodged's own (a host
+// crash's restart: another LODGE_BOOT_ID).
+func (d *Daemon) crashAtThen(point string, op func(), env []string) {
+	d.t.Helper()
 	reached := func() int {
 		log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
 		return strings.Count(string(log), "crashpoint "+point+" reached")
 	}
 	before := reached() // the log goes on across restarts
 	d.Kill()
-	d.Env = []string{"LODGE_CRASHPOINT=" + point}
+	d.Env = append(append([]string{}, d.Env...), "LODGE_CRASHPOINT="+point)
 	d.Start()
 	go op()
 	waitFor(d.t, "lodged to reach crash point "+point, 30*time.Second, func() bool { return reached() > before })
 	d.Kill()
-	d.Env = nil
+	d.Env = env
 	d.Start()
 }
 

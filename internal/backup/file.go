@@ -16,14 +16,44 @@ import (
 // through fill: under <final>.partial, compressed with algorithm, then
 // synced and renamed into place, so a tarball under its name is always
 // whole; a failure leaves nothing.
-func WriteFile(final, algorithm string, fill func(w *Writer) error) (err error) {
+func WriteFile(final, algorithm string, fill func(w *Writer) error) error {
+	return writeFile(final, algorithm, true, fill)
+}
+
+// WriteFileLater is WriteFile without the sync: the tarball is whole
+// under its name while the host runs, and on disk once SyncFile returns.
+// The caller records that it is not yet, so that start-up after a host
+// crash removes a tarball the crash may have cut short. (A Debian
+// export's sync costs about 0.3 s, which a client that downloads the
+// backup and deletes it, as lxc export does, would wait for in vain.)
+func WriteFileLater(final, algorithm string, fill func(w *Writer) error) error {
+	return writeFile(final, algorithm, false, fill)
+}
+
+// SyncFile makes a tarball WriteFileLater wrote durable, name included.
+func SyncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return durable.Dir(filepath.Dir(path))
+}
+
+func writeFile(final, algorithm string, sync bool, fill func(w *Writer) error) (err error) {
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	tmp := final + ".partial"
 	_ = os.Remove(tmp)
-	w, err := Create(tmp, algorithm)
+	w, err := create(tmp, algorithm, sync)
 	if err != nil {
 		return err
 	}
@@ -39,6 +69,9 @@ func WriteFile(final, algorithm string, fill func(w *Writer) error) (err error) 
 	if err := os.Rename(tmp, final); err != nil {
 		_ = os.Remove(tmp)
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	if err := durable.Dir(dir); err != nil {
 		_ = os.Remove(final)

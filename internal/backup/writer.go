@@ -43,11 +43,17 @@ type Writer struct {
 	links map[uint64]string
 	// stopWriteBehind ends the file's early writeback.
 	stopWriteBehind func()
+	// sync: Close syncs the file.
+	sync bool
 }
 
 // Create starts a backup tarball at path, compressed with algorithm
-// (one of Compressors; "" is gzip, as LXD's default).
-func Create(path, algorithm string) (*Writer, error) {
+// (one of Compressors; "" is gzip, as LXD's default), synced by Close.
+func Create(path, algorithm string) (*Writer, error) { return create(path, algorithm, true) }
+
+// create is Create; without sync, Close leaves the tarball to the
+// kernel's writeback (SyncFile makes it durable later).
+func create(path, algorithm string, sync bool) (*Writer, error) {
 	if algorithm == "" {
 		algorithm = "gzip"
 	}
@@ -64,7 +70,10 @@ func Create(path, algorithm string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{file: f, links: map[uint64]string{}, stopWriteBehind: durable.WriteBehind(f)}
+	w := &Writer{file: f, links: map[uint64]string{}, stopWriteBehind: func() {}}
+	if sync {
+		w.stopWriteBehind, w.sync = durable.WriteBehind(f), true
+	}
 	if argv == nil {
 		w.tw = tar.NewWriter(f)
 		return w, nil
@@ -85,7 +94,8 @@ func Create(path, algorithm string) (*Writer, error) {
 	return w, nil
 }
 
-// Close finishes the tarball and syncs it to disk.
+// Close finishes the tarball and, unless it is written back later, syncs
+// it to disk.
 func (w *Writer) Close() error {
 	err := w.tw.Close()
 	if w.pipe != nil {
@@ -97,8 +107,10 @@ func (w *Writer) Close() error {
 		}
 	}
 	w.stopWriteBehind()
-	if serr := w.file.Sync(); err == nil {
-		err = serr
+	if w.sync {
+		if serr := w.file.Sync(); err == nil {
+			err = serr
+		}
 	}
 	if cerr := w.file.Close(); err == nil {
 		err = cerr

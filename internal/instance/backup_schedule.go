@@ -87,7 +87,8 @@ func (s *Service) ScheduledBackup(ctx context.Context, key string, now time.Time
 	}
 	file := filepath.Join(dir, backupFileName(key, now))
 	defer s.lock(key)()
-	if err := s.writeTarball(ctx, BackupRecord{Instance: key}, file); err != nil {
+	// Synced: a scheduled backup has no record to say it is not yet.
+	if err := s.writeTarball(ctx, BackupRecord{Instance: key}, file, true); err != nil {
 		return "", err
 	}
 	return file, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 )
@@ -35,6 +36,8 @@ type BackupRecord struct {
 	// Since is what an incremental backup builds on (not kept after it is
 	// written: the tarball says it).
 	Since *api.BackupSince `json:"-"`
+	// Unsynced: the tarball is not on disk yet (backups_writeback.go).
+	Unsynced string `json:"unsynced,omitempty"`
 }
 
 func (r BackupRecord) api() api.InstanceBackup {
@@ -148,21 +151,28 @@ func (s *Service) PrepareBackup(key string, req api.InstanceBackupsPost) (string
 func (s *Service) writeBackup(ctx context.Context, rec BackupRecord) (err error) {
 	defer s.lock(rec.Instance)()
 	final := filepath.Join(s.backupsDir(rec.Instance), rec.Name)
-	if err := s.writeTarball(ctx, rec, final); err != nil {
+	mark, err := writebackMark()
+	if err != nil {
 		return err
 	}
-	rec.CreatedAt = time.Now().UTC()
+	if err := s.writeTarball(ctx, rec, final, false); err != nil {
+		return err
+	}
+	rec.CreatedAt, rec.Unsynced = time.Now().UTC(), mark
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Backups, backupKey(rec.Instance, rec.Name), rec) }); err != nil {
 		_ = os.Remove(final)
 		return err
 	}
+	crashpoint.Hit("backup.recorded")
+	s.writeBackLater(mark)
 	s.bus.Lifecycle("instance-backup-created", instanceURL(rec.Instance)+"/backups/"+rec.Name, nil)
 	return nil
 }
 
-// writeTarball writes the backup rec describes to final. The caller holds
-// the instance's lock.
-func (s *Service) writeTarball(ctx context.Context, rec BackupRecord, final string) error {
+// writeTarball writes the backup rec describes to final, synced before it
+// returns or (sync false) written back later. The caller holds the
+// instance's lock.
+func (s *Service) writeTarball(ctx context.Context, rec BackupRecord, final string, sync bool) error {
 	e, _, err := s.load(rec.Instance)
 	if err != nil {
 		return err
@@ -182,7 +192,11 @@ func (s *Service) writeTarball(ctx context.Context, rec BackupRecord, final stri
 		return err
 	}
 	var manifest *backup.Manifest
-	err = backup.WriteFile(final, rec.Compression, func(w *backup.Writer) error {
+	write := backup.WriteFileLater
+	if sync {
+		write = backup.WriteFile
+	}
+	err = write(final, rec.Compression, func(w *backup.Writer) error {
 		if rec.Optimized {
 			return s.writeOptimized(ctx, w, e, snaps, cfg, filepath.Dir(final), rec.Since)
 		}
@@ -257,6 +271,15 @@ func (s *Service) RenameBackup(key, name, newName string) error {
 	}
 	defer s.lock(key)()
 	dir := s.backupsDir(key)
+	// On disk before it moves (and before the store's lock is taken): a
+	// writeback under way looks for it by its mark, and finds it done.
+	synced := false
+	if r, _, err := store.Get[BackupRecord](s.db, store.Backups, backupKey(key, name)); err == nil && r.Unsynced != "" {
+		if err := backup.SyncFile(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+		synced = true
+	}
 	return s.db.Update(func(tx *store.Tx) error {
 		var r BackupRecord
 		if _, err := tx.Get(store.Backups, backupKey(key, name), &r); err != nil {
@@ -264,6 +287,9 @@ func (s *Service) RenameBackup(key, name, newName string) error {
 		}
 		if tx.Exists(store.Backups, backupKey(key, newName)) {
 			return apierr.Conflict("backup %q of instance %q already exists", newName, key)
+		}
+		if r.Unsynced != "" && synced {
+			r.Unsynced = ""
 		}
 		r.Name = newName
 		if err := tx.Delete(store.Backups, backupKey(key, name)); err != nil {
@@ -313,8 +339,10 @@ func (s *Service) ExpireBackups(now time.Time) {
 }
 
 // RepairBackups removes tarballs without a record: backups a crash cut
-// short, those of deleted instances, and imports' uploads.
+// short, those of deleted instances, and imports' uploads; and settles
+// the backups whose writeback had not ended.
 func (s *Service) RepairBackups() {
+	s.settleWritebacks()
 	// Uploads of imports a crash cut short.
 	uploads, _ := filepath.Glob(filepath.Join(s.dir, "backups", "import-*.partial"))
 	for _, f := range uploads {

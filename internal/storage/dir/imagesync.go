@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/durable"
+	"github.com/lodge-project/lodge/internal/procfs"
 )
 
 // An image volume is written back to disk after it is made, not before.
@@ -129,6 +130,10 @@ func (d *Driver) RecoverImageVolumes(unpackFor func(fp string) (unpack func(dir 
 	if err != nil {
 		return err
 	}
+	// An overlay still mounted over the pool's images means the host has
+	// not gone down since they were made, whatever the boot's name says:
+	// write back, and never swap a tree from under a mount.
+	mounted := d.layersMounted()
 	var errs []error
 	for _, m := range markers {
 		fp := strings.TrimSuffix(filepath.Base(m), unsyncedSuffix)
@@ -137,7 +142,7 @@ func (d *Driver) RecoverImageVolumes(unpackFor func(fp string) (unpack func(dir 
 			errs = append(errs, err)
 			continue
 		}
-		if strings.HasPrefix(string(raw), boot+" ") {
+		if strings.HasPrefix(string(raw), boot+" ") || mounted {
 			d.syncLater(fp, string(raw))
 			continue
 		}
@@ -186,4 +191,19 @@ func (d *Driver) redoImageVolume(fp string, unpack func(dir string) error) error
 	}
 	_ = removeAll(tmp) // the old tree, or what the unpack left
 	return err
+}
+
+// layersMounted says whether any volume of the pool is mounted (a layered
+// volume's overlay).
+func (d *Driver) layersMounted() bool {
+	mounts, err := procfs.Mounts()
+	if err != nil {
+		return true // unknown: the safe answer, which only writes back
+	}
+	for _, m := range mounts {
+		if strings.HasPrefix(m.Mountpoint, d.Root+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -104,6 +104,24 @@ func TestImageVolumeRecoveredAfterHostCrash(t *testing.T) {
 		t.Fatalf("the layered volume sees %q", got)
 	}
 
+	// A marker of another boot while a layered volume is mounted: the
+	// host has not gone down since, so the tree is only written back
+	// (a swap would pull it from under the mount).
+	if err := os.WriteFile(marker(d, "img"), []byte("another-boot 00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	asked = map[string]bool{}
+	if err := d.RecoverImageVolumes(unpackFor); err != nil {
+		t.Fatal(err)
+	}
+	d.WaitImageWriteback()
+	if asked["img"] {
+		t.Fatal("an image volume under a mounted overlay was unpacked again")
+	}
+	if _, err := os.Stat(marker(d, "img")); !os.IsNotExist(err) {
+		t.Fatalf("the marker outlived the writeback: %v", err)
+	}
+
 	// A marker of this boot: written back, not unpacked.
 	boot, err := durable.BootID()
 	if err != nil {
