@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -261,9 +262,51 @@ func TestPylxdOverHTTPS(t *testing.T) {
 	}
 }
 
+// TestCertificateEdits: a trusted certificate's name, type and
+// restriction are edited with lxc config trust edit (its GET has an
+// ETag); its certificate cannot be swapped, and a PATCH on a stale ETag
+// is refused.
+func TestCertificateEdits(t *testing.T) {
+	d := startDaemon(t)
+	cert, err := trust.ClientCert(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt := filepath.Join(t.TempDir(), "c.crt")
+	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.MustLXC("config", "trust", "add", crt, "--name", "before")
+	fp := trust.Fingerprint(cert.Certificate[0])
+	etag := d.ETag("/1.0/certificates/" + fp)
+	if etag == "" {
+		t.Fatal("GET of a certificate has no ETag")
+	}
+	shown := d.MustLXC("config", "trust", "show", fp[:12])
+	edited := strings.Replace(shown, "name: before", "name: after", 1)
+	if _, stderr, err := run(d.lxcEnv(), edited, "lxc", "config", "trust", "edit", fp[:12]); err != nil {
+		t.Fatalf("lxc config trust edit: %v %s", err, stderr)
+	}
+	if out := d.MustLXC("config", "trust", "list", "--format", "csv"); !strings.Contains(out, "after") || strings.Contains(out, "before") {
+		t.Fatalf("the edit did not rename the certificate: %q", out)
+	}
+	if st, _ := d.raw("PATCH", "/1.0/certificates/"+fp, map[string]string{"If-Match": etag}, []byte(`{"name":"stale"}`)); st != 412 {
+		t.Fatalf("a PATCH on a stale ETag: %d (want 412)", st)
+	}
+	other, _ := trust.ClientCert(t.TempDir())
+	swapped := fmt.Sprintf(`{"name":"x","type":"client","certificate":%q}`, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Certificate[0]})))
+	if st, _ := d.raw("PUT", "/1.0/certificates/"+fp, nil, []byte(swapped)); st != 400 {
+		t.Fatalf("a PUT that swaps the certificate: %d (want 400)", st)
+	}
+	if out := d.MustLXC("config", "trust", "list", "--format", "csv"); !strings.Contains(out, "after") {
+		t.Fatalf("refused edits changed the certificate: %q", out)
+	}
+}
+
 // TestForgedTokensAndMalformedCertificates: a token whose secret was
-// made up, one naming another server, and certificates that are not
-// certificates are refused, and leave the trust store as it was.
+// made up, one naming another server, an expired one, and certificates
+// that are not certificates are refused, and leave the trust store as it
+// was.
 func TestForgedTokensAndMalformedCertificates(t *testing.T) {
 	d := startDaemon(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -307,6 +350,22 @@ func TestForgedTokensAndMalformedCertificates(t *testing.T) {
 	if _, stderr, err := run(conf, "", "lxc", "remote", "add", "ok", fields[len(fields)-1]); err != nil {
 		t.Fatalf("the real token after forged ones: %v %s", err, stderr)
 	}
+
+	// An expired token: refused, and no longer listed.
+	d.MustLXC("config", "set", "core.remote_token_expiry", "1S")
+	late := strings.Fields(d.MustLXC("config", "trust", "add", "--name", "late"))
+	time.Sleep(1500 * time.Millisecond)
+	conf = []string{"LXD_CONF=" + filepath.Join(t.TempDir(), "late")}
+	if _, stderr, err := run(conf, "", "lxc", "remote", "add", "late", late[len(late)-1]); err == nil {
+		t.Fatalf("an expired token was taken: %s", stderr)
+	}
+	if out := d.MustLXC("config", "trust", "list-tokens", "--format", "csv"); strings.Contains(out, "late") {
+		t.Fatalf("an expired token is still listed: %q", out)
+	}
+	if _, stderr, err := d.LXC("config", "set", "core.remote_token_expiry", "1d 2d"); err == nil || !strings.Contains(stderr, "twice") {
+		t.Fatalf("an expiry with a unit twice: %v %s", err, stderr)
+	}
+	d.MustLXC("config", "unset", "core.remote_token_expiry")
 
 	// Certificates that are not: refused with 400, nothing stored.
 	for name, cert := range map[string]string{

@@ -78,6 +78,8 @@ var extensions = []extension{
 	{"container_copy_project", "a copy's source may be in another project (source.project): lxc copy and move --target-project on one host", "TestProjects"},
 	{"project_usage", "GET /1.0/projects/NAME/state: each limited resource's limit and use (lxc project info)", "TestProjects"},
 	{"certificate_project", "a certificate restricted to projects (restricted, projects): its client reaches those projects' objects and reads what projects share, nothing else", "TestRestrictedCertificates"},
+	{"certificate_update", "a certificate's GET has an ETag; PUT and PATCH edit its name, type and restriction (lxc config trust edit), never the certificate itself", "TestCertificateEdits"},
+	{"remote_token_expiry", "core.remote_token_expiry (LXD's units, seconds to years): an expired token is refused and no longer listed", "TestForgedTokensAndMalformedCertificates"},
 	{"certificate_token", "POST /1.0/certificates with token makes a single-use trust token (a token operation; core.remote_token_expiry), spent by the client that sends it as its password", "TestHTTPSAndTrust"},
 	{"lodge_incremental_backups", "an instance backup takes lodge_since (an earlier optimized backup's streams) and holds only what changed since; an import takes the chain in one body (X-Lodge-Backup-Chain)", "TestIncrementalBackups"},
 	{"lodge_backup_schedule", "backups.schedule, backups.expiry and backups.path: backups on a cron schedule, as the instance's backups or as files in a host directory, expired", "TestSnapshotSchedule"},

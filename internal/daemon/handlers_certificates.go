@@ -84,15 +84,19 @@ func certificatesPost(d *Daemon, r *http.Request) response {
 }
 
 func certificateGet(d *Daemon, r *http.Request) response {
-	c, err := d.Trust.Get(r.PathValue("fp"))
+	c, rev, err := d.Trust.GetWithRevision(r.PathValue("fp"))
 	if err != nil {
 		return fail(err)
 	}
-	return ok(c)
+	return okETag(c, rev)
 }
 
 func certificatePut(d *Daemon, r *http.Request) response {
 	c, err := d.Trust.Get(r.PathValue("fp"))
+	if err != nil {
+		return fail(err)
+	}
+	rev, err := ifMatch(r)
 	if err != nil {
 		return fail(err)
 	}
@@ -106,7 +110,7 @@ func certificatePut(d *Daemon, r *http.Request) response {
 	if err := d.checkCertProjects(put); err != nil {
 		return fail(err)
 	}
-	if err := d.Trust.Update(c.Fingerprint, put); err != nil {
+	if err := d.Trust.Update(c.Fingerprint, put, rev); err != nil {
 		return fail(err)
 	}
 	d.trustChanged()

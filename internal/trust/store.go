@@ -38,26 +38,34 @@ func (s *Store) List() ([]api.Certificate, error) {
 // Get finds a certificate by its fingerprint or a prefix of it that names
 // one alone, as lxc config trust does.
 func (s *Store) Get(prefix string) (api.Certificate, error) {
+	c, _, err := s.GetWithRevision(prefix)
+	return c, err
+}
+
+// GetWithRevision is Get with the record's revision (its ETag).
+func (s *Store) GetWithRevision(prefix string) (api.Certificate, uint64, error) {
 	var found []api.Certificate
+	var rev uint64
 	err := s.db.View(func(tx *store.Tx) error {
 		for _, k := range tx.KeysWithPrefix(store.Certificates, strings.ToLower(prefix)) {
 			var c api.Certificate
-			if _, err := tx.Get(store.Certificates, k, &c); err != nil {
+			r, err := tx.Get(store.Certificates, k, &c)
+			if err != nil {
 				return err
 			}
-			found = append(found, c)
+			found, rev = append(found, c), r
 		}
 		return nil
 	})
 	switch {
 	case err != nil:
-		return api.Certificate{}, err
+		return api.Certificate{}, 0, err
 	case prefix == "" || len(found) == 0:
-		return api.Certificate{}, apierr.NotFound("certificate %q", prefix)
+		return api.Certificate{}, 0, apierr.NotFound("certificate %q", prefix)
 	case len(found) > 1:
-		return api.Certificate{}, apierr.BadRequest("certificate fingerprint %q is ambiguous: give more of it", prefix)
+		return api.Certificate{}, 0, apierr.BadRequest("certificate fingerprint %q is ambiguous: give more of it", prefix)
 	}
-	return found[0], nil
+	return found[0], rev, nil
 }
 
 // Add trusts a certificate.
@@ -76,8 +84,9 @@ func (s *Store) Add(c *x509.Certificate, put api.CertificatePut) (api.Certificat
 }
 
 // Update replaces a certificate's editable fields; the certificate
-// itself may not change.
-func (s *Store) Update(fingerprint string, put api.CertificatePut) error {
+// itself may not change. ifRev, when not 0, is the revision the change
+// was made on (If-Match): a newer one refuses it.
+func (s *Store) Update(fingerprint string, put api.CertificatePut, ifRev uint64) error {
 	return s.db.Update(func(tx *store.Tx) error {
 		var old api.Certificate
 		if _, err := tx.Get(store.Certificates, fingerprint, &old); err != nil {
@@ -94,7 +103,7 @@ func (s *Store) Update(fingerprint string, put api.CertificatePut) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.Put(store.Certificates, fingerprint, rec, 0)
+		_, err = tx.Put(store.Certificates, fingerprint, rec, ifRev)
 		return err
 	})
 }

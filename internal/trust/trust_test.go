@@ -2,11 +2,13 @@ package trust
 
 import (
 	"crypto/x509"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
@@ -71,11 +73,18 @@ func TestCertificatesAndStore(t *testing.T) {
 		t.Fatal("an empty prefix found a certificate")
 	}
 	other := PEM(clients[1])
-	if err := s.Update(rec.Fingerprint, api.CertificatePut{Name: "renamed", Certificate: other}); err == nil {
+	if err := s.Update(rec.Fingerprint, api.CertificatePut{Name: "renamed", Certificate: other}, 0); err == nil {
 		t.Fatal("a record's certificate was swapped")
 	}
-	if err := s.Update(rec.Fingerprint, api.CertificatePut{Name: "renamed"}); err != nil {
+	_, rev, err := s.GetWithRevision(rec.Fingerprint[:8])
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Update(rec.Fingerprint, api.CertificatePut{Name: "renamed"}, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(rec.Fingerprint, api.CertificatePut{Name: "stale"}, rev); !errors.Is(err, apierr.ErrPreconditionFailed) {
+		t.Fatalf("an update on a stale revision: %v", err)
 	}
 	if err := s.Delete(rec.Fingerprint); err != nil {
 		t.Fatal(err)
