@@ -29,6 +29,8 @@ type ImagePut struct {
 	Properties map[string]string `json:"properties" yaml:"properties"`
 	Public     bool              `json:"public" yaml:"public"`
 	Profiles   []string          `json:"profiles" yaml:"profiles"`
+	// ExpiresAt: zero leaves the image's expiry as it is.
+	ExpiresAt time.Time `json:"expires_at" yaml:"expires_at"`
 }
 
 // ImageAlias names an image in a list of aliases.

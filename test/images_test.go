@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -230,4 +231,38 @@ func TestImageDeletedWhileInUse(t *testing.T) {
 func fingerprint(t *testing.T, path string) string {
 	t.Helper()
 	return fingerprintOf(t, path)
+}
+
+// TestImageProfilesAndExpiry: an image's profiles (lxc image edit) apply
+// to an instance launched from it without a profile list of its own, not
+// to one given -p; its expiry is edited too (LXD's image_profiles and
+// images_expiry).
+func TestImageProfilesAndExpiry(t *testing.T) {
+	d := withBusybox(t)
+	d.MustLXC("profile", "create", "extra")
+	d.MustLXC("profile", "set", "extra", "user.from", "image")
+	shown := d.MustLXC("image", "show", "busybox")
+	edited := strings.Replace(shown, "- default", "- default\n- extra", 1)
+	edited = regexp.MustCompile(`(?m)^expires_at: .*$`).ReplaceAllString(edited, "expires_at: 2031-01-02T03:04:05Z")
+	if _, stderr, err := run(d.lxcEnv(), edited, "lxc", "image", "edit", "busybox"); err != nil {
+		t.Fatalf("lxc image edit: %v %s", err, stderr)
+	}
+	if out := d.MustLXC("image", "show", "busybox"); !strings.Contains(out, "- extra") || !strings.Contains(out, "2031-01-02T03:04:05Z") {
+		t.Fatalf("the edit did not take: %s", out)
+	}
+	d.MustLXC("init", "busybox", "withimage")
+	if out := d.MustLXC("config", "get", "withimage", "user.from", "--expanded"); strings.TrimSpace(out) != "image" {
+		t.Fatalf("an instance without a profile list did not get the image's profiles: %q", out)
+	}
+	d.MustLXC("init", "busybox", "own", "-p", "default")
+	if out := d.MustLXC("config", "get", "own", "user.from", "--expanded"); strings.TrimSpace(out) != "" {
+		t.Fatalf("an instance with its own profile list got the image's: %q", out)
+	}
+	// PATCH leaves what it does not name.
+	if st, env := d.API("PATCH", "/1.0/images/"+fingerprintOf(t, busyboxImage(t)), map[string]any{"public": true}); st >= 300 {
+		t.Fatalf("PATCH: %d %s", st, env.Error)
+	}
+	if out := d.MustLXC("image", "show", "busybox"); !strings.Contains(out, "- extra") || !strings.Contains(out, "2031-01-02T03:04:05Z") {
+		t.Fatalf("a PATCH of public changed the profiles or the expiry: %s", out)
+	}
 }

@@ -78,6 +78,8 @@ var extensions = []extension{
 	{"container_copy_project", "a copy's source may be in another project (source.project): lxc copy and move --target-project on one host", "TestProjects"},
 	{"project_usage", "GET /1.0/projects/NAME/state: each limited resource's limit and use (lxc project info)", "TestProjects"},
 	{"certificate_project", "a certificate restricted to projects (restricted, projects): its client reaches those projects' objects and reads what projects share, nothing else", "TestRestrictedCertificates"},
+	{"image_profiles", "an image's profiles (lxc image edit) apply to an instance made from it without a profile list of its own", "TestImageProfilesAndExpiry"},
+	{"images_expiry", "an image's expires_at is edited with PUT and PATCH (lxc image edit)", "TestImageProfilesAndExpiry"},
 	{"certificate_update", "a certificate's GET has an ETag; PUT and PATCH edit its name, type and restriction (lxc config trust edit), never the certificate itself", "TestCertificateEdits"},
 	{"remote_token_expiry", "core.remote_token_expiry (LXD's units, seconds to years): an expired token is refused and no longer listed", "TestForgedTokensAndMalformedCertificates"},
 	{"certificate_token", "POST /1.0/certificates with token makes a single-use trust token (a token operation; core.remote_token_expiry), spent by the client that sends it as its password", "TestHTTPSAndTrust"},

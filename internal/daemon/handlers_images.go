@@ -160,14 +160,14 @@ func imagePatch(d *Daemon, r *http.Request) response {
 	}
 	err = patchRecord(r, func() (api.ImagePut, uint64, error) {
 		cur, rev, err := d.Images.Get(d.imagesProject(r), img.Fingerprint)
-		put := api.ImagePut{AutoUpdate: cur.AutoUpdate, Properties: cur.Properties, Public: cur.Public, Profiles: cur.Profiles}
+		put := api.ImagePut{AutoUpdate: cur.AutoUpdate, Properties: cur.Properties, Public: cur.Public, Profiles: cur.Profiles, ExpiresAt: cur.ExpiresAt}
 		if put.Properties == nil {
 			put.Properties = map[string]string{}
 		}
 		return put, rev, err
 	}, func(put *api.ImagePut, patch map[string]json.RawMessage) error {
 		return errors.Join(mergePatch(patch, "properties", put.Properties),
-			replacePatch(patch, map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles}))
+			replacePatch(patch, map[string]any{"public": &put.Public, "auto_update": &put.AutoUpdate, "profiles": &put.Profiles, "expires_at": &put.ExpiresAt}))
 	}, func(put api.ImagePut, rev uint64) error {
 		return d.Images.Update(d.imagesProject(r), img.Fingerprint, put, rev)
 	})

@@ -587,6 +587,9 @@ func (s *Service) Update(proj, prefix string, put api.ImagePut, ifRev uint64) er
 		if put.Profiles != nil {
 			rec.Profiles = put.Profiles
 		}
+		if !put.ExpiresAt.IsZero() {
+			rec.ExpiresAt = put.ExpiresAt.UTC()
+		}
 		_, err := tx.Put(store.Images, key, rec, ifRev)
 		return err
 	})

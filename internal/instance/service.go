@@ -273,6 +273,25 @@ func (s *Service) prepareNamed(proj string, req *api.InstancesPost, from origin)
 	}, nil
 }
 
+// imageProfiles are the profiles of the local image src names, which an
+// instance made from it without a profile list of its own gets; nil when
+// the image is not here (its resolution later says why).
+func (s *Service) imageProfiles(proj string, src api.InstanceSource) []string {
+	ref := src.Fingerprint
+	if ref == "" {
+		ref = src.Alias
+	}
+	fp, err := s.images.Resolve(s.imagesProject(proj), ref)
+	if err != nil {
+		return nil
+	}
+	img, _, err := s.images.Get(s.imagesProject(proj), fp)
+	if err != nil {
+		return nil
+	}
+	return img.Profiles
+}
+
 func (s *Service) prepareCreate(proj string, req api.InstancesPost, from origin) (func(ctx context.Context) error, error) {
 	if (req.Source.Type == "copy" || req.Source.Type == "migration") && req.Config != nil {
 		// lxc copy sends the source's config back, volatile keys included
@@ -292,6 +311,9 @@ func (s *Service) prepareCreate(proj string, req api.InstancesPost, from origin)
 		return nil, err
 	}
 	profiles := req.Profiles
+	if profiles == nil && req.Source.Type == "image" && req.Source.Server == "" {
+		profiles = s.imageProfiles(proj, req.Source) // LXD's image_profiles
+	}
 	if profiles == nil {
 		profiles = []string{"default"}
 	}
