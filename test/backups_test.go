@@ -238,7 +238,7 @@ func TestBackupCrashes(t *testing.T) {
 		t.Fatalf("a backup recorded before a daemon crash is gone: %s", out)
 	}
 	// Once written back, it survives a host crash.
-	waitFor(t, "the backup's writeback", 10*time.Second, func() bool {
+	waitFor(t, "the backup's writeback", 30*time.Second, func() bool {
 		log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
 		return strings.Contains(string(log), `msg="backup written back"`)
 	})

@@ -7,14 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/lodge-project/lodge/internal/backup"
 	"github.com/lodge-project/lodge/internal/durable"
 	"github.com/lodge-project/lodge/internal/store"
 )
 
-// An instance backup's tarball reaches the disk after the backup is made,
-// not before (backup.WriteFileLater). Until it does, its record's
+// An instance backup's tarball reaches the disk a few seconds after the
+// backup is made, not before (backup.WriteFileLater). Until it does, its record's
 // Unsynced names the boot it was written in (and a nonce, to find the
 // record again after a rename). A daemon that stops first finishes the
 // writeback at its next start; a host that goes down first may have cut
@@ -31,9 +32,16 @@ func writebackMark() (string, error) {
 	return boot + " " + hex.EncodeToString(nonce), nil
 }
 
+// backupWritebackDelay is how long a new backup waits for its writeback.
+// lxc export downloads the tarball and deletes it within this: the
+// kernel then drops its pages without ever writing them, and the export
+// costs the disk nothing on the server's side.
+var backupWritebackDelay = 5 * time.Second
+
 // writeBackLater syncs the backup marked mark in the background.
 func (s *Service) writeBackLater(mark string) {
 	go func() {
+		time.Sleep(backupWritebackDelay)
 		if err := s.writeBack(mark); err != nil {
 			s.log.Warn("backup writeback failed: it is removed if the host goes down before it is retried at the next start", "err", err)
 		}
