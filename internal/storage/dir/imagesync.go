@@ -32,10 +32,12 @@ import (
 const unsyncedSuffix = ".unsynced"
 
 // writebackDelay is how long a new image volume waits for its writeback:
-// the launch that unpacked it goes on to make and start its instance, and
-// that instance's few fsyncs would otherwise queue behind the image's
-// thousands. (The kernel starts writing the tree back by itself anyway.)
-var writebackDelay = 2 * time.Second
+// the kernel's own flusher writes dirty data back after 30 s
+// (vm.dirty_expire_centisecs), so the pass then mostly finds the tree
+// written and only confirms it, instead of adding a burst of thousands of
+// fsyncs of its own to whatever the host does next (the launch that
+// unpacked it, first of all).
+var writebackDelay = 35 * time.Second
 
 func (d *Driver) unsyncedMarker(fp string) string { return d.imageDir(fp) + unsyncedSuffix }
 

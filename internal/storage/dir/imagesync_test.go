@@ -22,6 +22,33 @@ func fillImage(content string) func(string) error {
 
 func marker(d *dir.Driver, fp string) string { return d.ImageVolumePath(fp) + ".unsynced" }
 
+// writeMarker leaves fp's writeback marker as a stop would, naming boot.
+func writeMarker(t *testing.T, d *dir.Driver, fp, boot string) {
+	t.Helper()
+	if err := os.WriteFile(marker(d, fp), []byte(boot+" 00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// layeredOnImage is a pool with image "img", written back, and volume
+// c1 layered on it.
+func layeredOnImage(t *testing.T) *dir.Driver {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mounts)")
+	}
+	d := newPool(t, dir.New, "")
+	if err := d.CreateImageVolume("img", fillImage("debian")); err != nil {
+		t.Fatal(err)
+	}
+	m := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
+	if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "img", m); err != nil {
+		t.Fatal(err)
+	}
+	d.WaitImageWriteback()
+	return d
+}
+
 // An image volume is written back after it is made: until then its marker
 // names the boot, and no listing takes the marker for a volume.
 func TestImageVolumeWrittenBackLater(t *testing.T) {
@@ -38,9 +65,7 @@ func TestImageVolumeWrittenBackLater(t *testing.T) {
 		t.Fatalf("the marker outlived the writeback: %v", err)
 	}
 	// A deleted volume takes its marker along.
-	if err := os.WriteFile(marker(d, "img"), []byte("x y\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeMarker(t, d, "img", "x")
 	if err := d.DeleteImageVolume("img"); err != nil {
 		t.Fatal(err)
 	}
@@ -54,26 +79,13 @@ func TestImageVolumeWrittenBackLater(t *testing.T) {
 // and nothing of the swap is left. A marker of this boot is only written
 // back; a marker whose image is gone goes with its volume's repair.
 func TestImageVolumeRecoveredAfterHostCrash(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (mounts)")
-	}
-	d := newPool(t, dir.New, "")
-	if err := d.CreateImageVolume("img", fillImage("debian")); err != nil {
-		t.Fatal(err)
-	}
-	m := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-	if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "img", m); err != nil {
-		t.Fatal(err)
-	}
-	d.WaitImageWriteback()
+	d := layeredOnImage(t)
 	// What a crash before the writeback may leave: an empty file.
 	lost := filepath.Join(d.ImageVolumePath("img"), "rootfs", "etc", "os-release")
 	if err := os.Truncate(lost, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(marker(d, "img"), []byte("another-boot 00\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeMarker(t, d, "img", "another-boot")
 	if err := d.UnmountVolume(vol("c1")); err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +119,7 @@ func TestImageVolumeRecoveredAfterHostCrash(t *testing.T) {
 	// A marker of another boot while a layered volume is mounted: the
 	// host has not gone down since, so the tree is only written back
 	// (a swap would pull it from under the mount).
-	if err := os.WriteFile(marker(d, "img"), []byte("another-boot 00\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeMarker(t, d, "img", "another-boot")
 	asked = map[string]bool{}
 	if err := d.RecoverImageVolumes(unpackFor); err != nil {
 		t.Fatal(err)
@@ -127,9 +137,7 @@ func TestImageVolumeRecoveredAfterHostCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(marker(d, "img"), []byte(boot+" 00\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeMarker(t, d, "img", boot)
 	asked = map[string]bool{}
 	if err := d.RecoverImageVolumes(unpackFor); err != nil {
 		t.Fatal(err)
@@ -148,9 +156,7 @@ func TestImageVolumeRecoveredAfterHostCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.WaitImageWriteback()
-	if err := os.WriteFile(marker(d, "gone"), []byte("another-boot 00\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeMarker(t, d, "gone", "another-boot")
 	if err := d.RecoverImageVolumes(unpackFor); err != nil {
 		t.Fatal(err)
 	}
@@ -162,21 +168,8 @@ func TestImageVolumeRecoveredAfterHostCrash(t *testing.T) {
 // Retiring a volume still in use (its image deleted) writes it back
 // first: its image file goes, so start-up could not unpack it again.
 func TestRetiredImageVolumeWrittenBack(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (mounts)")
-	}
-	d := newPool(t, dir.New, "")
-	if err := d.CreateImageVolume("img", fillImage("debian")); err != nil {
-		t.Fatal(err)
-	}
-	m := &idmap.Map{HostUID: 100000, HostGID: 100000, Size: idmap.Size}
-	if err := d.CreateVolumeFromImage(context.Background(), vol("c1"), "img", m); err != nil {
-		t.Fatal(err)
-	}
-	d.WaitImageWriteback()
-	if err := os.WriteFile(marker(d, "img"), []byte("x y\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	d := layeredOnImage(t)
+	writeMarker(t, d, "img", "x")
 	if err := d.DeleteImageVolume("img"); err != nil {
 		t.Fatal(err)
 	}
