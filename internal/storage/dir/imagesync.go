@@ -115,7 +115,7 @@ func (d *Driver) endUnsynced(fp, mark string) error {
 }
 
 // WaitImageWriteback waits for the background writebacks started so far
-// (tests, and a clean stop that wants them done).
+// (the tests, which set no delay; nothing in lodged waits for them).
 func (d *Driver) WaitImageWriteback() { d.syncs.Wait() }
 
 // RecoverImageVolumes settles the volumes whose writeback had not ended
