@@ -111,6 +111,18 @@ type ImagesPostSource struct {
 	Project     string `json:"project" yaml:"project"`
 }
 
+// ImageExportPost is the body of POST /1.0/images/<fp>/export: push the
+// image to another server (lxc image copy --mode push), which gave Secret
+// for it (a token operation of POST /1.0/images in push mode).
+type ImageExportPost struct {
+	Target      string       `json:"target" yaml:"target"`
+	Certificate string       `json:"certificate" yaml:"certificate"`
+	Secret      string       `json:"secret" yaml:"secret"`
+	Aliases     []ImageAlias `json:"aliases" yaml:"aliases"`
+	Project     string       `json:"project" yaml:"project"`
+	Profiles    []string     `json:"profiles" yaml:"profiles"`
+}
+
 // ImagesPost is the JSON body of POST /1.0/images.
 type ImagesPost struct {
 	ImagePut             `yaml:",inline"`

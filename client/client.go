@@ -81,7 +81,12 @@ func (e *Error) Error() string { return e.Message }
 
 // Raw sends a request with a body of its own and decodes the envelope.
 func (c *Client) Raw(method, path string, body io.Reader, header http.Header) (*api.Response, string, error) {
-	req, err := http.NewRequest(method, c.url(path), body)
+	return c.RawContext(context.Background(), method, path, body, header)
+}
+
+// RawContext is Raw, given up when ctx ends.
+func (c *Client) RawContext(ctx context.Context, method, path string, body io.Reader, header http.Header) (*api.Response, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), body)
 	if err != nil {
 		return nil, "", err
 	}
@@ -168,6 +173,20 @@ func (c *Client) WaitProgress(opURL string, progress func(map[string]any)) (*api
 // Wait blocks until an operation ends and returns it; a failed operation is an error.
 func (c *Client) Wait(opURL string) (*api.Operation, error) {
 	return c.wait(opURL, 30, nil)
+}
+
+// WaitSecret waits for an operation as a client the daemon does not
+// trust: secret is the one in the operation's metadata (a pushed
+// image's upload).
+func (c *Client) WaitSecret(opURL, secret string) (*api.Operation, error) {
+	var op api.Operation
+	if _, err := c.Get(opURL+"/wait?timeout=-1&secret="+url.QueryEscape(secret), &op); err != nil {
+		return nil, err
+	}
+	if op.StatusCode != api.Success {
+		return &op, &Error{Status: 400, Message: op.Err}
+	}
+	return &op, nil
 }
 
 // wait polls an operation every timeout seconds at most, telling

@@ -271,4 +271,22 @@ func TestImagesWithLXD(t *testing.T) {
 		t.Fatalf("exec in the instance launched from LXD's image: %q", out)
 	}
 	must(t, lxc, "delete", "--force", "lodge:c1")
+
+	// Push mode both ways: each source uploads to the other with the
+	// other's token (LXD's split image as a multipart form).
+	must(t, lxc, "image", "delete", "lodge:from-lxd")
+	must(t, lxc, "image", "delete", "lxd:from-lodge")
+	must(t, lxc, "image", "copy", "lodge:bb", "lxd:", "--mode", "push", "--alias", "pushed-from-lodge")
+	must(t, lxc, "image", "copy", "lxd:bb-squash", "lodge:", "--mode", "push", "--alias", "pushed-from-lxd")
+	if out := must(t, lxc, "image", "list", "lodge:", "--format", "csv"); !strings.Contains(out, "pushed-from-lxd") {
+		t.Fatalf("Lodge's images after LXD pushed one: %q", out)
+	}
+	if out := must(t, lxc, "image", "list", "lxd:", "--format", "csv"); !strings.Contains(out, "pushed-from-lodge") {
+		t.Fatalf("LXD's images after Lodge pushed one: %q", out)
+	}
+	must(t, lxc, "launch", "lodge:pushed-from-lxd", "lodge:c2")
+	if out := must(t, lxc, "exec", "lodge:c2", "--", "echo", "pushed"); strings.TrimSpace(out) != "pushed" {
+		t.Fatalf("exec in the instance of the image LXD pushed: %q", out)
+	}
+	must(t, lxc, "delete", "--force", "lodge:c2")
 }

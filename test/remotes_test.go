@@ -3,6 +3,7 @@ package test
 import (
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -61,10 +62,24 @@ func must(t *testing.T, lxc func(...string) (string, string, error), args ...str
 // inside the host's namespace.
 func untrustedGet(t *testing.T, h host, path string) (int, api.Response) {
 	t.Helper()
+	return untrustedDo(t, h, "GET", path, nil, nil)
+}
+
+// untrustedDo sends a request as untrustedGet does, with a body and
+// headers of its own.
+func untrustedDo(t *testing.T, h host, method, path string, body io.Reader, header http.Header) (int, api.Response) {
+	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DialContext: dialIn(h.Netns), TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	resp, err := c.Get("https://" + h.addr + path)
+	req, err := http.NewRequest(method, "https://"+h.addr+path, body)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	var env api.Response

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -96,36 +95,14 @@ func uploadImage(c *client.Client, files []string, public bool) (string, error) 
 		defer wait()
 		h.Set("Content-Type", "application/octet-stream")
 		body = packed
-	} else if len(files) == 1 {
-		f, err := os.Open(files[0])
+	} else {
+		up, err := client.ImageUploadOf(files...)
 		if err != nil {
 			return "", err
 		}
-		defer f.Close()
-		h.Set("Content-Type", "application/octet-stream")
-		body = f
-	} else {
-		pr, pw := io.Pipe()
-		mw := multipart.NewWriter(pw)
-		h.Set("Content-Type", mw.FormDataContentType())
-		go func() {
-			for i, part := range []string{"metadata", "rootfs"} {
-				f, err := os.Open(files[i])
-				if err != nil {
-					pw.CloseWithError(err)
-					return
-				}
-				w, _ := mw.CreateFormFile(part, filepath.Base(files[i]))
-				_, err = io.Copy(w, f)
-				f.Close()
-				if err != nil {
-					pw.CloseWithError(err)
-					return
-				}
-			}
-			pw.CloseWithError(mw.Close())
-		}()
-		body = pr
+		defer up.Close()
+		h.Set("Content-Type", up.ContentType)
+		body = up.Body
 	}
 	resp, _, err := c.Raw("POST", "/1.0/images", body, h)
 	if err != nil {

@@ -24,9 +24,10 @@ import (
 func cmdImageCopy() *cobra.Command {
 	var aliases []string
 	var copyAliases, autoUpdate, public bool
+	var mode string
 	cmd := &cobra.Command{
 		Use:   "copy [REMOTE:]IMAGE REMOTE:",
-		Short: "Copy an image to another server (the target downloads it)",
+		Short: "Copy an image to another server (the target downloads it, unless --mode says otherwise)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadRemotes()
@@ -37,6 +38,12 @@ func cmdImageCopy() *cobra.Command {
 			to, rest, ok := cfg.splitRemote(args[1])
 			if !ok || rest != "" {
 				return fmt.Errorf("%q: give the target as REMOTE: (lodge remote list shows them)", args[1])
+			}
+			if mode == "push" || mode == "relay" {
+				return copyImageByMode(cmd, cfg, mode, from, image, to, aliases, copyAliases, autoUpdate, public)
+			}
+			if mode != "pull" {
+				return fmt.Errorf("--mode %q: give pull, push or relay", mode)
 			}
 			ref, err := imageForTarget(cfg, from, image, to)
 			if err != nil {
@@ -76,7 +83,54 @@ func cmdImageCopy() *cobra.Command {
 	cmd.Flags().BoolVar(&copyAliases, "copy-aliases", false, "give the copy the source's aliases too")
 	cmd.Flags().BoolVar(&autoUpdate, "auto-update", false, "keep the copy up to date with the source")
 	cmd.Flags().BoolVar(&public, "public", false, "make the copy public")
+	cmd.Flags().StringVar(&mode, "mode", "pull", "pull (the target downloads from the source), push (the source uploads to the target), or relay (this client downloads and uploads)")
 	return cmd
+}
+
+// copyImageByMode copies an image in push or relay mode: the target
+// need not reach the source.
+func copyImageByMode(cmd *cobra.Command, cfg *remotesConfig, mode, from, ref, to string, aliases []string, copyAliases, autoUpdate, public bool) error {
+	if autoUpdate {
+		return fmt.Errorf("--auto-update needs the target to download from the source: leave --mode out")
+	}
+	if from == "" {
+		from = cfg.DefaultRemote
+	}
+	if to == "" {
+		to = cfg.DefaultRemote
+	}
+	if from == to {
+		return fmt.Errorf("the image is on %s already", to)
+	}
+	src, err := cfg.connectTo(from)
+	if err != nil {
+		return err
+	}
+	dst, err := cfg.connectTo(to)
+	if err != nil {
+		return err
+	}
+	img, err := imageOn(src, ref)
+	if err != nil {
+		return fmt.Errorf("image %q on remote %q: %w", ref, from, err)
+	}
+	req := api.ImagesPost{ImagePut: api.ImagePut{Public: public}}
+	for _, a := range aliases {
+		req.Aliases = append(req.Aliases, api.ImageAlias{Name: a})
+	}
+	if copyAliases {
+		req.Aliases = append(req.Aliases, img.Aliases...)
+	}
+	if mode == "push" {
+		err = pushImageCopy(cfg, src, dst, to, img, req)
+	} else {
+		err = relayImageCopy(src, dst, img, req)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "Image copied successfully!")
+	return nil
 }
 
 func cmdImageExport() *cobra.Command {

@@ -38,6 +38,9 @@ func imagesPostJSON(d *Daemon, r *http.Request) response {
 			return fail(apierr.Conflict("alias %q already exists", a.Name))
 		}
 	}
+	if req.Source.Mode == "push" {
+		return imagePushToken(d, r, req)
+	}
 	switch req.Source.Type {
 	case "image":
 		return imagePull(d, r, req)
@@ -51,9 +54,6 @@ func imagesPostJSON(d *Daemon, r *http.Request) response {
 
 func imagePull(d *Daemon, r *http.Request, req api.ImagesPost) response {
 	src := req.Source
-	if src.Mode == "push" {
-		return fail(apierr.BadRequest("push mode is not supported: the target pulls (lxc image copy without --mode push)"))
-	}
 	if src.Server == "" {
 		return fail(apierr.BadRequest("source.server: give the server to copy the image from"))
 	}

@@ -55,7 +55,18 @@ func imagesPost(d *Daemon, r *http.Request) response {
 		}{br, r.Body}
 	}
 	if ctype == "application/json" {
+		if !isTrusted(r) {
+			return fail(apierr.ErrForbidden)
+		}
 		return imagesPostJSON(d, r)
+	}
+	// An untrusted client uploads only with a push token (image_push.go).
+	grant, err := d.spendPushToken(r)
+	if err != nil {
+		return fail(err)
+	}
+	if grant == nil && !isTrusted(r) {
+		return fail(apierr.ErrForbidden)
 	}
 	up := image.Upload{Project: d.imagesProject(r), Filename: r.Header.Get("X-LXD-filename"), Public: r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-LXD-public") == "true"}
 	if props := r.Header.Get("X-LXD-properties"); props != "" {
@@ -68,8 +79,10 @@ func imagesPost(d *Daemon, r *http.Request) response {
 			up.Properties[k] = vals.Get(k)
 		}
 	}
+	if grant != nil {
+		up = grant.upload(up)
+	}
 	var img api.Image
-	var err error
 	if ctype == "multipart/form-data" {
 		img, err = importMultipart(r.Context(), d, r.Body, params["boundary"], up)
 	} else {
@@ -79,9 +92,16 @@ func imagesPost(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	d.Bus.Lifecycle("image-created", "/1.0/images/"+img.Fingerprint, nil)
 	md := map[string]any{"fingerprint": img.Fingerprint, "size": img.Size}
-	op := d.Ops.Start("Downloading image", map[string][]string{"images": {project.URL(d.imagesProject(r), "/1.0/images/"+img.Fingerprint)}}, md,
+	if grant != nil {
+		if err := grant.finish(d, img); err != nil {
+			return fail(err)
+		}
+		// The pushing host waits for the operation with this secret.
+		md["secret"] = newSecret()
+	}
+	d.Bus.Lifecycle("image-created", "/1.0/images/"+img.Fingerprint, nil)
+	op := d.Ops.Start("Downloading image", map[string][]string{"images": {project.URL(up.Project, "/1.0/images/"+img.Fingerprint)}}, md,
 		func(context.Context, *operation.Op) error { return nil })
 	return asyncResp{op}
 }

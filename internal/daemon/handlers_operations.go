@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/operation"
 )
 
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
@@ -63,6 +65,9 @@ func operationWait(d *Daemon, r *http.Request) response {
 	}
 	if err := opVisible(r, op); err != nil {
 		return fail(err)
+	}
+	if !isTrusted(r) && !opSecretMatches(op, r.URL.Query().Get("secret")) {
+		return fail(apierr.ErrForbidden)
 	}
 	timeout := time.Duration(-1)
 	if t := r.URL.Query().Get("timeout"); t != "" {
@@ -147,4 +152,11 @@ func eventsGet(d *Daemon, r *http.Request) response {
 			}
 		}
 	})
+}
+
+// opSecretMatches says whether secret is the one in op's metadata: what
+// lets a client the daemon does not trust wait for it (LXD's rule).
+func opSecretMatches(op *operation.Op, secret string) bool {
+	s, _ := op.Metadata()["secret"].(string)
+	return s != "" && subtle.ConstantTimeCompare([]byte(s), []byte(secret)) == 1
 }

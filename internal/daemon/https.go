@@ -219,7 +219,10 @@ var publicRoutes = map[string]bool{
 	// A websocket's secret is its key (LXD's rule): a migration's other
 	// host connects with no certificate of its own.
 	"GET /1.0/operations/{id}/websocket": true,
-	"GET /streams/v1/index.json":         true, "GET /streams/v1/images.json": true, "GET /images/{fp}/{file}": true,
+	// An image's push: the source uploads with the target's token, and
+	// waits with the secret the upload's operation shows it.
+	"POST /1.0/images": true, "GET /1.0/operations/{id}/wait": true,
+	"GET /streams/v1/index.json": true, "GET /streams/v1/images.json": true, "GET /images/{fp}/{file}": true,
 }
 
 type trustKey struct{}

@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"net/http"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/lodge-project/lodge/api"
@@ -47,21 +45,21 @@ func (d *Daemon) visibleImage(r *http.Request, download bool) (api.Image, uint64
 	if err != nil || img.Public || isTrusted(r) {
 		return img, rev, err
 	}
-	if op := d.imageSecret(img.Fingerprint, r.URL.Query().Get("secret")); op != nil && (!download || op.UseToken()) {
+	if op := d.imageToken(imageDownloadTokenDesc, img.Fingerprint, r.URL.Query().Get("secret")); op != nil && (!download || op.UseToken()) {
 		return img, rev, nil
 	}
 	// As LXD: a private image is not there for an untrusted client.
 	return api.Image{}, 0, apierr.NotFound("image %q", r.PathValue("fp"))
 }
 
-// imageSecret is the live secret operation of image fp whose secret is
-// the one given.
-func (d *Daemon) imageSecret(fp, secret string) *operation.Op {
+// imageToken is the live token operation of kind desc (a download or an
+// upload token) for image fp whose secret is the one given.
+func (d *Daemon) imageToken(desc, fp, secret string) *operation.Op {
 	if secret == "" {
 		return nil
 	}
 	for _, op := range d.Ops.List() {
-		if op.Class() != operation.ClassToken || !op.Running() || !slices.Contains(op.Resources()["images"], "/1.0/images/"+fp) {
+		if op.Class() != operation.ClassToken || !op.Running() || op.Render().Description != desc || !tokenForImage(op, fp) {
 			continue
 		}
 		if s, _ := op.Metadata()["secret"].(string); subtle.ConstantTimeCompare([]byte(s), []byte(secret)) == 1 {
@@ -69,6 +67,16 @@ func (d *Daemon) imageSecret(fp, secret string) *operation.Op {
 		}
 	}
 	return nil
+}
+
+// tokenForImage says whether op is about image fp, in whichever project.
+func tokenForImage(op *operation.Op, fp string) bool {
+	for _, u := range op.Resources()["images"] {
+		if path, _, _ := strings.Cut(u, "?"); path == "/1.0/images/"+fp {
+			return true
+		}
+	}
+	return false
 }
 
 // imageSecretTTL bounds a secret nobody used: LXD's live until used.
@@ -80,12 +88,8 @@ func imageSecretPost(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return fail(err)
-	}
-	op := d.Ops.StartToken("Image download token", map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}},
-		map[string]any{"secret": hex.EncodeToString(buf)}, time.Now().Add(imageSecretTTL))
+	op := d.Ops.StartToken(imageDownloadTokenDesc, map[string][]string{"images": {"/1.0/images/" + img.Fingerprint}},
+		map[string]any{"secret": newSecret()}, time.Now().Add(imageSecretTTL))
 	return asyncResp{op}
 }
 
@@ -101,6 +105,8 @@ func imageSubPost(d *Daemon, r *http.Request) response {
 		return imageSecretPost(d, r)
 	case "refresh":
 		return imageRefreshPost(d, r)
+	case "export":
+		return imagePushPost(d, r)
 	}
 	return fail(notFoundOrMethod(r))
 }

@@ -274,7 +274,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 }
 
 func errTampered(got, want string) error {
-	return fmt.Errorf("the image downloaded has fingerprint %s, not the %s announced: the download was corrupted or tampered with", got, want)
+	return apierr.BadRequest("the image received has fingerprint %s, not the %s announced: it was corrupted or tampered with on the way", got, want)
 }
 
 // unpackInto makes image fp's volume on pool with unpack, replacing one a
