@@ -55,13 +55,31 @@ type StorageVolumeSource struct {
 	Pool string `json:"pool" yaml:"pool"`
 	// VolumeOnly leaves a copied volume's snapshots behind.
 	VolumeOnly bool `json:"volume_only" yaml:"volume_only"`
+	// A volume from another host (type migration): pulled from the
+	// source's Operation with its Websockets' secrets and Certificate, or
+	// pushed here (mode push).
+	Mode        string            `json:"mode,omitempty" yaml:"mode,omitempty"`
+	Operation   string            `json:"operation,omitempty" yaml:"operation,omitempty"`
+	Certificate string            `json:"certificate" yaml:"certificate"`
+	Websockets  map[string]string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+	Refresh     bool              `json:"refresh" yaml:"refresh"`
+	Project     string            `json:"project,omitempty" yaml:"project,omitempty"`
 }
 
-// StorageVolumePost renames a volume, or moves it to another pool.
+// StorageVolumePost renames a volume, moves it to another pool, or (with
+// Migration) sends it to another host.
 type StorageVolumePost struct {
-	Name string `json:"name" yaml:"name"`
-	Pool string `json:"pool" yaml:"pool"`
+	Name       string                   `json:"name" yaml:"name"`
+	Pool       string                   `json:"pool,omitempty" yaml:"pool,omitempty"`
+	Migration  bool                     `json:"migration" yaml:"migration"`
+	Target     *StorageVolumePostTarget `json:"target" yaml:"target"`
+	VolumeOnly bool                     `json:"volume_only" yaml:"volume_only"`
+	Project    string                   `json:"project,omitempty" yaml:"project,omitempty"`
 }
+
+// StorageVolumePostTarget is the target host's migration operation, for
+// a push: the same as an instance's.
+type StorageVolumePostTarget = InstancePostTarget
 
 // StorageVolumeSnapshotsPost creates a volume snapshot.
 type StorageVolumeSnapshotsPost struct {

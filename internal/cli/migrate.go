@@ -41,6 +41,22 @@ type sourceSide struct {
 	req  func(target *api.InstancePostTarget) any
 }
 
+// targetSide is what the target host is asked: the path to POST (the
+// instances', or a pool's volumes') and the request, given the mode and,
+// to pull, the source's operation, certificate and secrets.
+type targetSide struct {
+	path string
+	req  func(mode, opURL, cert string, secrets map[string]string) any
+}
+
+// instanceTarget is the target side that makes instance req.
+func instanceTarget(req api.InstancesPost) targetSide {
+	return targetSide{path: "/1.0/instances", req: func(mode, opURL, cert string, secrets map[string]string) any {
+		req.Source.Mode, req.Source.Operation, req.Source.Websockets, req.Source.Certificate = mode, opURL, secrets, cert
+		return req
+	}}
+}
+
 // copyAcross copies instance srcName of src (or its snapshot, for
 // "NAME/SNAP") to dstName on dst; a move then deletes the source, once
 // the target has the whole instance, and starts the target when the
@@ -78,7 +94,7 @@ func copyAcross(out io.Writer, src, dst *client.Client, srcName, dstName string,
 	}}
 	progress, done := showProgressOf(out, "Transferring instance", "fs_progress")
 	defer done()
-	err := transfer(src, dst, side, req, o.mode, progress)
+	err := transfer(src, dst, side, instanceTarget(req), o.mode, progress)
 	if err == nil && o.refresh {
 		// As lxc does: the copy's config follows the source's too.
 		put := req.InstancePut
@@ -146,32 +162,30 @@ func copySnapshotAcross(out io.Writer, src, dst *client.Client, name, snap, dstN
 	}}
 	progress, done := showProgressOf(out, "Transferring snapshot", "fs_progress")
 	defer done()
-	return transfer(src, dst, side, req, o.mode, progress)
+	return transfer(src, dst, side, instanceTarget(req), o.mode, progress)
 }
 
 // transfer runs a migration of what side names on src into req on dst,
 // in mode: the target connects to the source (pull), the source to the
 // target (push), or this client joins both (relay).
-func transfer(src, dst *client.Client, side sourceSide, req api.InstancesPost, mode string, progress func(map[string]any)) error {
+func transfer(src, dst *client.Client, side sourceSide, target targetSide, mode string, progress func(map[string]any)) error {
 	switch mode {
 	case "", "pull":
 		return handOver(src, func() (*api.Operation, map[string]string, error) {
 			return startOperation(src, "POST", side.path, side.req(nil))
 		}, func(opURL, cert string, secrets map[string]string) error {
-			req.Source.Mode, req.Source.Operation, req.Source.Websockets, req.Source.Certificate = "pull", opURL, secrets, cert
-			_, err := dst.DoProgress("POST", "/1.0/instances", req, progress)
+			_, err := dst.DoProgress("POST", target.path, target.req("pull", opURL, cert, secrets), progress)
 			return err
 		})
 	case "push":
-		req.Source.Mode = "push"
 		return handOver(dst, func() (*api.Operation, map[string]string, error) {
-			return startOperation(dst, "POST", "/1.0/instances", req)
+			return startOperation(dst, "POST", target.path, target.req("push", "", "", nil))
 		}, func(opURL, cert string, secrets map[string]string) error {
 			_, err := src.DoProgress("POST", side.path, side.req(&api.InstancePostTarget{Operation: opURL, Certificate: cert, Websockets: secrets}), progress)
 			return err
 		})
 	case "relay":
-		return relayCopy(src, dst, side, req, progress)
+		return relayCopy(src, dst, side, target, progress)
 	}
 	return fmt.Errorf("--mode %q: give pull, push or relay", mode)
 }
@@ -255,13 +269,12 @@ func throughAny(urls []string, try func(url string) error) error {
 
 // relayCopy joins the source's websockets to the target's, message by
 // message, for hosts that cannot reach each other.
-func relayCopy(src, dst *client.Client, side sourceSide, req api.InstancesPost, progress func(map[string]any)) error {
+func relayCopy(src, dst *client.Client, side sourceSide, target targetSide, progress func(map[string]any)) error {
 	srcOp, srcSecrets, err := startOperation(src, "POST", side.path, side.req(nil))
 	if err != nil {
 		return err
 	}
-	req.Source.Mode = "push"
-	dstOp, dstSecrets, err := startOperation(dst, "POST", "/1.0/instances", req)
+	dstOp, dstSecrets, err := startOperation(dst, "POST", target.path, target.req("push", "", "", nil))
 	if err != nil {
 		cancelOperation(src, srcOp.ID)
 		return err

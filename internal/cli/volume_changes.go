@@ -55,14 +55,22 @@ func volumeChangeCommands() []*cobra.Command {
 		},
 	}
 	var volumeOnly bool
+	var mode string
 	cp := &cobra.Command{
-		Use: "copy POOL/NAME POOL/NEW", Short: "Copy a custom volume (with its snapshots), within a pool or to another", Args: cobra.ExactArgs(2),
+		Use: "copy [REMOTE:]POOL/NAME [REMOTE:]POOL/NEW", Short: "Copy a custom volume (with its snapshots), within a pool, to another, or to another host", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srcPool, src, dstPool, dst, err := splitPoolVolumes(args)
+			from, to, err := twoRemotes(args[0], args[1])
 			if err != nil {
 				return err
 			}
-			c := connect()
+			srcPool, src, dstPool, dst, err := splitPoolVolumes([]string{from.name, to.name})
+			if err != nil {
+				return err
+			}
+			if from.remote != to.remote {
+				return copyVolumeAcross(cmd.ErrOrStderr(), from.client, to.client, srcPool, src, dstPool, dst, mode, volumeOnly, false)
+			}
+			c := from.client
 			var v api.StorageVolume
 			if _, err := c.Get(volumePath(srcPool, src), &v); err != nil {
 				return err
@@ -72,16 +80,26 @@ func volumeChangeCommands() []*cobra.Command {
 			_, err = c.Do("POST", poolPath(dstPool)+"/volumes/custom", req, "")
 			return err
 		},
+		Annotations: map[string]string{ownRemotes: "source and target"},
 	}
 	cp.Flags().BoolVar(&volumeOnly, "volume-only", false, "leave the snapshots out")
+	cp.Flags().StringVar(&mode, "mode", "pull", "to another host: pull (the target connects to the source), push (the other way), or relay (this client joins them)")
+	var moveMode string
 	mv := &cobra.Command{
-		Use: "move POOL/NAME POOL/NEW", Short: "Move a custom volume nothing attaches to another pool (or rename it)", Args: cobra.ExactArgs(2),
+		Use: "move [REMOTE:]POOL/NAME [REMOTE:]POOL/NEW", Short: "Move a custom volume nothing attaches to another pool or host (or rename it)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srcPool, src, dstPool, dst, err := splitPoolVolumes(args)
+			from, to, err := twoRemotes(args[0], args[1])
 			if err != nil {
 				return err
 			}
-			c := connect()
+			srcPool, src, dstPool, dst, err := splitPoolVolumes([]string{from.name, to.name})
+			if err != nil {
+				return err
+			}
+			if from.remote != to.remote {
+				return copyVolumeAcross(cmd.ErrOrStderr(), from.client, to.client, srcPool, src, dstPool, dst, moveMode, false, true)
+			}
+			c := from.client
 			if srcPool == dstPool {
 				_, _, err := c.Query("POST", volumePath(srcPool, src), api.StorageVolumePost{Name: dst}, "")
 				return err
@@ -89,7 +107,9 @@ func volumeChangeCommands() []*cobra.Command {
 			_, err = c.Do("POST", volumePath(srcPool, src), api.StorageVolumePost{Name: dst, Pool: dstPool}, "")
 			return err
 		},
+		Annotations: map[string]string{ownRemotes: "source and target"},
 	}
+	mv.Flags().StringVar(&moveMode, "mode", "pull", "to another host: pull, push or relay (as for copy)")
 	return []*cobra.Command{snapshot, restore, rename, cp, mv}
 }
 

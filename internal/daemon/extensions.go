@@ -48,6 +48,8 @@ var extensions = []extension{
 	{"instance_pool_move", "POST /1.0/instances/NAME with migration and pool moves a stopped instance to another pool (lxc move --storage)", "TestPoolMovesAndCopies"},
 	{"storage_api_volume_rename", "POST to a custom volume renames it", "TestCustomVolumeChanges"},
 	{"storage_api_local_volume_handling", "custom volumes copy (source type copy) and move between pools of the host", "TestCustomVolumeChanges"},
+	{"storage_api_remote_volume_handling", "custom volumes copy and move to another host in LXD's migration protocol (pull, push, relay): rsync trees, or btrfs streams between btrfs pools; each tree checked as it lands", "TestVolumesBetweenHosts"},
+	{"storage_api_remote_volume_snapshots", "a custom volume copied to another host takes its snapshots (with their descriptions and expiry) unless volume_only", "TestVolumesBetweenHosts"},
 	{"storage_api_volume_snapshots", "custom volume snapshots: create, list, show, rename, delete, restore (PUT restore); copies with volume_only", "TestCustomVolumeChanges"},
 	{"custom_volume_backup", "custom volume backups in LXD's layout: create, list, rename, delete, export; import by posting a tarball to the pool's volumes", "TestVolumeBackups"},
 	{"resources", "GET /1.0/resources: the host's CPUs (sockets, cores, threads, caches, frequencies, NUMA nodes) and memory (with hugepages); GET /1.0/storage-pools/NAME/resources", "TestResources"},

@@ -40,7 +40,7 @@ func instanceMigrateSource(d *Daemon, r *http.Request, name string, req api.Inst
 		return fail(err)
 	}
 	src.AllowInconsistent = req.AllowInconsistent
-	return d.startMigrationSource(name, src, req.Target)
+	return d.startMigrationSource("Migrating instance", name, resources(name), src, req.Target)
 }
 
 // snapshotMigrateSource starts sending a snapshot to another host, where
@@ -53,14 +53,15 @@ func snapshotMigrateSource(d *Daemon, r *http.Request, name, snap string, req ap
 	if err != nil {
 		return fail(err)
 	}
-	return d.startMigrationSource(name, src, req.Target)
+	return d.startMigrationSource("Migrating instance", name, resources(name), src, req.Target)
 }
 
 // startMigrationSource runs the source side of a migration of what src
-// describes (of instance name): pushed to target's operation when it is
-// given, else offered on this operation's websockets for the target (or
-// a relaying client) to connect to.
-func (d *Daemon) startMigrationSource(name string, src *migration.Source, target *api.InstancePostTarget) response {
+// describes (label names it in progress, res in the operation): pushed
+// to target's operation when it is given, else offered on this
+// operation's websockets for the target (or a relaying client) to
+// connect to.
+func (d *Daemon) startMigrationSource(desc, label string, res map[string][]string, src *migration.Source, target *api.InstancePostTarget) response {
 	src.Sent = new(atomic.Int64)
 	if target != nil {
 		// Push: this host connects to the target's operation.
@@ -68,27 +69,81 @@ func (d *Daemon) startMigrationSource(name string, src *migration.Source, target
 		if err != nil {
 			return fail(err)
 		}
-		op := d.Ops.Start("Migrating instance", resources(name), nil, func(ctx context.Context, op *operation.Op) error {
+		op := d.Ops.Start(desc, res, nil, func(ctx context.Context, op *operation.Op) error {
 			control, fs, err := dialMigration(ctx, dialer, target.Operation, target.Websockets)
 			if err != nil {
 				return err
 			}
 			defer closeMigration(control, fs)
-			defer reportProgress(op, src.Sent, name)()
+			defer reportProgress(op, src.Sent, label)()
 			return migration.RunSource(ctx, control, fs, src)
 		})
 		return asyncResp{op}
 	}
 	set, secrets := newWSSet(migrationChannels)
-	op := d.Ops.StartWebsocket("Migrating instance", resources(name), anyMap(secrets))
+	op := d.Ops.StartWebsocket(desc, res, anyMap(secrets))
 	op.Connect = set.connect
 	op.Run(func(ctx context.Context) error {
 		if err := set.wait(ctx, "migration"); err != nil {
 			return err
 		}
 		defer set.closeAll()
-		defer reportProgress(op, src.Sent, name)()
+		defer reportProgress(op, src.Sent, label)()
 		return migration.RunSource(ctx, migration.NewConn(set.conn("control")), migration.NewConn(set.conn("fs")), src)
+	})
+	return asyncResp{op}
+}
+
+// migrationSinkSource is where a migration's target finds the source:
+// its operation and secrets (pull), or nothing (push: the source comes).
+type migrationSinkSource struct {
+	mode, operation, certificate string
+	websockets                   map[string]string
+}
+
+// checked is the dialer a pulled migration connects with; nil for push.
+func (m migrationSinkSource) checked() (*websocket.Dialer, error) {
+	switch m.mode {
+	case "", "pull":
+		if m.operation == "" || m.websockets["control"] == "" || m.websockets["fs"] == "" {
+			return nil, apierr.BadRequest("a pulled migration needs the source's operation and its control and fs secrets")
+		}
+		return migrationDialer(m.certificate)
+	case "push":
+		return nil, nil
+	}
+	return nil, apierr.BadRequest("migration mode %q: give pull or push", m.mode)
+}
+
+// startMigrationSink runs the target side of a migration into sink:
+// connecting to the source (pull, with dialer) or offering this
+// operation's websockets to it (push). release runs when it ends.
+func (d *Daemon) startMigrationSink(desc, label string, res map[string][]string, from migrationSinkSource, dialer *websocket.Dialer, sink *migration.Sink, release func()) response {
+	sink.Got = new(atomic.Int64)
+	if dialer != nil {
+		op := d.Ops.Start(desc, res, nil, func(ctx context.Context, op *operation.Op) error {
+			defer release()
+			control, fs, err := dialMigration(ctx, dialer, from.operation, from.websockets)
+			if err != nil {
+				return err
+			}
+			defer closeMigration(control, fs)
+			defer reportProgress(op, sink.Got, label)()
+			return migration.RunSink(ctx, control, fs, sink)
+		})
+		return asyncResp{op}
+	}
+	set, secrets := newWSSet(migrationChannels)
+	op := d.Ops.StartWebsocket(desc, res, anyMap(secrets))
+	op.Connect = set.connect
+	op.Run(func(ctx context.Context) error {
+		defer release()
+		if err := set.wait(ctx, "migration"); err != nil {
+			return err
+		}
+		defer set.closeAll()
+		defer reportProgress(op, sink.Got, label)()
+		return migration.RunSink(ctx, migration.NewConn(set.conn("control")), migration.NewConn(set.conn("fs")), sink)
 	})
 	return asyncResp{op}
 }
@@ -98,28 +153,14 @@ func instanceFromMigration(d *Daemon, r *http.Request, req api.InstancesPost) re
 	if req.Source.Live {
 		return fail(fmt.Errorf("%w; copy it stateless (lxc copy --stateless), or stop it first", statefulRefusal(r, "a live migration of "+req.Name)))
 	}
-	mode := req.Source.Mode
-	if mode == "" {
-		mode = "pull"
-	}
-	var dialer *websocket.Dialer
-	switch mode {
-	case "pull":
-		if req.Source.Operation == "" || req.Source.Websockets["control"] == "" || req.Source.Websockets["fs"] == "" {
-			return fail(apierr.BadRequest("a pulled migration needs the source's operation and its control and fs secrets"))
-		}
-		var err error
-		if dialer, err = migrationDialer(req.Source.Certificate); err != nil {
-			return fail(err)
-		}
-	case "push":
-	default:
-		return fail(apierr.BadRequest("migration mode %q: give pull or push", mode))
+	from := migrationSinkSource{mode: req.Source.Mode, operation: req.Source.Operation, certificate: req.Source.Certificate, websockets: req.Source.Websockets}
+	dialer, err := from.checked()
+	if err != nil {
+		return fail(err)
 	}
 	proj := requestProject(r)
 	var sink *migration.Sink
 	release := func() {}
-	var err error
 	if _, _, gerr := d.Instances.Get(project.StoreKey(proj, req.Name)); gerr == nil && req.Source.Refresh {
 		// lxc copy --refresh onto an instance this host has.
 		sink, err = d.Instances.PrepareRefresh(proj, &req)
@@ -130,33 +171,7 @@ func instanceFromMigration(d *Daemon, r *http.Request, req api.InstancesPost) re
 	if err != nil {
 		return fail(err)
 	}
-	sink.Got = new(atomic.Int64)
-	if mode == "pull" {
-		op := d.Ops.Start("Creating instance", resources(project.StoreKey(requestProject(r), req.Name)), nil, func(ctx context.Context, op *operation.Op) error {
-			defer release()
-			control, fs, err := dialMigration(ctx, dialer, req.Source.Operation, req.Source.Websockets)
-			if err != nil {
-				return err
-			}
-			defer closeMigration(control, fs)
-			defer reportProgress(op, sink.Got, req.Name)()
-			return migration.RunSink(ctx, control, fs, sink)
-		})
-		return asyncResp{op}
-	}
-	set, secrets := newWSSet(migrationChannels)
-	op := d.Ops.StartWebsocket("Creating instance", resources(project.StoreKey(requestProject(r), req.Name)), anyMap(secrets))
-	op.Connect = set.connect
-	op.Run(func(ctx context.Context) error {
-		defer release()
-		if err := set.wait(ctx, "migration"); err != nil {
-			return err
-		}
-		defer set.closeAll()
-		defer reportProgress(op, sink.Got, req.Name)()
-		return migration.RunSink(ctx, migration.NewConn(set.conn("control")), migration.NewConn(set.conn("fs")), sink)
-	})
-	return asyncResp{op}
+	return d.startMigrationSink("Creating instance", req.Name, resources(project.StoreKey(proj, req.Name)), from, dialer, sink, release)
 }
 
 // statefulRefusal is the 400 for stateful work (what): CRIU's check

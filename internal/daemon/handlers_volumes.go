@@ -132,9 +132,11 @@ func volumesPost(d *Daemon, r *http.Request) response {
 				return err
 			})
 		return asyncResp{op}
+	case "migration":
+		return volumeFromMigration(d, r, pool, req)
 	case "":
 	default:
-		return fail(apierr.BadRequest("volume %q: source type %q is not supported (copy, or none for an empty volume)", req.Name, req.Source.Type))
+		return fail(apierr.BadRequest("volume %q: source type %q is not supported (copy, migration, or none for an empty volume)", req.Name, req.Source.Type))
 	}
 	rec := storage.VolumeRecord{Pool: pool, Project: d.volumesProject(r), Name: req.Name, Description: req.Description,
 		Config: req.Config, ContentType: storage.ContentType(req.ContentType)}
@@ -240,6 +242,9 @@ func volumePost(d *Daemon, r *http.Request) response {
 	}
 	if _, _, err := d.Pools.CustomVolume(pool, d.volumesProject(r), name); err != nil {
 		return fail(err)
+	}
+	if req.Migration {
+		return volumeMigrateSource(d, r, pool, name, req)
 	}
 	if req.Name == "" {
 		req.Name = name

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/lodge-project/lodge/api"
@@ -318,11 +317,7 @@ func (p *Pools) PrepareCustomVolumeImport(ctx context.Context, pool, proj, file,
 	snapInfo := map[string]*backup.VolumeSnapshot{}
 	if idx.Config != nil && idx.Config.Volume != nil {
 		rec.Description = idx.Config.Volume.Description
-		for k, v := range idx.Config.Volume.Config {
-			if k == "size" || strings.HasPrefix(k, "snapshots.") {
-				rec.Config[k] = v // what a custom volume here takes; LXD's driver keys stay behind
-			}
-		}
+		rec.Config = takenVolumeConfig(idx.Config.Volume.Config)
 		if ct := idx.Config.Volume.ContentType; ct != "" && ct != string(ContentFilesystem) {
 			return "", nil, apierr.BadRequest("the backup is of a %s volume; only filesystem volumes are imported here", ct)
 		}
@@ -434,17 +429,7 @@ func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, fi
 		return err
 	}
 	rec.CreatedAt = now
-	return p.db.Update(func(tx *store.Tx) error {
-		if err := tx.Create(store.Volumes, key, rec); err != nil {
-			return err
-		}
-		for _, s := range snapRecs {
-			if err := tx.Create(store.VolumeSnapshots, key+"/"+s.Name, s); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return p.recordVolume(key, rec, snapRecs)
 }
 
 // writeVolumeStreams fills w with an optimized backup of custom volume v:

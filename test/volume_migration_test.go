@@ -1,0 +1,166 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-project/lodge/api"
+	"github.com/lodge-project/lodge/internal/migration"
+)
+
+// TestVolumesBetweenHosts copies custom volumes to another host with
+// lxc 5.0.2 (pull, push, relay) and lodge (copy and move): dir pools by
+// rsync, btrfs pools by their own streams, and btrfs to dir by rsync;
+// each copy keeps the volume's files, owners and links, its snapshots
+// (with their descriptions) unless --volume-only, and its config.
+func TestVolumesBetweenHosts(t *testing.T) {
+	a, b := twoHosts(t)
+	a.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
+	b.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
+	lxc := a.client(t)
+	must(t, lxc, "remote", "add", "b", "https://"+b.addr, "--password", "sesame", "--accept-certificate")
+	for _, h := range []string{"local", "b"} {
+		must(t, lxc, "storage", "create", h+":bt", "btrfs", "size=1GiB")
+	}
+
+	// A volume on a, filled from a container: a file of a user's, a link;
+	// snapshotted, then changed.
+	must(t, lxc, "launch", "local:bb", "local:c1")
+	fill := func(pool, vol string) {
+		t.Helper()
+		must(t, lxc, "storage", "volume", "create", "local:"+pool, vol, "snapshots.expiry=3d")
+		must(t, lxc, "storage", "volume", "attach", "local:"+pool, vol, "c1", "/data")
+		must(t, lxc, "exec", "local:c1", "--", "sh", "-c", "echo old > /data/f && chown 1000:1000 /data/f && ln -s f /data/l")
+		must(t, lxc, "storage", "volume", "snapshot", "local:"+pool, vol, "s0")
+		must(t, lxc, "query", "-X", "PUT", "/1.0/storage-pools/"+pool+"/volumes/custom/"+vol+"/snapshots/s0", "-d", `{"description": "the first"}`)
+		must(t, lxc, "exec", "local:c1", "--", "sh", "-c", "echo new > /data/f")
+		must(t, lxc, "storage", "volume", "detach", "local:"+pool, vol, "c1")
+	}
+	fill("default", "v1")
+	fill("bt", "w1")
+
+	// check reads a copy on b through a container there: the file, its
+	// owner, the link; then the snapshot's file, restored.
+	must(t, lxc, "launch", "local:bb", "b:c2")
+	check := func(pool, vol string, snaps bool) {
+		t.Helper()
+		var v api.StorageVolume
+		_, env := b.API("GET", "/1.0/storage-pools/"+pool+"/volumes/custom/"+vol, nil)
+		_ = json.Unmarshal(env.Metadata, &v)
+		if v.Config["snapshots.expiry"] != "3d" {
+			t.Errorf("%s/%s on b: config %v", pool, vol, v.Config)
+		}
+		must(t, lxc, "storage", "volume", "attach", "b:"+pool, vol, "c2", "/data")
+		out := must(t, lxc, "exec", "b:c2", "--", "sh", "-c", "cat /data/f; stat -c %u:%g /data/f; readlink /data/l")
+		if got := strings.Fields(out); len(got) != 3 || got[0] != "new" || got[1] != "1000:1000" || got[2] != "f" {
+			t.Errorf("%s/%s on b: %q", pool, vol, out)
+		}
+		must(t, lxc, "storage", "volume", "detach", "b:"+pool, vol, "c2")
+		_, env = b.API("GET", "/1.0/storage-pools/"+pool+"/volumes/custom/"+vol+"/snapshots", nil)
+		if strings.Contains(string(env.Metadata), "s0") != snaps {
+			t.Errorf("%s/%s on b: snapshots (want them: %v): %s", pool, vol, snaps, env.Metadata)
+		}
+		if snaps {
+			var s api.StorageVolumeSnapshot
+			_, env := b.API("GET", "/1.0/storage-pools/"+pool+"/volumes/custom/"+vol+"/snapshots/s0", nil)
+			_ = json.Unmarshal(env.Metadata, &s)
+			if s.Description != "the first" {
+				t.Errorf("%s/%s/s0 on b: description %q", pool, vol, s.Description)
+			}
+			must(t, lxc, "storage", "volume", "restore", "b:"+pool, vol, "s0")
+			must(t, lxc, "storage", "volume", "attach", "b:"+pool, vol, "c2", "/data")
+			if out := must(t, lxc, "exec", "b:c2", "--", "cat", "/data/f"); strings.TrimSpace(out) != "old" {
+				t.Errorf("%s/%s on b, restored to s0: %q", pool, vol, out)
+			}
+			must(t, lxc, "storage", "volume", "detach", "b:"+pool, vol, "c2")
+		}
+	}
+	for _, mode := range []string{"pull", "push", "relay"} {
+		must(t, lxc, "storage", "volume", "copy", "local:default/v1", "b:default/v-"+mode, "--mode", mode)
+		check("default", "v-"+mode, true)
+	}
+	must(t, lxc, "storage", "volume", "copy", "local:default/v1", "b:default/only", "--volume-only")
+	check("default", "only", false)
+	must(t, lxc, "storage", "volume", "copy", "local:bt/w1", "b:bt/w1")
+	check("bt", "w1", true)
+	must(t, lxc, "storage", "volume", "copy", "local:bt/w1", "b:default/fromb")
+	check("default", "fromb", true)
+	// A name b has already is refused, and b's volume stays.
+	if _, stderr, err := lxc("storage", "volume", "copy", "local:default/v1", "b:default/only"); err == nil || !strings.Contains(stderr, "already exists") {
+		t.Fatalf("a copy onto a volume b has: %v %s", err, stderr)
+	}
+	check("default", "only", false)
+
+	lodge, _ := a.lodgeClient(t)
+	must(t, lodge, "remote", "add", "b", "https://"+b.addr, "--password", "sesame", "--accept-certificate")
+	must(t, lodge, "storage", "volume", "copy", "bt/w1", "b:bt/lodge-push", "--mode", "push")
+	check("bt", "lodge-push", true)
+	must(t, lodge, "storage", "volume", "move", "default/v1", "b:default/moved")
+	check("default", "moved", true)
+	if st, _ := a.API("GET", "/1.0/storage-pools/default/volumes/custom/v1", nil); st != 404 {
+		t.Fatalf("the moved volume is still on a: %d", st)
+	}
+}
+
+// TestHostileVolumeSource has a source send a volume no Lodge or LXD
+// would: a snapshot named to climb out of the pool, one snapshot sent
+// twice, a device node. The first two are refused and leave no volume;
+// the node is dropped and the rest arrives. (A volume's files keep the
+// ids they have: they are the instances' own, and their idmapped mounts
+// show one beyond an instance's map as nobody.)
+func TestHostileVolumeSource(t *testing.T) {
+	d := startDaemon(t)
+	source := func(build func(dir string), snaps ...string) *migration.Source {
+		dir := t.TempDir()
+		build(dir)
+		src := &migration.Source{Info: migration.Info{}}
+		for _, s := range snaps {
+			src.Snapshots = append(src.Snapshots, migration.Snapshot{Name: s, LocalConfig: map[string]string{}})
+		}
+		src.Tree = func(_ context.Context, _ string, send func(string) error) error { return send(dir) }
+		return src
+	}
+	receive := func(name string, src *migration.Source) (int, api.Response) {
+		opURL, cert, secrets := fakeSource(t, src)
+		return d.API("POST", "/1.0/storage-pools/default/volumes/custom", api.StorageVolumesPost{Name: name, Type: "custom",
+			Source: api.StorageVolumeSource{Type: "migration", Mode: "pull", Operation: opURL, Certificate: cert, Websockets: secrets}})
+	}
+	for _, c := range []struct {
+		name, want string
+		src        *migration.Source
+	}{
+		{"climb", "snapshot", source(func(string) {}, "../../escape")},
+		{"twice", "twice", source(func(string) {}, "s0", "s0")},
+	} {
+		st, env := receive(c.name, c.src)
+		if st < 400 || !strings.Contains(env.Error, c.want) {
+			t.Errorf("%s: %d %q, want a refusal with %q", c.name, st, env.Error, c.want)
+		}
+		if st, _ := d.API("GET", "/1.0/storage-pools/default/volumes/custom/"+c.name, nil); st != 404 {
+			t.Errorf("%s: the refused volume exists (%d)", c.name, st)
+		}
+		if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools/default/custom", c.name)); !os.IsNotExist(err) {
+			t.Errorf("%s: the refused volume's files are left: %v", c.name, err)
+		}
+	}
+	st, env := receive("devnode", source(func(dir string) {
+		_ = unix.Mknod(filepath.Join(dir, "disk"), unix.S_IFBLK|0o666, int(unix.Mkdev(8, 0)))
+		_ = os.WriteFile(filepath.Join(dir, "ok"), []byte("fine"), 0o644)
+	}))
+	if st >= 400 {
+		t.Fatalf("a volume with a device node: %d %s", st, env.Error)
+	}
+	root := filepath.Join(d.Dir, "storage-pools/default/custom/devnode")
+	if _, err := os.Lstat(filepath.Join(root, "disk")); !os.IsNotExist(err) {
+		t.Errorf("the device node arrived: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "ok")); err != nil || string(data) != "fine" {
+		t.Errorf("the volume's file: %q %v", data, err)
+	}
+}
