@@ -152,3 +152,16 @@ type StoragePoolVolumeBackup struct {
 	VolumeOnly       bool      `json:"volume_only" yaml:"volume_only"`
 	OptimizedStorage bool      `json:"optimized_storage" yaml:"optimized_storage"`
 }
+
+// StorageVolumeState is GET of a volume's state: what it holds, when the
+// pool's driver can tell.
+type StorageVolumeState struct {
+	Usage *StorageVolumeStateUsage `json:"usage" yaml:"usage"`
+}
+
+// StorageVolumeStateUsage is a volume's use and limit in bytes (Total
+// -1: no limit).
+type StorageVolumeStateUsage struct {
+	Used  uint64 `json:"used,omitempty" yaml:"used,omitempty"`
+	Total int64  `json:"total" yaml:"total"`
+}

@@ -121,6 +121,13 @@ func TestBtrfsPools(t *testing.T) {
 	if _, _, err := d.LXC("exec", q, "--", "dd", "if=/dev/zero", "of=/data/big", "bs=1M", "count=64", "conv=fsync"); err == nil {
 		t.Fatal("wrote 64MiB into a 32MiB custom volume")
 	}
+	// What it holds, by its quota group, and its limit (lxc storage volume info).
+	if out := d.MustLXC("storage", "volume", "info", "bp", "data"); !strings.Contains(out, "Usage: ") || !strings.Contains(out, "Total: 32.00MiB") {
+		t.Fatalf("lxc storage volume info of a full 32MiB volume:\n%s", out)
+	}
+	if out := d.MustLodge("storage", "volume", "info", "bp", "data"); !strings.Contains(out, "Usage: ") || !strings.Contains(out, "Total: ") {
+		t.Fatalf("lodge storage volume info of a full 32MiB volume:\n%s", out)
+	}
 	d.MustLXC("delete", "--force", q)
 	d.MustLXC("storage", "volume", "delete", "bp", "data")
 	if _, stderr, err := d.LXC("launch", "busybox", uniq("nosize"), "-d", "root,size=1GiB"); err == nil || !strings.Contains(stderr, "does not enforce sizes") {

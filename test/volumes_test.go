@@ -41,6 +41,11 @@ func TestCustomVolumes(t *testing.T) {
 		t.Fatalf("the custom volumes' folder: %v %v", fi.Mode(), err)
 	}
 
+	// lxc storage volume info: on a dir pool without project quotas the
+	// use is not known (as LXD's), and not shown.
+	if out := d.MustLXC("storage", "volume", "info", "default", "data"); !strings.Contains(out, "Name: data") || strings.Contains(out, "Usage") {
+		t.Fatalf("lxc storage volume info on a dir pool:\n%s", out)
+	}
 	out := d.MustLXC("storage", "volume", "show", "default", "data")
 	for _, want := range []string{"/1.0/instances/" + a, "/1.0/instances/" + b, "content_type: filesystem"} {
 		if !strings.Contains(out, want) {

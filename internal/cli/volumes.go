@@ -94,7 +94,7 @@ func cmdStorageVolume() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, create, show, del, attach, detach)
+	cmd.AddCommand(list, create, show, cmdVolumeInfo(), del, attach, detach)
 	cmd.AddCommand(volumeChangeCommands()...)
 	cmd.AddCommand(cmdVolumeExport(), cmdVolumeImport())
 	return cmd

@@ -48,6 +48,8 @@ var extensions = []extension{
 	{"instance_pool_move", "POST /1.0/instances/NAME with migration and pool moves a stopped instance to another pool (lxc move --storage)", "TestPoolMovesAndCopies"},
 	{"storage_api_volume_rename", "POST to a custom volume renames it", "TestCustomVolumeChanges"},
 	{"storage_api_local_volume_handling", "custom volumes copy (source type copy) and move between pools of the host", "TestCustomVolumeChanges"},
+	{"storage_volume_state", "GET of a custom volume's state: what it holds where the pool's driver can tell (btrfs quota groups, dir with project quotas), as lxc storage volume info shows it", "TestBtrfsPools"},
+	{"storage_volume_state_total", "a custom volume's state gives its size limit as total (-1: none)", "TestBtrfsPools"},
 	{"storage_api_remote_volume_handling", "custom volumes copy and move to another host in LXD's migration protocol (pull, push, relay): rsync trees, or btrfs streams between btrfs pools; each tree checked as it lands", "TestVolumesBetweenHosts"},
 	{"storage_api_remote_volume_snapshots", "a custom volume copied to another host takes its snapshots (with their descriptions and expiry) unless volume_only", "TestVolumesBetweenHosts"},
 	{"storage_api_volume_snapshots", "custom volume snapshots: create, list, show, rename, delete, restore (PUT restore); copies with volume_only", "TestCustomVolumeChanges"},

@@ -269,3 +269,22 @@ func volumePost(d *Daemon, r *http.Request) response {
 	d.Bus.Lifecycle("storage-volume-renamed", volumeURL(pool, typ, req.Name), map[string]any{"old_name": name})
 	return syncResp{metadata: map[string]any{}, location: volumeURL(pool, typ, req.Name), status: http.StatusCreated}
 }
+
+// volumeStateGet answers GET of a custom volume's state (lxc storage
+// volume info): what it holds, where the pool's driver can tell (btrfs,
+// dir with project quotas), and its size limit (-1: none).
+func volumeStateGet(d *Daemon, r *http.Request) response {
+	pool, typ, name := r.PathValue("pool"), r.PathValue("type"), r.PathValue("name")
+	if err := customOnly(typ); err != nil {
+		return fail(err)
+	}
+	used, total, known, err := d.Pools.CustomVolumeUsage(pool, d.volumesProject(r), name)
+	if err != nil {
+		return fail(err)
+	}
+	var state api.StorageVolumeState
+	if known {
+		state.Usage = &api.StorageVolumeStateUsage{Used: uint64(used), Total: total}
+	}
+	return ok(state)
+}

@@ -161,6 +161,7 @@ func routes() []route {
 		{"PATCH /1.0/storage-pools/{pool}/volumes/{type}/{name}", volumePatch},
 		{"DELETE /1.0/storage-pools/{pool}/volumes/{type}/{name}", volumeDelete},
 		{"POST /1.0/storage-pools/{pool}/volumes/{type}/{name}", volumePost},
+		{"GET /1.0/storage-pools/{pool}/volumes/{type}/{name}/state", volumeStateGet},
 		{"GET /1.0/storage-pools/{pool}/volumes/{type}/{name}/backups", volumeBackupsGet},
 		{"POST /1.0/storage-pools/{pool}/volumes/{type}/{name}/backups", volumeBackupsPost},
 		{"GET /1.0/storage-pools/{pool}/volumes/{type}/{name}/backups/{backup}", volumeBackupGet},
