@@ -1,6 +1,8 @@
 package test
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +104,31 @@ func TestFilesLXC(t *testing.T) {
 	d.MustLXC("file", "pull", name+"/root/single.txt", pulled)
 	if data, _ := os.ReadFile(pulled); string(data) != "lxc\n" {
 		t.Fatalf("lxc file pull: %q", data)
+	}
+	// A symlink comes as itself (file_get_symlink): lxc makes a link of
+	// it, or follows it to stdout; lodge does the same.
+	d.MustLXC("exec", name, "--", "ln", "-s", "single.txt", "/root/link")
+	link := filepath.Join(local, "link")
+	d.MustLXC("file", "pull", name+"/root/link", link)
+	if to, err := os.Readlink(link); err != nil || to != "single.txt" {
+		t.Fatalf("lxc file pull of a symlink: %q %v", to, err)
+	}
+	if out := d.MustLXC("file", "pull", name+"/root/link", "-"); out != "lxc\n" {
+		t.Fatalf("lxc file pull of a symlink to stdout: %q", out)
+	}
+	if out := d.MustLodge("file", "pull", name+"/root/link", "-"); out != "lxc\n" {
+		t.Fatalf("lodge file pull of a symlink to stdout: %q", out)
+	}
+	// HEAD (instance_file_head): the file's headers, no body.
+	req, _ := http.NewRequest("HEAD", "http://lodge/1.0/instances/"+name+"/files?path=/root/single.txt", nil)
+	resp, err := d.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-LXD-type") != "file" || resp.Header.Get("X-LXD-mode") != "0644" || len(body) != 0 {
+		t.Fatalf("HEAD of a file: %d %v %q", resp.StatusCode, resp.Header, body)
 	}
 	d.MustLXC("file", "delete", name+"/root/single.txt")
 }

@@ -175,6 +175,11 @@ func cmdFilePull() *cobra.Command {
 }
 
 func pullPath(c *client.Client, stdout io.Writer, name, p, target string, recursive bool) error {
+	return pullPathFollowing(c, stdout, name, p, target, recursive, 0)
+}
+
+// pullPathFollowing is pullPath, hops links deep already.
+func pullPathFollowing(c *client.Client, stdout io.Writer, name, p, target string, recursive bool, hops int) error {
 	info, body, err := c.GetFile(name, p)
 	if err != nil {
 		return err
@@ -188,7 +193,7 @@ func pullPath(c *client.Client, stdout io.Writer, name, p, target string, recurs
 			return err
 		}
 		for _, e := range info.Entries {
-			if err := pullPath(c, stdout, name, path.Join(p, e), filepath.Join(target, e), true); err != nil {
+			if err := pullPathFollowing(c, stdout, name, path.Join(p, e), filepath.Join(target, e), true, hops); err != nil {
 				return err
 			}
 		}
@@ -196,6 +201,18 @@ func pullPath(c *client.Client, stdout io.Writer, name, p, target string, recurs
 	case "symlink":
 		defer body.Close()
 		link, _ := io.ReadAll(body)
+		if target == "-" {
+			// To stdout, as lxc does: what the link leads to, inside the
+			// instance (the daemon resolves the path there).
+			to := string(link)
+			if !strings.HasPrefix(to, "/") {
+				to = path.Join(path.Dir(p), to)
+			}
+			if hops++; hops > 40 {
+				return fmt.Errorf("%s: too many levels of symbolic links", p)
+			}
+			return pullPathFollowing(c, stdout, name, to, target, recursive, hops)
+		}
 		_ = os.Remove(target)
 		return os.Symlink(string(link), target)
 	}

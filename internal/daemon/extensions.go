@@ -32,6 +32,8 @@ var extensions = []extension{
 	{"container_only_migration", "copy with instance_only leaves the snapshots out", "TestCopyAndRename"},
 	{"file_delete", "DELETE on the files endpoint", "TestFiles"},
 	{"file_append", "X-LXD-write: append", "TestAdvertisedExtensions"},
+	{"file_get_symlink", "GET of a symlink's path answers the link itself (X-LXD-type: symlink, its target as the body), as LXD's: lxc makes a link of it, or follows it to stdout", "TestFilesLXC"},
+	{"instance_file_head", "HEAD on the files endpoint: a path's type, owner and mode, no body", "TestFilesLXC"},
 	{"file_symlinks", "the files API reads and writes symlinks", "TestFiles"},
 	{"directory_manipulation", "the files API makes and lists directories", "TestFiles"},
 	{"console", "the console websocket and the console log", "TestConsole"},

@@ -204,14 +204,16 @@ func (s *Service) openWalker(name, path string) (*walker, []string, Expanded, er
 	return &walker{stack: []int{root}}, strings.Split(path, "/"), e, nil
 }
 
-// GetFile opens a path for reading; a directory comes back with its entries.
+// GetFile opens a path for reading; a directory comes back with its
+// entries, a symlink as itself (its target), as LXD's file_get_symlink
+// has it: a client follows it, inside the instance, if it wants to.
 func (s *Service) GetFile(name, path string) (FileInfo, io.ReadCloser, error) {
 	w, comps, e, err := s.openWalker(name, path)
 	if err != nil {
 		return FileInfo{}, nil, err
 	}
 	defer w.close()
-	final, err := w.walk(comps, true)
+	final, err := w.walk(comps, false)
 	if err != nil {
 		return FileInfo{}, nil, err
 	}
