@@ -217,6 +217,15 @@ func TestSnapshotSchedule(t *testing.T) {
 		_, env := d.API("GET", "/1.0/storage-pools/default/volumes/custom/sched/snapshots", nil)
 		return !strings.Contains(string(env.Metadata), "vol-0")
 	})
+	// A volume snapshot's own expiry (custom_volume_snapshot_expiry).
+	volExp := time.Now().Add(2 * time.Second)
+	if st, env := d.API("POST", "/1.0/storage-pools/default/volumes/custom/sched/snapshots", api.StorageVolumeSnapshotsPost{Name: "short", ExpiresAt: &volExp}); st >= 400 {
+		t.Fatalf("a volume snapshot with an expiry: %d %s", st, env.Error)
+	}
+	waitFor(t, "the expired volume snapshot to be deleted", 15*time.Second, func() bool {
+		st, _ := d.API("GET", "/1.0/storage-pools/default/volumes/custom/sched/snapshots/short", nil)
+		return st == 404
+	})
 	// Expiry: stop the schedule, then a snapshot made to expire in 2s goes.
 	d.MustLodge("config", "unset", name, "snapshots.schedule")
 	exp := time.Now().Add(2 * time.Second)

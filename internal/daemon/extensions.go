@@ -50,6 +50,8 @@ var extensions = []extension{
 	{"instance_pool_move", "POST /1.0/instances/NAME with migration and pool moves a stopped instance to another pool (lxc move --storage)", "TestPoolMovesAndCopies"},
 	{"storage_api_volume_rename", "POST to a custom volume renames it", "TestCustomVolumeChanges"},
 	{"storage_api_local_volume_handling", "custom volumes copy (source type copy) and move between pools of the host", "TestCustomVolumeChanges"},
+	{"volume_snapshot_scheduling", "a custom volume's snapshots.schedule and snapshots.pattern", "TestSnapshotSchedule"},
+	{"custom_volume_snapshot_expiry", "a custom volume's snapshots.expiry, and a volume snapshot's own expires_at: expired snapshots go", "TestSnapshotSchedule"},
 	{"storage_volume_state", "GET of a custom volume's state: what it holds where the pool's driver can tell (btrfs quota groups, dir with project quotas), as lxc storage volume info shows it", "TestBtrfsPools"},
 	{"storage_volume_state_total", "a custom volume's state gives its size limit as total (-1: none)", "TestBtrfsPools"},
 	{"storage_api_remote_volume_handling", "custom volumes copy and move to another host in LXD's migration protocol (pull, push, relay): rsync trees, or btrfs streams between btrfs pools; each tree checked as it lands", "TestVolumesBetweenHosts"},
