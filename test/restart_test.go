@@ -180,3 +180,65 @@ func TestCleanStopLeavesNoMounts(t *testing.T) {
 	d.MustLodge("start", name)
 	d.MustLodge("exec", name, "--", "test", "-e", "/root/kept")
 }
+
+// TestCopiedImageAfterHostCrash: an image copied in (here pushed with an
+// upload token, as lxc image copy --mode push does) is kept before its
+// file is written back. Killed at once, in the same boot, start-up writes
+// it back; if the host went down and the file lost data, start-up drops
+// the image (and its alias) rather than keep a broken one.
+func TestCopiedImageAfterHostCrash(t *testing.T) {
+	d := startDaemon(t)
+	data, err := os.ReadFile(busyboxImage(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := fingerprintOf(t, busyboxImage(t))
+	push := func(alias string) {
+		t.Helper()
+		st, body := d.raw("POST", "/1.0/images", map[string]string{"Content-Type": "application/json"},
+			[]byte(`{"source": {"fingerprint": "`+fp+`", "mode": "push"}, "aliases": [{"name": "`+alias+`"}]}`))
+		var env api.Response
+		var op api.Operation
+		if err := json.Unmarshal([]byte(body), &env); err != nil || st != 202 || json.Unmarshal(env.Metadata, &op) != nil {
+			t.Fatalf("a push token: %d %s", st, body)
+		}
+		secret, _ := op.Metadata["secret"].(string)
+		st, body = d.raw("POST", "/1.0/images", map[string]string{"Content-Type": "application/octet-stream", "X-LXD-fingerprint": fp, "X-LXD-secret": secret}, data)
+		if st != 202 {
+			t.Fatalf("the pushed upload: %d %s", st, body)
+		}
+	}
+	mark := filepath.Join(d.Dir, "images", ".unsynced-"+fp)
+	push("pushed")
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("the copied image's file is not marked for writeback: %v", err)
+	}
+	d.Kill()
+	d.Start()
+	if _, err := os.Stat(mark); !os.IsNotExist(err) {
+		t.Fatalf("start-up in the same boot did not write the file back: %v", err)
+	}
+	d.MustLodge("image", "delete", "pushed")
+
+	// The host went down: the mark is of another boot, the file's tail lost.
+	push("pushed")
+	d.Kill()
+	if err := os.WriteFile(mark, []byte("a-boot-before 00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(d.Dir, "images", fp), int64(len(data)/2)); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	if st, _ := d.API("GET", "/1.0/images/"+fp, nil); st != 404 {
+		t.Fatalf("the image whose file lost data is still there: %d", st)
+	}
+	if st, _ := d.API("GET", "/1.0/images/aliases/pushed", nil); st != 404 {
+		t.Fatalf("its alias is still there: %d", st)
+	}
+	log, _ := os.ReadFile(filepath.Join(d.Dir, "lodged.log"))
+	if !strings.Contains(string(log), "lost data") {
+		t.Fatalf("the drop is not logged:\n%s", log)
+	}
+	assertConsistent(t, d)
+}

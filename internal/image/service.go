@@ -53,6 +53,8 @@ type Service struct {
 	unpacking keyedlock.Locks
 	// downloading serialises pulling one image from a server.
 	downloading keyedlock.Locks
+	// writeback is that of copied images' files (filesync.go).
+	writeback fileWriteback
 	// Servers are the protocols images are pulled with.
 	Servers imageserver.Registry
 }
@@ -62,7 +64,9 @@ func NewService(db *store.Store, pools *storage.Pools, dir string, maxSize int64
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create image directory: %w", err)
 	}
-	return &Service{db: db, pools: pools, dir: dir, maxSize: maxSize}, nil
+	s := &Service{db: db, pools: pools, dir: dir, maxSize: maxSize}
+	s.writeback.delay = fileWritebackDelay
+	return s, nil
 }
 
 // Upload is one image being imported: either Unified alone, or Meta and Rootfs.
@@ -123,14 +127,24 @@ func (s *Service) quotaFor(proj string) (*quota, error) {
 	return q, nil
 }
 
-func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *quota) (spooled, error) {
+// spool saves r to a temporary file of the images folder, hashed into h
+// as it comes; synced unless later (a deferred copy, filesync.go).
+func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *quota, later bool) (spooled, error) {
 	f, err := os.CreateTemp(s.dir, ".upload-*")
 	if err != nil {
 		return spooled{}, err
 	}
 	defer f.Close()
 	lr := &io.LimitedReader{R: r, N: limit.left + 1}
-	n, err := copyChunked(io.MultiWriter(&writeBehind{f: f}, h), readerWithContext{ctx, lr})
+	// A file synced now is written back as it comes (writeBehind), so the
+	// fsync waits only for its tail; one synced later is left to the
+	// flusher: writes in flight would hold up every cache flush meanwhile
+	// (the mark's fsync, the next one of anything on the disk).
+	var out io.Writer = &writeBehind{f: f}
+	if later {
+		out = f
+	}
+	n, err := copyChunked(io.MultiWriter(out, h), readerWithContext{ctx, lr})
 	if err != nil {
 		os.Remove(f.Name())
 		return spooled{}, fmt.Errorf("receive image: %w", err)
@@ -139,10 +153,13 @@ func (s *Service) spool(ctx context.Context, r io.Reader, h io.Writer, limit *qu
 		os.Remove(f.Name())
 		return spooled{}, limit.exceeded()
 	}
-	// Kept as the image's file once unpacked: on disk before its record.
-	if err := f.Sync(); err != nil {
-		os.Remove(f.Name())
-		return spooled{}, fmt.Errorf("receive image: %w", err)
+	// Kept as the image's file once unpacked: on disk before its record,
+	// or marked as not yet (filesync.go).
+	if !later {
+		if err := f.Sync(); err != nil {
+			os.Remove(f.Name())
+			return spooled{}, fmt.Errorf("receive image: %w", err)
+		}
 	}
 	limit.left -= n
 	return spooled{path: f.Name(), size: n}, nil
@@ -207,7 +224,7 @@ func (s *Service) Import(ctx context.Context, up Upload) (api.Image, error) {
 		readers = []io.Reader{up.Meta, up.Rootfs}
 	}
 	for _, r := range readers {
-		p, err := s.spool(ctx, r, hash, limit)
+		p, err := s.spool(ctx, r, hash, limit, up.Defer)
 		if err != nil {
 			return api.Image{}, err
 		}
@@ -296,6 +313,13 @@ func (s *Service) unpackInto(pool storage.Driver, fp string, unpack func(dir str
 
 // commit keeps the spooled files as image fp's and writes its record.
 func (s *Service) commit(fp, key string, split bool, parts []spooled, md api.ImageMetadata, up Upload) (api.Image, error) {
+	mark := ""
+	if up.Defer {
+		var err error
+		if mark, err = s.markFilesUnsynced(fp); err != nil {
+			return api.Image{}, err
+		}
+	}
 	if err := s.keepFiles(fp, parts); err != nil {
 		return api.Image{}, err
 	}
@@ -320,6 +344,9 @@ func (s *Service) commit(fp, key string, split bool, parts []spooled, md api.Ima
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Create(store.Images, key, rec) }); err != nil {
 		s.removeFiles(fp)
 		return api.Image{}, err
+	}
+	if mark != "" {
+		s.syncFilesLater(fp, mark)
 	}
 	return rec.Image, nil
 }
@@ -350,6 +377,11 @@ func (s *Service) EnsureVolume(ctx context.Context, pool storage.Driver, fp stri
 	fill, ok := s.unpackFromFiles(ctx, fp)
 	if !ok {
 		return fmt.Errorf("image %s: %w", fp, apierr.ErrNotFound)
+	}
+	// A volume (and the instances on it) is only made from files on disk:
+	// after a crash it is unpacked again from them.
+	if err := s.syncFiles(fp, ""); err != nil {
+		return err
 	}
 	// Another pool that keeps the image unpacked (OptimizedImages) has the
 	// tree already checked and decompressed: a copy of it (reflinks where
@@ -439,6 +471,7 @@ func (s *Service) keepFiles(fp string, parts []spooled) error {
 func (s *Service) removeFiles(fp string) {
 	os.Remove(filepath.Join(s.dir, fp))
 	os.Remove(filepath.Join(s.dir, fp+".rootfs"))
+	os.Remove(s.unsyncedFileMark(fp))
 }
 
 // recordOf is a record of image fp in any project: its files and pool

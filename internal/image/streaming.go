@@ -70,7 +70,7 @@ func (s *Service) importStreaming(ctx context.Context, up Upload) (api.Image, er
 	done := make(chan spoolResult, 1)
 	var downloadFailed atomic.Bool
 	go func() {
-		p, err := s.spool(spoolCtx, download, io.MultiWriter(hash, &tarFeed{w: pw}), limit)
+		p, err := s.spool(spoolCtx, download, io.MultiWriter(hash, &tarFeed{w: pw}), limit, false)
 		downloadFailed.Store(err != nil) // before tar can see the end
 		pw.Close()                       // tar reads to the end
 		done <- spoolResult{p, err}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
-	"github.com/lodge-project/lodge/internal/trust"
 )
 
 // LXD's protocol: another LXD or Lodge server's REST API, reached as an
@@ -34,12 +33,12 @@ func OpenLXD(server string, opts Options) (Source, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, apierr.BadRequest("%q is not an https:// address", server)
 	}
-	cfg, err := trust.ClientConfig(opts.Certificate, opts.ClientCert)
+	t, err := transportFor(opts.Certificate, opts.ClientCert)
 	if err != nil {
 		return nil, apierr.BadRequest("%v", err)
 	}
 	return &lxdSource{base: strings.TrimSuffix(server, "/"), secret: opts.Secret,
-		http: &http.Client{Transport: trust.Transport(cfg)}}, nil
+		http: &http.Client{Transport: t}}, nil
 }
 
 var fingerprintRE = regexp.MustCompile(`^[0-9a-f]{64}$`)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
-	"github.com/lodge-project/lodge/internal/trust"
 )
 
 // Simplestreams image servers (images.linuxcontainers.org, and Lodge's
@@ -57,11 +56,11 @@ func OpenSimplestreams(server string, opts Options) (Source, error) {
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
-	cfg, err := trust.ClientConfig(opts.Certificate, nil)
+	t, err := transportFor(opts.Certificate, nil)
 	if err != nil {
 		return nil, apierr.BadRequest("%v", err)
 	}
-	return &streamsSource{base: u, http: &http.Client{Transport: trust.Transport(cfg)}}, nil
+	return &streamsSource{base: u, http: &http.Client{Transport: t}}, nil
 }
 
 // resolve is the URL of a path the index gives, which must stay on the

@@ -105,7 +105,9 @@ func Main(args []string) error {
 	if err := svc.daemon.Instances.EnsureDefaultProfile(); err != nil {
 		return err
 	}
-	// Before Reconcile mounts the layered volumes over them.
+	// Copied images' files first (a volume is unpacked from them), then
+	// the volumes, before Reconcile mounts the layered volumes over them.
+	svc.daemon.Images.RecoverFiles(svc.daemon.Log)
 	svc.daemon.Images.RecoverVolumes(svc.daemon.Log)
 	if err := svc.daemon.Instances.Reconcile(); err != nil {
 		return fmt.Errorf("reconcile state: %w", err)

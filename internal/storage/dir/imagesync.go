@@ -1,8 +1,6 @@
 package dir
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,29 +42,8 @@ func (d *Driver) unsyncedMarker(fp string) string { return d.imageDir(fp) + unsy
 // markUnsynced writes fp's marker, durably, and returns its contents (the
 // boot and a nonce, so that a writeback ends only its own volume's mark).
 func (d *Driver) markUnsynced(fp string) (string, error) {
-	boot, err := durable.BootID()
+	mark, err := durable.Mark(d.unsyncedMarker(fp))
 	if err != nil {
-		return "", err
-	}
-	nonce := make([]byte, 8)
-	_, _ = rand.Read(nonce)
-	mark := boot + " " + hex.EncodeToString(nonce) + "\n"
-	f, err := os.OpenFile(d.unsyncedMarker(fp), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return "", err
-	}
-	_, err = f.WriteString(mark)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = durable.Dir(filepath.Dir(d.unsyncedMarker(fp)))
-	}
-	if err != nil {
-		_ = os.Remove(d.unsyncedMarker(fp))
 		return "", fmt.Errorf("mark image volume %s unsynced: %w", fp, err)
 	}
 	return mark, nil
@@ -101,17 +78,7 @@ func (d *Driver) syncImage(fp, mark string) error {
 // endUnsynced drops fp's marker, written back by now, if it is still mark
 // ("" takes any). imageMu is held.
 func (d *Driver) endUnsynced(fp, mark string) error {
-	got, err := os.ReadFile(d.unsyncedMarker(fp))
-	if err != nil {
-		return err
-	}
-	if mark != "" && string(got) != mark {
-		return nil // the volume was replaced meanwhile: its own writeback ends it
-	}
-	if err := os.Remove(d.unsyncedMarker(fp)); err != nil {
-		return err
-	}
-	return durable.Dir(filepath.Join(d.Root, "images"))
+	return durable.Unmark(d.unsyncedMarker(fp), mark)
 }
 
 // WaitImageWriteback waits for the background writebacks started so far
@@ -124,10 +91,6 @@ func (d *Driver) WaitImageWriteback() { d.syncs.Wait() }
 // the unpack that unpackFor gives (ok false: the image is gone, and so is
 // the volume). It runs at start-up, before any layered volume is mounted.
 func (d *Driver) RecoverImageVolumes(unpackFor func(fp string) (unpack func(dir string) error, ok bool)) error {
-	boot, err := durable.BootID()
-	if err != nil {
-		return err
-	}
 	markers, err := filepath.Glob(filepath.Join(d.Root, "images", "*"+unsyncedSuffix))
 	if err != nil {
 		return err
@@ -144,7 +107,11 @@ func (d *Driver) RecoverImageVolumes(unpackFor func(fp string) (unpack func(dir 
 			errs = append(errs, err)
 			continue
 		}
-		if strings.HasPrefix(string(raw), boot+" ") || mounted {
+		thisBoot, err := durable.ThisBoot(string(raw))
+		if err != nil {
+			return err
+		}
+		if thisBoot || mounted {
 			d.syncLater(fp, string(raw))
 			continue
 		}
