@@ -70,7 +70,7 @@ func imagePull(d *Daemon, r *http.Request, req api.ImagesPost) response {
 	proj := d.imagesProject(r)
 	op := d.Ops.Start("Downloading image", map[string][]string{"images": {project.URL(d.imagesProject(r), "/1.0/images")}}, nil, func(ctx context.Context, op *operation.Op) error {
 		img, err := d.Images.Pull(ctx, image.Pull{Project: proj, Source: src.ImageSource, Ref: ref,
-			Options: imageserver.Options{Certificate: src.Certificate, Secret: src.Secret},
+			Options: imageserver.Options{Certificate: src.Certificate, Secret: src.Secret, Project: src.Project},
 			Public:  req.Public, AutoUpdate: req.AutoUpdate, Progress: downloadProgress(op),
 			// A copy is unpacked at its first launch, as LXD's is.
 			Defer: true})

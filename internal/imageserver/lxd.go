@@ -24,7 +24,9 @@ import (
 type lxdSource struct {
 	base   string
 	secret string
-	http   *http.Client
+	// project is the source's project the image is in ("": its default).
+	project string
+	http    *http.Client
 }
 
 // OpenLXD opens an LXD or Lodge server at server (https://host:port).
@@ -37,7 +39,7 @@ func OpenLXD(server string, opts Options) (Source, error) {
 	if err != nil {
 		return nil, apierr.BadRequest("%v", err)
 	}
-	return &lxdSource{base: strings.TrimSuffix(server, "/"), secret: opts.Secret,
+	return &lxdSource{base: strings.TrimSuffix(server, "/"), secret: opts.Secret, project: opts.Project,
 		http: &http.Client{Transport: t}}, nil
 }
 
@@ -47,7 +49,7 @@ func (s *lxdSource) Find(ctx context.Context, ref, imageType string) (Found, err
 	fp := ref
 	// An alias first, as LXD resolves one; a fingerprint is no alias.
 	var alias api.ImageAliasesEntry
-	if err := s.get(ctx, "/1.0/images/aliases/"+url.PathEscape(ref), &alias); err == nil && alias.Target != "" {
+	if err := s.get(ctx, "/1.0/images/aliases/"+url.PathEscape(ref)+s.inProject(), &alias); err == nil && alias.Target != "" {
 		if imageType != "" && alias.Type != "" && alias.Type != imageType {
 			return Found{}, apierr.NotFound("alias %q on %s names a %s image, not a %s", ref, s.base, alias.Type, imageType)
 		}
@@ -123,11 +125,27 @@ func (p *partReader) Read(b []byte) (int, error) {
 	return p.part.Read(b)
 }
 
+// query is the secret and project of requests for the image.
 func (s *lxdSource) query() string {
-	if s.secret == "" {
+	v := url.Values{}
+	if s.secret != "" {
+		v.Set("secret", s.secret)
+	}
+	if s.project != "" {
+		v.Set("project", s.project)
+	}
+	if len(v) == 0 {
 		return ""
 	}
-	return "?secret=" + url.QueryEscape(s.secret)
+	return "?" + v.Encode()
+}
+
+// inProject is the project of requests that need no secret.
+func (s *lxdSource) inProject() string {
+	if s.project == "" {
+		return ""
+	}
+	return "?project=" + url.QueryEscape(s.project)
 }
 
 // get reads a sync response's metadata into out.

@@ -26,6 +26,9 @@ type Options struct {
 	Secret string
 	// ClientCert is offered to the server when set.
 	ClientCert *tls.Certificate
+	// Project is the project of the server the image is in (LXD's
+	// protocol; "" is its default).
+	Project string
 }
 
 // Found is an image a server has, as it describes it.
