@@ -226,6 +226,24 @@ func TestRestrictedCertificates(t *testing.T) {
 	if out, stderr, err := lxc("network", "delete", "lodge:"+own, "--project", "p1"); err != nil {
 		t.Errorf("a tenant's network deleted: %v %s %s", err, out, stderr)
 	}
+	// A copy into p1 may not name another project as its source: the
+	// tenant would read an instance or volume of a project it has no part
+	// in.
+	d.MustLodge("image", "import", busyboxImage(t), "--alias", "bb")
+	d.MustLXC("init", "bb", "victim")
+	d.MustLXC("storage", "volume", "create", "default", "vsecret")
+	for _, c := range []struct{ path, body string }{
+		{"/1.0/instances?project=p1", `{"name": "stolen", "source": {"type": "copy", "source": "victim", "project": "default"}}`},
+		{"/1.0/storage-pools/default/volumes/custom?project=p1", `{"name": "stolen", "type": "custom", "source": {"type": "copy", "name": "vsecret", "project": "default"}}`},
+		{"/1.0/storage-pools/default/volumes/custom/" + own + "?project=p1", `{"name": "x", "project": "default"}`},
+	} {
+		if out, _, err := lxc("query", "-X", "POST", "lodge:"+c.path, "-d", c.body); err == nil {
+			t.Errorf("a tenant of p1 reached the default project through %s: %s", c.path, out)
+		}
+	}
+	if out := d.MustLXC("list", "--project", "p1", "--format", "csv", "-c", "n"); strings.Contains(out, "stolen") {
+		t.Errorf("the tenant's copy of another project's instance exists: %q", out)
+	}
 }
 
 // TestProjectDiskLimit: limits.disk bounds the sizes a project's root

@@ -116,6 +116,9 @@ func instancesPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
+	if err := mayReach(r, req.Source.Project); err != nil {
+		return fail(err)
+	}
 	if req.Source.Type == "image" && req.Source.Server != "" {
 		return instanceFromRemoteImage(d, r, req)
 	}

@@ -120,12 +120,24 @@ func volumesPost(d *Daemon, r *http.Request) response {
 		if from == "" {
 			from = pool
 		}
-		if _, _, err := d.Pools.CustomVolume(from, d.volumesProject(r), req.Source.Name); err != nil {
+		// The source may be in another project (storage_api_project).
+		srcProj := d.volumesProject(r)
+		if req.Source.Project != "" {
+			if err := mayReach(r, req.Source.Project); err != nil {
+				return fail(err)
+			}
+			var err error
+			if srcProj, err = d.volumesProjectOf(req.Source.Project); err != nil {
+				return fail(err)
+			}
+		}
+		if _, _, err := d.Pools.CustomVolume(from, srcProj, req.Source.Name); err != nil {
 			return fail(err)
 		}
 		op := d.Ops.Start("Copying storage volume", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, req.Type, req.Name))}}, nil,
 			func(ctx context.Context, _ *operation.Op) error {
-				err := d.Pools.CopyCustomVolume(ctx, from, d.volumesProject(r), req.Source.Name, pool, req.Name, req.Description, req.Config, req.Source.VolumeOnly)
+				err := d.Pools.CopyCustomVolume(ctx, storage.VolumeCopy{SrcPool: from, SrcProject: srcProj, SrcName: req.Source.Name,
+					DstPool: pool, DstProject: d.volumesProject(r), DstName: req.Name, Description: req.Description, Config: req.Config, VolumeOnly: req.Source.VolumeOnly})
 				if err == nil {
 					d.Bus.Lifecycle("storage-volume-created", volumeURL(pool, req.Type, req.Name), nil)
 				}
@@ -249,13 +261,28 @@ func volumePost(d *Daemon, r *http.Request) response {
 	if req.Name == "" {
 		req.Name = name
 	}
-	if req.Pool != "" && req.Pool != pool {
+	// To another project (storage_volume_project_move), on the same pool
+	// or another.
+	dstProj := d.volumesProject(r)
+	if req.Project != "" {
+		if err := mayReach(r, req.Project); err != nil {
+			return fail(err)
+		}
+		var err error
+		if dstProj, err = d.volumesProjectOf(req.Project); err != nil {
+			return fail(err)
+		}
+	}
+	if req.Pool == "" {
+		req.Pool = pool
+	}
+	if req.Pool != pool || dstProj != d.volumesProject(r) {
 		if !d.Pools.Exists(req.Pool) {
 			return fail(apierr.BadRequest("storage pool %q does not exist", req.Pool))
 		}
 		op := d.Ops.Start("Moving storage volume", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, typ, name))}}, nil,
 			func(ctx context.Context, _ *operation.Op) error {
-				return d.Instances.MoveCustomVolume(ctx, d.volumesProject(r), pool, name, req.Pool, req.Name)
+				return d.Instances.MoveCustomVolume(ctx, d.volumesProject(r), pool, name, req.Pool, dstProj, req.Name)
 			})
 		return asyncResp{op}
 	}

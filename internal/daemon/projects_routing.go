@@ -23,6 +23,16 @@ func (d *Daemon) featureProject(r *http.Request, feature string) string {
 	return p
 }
 
+// volumesProjectOf is where project proj's custom volumes are: its own
+// with features.storage.volumes, else the default project's. A project
+// that does not exist is a 404.
+func (d *Daemon) volumesProjectOf(proj string) (string, error) {
+	if d.Projects == nil {
+		return proj, nil
+	}
+	return d.Projects.Effective(proj, "features.storage.volumes")
+}
+
 func (d *Daemon) imagesProject(r *http.Request) string {
 	return d.featureProject(r, "features.images")
 }

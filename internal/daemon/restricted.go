@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -64,6 +65,16 @@ func restrictedTo(r *http.Request) []string {
 func opVisible(r *http.Request, op *operation.Op) error {
 	if p := restrictedTo(r); p != nil && !slices.Contains(p, op.Project()) {
 		return apierr.NotFound("operation")
+	}
+	return nil
+}
+
+// mayReach refuses a project other than the request's that a restricted
+// client is not in: a copy's source project (source.project) is read as
+// surely as the request's own.
+func mayReach(r *http.Request, proj string) error {
+	if p := restrictedTo(r); p != nil && proj != "" && !slices.Contains(p, proj) {
+		return fmt.Errorf("project %q is outside what this certificate may reach: %w", proj, apierr.ErrForbidden)
 	}
 	return nil
 }

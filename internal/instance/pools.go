@@ -197,9 +197,10 @@ func (s *Service) RenameCustomVolume(proj, pool, name, newName string) error {
 	return s.pools.RenameCustomVolume(pool, proj, name, newName, func() ([]string, error) { return s.VolumeUsers(proj, pool, name) })
 }
 
-// MoveCustomVolume moves a custom volume nothing attaches to another pool.
-func (s *Service) MoveCustomVolume(ctx context.Context, proj, pool, name, dstPool, dstName string) error {
-	return s.pools.MoveCustomVolume(ctx, pool, proj, name, dstPool, dstName, func() ([]string, error) { return s.VolumeUsers(proj, pool, name) })
+// MoveCustomVolume moves a custom volume nothing attaches to another pool
+// or project (dstProj; "" is its own).
+func (s *Service) MoveCustomVolume(ctx context.Context, proj, pool, name, dstPool, dstProj, dstName string) error {
+	return s.pools.MoveCustomVolume(ctx, pool, proj, name, dstPool, dstProj, dstName, func() ([]string, error) { return s.VolumeUsers(proj, pool, name) })
 }
 
 // RestoreCustomVolume restores a custom volume to a snapshot, refused

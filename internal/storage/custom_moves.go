@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
 )
@@ -124,14 +125,32 @@ func refuseUsed(name string, inUse func() ([]string, error)) error {
 	return nil
 }
 
-// CopyCustomVolume makes dst (name on pool dstPool, with description and
-// config) a copy of custom volume src, with its snapshots unless
-// volumeOnly: by the driver within a pool, file by file between pools.
-func (p *Pools) CopyCustomVolume(ctx context.Context, srcPool, proj, srcName, dstPool, dstName, description string, config map[string]string, volumeOnly bool) error {
+// VolumeCopy is a copy of custom volume SrcName (of pool SrcPool and
+// project SrcProject) as DstName, with Description and Config (nil: the
+// source's), on DstPool in DstProject ("": the source's project).
+type VolumeCopy struct {
+	SrcPool, SrcProject, SrcName string
+	DstPool, DstProject, DstName string
+	Description                  string
+	Config                       map[string]string
+	// VolumeOnly leaves the snapshots behind.
+	VolumeOnly bool
+}
+
+// CopyCustomVolume makes the copy c says, with the source's snapshots
+// unless VolumeOnly: by the driver within a pool, file by file between
+// pools.
+func (p *Pools) CopyCustomVolume(ctx context.Context, c VolumeCopy) error {
 	defer p.Hold()()
+	srcPool, proj, srcName, dstPool, dstName := c.SrcPool, c.SrcProject, c.SrcName, c.DstPool, c.DstName
+	description, config, volumeOnly := c.Description, c.Config, c.VolumeOnly
 	src, _, err := p.CustomVolume(srcPool, proj, srcName)
 	if err != nil {
 		return err
+	}
+	dstProj := c.DstProject
+	if dstProj == "" {
+		dstProj = src.Project
 	}
 	if err := validate.PoolName(dstName); err != nil {
 		return apierr.BadRequest("volume name %q is invalid: use letters, digits, '-', '_' and '.'", dstName)
@@ -150,7 +169,7 @@ func (p *Pools) CopyCustomVolume(ctx context.Context, srcPool, proj, srcName, ds
 	if config == nil {
 		config = copyConfig(src.Config)
 	}
-	dst := VolumeRecord{Pool: dstPool, Project: src.Project, Name: dstName, Description: description, Config: config,
+	dst := VolumeRecord{Pool: dstPool, Project: project.Name(dstProj), Name: dstName, Description: description, Config: config,
 		ContentType: src.ContentType, CreatedAt: time.Now().UTC()}
 	if err := p.admit(to, dst); err != nil {
 		return err
@@ -185,7 +204,7 @@ func (p *Pools) CopyCustomVolume(ctx context.Context, srcPool, proj, srcName, ds
 				return err
 			}
 			for _, s := range snaps {
-				s.Pool, s.Volume = dstPool, dstName
+				s.Pool, s.Project, s.Volume = dstPool, dst.Project, dstName
 				if err := tx.Create(store.VolumeSnapshots, key+"/"+s.Name, s); err != nil {
 					return err
 				}
@@ -200,9 +219,10 @@ func (p *Pools) CopyCustomVolume(ctx context.Context, srcPool, proj, srcName, ds
 	return nil
 }
 
-// MoveCustomVolume moves a custom volume nothing uses to another pool
-// (under a new name, if given): a copy, then the source's deletion.
-func (p *Pools) MoveCustomVolume(ctx context.Context, pool, proj, name, dstPool, dstName string, inUse func() ([]string, error)) error {
+// MoveCustomVolume moves a custom volume nothing uses to another pool or
+// project (under a new name, if given): a copy, then the source's
+// deletion.
+func (p *Pools) MoveCustomVolume(ctx context.Context, pool, proj, name, dstPool, dstProj, dstName string, inUse func() ([]string, error)) error {
 	if err := refuseUsed(name, inUse); err != nil {
 		return err
 	}
@@ -210,7 +230,9 @@ func (p *Pools) MoveCustomVolume(ctx context.Context, pool, proj, name, dstPool,
 	if err != nil {
 		return err
 	}
-	if err := p.CopyCustomVolume(ctx, pool, proj, name, dstPool, dstName, r.Description, r.Config, false); err != nil {
+	err = p.CopyCustomVolume(ctx, VolumeCopy{SrcPool: pool, SrcProject: proj, SrcName: name, DstPool: dstPool, DstProject: dstProj, DstName: dstName,
+		Description: r.Description, Config: r.Config})
+	if err != nil {
 		return err
 	}
 	return p.DeleteCustomVolumeUnused(pool, proj, name, inUse)
