@@ -14,7 +14,6 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
-	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/store"
 	"github.com/lodge-project/lodge/internal/validate"
 )
@@ -352,28 +351,18 @@ func (p *Pools) PrepareCustomVolumeImport(ctx context.Context, pool, proj, file,
 func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, file string, idx backup.Index, info map[string]*backup.VolumeSnapshot) (err error) {
 	snaps := idx.Snapshots
 	defer p.Hold()()
-	key := volumeKey(rec.Pool, rec.Project, rec.Name)
-	defer p.volumeLocks.Lock(key)()
-	if p.db.Has(store.Volumes, key) {
-		return apierr.Conflict("storage volume %q already exists on pool %q", rec.Name, rec.Pool)
+	key, unlock, err := p.lockNewVolume(rec)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	v := rec.Volume()
 	defer func() {
 		if err != nil {
 			_ = d.DeleteVolume(v)
 		}
 	}()
-	// settle makes an unpacked or received tree safe: no device nodes, no
-	// owner beyond the ids a volume may hold.
-	settle := func(dir, what string) error {
-		if err := backup.DropDeviceNodes(dir); err != nil {
-			return err
-		}
-		if err := idmap.ShiftImported(dir, nil, nil); err != nil {
-			return apierr.BadRequest("the backup's %s: %v", what, err)
-		}
-		return os.Chmod(dir, 0o711)
-	}
+	settle := func(dir, what string) error { return settleVolumeTree(dir, "the backup's "+what) }
 	if idx.IsOptimized() {
 		next, closeFn, err := backup.Streams(ctx, file, backup.StreamNames("volume-snapshots", "volume", snaps), snaps)
 		if err != nil {

@@ -136,25 +136,18 @@ func (p *Pools) receiveVolume(ctx context.Context, d Driver, rec VolumeRecord, i
 		return err
 	}
 	defer p.Hold()()
-	key := volumeKey(rec.Pool, rec.Project, rec.Name)
-	defer p.volumeLocks.Lock(key)()
-	if p.db.Has(store.Volumes, key) {
-		return apierr.Conflict("storage volume %q already exists on pool %q", rec.Name, rec.Pool)
+	key, unlock, err := p.lockNewVolume(rec)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	v := rec.Volume()
 	defer func() {
 		if err != nil {
 			_ = d.DeleteVolume(v)
 		}
 	}()
-	// settle makes a received tree safe: no device nodes, no owner beyond
-	// the ids a volume may hold (a volume's files are on no map).
-	settle := func(dir, what string) error {
-		if err := idmap.SettleImported(dir, nil, nil, nil); err != nil {
-			return apierr.BadRequest("the source's %s: %v", what, err)
-		}
-		return os.Chmod(dir, 0o711)
-	}
+	settle := func(dir, what string) error { return settleVolumeTree(dir, "the source's "+what) }
 	if in.Streams {
 		i := 0
 		next := func() (VolumeStream, error) {
@@ -248,6 +241,29 @@ func unixTimeOr(t *int64, def time.Time) time.Time {
 		return def
 	}
 	return time.Unix(*t, 0).UTC()
+}
+
+// lockNewVolume holds the key of new volume rec, refusing a name that is
+// taken; unlock lets it go.
+func (p *Pools) lockNewVolume(rec VolumeRecord) (key string, unlock func(), err error) {
+	key = volumeKey(rec.Pool, rec.Project, rec.Name)
+	unlock = p.volumeLocks.Lock(key)
+	if p.db.Has(store.Volumes, key) {
+		unlock()
+		return "", nil, apierr.Conflict("storage volume %q already exists on pool %q", rec.Name, rec.Pool)
+	}
+	return key, unlock, nil
+}
+
+// settleVolumeTree makes a tree that came from outside (a backup, another
+// host) safe in a custom volume, in one walk: no device nodes, no owner
+// beyond the ids a volume may hold (its files are on no map). what names
+// it in the error.
+func settleVolumeTree(dir, what string) error {
+	if err := idmap.SettleImported(dir, nil, nil, nil); err != nil {
+		return apierr.BadRequest("%s: %v", what, err)
+	}
+	return os.Chmod(dir, 0o711)
 }
 
 // recordVolume records a new volume and its snapshots in one transaction.
