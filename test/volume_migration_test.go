@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -162,5 +163,46 @@ func TestHostileVolumeSource(t *testing.T) {
 	}
 	if data, err := os.ReadFile(filepath.Join(root, "ok")); err != nil || string(data) != "fine" {
 		t.Errorf("the volume's file: %q %v", data, err)
+	}
+}
+
+// TestVolumeMigrationFaults kills either end of a custom volume's copy
+// between hosts: a target that dies before its records has no half
+// volume once started again; a target cut off by the source's death
+// removes what it made; the source keeps its volume.
+func TestVolumeMigrationFaults(t *testing.T) {
+	a, b := twoHosts(t)
+	lxc := a.client(t)
+	must(t, lxc, "remote", "add", "b", "https://"+b.addr, "--password", "sesame", "--accept-certificate")
+	must(t, lxc, "storage", "volume", "create", "local:default", "v1")
+	if err := os.WriteFile(filepath.Join(a.Dir, "storage-pools/default/custom/v1/f"), []byte("source"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, lxc, "storage", "volume", "snapshot", "local:default", "v1", "s0")
+	nothingOnB := func(name string) {
+		t.Helper()
+		if st, _ := b.API("GET", "/1.0/storage-pools/default/volumes/custom/"+name, nil); st != 404 {
+			t.Errorf("b has volume %s (%d)", name, st)
+		}
+		for _, dir := range []string{"custom", "custom-snapshots"} {
+			if _, err := os.Stat(filepath.Join(b.Dir, "storage-pools/default", dir, name)); !os.IsNotExist(err) {
+				t.Errorf("b's %s/%s is left: %v", dir, name, err)
+			}
+		}
+	}
+	b.crashAt("volume.migration.received", func() { _, _, _ = lxc("storage", "volume", "copy", "local:default/v1", "b:default/v1") })
+	nothingOnB("v1")
+	a.crashAt("volume.migration.sending", func() { _, _, _ = lxc("storage", "volume", "copy", "local:default/v1", "b:default/v2") })
+	waitFor(t, "b to give up", 30*time.Second, func() bool {
+		_, env := b.API("GET", "/1.0/operations?recursion=1", nil)
+		return !strings.Contains(string(env.Metadata), `"status":"Running"`)
+	})
+	nothingOnB("v2")
+	if data, err := os.ReadFile(filepath.Join(a.Dir, "storage-pools/default/custom/v1/f")); err != nil || string(data) != "source" {
+		t.Errorf("the source's volume after it died mid-copy: %q %v", data, err)
+	}
+	must(t, lxc, "storage", "volume", "copy", "local:default/v1", "b:default/v3")
+	if data, err := os.ReadFile(filepath.Join(b.Dir, "storage-pools/default/custom-snapshots/v3/s0/f")); err != nil || string(data) != "source" {
+		t.Errorf("the copy after the faults: %q %v", data, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/backup"
+	"github.com/lodge-project/lodge/internal/crashpoint"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/migration"
 	"github.com/lodge-project/lodge/internal/store"
@@ -67,6 +68,7 @@ func (p *Pools) CustomVolumeMigrationSource(pool, proj, name string, volumeOnly 
 		if snap != "" {
 			return d.ViewSnapshot(ctx, v, snap, send)
 		}
+		crashpoint.Hit("volume.migration.sending")
 		if err := d.MountVolume(v); err != nil {
 			return err
 		}
@@ -184,6 +186,7 @@ func (p *Pools) receiveVolume(ctx context.Context, d Driver, rec VolumeRecord, i
 			return err
 		}
 	}
+	crashpoint.Hit("volume.migration.received")
 	if err := SetVolumeSize(d, v, rec.Config["size"]); err != nil {
 		return err
 	}
