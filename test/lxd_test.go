@@ -340,4 +340,18 @@ func TestVolumesWithLXD(t *testing.T) {
 		read(filepath.Join(lxd.dir, "storage-pools/default/custom/default_w-"+mode+"/f"), "new")
 		read(filepath.Join(lxd.dir, "storage-pools/default/custom-snapshots/default_w-"+mode+"/s0/f"), "old")
 	}
+
+	// Refreshes both ways (custom_volume_refresh): a new snapshot and
+	// newer files come.
+	must(t, lxc, "storage", "volume", "snapshot", "lxd:default", "v1", "s1")
+	must(t, lxc, "storage", "volume", "snapshot", "lodge:default", "w1", "s1")
+	time.Sleep(1100 * time.Millisecond)
+	write(lxdVol, "newer")
+	write(lodgeVol, "newer")
+	must(t, lxc, "storage", "volume", "copy", "lxd:default/v1", "lodge:default/v1", "--refresh")
+	read(filepath.Join(d.Dir, "storage-pools/default/custom/v1/f"), "newer")
+	read(filepath.Join(d.Dir, "storage-pools/default/custom-snapshots/v1/s1/f"), "new")
+	must(t, lxc, "storage", "volume", "copy", "lodge:default/w1", "lxd:default/w-pull", "--refresh")
+	read(filepath.Join(lxd.dir, "storage-pools/default/custom/default_w-pull/f"), "newer")
+	read(filepath.Join(lxd.dir, "storage-pools/default/custom-snapshots/default_w-pull/s1/f"), "new")
 }

@@ -206,3 +206,84 @@ func TestVolumeMigrationFaults(t *testing.T) {
 		t.Errorf("the copy after the faults: %q %v", data, err)
 	}
 }
+
+// TestVolumeRefresh brings copies of a custom volume up to date with lxc
+// storage volume copy --refresh, on this host and on another: the
+// source's new snapshot comes, the one it dropped goes, the files follow.
+// A refresh cut short by a crash (either kind) leaves the copy as it was.
+func TestVolumeRefresh(t *testing.T) {
+	a, b := twoHosts(t)
+	lxc := a.client(t)
+	must(t, lxc, "remote", "add", "b", "https://"+b.addr, "--password", "sesame", "--accept-certificate")
+	must(t, lxc, "storage", "volume", "create", "local:default", "v1")
+	src := filepath.Join(a.Dir, "storage-pools/default/custom/v1")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(src, "f"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("one")
+	must(t, lxc, "storage", "volume", "snapshot", "local:default", "v1", "s0")
+	write("two")
+	must(t, lxc, "storage", "volume", "copy", "local:default/v1", "b:default/v1")
+	must(t, lxc, "storage", "volume", "copy", "local:default/v1", "local:default/v1c")
+	must(t, lxc, "storage", "create", "local:bt", "btrfs", "size=1GiB")
+	must(t, lxc, "storage", "volume", "copy", "local:default/v1", "local:bt/v1b")
+	// The source moves on: a new snapshot, s0 gone, new files.
+	write("three")
+	must(t, lxc, "storage", "volume", "snapshot", "local:default", "v1", "s1")
+	must(t, lxc, "storage", "volume", "delete", "local:default", "v1/s0")
+	if err := os.WriteFile(filepath.Join(src, "g"), []byte("new file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write("four")
+	check := func(h host, name, want string, snaps ...string) {
+		t.Helper()
+		dir := filepath.Join(h.Dir, "storage-pools/default/custom", name)
+		if data, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(data) != want {
+			t.Errorf("%s's f: %q %v (want %q)", name, data, err, want)
+		}
+		_, env := h.API("GET", "/1.0/storage-pools/default/volumes/custom/"+name+"/snapshots", nil)
+		var list []string
+		_ = json.Unmarshal(env.Metadata, &list)
+		var got []string
+		for _, u := range list {
+			got = append(got, filepath.Base(u))
+		}
+		if strings.Join(got, ",") != strings.Join(snaps, ",") {
+			t.Errorf("%s's snapshots: %v (want %v)", name, got, snaps)
+		}
+		assertConsistent(t, h.Daemon)
+	}
+	// Cut short by a crash of the target, after the trees, before the
+	// records: the copy is as it was (s0 went first, as LXD does).
+	b.crashAt("volume.refresh.filled", func() {
+		_, _, _ = lxc("storage", "volume", "copy", "local:default/v1", "b:default/v1", "--refresh")
+	})
+	check(b, "v1", "two")
+	if _, err := os.Stat(filepath.Join(b.Dir, "storage-pools/default/custom/v1/g")); !os.IsNotExist(err) {
+		t.Errorf("the refresh cut short left its new file: %v", err)
+	}
+	for _, mode := range []string{"pull", "push"} {
+		must(t, lxc, "storage", "volume", "copy", "local:default/v1", "b:default/v1", "--refresh", "--mode", mode)
+		check(b, "v1", "four", "s1")
+	}
+	if data, err := os.ReadFile(filepath.Join(b.Dir, "storage-pools/default/custom-snapshots/v1/s1/f")); err != nil || string(data) != "three" {
+		t.Errorf("the refreshed copy's new snapshot: %q %v", data, err)
+	}
+	must(t, lxc, "storage", "volume", "copy", "local:default/v1", "local:default/v1c", "--refresh")
+	check(a, "v1c", "four", "s1")
+	if data, err := os.ReadFile(filepath.Join(a.Dir, "storage-pools/default/custom/v1c/g")); err != nil || string(data) != "new file" {
+		t.Errorf("the refreshed local copy's new file: %q %v", data, err)
+	}
+	// Onto a btrfs pool's copy: snapshots and restores of the driver's own.
+	must(t, lxc, "storage", "volume", "copy", "local:default/v1", "local:bt/v1b", "--refresh")
+	if data, err := os.ReadFile(filepath.Join(a.Dir, "storage-pools/bt/custom-snapshots/v1b/s1/f")); err != nil || string(data) != "three" {
+		t.Errorf("the refreshed btrfs copy's new snapshot: %q %v", data, err)
+	}
+	_, env := a.API("GET", "/1.0/storage-pools/bt/volumes/custom/v1b/snapshots", nil)
+	if !strings.Contains(string(env.Metadata), "s1") || strings.Contains(string(env.Metadata), "s0") {
+		t.Errorf("the refreshed btrfs copy's snapshots: %s", env.Metadata)
+	}
+}

@@ -56,6 +56,7 @@ var extensions = []extension{
 	{"storage_volume_state_total", "a custom volume's state gives its size limit as total (-1: none)", "TestBtrfsPools"},
 	{"storage_api_project", "a custom volume copies from another project of the host (source.project; lxc storage volume copy --target-project)", "TestVolumesBetweenProjects"},
 	{"storage_volume_project_move", "a custom volume nothing uses moves to another project (POST with project; lxc storage volume move --target-project)", "TestVolumesBetweenProjects"},
+	{"custom_volume_refresh", "a custom volume copy with refresh onto a volume the target has (here or from another host) prunes the snapshots the source dropped, adds those it lacks and brings the files up to date; all or nothing but the pruning, as LXD does", "TestVolumeRefresh"},
 	{"storage_api_remote_volume_handling", "custom volumes copy and move to another host in LXD's migration protocol (pull, push, relay): rsync trees, or btrfs streams between btrfs pools; each tree checked as it lands", "TestVolumesBetweenHosts"},
 	{"storage_api_remote_volume_snapshots", "a custom volume copied to another host takes its snapshots (with their descriptions and expiry) unless volume_only", "TestVolumesBetweenHosts"},
 	{"storage_api_volume_snapshots", "custom volume snapshots: create, list, show, rename, delete, restore (PUT restore); copies with volume_only", "TestCustomVolumeChanges"},

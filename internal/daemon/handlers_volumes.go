@@ -134,10 +134,20 @@ func volumesPost(d *Daemon, r *http.Request) response {
 		if _, _, err := d.Pools.CustomVolume(from, srcProj, req.Source.Name); err != nil {
 			return fail(err)
 		}
+		copyReq := storage.VolumeCopy{SrcPool: from, SrcProject: srcProj, SrcName: req.Source.Name,
+			DstPool: pool, DstProject: d.volumesProject(r), DstName: req.Name, Description: req.Description, Config: req.Config, VolumeOnly: req.Source.VolumeOnly}
+		if _, _, err := d.Pools.CustomVolume(pool, d.volumesProject(r), req.Name); err == nil && req.Source.Refresh {
+			// lxc storage volume copy --refresh onto a volume this host has.
+			if err := d.Instances.VolumeIdle(d.volumesProject(r), pool, req.Name); err != nil {
+				return fail(err)
+			}
+			op := d.Ops.Start("Refreshing storage volume", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, req.Type, req.Name))}}, nil,
+				func(ctx context.Context, _ *operation.Op) error { return d.Pools.RefreshCustomVolume(ctx, copyReq) })
+			return asyncResp{op}
+		}
 		op := d.Ops.Start("Copying storage volume", map[string][]string{"storage_volumes": {project.URL(d.volumesProject(r), volumeURL(pool, req.Type, req.Name))}}, nil,
 			func(ctx context.Context, _ *operation.Op) error {
-				err := d.Pools.CopyCustomVolume(ctx, storage.VolumeCopy{SrcPool: from, SrcProject: srcProj, SrcName: req.Source.Name,
-					DstPool: pool, DstProject: d.volumesProject(r), DstName: req.Name, Description: req.Description, Config: req.Config, VolumeOnly: req.Source.VolumeOnly})
+				err := d.Pools.CopyCustomVolume(ctx, copyReq)
 				if err == nil {
 					d.Bus.Lifecycle("storage-volume-created", volumeURL(pool, req.Type, req.Name), nil)
 				}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/lodge-project/lodge/api"
-	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/migration"
 	"github.com/lodge-project/lodge/internal/project"
 	"github.com/lodge-project/lodge/internal/storage"
@@ -35,24 +34,35 @@ func volumeFromMigration(d *Daemon, r *http.Request, pool string, req api.Storag
 		return fail(err)
 	}
 	proj := d.volumesProject(r)
-	if _, _, err := d.Pools.CustomVolume(pool, proj, req.Name); err == nil && req.Source.Refresh {
-		return fail(apierr.BadRequest("storage volume %q: refreshing a volume from another host is not supported yet; copy it to a new name, or delete this one first", req.Name))
+	var sink *migration.Sink
+	_, _, gerr := d.Pools.CustomVolume(pool, proj, req.Name)
+	refresh := gerr == nil && req.Source.Refresh
+	if refresh {
+		// lxc storage volume copy --refresh onto a volume this host has.
+		if err := d.Instances.VolumeIdle(proj, pool, req.Name); err != nil {
+			return fail(err)
+		}
+		sink, err = d.Pools.PrepareCustomVolumeRefresh(pool, proj, req.Name)
+	} else {
+		sink, err = d.Pools.PrepareCustomVolumeMigration(pool, proj, req)
 	}
-	sink, err := d.Pools.PrepareCustomVolumeMigration(pool, proj, req)
 	if err != nil {
 		return fail(err)
 	}
 	makeVolume := sink.Make
 	sink.Make = func(ctx context.Context, in *migration.Incoming) error {
-		transfer := "rsync"
+		transfer, what, event := "rsync", "receiving a storage volume from another host", "storage-volume-created"
 		if in.Streams {
 			transfer = sink.Driver + " streams"
 		}
-		d.Log.Info("receiving a storage volume from another host", "volume", req.Name, "pool", pool, "transfer", transfer, "snapshots", len(in.Snapshots))
+		if refresh {
+			what, event = "refreshing a storage volume from another host", "storage-volume-updated"
+		}
+		d.Log.Info(what, "volume", req.Name, "pool", pool, "transfer", transfer, "snapshots", len(in.Snapshots), "pruned", len(in.Prune))
 		if err := makeVolume(ctx, in); err != nil {
 			return err
 		}
-		d.Bus.Lifecycle("storage-volume-created", volumeURL(pool, string(storage.TypeCustom), req.Name), nil)
+		d.Bus.Lifecycle(event, volumeURL(pool, string(storage.TypeCustom), req.Name), nil)
 		return nil
 	}
 	res := map[string][]string{"storage_volumes": {project.URL(proj, volumeURL(pool, string(storage.TypeCustom), req.Name))}}

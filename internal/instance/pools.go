@@ -207,6 +207,15 @@ func (s *Service) MoveCustomVolume(ctx context.Context, proj, pool, name, dstPoo
 // while a running instance has it attached (it would see its files change
 // under it).
 func (s *Service) RestoreCustomVolume(ctx context.Context, proj, pool, name, snap string) error {
+	if err := s.VolumeIdle(proj, pool, name); err != nil {
+		return err
+	}
+	return s.pools.RestoreCustomVolume(ctx, pool, proj, name, snap)
+}
+
+// VolumeIdle refuses a custom volume a running instance has attached: a
+// restore or a refresh would change its files under it.
+func (s *Service) VolumeIdle(proj, pool, name string) error {
 	users, err := s.VolumeUsers(proj, pool, name)
 	if err != nil {
 		return err
@@ -220,5 +229,5 @@ func (s *Service) RestoreCustomVolume(ctx context.Context, proj, pool, name, sna
 			}
 		}
 	}
-	return s.pools.RestoreCustomVolume(ctx, pool, proj, name, snap)
+	return nil
 }

@@ -41,34 +41,7 @@ func CopyAcross(ctx context.Context, from Driver, src Volume, srcSnap string, sn
 
 func copyAcross(ctx context.Context, from Driver, src Volume, srcSnap string, snaps []string, to Driver, dst Volume) error {
 	into := to.VolumePath(dst)
-	fill := func(dir string) error {
-		if err := EmptyDir(into); err != nil {
-			return err
-		}
-		// An instance's volume holds its rootfs/ and the image's
-		// metadata beside what the driver keeps there; a custom volume's
-		// files are all its own.
-		entries := []string{"rootfs", "metadata.yaml", "templates"}
-		if dst.Type == TypeCustom {
-			list, err := os.ReadDir(dir)
-			if err != nil {
-				return err
-			}
-			entries = entries[:0]
-			for _, e := range list {
-				entries = append(entries, e.Name())
-			}
-		}
-		for _, name := range entries {
-			if _, err := os.Lstat(filepath.Join(dir, name)); os.IsNotExist(err) {
-				continue
-			}
-			if err := copytree.Copy(ctx, filepath.Join(dir, name), filepath.Join(into, name), copytree.Options{}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	fill := func(dir string) error { return mirrorInto(ctx, dir, into, dst.Type) }
 	for _, s := range snaps {
 		if err := from.ViewSnapshot(ctx, src, s, fill); err != nil {
 			return fmt.Errorf("snapshot %s: %w", s, err)
@@ -84,6 +57,38 @@ func copyAcross(ctx context.Context, from Driver, src Volume, srcSnap string, sn
 		return err
 	}
 	return fill(from.VolumePath(src))
+}
+
+// mirrorInto makes the volume directory into hold what the tree dir of a
+// volume of type typ holds: emptied, then copied entry by entry (owners,
+// links and all).
+func mirrorInto(ctx context.Context, dir, into string, typ VolumeType) error {
+	if err := EmptyDir(into); err != nil {
+		return err
+	}
+	// An instance's volume holds its rootfs/ and the image's metadata
+	// beside what the driver keeps there; a custom volume's files are all
+	// its own.
+	entries := []string{"rootfs", "metadata.yaml", "templates"}
+	if typ == TypeCustom {
+		list, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		entries = entries[:0]
+		for _, e := range list {
+			entries = append(entries, e.Name())
+		}
+	}
+	for _, name := range entries {
+		if _, err := os.Lstat(filepath.Join(dir, name)); os.IsNotExist(err) {
+			continue
+		}
+		if err := copytree.Copy(ctx, filepath.Join(dir, name), filepath.Join(into, name), copytree.Options{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EmptyDir removes what dir holds, leaving dir; read-only directories in

@@ -29,6 +29,8 @@ type VolumeRecord struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	// RenamedFrom marks a rename under way (see RenameCustomVolume).
 	RenamedFrom string `json:"renamed_from,omitempty"`
+	// Refreshing marks a refresh under way (see refreshVolume).
+	Refreshing bool `json:"refreshing,omitempty"`
 }
 
 // Volume is the volume the record stands for.
@@ -274,6 +276,7 @@ func (p *Pools) RepairCustomVolumes(log *slog.Logger) {
 			return
 		}
 		for _, r := range records {
+			p.repairRefresh(log, d, r)
 			p.repairVolumeSnapshots(log, d, r)
 		}
 		known := map[string]bool{}
