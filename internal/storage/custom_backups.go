@@ -351,17 +351,12 @@ func (p *Pools) PrepareCustomVolumeImport(ctx context.Context, pool, proj, file,
 func (p *Pools) importVolume(ctx context.Context, d Driver, rec VolumeRecord, file string, idx backup.Index, info map[string]*backup.VolumeSnapshot) (err error) {
 	snaps := idx.Snapshots
 	defer p.Hold()()
-	key, unlock, err := p.lockNewVolume(rec)
+	key, release, err := p.claimNewVolume(d, rec)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer func() { release(err != nil) }()
 	v := rec.Volume()
-	defer func() {
-		if err != nil {
-			_ = d.DeleteVolume(v)
-		}
-	}()
 	settle := func(dir, what string) error { return settleVolumeTree(dir, "the backup's "+what) }
 	if idx.IsOptimized() {
 		next, closeFn, err := backup.Streams(ctx, file, backup.StreamNames("volume-snapshots", "volume", snaps), snaps)

@@ -138,17 +138,12 @@ func (p *Pools) receiveVolume(ctx context.Context, d Driver, rec VolumeRecord, i
 		return err
 	}
 	defer p.Hold()()
-	key, unlock, err := p.lockNewVolume(rec)
+	key, release, err := p.claimNewVolume(d, rec)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer func() { release(err != nil) }()
 	v := rec.Volume()
-	defer func() {
-		if err != nil {
-			_ = d.DeleteVolume(v)
-		}
-	}()
 	settle := func(dir, what string) error { return settleVolumeTree(dir, "the source's "+what) }
 	if in.Streams {
 		i := 0
@@ -246,16 +241,22 @@ func unixTimeOr(t *int64, def time.Time) time.Time {
 	return time.Unix(*t, 0).UTC()
 }
 
-// lockNewVolume holds the key of new volume rec, refusing a name that is
-// taken; unlock lets it go.
-func (p *Pools) lockNewVolume(rec VolumeRecord) (key string, unlock func(), err error) {
+// claimNewVolume holds the key of new volume rec, refusing a name that
+// is taken, until release, which first deletes the volume from d when
+// what made it failed.
+func (p *Pools) claimNewVolume(d Driver, rec VolumeRecord) (key string, release func(failed bool), err error) {
 	key = volumeKey(rec.Pool, rec.Project, rec.Name)
-	unlock = p.volumeLocks.Lock(key)
+	unlock := p.volumeLocks.Lock(key)
 	if p.db.Has(store.Volumes, key) {
 		unlock()
 		return "", nil, apierr.Conflict("storage volume %q already exists on pool %q", rec.Name, rec.Pool)
 	}
-	return key, unlock, nil
+	return key, func(failed bool) {
+		if failed {
+			_ = d.DeleteVolume(rec.Volume())
+		}
+		unlock()
+	}, nil
 }
 
 // settleVolumeTree makes a tree that came from outside (a backup, another
