@@ -17,6 +17,10 @@ func TestLXCClient(t *testing.T) {
 	}
 	name := uniq("lxc")
 	d.MustLXC("launch", "bb", name)
+	// The image's properties, as image.* keys (container_image_properties).
+	if out := d.MustLXC("config", "get", name, "image.os"); strings.TrimSpace(out) != "busybox" {
+		t.Fatalf("lxc config get image.os: %q", out)
+	}
 	if out := d.MustLXC("list"); !strings.Contains(out, name) || !strings.Contains(out, "RUNNING") {
 		t.Fatalf("lxc list:\n%s", out)
 	}
