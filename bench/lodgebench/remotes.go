@@ -132,6 +132,7 @@ func benchRemotes(measure measureFunc, reps func(int) int, lxd, lodge *daemon, l
 		d.mustLXC("image", "copy", fmt.Sprintf("src:deb-cp-%d", i), "local:")
 		return time.Since(t0)
 	})
+	benchVolumeCopy(measure, n, map[*daemon]*daemon{lxd: lxd2, lodge: lodge2}, debian)
 	benchMigration(measure, n, map[*daemon]*daemon{lxd: lxd2, lodge: lodge2})
 	for _, d := range []*daemon{lxd, lodge} {
 		for i := 0; i < n; i++ {
