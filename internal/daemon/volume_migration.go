@@ -66,5 +66,9 @@ func volumeFromMigration(d *Daemon, r *http.Request, pool string, req api.Storag
 		return nil
 	}
 	res := map[string][]string{"storage_volumes": {project.URL(proj, volumeURL(pool, string(storage.TypeCustom), req.Name))}}
-	return d.startMigrationSink("Creating storage volume", req.Name, res, from, dialer, sink, func() {})
+	desc := "Creating storage volume"
+	if refresh {
+		desc = "Refreshing storage volume"
+	}
+	return d.startMigrationSink(desc, req.Name, res, from, dialer, sink, func() {})
 }

@@ -158,9 +158,9 @@ func (p *Pools) repairRefresh(log *slog.Logger, d Driver, r VolumeRecord) {
 	log.Warn("repair: undid a custom volume refresh cut short", "pool", r.Pool, "volume", r.Name, "err", err)
 }
 
-// RefreshCustomVolume refreshes custom volume dstName of dstPool from
-// srcName (both in project proj's volumes; srcProj for the source), here:
-// snapshots compared by name, as LXD does locally.
+// RefreshCustomVolume refreshes the volume c names as its destination
+// (it exists) from its source, on this host: snapshots compared by name,
+// as LXD does locally.
 func (p *Pools) RefreshCustomVolume(ctx context.Context, c VolumeCopy) error {
 	srcProj := c.SrcProject
 	dstProj := c.DstProject
