@@ -95,13 +95,17 @@ func benchRemotes(measure measureFunc, reps func(int) int, lxd, lodge *daemon, l
 		}
 		d.mustLXC("remote", "add", "ss", "https://"+ssAddr, "--protocol", "simplestreams")
 	}
+	settleDisks()
 	measure("launch Debian from a simplestreams remote, not cached", "0.5", n, func(d *daemon, i int) time.Duration {
 		t0 := time.Now()
 		d.mustLXC("launch", fmt.Sprintf("ss:deb-ss-%d", i), fmt.Sprintf("ss%d", i))
 		return time.Since(t0)
 	})
 
-	// A second host of each kind, the source of the copies.
+	// A second host of each kind, the source of the copies. An image
+	// copy takes well under a second: a few more runs of it steady its
+	// median.
+	copies := reps(4)
 	lxd2, lodge2 := newLXD(filepath.Join(root, "lxd2")), newLodge(filepath.Join(root, "lodge2"), lodgedBin)
 	sources = append(sources, lxd2, lodge2) // a failure's cleanup stops them too
 	for _, d := range []*daemon{lxd2, lodge2} {
@@ -114,7 +118,7 @@ func benchRemotes(measure measureFunc, reps func(int) int, lxd, lodge *daemon, l
 		addr := fmt.Sprintf("127.0.0.1:%d", 18453+i)
 		src.mustLXC("config", "set", "core.https_address", addr)
 		src.mustLXC("config", "set", "core.trust_password", "bench")
-		for j := 0; j < n; j++ {
+		for j := 0; j < copies; j++ {
 			v, err := imageVariant(debian, 200+j)
 			if err != nil {
 				fatal(err)
@@ -127,7 +131,8 @@ func benchRemotes(measure measureFunc, reps func(int) int, lxd, lodge *daemon, l
 		}
 		dst.mustLXC("remote", "add", "src", "https://"+addr, "--password", "bench", "--accept-certificate")
 	}
-	measure("lxc image copy of Debian between two hosts", "0.5", n, func(d *daemon, i int) time.Duration {
+	settleDisks()
+	measure("lxc image copy of Debian between two hosts", "0.5", copies, func(d *daemon, i int) time.Duration {
 		t0 := time.Now()
 		d.mustLXC("image", "copy", fmt.Sprintf("src:deb-cp-%d", i), "local:")
 		return time.Since(t0)

@@ -60,6 +60,12 @@ func memUsedMiB() float64 {
 
 func splitLines(s string) []string { return strings.Split(s, "\n") }
 
+// settleDisks writes back what the setup before a figure left dirty, so
+// that its writeback does not land in the measured runs of whichever
+// daemon comes first (Lodge unpacks an imported image at once, LXD at its
+// first use: the same setup leaves each a different amount to write).
+func settleDisks() { _ = exec.Command("sync").Run() }
+
 // dropCaches writes back and drops clean caches so memory figures start level.
 func dropCaches() {
 	_ = exec.Command("sync").Run()
