@@ -272,8 +272,49 @@ func TestVolumeRefresh(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(b.Dir, "storage-pools/default/custom-snapshots/v1/s1/f")); err != nil || string(data) != "three" {
 		t.Errorf("the refreshed copy's new snapshot: %q %v", data, err)
 	}
+	// A refresh that adds no snapshot makes the volume's tree anew
+	// beside the old one, which stays as it was for the undo (rsync
+	// links the files that did not change): crashed after the new tree
+	// took the volume's place, the old one is back.
+	write("five")
+	if err := os.Chmod(filepath.Join(src, "g"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mode := func(h host, name string) os.FileMode {
+		t.Helper()
+		st, err := os.Lstat(filepath.Join(h.Dir, "storage-pools/default/custom", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Mode().Perm()
+	}
+	noWorkspace := func() {
+		t.Helper()
+		if left, _ := filepath.Glob(filepath.Join(b.Dir, "storage-pools/default/custom-rebuild/*")); len(left) > 0 {
+			t.Errorf("a rebuild's workspace is left: %v", left)
+		}
+	}
+	b.crashAt("volume.refresh.filled", func() {
+		_, _, _ = lxc("storage", "volume", "copy", "local:default/v1", "b:default/v1", "--refresh")
+	})
+	check(b, "v1", "four", "s1")
+	if m := mode(b, "v1/g"); m != 0o644 {
+		t.Errorf("the undone refresh left g's mode at %o", m)
+	}
+	noWorkspace()
+	for _, mode := range []string{"pull", "push"} {
+		must(t, lxc, "storage", "volume", "copy", "local:default/v1", "b:default/v1", "--refresh", "--mode", mode)
+		check(b, "v1", "five", "s1")
+		noWorkspace()
+	}
+	if m := mode(b, "v1/g"); m != 0o600 {
+		t.Errorf("the refreshed g's mode is %o, want 600", m)
+	}
+	if data, err := os.ReadFile(filepath.Join(b.Dir, "storage-pools/default/custom-snapshots/v1/s1/f")); err != nil || string(data) != "three" {
+		t.Errorf("the snapshot after a rebuild: %q %v", data, err)
+	}
 	must(t, lxc, "storage", "volume", "copy", "local:default/v1", "local:default/v1c", "--refresh")
-	check(a, "v1c", "four", "s1")
+	check(a, "v1c", "five", "s1")
 	if data, err := os.ReadFile(filepath.Join(a.Dir, "storage-pools/default/custom/v1c/g")); err != nil || string(data) != "new file" {
 		t.Errorf("the refreshed local copy's new file: %q %v", data, err)
 	}

@@ -262,8 +262,11 @@ type Incoming struct {
 	// Receive brings the next tree (each snapshot's in turn, then the
 	// volume's, then, with FinalSync, the volume's again): its rootfs/
 	// into rootfs, the rest into staging (see ReceiveTree).
-	Receive   func(ctx context.Context, staging, rootfs string) error
-	FinalSync bool
+	Receive func(ctx context.Context, staging, rootfs string) error
+	// ReceiveLinked brings the next tree as Receive does, into
+	// workspace/new beside workspace/old (see ReceiveTreeLinked).
+	ReceiveLinked func(ctx context.Context, workspace string) error
+	FinalSync     bool
 	// Prune, in a refresh, are the target's snapshots the source does not
 	// have (or has another of, by its creation date): they go first.
 	Prune []string
@@ -390,6 +393,9 @@ func RunSink(ctx context.Context, control, fs *Conn, sink *Sink) (err error) {
 	in := &Incoming{Offer: offer, Snapshots: snaps, Prune: prune, FinalSync: !streams && offer.Criu != nil && *offer.Criu == CriuNone,
 		Receive: func(ctx context.Context, staging, rootfs string) error {
 			return ReceiveTree(ctx, staging, rootfs, fs, rsyncFeatures(answer), sink.Got)
+		},
+		ReceiveLinked: func(ctx context.Context, workspace string) error {
+			return ReceiveTreeLinked(ctx, workspace, fs, rsyncFeatures(answer), sink.Got)
 		}, Streams: streams, NextStream: frames(fs, sink.Got), StreamParent: parent, LXDBtrfs: lxdBtrfs}
 	if ver >= 1 {
 		if in.Info, err = receiveIndex(fs, sink.Refresh); err != nil {

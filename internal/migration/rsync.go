@@ -90,11 +90,35 @@ func SendTree(ctx context.Context, dir string, only []string, conn io.ReadWriteC
 // straight to their place, the rest of the tree to staging, for the
 // caller to check. got counts the bytes that arrive.
 func ReceiveTree(ctx context.Context, staging, rootfs string, conn io.ReadWriteCloser, features []string, got *atomic.Int64) error {
+	return receiveTree(ctx, staging, rootfs, sandboxVolume+"/", nil, conn, features, got)
+}
+
+// The folders of a workspace ReceiveTreeLinked fills.
+const (
+	LinkedOld = "old"
+	LinkedNew = "new"
+)
+
+// ReceiveTreeLinked receives a tree into workspace/new (empty), where
+// each file the sender has as workspace/old has it, content and
+// attributes, is a hard link to old's (rsync's --link-dest): the tree
+// costs what changed, and old, which rsync never writes, stays as it was
+// (a sender can reach it only through links it makes in new, as it can
+// any part of the one volume both trees are). The sandbox sees the whole
+// workspace: link() does not cross mounts.
+func ReceiveTreeLinked(ctx context.Context, workspace string, conn io.ReadWriteCloser, features []string, got *atomic.Int64) error {
+	return receiveTree(ctx, workspace, "", sandboxVolume+"/"+LinkedNew+"/", []string{"--link-dest=" + sandboxVolume + "/" + LinkedOld}, conn, features, got)
+}
+
+// receiveTree runs the receiver over dir (rootfs at its rootfs/), into
+// dest, a path in the sandbox.
+func receiveTree(ctx context.Context, dir, rootfs, dest string, extra []string, conn io.ReadWriteCloser, features []string, got *atomic.Int64) error {
 	// Times to the nanosecond (the receiver's choice): a file rewritten
 	// at its size within the second of an earlier tree would be skipped.
 	args := append([]string{"--server", "-vlogDtpre.iLsfx", "--numeric-ids", "--devices", "--partial", "--sparse", "--modify-window=-1"}, rsyncFeatureArgs(features)...)
-	args = append(args, ".", sandboxVolume+"/")
-	cmd := sandboxed(ctx, true, staging, rootfs, args)
+	args = append(args, extra...)
+	args = append(args, ".", dest)
+	cmd := sandboxed(ctx, true, dir, rootfs, args)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 
 	"github.com/lodge-project/lodge/internal/apierr"
@@ -23,6 +24,11 @@ import (
 // has no record). A failure, or a crash before the new snapshots' records
 // are committed (the volume's record says Refreshing until then), puts
 // that snapshot back and drops the snapshots the refresh made.
+//
+// Where a snapshot would copy the whole volume (dir, a Rebuilder), a
+// refresh from another host that adds no snapshot, the common one, is
+// instead received as a new tree beside the volume's, sharing its
+// unchanged files: the undo is the old tree, set aside by a rename.
 
 // refreshUndoSnapshot is a name no user's snapshot can have (they start
 // with a letter or a digit).
@@ -32,9 +38,15 @@ const refreshUndoSnapshot = ".lodge-refresh-undo"
 // volume's directory dir.
 type refreshFill func(ctx context.Context, snap, dir string) error
 
+// rebuildFill writes the volume's tree into workspace/new, beside the
+// tree it had in workspace/old (see Rebuilder).
+type rebuildFill func(ctx context.Context, workspace string) error
+
 // refreshVolume refreshes custom volume name: prune goes, add comes (each
-// filled in turn), then the volume is filled.
-func (p *Pools) refreshVolume(ctx context.Context, pool, proj, name string, prune []string, add []VolumeSnapshotRecord, fill refreshFill) (err error) {
+// filled in turn), then the volume is filled. A refresh that adds no
+// snapshot, on a Rebuilder, rebuilds the volume with rebuild, when given,
+// instead: its undo is the tree it had, kept aside, not a snapshot.
+func (p *Pools) refreshVolume(ctx context.Context, pool, proj, name string, prune []string, add []VolumeSnapshotRecord, fill refreshFill, rebuild rebuildFill) (err error) {
 	defer p.Hold()()
 	for _, s := range prune {
 		if err := p.DeleteCustomVolumeSnapshot(pool, proj, name, s); err != nil && !errors.Is(err, apierr.ErrNotFound) {
@@ -65,24 +77,19 @@ func (p *Pools) refreshVolume(ctx context.Context, pool, proj, name string, prun
 		}
 		_ = p.setRefreshing(key, false)
 	}()
-	_ = d.DeleteSnapshot(v, refreshUndoSnapshot) // a leftover of an earlier crash
-	if err := d.CreateSnapshot(ctx, v, refreshUndoSnapshot); err != nil {
-		return fmt.Errorf("refresh: snapshot the volume as it is: %w", err)
-	}
-	if err := d.MountVolume(v); err != nil {
-		return err
-	}
-	dir := d.VolumePath(v)
-	for _, s := range add {
-		if err := fill(ctx, s.Name, dir); err != nil {
+	rb, rebuilt := d.(Rebuilder)
+	if rebuilt = rebuilt && rebuild != nil && len(add) == 0; rebuilt {
+		ws, err := rb.BeginRebuild(v)
+		if err != nil {
+			return fmt.Errorf("refresh: %w", err)
+		}
+		if err := rebuild(ctx, ws); err != nil {
 			return err
 		}
-		if err := d.CreateSnapshot(ctx, v, s.Name); err != nil {
-			return fmt.Errorf("snapshot %q: %w", s.Name, err)
+		if err := rb.FinishRebuild(v); err != nil {
+			return err
 		}
-		made = append(made, s.Name)
-	}
-	if err := fill(ctx, "", dir); err != nil {
+	} else if err := p.refreshInPlace(ctx, d, v, add, fill, &made); err != nil {
 		return err
 	}
 	crashpoint.Hit("volume.refresh.filled")
@@ -105,9 +112,37 @@ func (p *Pools) refreshVolume(ctx context.Context, pool, proj, name string, prun
 		return err
 	}
 	// Committed: the undo snapshot has no record, and start-up would
-	// remove it if this did not.
-	_ = d.DeleteSnapshot(v, refreshUndoSnapshot)
+	// remove it if this did not; nor would it keep a rebuild's old tree.
+	if rebuilt {
+		_ = rb.EndRebuild(v)
+	} else {
+		_ = d.DeleteSnapshot(v, refreshUndoSnapshot)
+	}
 	return nil
+}
+
+// refreshInPlace snapshots v as it is (the undo snapshot), then fills it
+// with each snapshot of add in turn, snapshotting it (made lists those
+// made), and then with the volume's own tree.
+func (p *Pools) refreshInPlace(ctx context.Context, d Driver, v Volume, add []VolumeSnapshotRecord, fill refreshFill, made *[]string) error {
+	_ = d.DeleteSnapshot(v, refreshUndoSnapshot) // a leftover of an earlier crash
+	if err := d.CreateSnapshot(ctx, v, refreshUndoSnapshot); err != nil {
+		return fmt.Errorf("refresh: snapshot the volume as it is: %w", err)
+	}
+	if err := d.MountVolume(v); err != nil {
+		return err
+	}
+	dir := d.VolumePath(v)
+	for _, s := range add {
+		if err := fill(ctx, s.Name, dir); err != nil {
+			return err
+		}
+		if err := d.CreateSnapshot(ctx, v, s.Name); err != nil {
+			return fmt.Errorf("snapshot %q: %w", s.Name, err)
+		}
+		*made = append(*made, s.Name)
+	}
+	return fill(ctx, "", dir)
 }
 
 // setRefreshing marks the volume's record as under a refresh, or not.
@@ -124,9 +159,21 @@ func (p *Pools) setRefreshing(key string, on bool) error {
 }
 
 // undoVolumeRefresh puts v back as its undo snapshot has it, if there is
-// one (without it, nothing was written yet), and removes the snapshot.
-// Each step can run again after a crash.
+// one (without it, nothing was written yet), and removes the snapshot;
+// or puts back the tree a rebuild set aside. Each step can run again
+// after a crash.
 func undoVolumeRefresh(ctx context.Context, d Driver, v Volume) error {
+	if rb, ok := d.(Rebuilder); ok {
+		undone, err := rb.UndoRebuild(v)
+		if err != nil {
+			return err
+		}
+		if undone {
+			// The source could reach the old tree through links of its
+			// own making in the new one: checked again as it returns.
+			return settleVolumeTree(d.VolumePath(v), "the volume as it was before the refresh")
+		}
+	}
 	names, err := d.SnapshotNames(v)
 	if err != nil {
 		return err
@@ -149,6 +196,12 @@ func undoVolumeRefresh(ctx context.Context, d Driver, v Volume) error {
 // removed.
 func (p *Pools) repairRefresh(log *slog.Logger, d Driver, r VolumeRecord) {
 	if !r.Refreshing {
+		// A rebuild committed, its old tree not yet removed.
+		if rb, ok := d.(Rebuilder); ok {
+			if err := rb.EndRebuild(r.Volume()); err != nil {
+				log.Error("repair: remove a custom volume's tree from before a refresh", "pool", r.Pool, "volume", r.Name, "err", err)
+			}
+		}
 		return
 	}
 	err := undoVolumeRefresh(context.Background(), d, r.Volume())
@@ -210,7 +263,7 @@ func (p *Pools) RefreshCustomVolume(ctx context.Context, c VolumeCopy) error {
 		}
 		return mirror(from.VolumePath(src.Volume()))
 	}
-	return p.refreshVolume(ctx, c.DstPool, dstProj, c.DstName, prune, add, fill)
+	return p.refreshVolume(ctx, c.DstPool, dstProj, c.DstName, prune, add, fill, nil)
 }
 
 // PrepareCustomVolumeRefresh readies the refresh of custom volume name
@@ -247,7 +300,15 @@ func (p *Pools) PrepareCustomVolumeRefresh(pool, proj, name string) (*migration.
 			}
 			return receiveVolumeTree(ctx, in, dir, what, settle)
 		}
-		return p.refreshVolume(ctx, pool, proj, name, in.Prune, add, fill)
+		// rsync builds the new tree beside the old one, linking what
+		// did not change.
+		rebuild := func(ctx context.Context, ws string) error {
+			if err := in.ReceiveLinked(ctx, ws); err != nil {
+				return fmt.Errorf("receive the source's volume: %w", err)
+			}
+			return settle(filepath.Join(ws, migration.LinkedNew), "volume")
+		}
+		return p.refreshVolume(ctx, pool, proj, name, in.Prune, add, fill, rebuild)
 	}
 	return sink, nil
 }

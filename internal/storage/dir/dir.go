@@ -31,6 +31,8 @@ type Driver struct {
 	// at a time, and counted so that tests can wait for them.
 	syncMu sync.Mutex
 	syncs  sync.WaitGroup
+	// Old trees of rebuilt volumes being removed (rebuild.go).
+	removals sync.WaitGroup
 	// Project quotas (quotas.go): probed once; quotaMu serialises ids.
 	quotaOnce sync.Once
 	quotas    bool
@@ -259,6 +261,13 @@ func (d *Driver) UndoRename(v storage.Volume, newName string) error {
 // left is no one's.
 func (d *Driver) RemoveLeftovers() ([]string, error) {
 	var removed []string
+	rebuilt, _ := filepath.Glob(filepath.Join(d.Root, rebuiltPrefix+"*"))
+	for _, t := range rebuilt {
+		if err := removeAll(t); err != nil {
+			return removed, err
+		}
+		removed = append(removed, filepath.Base(t))
+	}
 	views, _ := filepath.Glob(filepath.Join(d.Root, viewPrefix+"*"))
 	for _, v := range views {
 		if err := unmountRootfs(v); err != nil {

@@ -12,3 +12,6 @@ func NewFlat(root string) (*Driver, error) {
 
 // Image volumes are written back at once in tests, which wait for it.
 func init() { writebackDelay = 0 }
+
+// WaitRemovals waits for the old trees of rebuilt volumes to be removed.
+func (d *Driver) WaitRemovals() { d.removals.Wait() }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/migration"
 	"github.com/lodge-project/lodge/internal/storage"
 	"github.com/lodge-project/lodge/internal/storage/projquota"
 )
@@ -46,12 +47,20 @@ func (d *Driver) projectID(vol string) (uint32, error) {
 		return id, err
 	}
 	next := uint32(firstProjectID)
+	seen := func(path string) {
+		if id, err := projquota.ID(path); err == nil && id >= next {
+			next = id + 1
+		}
+	}
 	for _, dir := range storage.LayoutDirs {
 		entries, _ := os.ReadDir(filepath.Join(d.Root, dir))
 		for _, e := range entries {
-			if id, err := projquota.ID(filepath.Join(d.Root, dir, e.Name())); err == nil && id >= next {
-				next = id + 1
-			}
+			seen(filepath.Join(d.Root, dir, e.Name()))
+		}
+		// A volume being rebuilt (rebuild.go) keeps its id there.
+		entries, _ = os.ReadDir(filepath.Join(d.Root, dir+"-rebuild"))
+		for _, e := range entries {
+			seen(filepath.Join(d.Root, dir+"-rebuild", e.Name(), migration.LinkedOld))
 		}
 	}
 	// The volume's own directory holds the id (its layers get it from

@@ -156,6 +156,31 @@ func TestSizesOnXFSProjectQuotas(t *testing.T) {
 					t.Fatalf("%s: after lifting the size: %v", v.Name, err)
 				}
 			}
+			// A rebuilt custom volume keeps its size: the new tree is
+			// counted as the old one was (and may link its files).
+			if err := d.SetVolumeSize(custom, 60<<20); err != nil {
+				t.Fatal(err)
+			}
+			ws, err := d.BeginRebuild(custom)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(filepath.Join(ws, "old", "small"), filepath.Join(ws, "new", "small")); err != nil {
+				t.Fatalf("link across the rebuild: %v", err)
+			}
+			if err := storagetest.WriteZeros(filepath.Join(ws, "new", "big"), 80<<20); err == nil {
+				t.Fatal("the rebuild's new tree is not held to the volume's size")
+			}
+			_ = os.Remove(filepath.Join(ws, "new", "big"))
+			if err := d.FinishRebuild(custom); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.EndRebuild(custom); err != nil {
+				t.Fatal(err)
+			}
+			if err := storagetest.WriteZeros(filepath.Join(d.VolumePath(custom), "big2"), 80<<20); err == nil {
+				t.Fatal("the rebuilt volume lost its size")
+			}
 		})
 	}
 }
