@@ -164,6 +164,24 @@ func TestHostileVolumeSource(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(root, "ok")); err != nil || string(data) != "fine" {
 		t.Errorf("the volume's file: %q %v", data, err)
 	}
+	// A refresh from such a source (on a dir pool, its new tree is built
+	// beside the old one): the device node stays out of the new tree too.
+	refresh := source(func(dir string) {
+		_ = unix.Mknod(filepath.Join(dir, "disk2"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3)))
+		_ = os.WriteFile(filepath.Join(dir, "ok"), []byte("finer"), 0o644)
+	})
+	opURL, cert, secrets := fakeSource(t, refresh)
+	st, env = d.API("POST", "/1.0/storage-pools/default/volumes/custom", api.StorageVolumesPost{Name: "devnode", Type: "custom",
+		Source: api.StorageVolumeSource{Type: "migration", Mode: "pull", Operation: opURL, Certificate: cert, Websockets: secrets, Refresh: true}})
+	if st >= 400 {
+		t.Fatalf("a refresh with a device node: %d %s", st, env.Error)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "disk2")); !os.IsNotExist(err) {
+		t.Errorf("the refresh's device node arrived: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "ok")); err != nil || string(data) != "finer" {
+		t.Errorf("the refreshed volume's file: %q %v", data, err)
+	}
 }
 
 // TestVolumeMigrationFaults kills either end of a custom volume's copy
