@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -293,6 +295,29 @@ func TestBackupCrashes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "containers", name)); !os.IsNotExist(err) {
 		t.Fatalf("a truncated backup left a volume: %v", err)
 	}
+	// An upload the client cuts short: the import, which reads it as it
+	// comes, fails at the cut and leaves nothing.
+	conn, err := net.Dial("unix", filepath.Join(d.Dir, "unix.socket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /1.0/instances HTTP/1.1\r\nHost: lodge\r\nContent-Type: application/octet-stream\r\nX-LXD-name: %s\r\nContent-Length: %d\r\n\r\n", name, len(data))
+	if _, err := conn.Write(data[:len(data)/2]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the index is read, the work begun
+	conn.Close()
+	waitFor(t, "the cut upload's import to end", 30*time.Second, func() bool {
+		left, _ := filepath.Glob(filepath.Join(d.Dir, "backups", "import-*"))
+		return len(left) == 0
+	})
+	if st, _ := d.API("GET", "/1.0/instances/"+name, nil); st != 404 {
+		t.Fatalf("a cut upload left an instance (%d)", st)
+	}
+	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "containers", name)); !os.IsNotExist(err) {
+		t.Fatalf("a cut upload left a volume: %v", err)
+	}
+	assertConsistent(t, d)
 	// The backed-up instance is whole: it imports and starts.
 	d.MustLodge("import", file, name)
 	d.MustLodge("start", name)

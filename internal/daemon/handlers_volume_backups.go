@@ -131,17 +131,13 @@ func fileResp(path string) response {
 // spoolBody saves a posted tarball to a file of lodged's own, for an
 // import to read more than once.
 func spoolBody(d *Daemon, r *http.Request) (string, error) {
-	return spool(d, r.Body)
+	return spoolUpload(d, r.Body)
 }
 
-// spool writes body to a new file in the backups folder, named as an
+// spoolUpload writes body to a new file in the backups folder, named as an
 // upload start-up removes.
-func spool(d *Daemon, body io.Reader) (string, error) {
-	dir := filepath.Join(d.Dir, "backups")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(dir, "import-*.partial")
+func spoolUpload(d *Daemon, body io.Reader) (string, error) {
+	f, err := os.CreateTemp(uploadsDir(d), "import-*.partial")
 	if err != nil {
 		return "", err
 	}
@@ -174,4 +170,12 @@ func volumesImport(d *Daemon, r *http.Request, pool string) response {
 			return work(ctx)
 		})
 	return asyncResp{op}
+}
+
+// uploadsDir is the folder uploads are spooled to (the backups folder):
+// made if it is not there (CreateTemp then reports a failure to).
+func uploadsDir(d *Daemon) string {
+	dir := filepath.Join(d.Dir, "backups")
+	_ = os.MkdirAll(dir, 0o700)
+	return dir
 }
