@@ -247,3 +247,9 @@ type DevLXDGet struct {
 	InstanceType string `json:"instance_type" yaml:"instance_type"`
 	Location     string `json:"location" yaml:"location"`
 }
+
+// InstancesPut is the body of PUT /1.0/instances: a state change for all
+// of a project's instances (instance_bulk_state_change).
+type InstancesPut struct {
+	State *InstanceStatePut `json:"state" yaml:"state"`
+}

@@ -22,7 +22,7 @@ import (
 // refresh, info, properties and edit.
 
 func cmdImageCopy() *cobra.Command {
-	var aliases []string
+	var aliases, profiles []string
 	var copyAliases, autoUpdate, public bool
 	var mode string
 	cmd := &cobra.Command{
@@ -38,6 +38,9 @@ func cmdImageCopy() *cobra.Command {
 			to, rest, ok := cfg.splitRemote(args[1])
 			if !ok || rest != "" {
 				return fmt.Errorf("%q: give the target as REMOTE: (lodge remote list shows them)", args[1])
+			}
+			if profiles != nil && mode != "pull" {
+				return fmt.Errorf("--profile goes with --mode pull only (the target then gives the copy its profiles)")
 			}
 			if mode == "push" || mode == "relay" {
 				return copyImageByMode(cmd, cfg, mode, from, image, to, aliases, copyAliases, autoUpdate, public)
@@ -56,7 +59,7 @@ func cmdImageCopy() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := api.ImagesPost{ImagePut: api.ImagePut{AutoUpdate: autoUpdate, Public: public}}
+			req := api.ImagesPost{ImagePut: api.ImagePut{AutoUpdate: autoUpdate, Public: public, Profiles: profiles}}
 			req.Source = &api.ImagesPostSource{ImageSource: ref.source, Type: "image", Mode: "pull", Secret: ref.secret, Fingerprint: ref.fingerprint}
 			for _, a := range aliases {
 				req.Aliases = append(req.Aliases, api.ImageAlias{Name: a})
@@ -83,6 +86,7 @@ func cmdImageCopy() *cobra.Command {
 	cmd.Flags().BoolVar(&copyAliases, "copy-aliases", false, "give the copy the source's aliases too")
 	cmd.Flags().BoolVar(&autoUpdate, "auto-update", false, "keep the copy up to date with the source")
 	cmd.Flags().BoolVar(&public, "public", false, "make the copy public")
+	cmd.Flags().StringArrayVarP(&profiles, "profile", "p", nil, "profile the copy's instances get when they name none (repeat for several; the target must have them)")
 	cmd.Flags().StringVar(&mode, "mode", "pull", "pull (the target downloads from the source), push (the source uploads to the target), or relay (this client downloads and uploads)")
 	return cmd
 }

@@ -141,14 +141,28 @@ func cmdInit() *cobra.Command {
 
 // stateCommand makes start/stop/restart/pause/resume.
 func stateCommand(use, short, action string, withStopFlags bool) *cobra.Command {
-	var force bool
+	var force, all bool
 	var timeout int
 	cmd := &cobra.Command{
-		Use:   use + " NAME...",
+		Use:   use + " NAME... | --all [REMOTE:]",
 		Short: short,
-		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := connect()
+			args = withoutEmpty(args)
+			if all {
+				if len(args) > 0 {
+					return fmt.Errorf("--all acts on every instance of the project: name no instance (%s)", strings.Join(args, ", "))
+				}
+				// One request for all (instance_bulk_state_change).
+				req := api.InstancesPut{State: &api.InstanceStatePut{Action: action, Force: force, Timeout: timeout}}
+				if _, err := c.Do("PUT", "/1.0/instances", req, ""); err != nil {
+					return fmt.Errorf("%s --all: %w", use, err)
+				}
+				return nil
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("name the instances to %s, or use --all for all of them", use)
+			}
 			for _, name := range args {
 				req := api.InstanceStatePut{Action: action, Force: force, Timeout: timeout}
 				if _, err := c.Do("PUT", instancePath(name)+"/state", req, ""); err != nil {
@@ -158,6 +172,7 @@ func stateCommand(use, short, action string, withStopFlags bool) *cobra.Command 
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "act on all of the project's instances")
 	if withStopFlags {
 		cmd.Flags().BoolVarP(&force, "force", "f", false, "kill the instance instead of asking it to stop")
 		cmd.Flags().IntVar(&timeout, "timeout", -1, "seconds to wait for a clean stop before killing (-1: the instance's boot.host_shutdown_timeout, 30 by default)")

@@ -101,6 +101,7 @@ var extensions = []extension{
 	{"images_push_relay", "lxc image copy --mode push (the target's token, POST /1.0/images/FP/export on the source, an upload the target takes only for that image) and --mode relay", "TestImagePush"},
 	{"image_source_project", "POST /1.0/images takes source.project: the project of the source server the image is pulled from", "TestImagesBetweenProjects"},
 	{"images_target_project", "an image copies into another project of the same host (lxc image copy --target-project)", "TestImagesBetweenProjects"},
+	{"image_copy_profile", "POST /1.0/images from another server takes the copy's profiles (lxc image copy --profile); each must exist here", "TestImagesAcrossHosts"},
 	{"image_force_refresh", "POST /1.0/images/FP/refresh refreshes an image from the server it came from (lxc image refresh)", "TestImagesAcrossHosts"},
 	{"image_create_aliases", "POST /1.0/images takes the new image's aliases (image copy --alias, publish --alias)", "TestImagesAcrossHosts"},
 	{"image_compression_algorithm", "publish takes compression_algorithm; images.compression_algorithm is the default", "TestImagesAcrossHosts"},
@@ -111,6 +112,7 @@ var extensions = []extension{
 	{"container_stateless_copy", "POST /1.0/instances/NAME with migration takes live: false, a stateless copy of a running instance (its volume sent twice, the second time as a final sync, each time frozen)", "TestMigrationBetweenHosts"},
 	{"instance_allow_inconsistent_copy", "a migration's allow_inconsistent takes files that vanish during the copy as copied", "TestMigrationBetweenHosts"},
 	{"lodge_image_streams", "the public images as a simplestreams tree (/streams/v1/index.json, images.json, /images/FP/FILE) for any client; images pull from simplestreams servers (unified, squashfs and root.tar.xz images)", "TestSimplestreams"},
+	{"instance_bulk_state_change", "PUT /1.0/instances changes the state of all of a project's instances at once, in one operation (lxc start, stop, restart, pause --all)", "TestBulkStateChange"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
 }
 

@@ -67,6 +67,14 @@ func imagePull(d *Daemon, r *http.Request, req api.ImagesPost) response {
 	if _, err := d.Images.Servers.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
 		return fail(err)
 	}
+	// The copy's own profiles (image_copy_profile: lxc image copy
+	// --profile), which must be here; none given, it gets the default.
+	profProj := d.profilesProject(r)
+	for _, p := range req.Profiles {
+		if _, _, err := d.Instances.Profile(project.StoreKey(profProj, p)); err != nil {
+			return fail(apierr.BadRequest("profile %q: %v", p, err))
+		}
+	}
 	proj := d.imagesProject(r)
 	op := d.Ops.Start("Downloading image", map[string][]string{"images": {project.URL(d.imagesProject(r), "/1.0/images")}}, nil, func(ctx context.Context, op *operation.Op) error {
 		img, err := d.Images.Pull(ctx, image.Pull{Project: proj, Source: src.ImageSource, Ref: ref,
@@ -77,9 +85,25 @@ func imagePull(d *Daemon, r *http.Request, req api.ImagesPost) response {
 		if err != nil {
 			return err
 		}
+		if req.Profiles != nil {
+			if err := d.setImageProfiles(proj, img.Fingerprint, req.Profiles); err != nil {
+				return fmt.Errorf("image %s is there, but its profiles: %w", img.Fingerprint[:12], err)
+			}
+		}
 		return d.imageCreated(op, proj, img, req.Aliases)
 	})
 	return asyncResp{op}
+}
+
+// setImageProfiles gives image fp of project proj the profiles its
+// instances get when they name none.
+func (d *Daemon) setImageProfiles(proj, fp string, profiles []string) error {
+	cur, rev, err := d.Images.Get(proj, fp)
+	if err != nil {
+		return err
+	}
+	put := api.ImagePut{AutoUpdate: cur.AutoUpdate, Properties: cur.Properties, Public: cur.Public, Profiles: profiles, ExpiresAt: cur.ExpiresAt}
+	return d.Images.Update(proj, fp, put, rev)
 }
 
 // downloadProgress shows a download's progress as LXD clients read it.

@@ -286,31 +286,37 @@ func instanceStatePut(d *Daemon, r *http.Request) response {
 	if _, _, err := d.Instances.Get(name); err != nil {
 		return fail(err)
 	}
+	desc, work, err := stateChange(d, r, req)
+	if err != nil {
+		return fail(err)
+	}
+	op := d.Ops.Start(desc, resources(name), nil, func(ctx context.Context, op *operation.Op) error { return work(ctx, name) })
+	return asyncResp{op}
+}
+
+// stateChange is what a state change asks for: the operation's
+// description and the work on one instance.
+func stateChange(d *Daemon, r *http.Request, req api.InstanceStatePut) (string, func(ctx context.Context, key string) error, error) {
 	if req.Stateful {
-		return fail(statefulRefusal(r, "a stateful "+req.Action))
+		return "", nil, statefulRefusal(r, "a stateful "+req.Action)
 	}
 	timeout := time.Duration(req.Timeout) * time.Second
 	if req.Timeout < 0 {
 		timeout = -1
 	}
-	var work func(ctx context.Context) error
-	var desc string
 	switch req.Action {
 	case "start":
-		desc, work = "Starting instance", func(ctx context.Context) error { return d.Instances.Start(ctx, name) }
+		return "Starting instance", d.Instances.Start, nil
 	case "stop":
-		desc, work = "Stopping instance", func(ctx context.Context) error { return d.Instances.Stop(ctx, name, req.Force, timeout) }
+		return "Stopping instance", func(ctx context.Context, key string) error { return d.Instances.Stop(ctx, key, req.Force, timeout) }, nil
 	case "restart":
-		desc, work = "Restarting instance", func(ctx context.Context) error { return d.Instances.Restart(ctx, name, req.Force, timeout) }
+		return "Restarting instance", func(ctx context.Context, key string) error { return d.Instances.Restart(ctx, key, req.Force, timeout) }, nil
 	case "freeze":
-		desc, work = "Freezing instance", func(ctx context.Context) error { return d.Instances.Freeze(ctx, name) }
+		return "Freezing instance", d.Instances.Freeze, nil
 	case "unfreeze":
-		desc, work = "Unfreezing instance", func(ctx context.Context) error { return d.Instances.Unfreeze(ctx, name) }
-	default:
-		return fail(apierr.BadRequest("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
+		return "Unfreezing instance", d.Instances.Unfreeze, nil
 	}
-	op := d.Ops.Start(desc, resources(name), nil, func(ctx context.Context, op *operation.Op) error { return work(ctx) })
-	return asyncResp{op}
+	return "", nil, apierr.BadRequest("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action)
 }
 
 // Logs: files in $LODGE_DIR/logs/<name>/.

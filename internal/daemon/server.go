@@ -188,6 +188,7 @@ func routes() []route {
 		rs = append(rs,
 			route{"GET " + base, instancesGet},
 			route{"POST " + base, instancesPost},
+			route{"PUT " + base, instancesPut},
 			route{"GET " + base + "/{name}", instanceGet},
 			route{"PUT " + base + "/{name}", instancePut},
 			route{"PATCH " + base + "/{name}", instancePatch},
