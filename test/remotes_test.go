@@ -100,16 +100,6 @@ func TestImagesAcrossHosts(t *testing.T) {
 	// Relay mode: lxc downloads from one and uploads to the other itself.
 	must(t, lxc, "image", "copy", "local:bb", "b:", "--mode", "relay", "--alias", "relayed")
 	must(t, lxc, "image", "delete", "b:relayed")
-	// The copy's own profiles (image_copy_profile), which b must have.
-	must(t, lxc, "profile", "create", "b:web")
-	must(t, lxc, "image", "copy", "local:bb", "b:", "--alias", "profiled", "--profile", "web")
-	if out := must(t, lxc, "image", "show", "b:profiled"); !strings.Contains(out, "profiles:\n- web\n") {
-		t.Fatalf("the copy's profiles: %s", out)
-	}
-	must(t, lxc, "image", "delete", "b:profiled")
-	if _, stderr, err := lxc("image", "copy", "local:bb", "b:", "--profile", "nosuch"); err == nil || !strings.Contains(stderr, "nosuch") {
-		t.Fatalf("a copy naming a profile b lacks: %v %q", err, stderr)
-	}
 	// A private image: the target downloads it with a secret.
 	must(t, lxc, "image", "copy", "local:bb", "b:", "--alias", "copied", "--copy-aliases")
 	_, env := a.API("GET", "/1.0/images/aliases/bb", nil)
@@ -266,7 +256,11 @@ func TestRemotesWithLodge(t *testing.T) {
 	if out := must(t, lodge, "config", "get", "b:c1", "user.where"); strings.TrimSpace(out) != "b" {
 		t.Fatalf("lodge config get b:c1: %q", out)
 	}
+	// The copy's own profiles (image_copy_profile), which b must have.
 	must(t, lodge, "profile", "create", "b:p2")
+	if _, stderr, err := lodge("image", "copy", "local:bb", "b:", "--profile", "nosuch"); err == nil || !strings.Contains(stderr, `profile "nosuch"`) {
+		t.Fatalf("a copy naming a profile b lacks: %v %q", err, stderr)
+	}
 	must(t, lodge, "image", "copy", "local:bb", "b:", "--alias", "fromA", "--profile", "p2")
 	if out := must(t, lodge, "image", "show", "b:fromA"); !strings.Contains(out, "- p2") {
 		t.Fatalf("lodge image copy --profile p2: %q", out)
