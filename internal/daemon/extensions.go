@@ -101,7 +101,6 @@ var extensions = []extension{
 	{"images_push_relay", "lxc image copy --mode push (the target's token, POST /1.0/images/FP/export on the source, an upload the target takes only for that image) and --mode relay", "TestImagePush"},
 	{"image_source_project", "POST /1.0/images takes source.project: the project of the source server the image is pulled from", "TestImagesBetweenProjects"},
 	{"images_target_project", "an image copies into another project of the same host (lxc image copy --target-project)", "TestImagesBetweenProjects"},
-	{"image_copy_profile", "POST /1.0/images from another server takes the copy's profiles (the Go client's ImageCopyArgs.Profiles, lodge image copy --profile); each must exist here", "TestRemotesWithLodge"},
 	{"image_force_refresh", "POST /1.0/images/FP/refresh refreshes an image from the server it came from (lxc image refresh)", "TestImagesAcrossHosts"},
 	{"image_create_aliases", "POST /1.0/images takes the new image's aliases (image copy --alias, publish --alias)", "TestImagesAcrossHosts"},
 	{"image_compression_algorithm", "publish takes compression_algorithm; images.compression_algorithm is the default", "TestImagesAcrossHosts"},
