@@ -295,8 +295,7 @@ func TestBackupCrashes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(d.Dir, "storage-pools", "default", "containers", name)); !os.IsNotExist(err) {
 		t.Fatalf("a truncated backup left a volume: %v", err)
 	}
-	// An upload the client cuts short: the import, which reads it as it
-	// comes, fails at the cut and leaves nothing.
+	// An upload the client cuts short: refused, and nothing is left.
 	conn, err := net.Dial("unix", filepath.Join(d.Dir, "unix.socket"))
 	if err != nil {
 		t.Fatal(err)

@@ -18,13 +18,12 @@ import (
 
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/decompress"
-	"github.com/lodge-project/lodge/internal/spool"
 )
 
 // gzipped says whether the file at path is gzip (tar would detect it, and
 // run GNU gzip).
 func gzipped(path string) bool {
-	f, err := spool.Open(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return false
 	}
@@ -34,10 +33,9 @@ func gzipped(path string) bool {
 	return decompress.IsGzip(head[:n])
 }
 
-// open streams the tarball at path, decompressed; close ends it. An
-// upload still being spooled there is followed as it arrives.
+// open streams the tarball at path, decompressed; close ends it.
 func open(ctx context.Context, path string) (r io.Reader, closeFn func(), err error) {
-	f, err := spool.Open(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -138,10 +136,6 @@ func decodeYAML(r io.Reader, v any) error {
 // ".." members refused, links that point outside made last so that no
 // member is written through one.
 func Extract(ctx context.Context, path, member, dest string) error {
-	// tar reads the file itself: all of it must be there.
-	if err := spool.Wait(ctx, path); err != nil {
-		return err
-	}
 	strip := strings.Count(strings.Trim(member, "/"), "/") + 1
 	args := []string{"-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--same-permissions",
 		"--strip-components", fmt.Sprint(strip), "-f", path, "-C", dest, member}

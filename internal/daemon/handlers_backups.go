@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"github.com/lodge-project/lodge/api"
 	"github.com/lodge-project/lodge/internal/apierr"
 	"github.com/lodge-project/lodge/internal/operation"
-	"github.com/lodge-project/lodge/internal/spool"
 )
 
 // Instance backups (package instance writes them, package backup holds
@@ -98,96 +96,40 @@ func backupExport(d *Daemon, r *http.Request) response {
 }
 
 // instancesImport makes an instance from a backup tarball posted as the
-// body (lxc import). The body lands in a file, which the import reads as
-// it arrives: the index first, then (an optimized backup's streams, a
-// member at a time) the work itself, which so runs while the upload goes
-// on instead of after it. What reads the whole file at once (GNU tar)
-// waits for its end (spool.Wait).
+// body (lxc import): the body lands in a file first, since the index is
+// read before the trees and each tree is read on its own.
 //
 // An incremental backup comes with the earlier ones it builds on, oldest
 // first, in one body: X-Lodge-Backup-Chain gives their sizes, and the
 // newest is the rest.
 func instancesImport(d *Daemon, r *http.Request) response {
-	chain, err := spoolChain(d, r)
+	files, err := spoolChain(d, r)
 	if err != nil {
 		return fail(err)
 	}
-	newest, err := spool.Create(uploadsDir(d), "import-*.partial")
+	removeAll := func() {
+		for _, f := range files {
+			_ = os.Remove(f)
+		}
+	}
+	newest := files[len(files)-1]
+	name, work, err := d.Instances.PrepareImport(r.Context(), requestProject(r), newest, files[:len(files)-1], r.Header.Get("X-LXD-pool"), r.Header.Get("X-LXD-name"))
 	if err != nil {
-		removeFiles(chain)
+		removeAll()
 		return fail(err)
 	}
-	// Whatever happens here, the import's reads end with the request.
-	defer newest.Done(errors.New("the request ended"))
-	files := append(chain, newest.Name())
-	type started struct {
-		op  *operation.Op
-		err error
-	}
-	ready := make(chan started, 1)
-	go func() {
-		name, work, err := d.Instances.PrepareImport(r.Context(), requestProject(r), newest.Name(), chain, r.Header.Get("X-LXD-pool"), r.Header.Get("X-LXD-name"))
-		if err != nil {
-			ready <- started{err: err}
-			return
-		}
-		ready <- started{op: d.Ops.Start("Restoring backup", resources(name), nil, func(ctx context.Context, _ *operation.Op) error {
-			defer removeFiles(files)
-			return work(ctx)
-		})}
-	}()
-	// The body to its end, unless the import was refused meanwhile.
-	var res *started
-	var readErr error
-	buf := make([]byte, 1<<20)
-	for res == nil || res.err == nil {
-		if res == nil {
-			select {
-			case s := <-ready:
-				res = &s
-				continue
-			default:
-			}
-		}
-		n, err := r.Body.Read(buf)
-		if n > 0 {
-			if _, werr := newest.Write(buf[:n]); werr != nil {
-				readErr = werr
-				break
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
-	}
-	if res != nil && res.err != nil {
-		readErr = errors.Join(readErr, res.err)
-	}
-	_ = newest.Done(readErr) // the import's reads end here
-	if res == nil {
-		s := <-ready
-		res = &s
-	}
-	if res.err != nil {
-		removeFiles(files)
-		return fail(res.err)
-	}
-	if readErr != nil {
-		// The operation fails at the cut, and removes the files.
-		return fail(apierr.BadRequest("reading the backup: %v", readErr))
-	}
-	return asyncResp{res.op}
+	op := d.Ops.Start("Restoring backup", resources(name), nil, func(ctx context.Context, _ *operation.Op) error {
+		defer removeAll()
+		return work(ctx)
+	})
+	return asyncResp{op}
 }
 
 // maxChain bounds an incremental backup's chain.
 const maxChain = 64
 
-// spoolChain writes the earlier backups X-Lodge-Backup-Chain lists, one
-// file per size, from the body; the rest of it is the newest backup.
+// spoolChain writes the body to files: one per size X-Lodge-Backup-Chain
+// lists, then the rest.
 func spoolChain(d *Daemon, r *http.Request) ([]string, error) {
 	var sizes []int64
 	if h := r.Header.Get("X-Lodge-Backup-Chain"); h != "" {
@@ -203,8 +145,9 @@ func spoolChain(d *Daemon, r *http.Request) ([]string, error) {
 		}
 	}
 	var files []string
+	body := r.Body
 	for _, n := range sizes {
-		f, err := spoolUpload(d, io.LimitReader(r.Body, n))
+		f, err := spool(d, io.LimitReader(body, n))
 		if err == nil {
 			files = append(files, f)
 			if st, serr := os.Stat(f); serr != nil || st.Size() != n {
@@ -212,15 +155,18 @@ func spoolChain(d *Daemon, r *http.Request) ([]string, error) {
 			}
 		}
 		if err != nil {
-			removeFiles(files)
+			for _, f := range files {
+				_ = os.Remove(f)
+			}
 			return nil, err
 		}
 	}
-	return files, nil
-}
-
-func removeFiles(files []string) {
-	for _, f := range files {
-		_ = os.Remove(f)
+	f, err := spool(d, body)
+	if err != nil {
+		for _, f := range files {
+			_ = os.Remove(f)
+		}
+		return nil, err
 	}
+	return append(files, f), nil
 }

@@ -131,13 +131,17 @@ func fileResp(path string) response {
 // spoolBody saves a posted tarball to a file of lodged's own, for an
 // import to read more than once.
 func spoolBody(d *Daemon, r *http.Request) (string, error) {
-	return spoolUpload(d, r.Body)
+	return spool(d, r.Body)
 }
 
-// spoolUpload writes body to a new file in the backups folder, named as an
+// spool writes body to a new file in the backups folder, named as an
 // upload start-up removes.
-func spoolUpload(d *Daemon, body io.Reader) (string, error) {
-	f, err := os.CreateTemp(uploadsDir(d), "import-*.partial")
+func spool(d *Daemon, body io.Reader) (string, error) {
+	dir := filepath.Join(d.Dir, "backups")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, "import-*.partial")
 	if err != nil {
 		return "", err
 	}
@@ -170,12 +174,4 @@ func volumesImport(d *Daemon, r *http.Request, pool string) response {
 			return work(ctx)
 		})
 	return asyncResp{op}
-}
-
-// uploadsDir is the folder uploads are spooled to (the backups folder):
-// made if it is not there (CreateTemp then reports a failure to).
-func uploadsDir(d *Daemon) string {
-	dir := filepath.Join(d.Dir, "backups")
-	_ = os.MkdirAll(dir, 0o700)
-	return dir
 }
