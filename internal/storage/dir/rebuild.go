@@ -78,8 +78,10 @@ func (d *Driver) UndoRebuild(v storage.Volume) (bool, error) {
 	vol, ws := d.VolumePath(v), d.rebuildWorkspace(v)
 	old := filepath.Join(ws, migration.LinkedOld)
 	if _, err := os.Lstat(old); errors.Is(err, os.ErrNotExist) {
-		// Nothing was moved aside (or it is back already).
-		return false, removeAll(ws)
+		// Nothing was moved aside, or it is back already: by an undo
+		// cut short if the rebuilt tree waits there to be removed.
+		_, serr := os.Lstat(filepath.Join(ws, "undone"))
+		return serr == nil, removeAll(ws)
 	} else if err != nil {
 		return false, err
 	}

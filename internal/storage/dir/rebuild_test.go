@@ -79,6 +79,27 @@ func TestRebuildUndoneAtEachStep(t *testing.T) {
 			t.Errorf("a second undo: %v %v", undone, err)
 		}
 	}
+	// An undo cut short after the old tree was back, before the
+	// workspace went: it still counts as undone (the caller checks the
+	// tree again).
+	if _, err := d.BeginRebuild(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.FinishRebuild(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(vol, filepath.Join(ws0, "undone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(ws0, migration.LinkedOld), vol); err != nil {
+		t.Fatal(err)
+	}
+	if undone, err := d.UndoRebuild(v); err != nil || !undone {
+		t.Errorf("an undo cut short, run again: %v %v", undone, err)
+	}
+	if read(filepath.Join(vol, "f")) != "old" {
+		t.Error("the old tree is not the volume after the undo cut short")
+	}
 	// Committed: the new tree stays and the old one goes.
 	if _, err := d.BeginRebuild(v); err != nil {
 		t.Fatal(err)
