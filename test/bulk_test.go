@@ -49,6 +49,8 @@ func TestBulkStateChange(t *testing.T) {
 		t.Fatalf("bulk unfreeze: %d %s", st, env.Error)
 	}
 	expect("Running", "b1", "b2")
+	// stop takes a frozen instance too, as LXD's does.
+	d.MustLXC("pause", "b2")
 	d.MustLXC("stop", "--all", "--force")
 	expect("Stopped", "b1", "b2")
 	d.MustLXC("start", "--all", "--project", "other")

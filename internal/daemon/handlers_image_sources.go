@@ -67,8 +67,9 @@ func imagePull(d *Daemon, r *http.Request, req api.ImagesPost) response {
 	if _, err := d.Images.Servers.Open(src.Protocol, src.Server, imageserver.Options{Certificate: src.Certificate}); err != nil {
 		return fail(err)
 	}
-	// The copy's own profiles (image_copy_profile: lxc image copy
-	// --profile), which must be here; none given, it gets the default.
+	// The copy's own profiles (later LXD's image_copy_profile; lodge
+	// image copy --profile), which must be here; none given, it gets the
+	// default.
 	profProj := d.profilesProject(r)
 	for _, p := range req.Profiles {
 		if _, _, err := d.Instances.Profile(project.StoreKey(profProj, p)); err != nil {

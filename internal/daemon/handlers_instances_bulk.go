@@ -16,8 +16,9 @@ import (
 
 // instancesPut is PUT /1.0/instances (instance_bulk_state_change, which
 // lxc start/stop/restart/freeze/unfreeze --all use): one state change for
-// every instance of the project it applies to (start: those not running;
-// stop, restart and freeze: those running; unfreeze: those frozen), made
+// every instance of the project it applies to (start: those stopped; stop
+// and restart: those running or frozen; freeze: those running; unfreeze:
+// those frozen), made
 // side by side in one operation, which fails naming each instance that
 // failed.
 func instancesPut(d *Daemon, r *http.Request) response {
@@ -71,15 +72,18 @@ func instancesPut(d *Daemon, r *http.Request) response {
 }
 
 // bulkApplies says whether a bulk action applies to an instance in state
-// code (a frozen instance is running, but only unfreeze applies to it).
+// code. A frozen instance runs: start passes it by, stop and restart take
+// it, as LXD's do.
 func bulkApplies(action string, code int) bool {
 	switch action {
 	case "start":
 		return code == api.Stopped
 	case "unfreeze":
 		return code == api.Frozen
-	default:
+	case "freeze":
 		return code == api.Running
+	default:
+		return code == api.Running || code == api.Frozen
 	}
 }
 

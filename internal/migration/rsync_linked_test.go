@@ -37,7 +37,7 @@ func TestLinkedReceiveLeavesTheOldTreeAsItWas(t *testing.T) {
 	}
 	must(os.Mkdir(old, 0o711))
 	a, b := wsPair(t)
-	features := []string{"xattrs", "delete", "compress", "bidirectional", lodgeLinksAndACLs}
+	features := lodgeFeatures
 	var sent, got atomic.Int64
 	ctx := context.Background()
 	// The old tree is the source's as it was, by rsync (times and all);

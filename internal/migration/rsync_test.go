@@ -79,7 +79,7 @@ func TestTreesOverAWebsocket(t *testing.T) {
 	must(os.WriteFile(filepath.Join(src, "metadata.yaml"), []byte("architecture: x86_64\n"), 0o644))
 
 	a, b := wsPair(t)
-	features := []string{"xattrs", "delete", "compress", "bidirectional", lodgeLinksAndACLs}
+	features := lodgeFeatures
 	var sent, got atomic.Int64
 	ctx := context.Background()
 	done := make(chan error, 1)
@@ -175,3 +175,6 @@ func TestSandboxSeesOnlyTheVolume(t *testing.T) {
 		f.Close() // on the host it opens; the sandbox's mount is nodev
 	}
 }
+
+// lodgeFeatures are the rsync features two Lodge hosts agree on.
+var lodgeFeatures = append(append([]string{}, RsyncFeatureNames...), lodgeLinksAndACLs)

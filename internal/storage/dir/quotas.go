@@ -58,9 +58,9 @@ func (d *Driver) projectID(vol string) (uint32, error) {
 			seen(filepath.Join(d.Root, dir, e.Name()))
 		}
 		// A volume being rebuilt (rebuild.go) keeps its id there.
-		entries, _ = os.ReadDir(filepath.Join(d.Root, dir+"-rebuild"))
+		entries, _ = os.ReadDir(d.rebuildFolder(dir))
 		for _, e := range entries {
-			seen(filepath.Join(d.Root, dir+"-rebuild", e.Name(), migration.LinkedOld))
+			seen(filepath.Join(d.rebuildFolder(dir), e.Name(), migration.LinkedOld))
 		}
 	}
 	// The volume's own directory holds the id (its layers get it from

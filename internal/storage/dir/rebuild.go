@@ -17,7 +17,13 @@ import (
 // volume's tree moves in and out by rename.
 
 func (d *Driver) rebuildWorkspace(v storage.Volume) string {
-	return filepath.Join(d.Root, storage.LayoutDirs[v.Type]+"-rebuild", v.StorageName())
+	return filepath.Join(d.rebuildFolder(storage.LayoutDirs[v.Type]), v.StorageName())
+}
+
+// rebuildFolder holds the workspaces of the volumes of type folder
+// typeDir.
+func (d *Driver) rebuildFolder(typeDir string) string {
+	return filepath.Join(d.Root, typeDir+"-rebuild")
 }
 
 // BeginRebuild moves the volume's tree into its workspace as old/ and
