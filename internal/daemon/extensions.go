@@ -40,6 +40,7 @@ var extensions = []extension{
 	{"network", "the /1.0/networks endpoints, managed bridges", "TestManagedNetwork"},
 	{"network_state", "GET /1.0/networks/NAME/state", "TestAutoInitAndLXCNetworks"},
 	{"network_leases", "GET /1.0/networks/NAME/leases", "TestManagedNetwork"},
+	{"network_forward", "/1.0/networks/NAME/forwards on managed bridges: a listen address, or ports of it (tcp, udp; ranges, kept, many-to-one or mapped), forwarded to addresses on the network by DNAT, from elsewhere and from the host (lxc network forward)", "TestNetworkForwards"},
 	{"instance_nic_network", "NICs with network=NET on a managed network (and bridged parent=NET NICs alike)", "TestBothNICForms"},
 	{"api_filtering", "?filter= on instance lists", "TestListFilter"},
 	{"storage", "the /1.0/storage-pools endpoints; a root disk names its pool", "TestAdvertisedExtensions"},

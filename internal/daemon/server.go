@@ -183,6 +183,12 @@ func routes() []route {
 		{"DELETE /1.0/networks/{name}", networkDelete},
 		{"GET /1.0/networks/{name}/state", networkStateGet},
 		{"GET /1.0/networks/{name}/leases", networkLeasesGet},
+		{"GET /1.0/networks/{name}/forwards", networkForwardsGet},
+		{"POST /1.0/networks/{name}/forwards", networkForwardsPost},
+		{"GET /1.0/networks/{name}/forwards/{listen}", networkForwardGet},
+		{"PUT /1.0/networks/{name}/forwards/{listen}", networkForwardPut},
+		{"PATCH /1.0/networks/{name}/forwards/{listen}", networkForwardPut},
+		{"DELETE /1.0/networks/{name}/forwards/{listen}", networkForwardDelete},
 	}
 	for _, base := range []string{"/1.0/instances", "/1.0/containers"} {
 		rs = append(rs,

@@ -16,6 +16,7 @@ type fwNetwork struct {
 	Bridge     string
 	V4, V6     netip.Prefix // zero when the family is off
 	NAT4, NAT6 bool
+	Forwards   []fwForward
 }
 
 // nft runs an nft script in one transaction.
@@ -93,6 +94,7 @@ func rulesetFor(table string, nets []fwNetwork, nats []ProxyNAT) string {
 		}
 		b.WriteString("  }\n")
 	}
+	renderForwards(&b, nets)
 	b.WriteString("}\n")
 	return b.String()
 }

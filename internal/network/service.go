@@ -33,6 +33,8 @@ type Record struct {
 	// name is its bridge on the host, so names are unique across
 	// projects: a project reaches only its own networks by them.
 	Project string `json:"project,omitempty"`
+	// Forwards are the network's forwards by listen address (forwards.go).
+	Forwards map[string]api.NetworkForwardPut `json:"forwards,omitempty"`
 }
 
 // NIC is an instance's NIC on a managed network, as DHCP and DNS see it.
@@ -59,7 +61,10 @@ type Service struct {
 	// locks serialises the changes of one network: a change commits, then
 	// applies, then rolls back if the host refused it, and no other change
 	// of that network may land in between.
-	locks   keyedlock.Locks
+	locks keyedlock.Locks
+	// addrMu is held from the check of an address against those in use
+	// (subnets, forwards) to its commit, so two changes cannot both take it.
+	addrMu  sync.Mutex
 	mu      sync.Mutex
 	dnsmasq map[string]*dnsmasq
 	nats    map[string]ProxyNAT // by "instance/device"
@@ -128,6 +133,12 @@ func (s *Service) others(name string, family int) []UsedPrefix {
 			if p := r.prefix(family); p.IsValid() {
 				out = append(out, UsedPrefix{p.Masked(), "network " + r.Name})
 			}
+			// Another network's forward owns its listen address.
+			for listen := range r.Forwards {
+				if a, err := netip.ParseAddr(listen); err == nil && a.Is4() == (family == 4) {
+					out = append(out, UsedPrefix{netip.PrefixFrom(a, a.BitLen()), fmt.Sprintf("the forward of %s on network %s", a, r.Name)})
+				}
+			}
 		}
 	}
 	return out
@@ -185,6 +196,8 @@ func (s *Service) Create(proj string, req api.NetworksPost) error {
 	// A second create of the name waits, then finds it taken (409),
 	// rather than tear down the bridge of the first when its record loses.
 	defer s.locks.Lock(req.Name)()
+	s.addrMu.Lock() // the addresses in use are checked and taken at once
+	defer s.addrMu.Unlock()
 	if owner := s.Project(req.Name); owner == project.Name(proj) {
 		return apierr.Conflict("network %q already exists", req.Name)
 	} else if owner != "" {
@@ -264,7 +277,7 @@ func (s *Service) firewall(extra ...Record) error {
 			continue // not set up (being deleted)
 		}
 		nets = append(nets, fwNetwork{Bridge: r.Name, V4: r.prefix(4).Masked(), V6: r.prefix(6).Masked(),
-			NAT4: IsTrue(r.Config, "ipv4.nat", false), NAT6: IsTrue(r.Config, "ipv6.nat", false)})
+			NAT4: IsTrue(r.Config, "ipv4.nat", false), NAT6: IsTrue(r.Config, "ipv6.nat", false), Forwards: s.compiledForwards(r)})
 	}
 	s.mu.Lock()
 	keys := make([]string, 0, len(s.nats))
@@ -282,6 +295,11 @@ func (s *Service) firewall(extra ...Record) error {
 
 // SetProxyNAT adds (or with nil removes) the DNAT of a proxy device.
 func (s *Service) SetProxyNAT(key string, n *ProxyNAT) error {
+	if n != nil {
+		if f := s.forwardsClashing(*n); f != "" {
+			return apierr.BadRequest("%s port %d is forwarded by the network forward of %s already", n.Proto, n.ListenPort, f)
+		}
+	}
 	s.mu.Lock()
 	if n == nil {
 		if _, ok := s.nats[key]; !ok {
@@ -387,6 +405,8 @@ func (s *Service) List(proj string) ([]api.Network, error) {
 // refuses, the old config is applied again and kept.
 func (s *Service) Update(proj, name string, put api.NetworkPut, ifRev uint64) error {
 	defer s.locks.Lock(name)()
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
 	old, _, err := s.owned(proj, name)
 	if err != nil {
 		return err
@@ -395,11 +415,14 @@ func (s *Service) Update(proj, name string, put api.NetworkPut, ifRev uint64) er
 	if err != nil {
 		return err
 	}
-	next := Record{Name: name, Description: put.Description, Config: cfg, Project: old.Project}
+	next := Record{Name: name, Description: put.Description, Config: cfg, Project: old.Project, Forwards: old.Forwards}
 	if old.prefix(4).Masked() != next.prefix(4).Masked() {
 		if err := s.checkNICsFit(name, cfg); err != nil {
 			return err
 		}
+	}
+	if err := s.checkForwardsFit(next); err != nil {
+		return err
 	}
 	var written uint64 // the revision this change wrote
 	err = s.db.Update(func(tx *store.Tx) error {
