@@ -1,6 +1,8 @@
 package test
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -164,5 +166,49 @@ func TestNetworkForwards(t *testing.T) {
 	d.MustLodge("network", "delete", other)
 	if rules := nftRuleset(t, d.Netns); strings.Contains(rules, "192.0.2.9") {
 		t.Fatalf("rules left after the network was deleted:\n%s", rules)
+	}
+}
+
+// TestNetworkForwardsIPv6 forwards a port of an IPv6 address to a host on
+// an IPv6-only bridge (a namespace plugged into it, listening in the
+// test), which sees the caller's own address: no masquerade from outside.
+func TestNetworkForwardsIPv6(t *testing.T) {
+	d, outside := startDaemonInNetns(t)
+	linkNetns(t, d.Netns, outside, "2001:db8:5::1/64", "2001:db8:5::2/64")
+	br := uniq("fb6")
+	d.MustLodge("network", "create", br, "ipv4.address=none", "ipv6.address=fd42:9:9:9::1/64")
+	// A host on the bridge: a namespace with a veth whose peer is a port.
+	tgt := newNetns(t, "f6t")
+	veth := uniq("f6v")
+	nsRun(t, d.Netns, "ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p", "netns", tgt)
+	nsRun(t, d.Netns, "ip", "link", "set", veth, "master", br, "up")
+	nsRun(t, tgt, "ip", "addr", "add", "fd42:9:9:9::50/64", "dev", veth+"p", "nodad")
+	nsRun(t, tgt, "ip", "link", "set", veth+"p", "up")
+	nsRun(t, tgt, "ip", "-6", "route", "add", "default", "via", "fd42:9:9:9::1")
+	listenIn(t, tgt, "[fd42:9:9:9::50]:80")
+
+	d.MustLXC("network", "forward", "create", br, "2001:DB8:5::1")
+	d.MustLodge("network", "forward", "port", "add", br, "2001:db8:5::1", "tcp", "8080", "fd42:9:9:9::50", "80")
+	if out := d.MustLXC("network", "forward", "list", br, "--format", "csv"); !strings.Contains(out, "2001:db8:5::1,,,1") {
+		t.Fatalf("the listen address is not kept in its canonical form:\n%s", out)
+	}
+	var got string
+	waitFor(t, "the outside to reach the target over IPv6", 15*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := dialIn(outside)(ctx, "tcp", "[2001:db8:5::1]:8080")
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		got, _ = bufio.NewReader(c).ReadString('\n')
+		return got != ""
+	})
+	if strings.TrimSpace(got) != "from 2001:db8:5::2" {
+		t.Fatalf("the target saw %q, want the caller's own address", got)
+	}
+	if _, stderr, err := d.Lodge("network", "forward", "port", "add", br, "2001:db8:5::1", "tcp", "8081", "10.0.0.5"); err == nil || !strings.Contains(stderr, "mix families") {
+		t.Fatalf("an IPv4 target for an IPv6 forward: %v %q", err, stderr)
 	}
 }
