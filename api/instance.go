@@ -96,6 +96,9 @@ type InstancePost struct {
 	// operation (push mode); without it the target connects (pull).
 	Target            *InstancePostTarget `json:"target,omitempty"`
 	AllowInconsistent bool                `json:"allow_inconsistent,omitempty"`
+	// Project moves the instance to another project of this host
+	// (instance_project_move).
+	Project string `json:"project,omitempty"`
 }
 
 // InstancePostTarget is where a pushed migration goes: the target's

@@ -219,17 +219,13 @@ func cmdMove() *cobra.Command {
 			}
 			c := connect()
 			if targetProject != "" {
-				// Another project of this host: a copy there, then the
-				// source goes (as lxc move --target-project does).
+				// Another project of this host: one request
+				// (instance_project_move).
 				newName := args[0]
 				if len(args) > 1 {
 					newName = args[1]
 				}
-				req := api.InstancesPost{Name: newName, Type: "container", Source: api.InstanceSource{Type: "copy", Source: args[0], InstanceOnly: instanceOnly}}
-				if _, err := inProject(c, targetProject, &req).Do("POST", "/1.0/instances", req, ""); err != nil {
-					return err
-				}
-				_, err := c.Do("DELETE", instancePath(args[0]), nil, "")
+				_, err := c.Do("POST", instancePath(args[0]), api.InstancePost{Name: newName, Migration: true, Project: targetProject, InstanceOnly: instanceOnly}, "")
 				return err
 			}
 			if pool != "" {

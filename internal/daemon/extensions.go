@@ -112,6 +112,7 @@ var extensions = []extension{
 	{"container_stateless_copy", "POST /1.0/instances/NAME with migration takes live: false, a stateless copy of a running instance (its volume sent twice, the second time as a final sync, each time frozen)", "TestMigrationBetweenHosts"},
 	{"instance_allow_inconsistent_copy", "a migration's allow_inconsistent takes files that vanish during the copy as copied", "TestMigrationBetweenHosts"},
 	{"lodge_image_streams", "the public images as a simplestreams tree (/streams/v1/index.json, images.json, /images/FP/FILE) for any client; images pull from simplestreams servers (unified, squashfs and root.tar.xz images)", "TestSimplestreams"},
+	{"instance_project_move", "POST /1.0/instances/NAME with project moves a stopped instance (its snapshots too, unless instance_only) to another project of this host in one operation (lxc move --target-project)", "TestInstanceProjectMove"},
 	{"instance_bulk_state_change", "PUT /1.0/instances changes the state of all of a project's instances at once, in one operation (lxc start, stop, restart, pause --all)", "TestBulkStateChange"},
 	{"lodge_nic_limits_connections", "limits.connections on NICs: most connections at once through the host", "TestNICFilteringAndLimits"},
 }

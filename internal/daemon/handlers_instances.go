@@ -222,6 +222,9 @@ func instancePost(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
+	if req.Project != "" && req.Pool == "" {
+		return instanceProjectMove(d, r, inst, req)
+	}
 	if req.Migration && req.Pool == "" {
 		// To another host: this one is the source.
 		return instanceMigrateSource(d, r, name, req)
