@@ -21,14 +21,15 @@ func serveName(t *testing.T, d *Daemon, name string, port int) {
 }
 
 // answerFrom connects from namespace ns (or, with ns "", from inside
-// instance inst) to addr:port and returns what came back.
+// instance inst) to addr:port and returns what came back ("" when the
+// connection failed).
 func answerFrom(d *Daemon, ns, inst, addr string, port int) string {
 	var out []byte
 	if inst != "" {
 		o, _, _ := d.Lodge("exec", inst, "--", "nc", "-w", "2", addr, fmt.Sprint(port))
 		out = []byte(o)
 	} else {
-		out, _ = exec.Command("nsenter", "--net=/run/netns/"+ns, "busybox", "nc", "-w", "2", addr, fmt.Sprint(port)).CombinedOutput()
+		out, _ = exec.Command("nsenter", "--net=/run/netns/"+ns, "busybox", "nc", "-w", "2", addr, fmt.Sprint(port)).Output()
 	}
 	return strings.TrimSpace(string(out))
 }

@@ -157,7 +157,7 @@ func cmdNetwork() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, create, show, get, set, unset, del, rename, leases, info, attach, cmdNetworkForward())
+	cmd.AddCommand(list, create, show, get, set, unset, del, rename, leases, info, attach, cmdNetworkForward(), cmdNetworkACL())
 	return cmd
 }
 

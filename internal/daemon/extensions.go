@@ -40,6 +40,8 @@ var extensions = []extension{
 	{"network", "the /1.0/networks endpoints, managed bridges", "TestManagedNetwork"},
 	{"network_state", "GET /1.0/networks/NAME/state", "TestAutoInitAndLXCNetworks"},
 	{"network_leases", "GET /1.0/networks/NAME/leases", "TestManagedNetwork"},
+	{"network_acl", "/1.0/network-acls: named lists of ingress and egress rules (allow, reject, drop; addresses, CIDRs and ranges; tcp and udp ports, ICMP types; enabled, disabled or logged), per project (lxc network acl)", "TestNetworkACLs"},
+	{"network_bridge_acl", "security.acls on managed bridges, with security.acls.default.{ingress,egress}.{action,logged}: the ACLs filter what crosses the bridge's boundary with the host, drop before reject before allow, replies and DHCP, DNS and core ICMP always through", "TestNetworkACLs"},
 	{"network_forward", "/1.0/networks/NAME/forwards on managed bridges: a listen address, or ports of it (tcp, udp; ranges, kept, many-to-one or mapped), forwarded to addresses on the network by DNAT, from elsewhere and from the host (lxc network forward)", "TestNetworkForwards"},
 	{"instance_nic_network", "NICs with network=NET on a managed network (and bridged parent=NET NICs alike)", "TestBothNICForms"},
 	{"api_filtering", "?filter= on instance lists", "TestListFilter"},

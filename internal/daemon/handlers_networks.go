@@ -33,6 +33,9 @@ func networksPost(d *Daemon, r *http.Request) response {
 		return fail(err)
 	}
 	proj := d.networksProject(r)
+	if err := d.checkSharedNetworkChange(r); err != nil {
+		return fail(err)
+	}
 	if err := d.checkProjectNetwork(proj, req.Name, req.Config, true); err != nil {
 		return fail(err)
 	}
@@ -60,12 +63,18 @@ func networkPut(d *Daemon, r *http.Request) response {
 	if err != nil {
 		return fail(err)
 	}
+	if err := d.checkSharedNetworkChange(r); err != nil {
+		return fail(err)
+	}
 	dropEmptyValues(put.Config)
 	return d.updateNetwork(r, put, rev)
 }
 
 func networkPatch(d *Daemon, r *http.Request) response {
 	name, proj := r.PathValue("name"), d.networksProject(r)
+	if err := d.checkSharedNetworkChange(r); err != nil {
+		return fail(err)
+	}
 	err := patchRecord(r, func() (api.NetworkPut, uint64, error) {
 		cur, rev, err := d.Networks.Get(proj, name)
 		return api.NetworkPut{Description: cur.Description, Config: cur.Config}, rev, err
@@ -104,6 +113,9 @@ func networkPost(d *Daemon, r *http.Request) response {
 	if err := decode(r, &req); err != nil {
 		return fail(err)
 	}
+	if err := d.checkSharedNetworkChange(r); err != nil {
+		return fail(err)
+	}
 	proj := d.networksProject(r)
 	if err := d.Networks.Rename(proj, r.PathValue("name"), req.Name); err != nil {
 		return fail(err)
@@ -113,6 +125,9 @@ func networkPost(d *Daemon, r *http.Request) response {
 }
 
 func networkDelete(d *Daemon, r *http.Request) response {
+	if err := d.checkSharedNetworkChange(r); err != nil {
+		return fail(err)
+	}
 	proj := d.networksProject(r)
 	if err := d.Networks.Delete(proj, r.PathValue("name")); err != nil {
 		return fail(err)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -77,6 +78,24 @@ func (d *Daemon) fitNetworkLimit(proj string, cfg map[string]string, adding int)
 	}
 	if len(have)+adding > max {
 		return apierr.BadRequest("project %q: limits.networks is %d, and it would have %d networks", proj, max, len(have)+adding)
+	}
+	return nil
+}
+
+// checkSharedNetworkChange refuses a restricted project a change to what
+// its networks share with every project (the default project's, when it
+// has none of its own): that is the host's to change, not a tenant's.
+func (d *Daemon) checkSharedNetworkChange(r *http.Request) error {
+	proj := requestProject(r)
+	if proj == project.Default || d.Projects == nil || d.networksProject(r) == proj {
+		return nil
+	}
+	pc, err := d.Projects.Config(proj)
+	if err != nil {
+		return err
+	}
+	if keys.IsTrue(pc, "restricted") {
+		return fmt.Errorf("project %q is restricted, and it has no networks of its own: the default project's networks and ACLs, which every project shares, are the host's to change: %w", proj, apierr.ErrForbidden)
 	}
 	return nil
 }

@@ -44,7 +44,8 @@ func restrictedMay(pattern string, r *http.Request, projects []string, ownNetwor
 		return slices.Contains(projects, name)
 	}
 	scoped := strings.HasPrefix(path, "/1.0/storage-pools/{pool}/volumes") ||
-		(ownNetworks && (path == "/1.0/networks" || strings.HasPrefix(path, "/1.0/networks/")))
+		(ownNetworks && (path == "/1.0/networks" || strings.HasPrefix(path, "/1.0/networks/") ||
+			path == "/1.0/network-acls" || strings.HasPrefix(path, "/1.0/network-acls/")))
 	for _, p := range projectScoped {
 		scoped = scoped || path == p || strings.HasPrefix(path, p+"/")
 	}

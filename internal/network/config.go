@@ -30,6 +30,13 @@ var keys = map[string]func(v string) error{
 	"dns.domain":                 checkDomain,
 	"bridge.mtu":                 checkMTU,
 	"bridge.external_interfaces": func(string) error { return fmt.Errorf("not supported yet") },
+	// Network ACLs (acl.go): their names, and the defaults for traffic no
+	// rule matches.
+	"security.acls":                        checkACLList,
+	"security.acls.default.ingress.action": checkACLAction,
+	"security.acls.default.egress.action":  checkACLAction,
+	"security.acls.default.ingress.logged": checkBool,
+	"security.acls.default.egress.logged":  checkBool,
 }
 
 var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)

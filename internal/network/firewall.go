@@ -17,6 +17,7 @@ type fwNetwork struct {
 	V4, V6     netip.Prefix // zero when the family is off
 	NAT4, NAT6 bool
 	Forwards   []fwForward
+	ACL        *fwNetACL // nil: no security.acls
 }
 
 // nft runs an nft script in one transaction.
@@ -95,6 +96,7 @@ func rulesetFor(table string, nets []fwNetwork, nats []ProxyNAT) string {
 		b.WriteString("  }\n")
 	}
 	renderForwards(&b, nets)
+	renderACLs(&b, nets)
 	b.WriteString("}\n")
 	return b.String()
 }

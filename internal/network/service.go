@@ -62,8 +62,9 @@ type Service struct {
 	// applies, then rolls back if the host refused it, and no other change
 	// of that network may land in between.
 	locks keyedlock.Locks
-	// addrMu is held from the check of an address against those in use
-	// (subnets, forwards) to its commit, so two changes cannot both take it.
+	// addrMu is held from a check that spans records to the commit: an
+	// address against those in use (subnets, forwards), an ACL against
+	// the networks that name it; so no two changes both pass it.
 	addrMu  sync.Mutex
 	mu      sync.Mutex
 	dnsmasq map[string]*dnsmasq
@@ -210,6 +211,9 @@ func (s *Service) Create(proj string, req api.NetworksPost) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkACLsExist(proj, cfg); err != nil {
+		return err
+	}
 	rec := Record{Name: req.Name, Description: req.Description, Config: cfg}
 	if project.Name(proj) != project.Default {
 		rec.Project = proj
@@ -277,7 +281,7 @@ func (s *Service) firewall(extra ...Record) error {
 			continue // not set up (being deleted)
 		}
 		nets = append(nets, fwNetwork{Bridge: r.Name, V4: r.prefix(4).Masked(), V6: r.prefix(6).Masked(),
-			NAT4: IsTrue(r.Config, "ipv4.nat", false), NAT6: IsTrue(r.Config, "ipv6.nat", false), Forwards: s.compiledForwards(r)})
+			NAT4: IsTrue(r.Config, "ipv4.nat", false), NAT6: IsTrue(r.Config, "ipv6.nat", false), Forwards: s.compiledForwards(r), ACL: s.networkACL(r)})
 	}
 	s.mu.Lock()
 	keys := make([]string, 0, len(s.nats))
@@ -422,6 +426,9 @@ func (s *Service) Update(proj, name string, put api.NetworkPut, ifRev uint64) er
 		}
 	}
 	if err := s.checkForwardsFit(next); err != nil {
+		return err
+	}
+	if err := s.checkACLsExist(project.Name(old.Project), cfg); err != nil {
 		return err
 	}
 	var written uint64 // the revision this change wrote

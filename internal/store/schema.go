@@ -78,6 +78,10 @@ var migrations = []migration{
 		return t.Create(Projects, "default", map[string]any{"name": "default", "description": "Default Lodge project",
 			"config": map[string]string{"features.images": "true", "features.profiles": "true", "features.storage.volumes": "true", "features.networks": "true"}})
 	}},
+	{10, "add the network_acls bucket (network ACLs)", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(NetworkACLs))
+		return err
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

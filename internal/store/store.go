@@ -48,9 +48,11 @@ const (
 	// Projects are the projects, keyed by name; the default one is
 	// seeded.
 	Projects = "projects"
+	// NetworkACLs are the network ACLs, keyed by project.StoreKey.
+	NetworkACLs = "network_acls"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates, Warnings, Projects}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates, Warnings, Projects, NetworkACLs}
 
 // Store is the state database.
 type Store struct {
@@ -294,6 +296,8 @@ func singular(bucket string) string {
 		return "warning"
 	case Projects:
 		return "project"
+	case NetworkACLs:
+		return "network ACL"
 	}
 	return bucket
 }
