@@ -91,6 +91,16 @@ func TestNetworkACLs(t *testing.T) {
 		t.Fatalf("a restricted project's change of a shared network: %d %s", code, env.Error)
 	}
 
+	// A project with networks of its own has its own ACLs, and is not
+	// empty while it has one.
+	d.MustLXC("project", "create", "aclown", "-c", "features.networks=true")
+	d.MustLXC("network", "acl", "create", "web", "--project", "aclown")
+	if _, stderr, err := d.LXC("project", "delete", "aclown"); err == nil || !strings.Contains(stderr, "network-acls/web") {
+		t.Fatalf("a project with an ACL was deleted: %v %q", err, stderr)
+	}
+	d.MustLXC("network", "acl", "delete", "web", "--project", "aclown")
+	d.MustLXC("project", "delete", "aclown")
+
 	// The rules come back with the daemon.
 	d.Stop()
 	d.Start()

@@ -15,8 +15,8 @@ import (
 )
 
 // projectUsedBy lists what project proj holds, as API paths: its
-// instances, its own profiles, images and custom volumes (those of the
-// features it has).
+// instances, its own profiles, images, networks (and their ACLs) and
+// custom volumes (those of the features it has).
 func (d *Daemon) projectUsedBy(proj string, withDefaultProfile bool) ([]string, error) {
 	out, err := d.Instances.ProjectInstances(proj)
 	if err != nil {
@@ -46,6 +46,13 @@ func (d *Daemon) projectUsedBy(proj string, withDefaultProfile bool) ([]string, 
 			}
 			for _, n := range nets {
 				out = append(out, networkURL(proj, n))
+			}
+			acls, err := d.Networks.ACLs(proj)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range acls {
+				out = append(out, networkACLURL(proj, a.Name))
 			}
 		}
 		if eff, _ := d.Projects.Effective(proj, "features.storage.volumes"); eff == proj {
