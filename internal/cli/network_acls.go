@@ -141,11 +141,7 @@ func cmdNetworkACLRule() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return changeACL(args[0], func(a *api.NetworkACLPut) error {
-				rules, err := aclDirection(a, args[1])
-				if err != nil {
-					return err
-				}
+			return changeACLRules(args[0], args[1], func(rules *[]api.NetworkACLRule) error {
 				*rules = append(*rules, rule)
 				return nil
 			})
@@ -161,11 +157,7 @@ func cmdNetworkACLRule() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return changeACL(args[0], func(a *api.NetworkACLPut) error {
-				rules, err := aclDirection(a, args[1])
-				if err != nil {
-					return err
-				}
+			return changeACLRules(args[0], args[1], func(rules *[]api.NetworkACLRule) error {
 				kept := []api.NetworkACLRule{}
 				for _, r := range *rules {
 					if !aclRuleMatches(r, kv) {
@@ -223,14 +215,18 @@ func aclRuleMatches(r api.NetworkACLRule, kv map[string]string) bool {
 	return true
 }
 
-func aclDirection(a *api.NetworkACLPut, dir string) (*[]api.NetworkACLRule, error) {
-	switch strings.ToLower(dir) {
-	case "ingress":
-		return &a.Ingress, nil
-	case "egress":
-		return &a.Egress, nil
-	}
-	return nil, fmt.Errorf("direction %q is not ingress or egress", dir)
+// changeACLRules changes the rules of one direction (ingress, egress) of
+// an ACL.
+func changeACLRules(name, dir string, change func(*[]api.NetworkACLRule) error) error {
+	return changeACL(name, func(a *api.NetworkACLPut) error {
+		switch strings.ToLower(dir) {
+		case "ingress":
+			return change(&a.Ingress)
+		case "egress":
+			return change(&a.Egress)
+		}
+		return fmt.Errorf("direction %q is not ingress or egress", dir)
+	})
 }
 
 // changeACL reads an ACL, changes it and writes it back, refused if it

@@ -2,7 +2,6 @@ package network
 
 import (
 	"net/netip"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -115,12 +114,5 @@ func TestACLRules(t *testing.T) {
 	if strings.Contains(rulesetFor("lodge_acltest", []fwNetwork{{Bridge: "quiet"}}, nil), "acl_") {
 		t.Error("a network without ACLs got ACL chains")
 	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("no nft here")
-	}
-	cmd := exec.Command("nft", "-c", "-f", "-")
-	cmd.Stdin = strings.NewReader(out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft refuses the ruleset: %v %s\n%s", err, b, out)
-	}
+	checkWithNft(t, out)
 }

@@ -3,6 +3,7 @@ package network
 import (
 	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/lodge-project/lodge/api"
@@ -198,13 +199,8 @@ func (s *Service) forwardsClashing(n ProxyNAT) string {
 // compiledForwards are r's forwards as rules. A stored forward was
 // checked when it was written; one that no longer compiles is left out.
 func (s *Service) compiledForwards(r Record) []fwForward {
-	keys := make([]string, 0, len(r.Forwards))
-	for k := range r.Forwards {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var out []fwForward
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(r.Forwards)) {
 		listen, err := parseListenAddress(k)
 		if err == nil {
 			var f fwForward

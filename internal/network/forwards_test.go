@@ -117,13 +117,18 @@ func TestForwardRules(t *testing.T) {
 	if strings.Index(out, "dnat ip to 10.7.0.5") < strings.Index(out, "dport { 80, 443 }") {
 		t.Errorf("the default target comes first:\n%s", out)
 	}
-	// What nft itself makes of it: checked, not applied.
+	checkWithNft(t, out)
+}
+
+// checkWithNft has nft itself read a ruleset: checked, not applied.
+func checkWithNft(t *testing.T, ruleset string) {
+	t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("no nft here")
 	}
 	cmd := exec.Command("nft", "-c", "-f", "-")
-	cmd.Stdin = strings.NewReader(out)
+	cmd.Stdin = strings.NewReader(ruleset)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft refuses the ruleset: %v %s\n%s", err, b, out)
+		t.Fatalf("nft refuses the ruleset: %v %s\n%s", err, b, ruleset)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -284,13 +286,8 @@ func (s *Service) firewall(extra ...Record) error {
 			NAT4: IsTrue(r.Config, "ipv4.nat", false), NAT6: IsTrue(r.Config, "ipv6.nat", false), Forwards: s.compiledForwards(r), ACL: s.networkACL(r)})
 	}
 	s.mu.Lock()
-	keys := make([]string, 0, len(s.nats))
-	for k := range s.nats {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var nats []ProxyNAT
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.nats)) {
 		nats = append(nats, s.nats[k])
 	}
 	s.mu.Unlock()
