@@ -157,7 +157,7 @@ func cmdNetwork() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, create, show, get, set, unset, del, rename, leases, info, attach, cmdNetworkForward(), cmdNetworkACL())
+	cmd.AddCommand(list, create, show, get, set, unset, del, rename, leases, info, attach, cmdNetworkForward(), cmdNetworkACL(), cmdNetworkZone())
 	return cmd
 }
 

@@ -15,8 +15,8 @@ import (
 )
 
 // projectUsedBy lists what project proj holds, as API paths: its
-// instances, its own profiles, images, networks (and their ACLs) and
-// custom volumes (those of the features it has).
+// instances, its own profiles, images, networks (with their ACLs and
+// zones) and custom volumes (those of the features it has).
 func (d *Daemon) projectUsedBy(proj string, withDefaultProfile bool) ([]string, error) {
 	out, err := d.Instances.ProjectInstances(proj)
 	if err != nil {
@@ -53,6 +53,13 @@ func (d *Daemon) projectUsedBy(proj string, withDefaultProfile bool) ([]string, 
 			}
 			for _, a := range acls {
 				out = append(out, networkACLURL(proj, a.Name))
+			}
+			zones, err := d.Zones.Zones(proj)
+			if err != nil {
+				return nil, err
+			}
+			for _, z := range zones {
+				out = append(out, networkZoneURL(proj, z.Name))
 			}
 		}
 		if eff, _ := d.Projects.Effective(proj, "features.storage.volumes"); eff == proj {

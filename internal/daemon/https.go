@@ -58,9 +58,17 @@ func (d *Daemon) startHTTPS(ctx context.Context) error {
 	if err := d.listenHTTPS(cfg["core.https_address"]); err != nil {
 		d.Log.Warn("the API is not served over HTTPS", "core.https_address", cfg["core.https_address"], "err", err)
 	}
+	if d.Zones != nil {
+		if err := d.Zones.Listen(cfg["core.dns_address"]); err != nil {
+			d.Log.Warn("network zones are not served", "core.dns_address", cfg["core.dns_address"], "err", err)
+		}
+	}
 	go func() {
 		<-ctx.Done()
 		_ = d.listenHTTPS("")
+		if d.Zones != nil {
+			_ = d.Zones.Listen("")
+		}
 	}()
 	return nil
 }

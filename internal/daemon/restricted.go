@@ -45,7 +45,8 @@ func restrictedMay(pattern string, r *http.Request, projects []string, ownNetwor
 	}
 	scoped := strings.HasPrefix(path, "/1.0/storage-pools/{pool}/volumes") ||
 		(ownNetworks && (path == "/1.0/networks" || strings.HasPrefix(path, "/1.0/networks/") ||
-			path == "/1.0/network-acls" || strings.HasPrefix(path, "/1.0/network-acls/")))
+			path == "/1.0/network-acls" || strings.HasPrefix(path, "/1.0/network-acls/") ||
+			path == "/1.0/network-zones" || strings.HasPrefix(path, "/1.0/network-zones/")))
 	for _, p := range projectScoped {
 		scoped = scoped || path == p || strings.HasPrefix(path, p+"/")
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-project/lodge/internal/apierr"
+	"github.com/lodge-project/lodge/internal/dnszone"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/image"
 	"github.com/lodge-project/lodge/internal/instance"
@@ -56,6 +57,7 @@ type Daemon struct {
 	Instances *instance.Service
 	Images    *image.Service
 	Networks  *network.Service
+	Zones     *dnszone.Service
 	Pools     *storage.Pools
 	Ops       *operation.Manager
 	Bus       *event.Bus
@@ -183,6 +185,18 @@ func routes() []route {
 		{"DELETE /1.0/networks/{name}", networkDelete},
 		{"GET /1.0/networks/{name}/state", networkStateGet},
 		{"GET /1.0/networks/{name}/leases", networkLeasesGet},
+		{"GET /1.0/network-zones", networkZonesGet},
+		{"POST /1.0/network-zones", networkZonesPost},
+		{"GET /1.0/network-zones/{zone}", networkZoneGet},
+		{"PUT /1.0/network-zones/{zone}", networkZonePut},
+		{"PATCH /1.0/network-zones/{zone}", networkZonePut},
+		{"DELETE /1.0/network-zones/{zone}", networkZoneDelete},
+		{"GET /1.0/network-zones/{zone}/records", networkZoneRecordsGet},
+		{"POST /1.0/network-zones/{zone}/records", networkZoneRecordsPost},
+		{"GET /1.0/network-zones/{zone}/records/{name}", networkZoneRecordGet},
+		{"PUT /1.0/network-zones/{zone}/records/{name}", networkZoneRecordPut},
+		{"PATCH /1.0/network-zones/{zone}/records/{name}", networkZoneRecordPut},
+		{"DELETE /1.0/network-zones/{zone}/records/{name}", networkZoneRecordDelete},
 		{"GET /1.0/network-acls", networkACLsGet},
 		{"POST /1.0/network-acls", networkACLsPost},
 		{"GET /1.0/network-acls/{name}", networkACLGet},

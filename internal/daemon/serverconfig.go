@@ -27,6 +27,7 @@ type serverKey struct {
 
 var serverKeys = map[string]serverKey{
 	"core.https_address":  {check: checkListenAddress},
+	"core.dns_address":    {check: checkListenAddress},
 	"core.trust_password": {secret: true},
 	// CORS for browsers on other origins, as LXD's.
 	"core.https_allowed_origin":      {},
@@ -183,6 +184,14 @@ func (d *Daemon) updateServerConfig(changes map[string]any, replace bool) error 
 			d.dropServerInfo()
 			_ = d.listenHTTPS(old["core.https_address"])
 			return apierr.BadRequest("core.https_address: %v", err)
+		}
+	}
+	if next["core.dns_address"] != old["core.dns_address"] && d.Zones != nil {
+		if err := d.Zones.Listen(next["core.dns_address"]); err != nil {
+			_ = d.storeServerConfig(old)
+			d.config.Store(&old)
+			d.dropServerInfo()
+			return apierr.BadRequest("core.dns_address: %v", err)
 		}
 	}
 	return nil

@@ -37,6 +37,10 @@ var keys = map[string]func(v string) error{
 	"security.acls.default.egress.action":  checkACLAction,
 	"security.acls.default.ingress.logged": checkBool,
 	"security.acls.default.egress.logged":  checkBool,
+	// Network zones (zones.go).
+	"dns.zone.forward":      checkZoneList,
+	"dns.zone.reverse.ipv4": checkZoneList,
+	"dns.zone.reverse.ipv6": checkZoneList,
 }
 
 var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)

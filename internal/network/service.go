@@ -59,6 +59,8 @@ type Service struct {
 	// Warnings hears of networks in trouble (a dnsmasq that keeps
 	// exiting); nil in unit tests.
 	Warnings *warning.Service
+	// Zones tells which network zones a project has (dns.zone.* keys).
+	Zones interface{ Exists(proj, name string) bool }
 
 	// locks serialises the changes of one network: a change commits, then
 	// applies, then rolls back if the host refused it, and no other change
@@ -214,6 +216,9 @@ func (s *Service) Create(proj string, req api.NetworksPost) error {
 		return err
 	}
 	if err := s.checkACLsExist(proj, cfg); err != nil {
+		return err
+	}
+	if err := s.checkZonesExist(proj, cfg); err != nil {
 		return err
 	}
 	rec := Record{Name: req.Name, Description: req.Description, Config: cfg}
@@ -426,6 +431,9 @@ func (s *Service) Update(proj, name string, put api.NetworkPut, ifRev uint64) er
 		return err
 	}
 	if err := s.checkACLsExist(project.Name(old.Project), cfg); err != nil {
+		return err
+	}
+	if err := s.checkZonesExist(project.Name(old.Project), cfg); err != nil {
 		return err
 	}
 	var written uint64 // the revision this change wrote

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lodge-project/lodge/internal/daemon"
 	"github.com/lodge-project/lodge/internal/daemonid"
+	"github.com/lodge-project/lodge/internal/dnszone"
 	"github.com/lodge-project/lodge/internal/event"
 	"github.com/lodge-project/lodge/internal/idmap"
 	"github.com/lodge-project/lodge/internal/image"
@@ -194,12 +195,14 @@ func build(ctx context.Context, dir string, maxImage int64, ports device.Allowed
 	projs := projects.NewService(db, bus)
 	nets := network.NewService(db, filepath.Join(dir, "networks"), daemonid.Name(daemonid.Of(dir), "lodge", "_"), log)
 	nets.Warnings = warnings
+	zones := dnszone.NewService(db)
+	zones.Networks, zones.UsedBy, nets.Zones = nets.ZoneNetworks, nets.ZoneUsers, zones
 	inst := instance.NewService(instance.Deps{DB: db, Networks: nets, Pools: pools, Images: images, Runtimes: runtimes(rt), Bus: bus, IDMap: m,
 		Host: hostLimits(), Dir: dir, Log: log, ProxyPorts: ports, Warnings: warnings, Projects: projs})
 	pools.SetVolumeLimits(inst.CheckVolumeLimits)
 	images.SetBudget(inst.ImageBudget)
 	d := &daemon.Daemon{Dir: dir, Instances: inst, Images: images, Networks: nets, Pools: pools, Ops: operation.NewManager(ctx, bus), Bus: bus, Log: log,
-		DB: db, Trust: trust.NewStore(db), Warnings: warnings, Projects: projs}
+		DB: db, Trust: trust.NewStore(db), Warnings: warnings, Projects: projs, Zones: zones}
 	return &services{db: db, daemon: d}, nil
 }
 

@@ -82,6 +82,14 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists([]byte(NetworkACLs))
 		return err
 	}},
+	{11, "add the network_zones and network_zone_records buckets (network zones)", func(tx *bolt.Tx) error {
+		for _, b := range []string{NetworkZones, NetworkZoneRecords} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 }
 
 // SchemaVersion is the layout this release writes.

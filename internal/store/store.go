@@ -50,9 +50,14 @@ const (
 	Projects = "projects"
 	// NetworkACLs are the network ACLs, keyed by project.StoreKey.
 	NetworkACLs = "network_acls"
+	// NetworkZones are the network zones, keyed by name (unique across
+	// projects, as a DNS zone is); NetworkZoneRecords their records,
+	// keyed "<zone>/<record>".
+	NetworkZones       = "network_zones"
+	NetworkZoneRecords = "network_zone_records"
 )
 
-var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates, Warnings, Projects, NetworkACLs}
+var allBuckets = []string{Instances, Images, Aliases, Profiles, Pools, Meta, Snapshots, Networks, Intents, Volumes, Backups, VolumeSnapshots, VolumeBackups, Config, Certificates, Warnings, Projects, NetworkACLs, NetworkZones, NetworkZoneRecords}
 
 // Store is the state database.
 type Store struct {
@@ -298,6 +303,10 @@ func singular(bucket string) string {
 		return "project"
 	case NetworkACLs:
 		return "network ACL"
+	case NetworkZones:
+		return "network zone"
+	case NetworkZoneRecords:
+		return "network zone record"
 	}
 	return bucket
 }
