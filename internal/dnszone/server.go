@@ -96,9 +96,17 @@ func (h handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	host, _, _ := net.SplitHostPort(w.RemoteAddr().String())
 	from, _ := netip.ParseAddr(host)
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
-	z, rrs, err := h.zones.transfer(name)
+	// Who asks is checked before the zone is built: a stranger's query
+	// costs a record read, not a walk of the networks and leases.
+	z, _, err := store.Get[Record](h.zones.db, store.NetworkZones, name)
 	if err != nil || !allowed(z, from.Unmap(), r.IsTsig(), w.TsigStatus() == nil) {
 		refuse(dns.RcodeNameError)
+		return
+	}
+	rrs, err := h.zones.content(z)
+	if err != nil {
+		slog.Warn("network zone not built", "zone", name, "err", err)
+		refuse(dns.RcodeServerFailure)
 		return
 	}
 	m := new(dns.Msg)
@@ -164,8 +172,10 @@ func (k tsigKeys) secret(name string) ([]byte, error) {
 	zone, peerName, ok := strings.Cut(strings.TrimSuffix(strings.ToLower(name), "."), "_")
 	if ok {
 		if z, _, err := store.Get[Record](k.zones.db, store.NetworkZones, zone); err == nil {
-			if p, found := peers(z)[peerName]; found && p.key != "" {
-				return decodeSecret(p.key)
+			for name, p := range peers(z) {
+				if strings.EqualFold(name, peerName) && p.key != "" {
+					return decodeSecret(p.key)
+				}
 			}
 		}
 	}

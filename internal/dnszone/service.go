@@ -260,13 +260,8 @@ func (s *Service) DeleteRecord(proj, zone, name string) error {
 	})
 }
 
-// transfer is zone name's record and records now, for a transfer; the
-// serial is the time, as LXD's.
-func (s *Service) transfer(name string) (Record, []dns.RR, error) {
-	r, _, err := store.Get[Record](s.db, store.NetworkZones, name)
-	if err != nil {
-		return Record{}, nil, err
-	}
-	rrs, err := content(r, s.Networks(name), s.entries(name), uint32(time.Now().Unix()))
-	return r, rrs, err
+// content is zone z's records now, for a transfer; the serial is the
+// time, as LXD's.
+func (s *Service) content(z Record) ([]dns.RR, error) {
+	return content(z, s.Networks(z.Name), s.entries(z.Name), uint32(time.Now().Unix()))
 }

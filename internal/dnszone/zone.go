@@ -30,6 +30,9 @@ func ValidateName(name string) error {
 			return apierr.BadRequest("network zone name %q: label %q is not letters, digits and dashes", name, label)
 		}
 	}
+	if name != strings.ToLower(name) {
+		return apierr.BadRequest("network zone name %q: write it in lowercase (%s), as DNS compares names", name, strings.ToLower(name))
+	}
 	return nil
 }
 

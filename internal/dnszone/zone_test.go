@@ -14,7 +14,7 @@ func TestZoneValidation(t *testing.T) {
 			t.Errorf("%q refused: %v", good, err)
 		}
 	}
-	for _, bad := range []string{"", "example.net.", "ex ample.net", "-a.net", "a..net", "a_b.net", strings.Repeat("a", 64) + ".net"} {
+	for _, bad := range []string{"", "example.net.", "ex ample.net", "-a.net", "a..net", "a_b.net", "Example.net", strings.Repeat("a", 64) + ".net"} {
 		if err := ValidateName(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
