@@ -10,6 +10,7 @@ packages=(
   isal                                 # igzip: gzip images and backups decompress 4x faster
   debootstrap                          # the Debian test image
   lxd-client python3-pylxd             # the reference clients
+  ansible                              # and Ansible's LXD modules (community.general)
   lxd                                  # the reference daemon: backups move to and from it
   iproute2 procps util-linux           # host tools the tests use
   dnsmasq-base nftables                # managed networks: DHCP/DNS and NAT

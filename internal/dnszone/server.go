@@ -25,7 +25,6 @@ type server struct {
 	mu       sync.Mutex
 	addr     string
 	udp, tcp *dns.Server
-	zones    *Service
 }
 
 // Listen serves the zones on addr (host:port; port 53 when left out), or

@@ -40,9 +40,7 @@ type Service struct {
 
 // NewService makes the zone service.
 func NewService(db *store.Store) *Service {
-	s := &Service{db: db, Networks: func(string) []Network { return nil }, UsedBy: func(string) []string { return nil }}
-	s.server.zones = s
-	return s
+	return &Service{db: db, Networks: func(string) []Network { return nil }, UsedBy: func(string) []string { return nil }}
 }
 
 // owned is zone name of project proj: another project's is not found.
