@@ -223,6 +223,16 @@ func TestRestrictedCertificates(t *testing.T) {
 	if _, _, err := lxc("network", "create", "lodge:"+uniq("tn"), "--project", "default"); err == nil {
 		t.Error("a tenant of p1 made a network in the default project")
 	}
+	// Its own ACLs, but no forward: that would take an address of the host.
+	if out, stderr, err := lxc("network", "acl", "create", "lodge:tacl", "--project", "p1"); err != nil {
+		t.Errorf("a tenant's ACL in its project: %v %s %s", err, out, stderr)
+	}
+	if _, stderr, err := lxc("network", "forward", "create", "lodge:"+own, "192.0.2.77", "--project", "p1"); err == nil || !strings.Contains(stderr, "restricted") {
+		t.Errorf("a tenant's forward of a host address: %v %q", err, stderr)
+	}
+	if _, stderr, err := lxc("network", "acl", "delete", "lodge:tacl", "--project", "p1"); err != nil {
+		t.Errorf("a tenant's ACL deleted: %v %s", err, stderr)
+	}
 	if out, stderr, err := lxc("network", "delete", "lodge:"+own, "--project", "p1"); err != nil {
 		t.Errorf("a tenant's network deleted: %v %s %s", err, out, stderr)
 	}

@@ -111,10 +111,14 @@ func networkForwardDelete(d *Daemon, r *http.Request) response {
 	return empty()
 }
 
-// checkProjectForwards refuses forwards to a restricted project: a forward
+// checkProjectForwards refuses forwards to a tenant, a restricted project
+// or a client whose certificate is restricted to projects: a forward
 // takes an address of the host (its SSH port, say), which is the host's
 // to give, not a tenant's.
 func (d *Daemon) checkProjectForwards(r *http.Request) error {
+	if restrictedTo(r) != nil {
+		return fmt.Errorf("this client's certificate is restricted to projects: network forwards take the host's addresses, which only an unrestricted client may do: %w", apierr.ErrForbidden)
+	}
 	proj := requestProject(r)
 	if project.Name(proj) == project.Default || d.Projects == nil {
 		return nil
