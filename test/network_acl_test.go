@@ -37,6 +37,13 @@ func TestNetworkACLs(t *testing.T) {
 	if out := d.MustLXC("network", "acl", "show", "web"); !strings.Contains(out, "/1.0/networks/"+br) {
 		t.Fatalf("used_by lacks the network:\n%s", out)
 	}
+	// A PATCH merges: the rules stay.
+	if code, env := d.API("PATCH", "/1.0/network-acls/web", map[string]any{"description": "patched", "config": map[string]string{"user.k": "v"}}); code != http.StatusOK {
+		t.Fatalf("PATCH of an ACL: %d %s", code, env.Error)
+	}
+	if out := d.MustLXC("network", "acl", "show", "web"); !strings.Contains(out, "description: patched") || !strings.Contains(out, "destination_port: \"80\"") || !strings.Contains(out, "user.k: v") {
+		t.Fatalf("after the PATCH:\n%s", out)
+	}
 
 	// Egress: rejected by default, then allowed.
 	listenIn(t, outside, "198.51.100.2:9000")

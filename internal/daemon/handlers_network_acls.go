@@ -61,32 +61,19 @@ func networkACLPut(d *Daemon, r *http.Request) response {
 	if err := d.checkSharedNetworkChange(r); err != nil {
 		return fail(err)
 	}
-	var err error
-	if r.Method == http.MethodPatch {
-		err = patchRecord(r, func() (api.NetworkACLPut, uint64, error) {
-			a, rev, err := d.Networks.ACL(proj, name)
-			if a.Config == nil {
-				a.Config = map[string]string{}
-			}
-			return a.NetworkACLPut, rev, err
-		}, func(put *api.NetworkACLPut, patch map[string]json.RawMessage) error {
-			return errors.Join(mergePatch(patch, "config", put.Config),
-				replacePatch(patch, map[string]any{"description": &put.Description, "ingress": &put.Ingress, "egress": &put.Egress}))
-		}, func(put api.NetworkACLPut, rev uint64) error {
-			dropEmptyValues(put.Config)
-			return d.Networks.UpdateACL(proj, name, put, rev)
-		})
-	} else {
-		var put api.NetworkACLPut
-		if err := decode(r, &put); err != nil {
-			return fail(err)
+	err := putOrPatch(r, func() (api.NetworkACLPut, uint64, error) {
+		a, rev, err := d.Networks.ACL(proj, name)
+		if a.Config == nil {
+			a.Config = map[string]string{}
 		}
-		rev, merr := ifMatch(r)
-		if merr != nil {
-			return fail(merr)
-		}
-		err = d.Networks.UpdateACL(proj, name, put, rev)
-	}
+		return a.NetworkACLPut, rev, err
+	}, func(put *api.NetworkACLPut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config),
+			replacePatch(patch, map[string]any{"description": &put.Description, "ingress": &put.Ingress, "egress": &put.Egress}))
+	}, func(put api.NetworkACLPut, rev uint64) error {
+		dropEmptyValues(put.Config)
+		return d.Networks.UpdateACL(proj, name, put, rev)
+	})
 	if err != nil {
 		return fail(err)
 	}

@@ -67,31 +67,18 @@ func networkForwardPut(d *Daemon, r *http.Request) response {
 	if err := d.checkProjectForwards(r); err != nil {
 		return fail(err)
 	}
-	var err error
-	if r.Method == http.MethodPatch {
-		err = patchRecord(r, func() (api.NetworkForwardPut, uint64, error) {
-			f, rev, err := d.Networks.Forward(proj, name, listen)
-			if f.Config == nil {
-				f.Config = map[string]string{}
-			}
-			return f.NetworkForwardPut, rev, err
-		}, func(put *api.NetworkForwardPut, patch map[string]json.RawMessage) error {
-			return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description, "ports": &put.Ports}))
-		}, func(put api.NetworkForwardPut, rev uint64) error {
-			dropEmptyValues(put.Config)
-			return d.Networks.UpdateForward(proj, name, listen, put, rev)
-		})
-	} else {
-		var put api.NetworkForwardPut
-		if err := decode(r, &put); err != nil {
-			return fail(err)
+	err := putOrPatch(r, func() (api.NetworkForwardPut, uint64, error) {
+		f, rev, err := d.Networks.Forward(proj, name, listen)
+		if f.Config == nil {
+			f.Config = map[string]string{}
 		}
-		rev, merr := ifMatch(r)
-		if merr != nil {
-			return fail(merr)
-		}
-		err = d.Networks.UpdateForward(proj, name, listen, put, rev)
-	}
+		return f.NetworkForwardPut, rev, err
+	}, func(put *api.NetworkForwardPut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description, "ports": &put.Ports}))
+	}, func(put api.NetworkForwardPut, rev uint64) error {
+		dropEmptyValues(put.Config)
+		return d.Networks.UpdateForward(proj, name, listen, put, rev)
+	})
 	if err != nil {
 		return fail(err)
 	}

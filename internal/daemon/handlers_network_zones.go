@@ -61,31 +61,18 @@ func networkZonePut(d *Daemon, r *http.Request) response {
 	if err := d.checkSharedNetworkChange(r); err != nil {
 		return fail(err)
 	}
-	var err error
-	if r.Method == http.MethodPatch {
-		err = patchRecord(r, func() (api.NetworkZonePut, uint64, error) {
-			z, rev, err := d.Zones.Zone(proj, name)
-			if z.Config == nil {
-				z.Config = map[string]string{}
-			}
-			return z.NetworkZonePut, rev, err
-		}, func(put *api.NetworkZonePut, patch map[string]json.RawMessage) error {
-			return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description}))
-		}, func(put api.NetworkZonePut, rev uint64) error {
-			dropEmptyValues(put.Config)
-			return d.Zones.UpdateZone(proj, name, put, rev)
-		})
-	} else {
-		var put api.NetworkZonePut
-		if err := decode(r, &put); err != nil {
-			return fail(err)
+	err := putOrPatch(r, func() (api.NetworkZonePut, uint64, error) {
+		z, rev, err := d.Zones.Zone(proj, name)
+		if z.Config == nil {
+			z.Config = map[string]string{}
 		}
-		rev, merr := ifMatch(r)
-		if merr != nil {
-			return fail(merr)
-		}
-		err = d.Zones.UpdateZone(proj, name, put, rev)
-	}
+		return z.NetworkZonePut, rev, err
+	}, func(put *api.NetworkZonePut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description}))
+	}, func(put api.NetworkZonePut, rev uint64) error {
+		dropEmptyValues(put.Config)
+		return d.Zones.UpdateZone(proj, name, put, rev)
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -152,31 +139,18 @@ func networkZoneRecordPut(d *Daemon, r *http.Request) response {
 	if err := d.checkSharedNetworkChange(r); err != nil {
 		return fail(err)
 	}
-	var err error
-	if r.Method == http.MethodPatch {
-		err = patchRecord(r, func() (api.NetworkZoneRecordPut, uint64, error) {
-			rec, rev, err := d.Zones.ZoneRecord(proj, zone, name)
-			if rec.Config == nil {
-				rec.Config = map[string]string{}
-			}
-			return rec.NetworkZoneRecordPut, rev, err
-		}, func(put *api.NetworkZoneRecordPut, patch map[string]json.RawMessage) error {
-			return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description, "entries": &put.Entries}))
-		}, func(put api.NetworkZoneRecordPut, rev uint64) error {
-			dropEmptyValues(put.Config)
-			return d.Zones.UpdateRecord(proj, zone, name, put, rev)
-		})
-	} else {
-		var put api.NetworkZoneRecordPut
-		if err := decode(r, &put); err != nil {
-			return fail(err)
+	err := putOrPatch(r, func() (api.NetworkZoneRecordPut, uint64, error) {
+		rec, rev, err := d.Zones.ZoneRecord(proj, zone, name)
+		if rec.Config == nil {
+			rec.Config = map[string]string{}
 		}
-		rev, merr := ifMatch(r)
-		if merr != nil {
-			return fail(merr)
-		}
-		err = d.Zones.UpdateRecord(proj, zone, name, put, rev)
-	}
+		return rec.NetworkZoneRecordPut, rev, err
+	}, func(put *api.NetworkZoneRecordPut, patch map[string]json.RawMessage) error {
+		return errors.Join(mergePatch(patch, "config", put.Config), replacePatch(patch, map[string]any{"description": &put.Description, "entries": &put.Entries}))
+	}, func(put api.NetworkZoneRecordPut, rev uint64) error {
+		dropEmptyValues(put.Config)
+		return d.Zones.UpdateRecord(proj, zone, name, put, rev)
+	})
 	if err != nil {
 		return fail(err)
 	}

@@ -131,6 +131,24 @@ func mergePatch[T any](patch map[string]json.RawMessage, key string, into map[st
 	return nil
 }
 
+// putOrPatch applies a PUT (the body replaces the object, at the
+// revision If-Match names, if any) or a PATCH (patchRecord: merged into
+// the object as stored) through update.
+func putOrPatch[T any](r *http.Request, get func() (T, uint64, error), merge func(*T, map[string]json.RawMessage) error, update func(T, uint64) error) error {
+	if r.Method == http.MethodPatch {
+		return patchRecord(r, get, merge, update)
+	}
+	var put T
+	if err := decode(r, &put); err != nil {
+		return err
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	return update(put, rev)
+}
+
 // patchRecord applies a PATCH body to a record as stored. It reads the
 // record and its revision, lets merge fold the body into it, and writes it
 // back only at that revision; when another request changed the record
