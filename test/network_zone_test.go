@@ -45,6 +45,26 @@ func axfr(t *testing.T, ns, addr, zone, keyName, secret string) (string, error) 
 	return b.String(), nil
 }
 
+// udpQuery asks lodged's DNS server at addr, inside namespace ns, one
+// question over UDP.
+func udpQuery(ns, addr, zone string, qtype uint16) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := dialIn(ns)(ctx, "udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	co := &dns.Conn{Conn: c}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(zone), qtype)
+	if err := co.WriteMsg(m); err != nil {
+		return nil, err
+	}
+	return co.ReadMsg()
+}
+
 // TestNetworkZones serves a network's instances as DNS zones (network_dns,
 // network_dns_records), set up with lxc 5.0.2 and lodge, and transferred
 // by a DNS client as a secondary server would: the instance's A and PTR
@@ -98,6 +118,18 @@ func TestNetworkZones(t *testing.T) {
 	} {
 		if out, err := axfr(t, d.Netns, dnsAddr, c.zone, c.key, c.secret); err == nil || strings.Contains(out, "10.59.0.7") {
 			t.Errorf("a transfer of %s with key %q: %v\n%s", c.zone, c.key, err, out)
+		}
+	}
+	// Over UDP a peer gets the SOA; a transfer is sent to TCP.
+	for _, c := range []struct {
+		qtype uint16
+		check func(*dns.Msg) bool
+	}{
+		{dns.TypeSOA, func(m *dns.Msg) bool { return len(m.Answer) == 1 && m.Answer[0].Header().Rrtype == dns.TypeSOA }},
+		{dns.TypeAXFR, func(m *dns.Msg) bool { return m.Truncated && len(m.Answer) == 0 }},
+	} {
+		if m, err := udpQuery(d.Netns, dnsAddr, "0.59.10.in-addr.arpa", c.qtype); err != nil || !c.check(m) {
+			t.Errorf("%s over UDP: %v %v", dns.TypeToString[c.qtype], err, m)
 		}
 	}
 	// A peer of another address gets nothing either.

@@ -92,6 +92,14 @@ func (h handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		refuse(dns.RcodeNotImplemented)
 		return
 	}
+	if q.Qtype != dns.TypeSOA && w.LocalAddr().Network() == "udp" {
+		// A transfer goes over TCP: the truncated bit sends the client there.
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Truncated = true
+		_ = w.WriteMsg(m)
+		return
+	}
 	host, _, _ := net.SplitHostPort(w.RemoteAddr().String())
 	from, _ := netip.ParseAddr(host)
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
