@@ -40,7 +40,7 @@ func instanceProjectMove(d *Daemon, r *http.Request, inst api.Instance, req api.
 		}
 		return fail(apierr.BadRequest("instance %q is running: stop it before moving it to another project", inst.Name))
 	}
-	if keys.IsTrue(inst.Config, "security.protection.delete") {
+	if keys.IsTrue(inst.ExpandedConfig, "security.protection.delete") { // its own, or a profile's
 		return fail(apierr.BadRequest("instance %q is protected (security.protection.delete=true), and a move deletes it here: unset it first", inst.Name))
 	}
 	name := req.Name
